@@ -1,0 +1,416 @@
+package websocket
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// DialOptions configures Dial. The zero value dials directly or through the
+// proxy named by the environment, verifies TLS certificates with the
+// system's roots, and offers no subprotocol and no compression.
+type DialOptions struct {
+	ConnOptions
+
+	// HTTPHeader holds extra header fields for the handshake request, such
+	// as Origin, Authorization or User-Agent. Fields the handshake sets
+	// itself (Upgrade, Connection, Sec-WebSocket-*) are refused.
+	HTTPHeader http.Header
+
+	// Host, if set, is sent as the Host header instead of the URL's host.
+	Host string
+
+	// Subprotocols are offered to the server in order of preference. The
+	// server's choice, if any, is Conn.Subprotocol.
+	Subprotocols []string
+
+	// TLSConfig is used for wss:// URLs and for https:// proxies. When nil,
+	// the defaults of crypto/tls apply: certificates are verified against the
+	// system roots. ServerName defaults to the host being reached, and the
+	// ALPN protocol is always http/1.1.
+	TLSConfig *tls.Config
+
+	// Jar, if set, supplies cookies for the request and receives those the
+	// response sets.
+	Jar http.CookieJar
+
+	// NetDialContext dials TCP connections, to the server or the proxy.
+	// When nil, a net.Dialer is used.
+	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// Proxy chooses the proxy for a request, as http.Transport.Proxy does:
+	// an http:// or https:// proxy URL, with optional user:password for
+	// basic proxy authentication, reached with HTTP CONNECT. When nil,
+	// http.ProxyFromEnvironment is used (HTTP_PROXY, HTTPS_PROXY, NO_PROXY).
+	// Return a nil URL for a direct connection.
+	Proxy func(*http.Request) (*url.URL, error)
+}
+
+// maxErrorBody is how much of a refused handshake's response body Dial keeps.
+const maxErrorBody = 4 << 10
+
+// Dial opens a WebSocket connection to a ws:// or wss:// URL (RFC 6455,
+// section 4.1). ctx bounds the whole handshake, including DNS, proxy, TLS
+// and the HTTP exchange; it does not affect the connection once returned.
+//
+// On a refused or invalid handshake, Dial returns the server's response
+// (status, headers and up to 4 KiB of the body) along with an error; a
+// *HandshakeError in the chain names the cause.
+func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.Response, error) {
+	if opts == nil {
+		opts = &DialOptions{}
+	}
+	c, resp, err := dial(ctx, rawURL, opts)
+	if err != nil {
+		return nil, resp, fmt.Errorf("websocket: failed to dial %s: %w", rawURL, err)
+	}
+	return c, resp, nil
+}
+
+func dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.Response, error) {
+	u, err := parseWebSocketURL(rawURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkDialOptions(opts); err != nil {
+		return nil, nil, err
+	}
+	req := &http.Request{
+		Method:     http.MethodGet,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     make(http.Header),
+		Host:       u.Host,
+	}
+	if opts.Host != "" {
+		req.Host = opts.Host
+	}
+	nc, err := dialTransport(ctx, req, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, resp, err := handshake(ctx, nc, req, opts)
+	if err != nil {
+		nc.Close()
+		return nil, resp, err
+	}
+	return c, resp, nil
+}
+
+// parseWebSocketURL accepts ws, wss, http and https URLs and returns the
+// URL with its HTTP scheme, which is what proxies and cookie jars expect.
+func parseWebSocketURL(rawURL string) (*url.URL, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	switch u.Scheme {
+	case "ws":
+		u.Scheme = "http"
+	case "wss":
+		u.Scheme = "https"
+	case "http", "https":
+	default:
+		return nil, fmt.Errorf("unsupported URL scheme %q, want ws or wss", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, errors.New("URL has no host")
+	}
+	if u.Fragment != "" {
+		return nil, errors.New("URL may not have a fragment")
+	}
+	return u, nil
+}
+
+func checkDialOptions(opts *DialOptions) error {
+	if name, ok := checkHeaderFields(opts.HTTPHeader); !ok {
+		return fmt.Errorf("invalid header field %q", name)
+	}
+	for name := range opts.HTTPHeader {
+		switch http.CanonicalHeaderKey(name) {
+		case "Host", "Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions":
+			return fmt.Errorf("header field %s is set by the handshake", name)
+		}
+	}
+	for _, p := range opts.Subprotocols {
+		if !validToken(p) {
+			return fmt.Errorf("invalid subprotocol %q", p)
+		}
+	}
+	if opts.Host != "" && !validHostHeader(opts.Host) {
+		return fmt.Errorf("invalid Host %q", opts.Host)
+	}
+	return nil
+}
+
+func validHostHeader(h string) bool {
+	return !strings.ContainsAny(h, " \t\r\n/\\?#@")
+}
+
+// hostPort returns u's host with the scheme's default port when it has none.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// watchHandshake makes blocking I/O on nc return when ctx ends. The stop
+// function reports whether ctx ended.
+func watchHandshake(ctx context.Context, nc net.Conn) (stop func() bool) {
+	if d, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(d)
+	}
+	done := make(chan struct{})
+	stopFn := context.AfterFunc(ctx, func() {
+		nc.SetDeadline(aLongTimeAgo)
+		close(done)
+	})
+	return func() bool {
+		if !stopFn() {
+			<-done
+			return true
+		}
+		nc.SetDeadline(time.Time{})
+		return false
+	}
+}
+
+// dialTransport connects to the server, through a proxy if one applies,
+// and performs TLS for wss.
+func dialTransport(ctx context.Context, req *http.Request, opts *DialOptions) (net.Conn, error) {
+	dialFn := opts.NetDialContext
+	if dialFn == nil {
+		var d net.Dialer
+		dialFn = d.DialContext
+	}
+	proxyFn := opts.Proxy
+	if proxyFn == nil {
+		proxyFn = http.ProxyFromEnvironment
+	}
+	proxyURL, err := proxyFn(req)
+	if err != nil {
+		return nil, fmt.Errorf("failed to choose proxy: %w", err)
+	}
+	target := hostPort(req.URL)
+	var nc net.Conn
+	if proxyURL != nil {
+		nc, err = dialProxy(ctx, dialFn, proxyURL, target, opts.TLSConfig)
+	} else {
+		nc, err = dialFn(ctx, "tcp", target)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if req.URL.Scheme == "https" {
+		tc, err := tlsHandshake(ctx, nc, req.URL.Hostname(), opts.TLSConfig)
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		nc = tc
+	}
+	return nc, nil
+}
+
+func tlsHandshake(ctx context.Context, nc net.Conn, serverName string, cfg *tls.Config) (*tls.Conn, error) {
+	if cfg == nil {
+		cfg = &tls.Config{}
+	} else {
+		cfg = cfg.Clone()
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = serverName
+	}
+	// HTTP/2 has no Upgrade; the WebSocket handshake needs HTTP/1.1.
+	cfg.NextProtos = []string{"http/1.1"}
+	tc := tls.Client(nc, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, fmt.Errorf("TLS handshake with %s failed: %w", serverName, err)
+	}
+	return tc, nil
+}
+
+// dialProxy opens a tunnel to target through an HTTP or HTTPS proxy with
+// CONNECT.
+func dialProxy(ctx context.Context, dialFn func(context.Context, string, string) (net.Conn, error), proxyURL *url.URL, target string, tlsCfg *tls.Config) (net.Conn, error) {
+	if proxyURL.Scheme != "http" && proxyURL.Scheme != "https" {
+		return nil, fmt.Errorf("unsupported proxy scheme %q", proxyURL.Scheme)
+	}
+	nc, err := dialFn(ctx, "tcp", hostPort(proxyURL))
+	if err != nil {
+		return nil, fmt.Errorf("failed to reach proxy %s: %w", proxyURL.Host, err)
+	}
+	fail := func(err error) (net.Conn, error) {
+		nc.Close()
+		return nil, err
+	}
+	if proxyURL.Scheme == "https" {
+		tc, err := tlsHandshake(ctx, nc, proxyURL.Hostname(), tlsCfg)
+		if err != nil {
+			return fail(fmt.Errorf("proxy: %w", err))
+		}
+		nc = tc
+	}
+	stop := watchHandshake(ctx, nc)
+	var b strings.Builder
+	fmt.Fprintf(&b, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", target, target)
+	if u := proxyURL.User; u != nil {
+		pass, _ := u.Password()
+		cred := base64.StdEncoding.EncodeToString([]byte(u.Username() + ":" + pass))
+		fmt.Fprintf(&b, "Proxy-Authorization: Basic %s\r\n", cred)
+	}
+	b.WriteString("\r\n")
+	connectReq := &http.Request{Method: http.MethodConnect, URL: &url.URL{Host: target}}
+	var resp *http.Response
+	if _, err = io.WriteString(nc, b.String()); err == nil {
+		br := bufio.NewReaderSize(nc, 1024)
+		resp, err = http.ReadResponse(br, connectReq)
+		if err == nil && br.Buffered() > 0 {
+			err = errors.New("proxy sent data before the tunnel was used")
+		}
+	}
+	if stop() {
+		return fail(fmt.Errorf("proxy CONNECT: %w", ctx.Err()))
+	}
+	if err != nil {
+		return fail(fmt.Errorf("proxy CONNECT to %s: %w", target, err))
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fail(fmt.Errorf("proxy %s refused CONNECT to %s: %s", proxyURL.Host, target, resp.Status))
+	}
+	return nc, nil
+}
+
+// handshake sends the opening request on nc and checks the response.
+func handshake(ctx context.Context, nc net.Conn, req *http.Request, opts *DialOptions) (*Conn, *http.Response, error) {
+	var keyBytes [16]byte
+	rand.Read(keyBytes[:])
+	key := base64.StdEncoding.EncodeToString(keyBytes[:])
+
+	stop := watchHandshake(ctx, nc)
+	request := appendClientRequest(nil, req, key, opts)
+	_, err := nc.Write(request)
+	var resp *http.Response
+	var br *bufio.Reader
+	if err == nil {
+		br = bufio.NewReaderSize(nc, readBufferSize)
+		resp, err = http.ReadResponse(br, req)
+	}
+	if stop() {
+		return nil, resp, ctx.Err()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to read handshake response: %w", err)
+	}
+	if opts.Jar != nil {
+		if cookies := resp.Cookies(); len(cookies) > 0 {
+			opts.Jar.SetCookies(req.URL, cookies)
+		}
+	}
+	subprotocol, herr := checkServerResponse(resp, key, opts)
+	if herr != nil {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		return nil, resp, herr
+	}
+	var buffered []byte
+	if n := br.Buffered(); n > 0 {
+		// The server sent frames right behind its response.
+		buffered, _ = br.Peek(n)
+	}
+	return newConn(nc, true, &opts.ConnOptions, subprotocol, buffered), resp, nil
+}
+
+func appendClientRequest(b []byte, req *http.Request, key string, opts *DialOptions) []byte {
+	b = append(b, "GET "...)
+	b = append(b, req.URL.RequestURI()...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, req.Host...)
+	b = append(b, "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "...)
+	b = append(b, key...)
+	b = append(b, "\r\n"...)
+	if len(opts.Subprotocols) > 0 {
+		b = append(b, "Sec-WebSocket-Protocol: "...)
+		b = append(b, strings.Join(opts.Subprotocols, ", ")...)
+		b = append(b, "\r\n"...)
+	}
+	h := opts.HTTPHeader
+	if u := req.URL.User; u != nil && h.Get("Authorization") == "" {
+		pass, _ := u.Password()
+		b = append(b, "Authorization: Basic "...)
+		b = append(b, base64.StdEncoding.EncodeToString([]byte(u.Username()+":"+pass))...)
+		b = append(b, "\r\n"...)
+	}
+	for name, values := range h {
+		for _, v := range values {
+			b = append(b, name...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	if opts.Jar != nil {
+		for _, ck := range opts.Jar.Cookies(req.URL) {
+			b = append(b, "Cookie: "...)
+			b = append(b, ck.String()...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	return append(b, "\r\n"...)
+}
+
+// checkServerResponse validates the server's answer (RFC 6455, section
+// 4.1) and returns the chosen subprotocol.
+func checkServerResponse(resp *http.Response, key string, opts *DialOptions) (string, *HandshakeError) {
+	bad := func(format string, args ...any) (string, *HandshakeError) {
+		return "", &HandshakeError{Status: resp.StatusCode, Reason: fmt.Sprintf(format, args...)}
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		return bad("server answered %s, not 101 Switching Protocols", resp.Status)
+	}
+	if !headerContainsToken(resp.Header, "Upgrade", "websocket") {
+		return bad(`response Upgrade header does not contain "websocket"`)
+	}
+	if !headerContainsToken(resp.Header, "Connection", "upgrade") {
+		return bad(`response Connection header does not contain "upgrade"`)
+	}
+	if got := resp.Header.Get("Sec-WebSocket-Accept"); got != acceptKey(key) {
+		return bad("Sec-WebSocket-Accept %q does not match the key sent", got)
+	}
+	if exts := resp.Header["Sec-Websocket-Extensions"]; len(exts) > 0 {
+		return bad("server chose extensions that were not offered: %s", strings.Join(exts, ", "))
+	}
+	protos := resp.Header["Sec-Websocket-Protocol"]
+	switch {
+	case len(protos) == 0:
+		return "", nil
+	case len(protos) > 1:
+		return bad("server chose more than one subprotocol")
+	}
+	for _, p := range opts.Subprotocols {
+		if p == protos[0] {
+			return p, nil
+		}
+	}
+	return bad("server chose subprotocol %q, which was not offered", protos[0])
+}

@@ -1,0 +1,288 @@
+package websocket
+
+import (
+	"context"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MessageType is the type of a data message.
+type MessageType int
+
+// Message types.
+const (
+	// MessageText is a UTF-8 text message.
+	MessageText MessageType = 1
+	// MessageBinary is a binary message.
+	MessageBinary MessageType = 2
+)
+
+func (t MessageType) String() string {
+	switch t {
+	case MessageText:
+		return "text"
+	case MessageBinary:
+		return "binary"
+	}
+	return "MessageType(" + itoa(int(t)) + ")"
+}
+
+// Defaults of ConnOptions.
+const (
+	// DefaultReadLimit is the largest message a connection accepts unless
+	// ConnOptions.ReadLimit or SetReadLimit says otherwise: 32 MiB.
+	DefaultReadLimit = 32 << 20
+	// DefaultCloseTimeout bounds the closing handshake in Close.
+	DefaultCloseTimeout = 5 * time.Second
+	// DefaultWriteBufferSize is the size of the write buffer, which is also
+	// the fragment size of a Writer.
+	DefaultWriteBufferSize = 4096
+)
+
+// ConnOptions are the settings shared by both ends of a connection. They
+// are embedded in AcceptOptions and DialOptions; the zero value is a
+// sensible default for a server facing the internet.
+type ConnOptions struct {
+	// ReadLimit is the largest message, in bytes after decompression, that
+	// the connection accepts. A larger message fails the connection with
+	// close code 1009 before it is buffered. Zero means DefaultReadLimit;
+	// a negative value means no limit (only for trusted peers).
+	ReadLimit int64
+
+	// SkipUTF8Validation turns off the check that text messages and close
+	// reasons are valid UTF-8. The check is incremental and cheap; turn it
+	// off only for trusted peers, never for browsers or the internet.
+	SkipUTF8Validation bool
+
+	// CloseTimeout bounds how long Close waits for the write of its close
+	// frame and for the peer's answer. Zero means DefaultCloseTimeout.
+	CloseTimeout time.Duration
+
+	// WriteBufferSize is the size of the pooled buffer frames are assembled
+	// in, and the size of the fragments a Writer sends. Larger values mean
+	// fewer frames and syscalls for big messages and more memory per busy
+	// connection. Zero means DefaultWriteBufferSize; the minimum is 256.
+	WriteBufferSize int
+
+	// PingInterval, when positive, turns on a heartbeat: a ping is sent
+	// after every PingInterval without any frame received, and if no
+	// frame arrives within PingTimeout afterwards the connection is
+	// considered dead and closed. PingTimeout defaults to PingInterval.
+	// The heartbeat needs no extra goroutine while the connection is idle.
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+
+	// OnPing, if set, is called with the payload of every ping received,
+	// after the pong has been queued. It runs on the reading goroutine and
+	// must not block; the payload is only valid during the call.
+	OnPing func(payload []byte)
+	// OnPong, if set, is called with the payload of every pong received.
+	// Same rules as OnPing.
+	OnPong func(payload []byte)
+}
+
+func (o *ConnOptions) readLimit() int64 {
+	switch {
+	case o.ReadLimit == 0:
+		return DefaultReadLimit
+	case o.ReadLimit < 0:
+		return -1
+	}
+	return o.ReadLimit
+}
+
+func (o *ConnOptions) closeTimeout() time.Duration {
+	if o.CloseTimeout > 0 {
+		return o.CloseTimeout
+	}
+	return DefaultCloseTimeout
+}
+
+func (o *ConnOptions) writeBufferSize() int {
+	switch {
+	case o.WriteBufferSize <= 0:
+		return DefaultWriteBufferSize
+	case o.WriteBufferSize < 256:
+		return 256
+	}
+	return o.WriteBufferSize
+}
+
+// Conn is a WebSocket connection, made by Accept or Dial.
+//
+// Writes (Write, Writer, Ping, Close) are safe from any number of
+// goroutines: messages never interleave, and control frames may go out
+// between the fragments of a message. Reads (Read, Reader) are for one
+// goroutine at a time; a concurrent second read gets ErrConcurrentRead.
+//
+// A connection must be read for control frames to be answered: pings are
+// answered and the peer's close is seen only while something reads. Close
+// reads by itself when nothing else does.
+type Conn struct {
+	nc          net.Conn
+	client      bool // client role: we mask what we send and refuse masked frames
+	opts        ConnOptions
+	subprotocol string
+
+	readLimit atomic.Int64
+
+	// Read side, owned by the goroutine holding readMu.
+	readMu sema
+	rd     reader
+
+	// Write side.
+	msgMu   sema // held for a whole data message
+	frameMu sema // held for one frame
+	wr      writer
+
+	// Ping bookkeeping.
+	pingMu  sync.Mutex
+	pings   map[uint64]chan struct{}
+	pingSeq uint64
+	hb      *heartbeat
+	pumpMu  sync.Mutex // guards pumping and read-lock attempts by Read and Ping
+	pumping bool       // a Ping holds readMu to read on its own
+
+	activity atomic.Uint64 // frames received, for the heartbeat
+
+	// Closing state.
+	closeMu   sync.Mutex
+	closeSent bool          // a close frame went out (or we gave up sending one)
+	closeRcvd chan struct{} // closed when the peer's close frame was read
+	peerClose CloseError    // valid once closeRcvd is closed
+	closed    chan struct{} // closed once the TCP connection is closed
+	closeErr  error         // why the connection ended, returned by later operations
+	closeOnce sync.Once
+}
+
+func newConn(nc net.Conn, client bool, opts *ConnOptions, subprotocol string, buffered []byte) *Conn {
+	c := &Conn{
+		nc:          nc,
+		client:      client,
+		subprotocol: subprotocol,
+		readMu:      make(sema, 1),
+		msgMu:       make(sema, 1),
+		frameMu:     make(sema, 1),
+		closeRcvd:   make(chan struct{}),
+		closed:      make(chan struct{}),
+	}
+	if opts != nil {
+		c.opts = *opts
+	}
+	c.readLimit.Store(c.opts.readLimit())
+	c.rd.init(c, buffered)
+	c.wr.init(c)
+	if opts.PingInterval > 0 {
+		c.startHeartbeat()
+	}
+	return c
+}
+
+// Subprotocol returns the subprotocol agreed in the handshake, or "".
+func (c *Conn) Subprotocol() string { return c.subprotocol }
+
+// LocalAddr returns the local network address.
+func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+
+// RemoteAddr returns the remote network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// SetReadLimit sets the largest message, in bytes, that later reads accept;
+// a negative value removes the limit. A message over the limit fails the
+// connection with close code 1009.
+func (c *Conn) SetReadLimit(n int64) {
+	if n < 0 {
+		n = -1
+	}
+	c.readLimit.Store(n)
+}
+
+// sema is a mutex whose Lock can be abandoned when a context ends.
+type sema chan struct{}
+
+func (s sema) lock(ctx context.Context) error {
+	select {
+	case s <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case s <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// lockOrClosed is lock that also gives up when the connection closes.
+func (s sema) lockOrClosed(ctx context.Context, closed <-chan struct{}) error {
+	select {
+	case s <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case s <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-closed:
+		return ErrClosed
+	}
+}
+
+func (s sema) tryLock() bool {
+	select {
+	case s <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s sema) unlock() { <-s }
+
+// isClosed reports whether the TCP connection has been closed.
+func (c *Conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// errAfterClose is the error operations return once the connection is gone.
+func (c *Conn) errAfterClose() error {
+	c.closeMu.Lock()
+	err := c.closeErr
+	c.closeMu.Unlock()
+	if err == nil {
+		return ErrClosed
+	}
+	return err
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}

@@ -1,0 +1,592 @@
+package websocket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// reader is the read side of a Conn. Everything in it is owned by the
+// goroutine holding Conn.readMu.
+type reader struct {
+	c    *Conn
+	bufp *[]byte // pooled buffer, nil while nothing is buffered
+	buf  []byte
+	r, w int // unread bytes are buf[r:w]
+
+	// The data frame being read.
+	frameLeft   int64 // payload bytes not yet consumed
+	frameKey    uint32
+	frameMasked bool
+	frameFin    bool
+
+	// The data message being read.
+	inMessage     bool        // a message has started and its final frame is not consumed
+	unclaimed     bool        // a message's first header was read but no Read/Reader has taken it
+	msgType       MessageType // type of the message in progress
+	msgLen        int64       // payload bytes of the message consumed so far
+	checkUTF8     bool
+	utf8          utf8Validator
+	err           error  // sticky: once set the connection is unusable for reading
+	stash         []byte // a Read's partial message, kept when its ctx ended
+	resume        bool   // stash holds the start of the message in progress
+	stopOnControl bool   // nextFrame returns after each control frame
+	msgReader     messageReader
+	cancelWait    sync.WaitGroup
+	cancelFn      func()
+}
+
+func (r *reader) init(c *Conn, buffered []byte) {
+	r.c = c
+	r.msgReader.r = r
+	r.cancelFn = r.interrupt
+	if len(buffered) > 0 {
+		r.acquire()
+		if len(buffered) > len(r.buf) {
+			// More than a buffer's worth arrived with the handshake; keep it all.
+			r.buf = append([]byte(nil), buffered...)
+			r.bufp = nil
+		}
+		r.w = copy(r.buf, buffered)
+	}
+}
+
+func (r *reader) acquire() {
+	if r.buf == nil {
+		r.bufp = readBufPool.Get().(*[]byte)
+		r.buf = *r.bufp
+		r.r, r.w = 0, 0
+	}
+}
+
+// releaseIfIdle returns the buffer to the pool when it holds nothing, so an
+// idle connection keeps no read buffer.
+func (r *reader) releaseIfIdle() {
+	if r.buf != nil && r.r == r.w {
+		if r.bufp != nil {
+			readBufPool.Put(r.bufp)
+		}
+		r.bufp, r.buf = nil, nil
+		r.r, r.w = 0, 0
+	}
+}
+
+// interrupt makes a blocked read return; it runs when the read's ctx ends.
+func (r *reader) interrupt() {
+	r.c.nc.SetReadDeadline(aLongTimeAgo)
+	r.cancelWait.Done()
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// watch arranges for reads to be interrupted when ctx ends. The returned
+// value must be passed to unwatch once the reads are over.
+func (r *reader) watch(ctx context.Context) (stop func() bool) {
+	if ctx.Done() == nil {
+		return nil
+	}
+	r.cancelWait.Add(1)
+	return context.AfterFunc(ctx, r.cancelFn)
+}
+
+func (r *reader) unwatch(stop func() bool) {
+	if stop == nil {
+		return
+	}
+	if stop() {
+		r.cancelWait.Done()
+		return
+	}
+	// The interrupt ran or is running: wait for it, then undo its deadline.
+	r.cancelWait.Wait()
+	r.c.nc.SetReadDeadline(time.Time{})
+}
+
+// fill reads at least one more byte into the buffer.
+func (r *reader) fill(ctx context.Context) error {
+	r.acquire()
+	if r.r == r.w {
+		r.r, r.w = 0, 0
+	} else if r.w == len(r.buf) {
+		r.w = copy(r.buf, r.buf[r.r:r.w])
+		r.r = 0
+	}
+	n, err := r.readConn(ctx, r.buf[r.w:])
+	r.w += n
+	if n > 0 {
+		return nil
+	}
+	return err
+}
+
+// readConn reads from the network, turning a ctx-driven interrupt into the
+// ctx's error.
+func (r *reader) readConn(ctx context.Context, p []byte) (int, error) {
+	stop := r.watch(ctx)
+	n, err := r.c.nc.Read(p)
+	r.unwatch(stop)
+	if err != nil && n == 0 {
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, ctxErr
+		}
+	}
+	if n > 0 {
+		return n, nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return 0, err
+}
+
+// ensure buffers at least n bytes (n <= readBufferSize).
+func (r *reader) ensure(ctx context.Context, n int) error {
+	for r.w-r.r < n {
+		if err := r.fill(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// connError turns an error from the network into the error a read reports,
+// and makes it sticky when it ends the connection.
+func (r *reader) connError(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err // the connection stays usable
+	}
+	c := r.c
+	if c.isClosed() {
+		r.err = c.errAfterClose()
+		return r.err
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+		r.err = fmt.Errorf("websocket: connection closed without a close frame: %w: %w", &CloseError{Code: StatusAbnormalClosure}, err)
+	} else {
+		r.err = fmt.Errorf("websocket: failed to read frame: %w", err)
+	}
+	c.closeNow(r.err)
+	return r.err
+}
+
+// fail sends the close code of perr to the peer and ends the connection.
+func (r *reader) fail(perr *ProtocolError) error {
+	r.err = perr
+	r.c.failConn(perr, true)
+	return perr
+}
+
+func (r *reader) protocolError(format string, args ...any) error {
+	return r.fail(&ProtocolError{Code: StatusProtocolError, Reason: fmt.Sprintf(format, args...)})
+}
+
+// nextFrame reads frame headers until a data frame starts, answering and
+// acting on control frames on the way. On return the data frame's header
+// has been consumed and its payload is next.
+func (r *reader) nextFrame(ctx context.Context) error {
+	if r.err != nil {
+		return r.err
+	}
+	c := r.c
+	for {
+		if err := r.ensure(ctx, 2); err != nil {
+			return r.connError(err)
+		}
+		hlen := headerLen(r.buf[r.r+1])
+		if err := r.ensure(ctx, hlen); err != nil {
+			return r.connError(err)
+		}
+		h, _, err := parseHeader(r.buf[r.r:])
+		if err != nil {
+			return r.protocolError("%v", err)
+		}
+		if err := r.checkHeader(&h); err != nil {
+			return err
+		}
+		r.c.activity.Add(1)
+		if h.op.isControl() {
+			// Wait for the whole control frame before consuming anything, so
+			// an interrupted read loses nothing.
+			if err := r.ensure(ctx, hlen+int(h.length)); err != nil {
+				return r.connError(err)
+			}
+			r.r += hlen
+			payload := r.buf[r.r : r.r+int(h.length)]
+			r.r += int(h.length)
+			if h.masked {
+				maskBytes(payload, h.key)
+			}
+			if err := r.handleControl(ctx, h.op, payload); err != nil {
+				return err
+			}
+			if r.stopOnControl {
+				return errControlHandled
+			}
+			continue
+		}
+		r.r += hlen
+		if lim := c.readLimit.Load(); lim >= 0 && h.length > lim-r.msgLen {
+			return r.fail(&ProtocolError{Code: StatusMessageTooBig, Reason: fmt.Sprintf("message exceeds the read limit of %d bytes", lim), Err: ErrMessageTooBig})
+		}
+		r.frameLeft = h.length
+		r.frameKey = h.key
+		r.frameMasked = h.masked
+		r.frameFin = h.fin
+		if h.op != opContinuation {
+			r.inMessage = true
+			r.unclaimed = true
+			r.msgType = MessageType(h.op)
+			r.msgLen = 0
+			r.checkUTF8 = h.op == opText && !c.opts.SkipUTF8Validation
+			r.utf8.reset()
+		}
+		return nil
+	}
+}
+
+// checkHeader applies the rules of RFC 6455, section 5, that depend on the
+// connection's role and state.
+func (r *reader) checkHeader(h *header) error {
+	if h.rsv != 0 {
+		return r.protocolError("reserved bits %#x set without a negotiated extension", h.rsv>>4)
+	}
+	if h.op.isReserved() {
+		return r.protocolError("%v", h.op)
+	}
+	if h.masked == r.c.client {
+		if r.c.client {
+			return r.protocolError("masked frame from the server")
+		}
+		return r.protocolError("unmasked frame from the client")
+	}
+	if h.op.isControl() {
+		if !h.fin {
+			return r.protocolError("fragmented %v frame", h.op)
+		}
+		if h.length > maxControlPayload {
+			return r.protocolError("%v frame payload of %d bytes exceeds 125", h.op, h.length)
+		}
+		return nil
+	}
+	if h.op == opContinuation && !r.inMessage {
+		return r.protocolError("continuation frame without a message in progress")
+	}
+	if h.op != opContinuation && r.inMessage {
+		return r.protocolError("new %v message before the previous one finished", h.op)
+	}
+	return nil
+}
+
+// handleControl acts on a received control frame.
+func (r *reader) handleControl(ctx context.Context, op opcode, payload []byte) error {
+	c := r.c
+	switch op {
+	case opPing:
+		if err := c.writeControl(ctx, opPong, payload); err != nil && !errors.Is(err, ErrClosed) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return err
+			}
+			r.err = err
+			return err
+		}
+		if c.opts.OnPing != nil {
+			c.opts.OnPing(payload)
+		}
+	case opPong:
+		c.gotPong(payload)
+		if c.opts.OnPong != nil {
+			c.opts.OnPong(payload)
+		}
+	case opClose:
+		ce, perr := parseClosePayload(payload, !c.opts.SkipUTF8Validation)
+		if perr != nil {
+			return r.fail(perr)
+		}
+		r.err = fmt.Errorf("websocket: failed to read: %w", &ce)
+		c.peerClosed(ce)
+		return r.err
+	}
+	return nil
+}
+
+// readPayload reads up to len(p) bytes of the current data frame's payload.
+func (r *reader) readPayload(ctx context.Context, p []byte) (int, error) {
+	if int64(len(p)) > r.frameLeft {
+		p = p[:r.frameLeft]
+	}
+	var n int
+	if r.r < r.w {
+		n = copy(p, r.buf[r.r:r.w])
+		r.r += n
+	} else if len(p) >= readBufferSize/2 {
+		// Large reads bypass the buffer.
+		var err error
+		n, err = r.readConn(ctx, p)
+		if err != nil {
+			return 0, r.connError(err)
+		}
+	} else {
+		if err := r.fill(ctx); err != nil {
+			return 0, r.connError(err)
+		}
+		n = copy(p, r.buf[r.r:r.w])
+		r.r += n
+	}
+	p = p[:n]
+	if r.frameMasked {
+		r.frameKey = maskBytes(p, r.frameKey)
+	}
+	r.frameLeft -= int64(n)
+	r.msgLen += int64(n)
+	if r.checkUTF8 && !r.utf8.feed(p) {
+		return n, r.fail(&ProtocolError{Code: StatusInvalidFramePayloadData, Reason: "invalid UTF-8 in text message", Err: ErrInvalidUTF8})
+	}
+	return n, nil
+}
+
+// endOfMessage is called when the final frame's payload is consumed.
+func (r *reader) endOfMessage() error {
+	r.inMessage = false
+	if r.checkUTF8 && !r.utf8.complete() {
+		return r.fail(&ProtocolError{Code: StatusInvalidFramePayloadData, Reason: "text message ends inside a UTF-8 sequence", Err: ErrInvalidUTF8})
+	}
+	r.releaseIfIdle()
+	return nil
+}
+
+// beginMessage positions the reader at the start of a new message's payload,
+// skipping what is left of a message an earlier Reader abandoned.
+func (r *reader) beginMessage(ctx context.Context) error {
+	if r.unclaimed {
+		r.unclaimed = false
+		return nil
+	}
+	for r.inMessage {
+		if err := r.discardFrames(ctx); err != nil {
+			return err
+		}
+	}
+	if err := r.nextFrame(ctx); err != nil {
+		return err
+	}
+	r.unclaimed = false
+	return nil
+}
+
+// discardFrames drops the rest of the message in progress.
+func (r *reader) discardFrames(ctx context.Context) error {
+	var scratch [256]byte
+	for {
+		for r.frameLeft > 0 {
+			if _, err := r.readPayload(ctx, scratch[:]); err != nil {
+				return err
+			}
+		}
+		if r.frameFin {
+			return r.endOfMessage()
+		}
+		if err := r.nextFrame(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// read fills p with the message's payload. It returns io.EOF at the end of
+// the message.
+func (r *reader) read(ctx context.Context, p []byte) (int, error) {
+	for r.frameLeft == 0 {
+		if !r.inMessage {
+			return 0, io.EOF
+		}
+		if r.frameFin {
+			if err := r.endOfMessage(); err != nil {
+				return 0, err
+			}
+			return 0, io.EOF
+		}
+		if err := r.nextFrame(ctx); err != nil {
+			return 0, err
+		}
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	return r.readPayload(ctx, p)
+}
+
+// messageReader is the io.Reader returned by Conn.Reader.
+type messageReader struct {
+	r   *reader
+	ctx context.Context
+}
+
+// Read reads the message's payload; it returns io.EOF after the last byte.
+func (m *messageReader) Read(p []byte) (int, error) {
+	c := m.r.c
+	if err := c.lockRead(m.ctx); err != nil {
+		return 0, err
+	}
+	defer c.readMu.unlock()
+	return m.r.read(m.ctx, p)
+}
+
+// Reader waits for the next data message and returns its type and a reader
+// of its payload, which returns io.EOF at the end of the message. The reader
+// streams the message frame by frame, so no limit applies beyond the read
+// limit, and it is valid until the next call to Read or Reader; a message
+// not read to its end is discarded by that call.
+//
+// ctx bounds the wait and every Read on the returned reader. When ctx ends
+// while waiting, the connection stays usable: nothing is lost.
+func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
+	if err := c.lockRead(ctx); err != nil {
+		return 0, nil, err
+	}
+	defer c.readMu.unlock()
+	r := &c.rd
+	r.stash, r.resume = r.stash[:0], false
+	if err := r.beginMessage(ctx); err != nil {
+		return 0, nil, err
+	}
+	r.msgReader.ctx = ctx
+	return r.msgType, &r.msgReader, nil
+}
+
+// Read waits for the next data message and returns it whole, in a new
+// slice the caller owns. See ReadAppend to reuse a buffer.
+func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
+	return c.ReadAppend(ctx, nil)
+}
+
+// ReadAppend waits for the next data message and appends its payload to
+// dst, returning the extended slice. Reusing dst[:0] from call to call reads
+// without allocating.
+//
+// If ctx ends while waiting for the message or in the middle of it, Read
+// returns ctx's error and the connection stays usable: the part of the
+// message already received is kept and the next Read or ReadAppend returns
+// the whole message.
+func (c *Conn) ReadAppend(ctx context.Context, dst []byte) (MessageType, []byte, error) {
+	if err := c.lockRead(ctx); err != nil {
+		return 0, dst, err
+	}
+	defer c.readMu.unlock()
+	r := &c.rd
+	start := len(dst)
+	if r.resume {
+		dst = append(dst, r.stash...)
+		r.stash, r.resume = r.stash[:0], false
+	} else if err := r.beginMessage(ctx); err != nil {
+		return 0, dst, err
+	}
+	for {
+		var n int
+		var err error
+		if len(dst) == cap(dst) {
+			// Find out whether more payload follows before growing dst.
+			if _, err = r.read(ctx, nil); err == nil {
+				dst = growForRead(dst, r.frameLeft)
+			}
+		}
+		if err == nil {
+			n, err = r.read(ctx, dst[len(dst):cap(dst)])
+			dst = dst[:len(dst)+n]
+		}
+		switch {
+		case err == io.EOF:
+			return r.msgType, dst, nil
+		case err != nil && r.err == nil:
+			// Only ctx ended: keep what arrived for the next call.
+			r.stash = append(r.stash[:0], dst[start:]...)
+			r.resume = true
+			return 0, dst[:start], err
+		case err != nil:
+			return 0, dst[:start], err
+		}
+	}
+}
+
+// growForRead extends dst's capacity without trusting the peer's declared
+// length more than a buffer's worth at a time: capacity doubles, starting
+// small.
+func growForRead(dst []byte, frameLeft int64) []byte {
+	add := cap(dst)
+	if add < 512 {
+		add = 512
+	}
+	if frameLeft > 0 && frameLeft < int64(add) {
+		add = int(frameLeft)
+	}
+	return append(dst[:cap(dst)], make([]byte, add)...)[:len(dst)]
+}
+
+// drain reads and drops whatever the peer still sends until it closes the
+// connection or ctx ends, then releases the buffer.
+func (r *reader) drain(ctx context.Context) {
+	r.r, r.w = 0, 0
+	r.releaseIfIdle()
+	var scratch [512]byte
+	for {
+		if _, err := r.readConn(ctx, scratch[:]); err != nil {
+			return
+		}
+	}
+}
+
+// discardUntilClose reads and drops frames until the peer's close frame
+// arrives or reading fails. It returns the error that ended it.
+func (r *reader) discardUntilClose(ctx context.Context) error {
+	for r.err == nil {
+		if r.inMessage && !r.unclaimed {
+			if err := r.discardFrames(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		r.unclaimed = false
+		if r.inMessage {
+			continue
+		}
+		if err := r.nextFrame(ctx); err != nil {
+			return err
+		}
+	}
+	return r.err
+}
+
+// errControlHandled stops pumpControl's nextFrame after each control frame.
+var errControlHandled = errors.New("control frame handled")
+
+// pumpControl reads on behalf of a Ping while nobody else reads: it handles
+// control frames until done is closed, and stops at the first data frame,
+// which stays unclaimed for the next Read.
+func (r *reader) pumpControl(ctx context.Context, done <-chan struct{}) error {
+	r.stopOnControl = true
+	defer func() { r.stopOnControl = false }()
+	for {
+		select {
+		case <-done:
+			return nil
+		default:
+		}
+		if r.inMessage {
+			return errDataPending
+		}
+		err := r.nextFrame(ctx)
+		switch {
+		case err == errControlHandled:
+			continue
+		case err != nil:
+			return err
+		}
+		return errDataPending
+	}
+}
+
+// errDataPending means a data frame is waiting to be read by the application.
+var errDataPending = errors.New("data frame pending")

@@ -1,0 +1,229 @@
+package websocket
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+)
+
+// AcceptOptions configures Accept. The zero value accepts same-origin
+// browser connections and any non-browser client, with no subprotocol and
+// no compression.
+type AcceptOptions struct {
+	ConnOptions
+
+	// Subprotocols lists the subprotocols the server speaks, in order of
+	// preference. The first one the client also offers is chosen; if none
+	// matches, the connection is accepted without a subprotocol and the
+	// application should check Conn.Subprotocol.
+	Subprotocols []string
+
+	// OriginPatterns lists the origins, besides the request's own host,
+	// whose browsers may connect. A pattern is matched with path.Match,
+	// case-insensitively, against the Origin's host ("example.com",
+	// "*.example.com", "localhost:*"), or against scheme://host when the
+	// pattern contains "://".
+	OriginPatterns []string
+
+	// InsecureSkipOriginCheck accepts every Origin. It opens the endpoint to
+	// cross-site WebSocket hijacking: any page a user visits can connect
+	// with the user's cookies. Prefer OriginPatterns.
+	InsecureSkipOriginCheck bool
+
+	// ResponseHeader holds extra header fields for the 101 response, such
+	// as Set-Cookie. Fields that the handshake itself sets are refused.
+	ResponseHeader http.Header
+}
+
+// HandshakeError reports a refused handshake: the HTTP status that was (on
+// the server) or would be (on the client) the answer, and why.
+type HandshakeError struct {
+	Status int
+	Reason string
+}
+
+func (e *HandshakeError) Error() string {
+	return "websocket: handshake failed: " + e.Reason
+}
+
+// Accept upgrades an HTTP request to a WebSocket connection (RFC 6455,
+// section 4.2). On any problem with the request it answers with the fitting
+// status (400, 403, 405, 426) and a short plain-text reason, and returns a
+// *HandshakeError. It finds the http.Hijacker through ResponseWriter
+// wrappers that implement Unwrap, as http.ResponseController does.
+//
+// After Accept returns a Conn, the handler may return; the connection lives
+// on until closed.
+func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
+	if opts == nil {
+		opts = &AcceptOptions{}
+	}
+	if herr := checkClientHandshake(r); herr != nil {
+		return nil, reject(w, herr)
+	}
+	if !opts.InsecureSkipOriginCheck {
+		if herr := checkOrigin(r, opts.OriginPatterns); herr != nil {
+			return nil, reject(w, herr)
+		}
+	}
+	if name, ok := checkResponseHeader(opts.ResponseHeader); !ok {
+		herr := &HandshakeError{Status: http.StatusInternalServerError, Reason: "invalid response header field " + name}
+		return nil, reject(w, herr)
+	}
+	subprotocol := selectSubprotocol(r.Header, opts.Subprotocols)
+
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		herr := &HandshakeError{Status: http.StatusInternalServerError, Reason: "response writer cannot be hijacked: " + err.Error()}
+		reject(w, herr)
+		return nil, fmt.Errorf("%w: %w", herr, err)
+	}
+	// The server may have set deadlines for the request; the WebSocket
+	// connection manages its own.
+	nc.SetDeadline(time.Time{})
+
+	var buffered []byte
+	if n := brw.Reader.Buffered(); n > 0 {
+		// The client sent frames right behind its request.
+		buffered, _ = brw.Reader.Peek(n)
+	}
+
+	bufp := readBufPool.Get().(*[]byte)
+	resp := appendServerResponse((*bufp)[:0], r.Header.Get("Sec-WebSocket-Key"), subprotocol, opts.ResponseHeader)
+	_, err = nc.Write(resp)
+	if cap(resp) == cap(*bufp) {
+		readBufPool.Put(bufp)
+	}
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("websocket: failed to write handshake response: %w", err)
+	}
+	return newConn(nc, false, &opts.ConnOptions, subprotocol, buffered), nil
+}
+
+// checkClientHandshake validates the opening handshake of RFC 6455,
+// section 4.2.1.
+func checkClientHandshake(r *http.Request) *HandshakeError {
+	switch {
+	case r.Method != http.MethodGet:
+		return &HandshakeError{Status: http.StatusMethodNotAllowed, Reason: "method " + r.Method + " is not GET"}
+	case r.ProtoMajor != 1 || r.ProtoMinor < 1:
+		return &HandshakeError{Status: http.StatusBadRequest, Reason: "protocol " + r.Proto + " is not HTTP/1.1"}
+	case !headerContainsToken(r.Header, "Connection", "upgrade"):
+		return &HandshakeError{Status: http.StatusBadRequest, Reason: `Connection header does not contain "upgrade"`}
+	case !headerContainsToken(r.Header, "Upgrade", "websocket"):
+		return &HandshakeError{Status: http.StatusBadRequest, Reason: `Upgrade header does not contain "websocket"`}
+	}
+	versions := r.Header["Sec-Websocket-Version"]
+	switch {
+	case len(versions) == 0:
+		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Version header is missing"}
+	case len(versions) != 1 || strings.TrimSpace(versions[0]) != "13":
+		return &HandshakeError{Status: http.StatusUpgradeRequired, Reason: "Sec-WebSocket-Version " + strings.Join(versions, ", ") + " is not supported, only 13"}
+	}
+	keys := r.Header["Sec-Websocket-Key"]
+	if len(keys) != 1 || !validKey(keys[0]) {
+		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Key is not 16 bytes in base64"}
+	}
+	return nil
+}
+
+// reject answers a refused handshake and returns herr.
+func reject(w http.ResponseWriter, herr *HandshakeError) error {
+	h := w.Header()
+	switch herr.Status {
+	case http.StatusUpgradeRequired:
+		h.Set("Sec-WebSocket-Version", "13")
+		h.Set("Upgrade", "websocket")
+		h.Set("Connection", "Upgrade")
+	case http.StatusMethodNotAllowed:
+		h.Set("Allow", http.MethodGet)
+	}
+	http.Error(w, herr.Reason, herr.Status)
+	return herr
+}
+
+// checkOrigin allows requests without an Origin (non-browser clients),
+// same-origin requests, and origins matching one of patterns.
+func checkOrigin(r *http.Request, patterns []string) *HandshakeError {
+	origins := r.Header["Origin"]
+	if len(origins) == 0 {
+		return nil
+	}
+	forbidden := &HandshakeError{Status: http.StatusForbidden, Reason: "origin " + origins[0] + " is not allowed"}
+	if len(origins) > 1 {
+		return forbidden
+	}
+	u, err := url.Parse(origins[0])
+	if err != nil || u.Host == "" {
+		return forbidden
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return nil
+	}
+	for _, p := range patterns {
+		target := u.Host
+		if strings.Contains(p, "://") {
+			target = u.Scheme + "://" + u.Host
+		}
+		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(target)); ok {
+			return nil
+		}
+	}
+	return forbidden
+}
+
+// reservedResponseFields are set by the handshake and may not be overridden.
+var reservedResponseFields = []string{"Upgrade", "Connection", "Sec-Websocket-Accept", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions"}
+
+func checkResponseHeader(h http.Header) (string, bool) {
+	if name, ok := checkHeaderFields(h); !ok {
+		return name, false
+	}
+	for _, name := range reservedResponseFields {
+		if _, ok := h[name]; ok {
+			return name, false
+		}
+	}
+	return "", true
+}
+
+// selectSubprotocol picks the first of the server's subprotocols that the
+// client offered.
+func selectSubprotocol(h http.Header, supported []string) string {
+	if len(supported) == 0 {
+		return ""
+	}
+	offered := headerTokens(h, "Sec-Websocket-Protocol")
+	for _, s := range supported {
+		for _, o := range offered {
+			if o == s {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+func appendServerResponse(b []byte, key, subprotocol string, extra http.Header) []byte {
+	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	b = appendAcceptKey(b, key)
+	b = append(b, "\r\n"...)
+	if subprotocol != "" {
+		b = append(b, "Sec-WebSocket-Protocol: "...)
+		b = append(b, subprotocol...)
+		b = append(b, "\r\n"...)
+	}
+	for name, values := range extra {
+		for _, v := range values {
+			b = append(b, name...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	return append(b, "\r\n"...)
+}

@@ -1,0 +1,353 @@
+package websocket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// writer is the write side of a Conn. The frame fields are owned by the
+// goroutine holding Conn.frameMu; the message writer by the one holding
+// Conn.msgMu.
+type writer struct {
+	c          *Conn
+	pool       *sync.Pool
+	bufSize    int
+	iov        [2][]byte
+	iovs       net.Buffers
+	ctl        [maxControlFrame]byte // control frames are assembled here, so they never wait for a buffer
+	msg        messageWriter
+	cancelWait sync.WaitGroup
+	cancelFn   func()
+}
+
+func (w *writer) init(c *Conn) {
+	w.c = c
+	w.bufSize = c.opts.writeBufferSize()
+	w.pool = writeBufPool(w.bufSize)
+	w.msg.c = c
+	w.cancelFn = w.interrupt
+}
+
+func (w *writer) interrupt() {
+	w.c.nc.SetWriteDeadline(aLongTimeAgo)
+	w.cancelWait.Done()
+}
+
+// send writes bufs to the network as one frame. Written reports whether any
+// byte went out, in which case an error leaves the stream broken.
+func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err error) {
+	var stop func() bool
+	if ctx.Done() != nil {
+		w.cancelWait.Add(1)
+		stop = context.AfterFunc(ctx, w.cancelFn)
+	}
+	var n int64
+	if len(bufs) == 1 {
+		var m int
+		m, err = w.c.nc.Write(bufs[0])
+		n = int64(m)
+	} else {
+		w.iov[0], w.iov[1] = bufs[0], bufs[1]
+		w.iovs = w.iov[:]
+		n, err = w.iovs.WriteTo(w.c.nc)
+		w.iov[0], w.iov[1] = nil, nil
+	}
+	if stop != nil {
+		if stop() {
+			w.cancelWait.Done()
+		} else {
+			w.cancelWait.Wait()
+			w.c.nc.SetWriteDeadline(time.Time{})
+		}
+	}
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			err = ctxErr
+		}
+	}
+	return n > 0, err
+}
+
+// frameError turns a failed frame write into the error reported, ending the
+// connection when part of the frame went out (the stream cannot be resumed)
+// or the network failed.
+func (c *Conn) frameError(written bool, err error) error {
+	if c.isClosed() {
+		return c.errAfterClose()
+	}
+	ctxErr := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	if ctxErr && !written {
+		return err // nothing went out: the connection is intact
+	}
+	err = fmt.Errorf("websocket: failed to write frame: %w", err)
+	c.closeNow(err)
+	return err
+}
+
+// maskKey returns a fresh masking key. The runtime's generator is seeded
+// from the OS and cannot be predicted by the peer, as RFC 6455 requires.
+func maskKey() uint32 {
+	for {
+		if k := rand.Uint32(); k != 0 {
+			return k
+		}
+	}
+}
+
+// writeFrame sends one frame whose payload is p. The caller holds frameMu.
+// It never modifies p.
+func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, rsv byte, p []byte) error {
+	w := &c.wr
+	h := header{fin: fin, rsv: rsv, op: op, length: int64(len(p)), masked: c.client}
+	if c.client {
+		h.key = maskKey()
+	}
+	bufp := w.pool.Get().(*[]byte)
+	defer w.pool.Put(bufp)
+	buf := *bufp
+	hn := putHeader(buf, h)
+	if !c.client {
+		if hn+len(p) <= len(buf) {
+			n := copy(buf[hn:], p)
+			return c.sendFrame(ctx, buf[:hn+n])
+		}
+		written, err := w.send(ctx, buf[:hn], p)
+		if err != nil {
+			return c.frameError(written, err)
+		}
+		return nil
+	}
+	// Client: mask a copy, a buffer at a time.
+	key := h.key
+	off := hn
+	anyWritten := false
+	for {
+		n := copy(buf[off:], p)
+		key = maskBytes(buf[off:off+n], key)
+		p = p[n:]
+		written, err := w.send(ctx, buf[:off+n])
+		anyWritten = anyWritten || written
+		if err != nil {
+			return c.frameError(anyWritten, err)
+		}
+		if len(p) == 0 {
+			return nil
+		}
+		off = 0
+	}
+}
+
+func (c *Conn) sendFrame(ctx context.Context, frame []byte) error {
+	written, err := c.wr.send(ctx, frame)
+	if err != nil {
+		return c.frameError(written, err)
+	}
+	return nil
+}
+
+// writeControl sends a control frame. Control frames take only frameMu, so
+// they can go out between the fragments of a message.
+func (c *Conn) writeControl(ctx context.Context, op opcode, payload []byte) error {
+	if err := c.frameMu.lockOrClosed(ctx, c.closed); err != nil {
+		return err
+	}
+	defer c.frameMu.unlock()
+	if c.closeSent {
+		return c.errAfterCloseSent()
+	}
+	return c.writeControlLocked(ctx, op, payload)
+}
+
+func (c *Conn) writeControlLocked(ctx context.Context, op opcode, payload []byte) error {
+	w := &c.wr
+	h := header{fin: true, op: op, length: int64(len(payload)), masked: c.client}
+	if c.client {
+		h.key = maskKey()
+	}
+	n := putHeader(w.ctl[:], h)
+	m := copy(w.ctl[n:], payload)
+	if c.client {
+		maskBytes(w.ctl[n:n+m], h.key)
+	}
+	return c.sendFrame(ctx, w.ctl[:n+m])
+}
+
+func (c *Conn) errAfterCloseSent() error {
+	if c.isClosed() {
+		return c.errAfterClose()
+	}
+	return ErrClosed
+}
+
+// lockWrite takes the message and frame locks for a data frame.
+func (c *Conn) lockFrame(ctx context.Context) error {
+	if err := c.frameMu.lockOrClosed(ctx, c.closed); err != nil {
+		return err
+	}
+	if c.closeSent {
+		c.frameMu.unlock()
+		return c.errAfterCloseSent()
+	}
+	return nil
+}
+
+// Write sends p as one message of type typ. It is safe to call from many
+// goroutines; messages never interleave.
+//
+// ctx bounds the wait for other writers and the write itself. If ctx ends
+// before any byte of the message went out, Write returns ctx's error and
+// the connection stays usable. If it ends part-way through, the frame
+// cannot be finished: the connection is closed without a close frame (the
+// peer sees 1006) and the error says so.
+func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
+	if err := checkMessageType(typ); err != nil {
+		return err
+	}
+	if err := c.msgMu.lockOrClosed(ctx, c.closed); err != nil {
+		return err
+	}
+	defer c.msgMu.unlock()
+	if err := c.lockFrame(ctx); err != nil {
+		return err
+	}
+	defer c.frameMu.unlock()
+	return c.writeFrame(ctx, true, opcode(typ), 0, p)
+}
+
+func checkMessageType(typ MessageType) error {
+	if typ != MessageText && typ != MessageBinary {
+		return fmt.Errorf("websocket: invalid message type %d", int(typ))
+	}
+	return nil
+}
+
+// Writer returns a writer for one message of type typ. Bytes written are
+// buffered and sent as a fragment each time the buffer (WriteBufferSize)
+// fills; Close sends the final fragment. Until Close, other data messages
+// wait; pings, pongs and close frames may still go out between fragments.
+// The writer must be closed, or the connection's writes stay blocked.
+//
+// ctx bounds the wait for other writers and every write through the
+// returned writer, as for Write.
+func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
+	if err := checkMessageType(typ); err != nil {
+		return nil, err
+	}
+	if err := c.msgMu.lockOrClosed(ctx, c.closed); err != nil {
+		return nil, err
+	}
+	m := &c.wr.msg
+	m.ctx = ctx
+	m.op = opcode(typ)
+	m.n = 0
+	m.open = true
+	m.err = nil
+	return m, nil
+}
+
+// messageWriter streams one message as fragments.
+type messageWriter struct {
+	c    *Conn
+	ctx  context.Context
+	op   opcode // opcode of the next fragment: the type first, continuation after
+	bufp *[]byte
+	n    int // payload bytes buffered after the header room
+	open bool
+	err  error
+}
+
+// Write buffers p, sending full buffers as fragments.
+func (m *messageWriter) Write(p []byte) (int, error) {
+	if !m.open {
+		return 0, errors.New("websocket: write to closed message writer")
+	}
+	if m.err != nil {
+		return 0, m.err
+	}
+	total := len(p)
+	for len(p) > 0 {
+		if m.bufp == nil {
+			m.bufp = m.c.wr.pool.Get().(*[]byte)
+			m.n = 0
+		}
+		room := (*m.bufp)[maxHeaderSize+m.n:]
+		if len(room) == 0 {
+			if err := m.flush(false); err != nil {
+				return total - len(p), err
+			}
+			continue
+		}
+		k := copy(room, p)
+		m.n += k
+		p = p[k:]
+	}
+	return total, nil
+}
+
+// flush sends the buffered payload as a fragment.
+func (m *messageWriter) flush(fin bool) error {
+	c := m.c
+	if err := c.lockFrame(m.ctx); err != nil {
+		m.err = err
+		return err
+	}
+	defer c.frameMu.unlock()
+	var payload []byte
+	var buf []byte
+	if m.bufp != nil {
+		buf = *m.bufp
+		payload = buf[maxHeaderSize : maxHeaderSize+m.n]
+	}
+	h := header{fin: fin, op: m.op, length: int64(len(payload)), masked: c.client}
+	if c.client {
+		h.key = maskKey()
+		maskBytes(payload, h.key)
+	}
+	var hdr [maxHeaderSize]byte
+	hn := putHeader(hdr[:], h)
+	var err error
+	if buf != nil {
+		start := maxHeaderSize - hn
+		copy(buf[start:], hdr[:hn])
+		err = c.sendFrame(m.ctx, buf[start:maxHeaderSize+m.n])
+	} else {
+		err = c.sendFrame(m.ctx, hdr[:hn])
+	}
+	m.n = 0
+	m.op = opContinuation
+	if err != nil {
+		m.err = err
+	}
+	return err
+}
+
+// Close sends the final fragment and releases the connection for other
+// messages.
+func (m *messageWriter) Close() error {
+	if !m.open {
+		return errors.New("websocket: message writer already closed")
+	}
+	err := m.err
+	if err == nil {
+		err = m.flush(true)
+	} else if m.op == opContinuation && !m.c.isClosed() {
+		// Fragments went out but the message cannot be finished; no other
+		// data message may follow on this stream.
+		err = fmt.Errorf("websocket: message left unfinished: %w", err)
+		m.c.closeNow(err)
+	}
+	m.open = false
+	if m.bufp != nil {
+		m.c.wr.pool.Put(m.bufp)
+		m.bufp = nil
+	}
+	m.c.msgMu.unlock()
+	return err
+}

@@ -193,6 +193,19 @@ func watchHandshake(ctx context.Context, nc net.Conn) (stop func() bool) {
 	}
 }
 
+// ctxDone returns ctx's error, counting a deadline that has passed as
+// exceeded even before ctx's own timer has fired: a network deadline set
+// from it can expire first.
+func ctxDone(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
 // dialTransport connects to the server, through a proxy if one applies,
 // and performs TLS for wss.
 func dialTransport(ctx context.Context, req *http.Request, opts *DialOptions) (net.Conn, error) {
@@ -287,8 +300,8 @@ func dialProxy(ctx context.Context, dialFn func(context.Context, string, string)
 			err = errors.New("proxy sent data before the tunnel was used")
 		}
 	}
-	if stop() {
-		return fail(fmt.Errorf("proxy CONNECT: %w", ctx.Err()))
+	if stop() || (err != nil && ctxDone(ctx) != nil) {
+		return fail(fmt.Errorf("proxy CONNECT: %w", ctxDone(ctx)))
 	}
 	if err != nil {
 		return fail(fmt.Errorf("proxy CONNECT to %s: %w", target, err))
@@ -315,8 +328,8 @@ func handshake(ctx context.Context, nc net.Conn, req *http.Request, opts *DialOp
 		br = bufio.NewReaderSize(nc, readBufferSize)
 		resp, err = http.ReadResponse(br, req)
 	}
-	if stop() {
-		return nil, resp, ctx.Err()
+	if stop() || (err != nil && ctxDone(ctx) != nil) {
+		return nil, resp, fmt.Errorf("handshake: %w", ctxDone(ctx))
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("failed to read handshake response: %w", err)
@@ -326,7 +339,7 @@ func handshake(ctx context.Context, nc net.Conn, req *http.Request, opts *DialOp
 			opts.Jar.SetCookies(req.URL, cookies)
 		}
 	}
-	subprotocol, herr := checkServerResponse(resp, key, opts)
+	subprotocol, dp, herr := checkServerResponse(resp, key, opts)
 	if herr != nil {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		resp.Body.Close()
@@ -338,7 +351,7 @@ func handshake(ctx context.Context, nc net.Conn, req *http.Request, opts *DialOp
 		// The server sent frames right behind its response.
 		buffered, _ = br.Peek(n)
 	}
-	return newConn(nc, true, &opts.ConnOptions, subprotocol, buffered), resp, nil
+	return newConn(nc, true, &opts.ConnOptions, subprotocol, buffered, dp), resp, nil
 }
 
 func appendClientRequest(b []byte, req *http.Request, key string, opts *DialOptions) []byte {
@@ -349,6 +362,11 @@ func appendClientRequest(b []byte, req *http.Request, key string, opts *DialOpti
 	b = append(b, "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "...)
 	b = append(b, key...)
 	b = append(b, "\r\n"...)
+	if opts.Compression.Mode != CompressionDisabled {
+		b = append(b, "Sec-WebSocket-Extensions: "...)
+		b = append(b, deflateOffer(&opts.Compression)...)
+		b = append(b, "\r\n"...)
+	}
 	if len(opts.Subprotocols) > 0 {
 		b = append(b, "Sec-WebSocket-Protocol: "...)
 		b = append(b, strings.Join(opts.Subprotocols, ", ")...)
@@ -381,9 +399,9 @@ func appendClientRequest(b []byte, req *http.Request, key string, opts *DialOpti
 
 // checkServerResponse validates the server's answer (RFC 6455, section
 // 4.1) and returns the chosen subprotocol.
-func checkServerResponse(resp *http.Response, key string, opts *DialOptions) (string, *HandshakeError) {
-	bad := func(format string, args ...any) (string, *HandshakeError) {
-		return "", &HandshakeError{Status: resp.StatusCode, Reason: fmt.Sprintf(format, args...)}
+func checkServerResponse(resp *http.Response, key string, opts *DialOptions) (string, *deflateParams, *HandshakeError) {
+	bad := func(format string, args ...any) (string, *deflateParams, *HandshakeError) {
+		return "", nil, &HandshakeError{Status: resp.StatusCode, Reason: fmt.Sprintf(format, args...)}
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		return bad("server answered %s, not 101 Switching Protocols", resp.Status)
@@ -397,19 +415,29 @@ func checkServerResponse(resp *http.Response, key string, opts *DialOptions) (st
 	if got := resp.Header.Get("Sec-WebSocket-Accept"); got != acceptKey(key) {
 		return bad("Sec-WebSocket-Accept %q does not match the key sent", got)
 	}
+	var dp *deflateParams
 	if exts := resp.Header["Sec-Websocket-Extensions"]; len(exts) > 0 {
-		return bad("server chose extensions that were not offered: %s", strings.Join(exts, ", "))
+		if opts.Compression.Mode == CompressionDisabled {
+			return bad("server chose extensions that were not offered: %s", strings.Join(exts, ", "))
+		}
+		params, used, err := acceptDeflateResponse(exts, &opts.Compression)
+		if err != nil {
+			return bad("invalid Sec-WebSocket-Extensions response: %v", err)
+		}
+		if used {
+			dp = &params
+		}
 	}
 	protos := resp.Header["Sec-Websocket-Protocol"]
 	switch {
 	case len(protos) == 0:
-		return "", nil
+		return "", dp, nil
 	case len(protos) > 1:
 		return bad("server chose more than one subprotocol")
 	}
 	for _, p := range opts.Subprotocols {
 		if p == protos[0] {
-			return p, nil
+			return p, dp, nil
 		}
 	}
 	return bad("server chose subprotocol %q, which was not offered", protos[0])

@@ -81,6 +81,10 @@ type ConnOptions struct {
 	// OnPong, if set, is called with the payload of every pong received.
 	// Same rules as OnPing.
 	OnPong func(payload []byte)
+
+	// Compression configures permessage-deflate (RFC 7692). The zero value
+	// leaves it off.
+	Compression CompressionOptions
 }
 
 func (o *ConnOptions) readLimit() int64 {
@@ -142,6 +146,7 @@ type Conn struct {
 	pings   map[uint64]chan struct{}
 	pingSeq uint64
 	hb      *heartbeat
+	deflate *deflate   // permessage-deflate state, nil when not negotiated
 	pumpMu  sync.Mutex // guards pumping and read-lock attempts by Read and Ping
 	pumping bool       // a Ping holds readMu to read on its own
 
@@ -157,7 +162,7 @@ type Conn struct {
 	closeOnce sync.Once
 }
 
-func newConn(nc net.Conn, client bool, opts *ConnOptions, subprotocol string, buffered []byte) *Conn {
+func newConn(nc net.Conn, client bool, opts *ConnOptions, subprotocol string, buffered []byte, dp *deflateParams) *Conn {
 	c := &Conn{
 		nc:          nc,
 		client:      client,
@@ -172,6 +177,9 @@ func newConn(nc net.Conn, client bool, opts *ConnOptions, subprotocol string, bu
 		c.opts = *opts
 	}
 	c.readLimit.Store(c.opts.readLimit())
+	if dp != nil {
+		c.deflate = newDeflate(*dp, client, &c.opts.Compression)
+	}
 	c.rd.init(c, buffered)
 	c.wr.init(c)
 	if opts.PingInterval > 0 {

@@ -83,6 +83,9 @@ func (c *Conn) endPump() {
 // lockRead takes the read lock for Read or Reader: at once if free, after
 // waiting if a Ping holds it, and not at all if another read holds it.
 func (c *Conn) lockRead(ctx context.Context) error {
+	if c.isClosed() {
+		return c.errAfterClose()
+	}
 	c.pumpMu.Lock()
 	if c.readMu.tryLock() {
 		c.pumpMu.Unlock()

@@ -29,7 +29,10 @@ type reader struct {
 	inMessage     bool        // a message has started and its final frame is not consumed
 	unclaimed     bool        // a message's first header was read but no Read/Reader has taken it
 	msgType       MessageType // type of the message in progress
-	msgLen        int64       // payload bytes of the message consumed so far
+	msgLen        int64       // payload bytes of the message delivered so far (after inflation)
+	wireLen       int64       // payload bytes of the message read off the wire so far
+	compressed    bool        // the message in progress is compressed
+	inf           *inflater   // its decompressor
 	checkUTF8     bool
 	utf8          utf8Validator
 	err           error  // sticky: once set the connection is unusable for reading
@@ -230,21 +233,25 @@ func (r *reader) nextFrame(ctx context.Context) error {
 			continue
 		}
 		r.r += hlen
-		if lim := c.readLimit.Load(); lim >= 0 && h.length > lim-r.msgLen {
-			return r.fail(&ProtocolError{Code: StatusMessageTooBig, Reason: fmt.Sprintf("message exceeds the read limit of %d bytes", lim), Err: ErrMessageTooBig})
+		if h.op != opContinuation {
+			r.inMessage = true
+			r.unclaimed = true
+			r.msgType = MessageType(h.op)
+			r.msgLen, r.wireLen = 0, 0
+			r.checkUTF8 = h.op == opText && !c.opts.SkipUTF8Validation
+			r.utf8.reset()
+			r.compressed = h.rsv&bitRsv1 != 0
+			if r.compressed {
+				r.inf = c.deflate.startInflate(r)
+			}
+		}
+		if lim := r.wireLimit(); lim >= 0 && h.length > lim-r.wireLen {
+			return r.tooBig()
 		}
 		r.frameLeft = h.length
 		r.frameKey = h.key
 		r.frameMasked = h.masked
 		r.frameFin = h.fin
-		if h.op != opContinuation {
-			r.inMessage = true
-			r.unclaimed = true
-			r.msgType = MessageType(h.op)
-			r.msgLen = 0
-			r.checkUTF8 = h.op == opText && !c.opts.SkipUTF8Validation
-			r.utf8.reset()
-		}
 		return nil
 	}
 }
@@ -252,8 +259,12 @@ func (r *reader) nextFrame(ctx context.Context) error {
 // checkHeader applies the rules of RFC 6455, section 5, that depend on the
 // connection's role and state.
 func (r *reader) checkHeader(h *header) error {
-	if h.rsv != 0 {
-		return r.protocolError("reserved bits %#x set without a negotiated extension", h.rsv>>4)
+	if rsv := h.rsv; rsv != 0 {
+		// RSV1 marks a compressed message, only on its first frame and only
+		// when permessage-deflate was negotiated.
+		if rsv != bitRsv1 || r.c.deflate == nil || h.op.isControl() || h.op == opContinuation {
+			return r.protocolError("reserved bits %#x set without a negotiated extension", rsv>>4)
+		}
 	}
 	if h.op.isReserved() {
 		return r.protocolError("%v", h.op)
@@ -342,16 +353,17 @@ func (r *reader) readPayload(ctx context.Context, p []byte) (int, error) {
 		r.frameKey = maskBytes(p, r.frameKey)
 	}
 	r.frameLeft -= int64(n)
-	r.msgLen += int64(n)
-	if r.checkUTF8 && !r.utf8.feed(p) {
-		return n, r.fail(&ProtocolError{Code: StatusInvalidFramePayloadData, Reason: "invalid UTF-8 in text message", Err: ErrInvalidUTF8})
-	}
+	r.wireLen += int64(n)
 	return n, nil
 }
 
 // endOfMessage is called when the final frame's payload is consumed.
 func (r *reader) endOfMessage() error {
 	r.inMessage = false
+	if r.inf != nil {
+		r.c.deflate.endInflate(r.inf)
+		r.inf = nil
+	}
 	if r.checkUTF8 && !r.utf8.complete() {
 		return r.fail(&ProtocolError{Code: StatusInvalidFramePayloadData, Reason: "text message ends inside a UTF-8 sequence", Err: ErrInvalidUTF8})
 	}
@@ -378,35 +390,28 @@ func (r *reader) beginMessage(ctx context.Context) error {
 	return nil
 }
 
-// discardFrames drops the rest of the message in progress.
+// discardFrames drops the rest of the message in progress. A compressed
+// message is still inflated, to keep the decompression context and the
+// checks intact.
 func (r *reader) discardFrames(ctx context.Context) error {
-	var scratch [256]byte
+	var scratch [512]byte
+	r.unclaimed = false
 	for {
-		for r.frameLeft > 0 {
-			if _, err := r.readPayload(ctx, scratch[:]); err != nil {
-				return err
-			}
+		_, err := r.read(ctx, scratch[:])
+		if err == io.EOF {
+			return nil
 		}
-		if r.frameFin {
-			return r.endOfMessage()
-		}
-		if err := r.nextFrame(ctx); err != nil {
+		if err != nil {
 			return err
 		}
 	}
 }
 
-// read fills p with the message's payload. It returns io.EOF at the end of
-// the message.
-func (r *reader) read(ctx context.Context, p []byte) (int, error) {
+// readRaw reads the message's payload as it is on the wire, frame after
+// frame. It returns io.EOF after the final frame, leaving the message open.
+func (r *reader) readRaw(ctx context.Context, p []byte) (int, error) {
 	for r.frameLeft == 0 {
-		if !r.inMessage {
-			return 0, io.EOF
-		}
-		if r.frameFin {
-			if err := r.endOfMessage(); err != nil {
-				return 0, err
-			}
+		if !r.inMessage || r.frameFin {
 			return 0, io.EOF
 		}
 		if err := r.nextFrame(ctx); err != nil {
@@ -417,6 +422,92 @@ func (r *reader) read(ctx context.Context, p []byte) (int, error) {
 		return 0, nil
 	}
 	return r.readPayload(ctx, p)
+}
+
+// read fills p with the message's payload, inflated if it was compressed,
+// enforcing the read limit and UTF-8. It returns io.EOF at the end of the
+// message. With an empty p it only moves past empty frames, so that the
+// end of the message is seen.
+func (r *reader) read(ctx context.Context, p []byte) (n int, err error) {
+	if !r.inMessage {
+		return 0, io.EOF
+	}
+	if r.inf != nil {
+		n, err = r.inflate(ctx, p)
+	} else {
+		n, err = r.readRaw(ctx, p)
+		r.msgLen += int64(n)
+	}
+	if n > 0 && r.checkUTF8 && !r.utf8.feed(p[:n]) {
+		return n, r.fail(&ProtocolError{Code: StatusInvalidFramePayloadData, Reason: "invalid UTF-8 in text message", Err: ErrInvalidUTF8})
+	}
+	if err == io.EOF {
+		if err := r.endOfMessage(); err != nil {
+			return n, err
+		}
+		if n > 0 {
+			return n, nil
+		}
+		return 0, io.EOF
+	}
+	return n, err
+}
+
+// inflate reads decompressed payload, never inflating more than one byte
+// past the read limit, so a decompression bomb costs no memory.
+func (r *reader) inflate(ctx context.Context, p []byte) (int, error) {
+	lim := r.c.readLimit.Load()
+	if lim >= 0 && int64(len(p)) > lim-r.msgLen+1 {
+		p = p[:lim-r.msgLen+1]
+	}
+	if len(p) == 0 {
+		// Only called to find the end of the message: peek by inflating
+		// nothing is impossible, so report progress and let the caller grow.
+		if r.frameLeft == 0 && r.frameFin && r.inf.src.trailer == len(inflateTrailer) {
+			return 0, io.EOF
+		}
+		return 0, nil
+	}
+	r.inf.src.ctx = ctx
+	n, err := r.inf.fr.Read(p)
+	r.inf.src.ctx = nil
+	r.msgLen += int64(n)
+	r.c.deflate.inflated(p[:n])
+	if lim >= 0 && r.msgLen > lim {
+		return 0, r.tooBig()
+	}
+	switch {
+	case err == io.EOF:
+		if r.inf.src.trailer < 0 {
+			// The stream ended with a final block before the payload did.
+			if m, _ := r.readRaw(ctx, p[:1]); m > 0 || !r.frameFin {
+				return n, r.fail(&ProtocolError{Code: StatusInvalidFramePayloadData, Reason: "data after the final deflate block"})
+			}
+		}
+		return n, io.EOF
+	case err != nil && r.err == nil && !isCtxErr(err):
+		return n, r.fail(&ProtocolError{Code: StatusInvalidFramePayloadData, Reason: "invalid compressed data: " + err.Error()})
+	}
+	return n, err
+}
+
+func isCtxErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// wireLimit bounds the bytes of a message on the wire. A compressed
+// message is limited after inflation; its wire size only has to stay
+// within what deflate could possibly expand a message of the limit to.
+func (r *reader) wireLimit() int64 {
+	lim := r.c.readLimit.Load()
+	if lim < 0 || !r.compressed {
+		return lim
+	}
+	return lim + lim/8 + 1024
+}
+
+func (r *reader) tooBig() error {
+	return r.fail(&ProtocolError{Code: StatusMessageTooBig, Reason: fmt.Sprintf("message exceeds the read limit of %d bytes", r.c.readLimit.Load()), Err: ErrMessageTooBig})
 }
 
 // messageReader is the io.Reader returned by Conn.Reader.
@@ -542,14 +633,10 @@ func (r *reader) drain(ctx context.Context) {
 // arrives or reading fails. It returns the error that ended it.
 func (r *reader) discardUntilClose(ctx context.Context) error {
 	for r.err == nil {
-		if r.inMessage && !r.unclaimed {
+		if r.inMessage {
 			if err := r.discardFrames(ctx); err != nil {
 				return err
 			}
-			continue
-		}
-		r.unclaimed = false
-		if r.inMessage {
 			continue
 		}
 		if err := r.nextFrame(ctx); err != nil {

@@ -74,6 +74,17 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		return nil, reject(w, herr)
 	}
 	subprotocol := selectSubprotocol(r.Header, opts.Subprotocols)
+	var dp *deflateParams
+	var extensions string
+	if opts.Compression.Mode != CompressionDisabled {
+		params, response, ok, err := negotiateDeflate(r.Header["Sec-Websocket-Extensions"], &opts.Compression)
+		if err != nil {
+			return nil, reject(w, &HandshakeError{Status: http.StatusBadRequest, Reason: "malformed Sec-WebSocket-Extensions: " + err.Error()})
+		}
+		if ok {
+			dp, extensions = &params, response
+		}
+	}
 
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -92,7 +103,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	}
 
 	bufp := readBufPool.Get().(*[]byte)
-	resp := appendServerResponse((*bufp)[:0], r.Header.Get("Sec-WebSocket-Key"), subprotocol, opts.ResponseHeader)
+	resp := appendServerResponse((*bufp)[:0], r.Header.Get("Sec-WebSocket-Key"), subprotocol, extensions, opts.ResponseHeader)
 	_, err = nc.Write(resp)
 	if cap(resp) == cap(*bufp) {
 		readBufPool.Put(bufp)
@@ -101,7 +112,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		nc.Close()
 		return nil, fmt.Errorf("websocket: failed to write handshake response: %w", err)
 	}
-	return newConn(nc, false, &opts.ConnOptions, subprotocol, buffered), nil
+	return newConn(nc, false, &opts.ConnOptions, subprotocol, buffered, dp), nil
 }
 
 // checkClientHandshake validates the opening handshake of RFC 6455,
@@ -208,13 +219,18 @@ func selectSubprotocol(h http.Header, supported []string) string {
 	return ""
 }
 
-func appendServerResponse(b []byte, key, subprotocol string, extra http.Header) []byte {
+func appendServerResponse(b []byte, key, subprotocol, extensions string, extra http.Header) []byte {
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	b = appendAcceptKey(b, key)
 	b = append(b, "\r\n"...)
 	if subprotocol != "" {
 		b = append(b, "Sec-WebSocket-Protocol: "...)
 		b = append(b, subprotocol...)
+		b = append(b, "\r\n"...)
+	}
+	if extensions != "" {
+		b = append(b, "Sec-WebSocket-Extensions: "...)
+		b = append(b, extensions...)
 		b = append(b, "\r\n"...)
 	}
 	for name, values := range extra {

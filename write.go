@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"compress/flate"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,7 @@ func (w *writer) init(c *Conn) {
 	w.bufSize = c.opts.writeBufferSize()
 	w.pool = writeBufPool(w.bufSize)
 	w.msg.c = c
+	w.msg.sink.m = &w.msg
 	w.cancelFn = w.interrupt
 }
 
@@ -214,11 +216,63 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 		return err
 	}
 	defer c.msgMu.unlock()
+	if c.deflate != nil && c.deflate.shouldCompress(len(p)) {
+		return c.writeCompressed(ctx, opcode(typ), p)
+	}
 	if err := c.lockFrame(ctx); err != nil {
 		return err
 	}
 	defer c.frameMu.unlock()
 	return c.writeFrame(ctx, true, opcode(typ), 0, p)
+}
+
+// WriteUncompressed is Write without compression, whatever was negotiated.
+// Use it for messages that mix secrets with data an attacker may choose:
+// compressing them together can leak the secret through the message size
+// (the CRIME and BREACH attacks).
+func (c *Conn) WriteUncompressed(ctx context.Context, typ MessageType, p []byte) error {
+	if err := checkMessageType(typ); err != nil {
+		return err
+	}
+	if err := c.msgMu.lockOrClosed(ctx, c.closed); err != nil {
+		return err
+	}
+	defer c.msgMu.unlock()
+	if err := c.lockFrame(ctx); err != nil {
+		return err
+	}
+	defer c.frameMu.unlock()
+	return c.writeFrame(ctx, true, opcode(typ), 0, p)
+}
+
+var compressBufPool sync.Pool // *[]byte, compressed payloads
+
+// writeCompressed deflates p and sends it as one frame. The caller holds
+// msgMu, which keeps the compression context in wire order.
+func (c *Conn) writeCompressed(ctx context.Context, op opcode, p []byte) error {
+	bufp, _ := compressBufPool.Get().(*[]byte)
+	if bufp == nil {
+		bufp = new([]byte)
+	}
+	defer func() {
+		*bufp = (*bufp)[:0]
+		compressBufPool.Put(bufp)
+	}()
+	*bufp = (*bufp)[:0]
+	if err := c.deflate.appendCompressed(bufp, p); err != nil {
+		c.deflate.abandonSend()
+		return fmt.Errorf("websocket: failed to compress message: %w", err)
+	}
+	if err := c.lockFrame(ctx); err != nil {
+		c.deflate.abandonSend()
+		return err
+	}
+	defer c.frameMu.unlock()
+	if err := c.writeFrame(ctx, true, op, bitRsv1, *bufp); err != nil {
+		c.deflate.abandonSend()
+		return err
+	}
+	return nil
 }
 
 func checkMessageType(typ MessageType) error {
@@ -249,6 +303,11 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	m.n = 0
 	m.open = true
 	m.err = nil
+	m.rsv = 0
+	if c.deflate != nil {
+		m.rsv = bitRsv1
+		m.fw, m.release = c.deflate.compressor(-1, &m.sink)
+	}
 	return m, nil
 }
 
@@ -261,13 +320,42 @@ type messageWriter struct {
 	n    int // payload bytes buffered after the header room
 	open bool
 	err  error
+	rsv  byte // RSV bits of the next fragment: RSV1 on the first one of a compressed message
+
+	// Compression, when negotiated: the flate writer feeds sink, which
+	// buffers and fragments the compressed bytes.
+	fw      *flate.Writer
+	release func(*flate.Writer)
+	sink    compressSink
 }
 
-// Write buffers p, sending full buffers as fragments.
+// compressSink receives a Writer's compressed output.
+type compressSink struct{ m *messageWriter }
+
+func (s *compressSink) Write(p []byte) (int, error) { return s.m.buffer(p, len(deflateTail)) }
+
+// Write sends p as part of the message, in fragments as the buffer fills.
 func (m *messageWriter) Write(p []byte) (int, error) {
 	if !m.open {
 		return 0, errors.New("websocket: write to closed message writer")
 	}
+	if m.err != nil {
+		return 0, m.err
+	}
+	if m.fw != nil {
+		n, err := m.fw.Write(p)
+		if err == nil {
+			err = m.err
+		}
+		return n, err
+	}
+	return m.buffer(p, 0)
+}
+
+// buffer appends p to the fragment buffer, sending it when full. The last
+// hold bytes always stay behind, so the deflate tail can be dropped from
+// the final fragment.
+func (m *messageWriter) buffer(p []byte, hold int) (int, error) {
 	if m.err != nil {
 		return 0, m.err
 	}
@@ -279,7 +367,7 @@ func (m *messageWriter) Write(p []byte) (int, error) {
 		}
 		room := (*m.bufp)[maxHeaderSize+m.n:]
 		if len(room) == 0 {
-			if err := m.flush(false); err != nil {
+			if err := m.flushHolding(hold); err != nil {
 				return total - len(p), err
 			}
 			continue
@@ -289,6 +377,20 @@ func (m *messageWriter) Write(p []byte) (int, error) {
 		p = p[k:]
 	}
 	return total, nil
+}
+
+// flushHolding sends all but the last hold buffered bytes as a fragment
+// and moves those to the front of the buffer.
+func (m *messageWriter) flushHolding(hold int) error {
+	kept := m.n
+	m.n -= hold
+	if err := m.flush(false); err != nil {
+		return err
+	}
+	payload := (*m.bufp)[maxHeaderSize:]
+	copy(payload, payload[kept-hold:kept])
+	m.n = hold
+	return nil
 }
 
 // flush sends the buffered payload as a fragment.
@@ -305,7 +407,7 @@ func (m *messageWriter) flush(fin bool) error {
 		buf = *m.bufp
 		payload = buf[maxHeaderSize : maxHeaderSize+m.n]
 	}
-	h := header{fin: fin, op: m.op, length: int64(len(payload)), masked: c.client}
+	h := header{fin: fin, rsv: m.rsv, op: m.op, length: int64(len(payload)), masked: c.client}
 	if c.client {
 		h.key = maskKey()
 		maskBytes(payload, h.key)
@@ -322,6 +424,7 @@ func (m *messageWriter) flush(fin bool) error {
 	}
 	m.n = 0
 	m.op = opContinuation
+	m.rsv = 0
 	if err != nil {
 		m.err = err
 	}
@@ -335,6 +438,23 @@ func (m *messageWriter) Close() error {
 		return errors.New("websocket: message writer already closed")
 	}
 	err := m.err
+	if m.fw != nil {
+		if err == nil {
+			err = m.fw.Flush()
+		}
+		if err == nil {
+			err = m.err
+		}
+		if err == nil {
+			// The flush ended the output with the tail, which stays out.
+			m.n -= len(deflateTail)
+		}
+		if err != nil {
+			m.c.deflate.abandonSend()
+		}
+		m.release(m.fw)
+		m.fw, m.release = nil, nil
+	}
 	if err == nil {
 		err = m.flush(true)
 	} else if m.op == opContinuation && !m.c.isClosed() {

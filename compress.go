@@ -1,0 +1,288 @@
+package websocket
+
+import (
+	"compress/flate"
+	"context"
+	"io"
+	"math/bits"
+	"sync"
+)
+
+// This file moves permessage-deflate data (RFC 7692, section 7.2): it
+// compresses outgoing messages and inflates incoming ones with
+// compress/flate. Negotiation lives in extension.go.
+
+// deflateTail is the empty stored block that ends a sync flush. RFC 7692
+// strips it from every compressed message and the receiver puts it back.
+var deflateTail = []byte{0x00, 0x00, 0xff, 0xff}
+
+// inflateTrailer is what the receiver appends to a message: the tail, then
+// an empty final stored block, so the inflater reports io.EOF exactly at
+// the end of the message.
+var inflateTrailer = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
+
+// deflate is the compression state of one connection.
+type deflate struct {
+	level     int
+	threshold int
+
+	// Our direction.
+	sendTakeover   bool
+	sendWindowBits int
+	fw             *flate.Writer // dedicated compressor under takeover
+	fwSink         sinkWriter
+
+	// The peer's direction.
+	recvTakeover   bool
+	recvWindowBits int
+	inf            *inflater // dedicated decompressor under takeover
+	window         []byte    // the last bytes inflated, the dictionary for the next message under takeover
+}
+
+func newDeflate(p deflateParams, client bool, opts *CompressionOptions) *deflate {
+	d := &deflate{level: opts.Level, threshold: opts.Threshold}
+	if d.level <= 0 || d.level > flate.BestCompression {
+		d.level = flate.BestSpeed
+	}
+	if d.threshold == 0 {
+		d.threshold = 128
+	}
+	takeover := opts.Mode == CompressionContextTakeover
+	if client {
+		d.sendTakeover = takeover && !p.clientNoContextTakeover
+		d.sendWindowBits = p.clientMaxWindowBits
+		d.recvTakeover = takeover && !p.serverNoContextTakeover
+		d.recvWindowBits = p.serverMaxWindowBits
+	} else {
+		d.sendTakeover = takeover && !p.serverNoContextTakeover
+		d.sendWindowBits = p.serverMaxWindowBits
+		d.recvTakeover = takeover && !p.clientNoContextTakeover
+		d.recvWindowBits = p.clientMaxWindowBits
+	}
+	if d.sendWindowBits == 0 {
+		d.sendWindowBits = 15
+	}
+	if d.recvWindowBits == 0 {
+		d.recvWindowBits = 15
+	}
+	return d
+}
+
+// shouldCompress reports whether a message of n bytes (or of unknown size,
+// n < 0) is worth compressing.
+func (d *deflate) shouldCompress(n int) bool {
+	return d.threshold < 0 || n < 0 || n >= d.threshold
+}
+
+// sinkWriter forwards compressed output to whoever is framing it.
+type sinkWriter struct{ w io.Writer }
+
+func (s *sinkWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
+
+var flateWriterPools [flate.BestCompression + 2]sync.Pool // by level; the last is Huffman-only
+
+func getFlateWriter(level int, w io.Writer) *flate.Writer {
+	i := level
+	if level == flate.HuffmanOnly {
+		i = len(flateWriterPools) - 1
+	}
+	if fw, ok := flateWriterPools[i].Get().(*flate.Writer); ok {
+		fw.Reset(w)
+		return fw
+	}
+	fw, _ := flate.NewWriter(w, level)
+	return fw
+}
+
+func putFlateWriter(level int, fw *flate.Writer) {
+	i := level
+	if level == flate.HuffmanOnly {
+		i = len(flateWriterPools) - 1
+	}
+	fw.Reset(nil)
+	flateWriterPools[i].Put(fw)
+}
+
+// sendLevel picks the flate level for a message of n bytes (n < 0:
+// unknown). compress/flate always uses a 32 KiB window, so when the peer
+// limited ours we may only back-reference when the whole history fits the
+// window: a lone message no longer than the window. Otherwise Huffman-only
+// coding, which never back-references, keeps the stream valid for any
+// window.
+func (d *deflate) sendLevel(n int) int {
+	if d.sendWindowBits >= 15 {
+		return d.level
+	}
+	if !d.sendTakeover && n >= 0 && n <= 1<<d.sendWindowBits {
+		return d.level
+	}
+	return flate.HuffmanOnly
+}
+
+// compressor returns the flate writer for one message, writing to w. Under
+// context takeover it is the connection's own; release must be called
+// after the message.
+func (d *deflate) compressor(n int, w io.Writer) (fw *flate.Writer, release func(*flate.Writer)) {
+	level := d.sendLevel(n)
+	if d.sendTakeover {
+		if d.fw == nil {
+			d.fw, _ = flate.NewWriter(&d.fwSink, level)
+		}
+		d.fwSink.w = w
+		return d.fw, d.detachSink
+	}
+	if level == flate.HuffmanOnly {
+		return getFlateWriter(level, w), putHuffman
+	}
+	return getFlateWriter(level, w), d.putPooled
+}
+
+func (d *deflate) detachSink(*flate.Writer) { d.fwSink.w = nil }
+
+// abandonSend forgets the compression history after a message that may
+// not have reached the peer, so later messages never refer to it.
+func (d *deflate) abandonSend() {
+	if d.fw != nil {
+		d.fw.Reset(&d.fwSink)
+	}
+}
+
+func putHuffman(fw *flate.Writer) { putFlateWriter(flate.HuffmanOnly, fw) }
+
+func (d *deflate) putPooled(fw *flate.Writer) { putFlateWriter(d.level, fw) }
+
+// appendCompressed compresses p into dst as one message payload, without
+// the sync-flush tail.
+func (d *deflate) appendCompressed(dst *[]byte, p []byte) error {
+	out := appendWriter{b: dst}
+	fw, release := d.compressor(len(p), &out)
+	defer release(fw)
+	if _, err := fw.Write(p); err != nil {
+		return err
+	}
+	if err := fw.Flush(); err != nil {
+		return err
+	}
+	*dst = (*dst)[:len(*dst)-len(deflateTail)]
+	return nil
+}
+
+// appendWriter appends to a byte slice it does not own.
+type appendWriter struct{ b *[]byte }
+
+func (a *appendWriter) Write(p []byte) (int, error) {
+	*a.b = append(*a.b, p...)
+	return len(p), nil
+}
+
+// inflater decompresses one message at a time from the frames of the
+// reader.
+type inflater struct {
+	fr  io.ReadCloser
+	src messageSource
+}
+
+var inflaterPool sync.Pool
+
+// messageSource feeds the inflater the payload of the current message,
+// read frame by frame, followed by inflateTrailer.
+type messageSource struct {
+	r       *reader
+	ctx     context.Context
+	trailer int // bytes of inflateTrailer already given; -1 while payload remains
+}
+
+func (s *messageSource) Read(p []byte) (int, error) {
+	if s.trailer < 0 {
+		n, err := s.r.readRaw(s.ctx, p)
+		if err != io.EOF {
+			return n, err
+		}
+		s.trailer = 0
+		if n > 0 {
+			return n, nil
+		}
+	}
+	if s.trailer == len(inflateTrailer) {
+		return 0, io.EOF
+	}
+	n := copy(p, inflateTrailer[s.trailer:])
+	s.trailer += n
+	return n, nil
+}
+
+// ReadByte serves the inflater straight from the read buffer when it can,
+// which spares compress/flate a bufio.Reader of its own.
+func (s *messageSource) ReadByte() (byte, error) {
+	r := s.r
+	if s.trailer < 0 && r.frameLeft > 0 && r.r < r.w {
+		b := r.buf[r.r]
+		r.r++
+		r.frameLeft--
+		if r.frameMasked {
+			b ^= byte(r.frameKey)
+			r.frameKey = bits.RotateLeft32(r.frameKey, -8)
+		}
+		return b, nil
+	}
+	var one [1]byte
+	for {
+		n, err := s.Read(one[:])
+		if n == 1 {
+			return one[0], nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+// startInflate prepares to inflate the message whose first frame was just
+// read.
+func (d *deflate) startInflate(r *reader) *inflater {
+	inf := d.inf
+	if inf == nil {
+		inf, _ = inflaterPool.Get().(*inflater)
+		if inf == nil {
+			inf = &inflater{}
+		}
+		if d.recvTakeover {
+			d.inf = inf
+		}
+	}
+	inf.src = messageSource{r: r, trailer: -1}
+	var dict []byte
+	if d.recvTakeover {
+		dict = d.window
+	}
+	if inf.fr == nil {
+		inf.fr = flate.NewReaderDict(&inf.src, dict)
+	} else {
+		inf.fr.(flate.Resetter).Reset(&inf.src, dict)
+	}
+	return inf
+}
+
+// inflated records output for the next message's dictionary under takeover.
+func (d *deflate) inflated(p []byte) {
+	if !d.recvTakeover || len(p) == 0 {
+		return
+	}
+	size := 1 << d.recvWindowBits
+	if len(p) >= size {
+		d.window = append(d.window[:0], p[len(p)-size:]...)
+		return
+	}
+	if over := len(d.window) + len(p) - size; over > 0 {
+		d.window = d.window[:copy(d.window, d.window[over:])]
+	}
+	d.window = append(d.window, p...)
+}
+
+// endInflate returns a pooled inflater once its message is done.
+func (d *deflate) endInflate(inf *inflater) {
+	inf.src = messageSource{}
+	if !d.recvTakeover {
+		inflaterPool.Put(inf)
+	}
+}

@@ -1,0 +1,26 @@
+// Package websocket implements the WebSocket protocol (RFC 6455) for
+// servers and clients.
+//
+// A server upgrades an HTTP request with Accept inside any http.Handler; a
+// client connects with Dial. Both return a *Conn, which reads and writes
+// whole messages (Read, ReadAppend, Write) or streams them (Reader, Writer).
+//
+// Every blocking call takes a context. A read whose context ends while
+// waiting leaves the connection usable. Writes are safe from many
+// goroutines at once; reads are for one goroutine at a time. Pings are
+// answered automatically while the connection is read, Ping measures the
+// round trip, and ConnOptions.PingInterval runs a heartbeat.
+//
+// Close runs the closing handshake with a bounded wait, CloseNow drops the
+// connection at once, and a close from the peer is answered with the same
+// code. Peer errors surface as *CloseError (the peer's close frame) or
+// *ProtocolError (the peer broke the protocol or a limit, and the
+// connection was failed with the code it carries).
+//
+// By default a server accepts same-origin browsers and non-browser
+// clients, messages are limited to DefaultReadLimit bytes, and text
+// messages and close reasons must be valid UTF-8, checked as they arrive.
+//
+// See the examples directory for a browser echo demo, a terminal client
+// and a chat hub.
+package websocket

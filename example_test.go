@@ -1,0 +1,136 @@
+package websocket_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"time"
+
+	"github.com/fullduplex/websocket"
+)
+
+// echoHandler echoes every message until the client closes.
+func echoHandler(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return // Accept has answered the request with the reason.
+	}
+	defer c.CloseNow()
+	ctx := r.Context()
+	for {
+		typ, msg, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		if err := c.Write(ctx, typ, msg); err != nil {
+			return
+		}
+	}
+}
+
+func ExampleAccept() {
+	http.HandleFunc("/ws", echoHandler)
+	// log.Fatal(http.ListenAndServe("localhost:8080", nil))
+}
+
+func ExampleDial() {
+	srv := httptest.NewServer(http.HandlerFunc(echoHandler))
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.CloseNow()
+
+	if err := c.Write(ctx, websocket.MessageText, []byte("hello")); err != nil {
+		log.Fatal(err)
+	}
+	typ, msg, err := c.Read(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(typ, string(msg))
+	fmt.Println(c.Close(websocket.StatusNormalClosure, "done"))
+	// Output:
+	// text hello
+	// <nil>
+}
+
+func ExampleConn_Writer() {
+	srv := httptest.NewServer(http.HandlerFunc(echoHandler))
+	defer srv.Close()
+	ctx := context.Background()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.CloseNow()
+
+	// Stream a message in pieces; it goes out as fragments.
+	w, err := c.Writer(ctx, websocket.MessageText)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for i := range 3 {
+		fmt.Fprintf(w, "part %d;", i)
+	}
+	if err := w.Close(); err != nil {
+		log.Fatal(err)
+	}
+
+	// Read it back as a stream.
+	_, r, err := c.Reader(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(b))
+	// Output: part 0;part 1;part 2;
+}
+
+func ExampleConn_Close() {
+	srv := httptest.NewServer(http.HandlerFunc(echoHandler))
+	defer srv.Close()
+	ctx := context.Background()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Close sends 1000, waits for the server's answer and closes TCP.
+	fmt.Println(c.Close(websocket.StatusNormalClosure, "bye"))
+	// Any later use reports the closed connection.
+	_, _, err = c.Read(ctx)
+	fmt.Println(err)
+	// Output:
+	// <nil>
+	// websocket: use of closed connection
+}
+
+func ExampleCloseStatus() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		c.Close(websocket.StatusGoingAway, "restarting")
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, _, err = c.Read(ctx)
+	fmt.Println(websocket.CloseStatus(err))
+	// Output: 1001 (going away)
+}

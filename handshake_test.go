@@ -1,0 +1,324 @@
+package websocket
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAcceptKey(t *testing.T) {
+	// The example of RFC 6455, section 1.3.
+	if got := acceptKey("dGhlIHNhbXBsZSBub25jZQ=="); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("acceptKey = %q", got)
+	}
+}
+
+func TestAcceptRejects(t *testing.T) {
+	valid := func() *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "http://example.com/ws", nil)
+		r.Header.Set("Connection", "keep-alive, Upgrade")
+		r.Header.Set("Upgrade", "WebSocket")
+		r.Header.Set("Sec-WebSocket-Version", "13")
+		r.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		return r
+	}
+	tests := []struct {
+		name   string
+		modify func(r *http.Request)
+		opts   *AcceptOptions
+		status int
+	}{
+		{
+			name:   "plain GET",
+			modify: func(r *http.Request) { r.Header = http.Header{} },
+			status: http.StatusBadRequest,
+		},
+		{
+			name:   "POST",
+			modify: func(r *http.Request) { r.Method = http.MethodPost },
+			status: http.StatusMethodNotAllowed,
+		},
+		{
+			name:   "HTTP/1.0",
+			modify: func(r *http.Request) { r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.0", 1, 0 },
+			status: http.StatusBadRequest,
+		},
+		{
+			name:   "no upgrade token in Connection",
+			modify: func(r *http.Request) { r.Header.Set("Connection", "keep-alive") },
+			status: http.StatusBadRequest,
+		},
+		{
+			name:   "Upgrade not websocket",
+			modify: func(r *http.Request) { r.Header.Set("Upgrade", "h2c") },
+			status: http.StatusBadRequest,
+		},
+		{
+			name:   "version missing",
+			modify: func(r *http.Request) { r.Header.Del("Sec-WebSocket-Version") },
+			status: http.StatusBadRequest,
+		},
+		{
+			name:   "version 8",
+			modify: func(r *http.Request) { r.Header.Set("Sec-WebSocket-Version", "8") },
+			status: http.StatusUpgradeRequired,
+		},
+		{
+			name:   "key missing",
+			modify: func(r *http.Request) { r.Header.Del("Sec-WebSocket-Key") },
+			status: http.StatusBadRequest,
+		},
+		{
+			name:   "key of 15 bytes",
+			modify: func(r *http.Request) { r.Header.Set("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAA") },
+			status: http.StatusBadRequest,
+		},
+		{
+			name:   "key not base64",
+			modify: func(r *http.Request) { r.Header.Set("Sec-WebSocket-Key", "!!!!!!!!!!!!!!!!!!!!!!==") },
+			status: http.StatusBadRequest,
+		},
+		{
+			name:   "two keys",
+			modify: func(r *http.Request) { r.Header.Add("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==") },
+			status: http.StatusBadRequest,
+		},
+		{
+			name:   "cross origin",
+			modify: func(r *http.Request) { r.Header.Set("Origin", "https://evil.example") },
+			status: http.StatusForbidden,
+		},
+		{
+			name:   "null origin",
+			modify: func(r *http.Request) { r.Header.Set("Origin", "null") },
+			status: http.StatusForbidden,
+		},
+		{
+			name:   "origin not in patterns",
+			modify: func(r *http.Request) { r.Header.Set("Origin", "https://evil.example") },
+			opts:   &AcceptOptions{OriginPatterns: []string{"*.good.example"}},
+			status: http.StatusForbidden,
+		},
+		{
+			name:   "response header injection",
+			opts:   &AcceptOptions{ResponseHeader: http.Header{"X-A": {"v\r\nInjected: 1"}}},
+			status: http.StatusInternalServerError,
+		},
+		{
+			name:   "response header overriding the handshake",
+			opts:   &AcceptOptions{ResponseHeader: http.Header{"Sec-Websocket-Accept": {"x"}}},
+			status: http.StatusInternalServerError,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := valid()
+			if tc.modify != nil {
+				tc.modify(r)
+			}
+			w := httptest.NewRecorder()
+			c, err := Accept(w, r, tc.opts)
+			if c != nil || err == nil {
+				t.Fatal("Accept succeeded")
+			}
+			if w.Code != tc.status {
+				t.Fatalf("status %d, want %d (%s)", w.Code, tc.status, w.Body)
+			}
+			var herr *HandshakeError
+			if !errors.As(err, &herr) || herr.Status != tc.status {
+				t.Fatalf("error %v", err)
+			}
+			if tc.status == http.StatusUpgradeRequired && w.Header().Get("Sec-WebSocket-Version") != "13" {
+				t.Fatal("426 without Sec-WebSocket-Version: 13")
+			}
+			if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+				t.Fatalf("content type %q", ct)
+			}
+		})
+	}
+}
+
+func TestOriginAllowed(t *testing.T) {
+	tests := []struct {
+		name     string
+		origin   string
+		patterns []string
+	}{
+		{
+			name:   "same origin",
+			origin: "http://example.com",
+		},
+		{
+			name:   "same origin different case",
+			origin: "http://EXAMPLE.com",
+		},
+		{
+			name:     "host pattern",
+			origin:   "https://app.good.example",
+			patterns: []string{"*.good.example"},
+		},
+		{
+			name:     "scheme pattern",
+			origin:   "https://good.example",
+			patterns: []string{"https://good.example"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "http://example.com/ws", nil)
+			r.Header.Set("Origin", tc.origin)
+			if herr := checkOrigin(r, tc.patterns); herr != nil {
+				t.Fatal(herr)
+			}
+		})
+	}
+}
+
+// fakeServer answers one handshake with a canned response.
+func fakeServer(t *testing.T, respond func(key string) string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(5 * time.Second))
+		req, err := http.ReadRequest(newBufReader(nc))
+		if err != nil {
+			return
+		}
+		io.WriteString(nc, respond(req.Header.Get("Sec-WebSocket-Key")))
+		io.Copy(io.Discard, nc)
+	}()
+	return "ws://" + ln.Addr().String() + "/"
+}
+
+func TestDialRejects(t *testing.T) {
+	ok := func(extra string) func(string) string {
+		return func(key string) string {
+			return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + acceptKey(key) + "\r\n" + extra + "\r\n"
+		}
+	}
+	tests := []struct {
+		name    string
+		respond func(key string) string
+		status  int
+		want    string
+	}{
+		{
+			name: "not 101",
+			respond: func(string) string {
+				return "HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nnope"
+			},
+			status: 403,
+			want:   "403",
+		},
+		{
+			name: "wrong accept",
+			respond: func(string) string {
+				return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: xxx\r\n\r\n"
+			},
+			status: 101,
+			want:   "Sec-WebSocket-Accept",
+		},
+		{
+			name:    "unoffered subprotocol",
+			respond: ok("Sec-WebSocket-Protocol: chat\r\n"),
+			status:  101,
+			want:    "subprotocol",
+		},
+		{
+			name:    "unoffered extension",
+			respond: ok("Sec-WebSocket-Extensions: permessage-deflate\r\n"),
+			status:  101,
+			want:    "extensions",
+		},
+		{
+			name: "missing upgrade",
+			respond: func(key string) string {
+				return "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + acceptKey(key) + "\r\n\r\n"
+			},
+			status: 101,
+			want:   "Upgrade",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			checkLeaks(t)
+			url := fakeServer(t, tc.respond)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c, resp, err := Dial(ctx, url, nil)
+			if err == nil {
+				c.CloseNow()
+				t.Fatal("Dial succeeded")
+			}
+			var herr *HandshakeError
+			if !errors.As(err, &herr) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v", err)
+			}
+			if resp == nil || resp.StatusCode != tc.status {
+				t.Fatalf("response %v", resp)
+			}
+			if tc.status == 403 {
+				body, _ := io.ReadAll(resp.Body)
+				if string(body) != "nope" {
+					t.Fatalf("body %q", body)
+				}
+			}
+		})
+	}
+}
+
+func TestDialHonoursContext(t *testing.T) {
+	checkLeaks(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	// The server accepts TCP but never answers the handshake.
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err == nil {
+			accepted <- nc
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, _, err = Dial(ctx, "ws://"+ln.Addr().String(), nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v", err)
+	}
+	(<-accepted).Close()
+}
+
+func TestSubprotocolNegotiation(t *testing.T) {
+	client, server := pair(t,
+		&AcceptOptions{Subprotocols: []string{"v2", "v1"}},
+		&DialOptions{Subprotocols: []string{"v1", "v2"}})
+	if client.Subprotocol() != "v2" || server.Subprotocol() != "v2" {
+		t.Fatalf("client %q server %q", client.Subprotocol(), server.Subprotocol())
+	}
+}
+
+func newBufReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }

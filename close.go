@@ -214,6 +214,9 @@ func (c *Conn) closeNow(why error) {
 		c.stopHeartbeat()
 		close(c.closed)
 		c.nc.Close()
+		if c.group != nil {
+			c.group.remove(c)
+		}
 	})
 }
 

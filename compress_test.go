@@ -155,3 +155,35 @@ func TestCompressionThreshold(t *testing.T) {
 		t.Fatalf("long message: %+v %d bytes %v", h, len(payload), err)
 	}
 }
+
+func TestPreparedMessage(t *testing.T) {
+	compressionModes(t, func(t *testing.T, aopts *AcceptOptions, dopts *DialOptions) {
+		ctx := testCtx(t)
+		msg := compressible(3000, 7)
+		pm, err := NewPreparedMessage(MessageText, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			client, server := pair(t, aopts, dopts)
+			// Both directions, twice each, to reuse the cached encodings.
+			for _, dir := range [][2]*Conn{{server, client}, {client, server}, {server, client}} {
+				if err := dir[0].WritePrepared(ctx, pm); err != nil {
+					t.Fatal(err)
+				}
+				typ, got, err := dir[1].Read(ctx)
+				if err != nil || typ != MessageText || !bytes.Equal(got, msg) {
+					t.Fatalf("%v %v equal=%v", typ, err, bytes.Equal(got, msg))
+				}
+			}
+			// A regular message after a prepared one still decodes, with
+			// context takeover in force.
+			if err := server.Write(ctx, MessageText, msg); err != nil {
+				t.Fatal(err)
+			}
+			if _, got, err := client.Read(ctx); err != nil || !bytes.Equal(got, msg) {
+				t.Fatalf("after prepared: %v", err)
+			}
+		}
+	})
+}

@@ -147,6 +147,7 @@ type Conn struct {
 	pingSeq uint64
 	hb      *heartbeat
 	deflate *deflate   // permessage-deflate state, nil when not negotiated
+	group   *Group     // the group tracking this connection, if any
 	pumpMu  sync.Mutex // guards pumping and read-lock attempts by Read and Ping
 	pumping bool       // a Ping holds readMu to read on its own
 
@@ -182,7 +183,7 @@ func newConn(nc net.Conn, client bool, opts *ConnOptions, subprotocol string, bu
 	}
 	c.rd.init(c, buffered)
 	c.wr.init(c)
-	if opts.PingInterval > 0 {
+	if c.opts.PingInterval > 0 {
 		c.startHeartbeat()
 	}
 	return c

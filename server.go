@@ -36,6 +36,10 @@ type AcceptOptions struct {
 	// ResponseHeader holds extra header fields for the 101 response, such
 	// as Set-Cookie. Fields that the handshake itself sets are refused.
 	ResponseHeader http.Header
+
+	// Group, if set, tracks the connection until it closes, so that
+	// Group.Shutdown can close it with the others.
+	Group *Group
 }
 
 // HandshakeError reports a refused handshake: the HTTP status that was (on
@@ -112,7 +116,15 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		nc.Close()
 		return nil, fmt.Errorf("websocket: failed to write handshake response: %w", err)
 	}
-	return newConn(nc, false, &opts.ConnOptions, subprotocol, buffered, dp), nil
+	c := newConn(nc, false, &opts.ConnOptions, subprotocol, buffered, dp)
+	if g := opts.Group; g != nil {
+		c.group = g
+		if !g.add(c) {
+			c.Close(StatusGoingAway, "server shutting down")
+			return nil, ErrClosed
+		}
+	}
+	return c, nil
 }
 
 // checkClientHandshake validates the opening handshake of RFC 6455,

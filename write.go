@@ -321,6 +321,7 @@ type messageWriter struct {
 	open bool
 	err  error
 	rsv  byte // RSV bits of the next fragment: RSV1 on the first one of a compressed message
+	hdr  [maxHeaderSize]byte
 
 	// Compression, when negotiated: the flate writer feeds sink, which
 	// buffers and fragments the compressed bytes.
@@ -412,8 +413,8 @@ func (m *messageWriter) flush(fin bool) error {
 		h.key = maskKey()
 		maskBytes(payload, h.key)
 	}
-	var hdr [maxHeaderSize]byte
-	hn := putHeader(hdr[:], h)
+	hdr := m.hdr[:]
+	hn := putHeader(hdr, h)
 	var err error
 	if buf != nil {
 		start := maxHeaderSize - hn

@@ -1,0 +1,125 @@
+package websocket
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// loopConn is an in-memory net.Conn: reads replay a fixed byte stream
+// forever, writes are discarded.
+type loopConn struct {
+	data []byte
+	off  int
+}
+
+func (l *loopConn) Read(p []byte) (int, error) {
+	if len(l.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, l.data[l.off:])
+	l.off = (l.off + n) % len(l.data)
+	return n, nil
+}
+
+func (l *loopConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (l *loopConn) Close() error                     { return nil }
+func (l *loopConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (l *loopConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (l *loopConn) SetDeadline(time.Time) error      { return nil }
+func (l *loopConn) SetReadDeadline(time.Time) error  { return nil }
+func (l *loopConn) SetWriteDeadline(time.Time) error { return nil }
+
+// memConn returns a connection in the given role whose peer endlessly
+// sends one message of size bytes.
+func memConn(client bool, size int) *Conn {
+	f := frame(true, 0, opBinary, !client, make([]byte, size))
+	return newConn(&loopConn{data: f}, client, nil, "", nil, nil)
+}
+
+func TestZeroAllocsPerMessage(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	ctx := context.Background()
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, client := range []bool{false, true} {
+		for _, size := range []int{16, 1024, 65536} {
+			c := memConn(client, size)
+			buf := make([]byte, 0, size)
+			payload := make([]byte, size)
+			rbuf := make([]byte, 4096)
+			checks := []struct {
+				name string
+				f    func()
+			}{
+				{
+					name: "ReadAppend",
+					f:    func() { _, buf, _ = c.ReadAppend(ctx, buf[:0]) },
+				},
+				{
+					name: "Reader",
+					f: func() {
+						_, r, _ := c.Reader(ctx)
+						for {
+							if _, err := r.Read(rbuf); err != nil {
+								break
+							}
+						}
+					},
+				},
+				{
+					name: "Write",
+					f:    func() { c.Write(ctx, MessageBinary, payload) },
+				},
+				{
+					name: "Writer",
+					f: func() {
+						w, _ := c.Writer(ctx, MessageBinary)
+						w.Write(payload)
+						w.Close()
+					},
+				},
+				{
+					name: "Write with cancelable ctx",
+					f:    func() { c.Write(cctx, MessageBinary, payload[:0]) },
+				},
+			}
+			for _, chk := range checks {
+				if chk.name == "Write with cancelable ctx" {
+					continue // context.AfterFunc allocates; measured by the benchmarks
+				}
+				if n := testing.AllocsPerRun(50, chk.f); n != 0 {
+					t.Errorf("client=%v size=%d %s: %.1f allocs per message", client, size, chk.name, n)
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkReadWrite(b *testing.B) {
+	ctx := context.Background()
+	for _, size := range []int{16, 1024, 65536, 1 << 20} {
+		b.Run("Read/"+itoa(size), func(b *testing.B) {
+			c := memConn(false, size)
+			buf := make([]byte, 0, size)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				_, buf, _ = c.ReadAppend(ctx, buf[:0])
+			}
+		})
+		b.Run("Write/"+itoa(size), func(b *testing.B) {
+			c := memConn(false, size)
+			p := make([]byte, size)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				c.Write(ctx, MessageBinary, p)
+			}
+		})
+	}
+}

@@ -1,0 +1,203 @@
+package websocket
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func FuzzParseHeader(f *testing.F) {
+	f.Add([]byte{0x81, 0x05})
+	f.Add([]byte{0x82, 0xfe, 0x01, 0x00})
+	f.Add([]byte{0x82, 0xff, 0, 0, 0, 0, 0, 1, 0, 0})
+	f.Add([]byte{0x89, 0x80, 1, 2, 3, 4})
+	f.Add([]byte{0x02, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) < 2 || len(b) < headerLen(b[1]) {
+			return
+		}
+		h, n, err := parseHeader(b)
+		if err != nil {
+			if !errors.Is(err, errLengthOverflow) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			return
+		}
+		if n != headerLen(b[1]) || h.length < 0 {
+			t.Fatalf("n=%d length=%d", n, h.length)
+		}
+		// Re-encoding gives the same header (lengths in their shortest form).
+		var out [maxHeaderSize]byte
+		m := putHeader(out[:], h)
+		h2, m2, err := parseHeader(out[:m])
+		if err != nil || h2 != h || m2 != m {
+			t.Fatalf("round trip: %+v -> %+v (%v)", h, h2, err)
+		}
+	})
+}
+
+func FuzzParseClosePayload(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{0x03})
+	f.Add([]byte{0x03, 0xe8})
+	f.Add([]byte{0x03, 0xe8, 'o', 'k'})
+	f.Add([]byte{0x03, 0xed})
+	f.Add([]byte{0x0f, 0xa0, 0xff})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		ce, perr := parseClosePayload(p, true)
+		if perr != nil {
+			if perr.Code != StatusProtocolError && perr.Code != StatusInvalidFramePayloadData {
+				t.Fatalf("code %v", perr.Code)
+			}
+			return
+		}
+		if len(p) == 0 {
+			if ce.Code != StatusNoStatusRcvd {
+				t.Fatalf("empty payload gave %v", ce.Code)
+			}
+			return
+		}
+		if !ce.Code.validOnWire() || !utf8.ValidString(ce.Reason) || ce.Code != StatusCode(binary.BigEndian.Uint16(p)) {
+			t.Fatalf("accepted %v %q", ce.Code, ce.Reason)
+		}
+	})
+}
+
+// onceConn serves one fixed byte stream, then EOF; writes are discarded.
+type onceConn struct {
+	loopConn
+	r *bytes.Reader
+}
+
+func (o *onceConn) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+// FuzzReadPath feeds arbitrary bytes to a connection in both roles, with
+// and without compression, and reads until it fails. Nothing may panic or
+// hang, and an invalid stream must end in a protocol error or EOF.
+func FuzzReadPath(f *testing.F) {
+	f.Add([]byte{0x81, 0x85, 1, 2, 3, 4, 'h' ^ 1, 'e' ^ 2, 'l' ^ 3, 'l' ^ 4, 'o' ^ 1}, false)
+	f.Add(frame(false, 0, opText, true, []byte("He")), false)
+	f.Add(append(frame(false, 0, opText, false, []byte("He")), frame(true, 0, opContinuation, false, []byte("llo"))...), true)
+	f.Add(frame(true, 0, opClose, true, closePayload(1000, "bye")), false)
+	f.Add(frame(true, bitRsv1, opBinary, true, []byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}), false)
+	f.Add(frame(true, 0, opPing, false, []byte("p")), true)
+	f.Fuzz(func(t *testing.T, data []byte, client bool) {
+		for _, compress := range []bool{false, true} {
+			var dp *deflateParams
+			opts := &ConnOptions{ReadLimit: 1 << 16, CloseTimeout: 10 * time.Millisecond}
+			if compress {
+				dp = &deflateParams{serverMaxWindowBits: 15, clientMaxWindowBits: 15}
+				opts.Compression.Mode = CompressionContextTakeover
+			}
+			c := newConn(&onceConn{r: bytes.NewReader(data)}, client, opts, "", nil, dp)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			for i := 0; ; i++ {
+				var err error
+				if i%2 == 0 {
+					_, _, err = c.Read(ctx)
+				} else {
+					var r io.Reader
+					if _, r, err = c.Reader(ctx); err == nil {
+						_, err = io.Copy(io.Discard, r)
+					}
+				}
+				if err != nil {
+					if errors.Is(err, context.DeadlineExceeded) {
+						t.Fatal("read hung")
+					}
+					break
+				}
+			}
+			cancel()
+			c.CloseNow()
+		}
+	})
+}
+
+func FuzzAcceptRequest(f *testing.F) {
+	f.Add("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	f.Add("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\nOrigin: http://a\r\nSec-WebSocket-Protocol: a, b\r\n\r\n")
+	f.Add("GET / HTTP/1.1\r\nHost: a\r\nSec-WebSocket-Version: 8\r\n\r\n")
+	f.Fuzz(func(t *testing.T, raw string) {
+		req, err := http.ReadRequest(bufio.NewReader(bytes.NewBufferString(raw)))
+		if err != nil {
+			return
+		}
+		opts := &AcceptOptions{
+			Subprotocols: []string{"a"},
+			ConnOptions:  ConnOptions{Compression: CompressionOptions{Mode: CompressionContextTakeover}},
+		}
+		w := &hijackRecorder{ResponseRecorder: httptest.NewRecorder()}
+		c, err := Accept(w, req, opts)
+		if err == nil {
+			c.CloseNow()
+			resp, rerr := http.ReadResponse(bufio.NewReader(&w.out), req)
+			if rerr != nil || resp.StatusCode != 101 {
+				t.Fatalf("accepted, but answered %v %v", resp, rerr)
+			}
+			if got := resp.Header.Get("Sec-WebSocket-Accept"); got != acceptKey(req.Header.Get("Sec-WebSocket-Key")) {
+				t.Fatalf("accept %q", got)
+			}
+			return
+		}
+		var herr *HandshakeError
+		if !errors.As(err, &herr) || w.Code != herr.Status || w.Code < 400 {
+			t.Fatalf("refused with %v, status %d", err, w.Code)
+		}
+	})
+}
+
+// hijackRecorder is a ResponseRecorder that can be hijacked; what is
+// written after the hijack lands in out.
+type hijackRecorder struct {
+	*httptest.ResponseRecorder
+	out bytes.Buffer
+}
+
+func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc := &recordConn{out: &h.out}
+	return nc, bufio.NewReadWriter(bufio.NewReader(nc), bufio.NewWriter(nc)), nil
+}
+
+type recordConn struct {
+	loopConn
+	out *bytes.Buffer
+}
+
+func (r *recordConn) Write(p []byte) (int, error) { return r.out.Write(p) }
+func (r *recordConn) Read([]byte) (int, error)    { return 0, io.EOF }
+
+func FuzzClientResponse(f *testing.F) {
+	f.Add("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+	f.Add("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10\r\nSec-WebSocket-Protocol: b\r\n\r\n")
+	f.Add("HTTP/1.1 400 Bad Request\r\nContent-Length: 3\r\n\r\nbad")
+	f.Fuzz(func(t *testing.T, raw string) {
+		resp, err := http.ReadResponse(bufio.NewReader(bytes.NewBufferString(raw)), nil)
+		if err != nil {
+			return
+		}
+		opts := &DialOptions{
+			Subprotocols: []string{"a", "b"},
+			ConnOptions:  ConnOptions{Compression: CompressionOptions{Mode: CompressionContextTakeover}},
+		}
+		proto, dp, herr := checkServerResponse(resp, "dGhlIHNhbXBsZSBub25jZQ==", opts)
+		if herr != nil {
+			return
+		}
+		if resp.StatusCode != 101 || (proto != "" && proto != "a" && proto != "b") {
+			t.Fatalf("accepted status %d proto %q", resp.StatusCode, proto)
+		}
+		if dp != nil && (dp.serverMaxWindowBits < 8 || dp.serverMaxWindowBits > 15 || dp.clientMaxWindowBits < 8 || dp.clientMaxWindowBits > 15) {
+			t.Fatalf("window bits out of range: %+v", dp)
+		}
+	})
+}

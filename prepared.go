@@ -1,0 +1,115 @@
+package websocket
+
+import (
+	"compress/flate"
+	"context"
+	"sync"
+)
+
+// PreparedMessage is a message encoded once and sent to many connections,
+// for broadcast. The frame (and its compressed form, per compression
+// level in use) is built on first use and reused by every later send; a
+// server sends it with a single write and no copy of the payload.
+//
+// A PreparedMessage is safe for concurrent use. Its data must not be
+// modified after NewPreparedMessage.
+type PreparedMessage struct {
+	typ  MessageType
+	data []byte
+
+	mu     sync.Mutex
+	frames map[int][]byte // server frames by flate level (0: uncompressed)
+	bodies map[int][]byte // compressed payloads by flate level, for clients
+}
+
+// NewPreparedMessage prepares data as a message of type typ.
+func NewPreparedMessage(typ MessageType, data []byte) (*PreparedMessage, error) {
+	if err := checkMessageType(typ); err != nil {
+		return nil, err
+	}
+	return &PreparedMessage{typ: typ, data: data}, nil
+}
+
+// payload returns the message body for level (0: uncompressed).
+func (pm *PreparedMessage) payload(level int) []byte {
+	if level == 0 {
+		return pm.data
+	}
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	if b, ok := pm.bodies[level]; ok {
+		return b
+	}
+	// A fresh compressor without history is valid for any peer, whatever
+	// its context takeover.
+	d := &deflate{level: level, sendWindowBits: 15}
+	if level == huffmanLevel {
+		d.level = flate.HuffmanOnly
+	}
+	var b []byte
+	d.appendCompressed(&b, pm.data)
+	if pm.bodies == nil {
+		pm.bodies = make(map[int][]byte)
+	}
+	pm.bodies[level] = b
+	return b
+}
+
+// serverFrame returns the whole unmasked frame for level.
+func (pm *PreparedMessage) serverFrame(level int) []byte {
+	body := pm.payload(level)
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	if f, ok := pm.frames[level]; ok {
+		return f
+	}
+	h := header{fin: true, op: opcode(pm.typ), length: int64(len(body))}
+	if level != 0 {
+		h.rsv = bitRsv1
+	}
+	f := make([]byte, maxHeaderSize+len(body))
+	n := putHeader(f, h)
+	f = append(f[:n], body...)
+	if pm.frames == nil {
+		pm.frames = make(map[int][]byte)
+	}
+	pm.frames[level] = f
+	return f
+}
+
+// preparedLevel is the flate level a standalone compressed copy of an
+// n-byte message needs on this connection, or 0 to send it uncompressed.
+func (d *deflate) preparedLevel(n int) int {
+	if d == nil || !d.shouldCompress(n) {
+		return 0
+	}
+	if d.sendWindowBits < 15 && n > 1<<d.sendWindowBits {
+		return huffmanLevel
+	}
+	return d.level
+}
+
+// huffmanLevel stands for flate.HuffmanOnly among the positive levels used
+// as map keys.
+const huffmanLevel = 100
+
+// WritePrepared sends a prepared message, as Write would send its data.
+func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
+	if err := c.msgMu.lockOrClosed(ctx, c.closed); err != nil {
+		return err
+	}
+	defer c.msgMu.unlock()
+	if err := c.lockFrame(ctx); err != nil {
+		return err
+	}
+	defer c.frameMu.unlock()
+	level := c.deflate.preparedLevel(len(pm.data))
+	if !c.client {
+		return c.sendFrame(ctx, pm.serverFrame(level))
+	}
+	var rsv byte
+	if level != 0 {
+		rsv = bitRsv1
+	}
+	return c.writeFrame(ctx, true, opcode(pm.typ), rsv, pm.payload(level))
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -42,12 +43,19 @@ type reader struct {
 	msgReader     messageReader
 	cancelWait    sync.WaitGroup
 	cancelFn      func()
+
+	// Waiting for data without a buffer (read_unix.go).
+	raw    syscall.RawConn
+	rawFn  func(fd uintptr) bool
+	rawN   int
+	rawErr error
 }
 
 func (r *reader) init(c *Conn, buffered []byte) {
 	r.c = c
 	r.msgReader.r = r
 	r.cancelFn = r.interrupt
+	r.initRaw(c.nc)
 	if len(buffered) > 0 {
 		r.acquire()
 		if len(buffered) > len(r.buf) {
@@ -112,6 +120,20 @@ func (r *reader) unwatch(stop func() bool) {
 
 // fill reads at least one more byte into the buffer.
 func (r *reader) fill(ctx context.Context) error {
+	if r.r == r.w && r.raw != nil {
+		handled, err := r.fillIdle(r.watch(ctx))
+		if handled {
+			if err != nil {
+				if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+					return ctxErr
+				}
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					return err
+				}
+			}
+			return err
+		}
+	}
 	r.acquire()
 	if r.r == r.w {
 		r.r, r.w = 0, 0

@@ -1,0 +1,83 @@
+//go:build unix
+
+package websocket
+
+import (
+	"errors"
+	"io"
+	"net"
+	"syscall"
+)
+
+// An idle connection should hold no read buffer, yet a blocked Read needs
+// somewhere to put the bytes. On Unix the reader waits for readability
+// through the runtime poller with syscall.RawConn and takes a pooled
+// buffer only once data is there: exactly the syscalls net.Conn.Read makes,
+// with the buffer acquired after the wait instead of before.
+
+// initRaw remembers the raw socket of plain TCP and Unix connections.
+func (r *reader) initRaw(nc net.Conn) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return
+	}
+	switch nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+	default:
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	r.raw = rc
+	r.rawFn = r.rawRead
+}
+
+// rawRead runs inside RawConn.Read: false asks the poller to wait.
+func (r *reader) rawRead(fd uintptr) bool {
+	r.acquire()
+	for {
+		n, err := syscall.Read(int(fd), r.buf[r.w:])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			r.releaseIfIdle()
+			return false
+		case err != nil:
+			r.rawN, r.rawErr = 0, err
+		case n == 0:
+			r.rawN, r.rawErr = 0, io.EOF
+		default:
+			r.rawN, r.rawErr = n, nil
+		}
+		return true
+	}
+}
+
+// fillIdle reads into an empty buffer through the poller. It reports false
+// when the connection has no raw socket.
+func (r *reader) fillIdle(stop func() bool) (bool, error) {
+	if r.raw == nil {
+		return false, nil
+	}
+	r.releaseIfIdle()
+	r.rawN, r.rawErr = 0, nil
+	err := r.raw.Read(r.rawFn)
+	r.unwatch(stop)
+	if err == nil {
+		err = r.rawErr
+	}
+	if r.rawN > 0 {
+		r.w += r.rawN
+		return true, nil
+	}
+	if err != nil && errors.Is(err, syscall.ECONNRESET) {
+		err = io.ErrUnexpectedEOF
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return true, err
+}

@@ -253,6 +253,20 @@ func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string) (b
 // section 7.1.1 asks.
 func (c *Conn) awaitPeerClose(ctx context.Context) error {
 	for {
+		locked, err := c.readMu.lockUnless(ctx, c.closeRcvd, c.closed)
+		if err != nil {
+			return errCloseTimeout
+		}
+		if locked {
+			err = c.rd.discardUntilClose(ctx)
+			c.readMu.unlock()
+			if errors.Is(err, context.DeadlineExceeded) {
+				return errCloseTimeout
+			}
+			if err != nil && !isPeerClose(err) && !c.peerCloseSeen() {
+				return err
+			}
+		}
 		select {
 		case <-c.closeRcvd:
 			if c.client {
@@ -260,36 +274,27 @@ func (c *Conn) awaitPeerClose(ctx context.Context) error {
 			}
 			return nil
 		case <-c.closed:
-			select {
-			case <-c.closeRcvd:
-				return nil
-			default:
-			}
 			return c.errAfterClose()
-		case <-ctx.Done():
-			return errCloseTimeout
-		case c.readMu <- struct{}{}:
-			err := c.rd.discardUntilClose(ctx)
-			c.readMu.unlock()
-			if errors.Is(err, context.DeadlineExceeded) {
-				return errCloseTimeout
-			}
-			if err != nil && !isPeerClose(err) {
-				return err
-			}
+		default:
 		}
+	}
+}
+
+func (c *Conn) peerCloseSeen() bool {
+	select {
+	case <-c.closeRcvd:
+		return true
+	default:
+		return false
 	}
 }
 
 // awaitServerEOF gives the server the chance to close the TCP connection
 // first, bounded by ctx.
 func (c *Conn) awaitServerEOF(ctx context.Context) {
-	select {
-	case c.readMu <- struct{}{}:
+	if locked, _ := c.readMu.lockUnless(ctx, c.closed, nil); locked {
 		c.rd.drain(ctx)
 		c.readMu.unlock()
-	case <-ctx.Done():
-	case <-c.closed:
 	}
 }
 

@@ -168,12 +168,12 @@ func newConn(nc net.Conn, client bool, opts *ConnOptions, subprotocol string, bu
 		nc:          nc,
 		client:      client,
 		subprotocol: subprotocol,
-		readMu:      make(sema, 1),
-		msgMu:       make(sema, 1),
-		frameMu:     make(sema, 1),
 		closeRcvd:   make(chan struct{}),
 		closed:      make(chan struct{}),
 	}
+	c.readMu.init()
+	c.msgMu.init()
+	c.frameMu.init()
 	if opts != nil {
 		c.opts = *opts
 	}
@@ -208,50 +208,65 @@ func (c *Conn) SetReadLimit(n int64) {
 	c.readLimit.Store(n)
 }
 
-// sema is a mutex whose Lock can be abandoned when a context ends.
-type sema chan struct{}
+// sema is a mutex whose Lock can be abandoned when a context ends or the
+// connection closes. The uncontended path is a single atomic operation;
+// waiters sleep on a one-token channel that unlock fills.
+type sema struct {
+	held    atomic.Int32
+	waiters atomic.Int32
+	wake    chan struct{}
+}
 
-func (s sema) lock(ctx context.Context) error {
-	select {
-	case s <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case s <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+func (s *sema) init() { s.wake = make(chan struct{}, 1) }
+
+func (s *sema) tryLock() bool { return s.held.CompareAndSwap(0, 1) }
+
+func (s *sema) unlock() {
+	s.held.Store(0)
+	if s.waiters.Load() > 0 {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// lockOrClosed is lock that also gives up when the connection closes.
-func (s sema) lockOrClosed(ctx context.Context, closed <-chan struct{}) error {
-	select {
-	case s <- struct{}{}:
-		return nil
-	default:
+// lockUnless takes the lock, or gives up when ctx ends (returning its
+// error) or when stop1 or stop2 is closed (returning false and no error).
+// Nil stop channels never fire.
+func (s *sema) lockUnless(ctx context.Context, stop1, stop2 <-chan struct{}) (bool, error) {
+	if s.tryLock() {
+		return true, nil
 	}
-	select {
-	case s <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-closed:
+	s.waiters.Add(1)
+	defer s.waiters.Add(-1)
+	for {
+		if s.tryLock() {
+			return true, nil
+		}
+		select {
+		case <-s.wake:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-stop1:
+			return false, nil
+		case <-stop2:
+			return false, nil
+		}
+	}
+}
+
+// lockOrClosed takes the lock unless ctx ends or the connection closes.
+func (s *sema) lockOrClosed(ctx context.Context, closed <-chan struct{}) error {
+	ok, err := s.lockUnless(ctx, closed, nil)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		return ErrClosed
 	}
+	return nil
 }
-
-func (s sema) tryLock() bool {
-	select {
-	case s <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
-
-func (s sema) unlock() { <-s }
 
 // isClosed reports whether the TCP connection has been closed.
 func (c *Conn) isClosed() bool {

@@ -1,0 +1,637 @@
+package websocket
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// This file negotiates the permessage-deflate extension (RFC 7692) in the
+// opening handshake: it parses Sec-WebSocket-Extensions values, answers a
+// client's offers on the server and checks the server's answer on the
+// client. It does no I/O; compress.go moves the data.
+
+// CompressionMode selects whether and how the permessage-deflate extension
+// (RFC 7692) is used.
+type CompressionMode int
+
+const (
+	// CompressionDisabled never negotiates compression. It is the default:
+	// compression costs CPU on every message, and compressing secrets
+	// together with data an attacker chooses can leak them (CRIME, BREACH).
+	CompressionDisabled CompressionMode = iota
+
+	// CompressionNoContextTakeover negotiates permessage-deflate with no
+	// context takeover in both directions: every message is compressed on
+	// its own, so compressors and decompressors come from process-wide pools
+	// and nothing is held between messages. An idle connection costs no
+	// more than an uncompressed one. The price is a worse ratio for streams
+	// of small, similar messages, which cannot refer back to earlier ones.
+	CompressionNoContextTakeover
+
+	// CompressionContextTakeover negotiates context takeover wherever the
+	// peer allows it, so a message may refer back to the ones before it:
+	// the best ratio for streams of similar messages. Each connection keeps
+	// a dedicated compressor and a decompression window (up to 32 KiB at 15
+	// window bits, plus the flate state) for its whole life, so it is the
+	// mode that costs the most memory. A direction for which the peer asks
+	// for (or promises) no context takeover runs without it.
+	CompressionContextTakeover
+)
+
+// CompressionOptions configures the permessage-deflate extension (RFC 7692).
+// The zero value disables compression. When compression is enabled it is
+// used only if the peer agrees during the handshake; otherwise the
+// connection runs uncompressed.
+type CompressionOptions struct {
+	// Mode selects whether compression is negotiated and whether the
+	// compression state is kept from one message to the next. The default
+	// is CompressionDisabled; an unknown mode also disables compression.
+	Mode CompressionMode
+
+	// Level is the compress/flate level of the messages we send, from 1
+	// (fastest, and the default when 0) to 9 (smallest output, most CPU).
+	// Above the lowest levels, the gain in ratio is usually small next to
+	// the cost in CPU.
+	Level int
+
+	// Threshold is the size in bytes below which a message is sent
+	// uncompressed: deflating a short message costs CPU and often makes it
+	// longer. 0 means the default, 128; -1 compresses every message.
+	Threshold int
+
+	// MaxWindowBits, from 8 to 15, is the base-2 logarithm of the largest
+	// LZ77 window this side lets the peer use when compressing messages to
+	// us (client_max_window_bits when accepting, server_max_window_bits
+	// when dialing). Under context takeover it bounds the decompression
+	// window kept per connection; smaller windows compress worse. 0 means
+	// 15 (32 KiB); other values outside 8..15 are clamped into the range.
+	// Below 15, a server declines the offers of clients that cannot be
+	// limited (those without client_max_window_bits), so such clients get
+	// no compression, and a client is refused compression by servers that
+	// cannot honour the smaller window.
+	MaxWindowBits int
+}
+
+// deflateParams are the negotiated parameters in force on one connection.
+type deflateParams struct {
+	serverNoContextTakeover bool
+	clientNoContextTakeover bool
+	serverMaxWindowBits     int // 8..15; 15 when not negotiated
+	clientMaxWindowBits     int // 8..15; 15 when not negotiated
+}
+
+// Names of the permessage-deflate extension and its parameters (RFC 7692,
+// section 7.1).
+const (
+	deflateExtensionName         = "permessage-deflate"
+	paramServerNoContextTakeover = "server_no_context_takeover"
+	paramClientNoContextTakeover = "client_no_context_takeover"
+	paramServerMaxWindowBits     = "server_max_window_bits"
+	paramClientMaxWindowBits     = "client_max_window_bits"
+
+	deflateMinWindowBits = 8
+	deflateMaxWindowBits = 15
+)
+
+// errBadExtensionHeader is wrapped by every syntax error in a
+// Sec-WebSocket-Extensions value, so that a server may choose to ignore a
+// header it cannot parse (RFC 6455 lets it ignore extensions it does not
+// understand) rather than refuse the handshake.
+var errBadExtensionHeader = errors.New("malformed Sec-WebSocket-Extensions header")
+
+// deflateEnabled reports whether opts ask for permessage-deflate.
+func deflateEnabled(opts *CompressionOptions) bool {
+	return opts != nil && (opts.Mode == CompressionNoContextTakeover || opts.Mode == CompressionContextTakeover)
+}
+
+// deflateWindowLimit is opts.MaxWindowBits with the default applied and
+// clamped into 8..15.
+func deflateWindowLimit(opts *CompressionOptions) int {
+	switch n := opts.MaxWindowBits; {
+	case n == 0 || n > deflateMaxWindowBits:
+		return deflateMaxWindowBits
+	case n < deflateMinWindowBits:
+		return deflateMinWindowBits
+	default:
+		return n
+	}
+}
+
+// Parsing.
+
+type extensionParam struct {
+	name     string // lower-cased
+	value    string // unquoted
+	hasValue bool
+}
+
+type extensionOffer struct {
+	name   string // lower-cased extension token
+	params []extensionParam
+}
+
+// parseExtensions parses Sec-WebSocket-Extensions header values (RFC 6455,
+// section 9.1, with the list and whitespace rules of RFC 9110, section 5.6):
+// comma-separated extensions, each a token followed by ";"-separated
+// parameters, a parameter being a token, optionally with "=" and a token or
+// a quoted string whose unescaped content is a token. Whitespace may
+// surround every separator, and empty list elements are ignored. Extension
+// and parameter names are lower-cased. On malformed input it returns an
+// error wrapping errBadExtensionHeader that says what was expected where.
+func parseExtensions(values []string) ([]extensionOffer, error) {
+	var offers []extensionOffer
+	sc := extensionScanner{values: values}
+	for {
+		ext, ok := sc.scan(nil)
+		if !ok {
+			break
+		}
+		offers = append(offers, ext)
+	}
+	if sc.err != nil {
+		return nil, sc.err
+	}
+	return offers, nil
+}
+
+// extensionScanner reads Sec-WebSocket-Extensions values one extension at a
+// time, so that negotiating a typical header allocates nothing.
+type extensionScanner struct {
+	values []string // values not yet started
+	s      string   // the value being read
+	i      int      // read position in s
+	err    error    // the syntax error that ended the scan, if any
+}
+
+// scan reads the next extension, appending its parameters to params, and
+// reports false at the end of the values or on a syntax error (then sc.err
+// is set). The strings returned share memory with the header values.
+func (sc *extensionScanner) scan(params []extensionParam) (extensionOffer, bool) {
+	if sc.err != nil {
+		return extensionOffer{}, false
+	}
+	// Find the next extension, skipping empty list elements and values.
+	for {
+		sc.skipSpace()
+		if sc.i == len(sc.s) {
+			if len(sc.values) == 0 {
+				return extensionOffer{}, false
+			}
+			sc.s, sc.i, sc.values = sc.values[0], 0, sc.values[1:]
+			continue
+		}
+		if sc.s[sc.i] != ',' {
+			break
+		}
+		sc.i++
+	}
+	name, ok := sc.token("an extension name")
+	if !ok {
+		return extensionOffer{}, false
+	}
+	ext := extensionOffer{name: strings.ToLower(name), params: params}
+	for {
+		sc.skipSpace()
+		if sc.i == len(sc.s) {
+			return ext, true
+		}
+		switch sc.s[sc.i] {
+		case ',':
+			sc.i++
+			return ext, true
+		case ';':
+			sc.i++
+		default:
+			return extensionOffer{}, sc.fail(`";" or ","`)
+		}
+		sc.skipSpace()
+		pname, ok := sc.token("a parameter name")
+		if !ok {
+			return extensionOffer{}, false
+		}
+		p := extensionParam{name: strings.ToLower(pname)}
+		sc.skipSpace()
+		if sc.i < len(sc.s) && sc.s[sc.i] == '=' {
+			sc.i++
+			sc.skipSpace()
+			if p.value, ok = sc.paramValue(); !ok {
+				return extensionOffer{}, false
+			}
+			p.hasValue = true
+		}
+		ext.params = append(ext.params, p)
+	}
+}
+
+// skipSpace skips optional whitespace (OWS: spaces and horizontal tabs).
+func (sc *extensionScanner) skipSpace() {
+	for sc.i < len(sc.s) && (sc.s[sc.i] == ' ' || sc.s[sc.i] == '\t') {
+		sc.i++
+	}
+}
+
+// token reads a non-empty HTTP token; what names it for the error.
+func (sc *extensionScanner) token(what string) (string, bool) {
+	start := sc.i
+	for sc.i < len(sc.s) && isTokenByte(sc.s[sc.i]) {
+		sc.i++
+	}
+	if sc.i == start {
+		return "", sc.fail(what)
+	}
+	return sc.s[start:sc.i], true
+}
+
+// paramValue reads a parameter value: a token or a quoted string whose
+// unescaped content is a token (RFC 6455, section 9.1). It returns the
+// unescaped value.
+func (sc *extensionScanner) paramValue() (string, bool) {
+	if sc.i == len(sc.s) || sc.s[sc.i] != '"' {
+		return sc.token("a parameter value")
+	}
+	sc.i++
+	start := sc.i
+	var unescaped []byte // set once a quoted-pair has been seen
+	for sc.i < len(sc.s) {
+		c := sc.s[sc.i]
+		switch {
+		case c == '"':
+			v := sc.s[start:sc.i]
+			if unescaped != nil {
+				v = string(unescaped)
+			}
+			if v == "" {
+				return "", sc.fail("a token inside the quotes")
+			}
+			sc.i++
+			return v, true
+		case c == '\\':
+			if unescaped == nil {
+				unescaped = append(make([]byte, 0, 16), sc.s[start:sc.i]...)
+			}
+			sc.i++
+			if sc.i == len(sc.s) {
+				return "", sc.fail("a character after the backslash")
+			}
+			c = sc.s[sc.i]
+			if !isTokenByte(c) {
+				return "", sc.fail("a token character after the backslash")
+			}
+			unescaped = append(unescaped, c)
+		case isTokenByte(c):
+			if unescaped != nil {
+				unescaped = append(unescaped, c)
+			}
+		default:
+			return "", sc.fail(`a token character or closing '"' in the quoted value`)
+		}
+		sc.i++
+	}
+	return "", sc.fail(`closing '"'`)
+}
+
+// fail records a syntax error at the current position and returns false.
+func (sc *extensionScanner) fail(expected string) bool {
+	found := "end of value"
+	if sc.i < len(sc.s) {
+		found = strconv.QuoteRuneToASCII(rune(sc.s[sc.i]))
+		if sc.s[sc.i] >= 0x80 {
+			found = fmt.Sprintf("byte %#x", sc.s[sc.i])
+		}
+	}
+	sc.err = fmt.Errorf("%w: expected %s at offset %d, found %s", errBadExtensionHeader, expected, sc.i, found)
+	return false
+}
+
+func isTokenByte(c byte) bool { return httpguts.IsTokenRune(rune(c)) }
+
+// Parameters.
+
+// deflateSettings are the permessage-deflate parameters as written in one
+// offer or response; window bits are 0 where the parameter is absent.
+type deflateSettings struct {
+	serverNoContextTakeover bool
+	clientNoContextTakeover bool
+	serverMaxWindowBits     int
+	clientMaxWindowBits     int
+	// clientMaxWindowBitsBare is client_max_window_bits without a value,
+	// allowed only in an offer: the client supports being limited.
+	clientMaxWindowBitsBare bool
+}
+
+// offersClientMaxWindowBits reports whether client_max_window_bits is
+// present, with or without a value.
+func (d *deflateSettings) offersClientMaxWindowBits() bool {
+	return d.clientMaxWindowBits != 0 || d.clientMaxWindowBitsBare
+}
+
+// params returns the parameters in force when d is the response.
+func (d *deflateSettings) params() deflateParams {
+	p := deflateParams{
+		serverNoContextTakeover: d.serverNoContextTakeover,
+		clientNoContextTakeover: d.clientNoContextTakeover,
+		serverMaxWindowBits:     d.serverMaxWindowBits,
+		clientMaxWindowBits:     d.clientMaxWindowBits,
+	}
+	if p.serverMaxWindowBits == 0 {
+		p.serverMaxWindowBits = deflateMaxWindowBits
+	}
+	if p.clientMaxWindowBits == 0 {
+		p.clientMaxWindowBits = deflateMaxWindowBits
+	}
+	return p
+}
+
+// appendHeader appends d as a Sec-WebSocket-Extensions element.
+func (d *deflateSettings) appendHeader(b []byte) []byte {
+	b = append(b, deflateExtensionName...)
+	if d.serverNoContextTakeover {
+		b = append(b, "; "+paramServerNoContextTakeover...)
+	}
+	if d.clientNoContextTakeover {
+		b = append(b, "; "+paramClientNoContextTakeover...)
+	}
+	if d.serverMaxWindowBits != 0 {
+		b = append(b, "; "+paramServerMaxWindowBits+"="...)
+		b = strconv.AppendInt(b, int64(d.serverMaxWindowBits), 10)
+	}
+	switch {
+	case d.clientMaxWindowBits != 0:
+		b = append(b, "; "+paramClientMaxWindowBits+"="...)
+		b = strconv.AppendInt(b, int64(d.clientMaxWindowBits), 10)
+	case d.clientMaxWindowBitsBare:
+		b = append(b, "; "+paramClientMaxWindowBits...)
+	}
+	return b
+}
+
+// header returns d as a Sec-WebSocket-Extensions value.
+func (d *deflateSettings) header() string {
+	var buf [128]byte // fits the longest possible value
+	return string(d.appendHeader(buf[:0]))
+}
+
+// readDeflateSettings validates the parameters of one permessage-deflate
+// offer or response (RFC 7692, sections 5 and 7.1): each at most once, the
+// takeover flags without a value, window bits an integer from 8 to 15
+// without leading zeros, required in a response and for
+// server_max_window_bits.
+func readDeflateSettings(params []extensionParam, response bool) (deflateSettings, error) {
+	var (
+		d    deflateSettings
+		seen uint8
+	)
+	for _, p := range params {
+		var (
+			bit uint8
+			err error
+		)
+		switch p.name {
+		case paramServerNoContextTakeover:
+			bit = 1 << 0
+			d.serverNoContextTakeover = true
+			err = noValue(p)
+		case paramClientNoContextTakeover:
+			bit = 1 << 1
+			d.clientNoContextTakeover = true
+			err = noValue(p)
+		case paramServerMaxWindowBits:
+			bit = 1 << 2
+			d.serverMaxWindowBits, err = windowBits(p, true)
+		case paramClientMaxWindowBits:
+			bit = 1 << 3
+			d.clientMaxWindowBits, err = windowBits(p, response)
+			d.clientMaxWindowBitsBare = !p.hasValue
+		default:
+			return deflateSettings{}, fmt.Errorf("unknown parameter %q", p.name)
+		}
+		if seen&bit != 0 {
+			return deflateSettings{}, fmt.Errorf("duplicate parameter %s", p.name)
+		}
+		seen |= bit
+		if err != nil {
+			return deflateSettings{}, err
+		}
+	}
+	return d, nil
+}
+
+func noValue(p extensionParam) error {
+	if p.hasValue {
+		return fmt.Errorf("parameter %s must not have a value, got %q", p.name, p.value)
+	}
+	return nil
+}
+
+// windowBits reads the value of a window bits parameter; 0 if it has none
+// and none is required.
+func windowBits(p extensionParam, required bool) (int, error) {
+	if !p.hasValue {
+		if required {
+			return 0, fmt.Errorf("parameter %s needs a value", p.name)
+		}
+		return 0, nil
+	}
+	n, ok := parseWindowBits(p.value)
+	if !ok {
+		return 0, fmt.Errorf("parameter %s=%q is not an integer from 8 to 15", p.name, p.value)
+	}
+	return n, nil
+}
+
+// parseWindowBits parses a decimal integer from 8 to 15 without leading
+// zeros or sign.
+func parseWindowBits(s string) (int, bool) {
+	switch {
+	case len(s) == 1 && (s[0] == '8' || s[0] == '9'):
+		return int(s[0] - '0'), true
+	case len(s) == 2 && s[0] == '1' && '0' <= s[1] && s[1] <= '5':
+		return 10 + int(s[1]-'0'), true
+	}
+	return 0, false
+}
+
+// Server side.
+
+// negotiateDeflate is the server side: given the client's
+// Sec-WebSocket-Extensions values and our options, it picks the first
+// acceptable permessage-deflate offer (offers come in the client's order of
+// preference) and returns the parameters in force and the response value to
+// send. Offers with unknown, duplicated or invalid parameters are declined
+// (RFC 7692, section 5), as are offers we cannot honour. ok is false when no
+// offer is acceptable, and always when opts disable compression. A header
+// that does not parse yields an error wrapping errBadExtensionHeader.
+//
+// The answer to an acceptable offer:
+//   - server_no_context_takeover if the client asked for it, or always in
+//     CompressionNoContextTakeover mode;
+//   - client_no_context_takeover if the client promised it (its hint is
+//     made binding), or always in CompressionNoContextTakeover mode;
+//   - server_max_window_bits=N if the client asked for N (the compressor
+//     can produce output for any window);
+//   - client_max_window_bits=min(offered, MaxWindowBits) if the client
+//     offered the parameter and the result is below 15 or the client gave a
+//     value. An offer without the parameter is declined when MaxWindowBits
+//     is below 15, since such a client may use the full window.
+func negotiateDeflate(values []string, opts *CompressionOptions) (params deflateParams, response string, ok bool, err error) {
+	if !deflateEnabled(opts) {
+		return deflateParams{}, "", false, nil
+	}
+	_, answer, ok, err := chooseDeflateOffer(values, opts)
+	if !ok || err != nil {
+		return deflateParams{}, "", false, err
+	}
+	return answer.params(), answer.header(), true, nil
+}
+
+// chooseDeflateOffer returns the first acceptable permessage-deflate offer
+// in values and our answer to it. It reads the whole header, so that a
+// syntax error anywhere is reported.
+func chooseDeflateOffer(values []string, opts *CompressionOptions) (offer, answer deflateSettings, ok bool, err error) {
+	var buf [4]extensionParam // a valid offer has at most four parameters
+	sc := extensionScanner{values: values}
+	for {
+		ext, more := sc.scan(buf[:0])
+		if !more {
+			break
+		}
+		if ok || ext.name != deflateExtensionName {
+			continue
+		}
+		o, err := readDeflateSettings(ext.params, false)
+		if err != nil {
+			continue // declined, RFC 7692 section 5
+		}
+		if a, acceptable := answerDeflateOffer(&o, opts); acceptable {
+			offer, answer, ok = o, a, true
+		}
+	}
+	if sc.err != nil {
+		return deflateSettings{}, deflateSettings{}, false, sc.err
+	}
+	return offer, answer, ok, nil
+}
+
+// answerDeflateOffer returns our response to a valid offer, or false if we
+// cannot accept it.
+func answerDeflateOffer(o *deflateSettings, opts *CompressionOptions) (deflateSettings, bool) {
+	noTakeover := opts.Mode == CompressionNoContextTakeover
+	a := deflateSettings{
+		serverNoContextTakeover: o.serverNoContextTakeover || noTakeover,
+		clientNoContextTakeover: o.clientNoContextTakeover || noTakeover,
+		serverMaxWindowBits:     o.serverMaxWindowBits,
+	}
+	limit := deflateWindowLimit(opts)
+	switch {
+	case o.clientMaxWindowBits != 0:
+		a.clientMaxWindowBits = min(o.clientMaxWindowBits, limit)
+	case o.clientMaxWindowBitsBare:
+		if limit < deflateMaxWindowBits {
+			a.clientMaxWindowBits = limit
+		}
+	case limit < deflateMaxWindowBits:
+		return deflateSettings{}, false // the client may use 15 bits
+	}
+	return a, true
+}
+
+// Client side.
+
+// deflateOffer is the client side: the Sec-WebSocket-Extensions value to
+// offer for opts, or "" when compression is disabled. The offer always
+// includes client_max_window_bits without a value (we can compress for any
+// window the server asks for), asks for no context takeover in both
+// directions in CompressionNoContextTakeover mode, and asks for
+// server_max_window_bits=N when MaxWindowBits is below 15.
+func deflateOffer(opts *CompressionOptions) string {
+	if !deflateEnabled(opts) {
+		return ""
+	}
+	o := clientDeflateOffer(opts)
+	return o.header()
+}
+
+// clientDeflateOffer is the offer deflateOffer writes for opts.
+func clientDeflateOffer(opts *CompressionOptions) deflateSettings {
+	noTakeover := opts.Mode == CompressionNoContextTakeover
+	o := deflateSettings{
+		serverNoContextTakeover: noTakeover,
+		clientNoContextTakeover: noTakeover,
+		clientMaxWindowBitsBare: true,
+	}
+	if limit := deflateWindowLimit(opts); limit < deflateMaxWindowBits {
+		o.serverMaxWindowBits = limit
+	}
+	return o
+}
+
+// acceptDeflateResponse is the client side: it validates the server's
+// Sec-WebSocket-Extensions values against what deflateOffer(opts) offered
+// and returns the parameters in force. used is false if the server chose no
+// extension. Any error means the client must fail the handshake (RFC 6455,
+// section 4.1; RFC 7692, section 5); it names the offending extension or
+// parameter.
+func acceptDeflateResponse(values []string, opts *CompressionOptions) (params deflateParams, used bool, err error) {
+	if !deflateEnabled(opts) {
+		return checkDeflateResponse(values, nil)
+	}
+	offer := clientDeflateOffer(opts)
+	return checkDeflateResponse(values, &offer)
+}
+
+// checkDeflateResponse validates a response against offer, which is nil if
+// nothing was offered.
+func checkDeflateResponse(values []string, offer *deflateSettings) (params deflateParams, used bool, err error) {
+	exts, err := parseExtensions(values)
+	switch {
+	case err != nil:
+		return deflateParams{}, false, err
+	case len(exts) == 0:
+		return deflateParams{}, false, nil
+	case offer == nil || exts[0].name != deflateExtensionName:
+		return deflateParams{}, false, fmt.Errorf("server chose extension %q, which was not offered", exts[0].name)
+	case len(exts) > 1:
+		return deflateParams{}, false, fmt.Errorf("server chose %d extensions, but only %s was offered", len(exts), deflateExtensionName)
+	}
+	r, err := readDeflateSettings(exts[0].params, true)
+	if err != nil {
+		return deflateParams{}, false, fmt.Errorf("%s response: %w", deflateExtensionName, err)
+	}
+	if err := r.checkAgainst(offer); err != nil {
+		return deflateParams{}, false, fmt.Errorf("%s response: %w", deflateExtensionName, err)
+	}
+	params = r.params()
+	// Our own promise holds whether or not the server repeated it.
+	params.clientNoContextTakeover = params.clientNoContextTakeover || offer.clientNoContextTakeover
+	return params, true, nil
+}
+
+// checkAgainst reports how response r fails to accept offer o (RFC 7692,
+// sections 7.1.1 and 7.1.2). A server may add server_no_context_takeover,
+// client_no_context_takeover and server_max_window_bits on its own.
+func (r *deflateSettings) checkAgainst(o *deflateSettings) error {
+	if o.serverNoContextTakeover && !r.serverNoContextTakeover {
+		return fmt.Errorf("%s was requested but is missing", paramServerNoContextTakeover)
+	}
+	if o.serverMaxWindowBits != 0 {
+		switch {
+		case r.serverMaxWindowBits == 0:
+			return fmt.Errorf("%s=%d was requested but is missing", paramServerMaxWindowBits, o.serverMaxWindowBits)
+		case r.serverMaxWindowBits > o.serverMaxWindowBits:
+			return fmt.Errorf("%s=%d is larger than the %d requested", paramServerMaxWindowBits, r.serverMaxWindowBits, o.serverMaxWindowBits)
+		}
+	}
+	if r.clientMaxWindowBits != 0 {
+		switch {
+		case !o.offersClientMaxWindowBits():
+			return fmt.Errorf("%s=%d was not offered", paramClientMaxWindowBits, r.clientMaxWindowBits)
+		case o.clientMaxWindowBits != 0 && r.clientMaxWindowBits > o.clientMaxWindowBits:
+			return fmt.Errorf("%s=%d is larger than the %d offered", paramClientMaxWindowBits, r.clientMaxWindowBits, o.clientMaxWindowBits)
+		}
+	}
+	return nil
+}

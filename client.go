@@ -296,7 +296,7 @@ func dialProxy(ctx context.Context, dialFn func(context.Context, string, string)
 	if _, err = io.WriteString(nc, b.String()); err == nil {
 		br := bufio.NewReaderSize(nc, 1024)
 		resp, err = http.ReadResponse(br, connectReq)
-		if err == nil && br.Buffered() > 0 {
+		if err == nil && resp.StatusCode == http.StatusOK && br.Buffered() > 0 {
 			err = errors.New("proxy sent data before the tunnel was used")
 		}
 	}

@@ -181,6 +181,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.closeTimeout())
 	defer cancel()
+	c.closing.Store(true)
 	sent, err := c.sendClose(ctx, code, reason)
 	if err != nil {
 		c.closeNow(ErrClosed)
@@ -258,12 +259,20 @@ func (c *Conn) awaitPeerClose(ctx context.Context) error {
 			return errCloseTimeout
 		}
 		if locked {
-			err = c.rd.discardUntilClose(ctx)
+			err = c.rd.readUntilClose(ctx)
 			c.readMu.unlock()
-			if errors.Is(err, context.DeadlineExceeded) {
+			if errors.Is(err, errDataPending) {
+				// The application reads: it will see the rest, and the
+				// peer's close, itself.
+				select {
+				case <-c.closeRcvd:
+				case <-c.closed:
+				case <-ctx.Done():
+					return errCloseTimeout
+				}
+			} else if errors.Is(err, context.DeadlineExceeded) {
 				return errCloseTimeout
-			}
-			if err != nil && !isPeerClose(err) && !c.peerCloseSeen() {
+			} else if err != nil && !isPeerClose(err) && !c.peerCloseSeen() {
 				return err
 			}
 		}

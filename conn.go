@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -150,6 +151,7 @@ type Conn struct {
 	group   *Group     // the group tracking this connection, if any
 	pumpMu  sync.Mutex // guards pumping and read-lock attempts by Read and Ping
 	pumping bool       // a Ping holds readMu to read on its own
+	closing atomic.Bool // Close has started; it may read on its own
 
 	activity atomic.Uint64 // frames received, for the heartbeat
 
@@ -282,8 +284,15 @@ func (c *Conn) isClosed() bool {
 func (c *Conn) errAfterClose() error {
 	c.closeMu.Lock()
 	err := c.closeErr
+	peer := c.peerClose
 	c.closeMu.Unlock()
-	if err == nil {
+	if err == nil || err == ErrClosed {
+		// Closed by Close or CloseNow; say how the peer answered, if it did.
+		select {
+		case <-c.closeRcvd:
+			return fmt.Errorf("%w; the peer's close was %w", ErrClosed, &peer)
+		default:
+		}
 		return ErrClosed
 	}
 	return err

@@ -1,12 +1,15 @@
 package websocket
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -131,4 +134,79 @@ func TestPingWithoutReader(t *testing.T) {
 	if rtt <= 0 {
 		t.Fatalf("rtt %v", rtt)
 	}
+}
+
+// TestCloseLeavesDataToReader: when the application reads while Close waits
+// for the peer's answer, data arriving in between goes to the application,
+// not to Close, and the application learns the peer's close code.
+func TestCloseLeavesDataToReader(t *testing.T) {
+	checkLeaks(t)
+	send := make(chan struct{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	serverDone := make(chan struct{})
+	go func() {
+		defer close(serverDone)
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		br := bufio.NewReader(nc)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		io.WriteString(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+acceptKey(req.Header.Get("Sec-WebSocket-Key"))+"\r\n\r\n")
+		// Wait for the client's close frame, then send data before answering.
+		var hdr [6]byte
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			return
+		}
+		io.ReadFull(br, make([]byte, int(hdr[1]&0x7f)))
+		<-send
+		nc.Write(frame(true, 0, opText, false, []byte("last words")))
+		nc.Write(frame(true, 0, opClose, false, closePayload(4001, "bye")))
+		// Having answered the close, the server closes TCP first.
+	}()
+	ctx := testCtx(t)
+	c, _, err := Dial(ctx, "ws://"+ln.Addr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	closeErr := make(chan error, 1)
+	go func() { closeErr <- c.Close(StatusNormalClosure, "") }()
+	for !c.closing.Load() || c.readMu.held.Load() == 0 {
+		runtime.Gosched()
+	}
+	type result struct {
+		msg []byte
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		_, msg, err := c.Read(ctx)
+		got <- result{msg, err}
+	}()
+	for c.readMu.waiters.Load() == 0 {
+		runtime.Gosched()
+	}
+	close(send)
+	r := <-got
+	if r.err != nil || string(r.msg) != "last words" {
+		t.Fatalf("Read during Close: %q %v", r.msg, r.err)
+	}
+	_, _, err = c.Read(ctx)
+	if CloseStatus(err) != 4001 {
+		t.Fatalf("second Read: %v", err)
+	}
+	if err := <-closeErr; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	c.CloseNow()
+	<-serverDone
 }

@@ -2,6 +2,7 @@ package websocket_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -108,12 +109,12 @@ func ExampleConn_Close() {
 	}
 	// Close sends 1000, waits for the server's answer and closes TCP.
 	fmt.Println(c.Close(websocket.StatusNormalClosure, "bye"))
-	// Any later use reports the closed connection.
+	// Any later use reports the closed connection, and how the peer closed.
 	_, _, err = c.Read(ctx)
-	fmt.Println(err)
+	fmt.Println(errors.Is(err, websocket.ErrClosed), websocket.CloseStatus(err))
 	// Output:
 	// <nil>
-	// websocket: use of closed connection
+	// true 1000 (normal closure)
 }
 
 func ExampleCloseStatus() {

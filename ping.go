@@ -93,10 +93,16 @@ func (c *Conn) lockRead(ctx context.Context) error {
 	}
 	pumping := c.pumping
 	c.pumpMu.Unlock()
-	if !pumping {
+	if !pumping && !c.closing.Load() {
 		return ErrConcurrentRead
 	}
-	return c.readMu.lockOrClosed(ctx, c.closed)
+	// Ping or Close is reading on the application's behalf and steps aside
+	// at the next data message.
+	err := c.readMu.lockOrClosed(ctx, c.closed)
+	if errors.Is(err, ErrClosed) {
+		return c.errAfterClose()
+	}
+	return err
 }
 
 // gotPong wakes the Ping waiting for this payload, if any.

@@ -668,6 +668,28 @@ func (r *reader) discardUntilClose(ctx context.Context) error {
 	return r.err
 }
 
+// readUntilClose reads on behalf of Close until the peer's close frame.
+// Data messages go to the application if a Read is waiting for them
+// (errDataPending) and are discarded otherwise.
+func (r *reader) readUntilClose(ctx context.Context) error {
+	waiting := func() bool { return r.c.readMu.waiters.Load() > 0 }
+	for r.err == nil {
+		if r.inMessage || r.resume {
+			if waiting() || r.resume {
+				return errDataPending
+			}
+			if err := r.discardFrames(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := r.nextFrame(ctx); err != nil {
+			return err
+		}
+	}
+	return r.err
+}
+
 // errControlHandled stops pumpControl's nextFrame after each control frame.
 var errControlHandled = errors.New("control frame handled")
 

@@ -1,0 +1,158 @@
+package websocket
+
+import (
+	"context"
+	"encoding/binary"
+	"flag"
+	"hash/crc32"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var soakConns = flag.Int("soak.conns", 50, "connections in TestSoak")
+var soakMessages = flag.Int("soak.messages", 40, "messages each way per connection in TestSoak")
+
+// soakMessage builds message seq of a stream: 4 bytes of sequence number,
+// 4 bytes of CRC-32 of the rest, then size random bytes.
+func soakMessage(rng *rand.Rand, seq uint32, size int) []byte {
+	b := make([]byte, 8+size)
+	for i := 8; i < len(b); i++ {
+		b[i] = byte(rng.Uint32())
+	}
+	binary.BigEndian.PutUint32(b, seq)
+	binary.BigEndian.PutUint32(b[4:], crc32.ChecksumIEEE(b[8:]))
+	return b
+}
+
+// checkSoakMessage verifies a message and returns its sequence number.
+func checkSoakMessage(t *testing.T, b []byte) uint32 {
+	if len(b) < 8 || binary.BigEndian.Uint32(b[4:]) != crc32.ChecksumIEEE(b[8:]) {
+		t.Errorf("corrupted message of %d bytes", len(b))
+		return 0
+	}
+	return binary.BigEndian.Uint32(b)
+}
+
+var soakSizes = []int{0, 10, 125, 126, 1000, 4096, 20000, 70000}
+
+// TestSoak runs many connections exchanging sequence-numbered, checksummed
+// messages both ways with two writers per side, random pings, and closes
+// from either side. Nothing may be lost, duplicated, reordered or
+// corrupted, and no goroutine may be left. -soak.conns and -soak.messages
+// scale it up.
+func TestSoak(t *testing.T) {
+	checkLeaks(t)
+	compression := CompressionOptions{Mode: CompressionContextTakeover, Threshold: 64}
+	var serverWG sync.WaitGroup
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, &AcceptOptions{ConnOptions: ConnOptions{Compression: compression}})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		serverWG.Add(1)
+		defer serverWG.Done()
+		soakPeer(t, c, uint64(len(r.URL.Path)), r.URL.Query().Get("close") == "server")
+	}))
+	defer ts.Close()
+	url := "ws" + strings.TrimPrefix(ts.URL, "http")
+	var wg sync.WaitGroup
+	for i := range *soakConns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			closer := "client"
+			if i%2 == 0 {
+				closer = "server"
+			}
+			c, _, err := Dial(ctx, url+"/?close="+closer, &DialOptions{ConnOptions: ConnOptions{Compression: compression}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			soakPeer(t, c, uint64(i), closer == "client")
+		}()
+	}
+	wg.Wait()
+	serverWG.Wait()
+}
+
+// soakPeer sends *soakMessages messages from two writers (sequence numbers
+// interleaved per writer) and checks the peer's, then closes if it is the
+// closer, or waits for the peer's close otherwise.
+func soakPeer(t *testing.T, c *Conn, seed uint64, closer bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	defer c.CloseNow()
+	n := *soakMessages
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(seed, uint64(w)))
+			for seq := w; seq < n; seq += 2 {
+				msg := soakMessage(rng, uint32(seq), soakSizes[rng.IntN(len(soakSizes))])
+				var err error
+				if rng.IntN(2) == 0 {
+					err = c.Write(ctx, MessageBinary, msg)
+				} else {
+					var wr interface {
+						Write([]byte) (int, error)
+						Close() error
+					}
+					if wr, err = c.Writer(ctx, MessageBinary); err == nil {
+						for len(msg) > 0 && err == nil {
+							k := min(len(msg), 1+rng.IntN(5000))
+							_, err = wr.Write(msg[:k])
+							msg = msg[k:]
+						}
+						if cerr := wr.Close(); err == nil {
+							err = cerr
+						}
+					}
+				}
+				if err != nil {
+					t.Errorf("write %d: %v", seq, err)
+					return
+				}
+				if rng.IntN(10) == 0 {
+					// Pings go out between messages, answered by the peer's reader.
+					go c.Ping(ctx)
+				}
+			}
+		}()
+	}
+	// Each writer's messages must arrive in order, all of them.
+	next := [2]uint32{0, 1}
+	for got := 0; got < n; got++ {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			t.Errorf("read after %d messages: %v", got, err)
+			return
+		}
+		seq := checkSoakMessage(t, b)
+		if seq != next[seq%2] {
+			t.Errorf("message %d arrived, expected %d", seq, next[seq%2])
+			return
+		}
+		next[seq%2] += 2
+	}
+	wg.Wait()
+	if closer {
+		if err := c.Close(StatusNormalClosure, "done"); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		return
+	}
+	if _, _, err := c.Read(ctx); CloseStatus(err) != StatusNormalClosure {
+		t.Errorf("waiting for close: %v", err)
+	}
+}

@@ -1,0 +1,366 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fullduplex/websocket"
+	"github.com/fullduplex/websocket/examples/internal/testutil"
+)
+
+// smallSendBuffers shrinks the kernel's send buffer of every accepted
+// connection, so that a client that stops reading fills it, and then its
+// queue, after a few hundred messages rather than many thousands.
+type smallSendBuffers struct{ net.Listener }
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(8 << 10)
+	}
+	return c, err
+}
+
+// startHub serves a hub on 127.0.0.1 and returns the URL of its endpoint.
+// The hub is shut down at the end of the test, after the test's clients
+// have closed.
+func startHub(t *testing.T) string {
+	t.Helper()
+	h := newHub(log.New(t.Output(), "hub: ", 0))
+	ts := httptest.NewUnstartedServer(h)
+	ts.Listener = smallSendBuffers{ts.Listener}
+	ts.Start()
+	t.Cleanup(func() {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			h.shutdown()
+			ts.Close()
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("the hub did not shut down")
+		}
+	})
+	return "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws"
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// member is a client in the room.
+type member struct {
+	t    *testing.T
+	name string
+	conn *websocket.Conn
+	msgs chan string   // messages received, in order, if something reads
+	end  chan error    // why reading stopped
+	done chan struct{} // closed when the reading goroutine returns
+}
+
+// enter connects a member named name. Unless quiet, a goroutine reads its
+// messages into msgs; a quiet member reads nothing until told to.
+func enter(ctx context.Context, t *testing.T, url, name string, quiet bool) *member {
+	t.Helper()
+	c, _, err := websocket.Dial(ctx, url+"?name="+name, nil)
+	if err != nil {
+		t.Fatalf("%s: Dial: %v", name, err)
+	}
+	m := &member{
+		t:    t,
+		name: name,
+		conn: c,
+		msgs: make(chan string, 1024),
+		end:  make(chan error, 1),
+		done: make(chan struct{}),
+	}
+	if quiet {
+		close(m.done)
+	} else {
+		go m.readAll(ctx)
+	}
+	t.Cleanup(func() {
+		c.Close(websocket.StatusNormalClosure, "")
+		<-m.done
+	})
+	return m
+}
+
+// readAll reads messages into msgs until the connection ends.
+func (m *member) readAll(ctx context.Context) {
+	defer close(m.done)
+	for {
+		_, msg, err := m.conn.Read(ctx)
+		if err != nil {
+			m.end <- err
+			return
+		}
+		m.msgs <- string(msg)
+	}
+}
+
+// next returns the next message m received.
+func (m *member) next(ctx context.Context) string {
+	m.t.Helper()
+	select {
+	case msg := <-m.msgs:
+		return msg
+	case err := <-m.end:
+		m.t.Fatalf("%s: connection ended: %v", m.name, err)
+	case <-ctx.Done():
+		m.t.Fatalf("%s: no message: %v", m.name, ctx.Err())
+	}
+	return ""
+}
+
+// await skips m's messages up to and including want.
+func (m *member) await(ctx context.Context, want string) {
+	m.t.Helper()
+	for m.next(ctx) != want {
+	}
+}
+
+func (m *member) say(ctx context.Context, text string) {
+	m.t.Helper()
+	if err := m.conn.Write(ctx, websocket.MessageText, []byte(text)); err != nil {
+		m.t.Fatalf("%s: Write: %v", m.name, err)
+	}
+}
+
+func TestSlowClientDropped(t *testing.T) {
+	testutil.CheckLeaks(t)
+	url := startHub(t)
+	ctx := testCtx(t)
+
+	// Each joins once the previous one is in the room, so that all of them
+	// hear of the next.
+	alice := enter(ctx, t, url, "alice", false)
+	alice.await(ctx, "* alice joined")
+	bob := enter(ctx, t, url, "bob", false)
+	bob.await(ctx, "* bob joined")
+	slow := enter(ctx, t, url, "slow", true)
+	for _, m := range []*member{alice, bob} {
+		m.await(ctx, "* slow joined")
+	}
+	seen := []string{"* slow joined"} // everything alice hears from here on
+
+	// Alice talks; she and bob must hear every message, in order. The next
+	// message waits until both heard the last one, so that neither of them
+	// ever falls behind: only slow, who reads nothing, can be dropped.
+	const dropNotice = "* slow was dropped: " + dropReason
+	const maxMessages = 5000 // far more than the buffers and queue hold
+	padding := strings.Repeat(".", 1000)
+	droppedAt := -1
+	for i := 0; droppedAt < 0 || i < droppedAt+3; i++ {
+		if i == maxMessages {
+			t.Fatalf("slow was not dropped after %d messages", i)
+		}
+		text := fmt.Sprintf("message %d %s", i, padding)
+		alice.say(ctx, text)
+		want := "alice: " + text
+		for _, m := range []*member{alice, bob} {
+			got := m.next(ctx)
+			if got == dropNotice {
+				// The notice follows the message that overflowed slow's queue.
+				if m == alice {
+					droppedAt = i
+					seen = append(seen, got)
+				} else if droppedAt != i {
+					t.Fatalf("bob heard the drop before message %d, alice before message %d", i, droppedAt)
+				}
+				got = m.next(ctx)
+			}
+			if got != want {
+				t.Fatalf("%s heard %.40q…, want %.40q…", m.name, got, want)
+			}
+		}
+		seen = append(seen, want)
+	}
+	// The drop notice came once, and only to those who stayed.
+	if droppedAt < queueSize {
+		t.Errorf("slow dropped after %d messages, before its queue of %d could fill", droppedAt, queueSize)
+	}
+
+	// Now slow reads: what it got is the start of the conversation, in
+	// order, and then the close frame with the code for being too slow.
+	var got []string
+	var err error
+	for {
+		var msg []byte
+		if _, msg, err = slow.conn.Read(ctx); err != nil {
+			break
+		}
+		got = append(got, string(msg))
+	}
+	if code := websocket.CloseStatus(err); code != dropCode {
+		t.Errorf("slow's connection ended with %v, want close code %v", err, dropCode)
+	}
+	if len(got) == 0 || len(got) > len(seen) || !slices.Equal(got, seen[:len(got)]) {
+		t.Errorf("slow heard %d messages that are not the first of the %d alice heard", len(got), len(seen))
+	}
+	if slices.Contains(got, dropNotice) {
+		t.Error("slow heard of its own drop")
+	}
+	t.Logf("slow was dropped at message %d, having received %d messages", droppedAt, len(got))
+}
+
+func TestRoom(t *testing.T) {
+	testutil.CheckLeaks(t)
+	url := startHub(t)
+	ctx := testCtx(t)
+
+	alice := enter(ctx, t, url, "alice", false)
+	alice.await(ctx, "* alice joined")
+	bob := enter(ctx, t, url, "bob", false)
+	alice.await(ctx, "* bob joined")
+	bob.await(ctx, "* bob joined")
+
+	bob.say(ctx, "hi, alice")
+	for _, m := range []*member{alice, bob} {
+		if got := m.next(ctx); got != "bob: hi, alice" {
+			t.Errorf("%s heard %q", m.name, got)
+		}
+	}
+
+	if err := bob.conn.Close(websocket.StatusNormalClosure, ""); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if got := alice.next(ctx); got != "* bob left" {
+		t.Errorf("alice heard %q, want bob's departure", got)
+	}
+}
+
+func TestRules(t *testing.T) {
+	testutil.CheckLeaks(t)
+	url := startHub(t)
+	ctx := testCtx(t)
+	tests := []struct {
+		name string
+		typ  websocket.MessageType
+		msg  []byte
+		code websocket.StatusCode
+	}{
+		{
+			name: "binary message",
+			typ:  websocket.MessageBinary,
+			msg:  []byte{1, 2, 3},
+			code: websocket.StatusUnsupportedData,
+		},
+		{
+			name: "message too big",
+			typ:  websocket.MessageText,
+			msg:  []byte(strings.Repeat("x", maxMessageSize+1)),
+			code: websocket.StatusMessageTooBig,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := enter(ctx, t, url, "rulebreaker", false)
+			m.await(ctx, "* rulebreaker joined")
+			if err := m.conn.Write(ctx, tc.typ, tc.msg); err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			select {
+			case err := <-m.end:
+				if websocket.CloseStatus(err) != tc.code {
+					t.Errorf("connection ended with %v, want close code %v", err, tc.code)
+				}
+			case msg := <-m.msgs:
+				t.Errorf("heard %q", msg)
+			case <-ctx.Done():
+				t.Fatal(ctx.Err())
+			}
+		})
+	}
+}
+
+func TestNames(t *testing.T) {
+	testutil.CheckLeaks(t)
+	url := startHub(t)
+	ctx := testCtx(t)
+	tests := []struct {
+		name  string
+		query string
+	}{
+		{
+			name:  "missing",
+			query: "",
+		},
+		{
+			name:  "too long",
+			query: "?name=" + strings.Repeat("n", maxNameSize+1),
+		},
+		{
+			name:  "not UTF-8",
+			query: "?name=%ff",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, resp, err := websocket.Dial(ctx, url+tc.query, nil)
+			if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("Dial: %v, want a 400 answer", err)
+			}
+		})
+	}
+}
+
+func TestRun(t *testing.T) {
+	testutil.CheckLeaks(t)
+	ctx := testCtx(t)
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	stdout := testutil.NewLines()
+	done := make(chan error, 1)
+	go func() { done <- run(runCtx, []string{"-addr", "127.0.0.1:0"}, stdout, io.Discard) }()
+
+	line, ok := stdout.Line(ctx, 0)
+	addr := regexp.MustCompile(`^listening on http://(127\.0\.0\.1:\d+)$`).FindStringSubmatch(line)
+	if !ok || addr == nil {
+		t.Fatalf("first line %q does not give the address", line)
+	}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get("http://" + addr[1] + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "1008") {
+		t.Errorf("GET / answered %s; the page should explain the drop policy", resp.Status)
+	}
+
+	m := enter(ctx, t, "ws://"+addr[1]+"/ws", "alice", false)
+	m.await(ctx, "* alice joined")
+	stop()
+	select {
+	case err := <-m.end:
+		if websocket.CloseStatus(err) != websocket.StatusGoingAway {
+			t.Errorf("at shutdown the connection ended with %v, want close code 1001", err)
+		}
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("run did not return")
+	}
+}

@@ -86,6 +86,11 @@ func (c *Conn) lockRead(ctx context.Context) error {
 	if c.isClosed() {
 		return c.errAfterClose()
 	}
+	if c.readMu.tryLock() {
+		return nil
+	}
+	// A pump sets pumping under pumpMu while holding readMu, so under
+	// pumpMu a failed tryLock and pumping are consistent.
 	c.pumpMu.Lock()
 	if c.readMu.tryLock() {
 		c.pumpMu.Unlock()

@@ -23,6 +23,7 @@ type writer struct {
 	iov        [2][]byte
 	iovs       net.Buffers
 	ctl        [maxControlFrame]byte // control frames are assembled here, so they never wait for a buffer
+	small      [maxHeaderSize + smallFrame]byte
 	msg        messageWriter
 	cancelWait sync.WaitGroup
 	cancelFn   func()
@@ -103,6 +104,10 @@ func maskKey() uint32 {
 	}
 }
 
+// smallFrame is the largest payload writeFrame assembles without a pooled
+// buffer.
+const smallFrame = 242
+
 // writeFrame sends one frame whose payload is p. The caller holds frameMu.
 // It never modifies p.
 func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, rsv byte, p []byte) error {
@@ -110,6 +115,16 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, rsv byte, p 
 	h := header{fin: fin, rsv: rsv, op: op, length: int64(len(p)), masked: c.client}
 	if c.client {
 		h.key = maskKey()
+	}
+	if len(p) <= smallFrame {
+		// Small frames are assembled in the connection's own array: no
+		// pool round trip for the common short message.
+		hn := putHeader(w.small[:], h)
+		n := copy(w.small[hn:], p)
+		if c.client {
+			maskBytes(w.small[hn:hn+n], h.key)
+		}
+		return c.sendFrame(ctx, w.small[:hn+n])
 	}
 	bufp := w.pool.Get().(*[]byte)
 	defer w.pool.Put(bufp)

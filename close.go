@@ -254,7 +254,7 @@ func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string) (b
 // section 7.1.1 asks.
 func (c *Conn) awaitPeerClose(ctx context.Context) error {
 	for {
-		locked, err := c.readMu.lockUnless(ctx, c.closeRcvd, c.closed)
+		locked, err := c.readMu.lockUnless(ctx, c.closeRcvdCh(), c.closed)
 		if err != nil {
 			return errCloseTimeout
 		}
@@ -265,7 +265,7 @@ func (c *Conn) awaitPeerClose(ctx context.Context) error {
 				// The application reads: it will see the rest, and the
 				// peer's close, itself.
 				select {
-				case <-c.closeRcvd:
+				case <-c.closeRcvdCh():
 				case <-c.closed:
 				case <-ctx.Done():
 					return errCloseTimeout
@@ -277,7 +277,7 @@ func (c *Conn) awaitPeerClose(ctx context.Context) error {
 			}
 		}
 		select {
-		case <-c.closeRcvd:
+		case <-c.closeRcvdCh():
 			if c.client {
 				c.awaitServerEOF(ctx)
 			}
@@ -291,7 +291,7 @@ func (c *Conn) awaitPeerClose(ctx context.Context) error {
 
 func (c *Conn) peerCloseSeen() bool {
 	select {
-	case <-c.closeRcvd:
+	case <-c.closeRcvdCh():
 		return true
 	default:
 		return false
@@ -318,10 +318,11 @@ func isPeerClose(err error) bool {
 // closing handshake, answers it and ends the connection. It runs on the
 // reading goroutine, which holds readMu.
 func (c *Conn) peerClosed(ce CloseError) {
+	rcvd := c.closeRcvdCh()
 	c.closeMu.Lock()
 	c.peerClose = ce
 	c.closeMu.Unlock()
-	close(c.closeRcvd)
+	close(rcvd)
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.closeTimeout())
 	defer cancel()
 	sent, _ := c.sendClose(ctx, ce.Code, "")

@@ -147,10 +147,10 @@ type Conn struct {
 	pings   map[uint64]chan struct{}
 	pingSeq uint64
 	hb      *heartbeat
-	deflate *deflate   // permessage-deflate state, nil when not negotiated
-	group   *Group     // the group tracking this connection, if any
-	pumpMu  sync.Mutex // guards pumping and read-lock attempts by Read and Ping
-	pumping bool       // a Ping holds readMu to read on its own
+	deflate *deflate    // permessage-deflate state, nil when not negotiated
+	group   *Group      // the group tracking this connection, if any
+	pumpMu  sync.Mutex  // guards pumping and read-lock attempts by Read and Ping
+	pumping bool        // a Ping holds readMu to read on its own
 	closing atomic.Bool // Close has started; it may read on its own
 
 	activity atomic.Uint64 // frames received, for the heartbeat
@@ -158,7 +158,7 @@ type Conn struct {
 	// Closing state.
 	closeMu   sync.Mutex
 	closeSent bool          // a close frame went out (or we gave up sending one)
-	closeRcvd chan struct{} // closed when the peer's close frame was read
+	closeRcvd chan struct{} // closed when the peer's close frame was read; made on first use (closeRcvdCh)
 	peerClose CloseError    // valid once closeRcvd is closed
 	closed    chan struct{} // closed once the TCP connection is closed
 	closeErr  error         // why the connection ended, returned by later operations
@@ -170,12 +170,8 @@ func newConn(nc net.Conn, client bool, opts *ConnOptions, subprotocol string, bu
 		nc:          nc,
 		client:      client,
 		subprotocol: subprotocol,
-		closeRcvd:   make(chan struct{}),
 		closed:      make(chan struct{}),
 	}
-	c.readMu.init()
-	c.msgMu.init()
-	c.frameMu.init()
 	if opts != nil {
 		c.opts = *opts
 	}
@@ -216,10 +212,21 @@ func (c *Conn) SetReadLimit(n int64) {
 type sema struct {
 	held    atomic.Int32
 	waiters atomic.Int32
-	wake    chan struct{}
+	wake    atomic.Pointer[chan struct{}]
 }
 
-func (s *sema) init() { s.wake = make(chan struct{}, 1) }
+// wakeCh returns the channel waiters sleep on, made on first contention
+// so that an uncontended connection never allocates it.
+func (s *sema) wakeCh() chan struct{} {
+	if p := s.wake.Load(); p != nil {
+		return *p
+	}
+	ch := make(chan struct{}, 1)
+	if s.wake.CompareAndSwap(nil, &ch) {
+		return ch
+	}
+	return *s.wake.Load()
+}
 
 func (s *sema) tryLock() bool { return s.held.CompareAndSwap(0, 1) }
 
@@ -227,7 +234,7 @@ func (s *sema) unlock() {
 	s.held.Store(0)
 	if s.waiters.Load() > 0 {
 		select {
-		case s.wake <- struct{}{}:
+		case s.wakeCh() <- struct{}{}:
 		default:
 		}
 	}
@@ -242,12 +249,13 @@ func (s *sema) lockUnless(ctx context.Context, stop1, stop2 <-chan struct{}) (bo
 	}
 	s.waiters.Add(1)
 	defer s.waiters.Add(-1)
+	wake := s.wakeCh()
 	for {
 		if s.tryLock() {
 			return true, nil
 		}
 		select {
-		case <-s.wake:
+		case <-wake:
 		case <-ctx.Done():
 			return false, ctx.Err()
 		case <-stop1:
@@ -270,6 +278,17 @@ func (s *sema) lockOrClosed(ctx context.Context, closed <-chan struct{}) error {
 	return nil
 }
 
+// closeRcvdCh returns the channel closed when the peer's close frame has
+// been read.
+func (c *Conn) closeRcvdCh() chan struct{} {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if c.closeRcvd == nil {
+		c.closeRcvd = make(chan struct{})
+	}
+	return c.closeRcvd
+}
+
 // isClosed reports whether the TCP connection has been closed.
 func (c *Conn) isClosed() bool {
 	select {
@@ -289,7 +308,7 @@ func (c *Conn) errAfterClose() error {
 	if err == nil || err == ErrClosed {
 		// Closed by Close or CloseNow; say how the peer answered, if it did.
 		select {
-		case <-c.closeRcvd:
+		case <-c.closeRcvdCh():
 			return fmt.Errorf("%w; the peer's close was %w", ErrClosed, &peer)
 		default:
 		}

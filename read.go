@@ -54,7 +54,6 @@ type reader struct {
 func (r *reader) init(c *Conn, buffered []byte) {
 	r.c = c
 	r.msgReader.r = r
-	r.cancelFn = r.interrupt
 	r.initRaw(c.nc)
 	if len(buffered) > 0 {
 		r.acquire()
@@ -102,6 +101,9 @@ func (r *reader) watch(ctx context.Context) (stop func() bool) {
 		return nil
 	}
 	r.cancelWait.Add(1)
+	if r.cancelFn == nil {
+		r.cancelFn = r.interrupt // made once, on the first cancelable read
+	}
 	return context.AfterFunc(ctx, r.cancelFn)
 }
 

@@ -31,7 +31,6 @@ func (r *reader) initRaw(nc net.Conn) {
 		return
 	}
 	r.raw = rc
-	r.rawFn = r.rawRead
 }
 
 // rawRead runs inside RawConn.Read: false asks the poller to wait.
@@ -64,6 +63,9 @@ func (r *reader) fillIdle(stop func() bool) (bool, error) {
 	}
 	r.releaseIfIdle()
 	r.rawN, r.rawErr = 0, nil
+	if r.rawFn == nil {
+		r.rawFn = r.rawRead
+	}
 	err := r.raw.Read(r.rawFn)
 	r.unwatch(stop)
 	if err == nil {

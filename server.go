@@ -42,6 +42,9 @@ type AcceptOptions struct {
 	Group *Group
 }
 
+// defaultAcceptOptions stands in for nil options; it is only read.
+var defaultAcceptOptions AcceptOptions
+
 // HandshakeError reports a refused handshake: the HTTP status that was (on
 // the server) or would be (on the client) the answer, and why.
 type HandshakeError struct {
@@ -63,7 +66,7 @@ func (e *HandshakeError) Error() string {
 // on until closed.
 func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
 	if opts == nil {
-		opts = &AcceptOptions{}
+		opts = &defaultAcceptOptions
 	}
 	if herr := checkClientHandshake(r); herr != nil {
 		return nil, reject(w, herr)

@@ -17,13 +17,14 @@ import (
 // goroutine holding Conn.frameMu; the message writer by the one holding
 // Conn.msgMu.
 type writer struct {
-	c          *Conn
-	pool       *sync.Pool
-	bufSize    int
-	iov        [2][]byte
-	iovs       net.Buffers
-	ctl        [maxControlFrame]byte // control frames are assembled here, so they never wait for a buffer
-	small      [maxHeaderSize + smallFrame]byte
+	c       *Conn
+	pool    *sync.Pool
+	bufSize int
+	iov     [2][]byte
+	iovs    net.Buffers
+	// small assembles control frames and short data frames, under frameMu,
+	// so they need no pooled buffer.
+	small      [maxControlFrame]byte
 	msg        messageWriter
 	cancelWait sync.WaitGroup
 	cancelFn   func()
@@ -35,7 +36,6 @@ func (w *writer) init(c *Conn) {
 	w.pool = writeBufPool(w.bufSize)
 	w.msg.c = c
 	w.msg.sink.m = &w.msg
-	w.cancelFn = w.interrupt
 }
 
 func (w *writer) interrupt() {
@@ -49,6 +49,9 @@ func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err er
 	var stop func() bool
 	if ctx.Done() != nil {
 		w.cancelWait.Add(1)
+		if w.cancelFn == nil {
+			w.cancelFn = w.interrupt // made once, on the first cancelable write
+		}
 		stop = context.AfterFunc(ctx, w.cancelFn)
 	}
 	var n int64
@@ -106,7 +109,7 @@ func maskKey() uint32 {
 
 // smallFrame is the largest payload writeFrame assembles without a pooled
 // buffer.
-const smallFrame = 242
+const smallFrame = maxControlPayload
 
 // writeFrame sends one frame whose payload is p. The caller holds frameMu.
 // It never modifies p.
@@ -188,12 +191,12 @@ func (c *Conn) writeControlLocked(ctx context.Context, op opcode, payload []byte
 	if c.client {
 		h.key = maskKey()
 	}
-	n := putHeader(w.ctl[:], h)
-	m := copy(w.ctl[n:], payload)
+	n := putHeader(w.small[:], h)
+	m := copy(w.small[n:], payload)
 	if c.client {
-		maskBytes(w.ctl[n:n+m], h.key)
+		maskBytes(w.small[n:n+m], h.key)
 	}
-	return c.sendFrame(ctx, w.ctl[:n+m])
+	return c.sendFrame(ctx, w.small[:n+m])
 }
 
 func (c *Conn) errAfterCloseSent() error {

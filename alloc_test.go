@@ -1,9 +1,12 @@
 package websocket
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -121,5 +124,36 @@ func BenchmarkReadWrite(b *testing.B) {
 				c.Write(ctx, MessageBinary, p)
 			}
 		})
+	}
+}
+
+// nopHijacker hands out a prepared in-memory connection, so that only
+// Accept's own allocations are counted.
+type nopHijacker struct {
+	http.ResponseWriter
+	nc  net.Conn
+	brw *bufio.ReadWriter
+}
+
+func (h *nopHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) { return h.nc, h.brw, nil }
+
+func TestAcceptAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	r := httptest.NewRequest(http.MethodGet, "http://example.com/ws", nil)
+	r.Header.Set("Connection", "Upgrade")
+	r.Header.Set("Upgrade", "websocket")
+	r.Header.Set("Sec-WebSocket-Version", "13")
+	r.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	nc := &loopConn{}
+	h := &nopHijacker{ResponseWriter: httptest.NewRecorder(), nc: nc, brw: bufio.NewReadWriter(bufio.NewReader(nc), bufio.NewWriter(nc))}
+	n := testing.AllocsPerRun(100, func() {
+		if _, err := Accept(h, r, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n > 3 {
+		t.Fatalf("%.0f allocations per Accept, the budget is 3", n)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -128,6 +129,7 @@ func (c *Conn) gotPong(payload []byte) {
 // answer. It runs on timers, so an idle connection has no goroutine for it.
 type heartbeat struct {
 	c     *Conn
+	mu    sync.Mutex // guards timer, which the first tick may race to use
 	timer *time.Timer
 	last  uint64 // activity seen at the previous tick
 	stop  atomic.Bool
@@ -136,14 +138,25 @@ type heartbeat struct {
 func (c *Conn) startHeartbeat() {
 	hb := &heartbeat{c: c}
 	c.hb = hb
+	hb.mu.Lock()
 	hb.timer = time.AfterFunc(c.opts.PingInterval, hb.tick)
+	hb.mu.Unlock()
 }
 
 func (c *Conn) stopHeartbeat() {
-	if c.hb != nil {
-		c.hb.stop.Store(true)
-		c.hb.timer.Stop()
+	if hb := c.hb; hb != nil {
+		hb.stop.Store(true)
+		hb.mu.Lock()
+		hb.timer.Stop()
+		hb.mu.Unlock()
 	}
+}
+
+// again schedules the next tick.
+func (hb *heartbeat) again() {
+	hb.mu.Lock()
+	hb.timer.Reset(hb.c.opts.PingInterval)
+	hb.mu.Unlock()
 }
 
 // ErrHeartbeatTimeout is the error reported when the heartbeat found the
@@ -157,7 +170,7 @@ func (hb *heartbeat) tick() {
 	}
 	if now := c.activity.Load(); now != hb.last {
 		hb.last = now
-		hb.timer.Reset(c.opts.PingInterval)
+		hb.again()
 		return
 	}
 	timeout := c.opts.PingTimeout
@@ -181,5 +194,5 @@ func (hb *heartbeat) tick() {
 		}
 	}
 	hb.last = c.activity.Load()
-	hb.timer.Reset(c.opts.PingInterval)
+	hb.again()
 }

@@ -268,7 +268,9 @@ func (d *deflate) inflated(p []byte) {
 	if !d.recvTakeover || len(p) == 0 {
 		return
 	}
-	size := 1 << d.recvWindowBits
+	// zlib never uses a window below 9 bits, even when asked for 8, so the
+	// dictionary keeps at least 512 bytes.
+	size := 1 << max(d.recvWindowBits, 9)
 	if len(p) >= size {
 		d.window = append(d.window[:0], p[len(p)-size:]...)
 		return

@@ -1,0 +1,64 @@
+// Command testee runs the endpoints that the Autobahn|Testsuite (or this
+// repository's Go suite, autobahn/cmd/wstest) tests, built on
+// github.com/fullduplex/websocket.
+//
+// As an echo server, for a fuzzing client:
+//
+//	go run ./autobahn/cmd/testee -mode server -addr 127.0.0.1:9001 [-compress]
+//
+// As a client following the testee-client protocol, for a fuzzing server:
+//
+//	go run ./autobahn/cmd/testee -mode client -url ws://127.0.0.1:9001 -agent NAME [-compress]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/fullduplex/websocket/autobahn/testee"
+)
+
+func main() {
+	mode := flag.String("mode", "server", "server (echo server) or client (testee client)")
+	addr := flag.String("addr", "127.0.0.1:9001", "listen address in server mode")
+	rawURL := flag.String("url", "ws://127.0.0.1:9001", "fuzzing server URL in client mode")
+	agent := flag.String("agent", "fullduplex", "agent name reported in client mode")
+	compress := flag.Bool("compress", false, "negotiate permessage-deflate")
+	flag.Parse()
+
+	opts := testee.Options{Compress: *compress}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	switch *mode {
+	case "server":
+		srv := &http.Server{Addr: *addr, Handler: testee.Handler(opts), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			<-ctx.Done()
+			srv.Close()
+		}()
+		log.Printf("echo server on ws://%s (compression %v)", *addr, *compress)
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Fatal(err)
+		}
+	case "client":
+		err := testee.RunClient(ctx, *rawURL, *agent, opts, func(n, count int) {
+			log.Printf("running case %d of %d", n, count)
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+		log.Printf("done; reports updated for agent %s", *agent)
+	default:
+		fmt.Fprintf(os.Stderr, "unknown mode %q\n", *mode)
+		flag.Usage()
+		os.Exit(2)
+	}
+}

@@ -1,0 +1,145 @@
+// Package testee holds the endpoints that conformance suites test, built on
+// github.com/fullduplex/websocket: an echo server, and a client that follows
+// the Autobahn|Testsuite testee-client protocol (echoing every message of
+// every case the fuzzing server runs).
+//
+// Both echo each message whole, with its type, and otherwise rely on the
+// library's defaults: UTF-8 is checked as it arrives, messages are limited to
+// websocket.DefaultReadLimit, and protocol errors fail the connection with the
+// library's close codes.
+package testee
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/fullduplex/websocket"
+)
+
+// Options configure the endpoints.
+type Options struct {
+	// Compress negotiates permessage-deflate with context takeover.
+	Compress bool
+}
+
+func (o Options) conn() websocket.ConnOptions {
+	var co websocket.ConnOptions
+	if o.Compress {
+		co.Compression = websocket.CompressionOptions{Mode: websocket.CompressionContextTakeover}
+	}
+	return co
+}
+
+// Handler returns an HTTP handler that accepts WebSocket connections and
+// echoes every message back until the connection ends.
+func Handler(opts Options) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{ConnOptions: opts.conn()})
+		if err != nil {
+			return
+		}
+		echo(r.Context(), c)
+	})
+}
+
+// echo sends every message back until reading fails (the peer closed, or
+// broke the protocol and the connection was failed).
+func echo(ctx context.Context, c *websocket.Conn) {
+	defer c.CloseNow()
+	// A hijacked connection outlives the request; do not tie it to the
+	// request's context.
+	ctx = context.WithoutCancel(ctx)
+	var buf []byte
+	for {
+		typ, p, err := c.ReadAppend(ctx, buf[:0])
+		if err != nil {
+			return
+		}
+		if err := c.Write(ctx, typ, p); err != nil {
+			return
+		}
+		buf = p
+	}
+}
+
+func dial(ctx context.Context, base, path string, query url.Values, opts Options) (*websocket.Conn, error) {
+	u := strings.TrimSuffix(base, "/") + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	c, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{ConnOptions: opts.conn()})
+	return c, err
+}
+
+// CaseCount asks the fuzzing server at base (ws://host:port) how many cases
+// it runs.
+func CaseCount(ctx context.Context, base string, opts Options) (int, error) {
+	c, err := dial(ctx, base, "/getCaseCount", nil, opts)
+	if err != nil {
+		return 0, err
+	}
+	defer c.CloseNow()
+	_, p, err := c.Read(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("reading the case count: %w", err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(p)))
+	if err != nil {
+		return 0, fmt.Errorf("bad case count %q", p)
+	}
+	// The server closes; answer it.
+	c.Read(ctx)
+	return n, nil
+}
+
+// RunCase lets the fuzzing server run its case n (1-based) against this
+// client, echoing every message until the server ends the case.
+func RunCase(ctx context.Context, base string, n int, agent string, opts Options) error {
+	c, err := dial(ctx, base, "/runCase", url.Values{"case": {strconv.Itoa(n)}, "agent": {agent}}, opts)
+	if err != nil {
+		return fmt.Errorf("case %d: %w", n, err)
+	}
+	echo(ctx, c)
+	return nil
+}
+
+// UpdateReports asks the fuzzing server to write its reports for agent.
+func UpdateReports(ctx context.Context, base, agent string, opts Options) error {
+	c, err := dial(ctx, base, "/updateReports", url.Values{"agent": {agent}}, opts)
+	if err != nil {
+		return err
+	}
+	defer c.CloseNow()
+	for {
+		if _, _, err := c.Read(ctx); err != nil {
+			if websocket.CloseStatus(err) == -1 && !errors.Is(err, websocket.ErrClosed) {
+				return err
+			}
+			return nil
+		}
+	}
+}
+
+// RunClient follows the whole testee-client protocol: it asks for the case
+// count, runs every case, then asks for the reports. progress, if set, is
+// called before each case.
+func RunClient(ctx context.Context, base, agent string, opts Options, progress func(n, count int)) error {
+	count, err := CaseCount(ctx, base, opts)
+	if err != nil {
+		return err
+	}
+	for n := 1; n <= count; n++ {
+		if progress != nil {
+			progress(n, count)
+		}
+		if err := RunCase(ctx, base, n, agent, opts); err != nil {
+			return err
+		}
+	}
+	return UpdateReports(ctx, base, agent, opts)
+}

@@ -368,7 +368,29 @@ func (m *messageWriter) Write(p []byte) (int, error) {
 		}
 		return n, err
 	}
+	if m.n == 0 && len(p) >= m.c.wr.bufSize {
+		// A write of a buffer's worth or more goes out as its own fragment,
+		// without a copy (on a server) and in fewer frames.
+		return m.writeDirect(p)
+	}
 	return m.buffer(p, 0)
+}
+
+// writeDirect sends p as one fragment.
+func (m *messageWriter) writeDirect(p []byte) (int, error) {
+	c := m.c
+	if err := c.lockFrame(m.ctx); err != nil {
+		m.err = err
+		return 0, err
+	}
+	defer c.frameMu.unlock()
+	if err := c.writeFrame(m.ctx, false, m.op, m.rsv, p); err != nil {
+		m.err = err
+		return 0, err
+	}
+	m.op = opContinuation
+	m.rsv = 0
+	return len(p), nil
 }
 
 // buffer appends p to the fragment buffer, sending it when full. The last

@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // DialOptions configures Dial. The zero value dials directly or through the
@@ -163,6 +165,9 @@ func validHostHeader(h string) bool {
 // hostPort returns u's host with the scheme's default port when it has none.
 func hostPort(u *url.URL) string {
 	port := u.Port()
+	if port != "" && !strings.HasPrefix(u.Host, "[") {
+		return u.Host
+	}
 	if port == "" {
 		port = "80"
 		if u.Scheme == "https" {
@@ -175,6 +180,9 @@ func hostPort(u *url.URL) string {
 // watchHandshake makes blocking I/O on nc return when ctx ends. The stop
 // function reports whether ctx ended.
 func watchHandshake(ctx context.Context, nc net.Conn) (stop func() bool) {
+	if ctx.Done() == nil {
+		return neverDone
+	}
 	if d, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(d)
 	}
@@ -205,6 +213,8 @@ func ctxDone(ctx context.Context) error {
 	}
 	return nil
 }
+
+func neverDone() bool { return false }
 
 // dialTransport connects to the server, through a proxy if one applies,
 // and performs TLS for wss.
@@ -317,16 +327,22 @@ func dialProxy(ctx context.Context, dialFn func(context.Context, string, string)
 func handshake(ctx context.Context, nc net.Conn, req *http.Request, opts *DialOptions) (*Conn, *http.Response, error) {
 	var keyBytes [16]byte
 	rand.Read(keyBytes[:])
-	key := base64.StdEncoding.EncodeToString(keyBytes[:])
+	var keyText [24]byte
+	base64.StdEncoding.Encode(keyText[:], keyBytes[:])
+	key := string(keyText[:])
+
+	// One pooled buffer carries the request out and the response head in.
+	bufp := readBufPool.Get().(*[]byte)
+	defer readBufPool.Put(bufp)
+	buf := *bufp
 
 	stop := watchHandshake(ctx, nc)
-	request := appendClientRequest(nil, req, key, opts)
+	request := appendClientRequest(buf[:0], req, key, opts)
 	_, err := nc.Write(request)
 	var resp *http.Response
-	var br *bufio.Reader
+	var rest []byte
 	if err == nil {
-		br = bufio.NewReaderSize(nc, readBufferSize)
-		resp, err = http.ReadResponse(br, req)
+		resp, rest, err = readResponse(nc, req, buf)
 	}
 	if stop() || (err != nil && ctxDone(ctx) != nil) {
 		return nil, resp, fmt.Errorf("handshake: %w", ctxDone(ctx))
@@ -346,12 +362,103 @@ func handshake(ctx context.Context, nc net.Conn, req *http.Request, opts *DialOp
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 		return nil, resp, herr
 	}
-	var buffered []byte
-	if n := br.Buffered(); n > 0 {
-		// The server sent frames right behind its response.
-		buffered, _ = br.Peek(n)
+	// rest holds frames the server sent right behind its response; newConn
+	// copies them before the buffer goes back to the pool.
+	return newConn(nc, true, &opts.ConnOptions, subprotocol, rest, dp), resp, nil
+}
+
+// readResponse reads the server's response head into buf and parses it. A
+// 101 response with a plain head is parsed in place with four allocations;
+// anything else (an error status with a body, an oversized head) goes
+// through http.ReadResponse. rest is what followed the head in buf.
+func readResponse(nc net.Conn, req *http.Request, buf []byte) (resp *http.Response, rest []byte, err error) {
+	n, head := 0, -1
+	for head < 0 && n < len(buf) {
+		m, err := nc.Read(buf[n:])
+		if m == 0 && err != nil {
+			return nil, nil, err
+		}
+		from := max(0, n-3)
+		n += m
+		if i := bytes.Index(buf[from:n], []byte("\r\n\r\n")); i >= 0 {
+			head = from + i + 4
+		}
 	}
-	return newConn(nc, true, &opts.ConnOptions, subprotocol, buffered, dp), resp, nil
+	if head >= 0 {
+		if resp := parseSwitchingResponse(buf[:head], req); resp != nil {
+			return resp, buf[head:n], nil
+		}
+	}
+	// The general path: let net/http parse what was read and what follows.
+	br := bufio.NewReader(io.MultiReader(bytes.NewReader(append([]byte(nil), buf[:n]...)), nc))
+	resp, err = http.ReadResponse(br, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols && br.Buffered() > 0 {
+		rest, _ = br.Peek(br.Buffered())
+	}
+	return resp, rest, nil
+}
+
+// knownResponseFields are the canonical names of the fields a 101 response
+// carries, so the parser needs no allocation to canonicalize them.
+var knownResponseFields = []string{"Upgrade", "Connection", "Sec-Websocket-Accept", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Date", "Server", "Set-Cookie"}
+
+// parseSwitchingResponse parses a "101 Switching Protocols" head, or
+// returns nil for anything it does not handle plainly.
+func parseSwitchingResponse(head []byte, req *http.Request) *http.Response {
+	if !bytes.HasPrefix(head, []byte("HTTP/1.1 101")) || (head[12] != ' ' && !bytes.HasPrefix(head[12:], []byte("\r\n"))) {
+		return nil
+	}
+	crlf := bytes.Count(head, []byte("\r\n"))
+	lines := crlf - 2 // without the status line and the blank line
+	if lines < 0 || bytes.Count(head, []byte("\n")) != crlf || bytes.Count(head, []byte("\r")) != crlf {
+		return nil // bare CR or LF
+	}
+	s := string(head)
+	end := strings.Index(s, "\r\n")
+	resp := &http.Response{
+		Status:     strings.TrimSpace(s[len("HTTP/1.1 "):end]),
+		StatusCode: http.StatusSwitchingProtocols,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     make(http.Header, lines),
+		Body:       http.NoBody,
+		Request:    req,
+	}
+	values := make([]string, lines)
+	s = s[end+2 : len(s)-2]
+	for i := 0; s != ""; i++ {
+		line := s
+		if j := strings.Index(s, "\r\n"); j >= 0 {
+			line, s = s[:j], s[j+2:]
+		} else {
+			s = ""
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || name == "" || !validToken(name) {
+			return nil // includes obsolete line folding
+		}
+		value = strings.Trim(value, " \t")
+		if !httpguts.ValidHeaderFieldValue(value) {
+			return nil
+		}
+		key := canonicalResponseField(name)
+		values[i] = value
+		resp.Header[key] = append(resp.Header[key], values[i:i+1:i+1]...)
+	}
+	return resp
+}
+
+func canonicalResponseField(name string) string {
+	for _, k := range knownResponseFields {
+		if strings.EqualFold(name, k) {
+			return k
+		}
+	}
+	return http.CanonicalHeaderKey(name)
 }
 
 func appendClientRequest(b []byte, req *http.Request, key string, opts *DialOptions) []byte {

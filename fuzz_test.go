@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -198,6 +200,30 @@ func FuzzClientResponse(f *testing.F) {
 		}
 		if dp != nil && (dp.serverMaxWindowBits < 8 || dp.serverMaxWindowBits > 15 || dp.clientMaxWindowBits < 8 || dp.clientMaxWindowBits > 15) {
 			t.Fatalf("window bits out of range: %+v", dp)
+		}
+	})
+}
+
+// FuzzSwitchingResponse checks the in-place parser of 101 responses
+// against net/http: whatever it accepts, http.ReadResponse reads the same.
+func FuzzSwitchingResponse(f *testing.F) {
+	f.Add("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+	f.Add("HTTP/1.1 101 Switching Protocols\r\nupgrade:websocket\r\nX-A: 1\r\nX-A: 2\r\nSet-Cookie: a=b\r\n\r\n")
+	f.Add("HTTP/1.1 101\r\nUpgrade: websocket\r\n folded\r\n\r\n")
+	f.Fuzz(func(t *testing.T, head string) {
+		if !strings.HasSuffix(head, "\r\n\r\n") || strings.Count(head, "\r\n\r\n") != 1 {
+			return
+		}
+		resp := parseSwitchingResponse([]byte(head), nil)
+		if resp == nil {
+			return
+		}
+		want, err := http.ReadResponse(bufio.NewReader(strings.NewReader(head)), nil)
+		if err != nil {
+			t.Fatalf("accepted a head net/http refuses: %v", err)
+		}
+		if want.StatusCode != resp.StatusCode || !reflect.DeepEqual(want.Header, resp.Header) {
+			t.Fatalf("parsed %d %v, net/http %d %v", resp.StatusCode, resp.Header, want.StatusCode, want.Header)
 		}
 	})
 }

@@ -1,0 +1,84 @@
+// Command readme copies the generated result tables into README.md, between
+// markers of the form
+//
+//	<!-- BEGIN path/to/FILE.md -->
+//	...
+//	<!-- END path/to/FILE.md -->
+//
+// Each block receives the Markdown tables (and the lines right above them)
+// of the named file, which its own command regenerates:
+// autobahn/RESULTS.md (go generate ./autobahn), interop/RESULTS.md
+// (bash interop/run.sh) and BENCHMARKS.md (see bench/README.md).
+//
+// Run from the repository root: go run ./internal/cmd/readme
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+)
+
+var block = regexp.MustCompile(`(?s)(<!-- BEGIN ([^ ]+) -->\n).*?(<!-- END ([^ ]+) -->)`)
+
+func main() {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		fail(err)
+	}
+	var firstErr error
+	out := block.ReplaceAllFunc(readme, func(m []byte) []byte {
+		sub := block.FindSubmatch(m)
+		if string(sub[2]) != string(sub[4]) {
+			firstErr = fmt.Errorf("BEGIN %s closed by END %s", sub[2], sub[4])
+			return m
+		}
+		src, err := os.ReadFile(string(sub[2]))
+		if err != nil {
+			firstErr = err
+			return m
+		}
+		var b bytes.Buffer
+		b.Write(sub[1])
+		b.WriteString(tables(string(src)))
+		b.Write(sub[3])
+		return b.Bytes()
+	})
+	if firstErr != nil {
+		fail(firstErr)
+	}
+	if err := os.WriteFile("README.md", out, 0o644); err != nil {
+		fail(err)
+	}
+}
+
+// tables returns the table rows of a Markdown document, each table with the
+// heading that precedes it.
+func tables(doc string) string {
+	var b strings.Builder
+	var heading string
+	inTable := false
+	for _, line := range strings.Split(doc, "\n") {
+		switch {
+		case strings.HasPrefix(line, "|"):
+			if !inTable && heading != "" {
+				b.WriteString("\n" + heading + "\n\n")
+			}
+			inTable = true
+			b.WriteString(line + "\n")
+		case strings.HasPrefix(line, "#"):
+			heading = "**" + strings.TrimSpace(strings.TrimLeft(line, "#")) + "**"
+			inTable = false
+		default:
+			inTable = false
+		}
+	}
+	return b.String()
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "readme:", err)
+	os.Exit(1)
+}

@@ -238,6 +238,9 @@ func (tb *table) markdown(opts suite.Options) string {
 	} else {
 		b.WriteString("Every case ran at Autobahn's full size. ")
 	}
+	if opts.TimeScale > 1 {
+		fmt.Fprintf(&b, "Every wait of the suite was stretched %g times. ", opts.TimeScale)
+	}
 	b.WriteString("A case counts as OK when both its behaviour and its close behaviour are OK; ")
 	b.WriteString("7.1.6, 7.13.1 and 7.13.2 are INFORMATIONAL by design; ")
 	b.WriteString("without compression, the compression cases (12.x, 13.x) are UNIMPLEMENTED by design.\n")

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -96,22 +97,25 @@ func RunCase(ctx context.Context, cc ClientCase, id string, opts Options) (*Resu
 
 // RunCases runs cases as the fuzzing client, up to parallel at a time (1
 // runs them one after the other, as Autobahn does). Results come back in
-// the order of ids; excluded cases are left out. It stops at the first
-// connection error.
+// the order of ids; excluded cases are left out. After a connection error
+// it starts no further case, lets those running finish, and returns the
+// error with the results it has.
 func RunCases(ctx context.Context, cc ClientCase, ids []string, opts Options, parallel int) ([]*Result, error) {
 	parallel = max(1, parallel)
 	results := make([]*Result, len(ids))
 	errs := make([]error, len(ids))
-	var wg sync.WaitGroup
+	var (
+		wg     sync.WaitGroup
+		failed atomic.Bool
+	)
 	sem := make(chan struct{}, parallel)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	for i, id := range ids {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 		}
-		if ctx.Err() != nil {
+		// Cases already running finish; no new one starts.
+		if ctx.Err() != nil || failed.Load() {
 			break
 		}
 		wg.Add(1)
@@ -121,7 +125,7 @@ func RunCases(ctx context.Context, cc ClientCase, ids []string, opts Options, pa
 			r, err := RunCase(ctx, cc, id, opts)
 			results[i], errs[i] = r, err
 			if err != nil {
-				cancel()
+				failed.Store(true)
 			}
 		}()
 	}

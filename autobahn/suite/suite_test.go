@@ -224,6 +224,34 @@ func TestUTF8Validator(t *testing.T) {
 	}
 }
 
+func TestSummaryMarkdown(t *testing.T) {
+	var rs []*Result
+	for _, c := range Cases() {
+		r := &Result{ID: c.ID, Behavior: OK, BehaviorClose: OK}
+		fam, _, _ := strings.Cut(c.ID, ".")
+		switch {
+		case fam == "12" || fam == "13":
+			r.Behavior = Unimplemented
+		case informationalCases[c.ID]:
+			r.Behavior, r.BehaviorClose = Informational, Informational
+		case strings.HasPrefix(c.ID, "6.4."):
+			r.Behavior = NonStrict
+		case c.ID == "7.9.3":
+			r.BehaviorClose = WrongCode
+		}
+		rs = append(rs, r)
+	}
+	sum := Summarize(rs)
+	if sum.Total.Cases != 517 || sum.Total.Counts[OK] != 517-216-3-4-1 || sum.Total.Counts[Failed] != 1 {
+		t.Errorf("totals %+v", sum.Total.Counts)
+	}
+	md := sum.Markdown()
+	want := "Not OK: NON-STRICT 6.4.*; INFORMATIONAL 7.1.6, 7.13.*; UNIMPLEMENTED 12.*, 13.*; FAILED 7.9.3.\n"
+	if !strings.HasSuffix(md, want) {
+		t.Errorf("summary ends with\n%s\nwant\n%s", md[strings.LastIndex(md, "\n\n")+2:], want)
+	}
+}
+
 func TestDeflateRoundTrip(t *testing.T) {
 	tests := []struct {
 		name       string

@@ -101,9 +101,60 @@ func (sum Summary) Markdown() string {
 	}
 	line("**Total**", sum.Total)
 	if len(sum.Total.NotOK) > 0 {
-		b.WriteString("\nNot OK: ")
-		b.WriteString(strings.Join(sum.Total.NotOK, ", "))
-		b.WriteString("\n")
+		byVerdict := map[Verdict][]string{}
+		for _, note := range sum.Total.NotOK {
+			id, v, _ := strings.Cut(note, " ")
+			byVerdict[Verdict(v)] = append(byVerdict[Verdict(v)], id)
+		}
+		var parts []string
+		for _, v := range summaryVerdicts {
+			if ids := byVerdict[v]; len(ids) > 0 {
+				parts = append(parts, fmt.Sprintf("%s %s", v, strings.Join(compactIDs(ids), ", ")))
+			}
+		}
+		b.WriteString("\nNot OK: " + strings.Join(parts, "; ") + ".\n")
 	}
 	return b.String()
+}
+
+// compactIDs replaces the IDs that make up a whole family or subcategory
+// with a pattern ("12.*", "6.4.*").
+func compactIDs(ids []string) []string {
+	have := map[string]bool{}
+	for _, id := range ids {
+		have[id] = true
+	}
+	groups := map[string][]string{} // prefix -> all case IDs under it
+	for _, c := range Cases() {
+		parts := strings.Split(c.ID, ".")
+		for n := 1; n < len(parts); n++ {
+			p := strings.Join(parts[:n], ".")
+			groups[p] = append(groups[p], c.ID)
+		}
+	}
+	full := func(prefix string) bool {
+		for _, id := range groups[prefix] {
+			if !have[id] {
+				return false
+			}
+		}
+		return len(groups[prefix]) > 1
+	}
+	var out []string
+	done := map[string]bool{}
+	for _, id := range ids {
+		parts := strings.Split(id, ".")
+		item := id
+		for n := 1; n < len(parts); n++ {
+			if p := strings.Join(parts[:n], "."); full(p) {
+				item = p + ".*"
+				break
+			}
+		}
+		if !done[item] {
+			done[item] = true
+			out = append(out, item)
+		}
+	}
+	return out
 }

@@ -5,8 +5,9 @@
 //	...
 //	<!-- END path/to/FILE.md -->
 //
-// Each block receives the Markdown tables (and the lines right above them)
-// of the named file, which its own command regenerates:
+// Each block receives the Markdown tables (each under its heading) of the
+// named file, or with FILE.md#Heading only the tables under that heading,
+// which the file's own command regenerates:
 // autobahn/RESULTS.md (go generate ./autobahn), interop/RESULTS.md
 // (bash interop/run.sh) and BENCHMARKS.md (see bench/README.md).
 //
@@ -35,14 +36,15 @@ func main() {
 			firstErr = fmt.Errorf("BEGIN %s closed by END %s", sub[2], sub[4])
 			return m
 		}
-		src, err := os.ReadFile(string(sub[2]))
+		path, heading, _ := strings.Cut(string(sub[2]), "#")
+		src, err := os.ReadFile(path)
 		if err != nil {
 			firstErr = err
 			return m
 		}
 		var b bytes.Buffer
 		b.Write(sub[1])
-		b.WriteString(tables(string(src)))
+		b.WriteString(tables(string(src), heading))
 		b.Write(sub[3])
 		return b.Bytes()
 	})
@@ -54,22 +56,26 @@ func main() {
 	}
 }
 
-// tables returns the table rows of a Markdown document, each table with the
-// heading that precedes it.
-func tables(doc string) string {
+// tables returns the table rows of a Markdown document, each table under
+// its heading in bold; with only set, just the tables under that heading
+// (without it).
+func tables(doc, only string) string {
 	var b strings.Builder
 	var heading string
 	inTable := false
 	for _, line := range strings.Split(doc, "\n") {
 		switch {
 		case strings.HasPrefix(line, "|"):
-			if !inTable && heading != "" {
-				b.WriteString("\n" + heading + "\n\n")
+			if only != "" && heading != only {
+				continue
+			}
+			if !inTable && only == "" && heading != "" {
+				b.WriteString("\n**" + heading + "**\n\n")
 			}
 			inTable = true
 			b.WriteString(line + "\n")
 		case strings.HasPrefix(line, "#"):
-			heading = "**" + strings.TrimSpace(strings.TrimLeft(line, "#")) + "**"
+			heading = strings.TrimSpace(strings.TrimLeft(line, "#"))
 			inTable = false
 		default:
 			inTable = false

@@ -349,6 +349,9 @@ func (r *reader) handleControl(ctx context.Context, op opcode, payload []byte) e
 	return nil
 }
 
+// maxDirectRead bounds one read straight into the caller's buffer.
+const maxDirectRead = 64 << 10
+
 // readPayload reads up to len(p) bytes of the current data frame's payload.
 func (r *reader) readPayload(ctx context.Context, p []byte) (int, error) {
 	if int64(len(p)) > r.frameLeft {
@@ -359,7 +362,11 @@ func (r *reader) readPayload(ctx context.Context, p []byte) (int, error) {
 		n = copy(p, r.buf[r.r:r.w])
 		r.r += n
 	} else if len(p) >= readBufferSize/2 {
-		// Large reads bypass the buffer.
+		// Large reads bypass the buffer, in chunks that stay in cache
+		// until they are unmasked.
+		if len(p) > maxDirectRead {
+			p = p[:maxDirectRead]
+		}
 		var err error
 		n, err = r.readConn(ctx, p)
 		if err != nil {

@@ -110,7 +110,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	}
 
 	bufp := readBufPool.Get().(*[]byte)
-	resp := appendServerResponse((*bufp)[:0], r.Header.Get("Sec-WebSocket-Key"), subprotocol, extensions, opts.ResponseHeader)
+	resp := appendServerResponse((*bufp)[:0], r.Header["Sec-Websocket-Key"][0], subprotocol, extensions, opts.ResponseHeader)
 	_, err = nc.Write(resp)
 	if cap(resp) == cap(*bufp) {
 		readBufPool.Put(bufp)

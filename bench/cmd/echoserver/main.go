@@ -1,0 +1,146 @@
+// Command echoserver serves WebSocket echo with one of the measured
+// libraries, for the loopback echo and idle-memory benchmarks. It listens
+// on 127.0.0.1, prints "LISTEN host:port" on stdout, and answers each
+// "stats" line read from stdin with one line of JSON (see Stats). A line
+// "heapprofile FILE" writes a heap profile (go tool pprof) to FILE and
+// answers "OK". It exits when stdin is closed.
+//
+//	echoserver -lib ours|gorilla|coder|gobwas|gws [-compress] [-cpuprofile FILE]
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Stats describes the server process, after a garbage collection that
+// returned free memory to the OS.
+type Stats struct {
+	RSS        int64  `json:"rss"`         // VmRSS, bytes
+	HeapInuse  uint64 `json:"heap_inuse"`  // runtime.MemStats.HeapInuse
+	HeapAlloc  uint64 `json:"heap_alloc"`  // runtime.MemStats.HeapAlloc
+	StackInuse uint64 `json:"stack_inuse"` // runtime.MemStats.StackInuse
+	Sys        uint64 `json:"sys"`         // runtime.MemStats.Sys
+	Goroutines int    `json:"goroutines"`
+}
+
+// servers start an echo server on ln. compress asks for permessage-deflate
+// to be negotiated when the client offers it.
+var servers = map[string]func(ln net.Listener, compress bool){
+	"ours":    serveOurs,
+	"gorilla": serveGorilla,
+	"coder":   serveCoder,
+	"gobwas":  serveGobwas,
+	"gws":     serveGws,
+}
+
+func main() {
+	lib := flag.String("lib", "", "library: ours, gorilla, coder, gobwas or gws")
+	compress := flag.Bool("compress", false, "negotiate permessage-deflate when offered")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.Parse()
+	serve, ok := servers[*lib]
+	if !ok {
+		log.Fatalf("echoserver: unknown -lib %q", *lib)
+	}
+	raiseFileLimit()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+	go serve(ln, *compress)
+	fmt.Printf("LISTEN %s\n", ln.Addr())
+
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		cmd, arg, _ := strings.Cut(strings.TrimSpace(in.Text()), " ")
+		switch cmd {
+		case "stats":
+			b, _ := json.Marshal(stats())
+			fmt.Printf("%s\n", b)
+		case "heapprofile":
+			if err := writeHeapProfile(arg); err != nil {
+				fmt.Printf("ERROR %v\n", err)
+			} else {
+				fmt.Printf("OK\n")
+			}
+		}
+	}
+}
+
+func stats() Stats {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return Stats{
+		RSS:        vmRSS(),
+		HeapInuse:  ms.HeapInuse,
+		HeapAlloc:  ms.HeapAlloc,
+		StackInuse: ms.StackInuse,
+		Sys:        ms.Sys,
+		Goroutines: runtime.NumGoroutine(),
+	}
+}
+
+func writeHeapProfile(path string) error {
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func vmRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return -1
+}
+
+func raiseFileLimit() {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+	}
+}

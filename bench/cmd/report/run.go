@@ -1,0 +1,479 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Results is everything a run measured; results.json holds it verbatim.
+type Results struct {
+	Config  Config  `json:"config"`
+	Machine Machine `json:"machine"`
+	Started string  `json:"started"`
+	Elapsed string  `json:"elapsed"`
+	// Bench holds go test benchmark samples, one per round, by name:
+	// "Read/1KiB/ours/whole", "MaskPeers/16KiB/gobwas", "RootMask/...".
+	Bench map[string][]Sample `json:"bench"`
+	// Echo holds loadgen results by "lib/conns/size".
+	Echo map[string][]EchoSample `json:"echo"`
+	// Idle holds idle-memory samples by "lib/plain" or "lib/deflate".
+	Idle  map[string][]IdleSample `json:"idle"`
+	Notes []string                `json:"notes"`
+}
+
+// Sample is one benchmark result line.
+type Sample struct {
+	Round    int     `json:"round"`
+	NsOp     float64 `json:"ns_op"`
+	MBs      float64 `json:"mb_s,omitempty"`
+	BOp      float64 `json:"b_op"`
+	AllocsOp float64 `json:"allocs_op"`
+}
+
+// EchoSample is one loadgen echo result.
+type EchoSample struct {
+	Round      int     `json:"round"`
+	MsgsPerSec float64 `json:"msgs_per_sec"`
+	P50us      float64 `json:"p50_us"`
+	P99us      float64 `json:"p99_us"`
+	CPUPerMsg  float64 `json:"cpu_per_msg_us"`
+	Errors     int     `json:"errors"`
+}
+
+// IdleSample is the difference in the server's stats made by the idle
+// connections, per connection.
+type IdleSample struct {
+	Round       int     `json:"round"`
+	Conns       int     `json:"conns"`
+	RSSPerConn  float64 `json:"rss_per_conn"`
+	HeapPerConn float64 `json:"heap_per_conn"`
+	StackPerCon float64 `json:"stack_per_conn"`
+	GoroPerConn float64 `json:"goroutines_per_conn"`
+	Extensions  string  `json:"extensions"`
+}
+
+// Run is the state of one report run.
+type Run struct {
+	Config   Config
+	BenchDir string
+	RootDir  string
+	Modfile  string
+	Tmp      string
+	Results  Results
+
+	benchBin, rootBin, rootPuregoBin, serverBin, loadgenBin string
+}
+
+func (r *Run) note(format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	log.Print(s)
+	r.Results.Notes = append(r.Results.Notes, s)
+}
+
+// build compiles the benchmark binaries once, so that every round runs the
+// same code.
+func (r *Run) build(ctx context.Context) error {
+	log.Print("building")
+	r.benchBin = filepath.Join(r.Tmp, "bench.test")
+	if out, err := r.benchGo(ctx, "test", "-c", "-o", r.benchBin, ".").CombinedOutput(); err != nil {
+		return fmt.Errorf("building the bench tests: %v\n%s", err, out)
+	}
+	r.serverBin = filepath.Join(r.Tmp, "echoserver")
+	r.loadgenBin = filepath.Join(r.Tmp, "loadgen")
+	if out, err := r.benchGo(ctx, "build", "-o", r.Tmp, "./cmd/echoserver", "./cmd/loadgen").CombinedOutput(); err != nil {
+		return fmt.Errorf("building echoserver and loadgen: %v\n%s", err, out)
+	}
+	// Our masking kernel is measured by the root package's own benchmark.
+	r.rootBin = filepath.Join(r.Tmp, "root.test")
+	if out, err := goCmd(ctx, r.RootDir, "test", "-c", "-o", r.rootBin, ".").CombinedOutput(); err != nil {
+		r.note("our masking benchmark is missing: the root package's tests do not build: %s", firstLine(string(out)))
+		r.rootBin = ""
+	} else if _, err := os.Stat(r.rootBin); err != nil {
+		r.note("our masking benchmark is missing: the root package has no tests")
+		r.rootBin = ""
+	}
+	r.rootPuregoBin = filepath.Join(r.Tmp, "root-purego.test")
+	if r.rootBin == "" {
+		r.rootPuregoBin = ""
+	} else if out, err := goCmd(ctx, r.RootDir, "test", "-tags", "purego", "-c", "-o", r.rootPuregoBin, ".").CombinedOutput(); err != nil {
+		r.note("our purego masking benchmark is missing: %s", firstLine(string(out)))
+		r.rootPuregoBin = ""
+	}
+	return nil
+}
+
+// benchGo runs the go command on the bench module.
+func (r *Run) benchGo(ctx context.Context, args ...string) *exec.Cmd {
+	if r.Modfile != "" {
+		args = append([]string{args[0], "-modfile", r.Modfile}, args[1:]...)
+	}
+	return goCmd(ctx, r.BenchDir, args...)
+}
+
+func goCmd(ctx context.Context, dir string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	return cmd
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}
+
+// runInMemory runs the go test benchmarks of one round.
+func (r *Run) runInMemory(ctx context.Context, round int) {
+	timeout := 8 * time.Minute
+	if r.Config.Quick {
+		timeout = 4 * time.Minute
+	}
+	bench := func(bin, dir, pattern, prefix string) {
+		if bin == "" {
+			return
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin,
+			"-test.run", "^$",
+			"-test.bench", pattern,
+			"-test.benchmem",
+			"-test.benchtime", r.Config.BenchTime,
+			"-test.timeout", timeout.String())
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "BENCH_ROTATE="+strconv.Itoa(round))
+		out, err := cmd.CombinedOutput()
+		failures := r.parseBench(string(out), prefix, round)
+		if err != nil {
+			r.note("round %d: %s %s: %v %s", round+1, filepath.Base(bin), pattern, err, strings.Join(failures, "; "))
+		}
+	}
+	log.Print("  masking")
+	// Ours and the peers back to back, ours first in even rounds.
+	peers := func() { bench(r.benchBin, r.BenchDir, "^BenchmarkMaskPeers$", "") }
+	mine := func() {
+		bench(r.rootBin, r.RootDir, "^BenchmarkMask", "Root")
+		bench(r.rootPuregoBin, r.RootDir, "^BenchmarkMask", "RootPurego")
+	}
+	if round%2 == 0 {
+		mine()
+		peers()
+	} else {
+		peers()
+		mine()
+	}
+	log.Print("  read, write, accept, dial")
+	bench(r.benchBin, r.BenchDir, "^(BenchmarkRead|BenchmarkWrite|BenchmarkAccept|BenchmarkDial)$", "")
+}
+
+// parseBench records the benchmark lines of out under their names (without
+// the Benchmark prefix and the GOMAXPROCS suffix), prefixed with prefix,
+// and returns the names of failed benchmarks.
+func (r *Run) parseBench(out, prefix string, round int) (failures []string) {
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "--- FAIL:") {
+			failures = append(failures, strings.TrimSpace(line))
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		name := strings.TrimPrefix(f[0], "Benchmark")
+		if i := strings.LastIndexByte(name, '-'); i > 0 {
+			if _, err := strconv.Atoi(name[i+1:]); err == nil {
+				name = name[:i]
+			}
+		}
+		s := Sample{Round: round}
+		ok := false
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			switch f[i+1] {
+			case "ns/op":
+				s.NsOp, ok = v, true
+			case "MB/s":
+				s.MBs = v
+			case "B/op":
+				s.BOp = v
+			case "allocs/op":
+				s.AllocsOp = v
+			}
+		}
+		if ok {
+			key := prefix + name
+			r.Results.Bench[key] = append(r.Results.Bench[key], s)
+		}
+	}
+	return failures
+}
+
+// server is a running echoserver.
+type server struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Reader
+	addr  string
+}
+
+func (r *Run) startServer(ctx context.Context, lib string, compress bool) (*server, error) {
+	args := []string{"-lib", lib}
+	if compress {
+		args = append(args, "-compress")
+	}
+	cmd := exec.CommandContext(ctx, r.serverBin, args...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
+	line, err := s.readLine(10 * time.Second)
+	if err != nil || !strings.HasPrefix(line, "LISTEN ") {
+		s.stop()
+		return nil, fmt.Errorf("echoserver -lib %s did not start: %q %v", lib, line, err)
+	}
+	s.addr = strings.TrimSpace(strings.TrimPrefix(line, "LISTEN "))
+	return s, nil
+}
+
+func (s *server) readLine(timeout time.Duration) (string, error) {
+	type res struct {
+		line string
+		err  error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		l, err := s.out.ReadString('\n')
+		ch <- res{l, err}
+	}()
+	select {
+	case x := <-ch:
+		return x.line, x.err
+	case <-time.After(timeout):
+		return "", errors.New("timed out")
+	}
+}
+
+// ServerStats mirrors echoserver's Stats.
+type ServerStats struct {
+	RSS        float64 `json:"rss"`
+	HeapInuse  float64 `json:"heap_inuse"`
+	StackInuse float64 `json:"stack_inuse"`
+	Goroutines float64 `json:"goroutines"`
+}
+
+func (s *server) stats() (ServerStats, error) {
+	var st ServerStats
+	if _, err := io.WriteString(s.stdin, "stats\n"); err != nil {
+		return st, err
+	}
+	line, err := s.readLine(60 * time.Second)
+	if err != nil {
+		return st, err
+	}
+	err = json.Unmarshal([]byte(line), &st)
+	return st, err
+}
+
+// stop ends the server: it exits when its stdin closes; a server that
+// does not is killed.
+func (s *server) stop() {
+	s.stdin.Close()
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// loadgenResult mirrors loadgen's Result.
+type loadgenResult struct {
+	Connected  int     `json:"connected"`
+	Errors     int     `json:"errors"`
+	FirstError string  `json:"first_error"`
+	Extensions string  `json:"extensions"`
+	Msgs       int64   `json:"msgs"`
+	MsgsPerSec float64 `json:"msgs_per_sec"`
+	P50us      float64 `json:"p50_us"`
+	P99us      float64 `json:"p99_us"`
+	CPUPerMsg  float64 `json:"cpu_per_msg_us"`
+}
+
+// runEcho runs one round of the loopback echo cells, each library in turn
+// in every cell, a fresh server process each time.
+func (r *Run) runEcho(ctx context.Context, round int) {
+	for _, conns := range r.Config.EchoConns {
+		for _, size := range r.Config.EchoSizes {
+			log.Printf("  echo: %d connections, %d B", conns, size)
+			for _, lib := range rotated(round) {
+				res, err := r.echoOnce(ctx, lib, conns, size)
+				key := fmt.Sprintf("%s/%d/%d", lib, conns, size)
+				if err != nil {
+					r.note("round %d: echo %s: %v", round+1, key, err)
+					continue
+				}
+				if res.Errors > 0 || res.Connected < conns {
+					r.note("round %d: echo %s: %d of %d connected, %d errors (%s)", round+1, key, res.Connected, conns, res.Errors, res.FirstError)
+				}
+				r.Results.Echo[key] = append(r.Results.Echo[key], EchoSample{
+					Round:      round,
+					MsgsPerSec: res.MsgsPerSec,
+					P50us:      res.P50us,
+					P99us:      res.P99us,
+					CPUPerMsg:  res.CPUPerMsg,
+					Errors:     res.Errors,
+				})
+			}
+		}
+	}
+}
+
+func (r *Run) echoOnce(ctx context.Context, lib string, conns, size int) (loadgenResult, error) {
+	var res loadgenResult
+	s, err := r.startServer(ctx, lib, false)
+	if err != nil {
+		return res, err
+	}
+	defer s.stop()
+	limit := r.Config.EchoWarmup + r.Config.EchoDuration + 2*time.Minute
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, r.loadgenBin,
+		"-addr", s.addr,
+		"-mode", "echo",
+		"-conns", strconv.Itoa(conns),
+		"-size", strconv.Itoa(size),
+		"-warmup", r.Config.EchoWarmup.String(),
+		"-duration", r.Config.EchoDuration.String(),
+		"-serverpid", strconv.Itoa(s.cmd.Process.Pid))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return res, fmt.Errorf("loadgen: %v", err)
+	}
+	err = json.Unmarshal(out, &res)
+	return res, err
+}
+
+// runIdle measures one round of idle memory per connection, without and
+// with compression offered.
+func (r *Run) runIdle(ctx context.Context, round int) {
+	for _, compress := range []bool{false, true} {
+		mode := "plain"
+		if compress {
+			mode = "deflate"
+		}
+		log.Printf("  idle: %d connections, %s", r.Config.IdleConns, mode)
+		for _, lib := range rotated(round) {
+			key := lib + "/" + mode
+			s, err := r.idleOnce(ctx, lib, compress)
+			if err != nil {
+				r.note("round %d: idle %s: %v", round+1, key, err)
+				continue
+			}
+			s.Round = round
+			r.Results.Idle[key] = append(r.Results.Idle[key], s)
+		}
+	}
+}
+
+func (r *Run) idleOnce(ctx context.Context, lib string, compress bool) (IdleSample, error) {
+	var out IdleSample
+	s, err := r.startServer(ctx, lib, compress)
+	if err != nil {
+		return out, err
+	}
+	defer s.stop()
+	before, err := s.stats()
+	if err != nil {
+		return out, fmt.Errorf("stats: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	args := []string{"-addr", s.addr, "-mode", "idle", "-conns", strconv.Itoa(r.Config.IdleConns), "-size", "16", "-dialconc", "128"}
+	if compress {
+		args = append(args, "-compress")
+	}
+	cmd := exec.CommandContext(ctx, r.loadgenBin, args...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return out, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return out, err
+	}
+	if err := cmd.Start(); err != nil {
+		return out, err
+	}
+	defer func() {
+		stdin.Close()
+		cmd.Wait()
+	}()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		return out, fmt.Errorf("loadgen: %v", err)
+	}
+	var res loadgenResult
+	if err := json.Unmarshal([]byte(line), &res); err != nil {
+		return out, err
+	}
+	if res.Connected == 0 {
+		return out, fmt.Errorf("no connection: %s", res.FirstError)
+	}
+	if res.Errors > 0 {
+		r.note("idle %s: %d of %d connected (%s)", lib, res.Connected, r.Config.IdleConns, res.FirstError)
+	}
+	time.Sleep(r.Config.IdleSettle)
+	after, err := s.stats()
+	if err != nil {
+		return out, fmt.Errorf("stats: %v", err)
+	}
+	n := float64(res.Connected)
+	return IdleSample{
+		Conns:       res.Connected,
+		RSSPerConn:  (after.RSS - before.RSS) / n,
+		HeapPerConn: (after.HeapInuse - before.HeapInuse) / n,
+		StackPerCon: (after.StackInuse - before.StackInuse) / n,
+		GoroPerConn: (after.Goroutines - before.Goroutines) / n,
+		Extensions:  res.Extensions,
+	}, nil
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

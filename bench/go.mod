@@ -1,0 +1,21 @@
+module github.com/fullduplex/websocket/bench
+
+go 1.26
+
+replace github.com/fullduplex/websocket => ../
+
+require (
+	github.com/coder/websocket v1.8.15
+	github.com/fullduplex/websocket v0.0.0-00010101000000-000000000000
+	github.com/gobwas/ws v1.5.0
+	github.com/gorilla/websocket v1.5.3
+	github.com/lxzan/gws v1.8.9
+)
+
+require (
+	github.com/dolthub/maphash v0.1.0 // indirect
+	github.com/gobwas/httphead v0.1.0 // indirect
+	github.com/klauspost/compress v1.17.9 // indirect
+	golang.org/x/net v0.50.0 // indirect
+	golang.org/x/text v0.34.0 // indirect
+)

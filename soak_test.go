@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -47,6 +48,7 @@ var soakSizes = []int{0, 10, 125, 126, 1000, 4096, 20000, 70000}
 // scale it up.
 func TestSoak(t *testing.T) {
 	checkLeaks(t)
+	checkFDs(t)
 	compression := CompressionOptions{Mode: CompressionContextTakeover, Threshold: 64}
 	var serverWG sync.WaitGroup
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -82,6 +84,36 @@ func TestSoak(t *testing.T) {
 	}
 	wg.Wait()
 	serverWG.Wait()
+}
+
+// checkFDs fails the test if file descriptors opened during it are still
+// open shortly after it ends (Linux only).
+func checkFDs(t *testing.T) {
+	count := func() int {
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			return -1
+		}
+		return len(entries)
+	}
+	before := count()
+	if before < 0 {
+		return
+	}
+	t.Cleanup(func() {
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			n := count()
+			if n <= before {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%d file descriptors open before, %d after", before, n)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
 }
 
 // soakPeer sends *soakMessages messages from two writers (sequence numbers

@@ -156,4 +156,13 @@ func TestAcceptAllocs(t *testing.T) {
 	if n > 3 {
 		t.Fatalf("%.0f allocations per Accept, the budget is 3", n)
 	}
+	res := testing.Benchmark(func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			Accept(h, r, nil)
+		}
+	})
+	if bytes := res.AllocedBytesPerOp(); bytes > 1024 {
+		t.Fatalf("%d bytes allocated per Accept, the budget is 1 KiB", bytes)
+	}
 }

@@ -21,7 +21,9 @@ import (
 
 // DialOptions configures Dial. The zero value dials directly or through the
 // proxy named by the environment, verifies TLS certificates with the
-// system's roots, and offers no subprotocol and no compression.
+// system's roots, and offers no subprotocol and no compression. The
+// connection keeps a pointer to the options; do not modify them while it
+// is open.
 type DialOptions struct {
 	ConnOptions
 
@@ -59,6 +61,9 @@ type DialOptions struct {
 	Proxy func(*http.Request) (*url.URL, error)
 }
 
+// defaultDialOptions stands in for nil options; it is only read.
+var defaultDialOptions DialOptions
+
 // maxErrorBody is how much of a refused handshake's response body Dial keeps.
 const maxErrorBody = 4 << 10
 
@@ -71,7 +76,7 @@ const maxErrorBody = 4 << 10
 // *HandshakeError in the chain names the cause.
 func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.Response, error) {
 	if opts == nil {
-		opts = &DialOptions{}
+		opts = &defaultDialOptions
 	}
 	c, resp, err := dial(ctx, rawURL, opts)
 	if err != nil {

@@ -127,8 +127,8 @@ func (o *ConnOptions) writeBufferSize() int {
 // reads by itself when nothing else does.
 type Conn struct {
 	nc          net.Conn
-	client      bool // client role: we mask what we send and refuse masked frames
-	opts        ConnOptions
+	client      bool         // client role: we mask what we send and refuse masked frames
+	opts        *ConnOptions // shared with the caller's options, never written
 	subprotocol string
 
 	readLimit atomic.Int64
@@ -172,8 +172,9 @@ func newConn(nc net.Conn, client bool, opts *ConnOptions, subprotocol string, bu
 		subprotocol: subprotocol,
 		closed:      make(chan struct{}),
 	}
-	if opts != nil {
-		c.opts = *opts
+	c.opts = opts
+	if opts == nil {
+		c.opts = &defaultConnOptions
 	}
 	c.readLimit.Store(c.opts.readLimit())
 	if dp != nil {
@@ -186,6 +187,9 @@ func newConn(nc net.Conn, client bool, opts *ConnOptions, subprotocol string, bu
 	}
 	return c
 }
+
+// defaultConnOptions stands in for nil options; it is only read.
+var defaultConnOptions ConnOptions
 
 // Subprotocol returns the subprotocol agreed in the handshake, or "".
 func (c *Conn) Subprotocol() string { return c.subprotocol }

@@ -11,7 +11,9 @@ import (
 
 // AcceptOptions configures Accept. The zero value accepts same-origin
 // browser connections and any non-browser client, with no subprotocol and
-// no compression.
+// no compression. Connections keep a pointer to the options instead of a
+// copy, so one AcceptOptions can serve every connection at no cost per
+// connection; do not modify it while connections made with it are open.
 type AcceptOptions struct {
 	ConnOptions
 

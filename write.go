@@ -333,13 +333,12 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 type messageWriter struct {
 	c    *Conn
 	ctx  context.Context
-	op   opcode // opcode of the next fragment: the type first, continuation after
 	bufp *[]byte
 	n    int // payload bytes buffered after the header room
-	open bool
 	err  error
-	rsv  byte // RSV bits of the next fragment: RSV1 on the first one of a compressed message
-	hdr  [maxHeaderSize]byte
+	op   opcode // opcode of the next fragment: the type first, continuation after
+	rsv  byte   // RSV bits of the next fragment: RSV1 on the first one of a compressed message
+	open bool
 
 	// Compression, when negotiated: the flate writer feeds sink, which
 	// buffers and fragments the compressed bytes.
@@ -453,7 +452,7 @@ func (m *messageWriter) flush(fin bool) error {
 		h.key = maskKey()
 		maskBytes(payload, h.key)
 	}
-	hdr := m.hdr[:]
+	hdr := c.wr.small[:] // free: we hold frameMu
 	hn := putHeader(hdr, h)
 	var err error
 	if buf != nil {

@@ -11,6 +11,7 @@
 //	go run ./cmd/report          # full run: 3 rounds, about 13 minutes on 2 cores
 //	go run ./cmd/report -quick   # one short round, about 3 minutes
 //	go run ./cmd/report -from results.json   # redo the page from saved results
+//	go run ./cmd/report -from results.json -only compress   # rerun one part, merge
 package main
 
 import (
@@ -42,7 +43,7 @@ var libs = []string{"ours", "gorilla", "coder", "gobwas", "gws"}
 func main() {
 	quick := flag.Bool("quick", false, "one short round instead of the full run")
 	rounds := flag.Int("rounds", 0, "rounds (default 3, or 1 with -quick)")
-	only := flag.String("only", "", "run only these parts, comma separated: inmem,echo,idle")
+	only := flag.String("only", "", "run only these parts, comma separated: inmem,compress,echo,idle; with -from, rerun them and merge into the saved results")
 	out := flag.String("out", "", "markdown file to write (default ../BENCHMARKS.md)")
 	modfile := flag.String("modfile", "", "build the bench module with this go.mod instead of its own")
 	rootDir := flag.String("root", "", "directory of the library whose masking benchmark is run (default ..)")
@@ -86,6 +87,10 @@ func main() {
 		*out = filepath.Join(repoDir, "BENCHMARKS.md")
 	}
 	parts := parseParts(*only)
+	if *from != "" && *only != "" {
+		mergeParts(*from, parts, *modfile, *rootDir, benchDir, *out)
+		return
+	}
 	if *from != "" {
 		raw, err := os.ReadFile(*from)
 		if err != nil {
@@ -130,6 +135,9 @@ func main() {
 		if parts["inmem"] {
 			r.runInMemory(ctx, round)
 		}
+		if parts["compress"] {
+			r.runCompress(ctx, round)
+		}
 		if parts["echo"] {
 			r.runEcho(ctx, round)
 		}
@@ -171,7 +179,7 @@ func writeReport(res *Results, benchDir, out string) {
 }
 
 func parseParts(s string) map[string]bool {
-	all := map[string]bool{"inmem": true, "echo": true, "idle": true}
+	all := map[string]bool{"inmem": true, "compress": true, "echo": true, "idle": true}
 	if s == "" {
 		return all
 	}

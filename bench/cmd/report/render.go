@@ -21,6 +21,7 @@ func render(res *Results, analysis string) (string, map[string]string) {
 	}
 	v.masking()
 	v.readWrite()
+	v.compression()
 	v.handshakes()
 	v.echo()
 	v.idle()

@@ -39,6 +39,10 @@ type Sample struct {
 	MBs      float64 `json:"mb_s,omitempty"`
 	BOp      float64 `json:"b_op"`
 	AllocsOp float64 `json:"allocs_op"`
+	// Ratio is compressed ÷ uncompressed bytes (compression benchmarks).
+	Ratio float64 `json:"ratio,omitempty"`
+	// HeapPerConn is heap bytes kept per connection (BenchmarkCompressMemory).
+	HeapPerConn float64 `json:"heap_per_conn,omitempty"`
 }
 
 // EchoSample is one loadgen echo result.
@@ -214,6 +218,10 @@ func (r *Run) parseBench(out, prefix string, round int) (failures []string) {
 				s.BOp = v
 			case "allocs/op":
 				s.AllocsOp = v
+			case "ratio":
+				s.Ratio = v
+			case "heapB/conn":
+				s.HeapPerConn = v
 			}
 		}
 		if ok {

@@ -138,9 +138,10 @@ type Conn struct {
 	rd     reader
 
 	// Write side.
-	msgMu   sema // held for a whole data message
-	frameMu sema // held for one frame
-	wr      writer
+	msgMu     sema        // held for a whole data message by Writer and compressed writes
+	streaming atomic.Bool // a Writer holds msgMu: whole-message writes must take it too
+	frameMu   sema        // held for one frame
+	wr        writer
 
 	// Ping bookkeeping.
 	pingMu  sync.Mutex

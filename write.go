@@ -230,11 +230,26 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if err := checkMessageType(typ); err != nil {
 		return err
 	}
+	compress := c.deflate != nil && c.deflate.shouldCompress(len(p))
+	if !compress {
+		// A whole message is one frame, so the frame lock alone keeps it
+		// apart from other messages, unless a Writer is streaming one:
+		// Writer sets streaming before its first fragment, under msgMu.
+		if err := c.lockFrame(ctx); err != nil {
+			return err
+		}
+		if !c.streaming.Load() {
+			err := c.writeFrame(ctx, true, opcode(typ), 0, p)
+			c.frameMu.unlock()
+			return err
+		}
+		c.frameMu.unlock()
+	}
 	if err := c.msgMu.lockOrClosed(ctx, c.closed); err != nil {
 		return err
 	}
 	defer c.msgMu.unlock()
-	if c.deflate != nil && c.deflate.shouldCompress(len(p)) {
+	if compress {
 		return c.writeCompressed(ctx, opcode(typ), p)
 	}
 	if err := c.lockFrame(ctx); err != nil {
@@ -315,6 +330,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	if err := c.msgMu.lockOrClosed(ctx, c.closed); err != nil {
 		return nil, err
 	}
+	c.streaming.Store(true)
 	m := &c.wr.msg
 	m.ctx = ctx
 	m.op = opcode(typ)
@@ -508,6 +524,7 @@ func (m *messageWriter) Close() error {
 		m.c.wr.pool.Put(m.bufp)
 		m.bufp = nil
 	}
+	m.c.streaming.Store(false)
 	m.c.msgMu.unlock()
 	return err
 }

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// runCompress runs one round of the compression benchmarks: compressed
+// message read and write, and heap per connection with compression active.
+func (r *Run) runCompress(ctx context.Context, round int) {
+	timeout := 8 * time.Minute
+	if r.Config.Quick {
+		timeout = 4 * time.Minute
+	}
+	log.Print("  compression")
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, r.benchBin,
+		"-test.run", "^$",
+		"-test.bench", "^(BenchmarkCompress|BenchmarkCompressMemory)$",
+		"-test.benchmem",
+		"-test.benchtime", r.Config.BenchTime,
+		"-test.timeout", timeout.String())
+	cmd.Dir = r.BenchDir
+	cmd.Env = append(os.Environ(), "BENCH_ROTATE="+strconv.Itoa(round))
+	out, err := cmd.CombinedOutput()
+	failures := r.parseBench(string(out), "", round)
+	if err != nil {
+		r.note("round %d: compression benchmarks: %v %s", round+1, err, strings.Join(failures, "; "))
+	}
+}
+
+// isCompressBench tells whether a benchmark name belongs to the compress
+// part.
+func isCompressBench(name string) bool {
+	return strings.HasPrefix(name, "Compress/") || strings.HasPrefix(name, "CompressMemory/")
+}
+
+// mergeParts reruns the given parts with the configuration saved in the
+// results file from, replaces their samples there, and writes
+// results.json and the page again.
+func mergeParts(from string, parts map[string]bool, modfile, rootDir, benchDir, out string) {
+	raw, err := os.ReadFile(from)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var res Results
+	if err := json.Unmarshal(raw, &res); err != nil {
+		log.Fatal(err)
+	}
+	if res.Bench == nil {
+		res.Bench = map[string][]Sample{}
+	}
+	if res.Echo == nil || parts["echo"] {
+		res.Echo = map[string][]EchoSample{}
+	}
+	if res.Idle == nil || parts["idle"] {
+		res.Idle = map[string][]IdleSample{}
+	}
+	for name := range res.Bench {
+		if c := isCompressBench(name); (c && parts["compress"]) || (!c && parts["inmem"]) {
+			delete(res.Bench, name)
+		}
+	}
+	r := &Run{Config: res.Config, BenchDir: benchDir, RootDir: rootDir, Modfile: modfile, Results: res}
+	tmp, err := os.MkdirTemp("", "wsbench")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	r.Tmp = tmp
+	ctx := context.Background()
+	start := time.Now()
+	if parts["inmem"] || parts["echo"] || parts["idle"] {
+		err = r.build(ctx)
+	} else {
+		r.benchBin = filepath.Join(tmp, "bench.test")
+		if b, e := r.benchGo(ctx, "test", "-c", "-o", r.benchBin, ".").CombinedOutput(); e != nil {
+			err = fmt.Errorf("building the bench tests: %v\n%s", e, b)
+		}
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	var names []string
+	for _, p := range []string{"inmem", "compress", "echo", "idle"} {
+		if parts[p] {
+			names = append(names, p)
+		}
+	}
+	// A note of an earlier rerun of the same parts is replaced.
+	prefix := strings.Join(names, ", ") + " rerun on "
+	r.Results.Notes = slices.DeleteFunc(r.Results.Notes, func(n string) bool { return strings.HasPrefix(n, prefix) })
+	r.note("%s rerun on %s (%d round(s)) and merged into the results of %s", strings.Join(names, ", "), start.UTC().Format("2006-01-02 15:04 UTC"), r.Config.Rounds, res.Started)
+	for round := range r.Config.Rounds {
+		log.Printf("round %d of %d", round+1, r.Config.Rounds)
+		if parts["inmem"] {
+			r.runInMemory(ctx, round)
+		}
+		if parts["compress"] {
+			r.runCompress(ctx, round)
+		}
+		if parts["echo"] {
+			r.runEcho(ctx, round)
+		}
+		if parts["idle"] {
+			r.runIdle(ctx, round)
+		}
+	}
+	buf, _ := json.MarshalIndent(r.Results, "", "  ")
+	if err := os.WriteFile(filepath.Join(benchDir, "results.json"), append(buf, '\n'), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	writeReport(&r.Results, benchDir, out)
+	fmt.Printf("took %s\n", time.Since(start).Round(time.Second))
+}
+
+// --- rendering ---
+
+// compressRows are the rows of the compression tables: library and mode.
+var compressRows = []struct{ lib, mode string }{
+	{"ours", "notakeover"}, {"ours", "takeover"},
+	{"gorilla", "notakeover"},
+	{"coder", "notakeover"}, {"coder", "takeover"},
+	{"gws", "notakeover"}, {"gws", "takeover"},
+}
+
+var compressSizes = []sizeSpec{{"1KiB", "1 KiB", 1 << 10}, {"64KiB", "64 KiB", 64 << 10}}
+
+func compressModeLabel(mode string) string {
+	if mode == "takeover" {
+		return "context takeover"
+	}
+	return "no context takeover"
+}
+
+func ratioOf(s Sample) float64 { return s.Ratio }
+func heapOf(s Sample) float64  { return s.HeapPerConn }
+
+// bestPeerCompress returns the benchmark name of the fastest peer in mode
+// for op at size s.
+func (v *view) bestPeerCompress(op string, s sizeSpec, mode string) (string, string, bool) {
+	best, name, label := 0.0, "", ""
+	for _, r := range compressRows {
+		if r.lib == "ours" || r.mode != mode {
+			continue
+		}
+		n := "Compress/" + op + "/" + s.key + "/" + r.lib + "/" + r.mode
+		if x, ok := v.bench(n, nsOp); ok && (name == "" || x < best) {
+			best, name, label = x, n, r.lib
+		}
+	}
+	return name, label, name != ""
+}
+
+func (v *view) compression() {
+	v.p("## Compression")
+	v.p("")
+	has := false
+	for name := range v.res.Bench {
+		if isCompressBench(name) {
+			has = true
+			break
+		}
+	}
+	if !has {
+		v.p("Not measured in this run: `cd bench && go run ./cmd/report -from results.json -only compress` adds it.")
+		v.p("")
+		return
+	}
+	v.p("permessage-deflate (RFC 7692) negotiated on an in-memory server connection, text messages of distinct JSON documents (records of ids, names, e-mail addresses, numbers, dates and tags) of one size. Reads replay a stream of compressed, masked client frames made with `compress/flate` at its default level, each message compressed on its own for `no context takeover` rows, or with the context carried from message to message for `context takeover` rows (the connection is replaced, timer stopped, when that stream of 256 KiB or 16 messages, whichever is more, runs out). Writes compress at each library's default level to a connection that discards them. Every message is compressed (thresholds off). MB/s counts uncompressed bytes; `ratio` is the bytes on the wire (frames) ÷ the uncompressed bytes, lower is smaller. gobwas/ws is left out: its `wsflate` is a toolkit the application drives frame by frame. gorilla has no context takeover. gws runs with `PermessageDeflate` at its defaults (no context takeover) and with context takeover in both directions (window bits raised to 15, its takeover default being 12), one `Upgrader` shared by all connections.")
+	v.p("")
+	for _, op := range []string{"Read", "Write"} {
+		v.p("### Compressed %s", strings.ToLower(op))
+		v.p("")
+		hdr := "| library | mode |"
+		sep := "|---|---|"
+		for _, s := range compressSizes {
+			hdr += fmt.Sprintf(" %s time | %s MB/s | %s allocs (bytes) | %s ratio |", s.label, s.label, s.label, s.label)
+			sep += "---:|---:|---:|---:|"
+		}
+		v.p("%s", hdr)
+		v.p("%s", sep)
+		for _, r := range compressRows {
+			line := "| " + r.lib + " | " + compressModeLabel(r.mode) + " |"
+			for _, s := range compressSizes {
+				n := "Compress/" + op + "/" + s.key + "/" + r.lib + "/" + r.mode
+				ns, ok := v.bench(n, nsOp)
+				if !ok {
+					line += " n/a | n/a | n/a | n/a |"
+					continue
+				}
+				mbs, _ := v.bench(n, throughput(s.n))
+				allocs, _ := v.bench(n, allocsOp)
+				bop, _ := v.bench(n, bytesOp)
+				ratio, _ := v.bench(n, ratioOf)
+				line += fmt.Sprintf(" %s | %.0f | %s (%s) | %.3f |", fmtNs(ns), mbs, fmtInt(allocs), fmtBytes(bop), ratio)
+			}
+			v.p("%s", line)
+		}
+		for _, mode := range []string{"notakeover", "takeover"} {
+			line := "| **ours ÷ fastest peer, time** | " + compressModeLabel(mode) + " |"
+			for _, s := range compressSizes {
+				peer, label, ok := v.bestPeerCompress(op, s, mode)
+				x, ok2 := 0.0, false
+				if ok {
+					x, ok2 = v.benchRatio("Compress/"+op+"/"+s.key+"/ours/"+mode, peer, nsOp)
+				}
+				if ok2 {
+					line += fmt.Sprintf(" %s (%s) | | | |", fmtRatio(x), label)
+				} else {
+					line += " n/a | | | |"
+				}
+			}
+			v.p("%s", line)
+		}
+		v.p("")
+	}
+	v.p("### Heap per connection with compression active")
+	v.p("")
+	v.p("1,000 in-memory server connections per row, each having received and sent one 1 KiB compressed message and kept open: the growth of the Go heap in use ÷ 1,000, measured after two GCs, which empty the `sync.Pool`s, so compressors pooled for all connections are not counted. The hijacked net/http buffers (4 KiB each way) are included, as in a server. gws reads in a goroutine per connection (`ReadLoop`), whose stack is not counted.")
+	v.p("")
+	v.p("| library | mode | heap per connection |")
+	v.p("|---|---|---:|")
+	var bars []bar
+	for _, r := range compressRows {
+		x, ok := v.bench("CompressMemory/"+r.lib+"/"+r.mode, heapOf)
+		cell := "n/a"
+		if ok {
+			cell = fmtBytes(x)
+		}
+		v.p("| %s | %s | %s |", r.lib, compressModeLabel(r.mode), cell)
+		bars = append(bars, bar{r.lib + ", " + map[string]string{"notakeover": "no takeover", "takeover": "takeover"}[r.mode], x, ok})
+	}
+	v.p("")
+	v.charts["compress-memory.svg"] = barChart("Heap per connection with compression active (1,000 connections)", "lower is better", []group{{name: "after one 1 KiB message each way", bars: bars}}, fmtBytes)
+	v.p("![Heap per connection with compression active](bench/charts/compress-memory.svg)")
+	v.p("")
+}

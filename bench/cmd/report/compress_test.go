@@ -1,0 +1,73 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseBenchCompress(t *testing.T) {
+	out := strings.Join([]string{
+		"BenchmarkCompress/Read/1KiB/ours/notakeover-2  7198  8299 ns/op  123.39 MB/s  0.4504 ratio  12 B/op  1 allocs/op",
+		"BenchmarkCompressMemory/coder/takeover-2  1  3035520187 ns/op  1254367 heapB/conn  296 B/op  4 allocs/op",
+	}, "\n")
+	r := &Run{Results: Results{Bench: map[string][]Sample{}}}
+	r.parseBench(out, "", 1)
+	tests := []struct {
+		name  string
+		field func(Sample) float64
+		want  float64
+	}{
+		{
+			name:  "Compress/Read/1KiB/ours/notakeover",
+			field: ratioOf,
+			want:  0.4504,
+		},
+		{
+			name:  "Compress/Read/1KiB/ours/notakeover",
+			field: allocsOp,
+			want:  1,
+		},
+		{
+			name:  "CompressMemory/coder/takeover",
+			field: heapOf,
+			want:  1254367,
+		},
+	}
+	for _, tc := range tests {
+		s := r.Results.Bench[tc.name]
+		if len(s) != 1 {
+			t.Fatalf("%s: %d samples, want 1", tc.name, len(s))
+		}
+		if got := tc.field(s[0]); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestRenderCompression(t *testing.T) {
+	res := &Results{Bench: map[string][]Sample{
+		"Compress/Write/1KiB/ours/takeover":  {{NsOp: 1000, MBs: 1024, Ratio: 0.25}},
+		"Compress/Write/1KiB/coder/takeover": {{NsOp: 2000, MBs: 512, Ratio: 0.25}},
+		"CompressMemory/ours/notakeover":     {{NsOp: 1, HeapPerConn: 6000}},
+	}}
+	md, charts := render(res, "")
+	rw := strings.Index(md, "## In-memory message read and write")
+	c := strings.Index(md, "## Compression")
+	next := strings.Index(md, "## Upgrade and dial")
+	if rw < 0 || c < rw || next < c {
+		t.Fatalf("sections out of order: read/write at %d, compression at %d, upgrade at %d", rw, c, next)
+	}
+	section := md[c:next]
+	for _, want := range []string{
+		"| ours | context takeover | 1 µs | 1024 | 0 (0 B) | 0.250 | n/a | n/a | n/a | n/a |",
+		"| **ours ÷ fastest peer, time** | context takeover | 0.50× (coder) | | | | n/a | | | |",
+		"| ours | no context takeover | 6.0 KB |",
+	} {
+		if !strings.Contains(section, want) {
+			t.Errorf("missing %q in\n%s", want, section)
+		}
+	}
+	if _, ok := charts["compress-memory.svg"]; !ok {
+		t.Error("no compress-memory.svg chart")
+	}
+}

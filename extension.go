@@ -37,7 +37,9 @@ const (
 	// the best ratio for streams of similar messages. Each connection keeps
 	// a dedicated compressor and a decompression window (up to 32 KiB at 15
 	// window bits, plus the flate state) for its whole life, so it is the
-	// mode that costs the most memory. A direction for which the peer asks
+	// mode that costs the most memory: about 1.2 MB per connection once it
+	// has sent a compressed message, nearly all of it compress/flate's
+	// compressor (BENCHMARKS.md, section Compression). A direction for which the peer asks
 	// for (or promises) no context takeover runs without it.
 	CompressionContextTakeover
 )

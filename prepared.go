@@ -95,14 +95,10 @@ const huffmanLevel = 100
 
 // WritePrepared sends a prepared message, as Write would send its data.
 func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
-	if err := c.msgMu.lockOrClosed(ctx, c.closed); err != nil {
+	if err := c.lockMessageFrame(ctx); err != nil {
 		return err
 	}
-	defer c.msgMu.unlock()
-	if err := c.lockFrame(ctx); err != nil {
-		return err
-	}
-	defer c.frameMu.unlock()
+	defer c.unlockMessageFrame()
 	level := c.deflate.preparedLevel(len(pm.data))
 	if !c.client {
 		return c.sendFrame(ctx, pm.serverFrame(level))

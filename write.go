@@ -267,15 +267,29 @@ func (c *Conn) WriteUncompressed(ctx context.Context, typ MessageType, p []byte)
 	if err := checkMessageType(typ); err != nil {
 		return err
 	}
+	if err := c.lockMessageFrame(ctx); err != nil {
+		return err
+	}
+	defer c.unlockMessageFrame()
+	return c.writeFrame(ctx, true, opcode(typ), 0, p)
+}
+
+// lockMessageFrame takes both write locks, for a message sent as one frame
+// outside Write's fast path.
+func (c *Conn) lockMessageFrame(ctx context.Context) error {
 	if err := c.msgMu.lockOrClosed(ctx, c.closed); err != nil {
 		return err
 	}
-	defer c.msgMu.unlock()
 	if err := c.lockFrame(ctx); err != nil {
+		c.msgMu.unlock()
 		return err
 	}
-	defer c.frameMu.unlock()
-	return c.writeFrame(ctx, true, opcode(typ), 0, p)
+	return nil
+}
+
+func (c *Conn) unlockMessageFrame() {
+	c.frameMu.unlock()
+	c.msgMu.unlock()
 }
 
 var compressBufPool sync.Pool // *[]byte, compressed payloads

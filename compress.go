@@ -65,8 +65,22 @@ func newDeflate(p deflateParams, client bool, opts *CompressionOptions) *deflate
 	if d.recvWindowBits == 0 {
 		d.recvWindowBits = 15
 	}
+	if !d.sendTakeover && !d.recvTakeover {
+		// Without takeover the state never changes after this point, so
+		// connections with the same settings share one: an idle compressed
+		// connection then costs nothing extra.
+		key := deflateKey{d.level, d.threshold, d.sendWindowBits, d.recvWindowBits}
+		shared, _ := sharedDeflates.LoadOrStore(key, d)
+		return shared.(*deflate)
+	}
 	return d
 }
+
+// deflateKey is what tells apart the immutable no-takeover states.
+type deflateKey struct{ level, threshold, sendBits, recvBits int }
+
+// sharedDeflates holds the no-takeover states shared between connections.
+var sharedDeflates sync.Map // deflateKey -> *deflate
 
 // shouldCompress reports whether a message of n bytes (or of unknown size,
 // n < 0) is worth compressing.

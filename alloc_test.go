@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -106,7 +107,7 @@ func TestZeroAllocsPerMessage(t *testing.T) {
 func BenchmarkReadWrite(b *testing.B) {
 	ctx := context.Background()
 	for _, size := range []int{16, 1024, 65536, 1 << 20} {
-		b.Run("Read/"+itoa(size), func(b *testing.B) {
+		b.Run("Read/"+strconv.Itoa(size), func(b *testing.B) {
 			c := memConn(false, size)
 			buf := make([]byte, 0, size)
 			b.SetBytes(int64(size))
@@ -115,7 +116,7 @@ func BenchmarkReadWrite(b *testing.B) {
 				_, buf, _ = c.ReadAppend(ctx, buf[:0])
 			}
 		})
-		b.Run("Write/"+itoa(size), func(b *testing.B) {
+		b.Run("Write/"+strconv.Itoa(size), func(b *testing.B) {
 			c := memConn(false, size)
 			p := make([]byte, size)
 			b.SetBytes(int64(size))

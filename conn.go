@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +28,7 @@ func (t MessageType) String() string {
 	case MessageBinary:
 		return "binary"
 	}
-	return "MessageType(" + itoa(int(t)) + ")"
+	return "MessageType(" + strconv.Itoa(int(t)) + ")"
 }
 
 // Defaults of ConnOptions.
@@ -320,26 +321,4 @@ func (c *Conn) errAfterClose() error {
 		return ErrClosed
 	}
 	return err
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
 }

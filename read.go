@@ -123,17 +123,8 @@ func (r *reader) unwatch(stop func() bool) {
 // fill reads at least one more byte into the buffer.
 func (r *reader) fill(ctx context.Context) error {
 	if r.r == r.w && r.raw != nil {
-		handled, err := r.fillIdle(r.watch(ctx))
-		if handled {
-			if err != nil {
-				if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-					return ctxErr
-				}
-				if errors.Is(err, os.ErrDeadlineExceeded) {
-					return err
-				}
-			}
-			return err
+		if handled, err := r.fillIdle(r.watch(ctx)); handled {
+			return interruptCause(ctx, err)
 		}
 	}
 	r.acquire()
@@ -157,18 +148,13 @@ func (r *reader) readConn(ctx context.Context, p []byte) (int, error) {
 	stop := r.watch(ctx)
 	n, err := r.c.nc.Read(p)
 	r.unwatch(stop)
-	if err != nil && n == 0 {
-		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-			return 0, ctxErr
-		}
-	}
 	if n > 0 {
 		return n, nil
 	}
 	if err == nil {
 		err = io.ErrNoProgress
 	}
-	return 0, err
+	return 0, interruptCause(ctx, err)
 }
 
 // ensure buffers at least n bytes (n <= readBufferSize).
@@ -184,7 +170,7 @@ func (r *reader) ensure(ctx context.Context, n int) error {
 // connError turns an error from the network into the error a read reports,
 // and makes it sticky when it ends the connection.
 func (r *reader) connError(err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if isCtxErr(err) {
 		return err // the connection stays usable
 	}
 	c := r.c
@@ -198,6 +184,7 @@ func (r *reader) connError(err error) error {
 		r.err = fmt.Errorf("websocket: failed to read frame: %w", err)
 	}
 	c.closeNow(r.err)
+	r.dropBuffer()
 	return r.err
 }
 
@@ -205,7 +192,15 @@ func (r *reader) connError(err error) error {
 func (r *reader) fail(perr *ProtocolError) error {
 	r.err = perr
 	r.c.failConn(perr, true)
+	r.dropBuffer()
 	return perr
+}
+
+// dropBuffer returns the read buffer to the pool once the connection can
+// no longer be read; whatever it held is lost with the connection.
+func (r *reader) dropBuffer() {
+	r.r, r.w = 0, 0
+	r.releaseIfIdle()
 }
 
 func (r *reader) protocolError(format string, args ...any) error {
@@ -323,7 +318,7 @@ func (r *reader) handleControl(ctx context.Context, op opcode, payload []byte) e
 	switch op {
 	case opPing:
 		if err := c.writeControl(ctx, opPong, payload); err != nil && !errors.Is(err, ErrClosed) {
-			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			if isCtxErr(err) {
 				return err
 			}
 			r.err = err
@@ -344,6 +339,7 @@ func (r *reader) handleControl(ctx context.Context, op opcode, payload []byte) e
 		}
 		r.err = fmt.Errorf("websocket: failed to read: %w", &ce)
 		c.peerClosed(ce)
+		r.dropBuffer()
 		return r.err
 	}
 	return nil
@@ -526,6 +522,17 @@ func isCtxErr(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
+// interruptCause reports ctx's error in place of the deadline error by
+// which a ctx-driven interrupt ended a network call.
+func interruptCause(ctx context.Context, err error) error {
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+	}
+	return err
+}
+
 // wireLimit bounds the bytes of a message on the wire. A compressed
 // message is limited after inflation; its wire size only has to stay
 // within what deflate could possibly expand a message of the limit to.
@@ -650,8 +657,7 @@ func growForRead(dst []byte, frameLeft int64) []byte {
 // drain reads and drops whatever the peer still sends until it closes the
 // connection or ctx ends, then releases the buffer.
 func (r *reader) drain(ctx context.Context) {
-	r.r, r.w = 0, 0
-	r.releaseIfIdle()
+	r.dropBuffer()
 	var scratch [512]byte
 	for {
 		if _, err := r.readConn(ctx, scratch[:]); err != nil {

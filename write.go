@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"os"
 	"sync"
 	"time"
 )
@@ -73,11 +72,7 @@ func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err er
 			w.c.nc.SetWriteDeadline(time.Time{})
 		}
 	}
-	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-			err = ctxErr
-		}
-	}
+	err = interruptCause(ctx, err)
 	return n > 0, err
 }
 
@@ -88,8 +83,7 @@ func (c *Conn) frameError(written bool, err error) error {
 	if c.isClosed() {
 		return c.errAfterClose()
 	}
-	ctxErr := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-	if ctxErr && !written {
+	if isCtxErr(err) && !written {
 		return err // nothing went out: the connection is intact
 	}
 	err = fmt.Errorf("websocket: failed to write frame: %w", err)

@@ -213,6 +213,7 @@ func (c *Conn) closeNow(why error) {
 		c.closeErr = why
 		c.closeMu.Unlock()
 		c.stopHeartbeat()
+		c.closedFlag.Store(true)
 		close(c.closed)
 		c.nc.Close()
 		if c.group != nil {

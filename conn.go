@@ -158,13 +158,14 @@ type Conn struct {
 	activity atomic.Uint64 // frames received, for the heartbeat
 
 	// Closing state.
-	closeMu   sync.Mutex
-	closeSent bool          // a close frame went out (or we gave up sending one)
-	closeRcvd chan struct{} // closed when the peer's close frame was read; made on first use (closeRcvdCh)
-	peerClose CloseError    // valid once closeRcvd is closed
-	closed    chan struct{} // closed once the TCP connection is closed
-	closeErr  error         // why the connection ended, returned by later operations
-	closeOnce sync.Once
+	closeMu    sync.Mutex
+	closeSent  bool          // a close frame went out (or we gave up sending one)
+	closeRcvd  chan struct{} // closed when the peer's close frame was read; made on first use (closeRcvdCh)
+	peerClose  CloseError    // valid once closeRcvd is closed
+	closed     chan struct{} // closed once the TCP connection is closed
+	closedFlag atomic.Bool   // set just before closed is closed; the cheap check of the hot paths
+	closeErr   error         // why the connection ended, returned by later operations
+	closeOnce  sync.Once
 }
 
 func newConn(nc net.Conn, client bool, opts *ConnOptions, subprotocol string, buffered []byte, dp *deflateParams) *Conn {
@@ -213,13 +214,18 @@ func (c *Conn) SetReadLimit(n int64) {
 }
 
 // sema is a mutex whose Lock can be abandoned when a context ends or the
-// connection closes. The uncontended path is a single atomic operation;
-// waiters sleep on a one-token channel that unlock fills.
+// connection closes. Its state word holds the lock in bit 0 and the number
+// of waiters above it, so both the uncontended lock and unlock are a
+// single atomic operation; waiters sleep on a one-token channel.
 type sema struct {
-	held    atomic.Int32
-	waiters atomic.Int32
-	wake    atomic.Pointer[chan struct{}]
+	state atomic.Int32
+	wake  atomic.Pointer[chan struct{}]
 }
+
+const (
+	semaHeld   = 1
+	semaWaiter = 2
+)
 
 // wakeCh returns the channel waiters sleep on, made on first contention
 // so that an uncontended connection never allocates it.
@@ -234,11 +240,32 @@ func (s *sema) wakeCh() chan struct{} {
 	return *s.wake.Load()
 }
 
-func (s *sema) tryLock() bool { return s.held.CompareAndSwap(0, 1) }
+// tryLock takes the lock if it is free.
+func (s *sema) tryLock() bool {
+	return s.state.CompareAndSwap(0, semaHeld) || s.tryLockQueued()
+}
+
+// tryLockQueued takes the lock if it is free while others wait for it.
+func (s *sema) tryLockQueued() bool {
+	v := s.state.Load()
+	return v&semaHeld == 0 && s.state.CompareAndSwap(v, v|semaHeld)
+}
+
+func (s *sema) held() bool { return s.state.Load()&semaHeld != 0 }
+
+func (s *sema) hasWaiters() bool { return s.state.Load() >= semaWaiter }
 
 func (s *sema) unlock() {
-	s.held.Store(0)
-	if s.waiters.Load() > 0 {
+	if !s.state.CompareAndSwap(semaHeld, 0) {
+		s.unlockSlow()
+	}
+}
+
+// unlockSlow releases the lock and lets a sleeping waiter try again.
+//
+//go:noinline
+func (s *sema) unlockSlow() {
+	if s.state.Add(-semaHeld) >= semaWaiter {
 		select {
 		case s.wakeCh() <- struct{}{}:
 		default:
@@ -253,11 +280,11 @@ func (s *sema) lockUnless(ctx context.Context, stop1, stop2 <-chan struct{}) (bo
 	if s.tryLock() {
 		return true, nil
 	}
-	s.waiters.Add(1)
-	defer s.waiters.Add(-1)
+	s.state.Add(semaWaiter)
+	defer s.state.Add(-semaWaiter)
 	wake := s.wakeCh()
 	for {
-		if s.tryLock() {
+		if s.tryLockQueued() {
 			return true, nil
 		}
 		select {
@@ -274,6 +301,13 @@ func (s *sema) lockUnless(ctx context.Context, stop1, stop2 <-chan struct{}) (bo
 
 // lockOrClosed takes the lock unless ctx ends or the connection closes.
 func (s *sema) lockOrClosed(ctx context.Context, closed <-chan struct{}) error {
+	if s.state.CompareAndSwap(0, semaHeld) {
+		return nil
+	}
+	return s.lockOrClosedSlow(ctx, closed)
+}
+
+func (s *sema) lockOrClosedSlow(ctx context.Context, closed <-chan struct{}) error {
 	ok, err := s.lockUnless(ctx, closed, nil)
 	if err != nil {
 		return err
@@ -296,14 +330,7 @@ func (c *Conn) closeRcvdCh() chan struct{} {
 }
 
 // isClosed reports whether the TCP connection has been closed.
-func (c *Conn) isClosed() bool {
-	select {
-	case <-c.closed:
-		return true
-	default:
-		return false
-	}
-}
+func (c *Conn) isClosed() bool { return c.closedFlag.Load() }
 
 // errAfterClose is the error operations return once the connection is gone.
 func (c *Conn) errAfterClose() error {

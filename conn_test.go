@@ -180,7 +180,7 @@ func TestCloseLeavesDataToReader(t *testing.T) {
 	defer c.CloseNow()
 	closeErr := make(chan error, 1)
 	go func() { closeErr <- c.Close(StatusNormalClosure, "") }()
-	for !c.closing.Load() || c.readMu.held.Load() == 0 {
+	for !c.closing.Load() || !c.readMu.held() {
 		runtime.Gosched()
 	}
 	type result struct {
@@ -192,7 +192,7 @@ func TestCloseLeavesDataToReader(t *testing.T) {
 		_, msg, err := c.Read(ctx)
 		got <- result{msg, err}
 	}()
-	for c.readMu.waiters.Load() == 0 {
+	for !c.readMu.hasWaiters() {
 		runtime.Gosched()
 	}
 	close(send)

@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +227,40 @@ func TestReadCtxKeepsConnection(t *testing.T) {
 	_, got, err := server.Read(ctx)
 	if err != nil || string(got) != part+"b" {
 		t.Fatalf("resumed read: %d bytes, %v", len(got), err)
+	}
+}
+
+// TestReadCtxMidFrame: a Read whose ctx ends while a single small frame is
+// half received loses nothing; the next Read returns the whole message.
+// The half frame arrives behind a whole one, so that it is already
+// buffered when the Read starts, and splits fall inside the header and
+// inside the payload.
+func TestReadCtxMidFrame(t *testing.T) {
+	for _, split := range []int{1, 3, 7, 40} {
+		t.Run(strconv.Itoa(split), func(t *testing.T) {
+			client, server := pair(t, nil, nil)
+			ctx := testCtx(t)
+			first := frame(true, 0, opBinary, true, []byte("first"))
+			payload := []byte(strings.Repeat("half and half ", 5))
+			raw := frame(true, 0, opText, true, payload)
+			if _, err := client.nc.Write(append(first, raw[:split]...)); err != nil {
+				t.Fatal(err)
+			}
+			if _, got, err := server.Read(ctx); err != nil || string(got) != "first" {
+				t.Fatalf("first read: %q %v", got, err)
+			}
+			short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+			defer cancel()
+			if _, _, err := server.Read(short); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("read of a partial frame: %v", err)
+			}
+			if _, err := client.nc.Write(raw[split:]); err != nil {
+				t.Fatal(err)
+			}
+			typ, got, err := server.Read(ctx)
+			if err != nil || typ != MessageText || !bytes.Equal(got, payload) {
+				t.Fatalf("resumed read: %v %q %v", typ, got, err)
+			}
+		})
 	}
 }

@@ -125,6 +125,14 @@ func (c *Conn) gotPong(payload []byte) {
 	c.pingMu.Unlock()
 }
 
+// noteFrame records that a frame arrived, for the heartbeat. Without one
+// it costs nothing: the counter is an atomic the hot path can skip.
+func (c *Conn) noteFrame() {
+	if c.hb != nil {
+		c.activity.Add(1)
+	}
+}
+
 // heartbeat pings a quiet peer and closes the connection when it does not
 // answer. It runs on timers, so an idle connection has no goroutine for it.
 type heartbeat struct {

@@ -230,7 +230,7 @@ func (r *reader) nextFrame(ctx context.Context) error {
 		if err := r.checkHeader(&h); err != nil {
 			return err
 		}
-		r.c.activity.Add(1)
+		c.noteFrame()
 		if h.op.isControl() {
 			// Wait for the whole control frame before consuming anything, so
 			// an interrupted read loses nothing.
@@ -606,6 +606,9 @@ func (c *Conn) ReadAppend(ctx context.Context, dst []byte) (MessageType, []byte,
 	}
 	defer c.readMu.unlock()
 	r := &c.rd
+	if typ, out, ok := r.takeBuffered(ctx, dst); ok {
+		return typ, out, nil
+	}
 	start := len(dst)
 	if r.resume {
 		dst = append(dst, r.stash...)
@@ -638,6 +641,55 @@ func (c *Conn) ReadAppend(ctx context.Context, dst []byte) (MessageType, []byte,
 			return 0, dst[:start], err
 		}
 	}
+}
+
+// takeBuffered returns a whole message straight from the read buffer when
+// it is one final, uncompressed data frame small enough to buffer whole
+// and passing every check: the common case for small messages, without the
+// frame-by-frame machinery. It consumes nothing and reports false when
+// anything needs the general path (fragments, control frames, compression,
+// large frames, the read limit, a read error, a protocol or UTF-8 error),
+// which then reads the same bytes again and reports what is wrong.
+func (r *reader) takeBuffered(ctx context.Context, dst []byte) (MessageType, []byte, bool) {
+	if r.inMessage || r.resume || r.err != nil || r.w-r.r < 2 {
+		return 0, dst, false
+	}
+	b := r.buf[r.r:r.w]
+	op := opcode(b[0] & 0x0f)
+	if b[0]&^0x0f != bitFin || (op != opText && op != opBinary) {
+		return 0, dst, false
+	}
+	hlen := headerLen(b[1])
+	if len(b) < hlen {
+		return 0, dst, false
+	}
+	h, _, err := parseHeader(b)
+	if err != nil || h.masked == r.c.client || h.length > readBufferSize/2 {
+		return 0, dst, false
+	}
+	if lim := r.c.readLimit.Load(); lim >= 0 && h.length > lim {
+		return 0, dst, false
+	}
+	if need := hlen + int(h.length); len(b) < need {
+		// Bounded by half a buffer, so waiting for the rest is safe.
+		if r.ensure(ctx, need) != nil {
+			return 0, dst, false
+		}
+		b = r.buf[r.r:r.w]
+	}
+	start := len(dst)
+	dst = append(dst, b[hlen:hlen+int(h.length)]...)
+	p := dst[start:]
+	if h.masked {
+		maskBytes(p, h.key)
+	}
+	if op == opText && !r.c.opts.SkipUTF8Validation && !validUTF8(p) {
+		return 0, dst[:start], false
+	}
+	r.r += hlen + len(p)
+	r.c.noteFrame()
+	r.releaseIfIdle()
+	return MessageType(op), dst, true
 }
 
 // growForRead extends dst's capacity without trusting the peer's declared
@@ -687,7 +739,7 @@ func (r *reader) discardUntilClose(ctx context.Context) error {
 // Data messages go to the application if a Read is waiting for them
 // (errDataPending) and are discarded otherwise.
 func (r *reader) readUntilClose(ctx context.Context) error {
-	waiting := func() bool { return r.c.readMu.waiters.Load() > 0 }
+	waiting := r.c.readMu.hasWaiters
 	for r.err == nil {
 		if r.inMessage || r.resume {
 			if waiting() || r.resume {

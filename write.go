@@ -3,6 +3,7 @@ package websocket
 import (
 	"compress/flate"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +24,14 @@ type writer struct {
 	iovs    net.Buffers
 	// small assembles control frames and short data frames, under frameMu,
 	// so they need no pooled buffer.
-	small      [maxControlFrame]byte
+	small [maxControlFrame]byte
+	// vectored sends a server frame's header and payload as two buffers
+	// (one writev on TCP) instead of copying them together; off for TLS,
+	// where every Write becomes a record of its own.
+	vectored bool
+	// writev is set when the connection turns net.Buffers into one
+	// vectored write (TCP and Unix sockets).
+	writev     bool
 	msg        messageWriter
 	cancelWait sync.WaitGroup
 	cancelFn   func()
@@ -33,6 +41,12 @@ func (w *writer) init(c *Conn) {
 	w.c = c
 	w.bufSize = c.opts.writeBufferSize()
 	w.pool = writeBufPool(w.bufSize)
+	_, isTLS := c.nc.(*tls.Conn)
+	w.vectored = !isTLS
+	switch c.nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		w.writev = true
+	}
 	w.msg.c = c
 	w.msg.sink.m = &w.msg
 }
@@ -58,11 +72,13 @@ func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err er
 		var m int
 		m, err = w.c.nc.Write(bufs[0])
 		n = int64(m)
-	} else {
+	} else if w.writev {
 		w.iov[0], w.iov[1] = bufs[0], bufs[1]
 		w.iovs = w.iov[:]
 		n, err = w.iovs.WriteTo(w.c.nc)
 		w.iov[0], w.iov[1] = nil, nil
+	} else {
+		n, err = writeEach(w.c.nc, bufs)
 	}
 	if stop != nil {
 		if stop() {
@@ -74,6 +90,20 @@ func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err er
 	}
 	err = interruptCause(ctx, err)
 	return n > 0, err
+}
+
+// writeEach writes bufs one after the other, for connections that have no
+// vectored write (net.Buffers would make the same calls, less directly).
+func writeEach(nc net.Conn, bufs [][]byte) (int64, error) {
+	var n int64
+	for _, b := range bufs {
+		m, err := nc.Write(b)
+		n += int64(m)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // frameError turns a failed frame write into the error reported, ending the
@@ -123,6 +153,10 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, rsv byte, p 
 		}
 		return c.sendFrame(ctx, w.small[:hn+n])
 	}
+	if !c.client && w.vectored {
+		hn := putHeader(w.small[:], h)
+		return c.sendFrame(ctx, w.small[:hn], p)
+	}
 	bufp := w.pool.Get().(*[]byte)
 	defer w.pool.Put(bufp)
 	buf := *bufp
@@ -158,8 +192,8 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, rsv byte, p 
 	}
 }
 
-func (c *Conn) sendFrame(ctx context.Context, frame []byte) error {
-	written, err := c.wr.send(ctx, frame)
+func (c *Conn) sendFrame(ctx context.Context, frame ...[]byte) error {
+	written, err := c.wr.send(ctx, frame...)
 	if err != nil {
 		return c.frameError(written, err)
 	}
@@ -200,16 +234,26 @@ func (c *Conn) errAfterCloseSent() error {
 	return ErrClosed
 }
 
-// lockWrite takes the message and frame locks for a data frame.
+// lockFrame takes the frame lock for a data frame.
 func (c *Conn) lockFrame(ctx context.Context) error {
-	if err := c.frameMu.lockOrClosed(ctx, c.closed); err != nil {
-		return err
+	if !c.frameMu.state.CompareAndSwap(0, semaHeld) {
+		if err := c.frameMu.lockOrClosedSlow(ctx, c.closed); err != nil {
+			return err
+		}
 	}
 	if c.closeSent {
-		c.frameMu.unlock()
-		return c.errAfterCloseSent()
+		return c.unlockAfterCloseSent()
 	}
 	return nil
+}
+
+// unlockAfterCloseSent releases frameMu, taken to send a data frame after
+// the close frame went out, and returns the error for that.
+//
+//go:noinline
+func (c *Conn) unlockAfterCloseSent() error {
+	c.frameMu.unlock()
+	return c.errAfterCloseSent()
 }
 
 // Write sends p as one message of type typ. It is safe to call from many

@@ -191,6 +191,9 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 		return ErrClosed
 	}
 	err = c.awaitPeerClose(ctx)
+	if err == errCloseAsync {
+		return nil
+	}
 	c.closeNow(ErrClosed)
 	return err
 }
@@ -216,6 +219,9 @@ func (c *Conn) closeNow(why error) {
 		c.closedFlag.Store(true)
 		close(c.closed)
 		c.nc.Close()
+		if ev := c.ev.Load(); ev != nil && ev.l != nil {
+			ev.l.connClosed(c)
+		}
 		if c.group != nil {
 			c.group.remove(c)
 		}
@@ -254,6 +260,9 @@ func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string) (b
 // then waits for the server to close the TCP connection, as RFC 6455
 // section 7.1.1 asks.
 func (c *Conn) awaitPeerClose(ctx context.Context) error {
+	if ev := c.ev.Load(); ev != nil {
+		return c.awaitPeerCloseServed(ctx, ev)
+	}
 	for {
 		locked, err := c.readMu.lockUnless(ctx, c.closeRcvdCh(), c.closed)
 		if err != nil {
@@ -287,6 +296,31 @@ func (c *Conn) awaitPeerClose(ctx context.Context) error {
 			return c.errAfterClose()
 		default:
 		}
+	}
+}
+
+// errCloseAsync tells Close that the poller finishes the handshake.
+var errCloseAsync = errors.New("websocket: close handshake left to the poller")
+
+// awaitPeerCloseServed waits for the peer's close frame on a connection a
+// Poller reads. Called from OnMessage, waiting would hold up the loop that
+// reads the answer: a timer bounds the handshake instead, and Close
+// returns at once.
+func (c *Conn) awaitPeerCloseServed(ctx context.Context, ev *evState) error {
+	if ev.dispatching.Load() {
+		time.AfterFunc(c.opts.closeTimeout(), func() { c.closeNow(errCloseTimeout) })
+		return errCloseAsync
+	}
+	select {
+	case <-c.closeRcvdCh():
+		return nil
+	case <-c.closed:
+		if c.peerCloseSeen() {
+			return nil
+		}
+		return c.errAfterClose()
+	case <-ctx.Done():
+		return errCloseTimeout
 	}
 }
 
@@ -328,10 +362,15 @@ func (c *Conn) peerClosed(ce CloseError) {
 	defer cancel()
 	sent, _ := c.sendClose(ctx, ce.Code, "")
 	if !sent {
-		return // our Close is waiting and will finish the job
+		if c.ev.Load() != nil {
+			// Close may not be waiting (it returns at once when called
+			// from OnMessage): the handshake is complete, so end it here.
+			c.closeNow(ErrClosed)
+		}
+		return // otherwise our Close is waiting and will finish the job
 	}
 	why := fmt.Errorf("websocket: connection closed by the peer: %w", &ce)
-	if c.client {
+	if c.client && !c.rd.inLoop {
 		c.rd.drain(ctx)
 	}
 	c.closeNow(why)
@@ -357,6 +396,12 @@ func (c *Conn) failConn(perr *ProtocolError, linger bool) {
 	if sent, err := c.sendClose(ctx, perr.Code, reason); sent && err == nil && linger {
 		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
 			cw.CloseWrite()
+		}
+		if c.rd.inLoop {
+			// A Poller's loop may not wait: it drains as data comes, and
+			// the timer ends the connection if the peer never closes.
+			time.AfterFunc(timeout, func() { c.closeNow(perr) })
+			return
 		}
 		c.rd.drain(ctx)
 	}

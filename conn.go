@@ -149,11 +149,12 @@ type Conn struct {
 	pings   map[uint64]chan struct{}
 	pingSeq uint64
 	hb      *heartbeat
-	deflate *deflate    // permessage-deflate state, nil when not negotiated
-	group   *Group      // the group tracking this connection, if any
-	pumpMu  sync.Mutex  // guards pumping and read-lock attempts by Read and Ping
-	pumping bool        // a Ping holds readMu to read on its own
-	closing atomic.Bool // Close has started; it may read on its own
+	deflate *deflate                // permessage-deflate state, nil when not negotiated
+	group   *Group                  // the group tracking this connection, if any
+	pumpMu  sync.Mutex              // guards pumping and read-lock attempts by Read and Ping
+	pumping bool                    // a Ping holds readMu to read on its own
+	closing atomic.Bool             // Close has started; it may read on its own
+	ev      atomic.Pointer[evState] // set when a Poller serves the connection
 
 	activity atomic.Uint64 // frames received, for the heartbeat
 

@@ -65,6 +65,9 @@ func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
 // tryStartPump takes the read lock for a Ping if nobody reads, marking it
 // so that a Read arriving meanwhile waits instead of failing.
 func (c *Conn) tryStartPump() bool {
+	if c.ev.Load() != nil {
+		return false // the Poller reads the pong
+	}
 	c.pumpMu.Lock()
 	defer c.pumpMu.Unlock()
 	if !c.readMu.tryLock() {
@@ -86,6 +89,9 @@ func (c *Conn) endPump() {
 func (c *Conn) lockRead(ctx context.Context) error {
 	if c.isClosed() {
 		return c.errAfterClose()
+	}
+	if c.ev.Load() != nil {
+		return errServedByPoller
 	}
 	if c.readMu.tryLock() {
 		return nil

@@ -49,6 +49,10 @@ type reader struct {
 	rawFn  func(fd uintptr) bool
 	rawN   int
 	rawErr error
+
+	// Serving by a Poller's loop (poller_linux.go).
+	inLoop bool                  // the loop's goroutine reads: never wait for the network
+	nowFn  func(fd uintptr) bool // reads once without waiting
 }
 
 func (r *reader) init(c *Conn, buffered []byte) {
@@ -122,6 +126,9 @@ func (r *reader) unwatch(stop func() bool) {
 
 // fill reads at least one more byte into the buffer.
 func (r *reader) fill(ctx context.Context) error {
+	if r.inLoop {
+		return errWouldBlock // a Poller's loop reads only what is complete
+	}
 	if r.r == r.w && r.raw != nil {
 		if handled, err := r.fillIdle(r.watch(ctx)); handled {
 			return interruptCause(ctx, err)
@@ -170,7 +177,7 @@ func (r *reader) ensure(ctx context.Context, n int) error {
 // connError turns an error from the network into the error a read reports,
 // and makes it sticky when it ends the connection.
 func (r *reader) connError(err error) error {
-	if isCtxErr(err) {
+	if isCtxErr(err) || err == errWouldBlock {
 		return err // the connection stays usable
 	}
 	c := r.c
@@ -605,7 +612,11 @@ func (c *Conn) ReadAppend(ctx context.Context, dst []byte) (MessageType, []byte,
 		return 0, dst, err
 	}
 	defer c.readMu.unlock()
-	r := &c.rd
+	return c.rd.readMessage(ctx, dst)
+}
+
+// readMessage is ReadAppend for the holder of readMu.
+func (r *reader) readMessage(ctx context.Context, dst []byte) (MessageType, []byte, error) {
 	if typ, out, ok := r.takeBuffered(ctx, dst); ok {
 		return typ, out, nil
 	}

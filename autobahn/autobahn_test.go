@@ -96,6 +96,7 @@ func code(c *int) string {
 var modes = []struct {
 	name     string
 	compress bool
+	poller   bool // server only: connections served by a websocket.Poller
 }{
 	{
 		name:     "plain",
@@ -104,6 +105,16 @@ var modes = []struct {
 	{
 		name:     "deflate",
 		compress: true,
+	},
+	{
+		name:     "poller",
+		compress: false,
+		poller:   true,
+	},
+	{
+		name:     "poller+deflate",
+		compress: true,
+		poller:   true,
 	},
 }
 
@@ -132,7 +143,7 @@ func TestConformance(t *testing.T) {
 	t.Run("server", func(t *testing.T) {
 		for _, m := range modes {
 			t.Run(m.name, func(t *testing.T) {
-				rs := runServer(t, ids, testee.Options{Compress: m.compress}, opts)
+				rs := runServer(t, ids, testee.Options{Compress: m.compress, Poller: m.poller}, opts)
 				check(t, ids, rs, m.compress)
 				tb.add("server/"+m.name, rs)
 			})
@@ -140,6 +151,9 @@ func TestConformance(t *testing.T) {
 	})
 	t.Run("client", func(t *testing.T) {
 		for _, m := range modes {
+			if m.poller {
+				continue
+			}
 			t.Run(m.name, func(t *testing.T) {
 				rs := runClient(t, ids, testee.Options{Compress: m.compress}, opts)
 				check(t, ids, rs, m.compress)

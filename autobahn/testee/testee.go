@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fullduplex/websocket"
 )
@@ -25,6 +26,9 @@ import (
 type Options struct {
 	// Compress negotiates permessage-deflate with context takeover.
 	Compress bool
+	// Poller makes the server hand its connections to a websocket.Poller,
+	// which echoes from its event loops, instead of a goroutine each.
+	Poller bool
 }
 
 func (o Options) conn() websocket.ConnOptions {
@@ -37,14 +41,41 @@ func (o Options) conn() websocket.ConnOptions {
 
 // Handler returns an HTTP handler that accepts WebSocket connections and
 // echoes every message back until the connection ends.
+//
+// With opts.Poller, the handler's connections are served by a Poller that
+// lives as long as the process.
 func Handler(opts Options) http.Handler {
+	var p *websocket.Poller
+	if opts.Poller {
+		var err error
+		p, err = websocket.NewPoller(websocket.PollerOptions{OnMessage: echoMessage})
+		if err != nil {
+			panic(err) // epoll or eventfd refused: nothing to test
+		}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{ConnOptions: opts.conn()})
 		if err != nil {
 			return
 		}
+		if p != nil {
+			if err := p.Serve(c); err != nil {
+				c.CloseNow()
+			}
+			return
+		}
 		echo(r.Context(), c)
 	})
+}
+
+// echoMessage is the Poller's echo: it sends the message back, and fails
+// the connection if that is impossible.
+func echoMessage(c *websocket.Conn, typ websocket.MessageType, p []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Write(ctx, typ, p); err != nil {
+		c.CloseNow()
+	}
 }
 
 // echo sends every message back until reading fails (the peer closed, or

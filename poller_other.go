@@ -1,0 +1,16 @@
+//go:build !linux
+
+package websocket
+
+// Without epoll every connection a Poller serves gets a goroutine of its
+// own; the callbacks behave the same.
+
+type loop struct{}
+
+func (p *Poller) startLoops() error { return nil }
+
+func (p *Poller) stopLoops() {}
+
+func (p *Poller) register(*Conn, *evState) bool { return false }
+
+func (l *loop) connClosed(*Conn) {}

@@ -1,0 +1,456 @@
+package websocket
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// pollerServer is an echo server whose connections a Poller serves.
+type pollerServer struct {
+	url    string
+	poller *Poller
+	dopts  *DialOptions
+	closed chan closedConn // one per connection, from OnClose
+}
+
+type closedConn struct {
+	c   *Conn
+	err error
+}
+
+// pollerModes runs a test body with connections on epoll (plain TCP, on
+// Linux) and on a goroutine each (TLS, which no loop can watch).
+func pollerModes(t *testing.T, body func(t *testing.T, srv *pollerServer)) {
+	for _, mode := range []string{"tcp", "tls"} {
+		t.Run(mode, func(t *testing.T) {
+			body(t, newPollerServer(t, mode, nil, nil))
+		})
+	}
+}
+
+// newPollerServer starts an echo server: every message comes back as is,
+// and a text message "close" makes the server Close with 1000 from
+// OnMessage.
+func newPollerServer(t *testing.T, mode string, aopts *AcceptOptions, popts *PollerOptions) *pollerServer {
+	t.Helper()
+	checkLeaks(t)
+	checkFDs(t)
+	srv := &pollerServer{closed: make(chan closedConn, 100)}
+	opts := PollerOptions{Loops: 2}
+	if popts != nil {
+		opts = *popts
+	}
+	if opts.OnMessage == nil {
+		opts.OnMessage = func(c *Conn, typ MessageType, msg []byte) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if typ == MessageText && string(msg) == "close" {
+				c.Close(StatusNormalClosure, "bye")
+				return
+			}
+			if err := c.Write(ctx, typ, msg); err != nil {
+				t.Errorf("echo: %v", err)
+			}
+		}
+	}
+	if opts.OnClose == nil {
+		opts.OnClose = func(c *Conn, err error) { srv.closed <- closedConn{c, err} }
+	}
+	p, err := NewPoller(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.poller = p
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, aopts)
+		if err != nil {
+			return
+		}
+		if err := p.Serve(c); err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	var ts *httptest.Server
+	srv.dopts = &DialOptions{}
+	if mode == "tls" {
+		ts = httptest.NewTLSServer(h)
+		srv.dopts.TLSConfig = ts.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	} else {
+		ts = httptest.NewServer(h)
+	}
+	srv.url = "ws" + strings.TrimPrefix(ts.URL, "http")
+	t.Cleanup(func() {
+		ts.Close()
+		p.Close()
+	})
+	return srv
+}
+
+func (s *pollerServer) dial(t *testing.T, opts *DialOptions) *Conn {
+	t.Helper()
+	if opts == nil {
+		opts = s.dopts
+	} else if s.dopts.TLSConfig != nil {
+		o := *opts
+		o.TLSConfig = s.dopts.TLSConfig
+		opts = &o
+	}
+	c, _, err := Dial(testCtx(t), s.url, opts)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+// nextClosed waits for the next OnClose.
+func (s *pollerServer) nextClosed(t *testing.T) closedConn {
+	t.Helper()
+	select {
+	case cc := <-s.closed:
+		return cc
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnClose was not called")
+		return closedConn{}
+	}
+}
+
+func TestPollerEcho(t *testing.T) {
+	sizes := []int{0, 1, 125, 126, 1000, 4000, 4096, 10000, 65536, 1 << 20}
+	compression := []struct {
+		name string
+		mode CompressionMode
+	}{
+		{
+			name: "plain",
+			mode: CompressionDisabled,
+		},
+		{
+			name: "no context takeover",
+			mode: CompressionNoContextTakeover,
+		},
+		{
+			name: "context takeover",
+			mode: CompressionContextTakeover,
+		},
+	}
+	for _, comp := range compression {
+		t.Run(comp.name, func(t *testing.T) {
+			aopts := &AcceptOptions{}
+			aopts.Compression.Mode = comp.mode
+			aopts.Compression.Threshold = -1
+			for _, mode := range []string{"tcp", "tls"} {
+				t.Run(mode, func(t *testing.T) {
+					srv := newPollerServer(t, mode, aopts, nil)
+					dopts := &DialOptions{}
+					dopts.Compression = aopts.Compression
+					const clients = 4
+					var wg sync.WaitGroup
+					for i := range clients {
+						c := srv.dial(t, dopts)
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							ctx := testCtx(t)
+							for j, size := range sizes {
+								typ := MessageBinary
+								if j%2 == 0 {
+									typ = MessageText
+								}
+								msg := bytes.Repeat([]byte{byte('a' + i), byte('0' + j%10)}, size/2+1)[:size]
+								if err := c.Write(ctx, typ, msg); err != nil {
+									t.Errorf("client %d write %d: %v", i, size, err)
+									return
+								}
+								gotTyp, got, err := c.Read(ctx)
+								if err != nil || gotTyp != typ || !bytes.Equal(got, msg) {
+									t.Errorf("client %d size %d: got %v, %d bytes, %v", i, size, gotTyp, len(got), err)
+									return
+								}
+							}
+							if err := c.Close(StatusNormalClosure, ""); err != nil {
+								t.Errorf("client %d close: %v", i, err)
+							}
+						}()
+					}
+					wg.Wait()
+					for range clients {
+						if cc := srv.nextClosed(t); CloseStatus(cc.err) != StatusNormalClosure {
+							t.Errorf("OnClose: %v", cc.err)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestPollerPipelined: many messages written back to back, in fragments
+// and with pings between them, arrive whole and in order.
+func TestPollerPipelined(t *testing.T) {
+	pollerModes(t, func(t *testing.T, srv *pollerServer) {
+		c := srv.dial(t, &DialOptions{ConnOptions: ConnOptions{WriteBufferSize: 256}})
+		ctx := testCtx(t)
+		const n = 300
+		go func() {
+			for i := range n {
+				msg := []byte(strings.Repeat(fmt.Sprint(i), i%700))
+				if i%3 == 0 {
+					w, err := c.Writer(ctx, MessageText)
+					if err != nil {
+						return
+					}
+					w.Write(msg) // fragments every 256 bytes
+					w.Close()
+				} else if err := c.Write(ctx, MessageBinary, msg); err != nil {
+					return
+				}
+				if i%50 == 0 {
+					c.writeControl(ctx, opPing, []byte("p"))
+				}
+			}
+		}()
+		for i := range n {
+			_, got, err := c.Read(ctx)
+			want := strings.Repeat(fmt.Sprint(i), i%700)
+			if err != nil || string(got) != want {
+				t.Fatalf("message %d: %d bytes, %v", i, len(got), err)
+			}
+		}
+	})
+}
+
+// TestPollerTrickle: a frame arriving a byte at a time is delivered once
+// complete, and the other connections of the loop are served meanwhile.
+func TestPollerTrickle(t *testing.T) {
+	pollerModes(t, func(t *testing.T, srv *pollerServer) {
+		slow := srv.dial(t, nil)
+		fast := srv.dial(t, nil)
+		ctx := testCtx(t)
+		payload := []byte(strings.Repeat("slowly ", 30))
+		raw := frame(true, 0, opText, true, payload)
+		for i := range raw {
+			if _, err := slow.nc.Write(raw[i : i+1]); err != nil {
+				t.Fatal(err)
+			}
+			if i == len(raw)/2 {
+				if err := fast.Write(ctx, MessageText, []byte("meanwhile")); err != nil {
+					t.Fatal(err)
+				}
+				if _, got, err := fast.Read(ctx); err != nil || string(got) != "meanwhile" {
+					t.Fatalf("fast connection: %q %v", got, err)
+				}
+			}
+		}
+		if _, got, err := slow.Read(ctx); err != nil || !bytes.Equal(got, payload) {
+			t.Fatalf("slow connection: %q %v", got, err)
+		}
+	})
+}
+
+func TestPollerCloseFromOnMessage(t *testing.T) {
+	pollerModes(t, func(t *testing.T, srv *pollerServer) {
+		c := srv.dial(t, nil)
+		ctx := testCtx(t)
+		if err := c.Write(ctx, MessageText, []byte("close")); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := c.Read(ctx)
+		if CloseStatus(err) != StatusNormalClosure {
+			t.Fatalf("client read: %v", err)
+		}
+		if cc := srv.nextClosed(t); !errors.Is(cc.err, ErrClosed) || CloseStatus(cc.err) != StatusNormalClosure {
+			t.Fatalf("OnClose: %v", cc.err)
+		}
+	})
+}
+
+// TestPollerCloseElsewhere: Close called outside OnMessage completes the
+// handshake while the poller reads, and reports success.
+func TestPollerCloseElsewhere(t *testing.T) {
+	srvConns := make(chan *Conn, 1)
+	popts := &PollerOptions{
+		Loops:     1,
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) { srvConns <- c },
+	}
+	for _, mode := range []string{"tcp", "tls"} {
+		t.Run(mode, func(t *testing.T) {
+			srv := newPollerServer(t, mode, nil, popts)
+			c := srv.dial(t, nil)
+			ctx := testCtx(t)
+			c.Write(ctx, MessageText, []byte("hello"))
+			sc := <-srvConns
+			go c.Read(ctx) // the client answers the close
+			if err := sc.Close(StatusGoingAway, "later"); err != nil {
+				t.Fatalf("server Close: %v", err)
+			}
+			if cc := srv.nextClosed(t); cc.c != sc {
+				t.Fatal("OnClose for another connection")
+			}
+		})
+	}
+}
+
+func TestPollerPeerVanishes(t *testing.T) {
+	pollerModes(t, func(t *testing.T, srv *pollerServer) {
+		c := srv.dial(t, nil)
+		c.Write(testCtx(t), MessageText, []byte("hi"))
+		c.Read(testCtx(t))
+		c.CloseNow()
+		if cc := srv.nextClosed(t); CloseStatus(cc.err) != StatusAbnormalClosure {
+			t.Fatalf("OnClose: %v", cc.err)
+		}
+	})
+}
+
+// TestPollerProtocolError: a bad frame is answered with its close code
+// even though the loop may not wait for the peer.
+func TestPollerProtocolError(t *testing.T) {
+	cases := []struct {
+		name  string
+		frame []byte
+		want  StatusCode
+	}{
+		{
+			name:  "unmasked",
+			frame: frame(true, 0, opText, false, []byte("x")),
+			want:  StatusProtocolError,
+		},
+		{
+			name:  "reserved opcode",
+			frame: frame(true, 0, 3, true, nil),
+			want:  StatusProtocolError,
+		},
+		{
+			name:  "invalid UTF-8",
+			frame: frame(true, 0, opText, true, []byte{0xff}),
+			want:  StatusInvalidFramePayloadData,
+		},
+		{
+			name:  "continuation first",
+			frame: frame(true, 0, opContinuation, true, []byte("x")),
+			want:  StatusProtocolError,
+		},
+		{
+			name:  "long ping",
+			frame: frame(true, 0, opPing, true, make([]byte, 126)),
+			want:  StatusProtocolError,
+		},
+		{
+			name:  "too big",
+			frame: frame(true, 0, opBinary, true, make([]byte, 2000)),
+			want:  StatusMessageTooBig,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			aopts := &AcceptOptions{ConnOptions: ConnOptions{ReadLimit: 1000}}
+			srv := newPollerServer(t, "tcp", aopts, nil)
+			c := srv.dial(t, nil)
+			if _, err := c.nc.Write(tc.frame); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := c.Read(testCtx(t))
+			if CloseStatus(err) != tc.want {
+				t.Fatalf("client read: %v", err)
+			}
+			cc := srv.nextClosed(t)
+			var perr *ProtocolError
+			if !errors.As(cc.err, &perr) || perr.Code != tc.want {
+				t.Fatalf("OnClose: %v", cc.err)
+			}
+		})
+	}
+}
+
+// TestPollerPing: an idle served connection answers pings, and Ping on it
+// gets its pong through the poller.
+func TestPollerPing(t *testing.T) {
+	srvConns := make(chan *Conn, 1)
+	popts := &PollerOptions{OnMessage: func(c *Conn, typ MessageType, msg []byte) { srvConns <- c }}
+	for _, mode := range []string{"tcp", "tls"} {
+		t.Run(mode, func(t *testing.T) {
+			srv := newPollerServer(t, mode, nil, popts)
+			c := srv.dial(t, nil)
+			ctx := testCtx(t)
+			if _, err := c.Ping(ctx); err != nil {
+				t.Fatalf("client ping: %v", err)
+			}
+			c.Write(ctx, MessageText, []byte("hi"))
+			sc := <-srvConns
+			go c.Read(ctx) // the client must read to answer
+			if _, err := sc.Ping(ctx); err != nil {
+				t.Fatalf("server ping: %v", err)
+			}
+			if _, _, err := sc.Read(ctx); !errors.Is(err, errServedByPoller) {
+				t.Fatalf("Read on a served connection: %v", err)
+			}
+		})
+	}
+}
+
+// TestPollerClose: closing the poller ends every connection, each with one
+// OnClose, and refuses new ones.
+func TestPollerClose(t *testing.T) {
+	pollerModes(t, func(t *testing.T, srv *pollerServer) {
+		const n = 5
+		conns := make([]*Conn, n)
+		for i := range conns {
+			conns[i] = srv.dial(t, nil)
+			conns[i].Write(testCtx(t), MessageText, []byte("x"))
+			conns[i].Read(testCtx(t))
+		}
+		if got := srv.poller.Len(); got != n {
+			t.Fatalf("Len = %d", got)
+		}
+		if err := srv.poller.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for range n {
+			srv.nextClosed(t)
+		}
+		select {
+		case cc := <-srv.closed:
+			t.Fatalf("a second OnClose: %v", cc.err)
+		default:
+		}
+		if err := srv.poller.Serve(conns[0]); !errors.Is(err, ErrClosed) && !errors.Is(err, ErrPollerClosed) {
+			t.Fatalf("Serve after Close: %v", err)
+		}
+	})
+}
+
+// TestPollerHandshakeLeftovers: frames that arrive with the handshake are
+// delivered.
+func TestPollerHandshakeLeftovers(t *testing.T) {
+	srv := newPollerServer(t, "tcp", nil, nil)
+	addr := strings.TrimPrefix(srv.url, "ws://")
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	msg := frame(true, 0, opText, true, []byte("early"))
+	nc.Write(append([]byte(req), msg...))
+	p := &rawPeer{t: t, nc: nc, br: bufio.NewReader(nc)}
+	if resp, err := http.ReadResponse(p.br, nil); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	h, payload, err := p.readFrame()
+	if err != nil || h.op != opText || string(payload) != "early" {
+		t.Fatalf("got %v %q %v", h.op, payload, err)
+	}
+}

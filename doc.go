@@ -21,6 +21,10 @@
 // clients, messages are limited to DefaultReadLimit bytes, and text
 // messages and close reasons must be valid UTF-8, checked as they arrive.
 //
+// A Poller serves many connections from a few event loops instead of a
+// goroutine each, calling a function for every message; on Linux an idle
+// connection then holds no goroutine and no buffer.
+//
 // See the examples directory for a browser echo demo, a terminal client
 // and a chat hub.
 package websocket

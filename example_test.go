@@ -135,3 +135,46 @@ func ExampleCloseStatus() {
 	fmt.Println(websocket.CloseStatus(err))
 	// Output: 1001 (going away)
 }
+
+func ExamplePoller() {
+	closed := make(chan error, 1)
+	p, err := websocket.NewPoller(websocket.PollerOptions{
+		OnMessage: func(c *websocket.Conn, typ websocket.MessageType, msg []byte) {
+			// Runs on an event loop shared with other connections: no
+			// blocking work here. msg is only valid during the call.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			c.Write(ctx, typ, append([]byte("echo: "), msg...))
+		},
+		OnClose: func(c *websocket.Conn, err error) {
+			closed <- err
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		p.Serve(c) // returns at once; the poller reads from now on
+	}))
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c.Write(ctx, websocket.MessageText, []byte("hello"))
+	_, msg, _ := c.Read(ctx)
+	fmt.Println(string(msg))
+	c.Close(websocket.StatusNormalClosure, "")
+	fmt.Println(websocket.CloseStatus(<-closed))
+	// Output:
+	// echo: hello
+	// 1000 (normal closure)
+}

@@ -36,6 +36,10 @@ type Poller struct {
 	conns  map[*Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup // loops and per-connection goroutines
+
+	// bufs holds message buffers (*[]byte) for the goroutines that finish
+	// large messages, so that each handoff does not grow one from nothing.
+	bufs sync.Pool
 }
 
 // PollerOptions configures a Poller.
@@ -218,6 +222,21 @@ func (c *Conn) readBlocking(ctx context.Context, dst []byte) (MessageType, []byt
 
 // maxKeptBuffer bounds the message buffer a loop keeps between messages.
 const maxKeptBuffer = 64 << 10
+
+// getBuf returns a message buffer for a goroutine of the poller.
+func (p *Poller) getBuf() *[]byte {
+	if b, ok := p.bufs.Get().(*[]byte); ok {
+		return b
+	}
+	return new([]byte)
+}
+
+// putBuf keeps msg's storage in b for the next goroutine, unless it grew
+// past maxKeptBuffer.
+func (p *Poller) putBuf(b *[]byte, msg []byte) {
+	*b = keepSmall(msg)
+	p.bufs.Put(b)
+}
 
 // keepSmall returns msg's storage for reuse unless it grew large.
 func keepSmall(msg []byte) []byte {

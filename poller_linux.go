@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"syscall"
 )
@@ -23,6 +24,17 @@ type loop struct {
 	p    *Poller
 	epfd int
 	wake int // eventfd: connections closed, or the poller stopping
+
+	// The epoll fd is itself registered with the runtime's poller, so an
+	// idle loop parks like any goroutine blocked on a socket. Blocking in
+	// epoll_wait instead would hold the loop's P in a system call, and a
+	// goroutine it starts (handoff) would wait there until the runtime
+	// took the P back: tens of microseconds per handoff.
+	file    *os.File
+	rc      syscall.RawConn
+	waitFn  func(fd uintptr) bool
+	waitN   int
+	waitErr error
 
 	mu       sync.Mutex
 	conns    map[uint64]*Conn
@@ -68,7 +80,43 @@ func newLoop(p *Poller) (*loop, error) {
 		syscall.Close(epfd)
 		return nil, err
 	}
+	// Without registration in the runtime's poller, the loop falls back
+	// to blocking in epoll_wait.
+	if syscall.SetNonblock(epfd, true) == nil {
+		l.file = os.NewFile(uintptr(epfd), "epoll")
+		if rc, err := l.file.SyscallConn(); err == nil {
+			l.rc = rc
+			l.waitFn = l.pollNow
+		}
+	}
 	return l, nil
+}
+
+// pollNow runs inside RawConn.Read: it collects ready events without
+// waiting, and false asks the runtime to park until there are some.
+func (l *loop) pollNow(fd uintptr) bool {
+	l.waitN, l.waitErr = syscall.EpollWait(int(fd), l.events[:], 0)
+	return l.waitN > 0 || l.waitErr != nil && l.waitErr != syscall.EINTR
+}
+
+// waitEvents waits for events and returns how many are in l.events.
+func (l *loop) waitEvents() (int, error) {
+	if l.rc != nil {
+		if err := l.rc.Read(l.waitFn); err == nil {
+			return l.waitN, l.waitErr
+		}
+		l.rc = nil // not pollable after all: block in epoll_wait instead
+	}
+	return syscall.EpollWait(l.epfd, l.events[:], -1)
+}
+
+func (l *loop) closeFDs() {
+	syscall.Close(l.wake)
+	if l.file != nil {
+		l.file.Close()
+		return
+	}
+	syscall.Close(l.epfd)
 }
 
 func (l *loop) ctl(op, fd int, token uint64) error {
@@ -146,10 +194,9 @@ func (l *loop) connClosed(c *Conn) {
 
 func (l *loop) run() {
 	defer l.p.wg.Done()
-	defer syscall.Close(l.epfd)
-	defer syscall.Close(l.wake)
+	defer l.closeFDs()
 	for {
-		n, err := syscall.EpollWait(l.epfd, l.events[:], -1)
+		n, err := l.waitEvents()
 		if err != nil {
 			if err == syscall.EINTR {
 				continue
@@ -304,21 +351,22 @@ func (l *loop) handoff(c *Conn, ev *evState) {
 	go func() {
 		defer l.p.wg.Done()
 		r := &c.rd
-		var buf []byte
+		buf := l.p.getBuf()
+		defer func() { l.p.putBuf(buf, *buf) }()
 		for !c.isClosed() && r.err == nil {
-			typ, msg, err := r.readMessage(context.Background(), buf[:0])
+			typ, msg, err := r.readMessage(context.Background(), (*buf)[:0])
 			if err != nil {
 				break
 			}
 			l.p.dispatch(c, ev, typ, msg)
-			buf = keepSmall(msg)
+			*buf = keepSmall(msg)
 			if !r.inMessage && !r.resume && r.r == r.w {
 				break
 			}
 		}
 		// Events that came meanwhile set pending; service them here.
 		ev.pending.Store(true)
-		l.serviceHeld(c, ev, &buf)
+		l.serviceHeld(c, ev, buf)
 	}()
 }
 

@@ -231,10 +231,17 @@ func (p *Poller) getBuf() *[]byte {
 	return new([]byte)
 }
 
+// maxPooledBuffer bounds the buffers kept for handoffs; the pool lets the
+// garbage collector take them back when they go unused.
+const maxPooledBuffer = 1 << 20
+
 // putBuf keeps msg's storage in b for the next goroutine, unless it grew
-// past maxKeptBuffer.
+// past maxPooledBuffer.
 func (p *Poller) putBuf(b *[]byte, msg []byte) {
-	*b = keepSmall(msg)
+	if cap(msg) > maxPooledBuffer {
+		msg = nil
+	}
+	*b = msg[:0]
 	p.bufs.Put(b)
 }
 
@@ -254,24 +261,33 @@ type scanResult int
 
 const (
 	scanNeedMore scanResult = iota // nothing complete: read more
-	scanMessage                    // a whole data message (or a header the reader will reject)
+	scanMessage                    // a whole message, a header the reader rejects, or a message too large to buffer whole
 	scanControl                    // complete control frames, then an incomplete message
-	scanHandoff                    // a message that cannot be completed within the buffer
+	scanHandoff                    // a compressed message too large to buffer whole
 )
 
-// scan looks at the buffered frames, without consuming them, to tell
-// whether the reader can deliver a message without waiting for the
-// network. It counts the complete control frames that come before any
+// scan looks at the buffered frames, without consuming them, to tell what
+// the loop should let the reader do. A message that fits in the buffer is
+// read once complete, so that a message trickling in costs no more than
+// its bytes in the buffer. A larger one is read as it comes: the reader
+// keeps the part received (stash) and resumes at the next event, except a
+// compressed one, whose inflater cannot stop half-way: that one goes to a
+// goroutine. scan counts the complete control frames that come before any
 // data frame. Rules the reader enforces are not checked here: a header the
 // reader will reject is reported as scanMessage, since rejecting it needs
 // no more bytes.
 func (r *reader) scan() (controls int, what scanResult) {
 	if r.inMessage || r.resume {
-		return 0, scanHandoff // a message is half read: finish it the blocking way
+		// A message is half read: go on with it as bytes come, unless it
+		// is compressed, since the inflater cannot stop and resume.
+		if r.compressed {
+			return 0, scanHandoff
+		}
+		return 0, scanMessage
 	}
 	b := r.buf[r.r:r.w]
 	off := 0
-	inMessage := false
+	inMessage, compressed := false, false
 	for len(b)-off >= 2 {
 		hlen := headerLen(b[off+1])
 		if len(b)-off < hlen {
@@ -288,7 +304,12 @@ func (r *reader) scan() (controls int, what scanResult) {
 			case controls > 0:
 				return controls, scanControl
 			case !h.op.isControl() && h.length > int64(len(r.buf)-off-hlen):
-				return 0, scanHandoff
+				// Too large to wait for in the buffer: read it as it comes
+				// (a compressed one on a goroutine of its own).
+				if compressed || !inMessage && h.rsv&bitRsv1 != 0 {
+					return 0, scanHandoff
+				}
+				return 0, scanMessage
 			case r.invalidTextSoFar(b):
 				return 0, scanMessage // fail fast, without waiting for the rest
 			}
@@ -300,6 +321,9 @@ func (r *reader) scan() (controls int, what scanResult) {
 				controls++
 			}
 			continue
+		}
+		if !inMessage {
+			compressed = h.rsv&bitRsv1 != 0
 		}
 		inMessage = true
 		if h.fin {

@@ -16,10 +16,11 @@ import (
 // arrived, and the loop reads until the socket is drained (a read that
 // does not fill the buffer) before waiting again.
 //
-// The loop only ever hands complete messages to the reader (see scan), so
-// the reader never needs to wait for the network on the loop's goroutine.
-// A message that cannot be completed within a read buffer goes to a
-// goroutine of its own (handoff), which reads it the ordinary, blocking way.
+// On a loop the reader never waits for the network: its reads return
+// errWouldBlock when the socket is empty (reader.inLoop), and scan decides
+// what the reader may start on. A compressed message too large for the
+// read buffer goes to a goroutine of its own (handoff), which reads it the
+// ordinary, blocking way.
 type loop struct {
 	p    *Poller
 	epfd int
@@ -313,7 +314,7 @@ func (l *loop) deliver(c *Conn, ev *evState, buf *[]byte) bool {
 		case scanMessage:
 			typ, msg, err := r.readMessage(context.Background(), (*buf)[:0])
 			if errors.Is(err, errWouldBlock) {
-				return true
+				return false // the reader keeps the part received
 			}
 			if err != nil {
 				continue // r.err is set; the connection is failing or closed
@@ -359,7 +360,7 @@ func (l *loop) handoff(c *Conn, ev *evState) {
 				break
 			}
 			l.p.dispatch(c, ev, typ, msg)
-			*buf = keepSmall(msg)
+			*buf = msg[:0]
 			if !r.inMessage && !r.resume && r.r == r.w {
 				break
 			}
@@ -370,15 +371,41 @@ func (l *loop) handoff(c *Conn, ev *evState) {
 	}()
 }
 
-// readNow runs inside RawConn.Read: one read, no waiting.
+// readNow runs inside RawConn.Read: one read into nowDst, no waiting.
 func (r *reader) readNow(fd uintptr) bool {
 	for {
-		n, err := syscall.Read(int(fd), r.buf[r.w:])
+		n, err := syscall.Read(int(fd), r.nowDst)
 		if err == syscall.EINTR {
 			continue
 		}
 		r.rawN, r.rawErr = n, err
 		return true
+	}
+}
+
+// readNowInto reads what the socket holds into p, without waiting.
+func (r *reader) readNowInto(p []byte) (int, error) {
+	if r.raw == nil {
+		return 0, errWouldBlock // only in tests: a loop needs a raw socket
+	}
+	r.rawN, r.rawErr = 0, nil
+	r.nowDst = p
+	err := r.raw.Read(r.nowFn)
+	r.nowDst = nil
+	if err != nil {
+		return 0, err
+	}
+	switch n, err := r.rawN, r.rawErr; {
+	case err == syscall.EAGAIN:
+		return 0, errWouldBlock
+	case err == syscall.ECONNRESET:
+		return 0, io.ErrUnexpectedEOF
+	case err != nil:
+		return 0, err
+	case n == 0:
+		return 0, io.EOF
+	default:
+		return n, nil
 	}
 }
 
@@ -393,23 +420,12 @@ func (r *reader) fillNow() (n, space int, err error) {
 		r.r = 0
 	}
 	space = len(r.buf) - r.w
-	r.rawN, r.rawErr = 0, nil
-	if err := r.raw.Read(r.nowFn); err != nil {
-		return 0, space, err
-	}
-	switch n, err = r.rawN, r.rawErr; {
-	case err == syscall.EAGAIN:
-		r.releaseIfIdle()
-		return 0, space, errWouldBlock
-	case err == syscall.ECONNRESET:
-		return 0, space, io.ErrUnexpectedEOF
-	case err != nil:
-		return 0, space, err
-	case n == 0:
-		return 0, space, io.EOF
-	}
+	n, err = r.readNowInto(r.buf[r.w:])
 	r.w += n
-	return n, space, nil
+	if errors.Is(err, errWouldBlock) {
+		r.releaseIfIdle()
+	}
+	return n, space, err
 }
 
 // discardNow reads and drops what the peer sends to a failing connection,

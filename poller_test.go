@@ -455,10 +455,11 @@ func TestPollerHandshakeLeftovers(t *testing.T) {
 	}
 }
 
-// FuzzPollerScan checks the promise the loops rely on: whatever scan lets
-// the reader have, the reader handles without waiting for the network, and
-// the messages delivered that way are those a blocking reader delivers from
-// the same bytes.
+// FuzzPollerScan checks the promises the loops rely on: whatever scan lets
+// the reader have, the reader handles without waiting for the network (a
+// message too large to buffer is kept, to resume later), it always makes
+// progress, and the messages delivered that way are those a blocking
+// reader delivers from the same bytes.
 func FuzzPollerScan(f *testing.F) {
 	f.Add(frame(true, 0, opText, true, []byte("hello")), false)
 	f.Add(append(frame(false, 0, opText, true, []byte("He")), frame(true, 0, opContinuation, true, []byte("llo"))...), false)
@@ -511,7 +512,12 @@ func FuzzPollerScan(f *testing.F) {
 				err = r.handleControlFrames(k)
 			}
 			if errors.Is(err, errWouldBlock) {
-				t.Fatalf("scan verdict %d, but the reader needed more bytes", what)
+				// Allowed only for a message too large to buffer whole,
+				// whose start the reader keeps for the next event.
+				if what != scanMessage || !r.resume && r.inMessage {
+					t.Fatalf("scan verdict %d, but the reader needed more bytes", what)
+				}
+				break
 			}
 			if what == scanNeedMore || what == scanHandoff {
 				break

@@ -52,7 +52,8 @@ type reader struct {
 
 	// Serving by a Poller's loop (poller_linux.go).
 	inLoop bool                  // the loop's goroutine reads: never wait for the network
-	nowFn  func(fd uintptr) bool // reads once without waiting
+	nowFn  func(fd uintptr) bool // reads once into nowDst without waiting
+	nowDst []byte
 }
 
 func (r *reader) init(c *Conn, buffered []byte) {
@@ -127,7 +128,8 @@ func (r *reader) unwatch(stop func() bool) {
 // fill reads at least one more byte into the buffer.
 func (r *reader) fill(ctx context.Context) error {
 	if r.inLoop {
-		return errWouldBlock // a Poller's loop reads only what is complete
+		_, _, err := r.fillNow() // a Poller's loop never waits
+		return err
 	}
 	if r.r == r.w && r.raw != nil {
 		if handled, err := r.fillIdle(r.watch(ctx)); handled {
@@ -152,6 +154,9 @@ func (r *reader) fill(ctx context.Context) error {
 // readConn reads from the network, turning a ctx-driven interrupt into the
 // ctx's error.
 func (r *reader) readConn(ctx context.Context, p []byte) (int, error) {
+	if r.inLoop {
+		return r.readNowInto(p)
+	}
 	stop := r.watch(ctx)
 	n, err := r.c.nc.Read(p)
 	r.unwatch(stop)
@@ -585,7 +590,8 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	}
 	defer c.readMu.unlock()
 	r := &c.rd
-	r.stash, r.resume = r.stash[:0], false
+	r.releaseStash()
+	r.resume = false
 	if err := r.beginMessage(ctx); err != nil {
 		return 0, nil, err
 	}
@@ -623,7 +629,8 @@ func (r *reader) readMessage(ctx context.Context, dst []byte) (MessageType, []by
 	start := len(dst)
 	if r.resume {
 		dst = append(dst, r.stash...)
-		r.stash, r.resume = r.stash[:0], false
+		r.releaseStash()
+		r.resume = false
 	} else if err := r.beginMessage(ctx); err != nil {
 		return 0, dst, err
 	}
@@ -644,8 +651,9 @@ func (r *reader) readMessage(ctx context.Context, dst []byte) (MessageType, []by
 		case err == io.EOF:
 			return r.msgType, dst, nil
 		case err != nil && r.err == nil:
-			// Only ctx ended: keep what arrived for the next call.
-			r.stash = append(r.stash[:0], dst[start:]...)
+			// Only ctx ended (or, on a Poller's loop, the socket is empty):
+			// keep what arrived for the next call.
+			r.keep(dst[start:])
 			r.resume = true
 			return 0, dst[:start], err
 		case err != nil:
@@ -701,6 +709,33 @@ func (r *reader) takeBuffered(ctx context.Context, dst []byte) (MessageType, []b
 	r.c.noteFrame()
 	r.releaseIfIdle()
 	return MessageType(op), dst, true
+}
+
+// stashPool holds the storage of large stashes between interrupted
+// messages, shared by all connections.
+var stashPool sync.Pool
+
+// keep stashes the part p of the message in progress, for the next read.
+func (r *reader) keep(p []byte) {
+	if r.stash == nil && len(p) > readBufferSize {
+		if b, ok := stashPool.Get().(*[]byte); ok {
+			r.stash = *b
+		}
+	}
+	r.stash = append(r.stash[:0], p...)
+}
+
+// releaseStash empties the stash, returning large storage to the pool, so
+// that one large interrupted message does not cost memory for the rest of
+// the connection's life.
+func (r *reader) releaseStash() {
+	if cap(r.stash) > readBufferSize {
+		b := r.stash[:0]
+		stashPool.Put(&b)
+		r.stash = nil
+		return
+	}
+	r.stash = r.stash[:0]
 }
 
 // growForRead extends dst's capacity without trusting the peer's declared

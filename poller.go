@@ -23,9 +23,10 @@ import (
 // stops reading and the socket's send buffer fills; bound such writes with
 // a ctx deadline if peers may be slow.
 //
-// Messages larger than a read buffer, or that arrive slowly in pieces, are
-// finished by a goroutine of their own, started for that message only; the
-// loop goes on with other connections meanwhile.
+// A loop never waits for one connection: a message is read as far as its
+// bytes have arrived and resumed at the next event. Only a compressed
+// message too large for the read buffer is finished by a goroutine of its
+// own, started for that message, since the inflater cannot pause.
 //
 // A Poller is safe for concurrent use.
 type Poller struct {

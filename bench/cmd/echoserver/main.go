@@ -5,7 +5,7 @@
 // "heapprofile FILE" writes a heap profile (go tool pprof) to FILE and
 // answers "OK". It exits when stdin is closed.
 //
-//	echoserver -lib ours|gorilla|coder|gobwas|gws [-compress] [-cpuprofile FILE]
+//	echoserver -lib ours|ours-poller|gorilla|coder|gobwas|gws [-compress] [-cpuprofile FILE]
 package main
 
 import (
@@ -38,15 +38,16 @@ type Stats struct {
 // servers start an echo server on ln. compress asks for permessage-deflate
 // to be negotiated when the client offers it.
 var servers = map[string]func(ln net.Listener, compress bool){
-	"ours":    serveOurs,
-	"gorilla": serveGorilla,
-	"coder":   serveCoder,
-	"gobwas":  serveGobwas,
-	"gws":     serveGws,
+	"ours":        serveOurs,
+	"ours-poller": serveOursPoller,
+	"gorilla":     serveGorilla,
+	"coder":       serveCoder,
+	"gobwas":      serveGobwas,
+	"gws":         serveGws,
 }
 
 func main() {
-	lib := flag.String("lib", "", "library: ours, gorilla, coder, gobwas or gws")
+	lib := flag.String("lib", "", "library: ours, ours-poller, gorilla, coder, gobwas or gws")
 	compress := flag.Bool("compress", false, "negotiate permessage-deflate when offered")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()

@@ -21,7 +21,8 @@ import (
 // The net/http based ones (ours, gorilla, coder) run the echo loop on a
 // goroutine of its own and let the handler return, so the request is not
 // kept alive; each reads a whole message into a buffer reused for the
-// connection's life and writes it back.
+// connection's life and writes it back. ours-poller also lets the handler
+// return, but hands the connection to a Poller instead of a goroutine.
 
 func httpServe(ln net.Listener, h http.HandlerFunc) {
 	log.Fatal((&http.Server{Handler: h}).Serve(ln))
@@ -53,6 +54,36 @@ func serveOurs(ln net.Listener, compress bool) {
 				}
 			}
 		}()
+	})
+}
+
+// ours-poller: Accept with the same options as ours, then Serve on one
+// process-wide Poller (GOMAXPROCS event loops; epoll on Linux, so an idle
+// connection has no goroutine); OnMessage writes the message back from the
+// event loop and closes the connection if the write fails.
+func serveOursPoller(ln net.Listener, compress bool) {
+	opts := &ours.AcceptOptions{}
+	if compress {
+		opts.Compression.Mode = ours.CompressionNoContextTakeover
+	}
+	p, err := ours.NewPoller(ours.PollerOptions{
+		OnMessage: func(c *ours.Conn, typ ours.MessageType, msg []byte) {
+			if err := c.Write(context.Background(), typ, msg); err != nil {
+				c.CloseNow()
+			}
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	httpServe(ln, func(w http.ResponseWriter, r *http.Request) {
+		c, err := ours.Accept(w, r, opts)
+		if err != nil {
+			return
+		}
+		if err := p.Serve(c); err != nil {
+			c.CloseNow()
+		}
 	})
 }
 

@@ -46,9 +46,11 @@ func isCompressBench(name string) bool {
 }
 
 // mergeParts reruns the given parts with the configuration saved in the
-// results file from, replaces their samples there, and writes
-// results.json and the page again.
-func mergeParts(from string, parts map[string]bool, modfile, rootDir, benchDir, out string) {
+// results file from, or with override if not nil, replaces their samples
+// there, and writes the results and the page again to outs. The settings
+// that belong only to a rerun part (benchmark time, echo and idle timing)
+// are saved with the results; the rerun's rounds are told in a note.
+func mergeParts(from string, parts map[string]bool, override *Config, modfile, rootDir, benchDir string, outs outputs) {
 	raw, err := os.ReadFile(from)
 	if err != nil {
 		log.Fatal(err)
@@ -71,7 +73,26 @@ func mergeParts(from string, parts map[string]bool, modfile, rootDir, benchDir, 
 			delete(res.Bench, name)
 		}
 	}
-	r := &Run{Config: res.Config, BenchDir: benchDir, RootDir: rootDir, Modfile: modfile, Results: res}
+	cfg := res.Config
+	how := ""
+	if override != nil {
+		cfg = *override
+		if parts["inmem"] || parts["compress"] {
+			res.Config.BenchTime = cfg.BenchTime
+		}
+		if parts["echo"] {
+			res.Config.EchoWarmup, res.Config.EchoDuration = cfg.EchoWarmup, cfg.EchoDuration
+		}
+		if parts["idle"] {
+			res.Config.IdleSettle = cfg.IdleSettle
+		}
+		// The saved sizes and counts stay, so that the tables line up.
+		cfg.EchoConns, cfg.EchoSizes, cfg.IdleConns = res.Config.EchoConns, res.Config.EchoSizes, res.Config.IdleConns
+		if cfg.Quick {
+			how = ", short settings of -quick"
+		}
+	}
+	r := &Run{Config: cfg, BenchDir: benchDir, RootDir: rootDir, Modfile: modfile, Results: res}
 	tmp, err := os.MkdirTemp("", "wsbench")
 	if err != nil {
 		log.Fatal(err)
@@ -97,10 +118,8 @@ func mergeParts(from string, parts map[string]bool, modfile, rootDir, benchDir, 
 			names = append(names, p)
 		}
 	}
-	// A note of an earlier rerun of the same parts is replaced.
-	prefix := strings.Join(names, ", ") + " rerun on "
-	r.Results.Notes = slices.DeleteFunc(r.Results.Notes, func(n string) bool { return strings.HasPrefix(n, prefix) })
-	r.note("%s rerun on %s (%d round(s)) and merged into the results of %s", strings.Join(names, ", "), start.UTC().Format("2006-01-02 15:04 UTC"), r.Config.Rounds, res.Started)
+	r.Results.Notes = dropRerunNotes(r.Results.Notes, parts)
+	r.note("%s rerun on %s (%d round(s)%s) and merged into the results of %s", strings.Join(names, ", "), start.UTC().Format("2006-01-02 15:04 UTC"), r.Config.Rounds, how, res.Started)
 	for round := range r.Config.Rounds {
 		log.Printf("round %d of %d", round+1, r.Config.Rounds)
 		if parts["inmem"] {
@@ -117,11 +136,28 @@ func mergeParts(from string, parts map[string]bool, modfile, rootDir, benchDir, 
 		}
 	}
 	buf, _ := json.MarshalIndent(r.Results, "", "  ")
-	if err := os.WriteFile(filepath.Join(benchDir, "results.json"), append(buf, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(outs.results, append(buf, '\n'), 0o644); err != nil {
 		log.Fatal(err)
 	}
-	writeReport(&r.Results, benchDir, out)
+	writeReport(&r.Results, benchDir, outs)
 	fmt.Printf("took %s\n", time.Since(start).Round(time.Second))
+}
+
+// dropRerunNotes removes the notes of earlier reruns whose parts are all
+// rerun now, since their samples are being replaced.
+func dropRerunNotes(notes []string, parts map[string]bool) []string {
+	return slices.DeleteFunc(notes, func(n string) bool {
+		done, _, ok := strings.Cut(n, " rerun on ")
+		if !ok {
+			return false
+		}
+		for _, p := range strings.Split(done, ", ") {
+			if !parts[p] {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // --- rendering ---
@@ -151,7 +187,7 @@ func heapOf(s Sample) float64  { return s.HeapPerConn }
 func (v *view) bestPeerCompress(op string, s sizeSpec, mode string) (string, string, bool) {
 	best, name, label := 0.0, "", ""
 	for _, r := range compressRows {
-		if r.lib == "ours" || r.mode != mode {
+		if !isPeer(r.lib) || r.mode != mode {
 			continue
 		}
 		n := "Compress/" + op + "/" + s.key + "/" + r.lib + "/" + r.mode

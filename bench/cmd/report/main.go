@@ -3,8 +3,10 @@
 // echo and idle memory per connection — for our library and its peers,
 // interleaved and repeated, and writes BENCHMARKS.md at the repository root
 // with tables, SVG charts (bench/charts) and the raw results
-// (bench/results.json). If bench/analysis.md exists, it is copied in after
-// the targets table: the place for the hand-written why.
+// (bench/results.json). The echo and idle parts also run our Poller mode
+// (ours-poller), which is ours, not a peer: it never counts as the best
+// peer. If bench/analysis.md exists, it is copied in after the targets
+// table: the place for the hand-written why.
 //
 // Run it from the bench directory:
 //
@@ -12,6 +14,12 @@
 //	go run ./cmd/report -quick   # one short round, about 3 minutes
 //	go run ./cmd/report -from results.json   # redo the page from saved results
 //	go run ./cmd/report -from results.json -only compress   # rerun one part, merge
+//
+// -out, -results and -charts send the page, the raw results and the charts
+// elsewhere, for a trial run that leaves the committed files alone:
+//
+//	go run ./cmd/report -quick -from results.json -only echo,idle \
+//		-out /tmp/b/BENCHMARKS.md -results /tmp/b/results.json -charts /tmp/b/charts
 package main
 
 import (
@@ -22,6 +30,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -38,13 +47,39 @@ type Config struct {
 	IdleSettle   time.Duration `json:"idle_settle"`
 }
 
+// libs are the libraries of every part: ours first, then the peers.
 var libs = []string{"ours", "gorilla", "coder", "gobwas", "gws"}
+
+// serverLibs are the echoserver libraries of the echo and idle parts: libs
+// and our Poller mode, ours-poller.
+var serverLibs = []string{"ours", "ours-poller", "gorilla", "coder", "gobwas", "gws"}
+
+// isPeer tells whether lib is one of the peers, which the best peer is
+// chosen from; ours and ours-poller are not.
+func isPeer(lib string) bool { return slices.Contains(peers, lib) }
+
+// libLabel is how lib is named in tables and charts.
+func libLabel(lib string) string {
+	if lib == "ours-poller" {
+		return "ours (poller)"
+	}
+	return lib
+}
+
+// outputs are the files a report writes.
+type outputs struct {
+	md      string // the markdown page
+	results string // results.json
+	charts  string // directory of the SVG charts
+}
 
 func main() {
 	quick := flag.Bool("quick", false, "one short round instead of the full run")
 	rounds := flag.Int("rounds", 0, "rounds (default 3, or 1 with -quick)")
 	only := flag.String("only", "", "run only these parts, comma separated: inmem,compress,echo,idle; with -from, rerun them and merge into the saved results")
 	out := flag.String("out", "", "markdown file to write (default ../BENCHMARKS.md)")
+	resultsOut := flag.String("results", "", "raw results file to write (default results.json)")
+	chartsOut := flag.String("charts", "", "directory to write the SVG charts to (default charts)")
 	modfile := flag.String("modfile", "", "build the bench module with this go.mod instead of its own")
 	rootDir := flag.String("root", "", "directory of the library whose masking benchmark is run (default ..)")
 	from := flag.String("from", "", "render the markdown and charts from this results.json instead of running")
@@ -86,9 +121,22 @@ func main() {
 	if *out == "" {
 		*out = filepath.Join(repoDir, "BENCHMARKS.md")
 	}
+	outs := outputs{md: *out, results: *resultsOut, charts: *chartsOut}
+	if outs.results == "" {
+		outs.results = filepath.Join(benchDir, "results.json")
+	}
+	if outs.charts == "" {
+		outs.charts = filepath.Join(benchDir, "charts")
+	}
 	parts := parseParts(*only)
 	if *from != "" && *only != "" {
-		mergeParts(*from, parts, *modfile, *rootDir, benchDir, *out)
+		// The rerun keeps the saved configuration unless -quick or
+		// -rounds asks for another.
+		var override *Config
+		if *quick || *rounds > 0 {
+			override = &cfg
+		}
+		mergeParts(*from, parts, override, *modfile, *rootDir, benchDir, outs)
 		return
 	}
 	if *from != "" {
@@ -100,7 +148,7 @@ func main() {
 		if err := json.Unmarshal(raw, &res); err != nil {
 			log.Fatal(err)
 		}
-		writeReport(&res, benchDir, *out)
+		writeReport(&res, benchDir, outs)
 		return
 	}
 
@@ -149,21 +197,20 @@ func main() {
 	r.Results.Elapsed = time.Since(start).Round(time.Second).String()
 
 	raw, _ := json.MarshalIndent(r.Results, "", "  ")
-	if err := os.WriteFile(filepath.Join(benchDir, "results.json"), append(raw, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(outs.results, append(raw, '\n'), 0o644); err != nil {
 		log.Fatal(err)
 	}
-	writeReport(&r.Results, benchDir, *out)
+	writeReport(&r.Results, benchDir, outs)
 	fmt.Printf("took %s\n", time.Since(start).Round(time.Second))
 }
 
-// writeReport writes the markdown file out and the charts under
-// benchDir/charts.
-func writeReport(res *Results, benchDir, out string) {
+// writeReport writes the markdown page and the charts named by outs.
+func writeReport(res *Results, benchDir string, outs outputs) {
 	// A hand-written analysis (why a target is or is not met, what the
 	// profiles show) is kept next to the data and copied in verbatim.
 	analysis, _ := os.ReadFile(filepath.Join(benchDir, "analysis.md"))
 	md, charts := render(res, string(analysis))
-	chartDir := filepath.Join(benchDir, "charts")
+	chartDir := outs.charts
 	if err := os.MkdirAll(chartDir, 0o755); err != nil {
 		log.Fatal(err)
 	}
@@ -172,10 +219,10 @@ func writeReport(res *Results, benchDir, out string) {
 			log.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
+	if err := os.WriteFile(outs.md, []byte(md), 0o644); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("wrote %s and %d charts\n", out, len(charts))
+	fmt.Printf("wrote %s, %d charts in %s\n", outs.md, len(charts), chartDir)
 }
 
 func parseParts(s string) map[string]bool {
@@ -193,12 +240,12 @@ func parseParts(s string) map[string]bool {
 	return parts
 }
 
-// rotated returns libs starting at position round, so that no library
+// rotated returns list starting at position round, so that no library
 // always runs first.
-func rotated(round int) []string {
-	out := make([]string, len(libs))
-	for i := range libs {
-		out[i] = libs[(i+round)%len(libs)]
+func rotated(list []string, round int) []string {
+	out := make([]string, len(list))
+	for i := range list {
+		out[i] = list[(i+round)%len(list)]
 	}
 	return out
 }

@@ -153,7 +153,7 @@ func (v *view) header() {
 	}
 	v.p("# Benchmarks")
 	v.p("")
-	v.p("Our library (`ours`) side by side with gorilla/websocket v1.5.3, coder/websocket v1.8.15, gobwas/ws v1.5.0 and lxzan/gws v1.8.9. Everything on this page, tables and charts, is written by one command from the `bench` module:")
+	v.p("Our library (`ours`) side by side with gorilla/websocket v1.5.3, coder/websocket v1.8.15, gobwas/ws v1.5.0 and lxzan/gws v1.8.9; in the echo and idle parts also our Poller mode (`ours (poller)`), which is ours and never counts as a peer. Everything on this page, tables and charts, is written by one command from the `bench` module:")
 	v.p("")
 	v.p("```")
 	v.p("cd bench && go run ./cmd/report          # full run")
@@ -375,7 +375,7 @@ func (v *view) rwName(op string, s sizeSpec, lib, api string) string {
 func (v *view) bestPeerRW(op string, s sizeSpec, only ...string) (string, string, bool) {
 	best, name, label := 0.0, "", ""
 	for _, r := range rwRows {
-		if r.lib == "ours" || (len(only) > 0 && !slices.Contains(only, r.lib)) {
+		if !isPeer(r.lib) || (len(only) > 0 && !slices.Contains(only, r.lib)) {
 			continue
 		}
 		n := v.rwName(op, s, r.lib, r.api)
@@ -528,6 +528,13 @@ func (v *view) handshakes() {
 
 // --- echo ---
 
+// pollerMode says what the ours (poller) rows are; pollerText says it in
+// a sentence of its own.
+const (
+	pollerMode = "our Poller mode: connections served by epoll event loops (GOMAXPROCS loops) instead of a goroutine each; `OnMessage` echoes from the loop."
+	pollerText = "`ours (poller)` is " + pollerMode
+)
+
 func (v *view) echoMedian(lib string, conns, size int, f func(EchoSample) float64) (float64, bool) {
 	var xs []float64
 	for _, s := range v.res.Echo[fmt.Sprintf("%s/%d/%d", lib, conns, size)] {
@@ -567,14 +574,14 @@ func (v *view) bestPeerEcho(conns, size int, f func(EchoSample) float64, higher 
 	return name, best, name != ""
 }
 
-// echoRatio returns ours ÷ peer for f in a cell, round by round.
-func (v *view) echoRatio(peer string, conns, size int, f func(EchoSample) float64) (float64, bool) {
+// echoRatio returns own ÷ peer for f in a cell, round by round.
+func (v *view) echoRatio(own, peer string, conns, size int, f func(EchoSample) float64) (float64, bool) {
 	byRound := map[int]float64{}
 	for _, s := range v.res.Echo[fmt.Sprintf("%s/%d/%d", peer, conns, size)] {
 		byRound[s.Round] = f(s)
 	}
 	var xs []float64
-	for _, s := range v.res.Echo[fmt.Sprintf("ours/%d/%d", conns, size)] {
+	for _, s := range v.res.Echo[fmt.Sprintf("%s/%d/%d", own, conns, size)] {
 		if d, ok := byRound[s.Round]; ok && d != 0 {
 			xs = append(xs, f(s)/d)
 		}
@@ -586,7 +593,7 @@ func (v *view) echo() {
 	c := v.res.Config
 	v.p("## Loopback echo")
 	v.p("")
-	v.p("Each server runs in its own process (`bench/cmd/echoserver -lib NAME`); one load generator (`bench/cmd/loadgen`, a minimal hand-written client that sends a pre-masked frame) drives them all over 127.0.0.1 with one message in flight per connection. Every cell: %s of warm-up, then %s measured. Messages per second and round-trip latency depend on the load generator, which shares the two cores with the server; the server's CPU time per message (utime+stime from /proc, divided by the messages echoed) depends on it least.", c.EchoWarmup, c.EchoDuration)
+	v.p("Each server runs in its own process (`bench/cmd/echoserver -lib NAME`); one load generator (`bench/cmd/loadgen`, a minimal hand-written client that sends a pre-masked frame) drives them all over 127.0.0.1 with one message in flight per connection. Every cell: %s of warm-up, then %s measured. Messages per second and round-trip latency depend on the load generator, which shares the two cores with the server; the server's CPU time per message (utime+stime from /proc, divided by the messages echoed) depends on it least. %s", c.EchoWarmup, c.EchoDuration, pollerText)
 	v.p("")
 	for _, conns := range c.EchoConns {
 		v.p("### %d connection(s)", conns)
@@ -595,22 +602,22 @@ func (v *view) echo() {
 		v.p("|---|---|---:|---:|---:|---:|---:|")
 		for _, size := range c.EchoSizes {
 			bestPeer, _, bok := v.bestPeerEcho(conns, size, echoCPU, false)
-			for _, lib := range libs {
+			for _, lib := range serverLibs {
 				m, ok := v.echoMedian(lib, conns, size, echoMsgs)
 				if !ok {
-					v.p("| %s | %s | n/a | n/a | n/a | n/a | |", sizeLabel(size), lib)
+					v.p("| %s | %s | n/a | n/a | n/a | n/a | |", sizeLabel(size), libLabel(lib))
 					continue
 				}
 				p50, _ := v.echoMedian(lib, conns, size, echoP50)
 				p99, _ := v.echoMedian(lib, conns, size, echoP99)
 				cpu, _ := v.echoMedian(lib, conns, size, echoCPU)
 				ratio := ""
-				if bok && lib == "ours" {
-					if x, ok := v.echoRatio(bestPeer, conns, size, echoCPU); ok {
+				if bok && !isPeer(lib) {
+					if x, ok := v.echoRatio(lib, bestPeer, conns, size, echoCPU); ok {
 						ratio = fmtRatio(x) + " (" + bestPeer + ")"
 					}
 				}
-				v.p("| %s | %s | %s | %s | %s | %s | %s |", sizeLabel(size), lib, fmtInt(m), fmtUs(p50), fmtUs(p99), fmtUs(cpu), ratio)
+				v.p("| %s | %s | %s | %s | %s | %s | %s |", sizeLabel(size), libLabel(lib), fmtInt(m), fmtUs(p50), fmtUs(p99), fmtUs(cpu), ratio)
 			}
 		}
 		v.p("")
@@ -621,11 +628,11 @@ func (v *view) echo() {
 			name := fmt.Sprintf("%d conn, %s", conns, sizeLabel(size))
 			gc := group{name: name}
 			gt := group{name: name}
-			for _, lib := range libs {
+			for _, lib := range serverLibs {
 				x, ok := v.echoMedian(lib, conns, size, echoCPU)
-				gc.bars = append(gc.bars, bar{lib, x, ok})
+				gc.bars = append(gc.bars, bar{libLabel(lib), x, ok})
 				y, ok := v.echoMedian(lib, conns, size, echoMsgs)
-				gt.bars = append(gt.bars, bar{lib, y, ok})
+				gt.bars = append(gt.bars, bar{libLabel(lib), y, ok})
 			}
 			cpuGroups = append(cpuGroups, gc)
 			tputGroups = append(tputGroups, gt)
@@ -658,16 +665,16 @@ func (v *view) idle() {
 	c := v.res.Config
 	v.p("## Memory per idle connection")
 	v.p("")
-	v.p("%s connections to one server process, each having echoed one 16-byte message, then idle. Per connection: the growth of the server's resident memory (VmRSS), Go heap in use and goroutine stacks, measured after a GC that returns free memory to the OS, and goroutines. The load generator offers `permessage-deflate; client_max_window_bits` in the `deflate` rows; the last column shows what the server agreed to (empty: it did not negotiate).", fmtInt(float64(c.IdleConns)))
+	v.p("%s connections to one server process, each having echoed one 16-byte message, then idle. Per connection: the growth of the server's resident memory (VmRSS), Go heap in use and goroutine stacks, measured after a GC that returns free memory to the OS, and goroutines. The load generator offers `permessage-deflate; client_max_window_bits` in the `deflate` rows; the last column shows what the server agreed to (empty: it did not negotiate). %s", fmtInt(float64(c.IdleConns)), pollerText)
 	v.p("")
 	v.p("| library | compression | RSS per conn | heap per conn | stack per conn | goroutines per conn | negotiated |")
 	v.p("|---|---|---:|---:|---:|---:|---|")
 	for _, mode := range []string{"plain", "deflate"} {
-		for _, lib := range libs {
+		for _, lib := range serverLibs {
 			key := lib + "/" + mode
 			rss, ok := v.idleMedian(key, idleRSS)
 			if !ok {
-				v.p("| %s | %s | n/a | n/a | n/a | n/a | |", lib, mode)
+				v.p("| %s | %s | n/a | n/a | n/a | n/a | |", libLabel(lib), mode)
 				continue
 			}
 			heap, _ := v.idleMedian(key, idleHeap)
@@ -680,16 +687,16 @@ func (v *view) idle() {
 					ext = "no"
 				}
 			}
-			v.p("| %s | %s | %s | %s | %s | %.2f | %s |", lib, mode, fmtBytes(rss), fmtBytes(heap), fmtBytes(stack), goro, ext)
+			v.p("| %s | %s | %s | %s | %s | %.2f | %s |", libLabel(lib), mode, fmtBytes(rss), fmtBytes(heap), fmtBytes(stack), goro, ext)
 		}
 	}
 	v.p("")
 	var groups []group
 	for _, mode := range []string{"plain", "deflate"} {
 		g := group{name: "compression " + map[string]string{"plain": "not offered", "deflate": "offered"}[mode]}
-		for _, lib := range libs {
+		for _, lib := range serverLibs {
 			x, ok := v.idleMedian(lib+"/"+mode, idleRSS)
-			g.bars = append(g.bars, bar{lib, x, ok})
+			g.bars = append(g.bars, bar{libLabel(lib), x, ok})
 		}
 		groups = append(groups, g)
 	}
@@ -784,37 +791,54 @@ func (v *view) targets() {
 	}
 	add("Zero allocations per message, both APIs, read and write", "most allocs per message: "+strings.Join(parts, ", "), allOK(oks))
 
-	// Echo.
+	// Echo and idle memory, for both of our server modes: each row for
+	// ours, then the same for ours (poller), against the same best peer.
+	owns := []string{"ours", "ours-poller"}
+	ownSuffix := func(own string) string {
+		if own == "ours" {
+			return ""
+		}
+		return " — " + libLabel(own)
+	}
 	for _, size := range []int{16, 1 << 10} {
 		target := fmt.Sprintf("Echo, 64 conns, %s: server CPU per message at most 0.85× the best peer", sizeLabel(size))
-		cpu, ok := v.echoMedian("ours", 64, size, echoCPU)
 		peer, best, bok := v.bestPeerEcho(64, size, echoCPU, false)
-		x, rok := v.echoRatio(peer, 64, size, echoCPU)
-		if !ok || !bok || !rok {
-			add(target, "not measured", -1)
-			continue
+		for _, own := range owns {
+			cpu, ok := v.echoMedian(own, 64, size, echoCPU)
+			x, rok := v.echoRatio(own, peer, 64, size, echoCPU)
+			if !ok || !bok || !rok {
+				add(target+ownSuffix(own), "not measured", -1)
+				continue
+			}
+			add(target+ownSuffix(own), fmt.Sprintf("%s vs %s (%s): %s", fmtUs(cpu), fmtUs(best), peer, fmtRatio(x)), allOK([]bool{x <= 0.85}))
 		}
-		add(target, fmt.Sprintf("%s vs %s (%s): %s", fmtUs(cpu), fmtUs(best), peer, fmtRatio(x)), allOK([]bool{x <= 0.85}))
-		mPeer, _, _ := v.bestPeerEcho(64, size, echoMsgs, true)
-		pPeer, _, _ := v.bestPeerEcho(64, size, echoP99, false)
-		xm, _ := v.echoRatio(mPeer, 64, size, echoMsgs)
-		xp, _ := v.echoRatio(pPeer, 64, size, echoP99)
-		add(fmt.Sprintf("Echo, 64 conns, %s: msgs/s and p99 no worse than the best peer", sizeLabel(size)), fmt.Sprintf("msgs/s %s of %s; p99 %s of %s", fmtRatio(xm), mPeer, fmtRatio(xp), pPeer), allOK([]bool{xm >= 1, xp <= 1}))
+		target = fmt.Sprintf("Echo, 64 conns, %s: msgs/s and p99 no worse than the best peer", sizeLabel(size))
+		mPeer, _, mok := v.bestPeerEcho(64, size, echoMsgs, true)
+		pPeer, _, pok := v.bestPeerEcho(64, size, echoP99, false)
+		for _, own := range owns {
+			xm, okm := v.echoRatio(own, mPeer, 64, size, echoMsgs)
+			xp, okp := v.echoRatio(own, pPeer, 64, size, echoP99)
+			if !mok || !pok || !okm || !okp {
+				add(target+ownSuffix(own), "not measured", -1)
+				continue
+			}
+			add(target+ownSuffix(own), fmt.Sprintf("msgs/s %s of %s; p99 %s of %s", fmtRatio(xm), mPeer, fmtRatio(xp), pPeer), allOK([]bool{xm >= 1, xp <= 1}))
+		}
 	}
-
-	// Idle memory.
 	for _, mode := range []string{"plain", "deflate"} {
-		rss, ok := v.idleMedian("ours/"+mode, idleRSS)
-		label := map[string]string{"plain": "without", "deflate": "with"}[mode]
-		if !ok {
-			add("At most 6 KB RSS per idle connection, "+label+" compression", "not measured", -1)
-			continue
+		target := "At most 6 KB RSS per idle connection, " + map[string]string{"plain": "without", "deflate": "with"}[mode] + " compression"
+		for _, own := range owns {
+			rss, ok := v.idleMedian(own+"/"+mode, idleRSS)
+			if !ok {
+				add(target+ownSuffix(own), "not measured", -1)
+				continue
+			}
+			neg := ""
+			if s := v.res.Idle[own+"/"+mode]; mode == "deflate" && len(s) > 0 && s[0].Extensions == "" {
+				neg = " (compression was not negotiated)"
+			}
+			add(target+ownSuffix(own), fmtBytes(rss)+neg, allOK([]bool{rss <= 6000}))
 		}
-		neg := ""
-		if s := v.res.Idle["ours/"+mode]; mode == "deflate" && len(s) > 0 && s[0].Extensions == "" {
-			neg = " (compression was not negotiated)"
-		}
-		add("At most 6 KB RSS per idle connection, "+label+" compression", fmtBytes(rss)+neg, allOK([]bool{rss <= 6000}))
 	}
 
 	// Handshakes.
@@ -847,6 +871,7 @@ func (v *view) method() {
 	v.p("Each library is driven the way its documentation recommends for speed:")
 	v.p("")
 	v.p("- **ours**: `Accept` with default options (UTF-8 validation on, 32 MiB read limit; the read benchmarks use binary messages). `ReadAppend` into a buffer reused across messages and `Write`; streaming rows use `Reader` and `Writer` (the writer sends a fragment per 4 KiB `WriteBufferSize`). Echo server: `ReadAppend` + `Write` on a goroutine per connection. With compression: `CompressionNoContextTakeover`.")
+	v.p("- **ours (poller)**, echo and idle parts only: %s Echo server: `Accept` with the same options as `ours`, then `Poller.Serve` on one `Poller` for the whole process (default options); `OnMessage` writes the message back with `Write` and closes the connection with `CloseNow` if that fails. Not a peer: it never counts as the best peer.", pollerMode)
 	v.p("- **gorilla/websocket**: the zero `Upgrader`, which reuses net/http's hijacked 4 KiB read and write buffers for the connection. `ReadMessage`/`WriteMessage` (whole) and `NextReader`/`NextWriter` (stream). Echo server: `NextReader` into a reused `bytes.Buffer`, then `WriteMessage`. With compression: `EnableCompression` (its only mode, no context takeover).")
 	v.p("- **coder/websocket**: `Accept` with default options (compression off). `Read`/`Write` (whole) and `Reader`/`Writer` (stream); the read limit is raised to the message size. Echo server: `Reader` into a reused `bytes.Buffer`, then `Write`. With compression: `CompressionNoContextTakeover`.")
 	v.p("- **gobwas/ws**: `ws.UpgradeHTTP` in memory; `frame` rows use its low-level API — `ws.ReadHeaderBuffer` from the hijacked 4 KiB `bufio.Reader`, `io.ReadFull` into a reused buffer and `ws.Cipher`; `ws.WriteHeaderBuffer` and the payload written straight to the connection — and `stream` rows use `wsutil.Reader` and `wsutil.Writer`. Echo server: the zero-copy `ws.Upgrader` on the raw TCP connection (no net/http), the low-level API with a 4 KiB `bufio.Reader`, and each reply (header and payload) written with one `Write`. With compression: `wsflate.Extension` negotiates it (replies stay uncompressed).")

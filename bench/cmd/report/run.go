@@ -340,7 +340,7 @@ func (r *Run) runEcho(ctx context.Context, round int) {
 	for _, conns := range r.Config.EchoConns {
 		for _, size := range r.Config.EchoSizes {
 			log.Printf("  echo: %d connections, %d B", conns, size)
-			for _, lib := range rotated(round) {
+			for _, lib := range rotated(serverLibs, round) {
 				res, err := r.echoOnce(ctx, lib, conns, size)
 				key := fmt.Sprintf("%s/%d/%d", lib, conns, size)
 				if err != nil {
@@ -399,7 +399,7 @@ func (r *Run) runIdle(ctx context.Context, round int) {
 			mode = "deflate"
 		}
 		log.Printf("  idle: %d connections, %s", r.Config.IdleConns, mode)
-		for _, lib := range rotated(round) {
+		for _, lib := range rotated(serverLibs, round) {
 			key := lib + "/" + mode
 			s, err := r.idleOnce(ctx, lib, compress)
 			if err != nil {

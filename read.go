@@ -617,8 +617,9 @@ func (c *Conn) ReadAppend(ctx context.Context, dst []byte) (MessageType, []byte,
 	if err := c.lockRead(ctx); err != nil {
 		return 0, dst, err
 	}
-	defer c.readMu.unlock()
-	return c.rd.readMessage(ctx, dst)
+	typ, dst, err := c.rd.readMessage(ctx, dst)
+	c.readMu.unlock() // no defer: unlock inlines, and readMessage does not panic
+	return typ, dst, err
 }
 
 // readMessage is ReadAppend for the holder of readMu.

@@ -183,6 +183,10 @@ type evState struct {
 	// pending is set by the loop when an event arrived while another
 	// goroutine held readMu; that goroutine services the connection again.
 	pending atomic.Bool
+
+	// Reading without waiting (poller_linux.go), by the holder of readMu.
+	nowFn  func(fd uintptr) bool // reads once into nowDst
+	nowDst []byte
 }
 
 func (p *Poller) dispatch(c *Conn, ev *evState, typ MessageType, msg []byte) {

@@ -160,9 +160,7 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 	l.conns[token] = c
 	l.mu.Unlock()
 	ev.l, ev.token = l, token
-	if r.nowFn == nil {
-		r.nowFn = r.readNow
-	}
+	ev.nowFn = r.readNow
 	if err := l.ctl(syscall.EPOLL_CTL_ADD, fd, token); err != nil {
 		l.mu.Lock()
 		delete(l.conns, token)
@@ -374,7 +372,7 @@ func (l *loop) handoff(c *Conn, ev *evState) {
 // readNow runs inside RawConn.Read: one read into nowDst, no waiting.
 func (r *reader) readNow(fd uintptr) bool {
 	for {
-		n, err := syscall.Read(int(fd), r.nowDst)
+		n, err := syscall.Read(int(fd), r.c.ev.Load().nowDst)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -385,13 +383,14 @@ func (r *reader) readNow(fd uintptr) bool {
 
 // readNowInto reads what the socket holds into p, without waiting.
 func (r *reader) readNowInto(p []byte) (int, error) {
-	if r.raw == nil {
+	if r.raw == nil || r.c.ev.Load() == nil {
 		return 0, errWouldBlock // only in tests: a loop needs a raw socket
 	}
 	r.rawN, r.rawErr = 0, nil
-	r.nowDst = p
-	err := r.raw.Read(r.nowFn)
-	r.nowDst = nil
+	ev := r.c.ev.Load()
+	ev.nowDst = p
+	err := r.raw.Read(ev.nowFn)
+	ev.nowDst = nil
 	if err != nil {
 		return 0, err
 	}

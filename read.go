@@ -51,9 +51,7 @@ type reader struct {
 	rawErr error
 
 	// Serving by a Poller's loop (poller_linux.go).
-	inLoop bool                  // the loop's goroutine reads: never wait for the network
-	nowFn  func(fd uintptr) bool // reads once into nowDst without waiting
-	nowDst []byte
+	inLoop bool // the loop's goroutine reads: never wait for the network
 }
 
 func (r *reader) init(c *Conn, buffered []byte) {
@@ -329,6 +327,9 @@ func (r *reader) handleControl(ctx context.Context, op opcode, payload []byte) e
 	c := r.c
 	switch op {
 	case opPing:
+		if r.inLoop {
+			return r.pongFromLoop(ctx, payload)
+		}
 		if err := c.writeControl(ctx, opPong, payload); err != nil && !errors.Is(err, ErrClosed) {
 			if isCtxErr(err) {
 				return err
@@ -353,6 +354,33 @@ func (r *reader) handleControl(ctx context.Context, op opcode, payload []byte) e
 		c.peerClosed(ce)
 		r.dropBuffer()
 		return r.err
+	}
+	return nil
+}
+
+// maxLoopPongWait bounds how long a Poller's loop waits to send a pong.
+const maxLoopPongWait = time.Second
+
+// pongFromLoop answers a ping on a Poller's loop, which must not wait long
+// for a peer that sends pings but does not read: when the pong cannot go
+// out in time, the connection is dropped.
+func (r *reader) pongFromLoop(ctx context.Context, payload []byte) error {
+	c := r.c
+	ctx, cancel := context.WithTimeout(ctx, maxLoopPongWait)
+	defer cancel()
+	err := c.writeControl(ctx, opPong, payload)
+	switch {
+	case err == nil || errors.Is(err, ErrClosed):
+	case isCtxErr(err):
+		r.err = fmt.Errorf("websocket: peer does not read, pong not sent: %w", err)
+		c.closeNow(r.err)
+		return r.err
+	default:
+		r.err = err
+		return err
+	}
+	if c.opts.OnPing != nil {
+		c.opts.OnPing(payload)
 	}
 	return nil
 }

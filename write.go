@@ -20,7 +20,7 @@ type writer struct {
 	c       *Conn
 	pool    *sync.Pool
 	bufSize int
-	iov     [2][]byte
+	iov     *[2][]byte // made on the first vectored write
 	iovs    net.Buffers
 	// small assembles control frames and short data frames, under frameMu,
 	// so they need no pooled buffer.
@@ -73,6 +73,9 @@ func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err er
 		m, err = w.c.nc.Write(bufs[0])
 		n = int64(m)
 	} else if w.writev {
+		if w.iov == nil {
+			w.iov = new([2][]byte)
+		}
 		w.iov[0], w.iov[1] = bufs[0], bufs[1]
 		w.iovs = w.iov[:]
 		n, err = w.iovs.WriteTo(w.c.nc)

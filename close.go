@@ -358,7 +358,11 @@ func (c *Conn) peerClosed(ce CloseError) {
 	c.peerClose = ce
 	c.closeMu.Unlock()
 	close(rcvd)
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.closeTimeout())
+	timeout := c.opts.closeTimeout()
+	if c.rd.inLoop {
+		timeout = min(timeout, maxLoopPongWait) // a Poller's loop may not wait long
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	sent, _ := c.sendClose(ctx, ce.Code, "")
 	if !sent {

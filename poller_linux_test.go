@@ -1,9 +1,20 @@
 package websocket
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestPollerIdleCost: on Linux, plain TCP connections are watched by the
@@ -60,4 +71,103 @@ func TestPollerIdleCost(t *testing.T) {
 		}
 		c.readMu.unlock()
 	}
+}
+
+// smallSendBuffers makes accepted connections' send buffers small, so that
+// a peer that stops reading blocks our writes after a few KiB.
+type smallSendBuffers struct{ net.Listener }
+
+func (l smallSendBuffers) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(4096)
+	}
+	return nc, err
+}
+
+// TestPollerPingerThatDoesNotRead: a peer flooding pings without reading
+// its pongs holds the loop up for at most a second, then is dropped; the
+// loop's other connections are served meanwhile.
+func TestPollerPingerThatDoesNotRead(t *testing.T) {
+	checkLeaks(t)
+	closed := make(chan error, 2)
+	p, err := NewPoller(PollerOptions{
+		Loops: 1,
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c.Write(ctx, typ, msg)
+		},
+		OnClose: func(c *Conn, err error) { closed <- err },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := Accept(w, r, nil); err == nil {
+			p.Serve(c)
+		}
+	}))
+	ts.Listener = smallSendBuffers{ts.Listener}
+	ts.Start()
+	defer ts.Close()
+	addr := strings.TrimPrefix(ts.URL, "http://")
+
+	good, _, err := Dial(testCtx(t), "ws://"+addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.CloseNow()
+
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.(*net.TCPConn).SetReadBuffer(4096)
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(nc), nil); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	flooded := make(chan struct{})
+	go func() {
+		defer close(flooded)
+		ping := frame(true, 0, opPing, true, make([]byte, 125))
+		for {
+			if _, err := nc.Write(ping); err != nil {
+				return // dropped by the server
+			}
+		}
+	}()
+
+	// The good connection keeps getting answers, each within the loop's
+	// longest wait for a pong.
+	var dropped error
+	for i := 0; dropped == nil; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		msg := []byte(strconv.Itoa(i))
+		if err := good.Write(ctx, MessageText, msg); err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := good.Read(ctx)
+		cancel()
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("echo %d during the flood: %q %v", i, got, err)
+		}
+		select {
+		case dropped = <-closed:
+		case <-time.After(10 * time.Millisecond):
+		}
+		if i > 1000 {
+			t.Fatal("the flooding peer was not dropped")
+		}
+	}
+	if !errors.Is(dropped, context.DeadlineExceeded) {
+		t.Fatalf("OnClose of the flooding peer: %v", dropped)
+	}
+	nc.Close()
+	<-flooded
 }

@@ -22,7 +22,7 @@ import (
 	"strings"
 )
 
-var block = regexp.MustCompile(`(?s)(<!-- BEGIN ([^ ]+) -->\n).*?(<!-- END ([^ ]+) -->)`)
+var block = regexp.MustCompile(`(?s)(<!-- BEGIN ([^\n]+?) -->\n).*?(<!-- END ([^\n]+?) -->)`)
 
 func main() {
 	readme, err := os.ReadFile("README.md")
@@ -30,6 +30,9 @@ func main() {
 		fail(err)
 	}
 	var firstErr error
+	if n, m := bytes.Count(readme, []byte("<!-- BEGIN ")), len(block.FindAll(readme, -1)); n != m {
+		fail(fmt.Errorf("%d BEGIN markers, %d of them well-formed blocks", n, m))
+	}
 	out := block.ReplaceAllFunc(readme, func(m []byte) []byte {
 		sub := block.FindSubmatch(m)
 		if string(sub[2]) != string(sub[4]) {

@@ -261,6 +261,8 @@ func (tb *table) markdown(opts suite.Options) string {
 	sections := []struct{ key, title string }{
 		{"server/plain", "Server, permessage-deflate off"},
 		{"server/deflate", "Server, permessage-deflate on"},
+		{"server/poller", "Server with a Poller, permessage-deflate off"},
+		{"server/poller+deflate", "Server with a Poller, permessage-deflate on"},
 		{"client/plain", "Client, permessage-deflate off"},
 		{"client/deflate", "Client, permessage-deflate on"},
 	}

@@ -4,7 +4,10 @@
 //
 // As an echo server, for a fuzzing client:
 //
-//	go run ./autobahn/cmd/testee -mode server -addr 127.0.0.1:9001 [-compress]
+//	go run ./autobahn/cmd/testee -mode server -addr 127.0.0.1:9001 [-compress] [-poller]
+//
+// With -poller the server's connections are served by a websocket.Poller
+// (event loops) instead of a goroutine each.
 //
 // As a client following the testee-client protocol, for a fuzzing server:
 //
@@ -31,9 +34,10 @@ func main() {
 	rawURL := flag.String("url", "ws://127.0.0.1:9001", "fuzzing server URL in client mode")
 	agent := flag.String("agent", "fullduplex", "agent name reported in client mode")
 	compress := flag.Bool("compress", false, "negotiate permessage-deflate")
+	poller := flag.Bool("poller", false, "server mode: serve connections with a websocket.Poller")
 	flag.Parse()
 
-	opts := testee.Options{Compress: *compress}
+	opts := testee.Options{Compress: *compress, Poller: *poller}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
@@ -44,7 +48,7 @@ func main() {
 			<-ctx.Done()
 			srv.Close()
 		}()
-		log.Printf("echo server on ws://%s (compression %v)", *addr, *compress)
+		log.Printf("echo server on ws://%s (compression %v, poller %v)", *addr, *compress, *poller)
 		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Fatal(err)
 		}

@@ -219,8 +219,10 @@ func (c *Conn) closeNow(why error) {
 		c.closedFlag.Store(true)
 		close(c.closed)
 		c.nc.Close()
-		if ev := c.ev.Load(); ev != nil && ev.l != nil {
-			ev.l.connClosed(c)
+		if ev := c.ev.Load(); ev != nil {
+			if l := ev.l.Load(); l != nil {
+				l.connClosed(c)
+			}
 		}
 		if c.group != nil {
 			c.group.remove(c)

@@ -31,7 +31,8 @@ import (
 // A Poller is safe for concurrent use.
 type Poller struct {
 	opts  PollerOptions
-	loops []*loop // nil where epoll is not used
+	loops []*loop       // nil where epoll is not used
+	next  atomic.Uint64 // spreads connections over the loops
 
 	mu     sync.Mutex
 	conns  map[*Conn]struct{}
@@ -174,8 +175,8 @@ func (p *Poller) finish(c *Conn, err error) {
 // evState is what a Poller keeps per connection.
 type evState struct {
 	p     *Poller
-	l     *loop  // the loop watching the connection; nil if a goroutine reads it
-	token uint64 // the connection's key in l
+	l     atomic.Pointer[loop] // the loop watching the connection; nil if a goroutine reads it
+	token uint64               // the connection's key in l
 
 	// dispatching is set while OnMessage runs, so that Close called from
 	// it knows not to wait for the loop it would be holding up.

@@ -149,23 +149,26 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 	if len(p.loops) == 0 || r.raw == nil {
 		return false
 	}
-	var fd int
-	if err := r.raw.Control(func(s uintptr) { fd = int(s) }); err != nil {
-		return false
-	}
-	l := p.loops[uint64(fd)%uint64(len(p.loops))]
+	l := p.loops[p.next.Add(1)%uint64(len(p.loops))]
 	l.mu.Lock()
 	token := l.next
 	l.next++
 	l.conns[token] = c
 	l.mu.Unlock()
-	ev.l, ev.token = l, token
+	ev.token = token
 	ev.nowFn = r.readNow
-	if err := l.ctl(syscall.EPOLL_CTL_ADD, fd, token); err != nil {
+	ev.l.Store(l)
+	// Control holds the socket open while it runs: the fd cannot be closed
+	// and reused by another connection before it is registered.
+	var err error
+	if cerr := r.raw.Control(func(fd uintptr) { err = l.ctl(syscall.EPOLL_CTL_ADD, int(fd), token) }); cerr != nil {
+		err = cerr
+	}
+	if err != nil {
 		l.mu.Lock()
 		delete(l.conns, token)
 		l.mu.Unlock()
-		ev.l = nil
+		ev.l.Store(nil)
 		return false
 	}
 	// Data may have come with the handshake or before the registration;

@@ -58,7 +58,7 @@ func TestPollerIdleCost(t *testing.T) {
 	}
 	for _, c := range served {
 		ev := c.ev.Load()
-		if ev == nil || ev.l == nil {
+		if ev == nil || ev.l.Load() == nil {
 			t.Fatal("a TCP connection is not on a loop")
 		}
 		// The loop releases readMu after the last event; holding it, the

@@ -536,3 +536,38 @@ func FuzzPollerScan(f *testing.F) {
 		}
 	})
 }
+
+// TestPollerClient: a Poller serves client connections too: replies reach
+// OnMessage, and a close started by the server ends with OnClose.
+func TestPollerClient(t *testing.T) {
+	checkLeaks(t)
+	got := make(chan string, 10)
+	ended := make(chan error, 1)
+	p, err := NewPoller(PollerOptions{
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) { got <- string(msg) },
+		OnClose:   func(c *Conn, err error) { ended <- err },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	client, server := pair(t, nil, nil)
+	if err := p.Serve(client); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	for _, msg := range []string{"one", strings.Repeat("two", 3000)} {
+		if err := server.Write(ctx, MessageText, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		if m := <-got; m != msg {
+			t.Fatalf("OnMessage got %d bytes, want %d", len(m), len(msg))
+		}
+	}
+	if err := server.Close(StatusGoingAway, "bye"); err != nil {
+		t.Fatalf("server Close: %v", err)
+	}
+	if err := <-ended; CloseStatus(err) != StatusGoingAway {
+		t.Fatalf("OnClose: %v", err)
+	}
+}

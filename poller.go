@@ -309,8 +309,10 @@ func (r *reader) scan() (controls int, what scanResult) {
 			switch {
 			case controls > 0:
 				return controls, scanControl
-			case !h.op.isControl() && h.length > int64(len(r.buf)-off-hlen):
-				// Too large to wait for in the buffer: read it as it comes
+			case !h.op.isControl() && h.length > int64(len(r.buf)-off-hlen),
+				inMessage && len(b) == len(r.buf):
+				// Too large to wait for in the buffer, or the fragments
+				// before it fill the buffer: read the message as it comes
 				// (a compressed one on a goroutine of its own).
 				if compressed || !inMessage && h.rsv&bitRsv1 != 0 {
 					return 0, scanHandoff
@@ -336,10 +338,17 @@ func (r *reader) scan() (controls int, what scanResult) {
 			return controls, scanMessage
 		}
 	}
-	if controls > 0 {
+	switch {
+	case controls > 0:
 		return controls, scanControl
-	}
-	if r.invalidTextSoFar(b) {
+	case inMessage && len(b) == len(r.buf):
+		// Complete fragments fill the buffer and the next header is cut
+		// short: nothing more fits until the reader takes them.
+		if compressed {
+			return 0, scanHandoff
+		}
+		return 0, scanMessage
+	case r.invalidTextSoFar(b):
 		return 0, scanMessage
 	}
 	return 0, scanNeedMore

@@ -389,6 +389,9 @@ func (r *reader) readNowInto(p []byte) (int, error) {
 	if r.raw == nil || r.c.ev.Load() == nil {
 		return 0, errWouldBlock // only in tests: a loop needs a raw socket
 	}
+	if len(p) == 0 {
+		return 0, io.ErrShortBuffer // a read of nothing would look like EOF
+	}
 	r.rawN, r.rawErr = 0, nil
 	ev := r.c.ev.Load()
 	ev.nowDst = p

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -467,6 +468,8 @@ func FuzzPollerScan(f *testing.F) {
 	f.Add(frame(true, 0, opText, true, []byte{'a', 0xff, 'b'})[:8], false)
 	f.Add(frame(true, bitRsv1, opBinary, true, []byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}), true)
 	f.Add(frame(true, 0, opBinary, false, bytes.Repeat([]byte("z"), 5000))[:300], false)
+	f.Add(append(frame(false, 0, opBinary, true, make([]byte, 4085)), frame(true, 0, opContinuation, true, make([]byte, 100))...)[:4096], false)
+	f.Add(append(frame(false, 0, opBinary, true, make([]byte, 4000)), frame(true, 0, opPing, true, make([]byte, 125))...)[:4096], false)
 	f.Fuzz(func(t *testing.T, data []byte, compress bool) {
 		newTestConn := func(stream, buffered []byte) *Conn {
 			var dp *deflateParams
@@ -519,6 +522,9 @@ func FuzzPollerScan(f *testing.F) {
 				}
 				break
 			}
+			if what == scanNeedMore && r.w-r.r == len(r.buf) && len(r.buf) >= readBufferSize {
+				t.Fatal("scan asks for more bytes, but the buffer is full")
+			}
 			if what == scanNeedMore || what == scanHandoff {
 				break
 			}
@@ -569,5 +575,27 @@ func TestPollerClient(t *testing.T) {
 	}
 	if err := <-ended; CloseStatus(err) != StatusGoingAway {
 		t.Fatalf("OnClose: %v", err)
+	}
+}
+
+// TestPollerFragmentsFillBuffer: complete fragments that fill the read
+// buffer, followed by a header cut short, are taken by the reader to make
+// room, and the message arrives whole.
+func TestPollerFragmentsFillBuffer(t *testing.T) {
+	for _, first := range []int{4080, 4085, 4086, 4090} {
+		t.Run(strconv.Itoa(first), func(t *testing.T) {
+			srv := newPollerServer(t, "tcp", nil, nil)
+			c := srv.dial(t, nil)
+			a := bytes.Repeat([]byte{'a'}, first)
+			b := bytes.Repeat([]byte{'b'}, 100)
+			raw := append(frame(false, 0, opBinary, true, a), frame(true, 0, opContinuation, true, b)...)
+			if _, err := c.nc.Write(raw); err != nil {
+				t.Fatal(err)
+			}
+			_, got, err := c.Read(testCtx(t))
+			if err != nil || !bytes.Equal(got, append(a, b...)) {
+				t.Fatalf("got %d bytes, %v", len(got), err)
+			}
+		})
 	}
 }

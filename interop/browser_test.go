@@ -108,9 +108,10 @@ func TestChromium(t *testing.T) {
 		})
 	}
 	for _, tc := range []struct {
-		name string
-		tls  bool
-		comp compression
+		name  string
+		tls   bool
+		comp  compression
+		reads serverReads
 	}{
 		{
 			name: "session ws",
@@ -125,9 +126,28 @@ func TestChromium(t *testing.T) {
 			name: "session ws deflate",
 			comp: compressionModes[1],
 		},
+		{
+			name:  "poller session ws",
+			comp:  compressionOff,
+			reads: readsPoller,
+		},
+		{
+			name:  "poller session wss",
+			tls:   true,
+			comp:  compressionOff,
+			reads: readsPoller,
+		},
+		{
+			name:  "poller session ws deflate",
+			comp:  compressionModes[1],
+			reads: readsPoller,
+		},
 	} {
 		scheme := map[bool]string{false: "ws://", true: "wss://"}[tc.tls]
-		run(tc.name, func(t *testing.T, b *browser, r *row) { browserSessions(t, b, r, tc.tls, tc.comp) },
+		if tc.reads == readsPoller {
+			scheme = "Poller, " + scheme
+		}
+		run(tc.name, func(t *testing.T, b *browser, r *row) { browserSessions(t, b, r, tc.tls, tc.comp, tc.reads) },
 			"browser client → our server ("+scheme+", session protocol)", tc.comp)
 	}
 	for _, tc := range []struct {
@@ -163,15 +183,16 @@ const blankPage = "<!doctype html><meta charset=utf-8><title>interop</title><p>i
 // left out; our fragments and pings still go to the browser.
 //
 // Chromium moves WebSocket data at a few MB/s, so the full plan (about 128
-// MiB through the browser) runs once, over ws://; over wss:// the plan
-// stops at 1 MiB.
-func browserSessions(t *testing.T, b *browser, r *row, tls bool, comp compression) {
+// MiB through the browser) runs once per compression setting, over ws://
+// and with a goroutine per connection; over wss:// and with the Poller the
+// plan stops at 1 MiB.
+func browserSessions(t *testing.T, b *browser, r *row, tls bool, comp compression, reads serverReads) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write([]byte(blankPage))
 	})
-	d := newDriverServer(t, comp, tls, mux)
+	d := newDriverServer(t, comp, tls, mux, reads)
 	sessions := []struct {
 		name      string
 		protocols []string
@@ -188,9 +209,19 @@ func browserSessions(t *testing.T, b *browser, r *row, tls bool, comp compressio
 			spec:      shortSession(""),
 		},
 	}
-	if tls && sessions[0].spec.maxSize == 0 {
+	switch {
+	case reads == readsPoller && tls:
+		r.addNote("TLS: the Poller reads our side with a goroutine of its own")
+	case reads == readsPoller:
+		r.addNote("a Poller's epoll loop reads our side")
+	}
+	if (tls || reads == readsPoller) && sessions[0].spec.maxSize == 0 {
 		sessions[0].spec.maxSize = 1 << 20
-		r.addNote("messages up to 1 MiB (16 MiB is checked over ws://)")
+		if reads == readsPoller {
+			r.addNote("messages up to 1 MiB (16 MiB is checked over ws:// without Poller)")
+		} else {
+			r.addNote("messages up to 1 MiB (16 MiB is checked over ws://)")
+		}
 	}
 	r.addNote("the browser neither fragments nor pings: those directions are ours only")
 	for _, s := range sessions {

@@ -65,9 +65,10 @@ func newRow(t *testing.T, peer, direction, compression string) *row {
 		switch {
 		case t.Failed():
 			r.Result = resultFailed
-			if r.Note == "" {
-				r.Note = "see the test's log"
+			if r.Note != "" {
+				r.Note += "; "
 			}
+			r.Note += "see the test's log"
 		case t.Skipped() && r.Result == resultPending:
 		case t.Skipped():
 			r.Result = resultFailed
@@ -137,6 +138,8 @@ func writeResults(path string, elapsed time.Duration) error {
 	b.WriteString("a real peer program on 127.0.0.1 exchanging messages of 0 B to 16 MiB, text and binary, ")
 	b.WriteString("fragmented and whole, with a checksum and a sequence number per message; subprotocol selection; ")
 	b.WriteString("pings both ways; and the closing handshake. ")
+	b.WriteString("In the rows marked *(Poller)*, a `websocket.Poller` reads our server's connections and calls back with each message, ")
+	b.WriteString("instead of a goroutine per connection blocked in Read. ")
 	b.WriteString("*pending* means a compression variant ran and passed with compression off on our side, because the ")
 	b.WriteString("compression switch of these tests was off (`run.sh --compression` turns it on); it is not counted as passed.\n\n")
 	fmt.Fprintf(&b, "Run on %s/%s with %s in %s.\n\n", runtime.GOOS, runtime.GOARCH, runtime.Version(), elapsed.Round(time.Second))

@@ -17,7 +17,14 @@ var nodeWS = programPeer{
 
 func TestNodeClient(t *testing.T) {
 	for _, comp := range compressionModes {
-		t.Run(comp.name, func(t *testing.T) { testPeerClient(t, nodeWS, comp) })
+		t.Run(comp.name, func(t *testing.T) { testPeerClient(t, nodeWS, comp, readsGoroutine) })
+	}
+}
+
+// TestNodeClientPoller is TestNodeClient with our server in Poller mode.
+func TestNodeClientPoller(t *testing.T) {
+	for _, comp := range compressionModes {
+		t.Run(comp.name, func(t *testing.T) { testPeerClient(t, nodeWS, comp, readsPoller) })
 	}
 }
 

@@ -32,10 +32,10 @@ import (
 )
 
 // proxied runs the main and the short session from our client through a
-// proxy to our own server (a goResponder at backend), and checks that the
+// proxy to our own server (a responder at backend), and checks that the
 // connections really went through the proxy: the server sees another
 // remote address than the client's local one.
-func proxied(t *testing.T, backend *httptest.Server, responder *goResponder, target string, base *websocket.DialOptions) {
+func proxied(t *testing.T, backend *httptest.Server, responder responder, target string, base *websocket.DialOptions) {
 	t.Helper()
 	sessions := []struct {
 		name      string
@@ -64,9 +64,15 @@ func proxied(t *testing.T, backend *httptest.Server, responder *goResponder, tar
 	}
 }
 
-// newBackend starts our server, answering the session protocol.
-func newBackend(t *testing.T, tls bool) (*httptest.Server, *goResponder) {
-	responder := newGoResponder(t)
+// newBackend starts our server, answering the session protocol, reading
+// its connections as reads says.
+func newBackend(t *testing.T, tls bool, reads serverReads) (*httptest.Server, responder) {
+	var responder responder
+	if reads == readsPoller {
+		responder = newPollResponder(t)
+	} else {
+		responder = newGoResponder(t)
+	}
 	var srv *httptest.Server
 	if tls {
 		srv = httptest.NewTLSServer(responder)
@@ -137,10 +143,23 @@ http {
 // proxy, started in the foreground with its configuration, pid file, logs
 // and temporary files in a temporary directory.
 func TestNginx(t *testing.T) {
-	r := newRow(t, "nginx", "our client → nginx (reverse proxy) → our server", compressionOff.name)
+	testNginx(t, readsGoroutine)
+}
+
+// TestNginxPoller is TestNginx with our server in Poller mode: the
+// answering side of the session protocol runs from the Poller's callbacks.
+func TestNginxPoller(t *testing.T) {
+	testNginx(t, readsPoller)
+}
+
+func testNginx(t *testing.T, reads serverReads) {
+	r := newRow(t, "nginx", "our client → nginx (reverse proxy) → our server"+reads.label(), compressionOff.name)
+	if reads == readsPoller {
+		r.addNote("a Poller's epoll loop reads our server's side, which answers from its callbacks")
+	}
 	nginx := need(t, "nginx", "apt-get install nginx")
 	r.setVersion(strings.TrimPrefix(programVersion(t, nginx, "-v"), "nginx version: "))
-	backend, responder := newBackend(t, false)
+	backend, responder := newBackend(t, false, reads)
 	dir := t.TempDir()
 	listen := freePort(t)
 	conf := strings.NewReplacer("{{dir}}", dir, "{{port}}", fmt.Sprint(listen), "{{backend}}", fmt.Sprint(port(t, backend))).Replace(nginxConf)
@@ -208,7 +227,7 @@ func TestTinyproxy(t *testing.T) {
 			r := newRow(t, "tinyproxy", "our client → tinyproxy (HTTP CONNECT, "+tc.name+") → our server", compressionOff.name)
 			tinyproxy := need(t, "tinyproxy", "apt-get install tinyproxy")
 			r.setVersion(strings.TrimPrefix(programVersion(t, tinyproxy, "-v"), "tinyproxy "))
-			backend, responder := newBackend(t, false)
+			backend, responder := newBackend(t, false, readsGoroutine)
 			dir := t.TempDir()
 			listen := freePort(t)
 			conf := strings.NewReplacer("{{dir}}", dir, "{{port}}", fmt.Sprint(listen), "{{backend}}", fmt.Sprint(port(t, backend))).Replace(tinyproxyConf)
@@ -289,7 +308,7 @@ func TestHTTPSProxy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRow(t, "HTTPS CONNECT proxy (Go crypto/tls, in the test)", "our client → HTTPS proxy ("+tc.name+") → our server", compressionOff.name)
 			r.setVersion(goVersion())
-			backend, responder := newBackend(t, tc.tls)
+			backend, responder := newBackend(t, tc.tls, readsGoroutine)
 			cert, pool := selfSignedCert(t)
 			if tc.tls {
 				pool.AddCert(backend.Certificate())

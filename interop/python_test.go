@@ -25,7 +25,14 @@ var pythonWebsockets = programPeer{
 
 func TestPythonClient(t *testing.T) {
 	for _, comp := range compressionModes {
-		t.Run(comp.name, func(t *testing.T) { testPeerClient(t, pythonWebsockets, comp) })
+		t.Run(comp.name, func(t *testing.T) { testPeerClient(t, pythonWebsockets, comp, readsGoroutine) })
+	}
+}
+
+// TestPythonClientPoller is TestPythonClient with our server in Poller mode.
+func TestPythonClientPoller(t *testing.T) {
+	for _, comp := range compressionModes {
+		t.Run(comp.name, func(t *testing.T) { testPeerClient(t, pythonWebsockets, comp, readsPoller) })
 	}
 }
 

@@ -54,18 +54,47 @@ type serverJob struct {
 	done  chan ctrl // the peer's hello, once the session is over
 }
 
+// serverReads is how our server reads its connections.
+type serverReads int
+
+const (
+	// readsGoroutine: a goroutine per connection blocked in Read.
+	readsGoroutine serverReads = iota
+	// readsPoller: a websocket.Poller reads the connections and calls
+	// back with each message.
+	readsPoller
+)
+
+// label is what the direction of a row adds for the mode.
+func (m serverReads) label() string {
+	if m == readsPoller {
+		return " (Poller)"
+	}
+	return ""
+}
+
+// pollerMaxSize is the largest message of the compressed sessions our
+// server runs in Poller mode: the 16 MiB messages go through the Poller
+// uncompressed, and compressed in the goroutine-per-connection rows; the
+// compressed ones only add time on top.
+const pollerMaxSize = 1 << 20
+
 // driverServer is our server: each connection runs the next job.
 type driverServer struct {
-	t    *testing.T
-	comp compression
-	jobs chan *serverJob
-	srv  *httptest.Server
+	t      *testing.T
+	comp   compression
+	jobs   chan *serverJob
+	srv    *httptest.Server
+	poller *connPoller // nil unless the server reads in Poller mode
 }
 
 // newDriverServer starts our server on 127.0.0.1, over TLS if tls is set.
 // mux, if not nil, gets the WebSocket endpoint at /ws and serves the rest.
-func newDriverServer(t *testing.T, comp compression, tls bool, mux *http.ServeMux) *driverServer {
+func newDriverServer(t *testing.T, comp compression, tls bool, mux *http.ServeMux, reads serverReads) *driverServer {
 	d := &driverServer{t: t, comp: comp, jobs: make(chan *serverJob, 1)}
+	if reads == readsPoller {
+		d.poller = newConnPoller(t)
+	}
 	if mux == nil {
 		mux = http.NewServeMux()
 	}
@@ -112,7 +141,9 @@ func (d *driverServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.t.Errorf("Accept: %v", err)
 		return
 	}
-	hello = newSession(d.t, c, job.spec, pings).run(job.watch)
+	s := newSession(d.t, c, job.spec, pings)
+	s.poller = d.poller
+	hello = s.run(job.watch)
 	d.comp.checkNegotiated(d.t, hello)
 }
 
@@ -142,11 +173,12 @@ type programPeer struct {
 	argv func(t *testing.T, args ...string) []string
 }
 
-// testPeerClient runs the peer as a client against our server: the main
-// session and the short one, each in a fresh run of the program.
-func testPeerClient(t *testing.T, p programPeer, comp compression) {
-	r := newRow(t, p.name, "peer client → our server", comp.name)
-	d := newDriverServer(t, comp, false, nil)
+// testPeerClient runs the peer as a client against our server, which
+// reads as reads says: the main session and the short one, each in a fresh
+// run of the program.
+func testPeerClient(t *testing.T, p programPeer, comp compression, reads serverReads) {
+	r := newRow(t, p.name, "peer client → our server"+reads.label(), comp.name)
+	d := newDriverServer(t, comp, false, nil, reads)
 	sessions := []struct {
 		name      string
 		protocols []string
@@ -164,6 +196,13 @@ func testPeerClient(t *testing.T, p programPeer, comp compression) {
 			protocols: nil,
 			spec:      shortSession(""),
 		},
+	}
+	if reads == readsPoller {
+		r.addNote("a Poller's epoll loop reads our side")
+		if comp.on() && sessions[0].spec.maxSize == 0 {
+			sessions[0].spec.maxSize = pollerMaxSize
+			r.addNote("messages up to 1 MiB (16 MiB compressed is checked in the row without Poller)")
+		}
 	}
 	for _, s := range sessions {
 		args := []string{"client", d.url()}

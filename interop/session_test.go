@@ -252,6 +252,9 @@ type session struct {
 	in    chan inbound
 	done  chan struct{} // closed when the read loop ended
 	hello ctrl
+	// poller, if not nil, reads c and calls back with each message
+	// (pollFeed) instead of readLoop's goroutine blocked in Read.
+	poller *connPoller
 }
 
 // newSession wraps c; pings must be the channel fed by the OnPing hook of
@@ -282,46 +285,66 @@ func (s *session) readLoop(ctx context.Context) {
 			s.emit(ctx, inbound{err: err})
 			return
 		}
-		var m ctrl
-		if typ != websocket.MessageText {
-			s.emit(ctx, inbound{err: fmt.Errorf("got a %v message of %d bytes where a control message belongs", typ, len(p))})
-			return
-		}
-		if err := json.Unmarshal(p, &m); err != nil {
-			s.emit(ctx, inbound{err: fmt.Errorf("control message %.80q: %v", p, err)})
+		m, err := decodeCtrl(typ, p)
+		if err != nil {
+			s.emit(ctx, inbound{err: err})
 			return
 		}
 		if m.Op != "data" {
-			if !s.emit(ctx, inbound{ctrl: &m}) {
+			if !s.emit(ctx, inbound{ctrl: m}) {
 				return
 			}
 			continue
 		}
-		ev := inbound{ctrl: &m, payload: true}
+		var (
+			ptyp websocket.MessageType
+			size int
+		)
 		h := sha256.New()
 		if m.Frag {
 			var r io.Reader
-			ev.typ, r, err = s.c.Reader(ctx)
+			ptyp, r, err = s.c.Reader(ctx)
 			if err == nil {
 				var n int64
 				n, err = io.CopyBuffer(h, r, buf)
-				ev.size = int(n)
+				size = int(n)
 			}
 		} else {
 			var p []byte
-			ev.typ, p, err = s.c.Read(ctx)
+			ptyp, p, err = s.c.Read(ctx)
 			h.Write(p)
-			ev.size = len(p)
+			size = len(p)
 		}
 		if err != nil {
 			s.emit(ctx, inbound{err: fmt.Errorf("payload of message %d: %w", m.Seq, err)})
 			return
 		}
-		ev.sum = hex.EncodeToString(h.Sum(nil))
-		if !s.emit(ctx, ev) {
+		if !s.emit(ctx, payloadEvent(m, ptyp, size, hex.EncodeToString(h.Sum(nil)))) {
 			return
 		}
 	}
+}
+
+// decodeCtrl decodes a message where a control message belongs.
+func decodeCtrl(typ websocket.MessageType, p []byte) (*ctrl, error) {
+	if typ != websocket.MessageText {
+		return nil, fmt.Errorf("got a %v message of %d bytes where a control message belongs", typ, len(p))
+	}
+	var m ctrl
+	if err := json.Unmarshal(p, &m); err != nil {
+		return nil, fmt.Errorf("control message %.80q: %v", p, err)
+	}
+	return &m, nil
+}
+
+// payloadEvent is the event of a payload read after its data meta m.
+func payloadEvent(m *ctrl, typ websocket.MessageType, size int, sum string) inbound {
+	return inbound{ctrl: m, payload: true, typ: typ, size: size, sum: sum}
+}
+
+func sha256Hex(p []byte) string {
+	sum := sha256.Sum256(p)
+	return hex.EncodeToString(sum[:])
 }
 
 // next returns the next message read, failing on errors and on the
@@ -388,7 +411,11 @@ func (s *session) run(watch closeWatcher) ctrl {
 		s.c.CloseNow()
 		<-s.done
 	}()
-	go s.readLoop(readCtx)
+	if s.poller != nil {
+		s.startPollFeed(readCtx)
+	} else {
+		go s.readLoop(readCtx)
+	}
 
 	if err := s.handshakeAndPings(ctx); err != nil {
 		t.Error(err)
@@ -447,7 +474,8 @@ func (s *session) handshakeAndPings(ctx context.Context) error {
 	if want := hex.EncodeToString([]byte(payload)); s.hello.Peer != goPeerName && ev.ctrl.PayloadHex != want {
 		return fmt.Errorf("the peer pinged with payload %s, want %s", ev.ctrl.PayloadHex, want)
 	}
-	// OnPing runs on our reading goroutine before it reads the report.
+	// OnPing runs on our reading goroutine (or the Poller's loop) before
+	// it reads the report.
 	select {
 	case p := <-s.pings:
 		if got := hex.EncodeToString(p); got != ev.ctrl.PayloadHex {

@@ -417,13 +417,7 @@ func (r *reader) readNowInto(p []byte) (int, error) {
 // fillNow reads what the socket holds into the buffer without waiting. It
 // returns the bytes read and the room there was.
 func (r *reader) fillNow() (n, space int, err error) {
-	r.acquire()
-	if r.r == r.w {
-		r.r, r.w = 0, 0
-	} else if r.w == len(r.buf) {
-		r.w = copy(r.buf, r.buf[r.r:r.w])
-		r.r = 0
-	}
+	r.makeRoom()
 	space = len(r.buf) - r.w
 	n, err = r.readNowInto(r.buf[r.w:])
 	r.w += n

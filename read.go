@@ -134,6 +134,18 @@ func (r *reader) fill(ctx context.Context) error {
 			return interruptCause(ctx, err)
 		}
 	}
+	r.makeRoom()
+	n, err := r.readConn(ctx, r.buf[r.w:])
+	r.w += n
+	if n > 0 {
+		return nil
+	}
+	return err
+}
+
+// makeRoom takes a buffer if there is none and makes room at its end,
+// moving unread bytes to the front when they reach it.
+func (r *reader) makeRoom() {
 	r.acquire()
 	if r.r == r.w {
 		r.r, r.w = 0, 0
@@ -141,12 +153,6 @@ func (r *reader) fill(ctx context.Context) error {
 		r.w = copy(r.buf, r.buf[r.r:r.w])
 		r.r = 0
 	}
-	n, err := r.readConn(ctx, r.buf[r.w:])
-	r.w += n
-	if n > 0 {
-		return nil
-	}
-	return err
 }
 
 // readConn reads from the network, turning a ctx-driven interrupt into the

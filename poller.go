@@ -132,7 +132,8 @@ func (p *Poller) Len() int {
 // Close closes every connection the poller serves with CloseNow (OnClose
 // is still called for each), stops the loops and waits for them. For a
 // graceful end, close the connections first, for example with
-// Group.Shutdown.
+// Group.Shutdown. Close waits for the callbacks to return, so it must not
+// be called from OnMessage or OnClose.
 func (p *Poller) Close() error {
 	p.mu.Lock()
 	if p.closed {
@@ -184,6 +185,9 @@ type evState struct {
 	// pending is set by the loop when an event arrived while another
 	// goroutine held readMu; that goroutine services the connection again.
 	pending atomic.Bool
+	// closing is set when the connection closed and its loop must report
+	// it; the holder of readMu does so when it lets go.
+	closing atomic.Bool
 
 	// Reading without waiting (poller_linux.go), by the holder of readMu.
 	nowFn  func(fd uintptr) bool // reads once into nowDst

@@ -241,9 +241,25 @@ func (l *loop) woken() bool {
 	done := l.stopping && len(l.conns) == 0
 	l.mu.Unlock()
 	for _, c := range q {
-		l.p.finish(c, c.errAfterClose())
+		l.finishWhenFree(c, c.ev.Load())
 	}
 	return done
+}
+
+// finishWhenFree reports c's end once no goroutine is servicing it, so that
+// OnClose never runs beside, or before, an OnMessage of the connection. If
+// readMu is held, its holder sees closing when it lets go (serviceHeld).
+func (l *loop) finishWhenFree(c *Conn, ev *evState) {
+	ev.closing.Store(true)
+	if c.readMu.tryLock() {
+		l.finishHeld(c)
+	}
+}
+
+// finishHeld reports c's end and releases readMu, which the caller holds.
+func (l *loop) finishHeld(c *Conn) {
+	l.p.finish(c, c.errAfterClose())
+	c.readMu.unlock()
 }
 
 // abandon closes every connection of a loop that cannot go on.
@@ -281,6 +297,10 @@ func (l *loop) serviceHeld(c *Conn, ev *evState, buf *[]byte) {
 			return
 		}
 		c.readMu.unlock()
+		if ev.closing.Load() && c.readMu.tryLock() {
+			l.finishHeld(c) // closed while serviced: report it now
+			return
+		}
 		if !ev.pending.Load() || !c.readMu.tryLock() {
 			return
 		}
@@ -318,7 +338,10 @@ func (l *loop) deliver(c *Conn, ev *evState, buf *[]byte) bool {
 				return false // the reader keeps the part received
 			}
 			if err != nil {
-				continue // r.err is set; the connection is failing or closed
+				if r.err == nil && !c.isClosed() {
+					return true // not expected on a loop: let a goroutine read on
+				}
+				continue // the connection is failing or closed
 			}
 			l.p.dispatch(c, ev, typ, msg)
 			*buf = keepSmall(msg)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -170,4 +171,61 @@ func TestPollerPingerThatDoesNotRead(t *testing.T) {
 	}
 	nc.Close()
 	<-flooded
+}
+
+// TestPollerOnCloseAfterOnMessage: a connection closed while its OnMessage
+// runs outside the loop (here, on the goroutine of Serve, for a message
+// that came with the handshake) gets OnClose only after OnMessage returns.
+func TestPollerOnCloseAfterOnMessage(t *testing.T) {
+	checkLeaks(t)
+	entered, release := make(chan *Conn, 1), make(chan struct{})
+	var inMessage atomic.Bool
+	closed := make(chan bool, 1)
+	p, err := NewPoller(PollerOptions{
+		Loops: 1,
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) {
+			inMessage.Store(true)
+			entered <- c
+			<-release
+			inMessage.Store(false)
+		},
+		OnClose: func(c *Conn, err error) { closed <- inMessage.Load() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := Accept(w, r, nil); err == nil {
+			p.Serve(c)
+		}
+	}))
+	defer ts.Close()
+	nc, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	nc.Write(append([]byte(req), frame(true, 0, opText, true, []byte("early"))...))
+	sc := <-entered
+	sc.CloseNow()
+	// Wait until the loop has taken the close in; it must hold OnClose back.
+	ev := sc.ev.Load()
+	for deadline := time.Now().Add(5 * time.Second); !ev.closing.Load(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the loop did not take the close in")
+		}
+		runtime.Gosched()
+	}
+	select {
+	case <-closed:
+		t.Fatal("OnClose ran while OnMessage was still running")
+	default:
+	}
+	close(release)
+	if during := <-closed; during {
+		t.Fatal("OnClose ran during OnMessage")
+	}
 }

@@ -229,3 +229,45 @@ func TestPollerOnCloseAfterOnMessage(t *testing.T) {
 		t.Fatal("OnClose ran during OnMessage")
 	}
 }
+
+// TestPollerHeartbeat: the heartbeat works on served connections (its Ping
+// waits for the loop to read the pong): a peer that stops answering is
+// closed with ErrHeartbeatTimeout, and OnClose says so.
+func TestPollerHeartbeat(t *testing.T) {
+	checkLeaks(t)
+	closed := make(chan error, 1)
+	p, err := NewPoller(PollerOptions{
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) { c.Write(context.Background(), typ, msg) },
+		OnClose:   func(c *Conn, err error) { closed <- err },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	aopts := &AcceptOptions{ConnOptions: ConnOptions{PingInterval: 20 * time.Millisecond, PingTimeout: 50 * time.Millisecond}}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := Accept(w, r, aopts); err == nil {
+			p.Serve(c)
+		}
+	}))
+	defer ts.Close()
+	c, _, err := Dial(testCtx(t), "ws"+strings.TrimPrefix(ts.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	ctx := testCtx(t)
+	c.Write(ctx, MessageText, []byte("hi"))
+	if _, _, err := c.Read(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Now the client stops reading: the server's pings go unanswered.
+	select {
+	case err := <-closed:
+		if !errors.Is(err, ErrHeartbeatTimeout) {
+			t.Fatalf("OnClose: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the heartbeat did not close an unresponsive peer")
+	}
+}

@@ -56,9 +56,13 @@ type PollerOptions struct {
 	// (CloseStatus tells the close code). It may be nil.
 	OnClose func(c *Conn, err error)
 
-	// Loops is the number of goroutines waiting for events; 0 means
-	// GOMAXPROCS. More loops spread message handling over more cores;
-	// each costs one goroutine and one epoll instance.
+	// Loops is the number of event loops, each a goroutine with its own
+	// epoll instance; 0 means GOMAXPROCS/4 + 1. A loop spends most of its
+	// time in system calls, and the fewer the loops, the more events each
+	// collects per wait: on two cores, one loop served an echo benchmark
+	// with 13-35% less CPU per message than two. Fewer loops than cores
+	// also leave room for the application's goroutines. Raise it when
+	// OnMessage does enough work to keep a loop's core busy.
 	Loops int
 }
 
@@ -74,7 +78,7 @@ func NewPoller(opts PollerOptions) (*Poller, error) {
 		return nil, errors.New("websocket: PollerOptions.OnMessage is required")
 	}
 	if opts.Loops <= 0 {
-		opts.Loops = runtime.GOMAXPROCS(0)
+		opts.Loops = runtime.GOMAXPROCS(0)/4 + 1
 	}
 	p := &Poller{opts: opts, conns: make(map[*Conn]struct{})}
 	if err := p.startLoops(); err != nil {

@@ -58,7 +58,7 @@ func serveOurs(ln net.Listener, compress bool) {
 }
 
 // ours-poller: Accept with the same options as ours, then Serve on one
-// process-wide Poller (GOMAXPROCS event loops; epoll on Linux, so an idle
+// process-wide Poller (default options: GOMAXPROCS/4 + 1 event loops; epoll on Linux, so an idle
 // connection has no goroutine); OnMessage writes the message back from the
 // event loop and closes the connection if the write fails.
 func serveOursPoller(ln net.Listener, compress bool) {

@@ -531,7 +531,7 @@ func (v *view) handshakes() {
 // pollerMode says what the ours (poller) rows are; pollerText says it in
 // a sentence of its own.
 const (
-	pollerMode = "our Poller mode: connections served by epoll event loops (GOMAXPROCS loops) instead of a goroutine each; `OnMessage` echoes from the loop."
+	pollerMode = "our Poller mode: connections served by epoll event loops (the default, GOMAXPROCS/4 + 1 loops) instead of a goroutine each; `OnMessage` echoes from the loop."
 	pollerText = "`ours (poller)` is " + pollerMode
 )
 

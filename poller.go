@@ -308,7 +308,7 @@ func (r *reader) scan() (controls int, what scanResult) {
 			break
 		}
 		h, _, err := parseHeader(b[off:])
-		if err != nil || r.frameRejected(&h) || (h.op == opContinuation) != inMessage && !h.op.isControl() {
+		if err != nil || r.headerViolation(&h, inMessage) != "" {
 			return controls, scanMessage
 		}
 		if h.length > int64(len(b)-off-hlen) {
@@ -401,23 +401,6 @@ func (r *reader) invalidTextSoFar(b []byte) bool {
 			}
 		}
 		off += n
-	}
-	return false
-}
-
-// frameRejected reports whether the reader will fail the connection on
-// this header alone. It is checkHeader without the side effects.
-func (r *reader) frameRejected(h *header) bool {
-	c := r.c
-	switch {
-	case h.rsv != 0 && (h.rsv != bitRsv1 || c.deflate == nil || h.op.isControl() || h.op == opContinuation):
-		return true
-	case h.op.isReserved():
-		return true
-	case h.masked == c.client:
-		return true
-	case h.op.isControl():
-		return !h.fin || h.length > maxControlPayload
 	}
 	return false
 }

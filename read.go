@@ -292,40 +292,44 @@ func (r *reader) nextFrame(ctx context.Context) error {
 }
 
 // checkHeader applies the rules of RFC 6455, section 5, that depend on the
-// connection's role and state.
+// connection's role and state, failing the connection on a violation.
 func (r *reader) checkHeader(h *header) error {
+	if why := r.headerViolation(h, r.inMessage); why != "" {
+		return r.protocolError("%s", why)
+	}
+	return nil
+}
+
+// headerViolation says which rule of RFC 6455, section 5, h breaks, given
+// whether a data message is in progress, or returns "". It has no side
+// effects, so a Poller's scan can ask it ahead of the reader.
+func (r *reader) headerViolation(h *header, inMessage bool) string {
 	if rsv := h.rsv; rsv != 0 {
 		// RSV1 marks a compressed message, only on its first frame and only
 		// when permessage-deflate was negotiated.
 		if rsv != bitRsv1 || r.c.deflate == nil || h.op.isControl() || h.op == opContinuation {
-			return r.protocolError("reserved bits %#x set without a negotiated extension", rsv>>4)
+			return fmt.Sprintf("reserved bits %#x set without a negotiated extension", rsv>>4)
 		}
 	}
-	if h.op.isReserved() {
-		return r.protocolError("%v", h.op)
+	switch {
+	case h.op.isReserved():
+		return h.op.String()
+	case h.masked == r.c.client && r.c.client:
+		return "masked frame from the server"
+	case h.masked == r.c.client:
+		return "unmasked frame from the client"
+	case h.op.isControl() && !h.fin:
+		return fmt.Sprintf("fragmented %v frame", h.op)
+	case h.op.isControl() && h.length > maxControlPayload:
+		return fmt.Sprintf("%v frame payload of %d bytes exceeds 125", h.op, h.length)
+	case h.op.isControl():
+		return ""
+	case h.op == opContinuation && !inMessage:
+		return "continuation frame without a message in progress"
+	case h.op != opContinuation && inMessage:
+		return fmt.Sprintf("new %v message before the previous one finished", h.op)
 	}
-	if h.masked == r.c.client {
-		if r.c.client {
-			return r.protocolError("masked frame from the server")
-		}
-		return r.protocolError("unmasked frame from the client")
-	}
-	if h.op.isControl() {
-		if !h.fin {
-			return r.protocolError("fragmented %v frame", h.op)
-		}
-		if h.length > maxControlPayload {
-			return r.protocolError("%v frame payload of %d bytes exceeds 125", h.op, h.length)
-		}
-		return nil
-	}
-	if h.op == opContinuation && !r.inMessage {
-		return r.protocolError("continuation frame without a message in progress")
-	}
-	if h.op != opContinuation && r.inMessage {
-		return r.protocolError("new %v message before the previous one finished", h.op)
-	}
-	return nil
+	return ""
 }
 
 // handleControl acts on a received control frame.

@@ -305,11 +305,13 @@ func (c *Conn) awaitPeerClose(ctx context.Context) error {
 var errCloseAsync = errors.New("websocket: close handshake left to the poller")
 
 // awaitPeerCloseServed waits for the peer's close frame on a connection a
-// Poller reads. Called from OnMessage, waiting would hold up the loop that
-// reads the answer: a timer bounds the handshake instead, and Close
-// returns at once.
+// Poller reads. Called from a callback, of this connection or of another
+// on the same loop, waiting would hold up the loop that reads the answer:
+// a timer bounds the handshake instead, and Close returns at once. (Called
+// elsewhere while the loop happens to be busy, it returns early too, which
+// is harmless.)
 func (c *Conn) awaitPeerCloseServed(ctx context.Context, ev *evState) error {
-	if ev.dispatching.Load() {
+	if l := ev.l.Load(); ev.dispatching.Load() || l != nil && l.isBusy() {
 		time.AfterFunc(c.opts.closeTimeout(), func() { c.closeNow(errCloseTimeout) })
 		return errCloseAsync
 	}

@@ -92,10 +92,11 @@ func NewPoller(opts PollerOptions) (*Poller, error) {
 // Serve returns at once. Do not call Read, ReadAppend or Reader on c
 // afterwards; Write, Ping, Close and the rest work as usual.
 //
-// Close called from OnMessage sends the close frame and returns without
-// waiting for the peer's answer, so that the loop is not held up; the
-// poller completes the closing handshake (bounded by CloseTimeout).
-// Called elsewhere, Close waits as usual while the poller reads.
+// Close called from a callback (for this connection or another one) sends
+// the close frame and returns without waiting for the peer's answer, so
+// that the loop is not held up; the poller completes the closing handshake
+// (bounded by CloseTimeout). Called elsewhere, Close waits as usual while
+// the poller reads, unless the connection's loop is busy at that moment.
 func (p *Poller) Serve(c *Conn) error {
 	if c.isClosed() {
 		return ErrClosed

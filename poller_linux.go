@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -42,6 +43,10 @@ type loop struct {
 	next     uint64
 	closedQ  []*Conn
 	stopping bool
+
+	// busy is set while the loop handles events, callbacks included: a
+	// Close then must not wait for the loop to read the peer's answer.
+	busy atomic.Bool
 
 	events [64]syscall.EpollEvent
 	msg    []byte // reused for the messages the loop delivers
@@ -178,6 +183,9 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 	return true
 }
 
+// isBusy reports whether the loop is handling events now.
+func (l *loop) isBusy() bool { return l.busy.Load() }
+
 // notify wakes the loop.
 func (l *loop) notify() {
 	var one [8]byte
@@ -198,7 +206,9 @@ func (l *loop) run() {
 	defer l.p.wg.Done()
 	defer l.closeFDs()
 	for {
+		l.busy.Store(false)
 		n, err := l.waitEvents()
+		l.busy.Store(true)
 		if err != nil {
 			if err == syscall.EINTR {
 				continue

@@ -267,3 +267,69 @@ func TestPollerHeartbeat(t *testing.T) {
 		t.Fatal("the heartbeat did not close an unresponsive peer")
 	}
 }
+
+// TestPollerCloseOtherFromOnMessage: OnMessage of one connection closing
+// another connection of the same loop does not wait for the loop (which
+// it is holding up) to read the answer: Close returns nil at once and the
+// poller completes the handshake.
+func TestPollerCloseOtherFromOnMessage(t *testing.T) {
+	checkLeaks(t)
+	var mu sync.Mutex
+	conns := map[string]*Conn{}
+	closeErr := make(chan error, 1)
+	ended := make(chan *Conn, 2)
+	p, err := NewPoller(PollerOptions{
+		Loops: 1,
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) {
+			mu.Lock()
+			defer mu.Unlock()
+			if name, ok := strings.CutPrefix(string(msg), "close "); ok {
+				closeErr <- conns[name].Close(StatusNormalClosure, "by the other")
+				return
+			}
+			conns[string(msg)] = c
+			c.Write(context.Background(), typ, msg)
+		},
+		OnClose: func(c *Conn, err error) { ended <- c },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	aopts := &AcceptOptions{ConnOptions: ConnOptions{CloseTimeout: 3 * time.Second}}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := Accept(w, r, aopts); err == nil {
+			p.Serve(c)
+		}
+	}))
+	defer ts.Close()
+	ctx := testCtx(t)
+	dial := func(name string) *Conn {
+		c, _, err := Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		c.Write(ctx, MessageText, []byte(name))
+		if _, _, err := c.Read(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a, b := dial("a"), dial("b")
+	readB := make(chan error, 1)
+	go func() { _, _, err := b.Read(ctx); readB <- err }() // b answers the close
+	a.Write(ctx, MessageText, []byte("close b"))
+	if err := <-closeErr; err != nil {
+		t.Fatalf("Close of another connection from OnMessage: %v", err)
+	}
+	if err := <-readB; CloseStatus(err) != StatusNormalClosure {
+		t.Fatalf("b: %v", err)
+	}
+	mu.Lock()
+	sb := conns["b"]
+	mu.Unlock()
+	if c := <-ended; c != sb {
+		t.Fatal("OnClose for the wrong connection")
+	}
+}

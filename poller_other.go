@@ -15,6 +15,8 @@ func (p *Poller) register(*Conn, *evState) bool { return false }
 
 func (l *loop) connClosed(*Conn) {}
 
+func (l *loop) isBusy() bool { return false }
+
 // The loops never run here, so the reader is never in loop mode.
 
 func (r *reader) fillNow() (n, space int, err error) { return 0, 0, errWouldBlock }

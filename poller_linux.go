@@ -52,6 +52,11 @@ type loop struct {
 	msg    []byte // reused for the messages the loop delivers
 }
 
+// epollET is EPOLLET as the unsigned bit it is in the kernel ABI; the
+// syscall package declares it negative on some ports and positive on
+// others, which no single expression of it converts on all of them.
+const epollET = 1 << 31
+
 // wakeToken is the epoll key of a loop's eventfd; connections count from 1.
 const wakeToken = 0
 
@@ -127,7 +132,7 @@ func (l *loop) closeFDs() {
 
 func (l *loop) ctl(op, fd int, token uint64) error {
 	ev := syscall.EpollEvent{
-		Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | -syscall.EPOLLET,
+		Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET,
 		Fd:     int32(uint32(token)),
 		Pad:    int32(uint32(token >> 32)),
 	}

@@ -59,6 +59,58 @@ type DialOptions struct {
 	// http.ProxyFromEnvironment is used (HTTP_PROXY, HTTPS_PROXY, NO_PROXY).
 	// Return a nil URL for a direct connection.
 	Proxy func(*http.Request) (*url.URL, error)
+
+	// MaxResponseHeaderBytes bounds the head of the server's handshake
+	// response and of a proxy's answer to CONNECT: the status line and the
+	// header fields, counted with their line ends and the empty line that
+	// ends the head. The head may also hold at most one header line per 32
+	// bytes of the bound (512 lines by default), since every line costs
+	// memory beyond its bytes once parsed. A larger head fails Dial with an
+	// error wrapping ErrResponseHeaderTooLarge as soon as it passes either
+	// limit, so a hostile server or proxy cannot make Dial hold more than
+	// the bound. Zero means DefaultMaxResponseHeaderBytes; negative values
+	// are refused.
+	MaxResponseHeaderBytes int
+}
+
+// DefaultMaxResponseHeaderBytes is the bound on a handshake response's head
+// unless DialOptions.MaxResponseHeaderBytes says otherwise: 16 KiB. A 101
+// response takes a few hundred bytes; 16 KiB is what Node.js accepts by
+// default and twice the largest head nginx takes from an upstream by
+// default (proxy_buffer_size, one page), so real servers and the proxies
+// in front of them stay well below it, while a hostile server can make a
+// Dial hold no more than that.
+const DefaultMaxResponseHeaderBytes = 16 << 10
+
+// headerLineBytes is how many bytes of MaxResponseHeaderBytes allow one
+// header line: a typical line is longer, and a head of many shorter ones
+// costs more to parse than its size suggests.
+const headerLineBytes = 32
+
+// ErrResponseHeaderTooLarge is wrapped by the error of a Dial whose server
+// or proxy sent a response head over DialOptions.MaxResponseHeaderBytes or
+// its line limit.
+var ErrResponseHeaderTooLarge = errors.New("websocket: handshake response header too large")
+
+// headerTooLargeError reports which head went over which limit; errors.Is
+// matches it to ErrResponseHeaderTooLarge.
+type headerTooLargeError struct {
+	from  string // whose head: "server's handshake" or "proxy's CONNECT"
+	limit int
+	unit  string // "bytes" or "lines"
+}
+
+func (e *headerTooLargeError) Error() string {
+	return fmt.Sprintf("%s response header exceeds %d %s", e.from, e.limit, e.unit)
+}
+
+func (e *headerTooLargeError) Is(target error) bool { return target == ErrResponseHeaderTooLarge }
+
+func (o *DialOptions) maxResponseHeaderBytes() int {
+	if o.MaxResponseHeaderBytes > 0 {
+		return o.MaxResponseHeaderBytes
+	}
+	return DefaultMaxResponseHeaderBytes
 }
 
 // defaultDialOptions stands in for nil options; it is only read.
@@ -69,11 +121,14 @@ const maxErrorBody = 4 << 10
 
 // Dial opens a WebSocket connection to a ws:// or wss:// URL (RFC 6455,
 // section 4.1). ctx bounds the whole handshake, including DNS, proxy, TLS
-// and the HTTP exchange; it does not affect the connection once returned.
+// and the HTTP exchange, to the last byte Dial reads; it does not affect
+// the connection once returned.
 //
 // On a refused or invalid handshake, Dial returns the server's response
 // (status, headers and up to 4 KiB of the body) along with an error; a
-// *HandshakeError in the chain names the cause.
+// *HandshakeError in the chain names the cause. If ctx ends while that
+// body is read, the error wraps ctx's error instead and the response holds
+// the part of the body that arrived.
 func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.Response, error) {
 	if opts == nil {
 		opts = &defaultDialOptions
@@ -160,6 +215,12 @@ func checkDialOptions(opts *DialOptions) error {
 	if opts.Host != "" && !validHostHeader(opts.Host) {
 		return fmt.Errorf("invalid Host %q", opts.Host)
 	}
+	if opts.MaxResponseHeaderBytes < 0 {
+		return fmt.Errorf("invalid DialOptions.MaxResponseHeaderBytes %d", opts.MaxResponseHeaderBytes)
+	}
+	if !opts.Compression.Mode.valid() {
+		return fmt.Errorf("invalid DialOptions.Compression.Mode %v", opts.Compression.Mode)
+	}
 	return nil
 }
 
@@ -240,7 +301,7 @@ func dialTransport(ctx context.Context, req *http.Request, opts *DialOptions) (n
 	target := hostPort(req.URL)
 	var nc net.Conn
 	if proxyURL != nil {
-		nc, err = dialProxy(ctx, dialFn, proxyURL, target, opts.TLSConfig)
+		nc, err = dialProxy(ctx, dialFn, proxyURL, target, opts)
 	} else {
 		nc, err = dialFn(ctx, "tcp", target)
 	}
@@ -277,8 +338,8 @@ func tlsHandshake(ctx context.Context, nc net.Conn, serverName string, cfg *tls.
 }
 
 // dialProxy opens a tunnel to target through an HTTP or HTTPS proxy with
-// CONNECT.
-func dialProxy(ctx context.Context, dialFn func(context.Context, string, string) (net.Conn, error), proxyURL *url.URL, target string, tlsCfg *tls.Config) (net.Conn, error) {
+// CONNECT. The body of a refusal is not read: it would only delay Dial.
+func dialProxy(ctx context.Context, dialFn func(context.Context, string, string) (net.Conn, error), proxyURL *url.URL, target string, opts *DialOptions) (net.Conn, error) {
 	if proxyURL.Scheme != "http" && proxyURL.Scheme != "https" {
 		return nil, fmt.Errorf("unsupported proxy scheme %q", proxyURL.Scheme)
 	}
@@ -291,7 +352,7 @@ func dialProxy(ctx context.Context, dialFn func(context.Context, string, string)
 		return nil, err
 	}
 	if proxyURL.Scheme == "https" {
-		tc, err := tlsHandshake(ctx, nc, proxyURL.Hostname(), tlsCfg)
+		tc, err := tlsHandshake(ctx, nc, proxyURL.Hostname(), opts.TLSConfig)
 		if err != nil {
 			return fail(fmt.Errorf("proxy: %w", err))
 		}
@@ -309,11 +370,20 @@ func dialProxy(ctx context.Context, dialFn func(context.Context, string, string)
 	connectReq := &http.Request{Method: http.MethodConnect, URL: &url.URL{Host: target}}
 	var resp *http.Response
 	if _, err = io.WriteString(nc, b.String()); err == nil {
-		br := bufio.NewReaderSize(nc, 1024)
-		resp, err = http.ReadResponse(br, connectReq)
-		if err == nil && resp.StatusCode == http.StatusOK && br.Buffered() > 0 {
+		bufp := readBufPool.Get().(*[]byte)
+		var data []byte
+		var head int
+		data, head, err = readHead(nc, *bufp, opts.maxResponseHeaderBytes(), "proxy's CONNECT")
+		if err == nil {
+			// Only the head is parsed: a 2xx answer to CONNECT has no body
+			// whatever its header says (RFC 9110, section 9.3.6), and the
+			// body of a refusal is not wanted.
+			resp, err = http.ReadResponse(bufio.NewReader(bytes.NewReader(data[:head])), connectReq)
+		}
+		if err == nil && resp.StatusCode == http.StatusOK && len(data) > head {
 			err = errors.New("proxy sent data before the tunnel was used")
 		}
+		readBufPool.Put(bufp)
 	}
 	if stop() || (err != nil && ctxDone(ctx) != nil) {
 		return fail(fmt.Errorf("proxy CONNECT: %w", ctxDone(ctx)))
@@ -321,7 +391,6 @@ func dialProxy(ctx context.Context, dialFn func(context.Context, string, string)
 	if err != nil {
 		return fail(fmt.Errorf("proxy CONNECT to %s: %w", target, err))
 	}
-	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fail(fmt.Errorf("proxy %s refused CONNECT to %s: %s", proxyURL.Host, target, resp.Status))
 	}
@@ -347,9 +416,18 @@ func handshake(ctx context.Context, nc net.Conn, req *http.Request, opts *DialOp
 	var resp *http.Response
 	var rest []byte
 	if err == nil {
-		resp, rest, err = readResponse(nc, req, buf)
+		resp, rest, err = readResponse(nc, req, buf, opts.maxResponseHeaderBytes())
 	}
-	if stop() || (err != nil && ctxDone(ctx) != nil) {
+	var bodyErr error
+	if err == nil && resp.StatusCode != http.StatusSwitchingProtocols {
+		// A refusal: keep the start of its body, read while ctx still
+		// bounds the reads. The rest is never read (closing the body would
+		// drain it); the connection is closed instead.
+		var body []byte
+		body, bodyErr = io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	if stop() || ((err != nil || bodyErr != nil) && ctxDone(ctx) != nil) {
 		return nil, resp, fmt.Errorf("handshake: %w", ctxDone(ctx))
 	}
 	if err != nil {
@@ -362,9 +440,6 @@ func handshake(ctx context.Context, nc net.Conn, req *http.Request, opts *DialOp
 	}
 	subprotocol, dp, herr := checkServerResponse(resp, key, opts)
 	if herr != nil {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		resp.Body.Close()
-		resp.Body = io.NopCloser(bytes.NewReader(body))
 		return nil, resp, herr
 	}
 	// rest holds frames the server sent right behind its response; newConn
@@ -372,38 +447,81 @@ func handshake(ctx context.Context, nc net.Conn, req *http.Request, opts *DialOp
 	return newConn(nc, true, &opts.ConnOptions, subprotocol, rest, dp), resp, nil
 }
 
-// readResponse reads the server's response head into buf and parses it. A
-// 101 response with a plain head is parsed in place with four allocations;
-// anything else (an error status with a body, an oversized head) goes
-// through http.ReadResponse. rest is what followed the head in buf.
-func readResponse(nc net.Conn, req *http.Request, buf []byte) (resp *http.Response, rest []byte, err error) {
-	n, head := 0, -1
-	for head < 0 && n < len(buf) {
-		m, err := nc.Read(buf[n:])
-		if m == 0 && err != nil {
-			return nil, nil, err
-		}
-		from := max(0, n-3)
-		n += m
-		if i := bytes.Index(buf[from:n], []byte("\r\n\r\n")); i >= 0 {
-			head = from + i + 4
-		}
-	}
-	if head >= 0 {
-		if resp := parseSwitchingResponse(buf[:head], req); resp != nil {
-			return resp, buf[head:n], nil
-		}
-	}
-	// The general path: let net/http parse what was read and what follows.
-	br := bufio.NewReader(io.MultiReader(bytes.NewReader(append([]byte(nil), buf[:n]...)), nc))
-	resp, err = http.ReadResponse(br, req)
+// readResponse reads the server's response head, at most maxBytes long,
+// into buf (or a larger buffer when it does not fit) and parses it. A 101
+// response with a plain head is parsed in place with four allocations;
+// anything else (an error status with a body, bare LF line ends) goes
+// through http.ReadResponse, and the body of a refusal reads on from nc.
+// rest is what followed the head of a 101 response.
+func readResponse(nc net.Conn, req *http.Request, buf []byte, maxBytes int) (resp *http.Response, rest []byte, err error) {
+	data, head, err := readHead(nc, buf, maxBytes, "server's handshake")
 	if err != nil {
 		return nil, nil, err
 	}
-	if resp.StatusCode == http.StatusSwitchingProtocols && br.Buffered() > 0 {
-		rest, _ = br.Peek(br.Buffered())
+	if resp := parseSwitchingResponse(data[:head], req); resp != nil {
+		return resp, data[head:], nil
+	}
+	// The general path: net/http parses the head; a body starts with what
+	// followed the head, copied because buf goes back to the pool.
+	after := io.MultiReader(bytes.NewReader(bytes.Clone(data[head:])), nc)
+	resp, err = http.ReadResponse(bufio.NewReader(io.MultiReader(bytes.NewReader(data[:head]), after)), req)
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		rest = data[head:]
 	}
 	return resp, rest, nil
+}
+
+// readHead reads from r up to the end of a response head: the first empty
+// line after the status line, lines ending in CRLF or a bare LF as net/http
+// reads them. It reads into buf, then into buffers twice as large up to
+// maxBytes, and fails, naming the head as from, as soon as the head has
+// more than maxBytes bytes or more than maxBytes/headerLineBytes header
+// lines. data is everything read, the head being data[:head].
+func readHead(r io.Reader, buf []byte, maxBytes int, from string) (data []byte, head int, err error) {
+	maxLines := maxBytes / headerLineBytes
+	n := 0
+	lineStart, lines := 0, 0 // lines counts complete lines, the status line included
+	for {
+		if n == len(buf) {
+			if n >= maxBytes {
+				return nil, 0, &headerTooLargeError{from, maxBytes, "bytes"}
+			}
+			grown := make([]byte, min(2*len(buf), maxBytes))
+			copy(grown, buf[:n])
+			buf = grown
+		}
+		m, rerr := r.Read(buf[n:])
+		scan := n
+		n += m
+		for {
+			i := bytes.IndexByte(buf[scan:n], '\n')
+			if i < 0 {
+				break
+			}
+			end := scan + i + 1
+			if line := buf[lineStart:end]; lines > 0 && (len(line) == 1 || len(line) == 2 && line[0] == '\r') {
+				if end > maxBytes {
+					return nil, 0, &headerTooLargeError{from, maxBytes, "bytes"}
+				}
+				return buf[:n], end, nil
+			}
+			lines++
+			if lines-1 > maxLines {
+				return nil, 0, &headerTooLargeError{from, maxLines, "lines"}
+			}
+			lineStart, scan = end, end
+		}
+		if n > maxBytes {
+			// The empty line that ends the head comes after byte n.
+			return nil, 0, &headerTooLargeError{from, maxBytes, "bytes"}
+		}
+		if rerr != nil {
+			return nil, 0, rerr
+		}
+	}
 }
 
 // knownResponseFields are the canonical names of the fields a 101 response
@@ -474,7 +592,7 @@ func appendClientRequest(b []byte, req *http.Request, key string, opts *DialOpti
 	b = append(b, "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "...)
 	b = append(b, key...)
 	b = append(b, "\r\n"...)
-	if opts.Compression.Mode != CompressionDisabled {
+	if deflateEnabled(&opts.Compression) {
 		b = append(b, "Sec-WebSocket-Extensions: "...)
 		b = append(b, deflateOffer(&opts.Compression)...)
 		b = append(b, "\r\n"...)
@@ -529,7 +647,7 @@ func checkServerResponse(resp *http.Response, key string, opts *DialOptions) (st
 	}
 	var dp *deflateParams
 	if exts := resp.Header["Sec-Websocket-Extensions"]; len(exts) > 0 {
-		if opts.Compression.Mode == CompressionDisabled {
+		if !deflateEnabled(&opts.Compression) {
 			return bad("server chose extensions that were not offered: %s", strings.Join(exts, ", "))
 		}
 		params, used, err := acceptDeflateResponse(exts, &opts.Compression)

@@ -15,7 +15,11 @@ import (
 // client. It does no I/O; compress.go moves the data.
 
 // CompressionMode selects whether and how the permessage-deflate extension
-// (RFC 7692) is used.
+// (RFC 7692) is used. Only the constants below are modes; any other value
+// is a configuration error, never taken to mean disabled or enabled: Dial
+// returns an error without dialing, and Accept refuses every request with
+// 500 Internal Server Error and an error naming
+// AcceptOptions.Compression.Mode.
 type CompressionMode int
 
 const (
@@ -44,6 +48,25 @@ const (
 	CompressionContextTakeover
 )
 
+// valid reports whether m is one of the defined modes.
+func (m CompressionMode) valid() bool {
+	return m == CompressionDisabled || m == CompressionNoContextTakeover || m == CompressionContextTakeover
+}
+
+// String returns the name of the constant, or CompressionMode(n) for a
+// value that is not a mode.
+func (m CompressionMode) String() string {
+	switch m {
+	case CompressionDisabled:
+		return "CompressionDisabled"
+	case CompressionNoContextTakeover:
+		return "CompressionNoContextTakeover"
+	case CompressionContextTakeover:
+		return "CompressionContextTakeover"
+	}
+	return "CompressionMode(" + strconv.Itoa(int(m)) + ")"
+}
+
 // CompressionOptions configures the permessage-deflate extension (RFC 7692).
 // The zero value disables compression. When compression is enabled it is
 // used only if the peer agrees during the handshake; otherwise the
@@ -51,7 +74,8 @@ const (
 type CompressionOptions struct {
 	// Mode selects whether compression is negotiated and whether the
 	// compression state is kept from one message to the next. The default
-	// is CompressionDisabled; an unknown mode also disables compression.
+	// is CompressionDisabled; a value that is not one of the defined modes
+	// makes Dial and Accept fail (see CompressionMode).
 	Mode CompressionMode
 
 	// Level is the compress/flate level of the messages we send, from 1
@@ -105,9 +129,11 @@ const (
 // understand) rather than refuse the handshake.
 var errBadExtensionHeader = errors.New("malformed Sec-WebSocket-Extensions header")
 
-// deflateEnabled reports whether opts ask for permessage-deflate.
+// deflateEnabled reports whether opts ask for permessage-deflate. It is the
+// one test of whether compression is on, for both roles; an undefined mode
+// is off here, and refused before any handshake by Dial and Accept.
 func deflateEnabled(opts *CompressionOptions) bool {
-	return opts != nil && (opts.Mode == CompressionNoContextTakeover || opts.Mode == CompressionContextTakeover)
+	return opts != nil && opts.Mode != CompressionDisabled && opts.Mode.valid()
 }
 
 // deflateWindowLimit is opts.MaxWindowBits with the default applied and

@@ -82,10 +82,14 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		herr := &HandshakeError{Status: http.StatusInternalServerError, Reason: "invalid response header field " + name}
 		return nil, reject(w, herr)
 	}
+	if mode := opts.Compression.Mode; !mode.valid() {
+		herr := &HandshakeError{Status: http.StatusInternalServerError, Reason: fmt.Sprintf("invalid AcceptOptions.Compression.Mode %v", mode)}
+		return nil, reject(w, herr)
+	}
 	subprotocol := selectSubprotocol(r.Header, opts.Subprotocols)
 	var dp *deflateParams
 	var extensions string
-	if opts.Compression.Mode != CompressionDisabled {
+	if deflateEnabled(&opts.Compression) {
 		params, response, ok, err := negotiateDeflate(r.Header["Sec-Websocket-Extensions"], &opts.Compression)
 		if err != nil {
 			return nil, reject(w, &HandshakeError{Status: http.StatusBadRequest, Reason: "malformed Sec-WebSocket-Extensions: " + err.Error()})

@@ -2,12 +2,13 @@ package websocket
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/wsproto"
 )
 
 // StatusCode is a WebSocket close code (RFC 6455, section 7.4).
@@ -61,13 +62,7 @@ func (s StatusCode) String() string {
 // validOnWire reports whether s may appear in a close frame: 1000-1003,
 // 1007-1014 and the application range 3000-4999.
 func (s StatusCode) validOnWire() bool {
-	switch {
-	case s >= 1000 && s <= 1003, s >= 1007 && s <= 1014:
-		return true
-	case s >= 3000 && s <= 4999:
-		return true
-	}
-	return false
+	return s >= 0 && s <= 0xffff && wsproto.CodeValidOnWire(uint16(s))
 }
 
 // maxCloseReason is the longest reason that fits a control frame after the
@@ -99,56 +94,14 @@ func CloseStatus(err error) StatusCode {
 	return -1
 }
 
-// ProtocolError reports that the peer broke the protocol or a limit. The
-// connection has been failed: Code went out in a close frame (where the
-// connection still allowed it) and the TCP connection was closed.
-type ProtocolError struct {
-	Code   StatusCode
-	Reason string
-	Err    error // a sentinel such as ErrMessageTooBig, or nil
-}
-
-func (e *ProtocolError) Error() string {
-	return fmt.Sprintf("websocket: %s (closed with %v)", e.Reason, e.Code)
-}
-
-// Unwrap returns the sentinel behind the failure, if any.
-func (e *ProtocolError) Unwrap() error { return e.Err }
-
-// Sentinel errors.
-var (
-	// ErrClosed is returned by operations on a connection that has been closed.
-	ErrClosed = errors.New("websocket: use of closed connection")
-	// ErrMessageTooBig is wrapped in the *ProtocolError returned when a
-	// message exceeds the read limit; the connection is closed with 1009.
-	ErrMessageTooBig = errors.New("websocket: message exceeds the read limit")
-	// ErrInvalidUTF8 is wrapped in the *ProtocolError returned when a text
-	// message or close reason is not valid UTF-8; the connection is closed with 1007.
-	ErrInvalidUTF8 = errors.New("websocket: invalid UTF-8")
-	// ErrConcurrentRead is returned when a second goroutine reads while
-	// another read is in progress. The connection is not affected.
-	ErrConcurrentRead = errors.New("websocket: concurrent read on connection")
-)
-
-// parseClosePayload decodes a received close frame payload. An empty
-// payload means no code (1005). A one-byte payload, a code that is not
-// valid on the wire, or a reason that is not UTF-8 is a protocol error.
+// parseClosePayload decodes a received close frame payload (see
+// wsproto.ParseClose).
 func parseClosePayload(p []byte, checkUTF8 bool) (CloseError, *ProtocolError) {
-	switch len(p) {
-	case 0:
-		return CloseError{Code: StatusNoStatusRcvd}, nil
-	case 1:
-		return CloseError{}, &ProtocolError{Code: StatusProtocolError, Reason: "close frame payload of one byte"}
+	code, reason, err := wsproto.ParseClose(p, checkUTF8)
+	if err != nil {
+		return CloseError{}, protocolErrorOf(err)
 	}
-	code := StatusCode(binary.BigEndian.Uint16(p))
-	if !code.validOnWire() {
-		return CloseError{}, &ProtocolError{Code: StatusProtocolError, Reason: "invalid close code " + strconv.Itoa(int(code))}
-	}
-	reason := p[2:]
-	if checkUTF8 && !validUTF8(reason) {
-		return CloseError{}, &ProtocolError{Code: StatusInvalidFramePayloadData, Reason: "close reason is not valid UTF-8", Err: ErrInvalidUTF8}
-	}
-	return CloseError{Code: code, Reason: string(reason)}, nil
+	return CloseError{Code: StatusCode(code), Reason: string(reason)}, nil
 }
 
 // checkCloseArgs validates what the application asked to send.
@@ -165,6 +118,15 @@ func checkCloseArgs(code StatusCode, reason string) error {
 	return nil
 }
 
+// A connection's life: open; then our close frame queued (closeQueued)
+// and written (closeSent) and the peer's received (closeRcvd), in either
+// order; then closed (closeNow), once, with its cause. Every way a
+// connection ends goes through the functions below: Close and CloseNow
+// from the application, peerClosed from the read side, fail for a peer
+// that broke the protocol or a heartbeat that timed out, and
+// closeFrameWritten when our close frame is out. A closing handshake that
+// nobody waits for is bounded by the end timer.
+
 // Close performs the closing handshake: it sends a close frame with code
 // and reason, waits for the peer's close frame (reading and discarding data
 // messages if nothing else is reading), and closes the TCP connection. The
@@ -175,6 +137,11 @@ func checkCloseArgs(code StatusCode, reason string) error {
 // after the peer closed, returns ErrClosed. code must be one that may be
 // sent (1000-1003, 1007-1014, 3000-4999) and reason at most 123 bytes of
 // UTF-8.
+//
+// On a connection served by a Poller, Close called from a callback of the
+// loop that serves it returns once the close frame is sent (or queued):
+// waiting would hold up the loop that reads the answer. The poller
+// finishes the handshake, bounded by CloseTimeout.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if err := checkCloseArgs(code, reason); err != nil {
 		return err
@@ -190,10 +157,11 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	if !sent {
 		return ErrClosed
 	}
-	err = c.awaitPeerClose(ctx)
-	if err == errCloseAsync {
+	if c.onServingGoroutine() {
+		c.armEndTimer(errCloseTimeout)
 		return nil
 	}
+	err = c.awaitPeerClose(ctx)
 	c.closeNow(ErrClosed)
 	return err
 }
@@ -214,15 +182,19 @@ func (c *Conn) closeNow(why error) {
 	c.closeOnce.Do(func() {
 		c.closeMu.Lock()
 		c.closeErr = why
+		if c.ending != nil && c.ending.timer != nil {
+			c.ending.timer.Stop()
+		}
 		c.closeMu.Unlock()
 		c.stopHeartbeat()
 		c.closedFlag.Store(true)
 		close(c.closed)
 		c.nc.Close()
-		if ev := c.ev.Load(); ev != nil {
-			if l := ev.l.Load(); l != nil {
-				l.connClosed(c)
-			}
+		if q := c.wr.queue; q != nil {
+			q.release()
+		}
+		if ev := c.ev.Load(); ev != nil && ev.onClosed != nil {
+			ev.onClosed()
 		}
 		if c.group != nil {
 			c.group.remove(c)
@@ -230,8 +202,18 @@ func (c *Conn) closeNow(why error) {
 	})
 }
 
-// sendClose sends a close frame unless one was sent already, and reports
-// whether this call sent it. An empty payload is sent for
+// armEndTimer bounds the rest of the closing handshake by CloseTimeout
+// when no call waits for it: then the connection is closed with why.
+func (c *Conn) armEndTimer(why error) {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if c.end().timer == nil && !c.isClosed() {
+		c.end().timer = time.AfterFunc(c.opts.closeTimeout(), func() { c.closeNow(why) })
+	}
+}
+
+// sendClose sends a close frame unless one was queued already, and
+// reports whether this call sent it. An empty payload is sent for
 // StatusNoStatusRcvd.
 func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string) (bool, error) {
 	if err := c.frameMu.lockOrClosed(ctx, c.closed); err != nil {
@@ -240,30 +222,157 @@ func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string) (b
 		}
 		return false, fmt.Errorf("websocket: failed to send close frame: %w", err)
 	}
-	defer c.frameMu.unlock()
-	if c.closeSent {
+	if !c.queueClose(code, reason) {
+		c.unlockFrame()
 		return false, nil
 	}
-	c.closeSent = true
-	var p [maxControlPayload]byte
-	n := 0
-	if code != StatusNoStatusRcvd {
-		binary.BigEndian.PutUint16(p[:], uint16(code))
-		n = 2 + copy(p[2:], reason)
-	}
-	if err := c.writeControlLocked(ctx, opClose, p[:n]); err != nil {
+	_, err := c.flushControl(ctx)
+	c.unlockFrame()
+	if err != nil {
 		return true, fmt.Errorf("websocket: failed to send close frame: %w", err)
 	}
 	return true, nil
 }
 
+// closeFrameWritten is called once our close frame is on the wire.
+func (c *Conn) closeFrameWritten() {
+	c.closeMu.Lock()
+	c.closeSent = true
+	if c.end().sentCh != nil {
+		close(c.end().sentCh)
+	}
+	failure, linger := c.end().failure, c.lingerOnFail
+	c.closeMu.Unlock()
+	switch {
+	case failure != nil && !linger:
+		c.closeNow(failure)
+	case failure != nil:
+		// Half-close, so the peer reads our close frame and then the end
+		// of the stream; the reader drains until the peer closes.
+		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+	default:
+		c.maybeEnd()
+	}
+}
+
+// ending is the part of a connection's state that only its end needs,
+// made on first use under closeMu, so an open connection does not carry it.
+type ending struct {
+	rcvd    chan struct{}  // closed when the peer's close frame was read
+	sentCh  chan struct{}  // closed with closeSent, made when someone waits for it
+	peer    CloseError     // the peer's close frame, once peerCloseSeen
+	failure *ProtocolError // why we failed the connection, if we did
+	timer   *time.Timer    // bounds a closing handshake nobody waits for
+}
+
+// end returns the ending state; the caller holds closeMu.
+func (c *Conn) end() *ending {
+	if c.ending == nil {
+		c.ending = new(ending)
+	}
+	return c.ending
+}
+
+// awaitCloseSent waits until our close frame is on the wire, the
+// connection closed, ctx ended or CloseTimeout passed.
+func (c *Conn) awaitCloseSent(ctx context.Context) {
+	c.closeMu.Lock()
+	if c.closeSent {
+		c.closeMu.Unlock()
+		return
+	}
+	if c.end().sentCh == nil {
+		c.end().sentCh = make(chan struct{})
+	}
+	ch := c.end().sentCh
+	c.closeMu.Unlock()
+	t := time.NewTimer(c.opts.closeTimeout())
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-c.closed:
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// maybeEnd closes a server's TCP connection once both close frames have
+// crossed. A client waits (bounded) for the server to close first, as RFC
+// 6455 section 7.1.1 asks: its reader or loop sees the end of the stream.
+func (c *Conn) maybeEnd() {
+	c.closeMu.Lock()
+	done := c.closeSent && c.peerCloseSeen
+	c.closeMu.Unlock()
+	if done && !c.client {
+		c.closeNow(c.endCause())
+	}
+}
+
+// endCause is why a completed closing handshake ended the connection.
+func (c *Conn) endCause() error {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if c.closing.Load() || !c.peerCloseSeen {
+		return ErrClosed
+	}
+	ce := c.end().peer
+	return fmt.Errorf("websocket: connection closed by the peer: %w", &ce)
+}
+
+// peerClosed records the peer's close frame and answers it with the same
+// code, unless our close frame went first. The read side calls it; it
+// never waits.
+func (c *Conn) peerClosed(ce CloseError) {
+	rcvd := c.closeRcvdCh()
+	c.closeMu.Lock()
+	c.end().peer = ce
+	c.peerCloseSeen = true
+	c.closeMu.Unlock()
+	close(rcvd)
+	c.armEndTimer(ErrClosed)
+	if c.queueClose(ce.Code, "") {
+		c.kickControl()
+		return
+	}
+	c.maybeEnd()
+}
+
+// fail fails the connection (RFC 6455, section 7.1.7): it queues the
+// close code of perr unless a close frame was queued before, and closes
+// the TCP connection once the frame is out, or at once if ours went out
+// earlier. With linger, the reader drains what the peer still sends for a
+// moment after our close frame, so that it is not lost to a TCP reset.
+func (c *Conn) fail(perr *ProtocolError, linger bool) {
+	c.closeMu.Lock()
+	if c.end().failure == nil {
+		c.end().failure, c.lingerOnFail = perr, linger
+	}
+	c.closeMu.Unlock()
+	reason := perr.Reason
+	if len(reason) > maxCloseReason {
+		reason = reason[:maxCloseReason]
+	}
+	reason = strings.ToValidUTF8(reason, "")
+	if !c.queueClose(perr.Code, reason) {
+		c.closeNow(perr)
+		return
+	}
+	c.closeMu.Lock()
+	if c.end().timer == nil && !c.isClosed() {
+		c.end().timer = time.AfterFunc(min(maxLinger, c.opts.closeTimeout()), func() { c.closeNow(perr) })
+	}
+	c.closeMu.Unlock()
+	c.kickControl()
+}
+
 // awaitPeerClose waits for the peer's close frame after ours went out,
 // reading by itself when no other goroutine is reading. For a client it
-// then waits for the server to close the TCP connection, as RFC 6455
-// section 7.1.1 asks.
+// then waits for the server to close the TCP connection.
 func (c *Conn) awaitPeerClose(ctx context.Context) error {
-	if ev := c.ev.Load(); ev != nil {
-		return c.awaitPeerCloseServed(ctx, ev)
+	if c.ev.Load() != nil {
+		return c.awaitPeerCloseServed(ctx)
 	}
 	for {
 		locked, err := c.readMu.lockUnless(ctx, c.closeRcvdCh(), c.closed)
@@ -284,7 +393,7 @@ func (c *Conn) awaitPeerClose(ctx context.Context) error {
 				}
 			} else if errors.Is(err, context.DeadlineExceeded) {
 				return errCloseTimeout
-			} else if err != nil && !isPeerClose(err) && !c.peerCloseSeen() {
+			} else if err != nil && !isPeerClose(err) && !c.peerCloseSeenNow() {
 				return err
 			}
 		}
@@ -295,31 +404,23 @@ func (c *Conn) awaitPeerClose(ctx context.Context) error {
 			}
 			return nil
 		case <-c.closed:
+			if c.peerCloseSeenNow() {
+				return nil
+			}
 			return c.errAfterClose()
 		default:
 		}
 	}
 }
 
-// errCloseAsync tells Close that the poller finishes the handshake.
-var errCloseAsync = errors.New("websocket: close handshake left to the poller")
-
 // awaitPeerCloseServed waits for the peer's close frame on a connection a
-// Poller reads. Called from a callback, of this connection or of another
-// on the same loop, waiting would hold up the loop that reads the answer:
-// a timer bounds the handshake instead, and Close returns at once. (Called
-// elsewhere while the loop happens to be busy, it returns early too, which
-// is harmless.)
-func (c *Conn) awaitPeerCloseServed(ctx context.Context, ev *evState) error {
-	if l := ev.l.Load(); ev.dispatching.Load() || l != nil && l.isBusy() {
-		time.AfterFunc(c.opts.closeTimeout(), func() { c.closeNow(errCloseTimeout) })
-		return errCloseAsync
-	}
+// Poller reads.
+func (c *Conn) awaitPeerCloseServed(ctx context.Context) error {
 	select {
 	case <-c.closeRcvdCh():
 		return nil
 	case <-c.closed:
-		if c.peerCloseSeen() {
+		if c.peerCloseSeenNow() {
 			return nil
 		}
 		return c.errAfterClose()
@@ -328,13 +429,10 @@ func (c *Conn) awaitPeerCloseServed(ctx context.Context, ev *evState) error {
 	}
 }
 
-func (c *Conn) peerCloseSeen() bool {
-	select {
-	case <-c.closeRcvdCh():
-		return true
-	default:
-		return false
-	}
+func (c *Conn) peerCloseSeenNow() bool {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	return c.peerCloseSeen
 }
 
 // awaitServerEOF gives the server the chance to close the TCP connection
@@ -353,65 +451,32 @@ func isPeerClose(err error) bool {
 	return errors.As(err, &ce) && ce.Code != StatusAbnormalClosure
 }
 
-// peerClosed records the peer's close frame and, if the peer started the
-// closing handshake, answers it and ends the connection. It runs on the
-// reading goroutine, which holds readMu.
-func (c *Conn) peerClosed(ce CloseError) {
-	rcvd := c.closeRcvdCh()
+// closeRcvdCh returns the channel closed when the peer's close frame has
+// been read.
+func (c *Conn) closeRcvdCh() chan struct{} {
 	c.closeMu.Lock()
-	c.peerClose = ce
-	c.closeMu.Unlock()
-	close(rcvd)
-	timeout := c.opts.closeTimeout()
-	if c.rd.inLoop {
-		timeout = min(timeout, maxLoopPongWait) // a Poller's loop may not wait long
+	defer c.closeMu.Unlock()
+	if c.end().rcvd == nil {
+		c.end().rcvd = make(chan struct{})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	sent, _ := c.sendClose(ctx, ce.Code, "")
-	if !sent {
-		if c.ev.Load() != nil {
-			// Close may not be waiting (it returns at once when called
-			// from OnMessage): the handshake is complete, so end it here.
-			c.closeNow(ErrClosed)
-		}
-		return // otherwise our Close is waiting and will finish the job
-	}
-	why := fmt.Errorf("websocket: connection closed by the peer: %w", &ce)
-	if c.client && !c.rd.inLoop {
-		c.rd.drain(ctx)
-	}
-	c.closeNow(why)
+	return c.end().rcvd
 }
 
-// failConn fails the connection (RFC 6455, section 7.1.7): it sends the
-// close code of perr if no close frame went out yet, and closes the TCP
-// connection. With linger, it first half-closes and drains what the peer
-// still sends for a moment, so our close frame is not lost to a TCP reset;
-// only the reading goroutine may linger.
-func (c *Conn) failConn(perr *ProtocolError, linger bool) {
-	timeout := c.opts.closeTimeout()
-	if timeout > time.Second {
-		timeout = time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	reason := perr.Reason
-	if len(reason) > maxCloseReason {
-		reason = reason[:maxCloseReason]
-	}
-	reason = strings.ToValidUTF8(reason, "")
-	if sent, err := c.sendClose(ctx, perr.Code, reason); sent && err == nil && linger {
-		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
-			cw.CloseWrite()
+// isClosed reports whether the TCP connection has been closed.
+func (c *Conn) isClosed() bool { return c.closedFlag.Load() }
+
+// errAfterClose is the error operations return once the connection is gone.
+func (c *Conn) errAfterClose() error {
+	c.closeMu.Lock()
+	err := c.closeErr
+	peer, seen := c.end().peer, c.peerCloseSeen
+	c.closeMu.Unlock()
+	if err == nil || err == ErrClosed {
+		// Closed by Close or CloseNow; say how the peer answered, if it did.
+		if seen {
+			return fmt.Errorf("%w; the peer's close was %w", ErrClosed, &peer)
 		}
-		if c.rd.inLoop {
-			// A Poller's loop may not wait: it drains as data comes, and
-			// the timer ends the connection if the peer never closes.
-			time.AfterFunc(timeout, func() { c.closeNow(perr) })
-			return
-		}
-		c.rd.drain(ctx)
+		return ErrClosed
 	}
-	c.closeNow(perr)
+	return err
 }

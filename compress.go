@@ -2,9 +2,7 @@ package websocket
 
 import (
 	"compress/flate"
-	"context"
 	"io"
-	"math/bits"
 	"sync"
 )
 
@@ -189,8 +187,9 @@ func (a *appendWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// inflater decompresses one message at a time from the frames of the
-// reader.
+// inflater decompresses one message at a time. Its input is always the
+// whole compressed payload of the message, already received, so inflating
+// never waits for the network.
 type inflater struct {
 	fr  io.ReadCloser
 	src messageSource
@@ -198,24 +197,21 @@ type inflater struct {
 
 var inflaterPool sync.Pool
 
-// messageSource feeds the inflater the payload of the current message,
-// read frame by frame, followed by inflateTrailer.
+// messageSource feeds the inflater the reader's chunk, the message's
+// compressed payload, followed by inflateTrailer.
 type messageSource struct {
 	r       *reader
-	ctx     context.Context
-	trailer int // bytes of inflateTrailer already given; -1 while payload remains
+	trailer int // bytes of inflateTrailer already given
 }
 
 func (s *messageSource) Read(p []byte) (int, error) {
-	if s.trailer < 0 {
-		n, err := s.r.readRaw(s.ctx, p)
-		if err != io.EOF {
-			return n, err
-		}
-		s.trailer = 0
-		if n > 0 {
-			return n, nil
-		}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if c := s.r.chunk; len(c) > 0 {
+		n := copy(p, c)
+		s.r.chunk = c[n:]
+		return n, nil
 	}
 	if s.trailer == len(inflateTrailer) {
 		return 0, io.EOF
@@ -225,30 +221,19 @@ func (s *messageSource) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// ReadByte serves the inflater straight from the read buffer when it can,
-// which spares compress/flate a bufio.Reader of its own.
+// ReadByte serves the inflater straight from the chunk, which spares
+// compress/flate a bufio.Reader of its own.
 func (s *messageSource) ReadByte() (byte, error) {
-	r := s.r
-	if s.trailer < 0 && r.frameLeft > 0 && r.r < r.w {
-		b := r.buf[r.r]
-		r.r++
-		r.frameLeft--
-		if r.frameMasked {
-			b ^= byte(r.frameKey)
-			r.frameKey = bits.RotateLeft32(r.frameKey, -8)
-		}
-		return b, nil
+	if c := s.r.chunk; len(c) > 0 {
+		s.r.chunk = c[1:]
+		return c[0], nil
 	}
-	var one [1]byte
-	for {
-		n, err := s.Read(one[:])
-		if n == 1 {
-			return one[0], nil
-		}
-		if err != nil {
-			return 0, err
-		}
+	if s.trailer == len(inflateTrailer) {
+		return 0, io.EOF
 	}
+	b := inflateTrailer[s.trailer]
+	s.trailer++
+	return b, nil
 }
 
 // startInflate prepares to inflate the message whose first frame was just
@@ -264,7 +249,7 @@ func (d *deflate) startInflate(r *reader) *inflater {
 			d.inf = inf
 		}
 	}
-	inf.src = messageSource{r: r, trailer: -1}
+	inf.src = messageSource{r: r}
 	var dict []byte
 	if d.recvTakeover {
 		dict = d.window

@@ -131,8 +131,8 @@ func TestDecompressionBomb(t *testing.T) {
 	if !errors.As(err, &perr) || perr.Code != StatusMessageTooBig {
 		t.Fatalf("got %v", err)
 	}
-	if server.rd.msgLen > 64<<10+1 {
-		t.Fatalf("inflated %d bytes past a limit of %d", server.rd.msgLen, 64<<10)
+	if n := server.rd.dec.InflatedSize(); n > 64<<10+1 {
+		t.Fatalf("inflated %d bytes past a limit of %d", n, 64<<10)
 	}
 	_, _, err = client.Read(ctx)
 	if CloseStatus(err) != StatusMessageTooBig {
@@ -145,13 +145,13 @@ func TestCompressionThreshold(t *testing.T) {
 	p, _ := rawClientExt(t, &AcceptOptions{ConnOptions: ConnOptions{Compression: opts}}, "permessage-deflate")
 	p.nc.Write(frame(true, 0, opText, true, []byte("short")))
 	h, payload, err := p.readFrame()
-	if err != nil || h.rsv != 0 || string(payload) != "short" {
+	if err != nil || h.Rsv != 0 || string(payload) != "short" {
 		t.Fatalf("short message: %+v %q %v", h, payload, err)
 	}
 	long := bytes.Repeat([]byte("x"), 2000)
 	p.nc.Write(frame(true, 0, opText, true, long))
 	h, payload, err = p.readFrame()
-	if err != nil || h.rsv != bitRsv1 || len(payload) >= 2000 {
+	if err != nil || h.Rsv != bitRsv1 || len(payload) >= 2000 {
 		t.Fatalf("long message: %+v %d bytes %v", h, len(payload), err)
 	}
 }

@@ -2,7 +2,6 @@ package websocket
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"strconv"
 	"sync"
@@ -128,7 +127,6 @@ func (o *ConnOptions) writeBufferSize() int {
 // reads by itself when nothing else does.
 type Conn struct {
 	nc          net.Conn
-	client      bool         // client role: we mask what we send and refuse masked frames
 	opts        *ConnOptions // shared with the caller's options, never written
 	subprotocol string
 
@@ -139,34 +137,33 @@ type Conn struct {
 	rd     reader
 
 	// Write side.
-	msgMu     sema        // held for a whole data message by Writer and compressed writes
-	streaming atomic.Bool // a Writer holds msgMu: whole-message writes must take it too
-	frameMu   sema        // held for one frame
-	wr        writer
+	msgMu   sema // held for a whole data message by Writer and compressed writes
+	frameMu sema // held for one frame
+	wr      writer
 
-	// Ping bookkeeping.
-	pingMu  sync.Mutex
-	pings   map[uint64]chan struct{}
-	pingSeq uint64
-	hb      *heartbeat
-	deflate *deflate                // permessage-deflate state, nil when not negotiated
-	group   *Group                  // the group tracking this connection, if any
-	pumpMu  sync.Mutex              // guards pumping and read-lock attempts by Read and Ping
-	pumping bool                    // a Ping holds readMu to read on its own
-	closing atomic.Bool             // Close has started; it may read on its own
-	ev      atomic.Pointer[evState] // set when a Poller serves the connection
+	pings     atomic.Pointer[pings]    // Ping's waiters, made on the first Ping
+	hb        *heartbeat               // nil without PingInterval
+	deflate   *deflate                 // permessage-deflate state, nil when not negotiated
+	group     *Group                   // the group tracking this connection, if any
+	ev        atomic.Pointer[evState]  // set when a Poller serves the connection
+	ctl       atomic.Pointer[ctlQueue] // control frames waiting for the write side (control.go)
+	pumpMu    sync.Mutex               // guards pumping and read-lock attempts by Read and Ping
+	pumping   bool                     // a Ping holds readMu to read on its own
+	closing   atomic.Bool              // Close has started; it may read on its own
+	streaming atomic.Bool              // a Writer holds msgMu: whole-message writes must take it too
+	client    bool                     // client role: we mask what we send and refuse masked frames
 
-	activity atomic.Uint64 // frames received, for the heartbeat
-
-	// Closing state.
-	closeMu    sync.Mutex
-	closeSent  bool          // a close frame went out (or we gave up sending one)
-	closeRcvd  chan struct{} // closed when the peer's close frame was read; made on first use (closeRcvdCh)
-	peerClose  CloseError    // valid once closeRcvd is closed
-	closed     chan struct{} // closed once the TCP connection is closed
-	closedFlag atomic.Bool   // set just before closed is closed; the cheap check of the hot paths
-	closeErr   error         // why the connection ended, returned by later operations
-	closeOnce  sync.Once
+	// Lifecycle (close.go): under closeMu, except the atomics.
+	closeMu       sync.Mutex
+	closeQueued   atomic.Bool   // our close frame is queued or sent: no data frame follows
+	closedFlag    atomic.Bool   // set just before closed is closed; the cheap check of the hot paths
+	closeSent     bool          // our close frame is on the wire
+	peerCloseSeen bool          // peerClose holds the peer's close frame
+	lingerOnFail  bool          // the reader drains after our close frame before closing
+	ending        *ending       // made when the connection starts to end (close.go)
+	closed        chan struct{} // closed once the TCP connection is closed
+	closeErr      error         // why the connection ended, returned by later operations
+	closeOnce     sync.Once
 }
 
 func newConn(nc net.Conn, client bool, opts *ConnOptions, subprotocol string, buffered []byte, dp *deflateParams) *Conn {
@@ -317,36 +314,4 @@ func (s *sema) lockOrClosedSlow(ctx context.Context, closed <-chan struct{}) err
 		return ErrClosed
 	}
 	return nil
-}
-
-// closeRcvdCh returns the channel closed when the peer's close frame has
-// been read.
-func (c *Conn) closeRcvdCh() chan struct{} {
-	c.closeMu.Lock()
-	defer c.closeMu.Unlock()
-	if c.closeRcvd == nil {
-		c.closeRcvd = make(chan struct{})
-	}
-	return c.closeRcvd
-}
-
-// isClosed reports whether the TCP connection has been closed.
-func (c *Conn) isClosed() bool { return c.closedFlag.Load() }
-
-// errAfterClose is the error operations return once the connection is gone.
-func (c *Conn) errAfterClose() error {
-	c.closeMu.Lock()
-	err := c.closeErr
-	peer := c.peerClose
-	c.closeMu.Unlock()
-	if err == nil || err == ErrClosed {
-		// Closed by Close or CloseNow; say how the peer answered, if it did.
-		select {
-		case <-c.closeRcvdCh():
-			return fmt.Errorf("%w; the peer's close was %w", ErrClosed, &peer)
-		default:
-		}
-		return ErrClosed
-	}
-	return err
 }

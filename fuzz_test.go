@@ -34,8 +34,8 @@ func FuzzParseHeader(f *testing.F) {
 			}
 			return
 		}
-		if n != headerLen(b[1]) || h.length < 0 {
-			t.Fatalf("n=%d length=%d", n, h.length)
+		if n != headerLen(b[1]) || h.Length < 0 {
+			t.Fatalf("n=%d length=%d", n, h.Length)
 		}
 		// Re-encoding gives the same header (lengths in their shortest form).
 		var out [maxHeaderSize]byte

@@ -182,12 +182,12 @@ func TestPingFlood(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after %d pongs: %v", pongs, err)
 		}
-		if h.op == opPong {
+		if h.Op == opPong {
 			pongs++
 			continue
 		}
-		if h.op != opText || string(payload) != "data" {
-			t.Fatalf("got %v %q", h.op, payload)
+		if h.Op != opText || string(payload) != "data" {
+			t.Fatalf("got %v %q", h.Op, payload)
 		}
 		break
 	}

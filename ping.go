@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 )
+
+// ErrPingFromCallback is returned by Ping called from a Poller callback
+// on the loop that serves the connection, which alone could read the pong.
+var ErrPingFromCallback = errors.New("websocket: Ping from a Poller callback would wait for a pong its own loop must read; call it from another goroutine")
 
 // Ping sends a ping and waits for the matching pong, returning the round
 // trip time.
@@ -19,20 +22,28 @@ import (
 // left whole for the next Read (a Read that starts meanwhile waits for
 // Ping to step aside). If a data message comes first and nothing reads it,
 // Ping waits until ctx ends, since the pong queues behind the message.
+//
+// On a connection served by a Poller, Ping called from a callback of the
+// loop that serves it returns ErrPingFromCallback at once: the pong could
+// only be read by that loop, which the callback holds up.
 func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
-	c.pingMu.Lock()
-	c.pingSeq++
-	id := c.pingSeq
-	done := make(chan struct{})
-	if c.pings == nil {
-		c.pings = make(map[uint64]chan struct{})
+	if c.onServingGoroutine() {
+		return 0, ErrPingFromCallback
 	}
-	c.pings[id] = done
-	c.pingMu.Unlock()
+	ps := c.pingState()
+	ps.mu.Lock()
+	ps.seq++
+	id := ps.seq
+	done := make(chan struct{})
+	if ps.waiting == nil {
+		ps.waiting = make(map[uint64]chan struct{})
+	}
+	ps.waiting[id] = done
+	ps.mu.Unlock()
 	defer func() {
-		c.pingMu.Lock()
-		delete(c.pings, id)
-		c.pingMu.Unlock()
+		ps.mu.Lock()
+		delete(ps.waiting, id)
+		ps.mu.Unlock()
 	}()
 
 	var payload [8]byte
@@ -84,129 +95,36 @@ func (c *Conn) endPump() {
 	c.readMu.unlock()
 }
 
-// lockRead takes the read lock for Read or Reader: at once if free, after
-// waiting if a Ping holds it, and not at all if another read holds it.
-func (c *Conn) lockRead(ctx context.Context) error {
-	if c.isClosed() {
-		return c.errAfterClose()
-	}
-	if c.ev.Load() != nil {
-		return errServedByPoller
-	}
-	if c.readMu.tryLock() {
-		return nil
-	}
-	// A pump sets pumping under pumpMu while holding readMu, so under
-	// pumpMu a failed tryLock and pumping are consistent.
-	c.pumpMu.Lock()
-	if c.readMu.tryLock() {
-		c.pumpMu.Unlock()
-		return nil
-	}
-	pumping := c.pumping
-	c.pumpMu.Unlock()
-	if !pumping && !c.closing.Load() {
-		return ErrConcurrentRead
-	}
-	// Ping or Close is reading on the application's behalf and steps aside
-	// at the next data message.
-	err := c.readMu.lockOrClosed(ctx, c.closed)
-	if errors.Is(err, ErrClosed) {
-		return c.errAfterClose()
-	}
-	return err
-}
-
 // gotPong wakes the Ping waiting for this payload, if any.
 func (c *Conn) gotPong(payload []byte) {
 	if len(payload) != 8 {
 		return
 	}
 	id := binary.BigEndian.Uint64(payload)
-	c.pingMu.Lock()
-	if ch, ok := c.pings[id]; ok {
+	ps := c.pings.Load()
+	if ps == nil {
+		return
+	}
+	ps.mu.Lock()
+	if ch, ok := ps.waiting[id]; ok {
 		close(ch)
-		delete(c.pings, id)
+		delete(ps.waiting, id)
 	}
-	c.pingMu.Unlock()
+	ps.mu.Unlock()
 }
 
-// noteFrame records that a frame arrived, for the heartbeat. Without one
-// it costs nothing: the counter is an atomic the hot path can skip.
-func (c *Conn) noteFrame() {
-	if c.hb != nil {
-		c.activity.Add(1)
-	}
+// pings is what Ping keeps: the pings waiting for their pong. It is made
+// on the first Ping, so a connection that never pings does not carry it.
+type pings struct {
+	mu      sync.Mutex
+	seq     uint64
+	waiting map[uint64]chan struct{}
 }
 
-// heartbeat pings a quiet peer and closes the connection when it does not
-// answer. It runs on timers, so an idle connection has no goroutine for it.
-type heartbeat struct {
-	c     *Conn
-	mu    sync.Mutex // guards timer, which the first tick may race to use
-	timer *time.Timer
-	last  uint64 // activity seen at the previous tick
-	stop  atomic.Bool
-}
-
-func (c *Conn) startHeartbeat() {
-	hb := &heartbeat{c: c}
-	c.hb = hb
-	hb.mu.Lock()
-	hb.timer = time.AfterFunc(c.opts.PingInterval, hb.tick)
-	hb.mu.Unlock()
-}
-
-func (c *Conn) stopHeartbeat() {
-	if hb := c.hb; hb != nil {
-		hb.stop.Store(true)
-		hb.mu.Lock()
-		hb.timer.Stop()
-		hb.mu.Unlock()
+func (c *Conn) pingState() *pings {
+	if ps := c.pings.Load(); ps != nil {
+		return ps
 	}
-}
-
-// again schedules the next tick.
-func (hb *heartbeat) again() {
-	hb.mu.Lock()
-	hb.timer.Reset(hb.c.opts.PingInterval)
-	hb.mu.Unlock()
-}
-
-// ErrHeartbeatTimeout is the error reported when the heartbeat found the
-// peer unresponsive and closed the connection (with close code 1001).
-var ErrHeartbeatTimeout = errors.New("websocket: peer did not answer the heartbeat ping in time")
-
-func (hb *heartbeat) tick() {
-	c := hb.c
-	if hb.stop.Load() {
-		return
-	}
-	if now := c.activity.Load(); now != hb.last {
-		hb.last = now
-		hb.again()
-		return
-	}
-	timeout := c.opts.PingTimeout
-	if timeout <= 0 {
-		timeout = c.opts.PingInterval
-	}
-	before := c.activity.Load()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	_, err := c.Ping(ctx)
-	cancel()
-	if hb.stop.Load() {
-		return
-	}
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && c.activity.Load() == before {
-			c.failConn(&ProtocolError{Code: StatusGoingAway, Reason: "heartbeat timeout", Err: ErrHeartbeatTimeout}, false)
-			return
-		}
-		if c.isClosed() {
-			return
-		}
-	}
-	hb.last = c.activity.Load()
-	hb.again()
+	c.pings.CompareAndSwap(nil, new(pings))
+	return c.pings.Load()
 }

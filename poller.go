@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"runtime"
@@ -19,14 +20,16 @@ import (
 // The trade-off is the usual one of event loops: OnMessage runs on a
 // goroutine shared with other connections, so while it runs, those
 // connections wait. Keep it short; hand slow work to another goroutine.
-// Writing from OnMessage is fine, since Write only blocks when the peer
-// stops reading and the socket's send buffer fills; bound such writes with
-// a ctx deadline if peers may be slow.
 //
-// A loop never waits for one connection: a message is read as far as its
-// bytes have arrived and resumed at the next event. Only a compressed
-// message too large for the read buffer is finished by a goroutine of its
-// own, started for that message, since the inflater cannot pause.
+// A loop never waits for one connection. A message is read as far as its
+// bytes have arrived and resumed at the next event, compressed or not.
+// Writes to an epoll-served connection, from a callback or from anywhere
+// else, never wait for the socket either: what the socket does not take at
+// once is queued and written by the loop when the socket becomes writable.
+// A write that finds more than WriteQueueLimit bytes queued fails with
+// ErrWriteQueueFull and closes the connection, so a peer that stops
+// reading costs its own queue and nothing else. Pongs and close frames go
+// through the same queue.
 //
 // A Poller is safe for concurrent use.
 type Poller struct {
@@ -38,11 +41,10 @@ type Poller struct {
 	conns  map[*Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup // loops and per-connection goroutines
-
-	// bufs holds message buffers (*[]byte) for the goroutines that finish
-	// large messages, so that each handoff does not grow one from nothing.
-	bufs sync.Pool
 }
+
+// DefaultWriteQueueLimit is the default of PollerOptions.WriteQueueLimit.
+const DefaultWriteQueueLimit = 1 << 20
 
 // PollerOptions configures a Poller.
 type PollerOptions struct {
@@ -59,11 +61,19 @@ type PollerOptions struct {
 	// Loops is the number of event loops, each a goroutine with its own
 	// epoll instance; 0 means GOMAXPROCS/4 + 1. A loop spends most of its
 	// time in system calls, and the fewer the loops, the more events each
-	// collects per wait: on two cores, one loop served an echo benchmark
-	// with 13-35% less CPU per message than two. Fewer loops than cores
-	// also leave room for the application's goroutines. Raise it when
-	// OnMessage does enough work to keep a loop's core busy.
+	// collects per wait. Fewer loops than cores also leave room for the
+	// application's goroutines. Raise it when OnMessage does enough work
+	// to keep a loop's core busy.
 	Loops int
+
+	// WriteQueueLimit bounds, per epoll-served connection, the bytes
+	// written but not yet taken by the socket (beyond the kernel's own
+	// send buffer). A write that finds more than this queued fails with
+	// ErrWriteQueueFull and closes the connection: the peer is not reading.
+	// A single write may exceed it once. Higher values tolerate slower
+	// peers and bursts at the cost of memory per slow peer. Zero means
+	// DefaultWriteQueueLimit (1 MiB).
+	WriteQueueLimit int
 }
 
 // ErrPollerClosed is returned by Poller.Serve after Poller.Close.
@@ -80,6 +90,9 @@ func NewPoller(opts PollerOptions) (*Poller, error) {
 	if opts.Loops <= 0 {
 		opts.Loops = runtime.GOMAXPROCS(0)/4 + 1
 	}
+	if opts.WriteQueueLimit <= 0 {
+		opts.WriteQueueLimit = DefaultWriteQueueLimit
+	}
 	p := &Poller{opts: opts, conns: make(map[*Conn]struct{})}
 	if err := p.startLoops(); err != nil {
 		return nil, err
@@ -89,14 +102,10 @@ func NewPoller(opts PollerOptions) (*Poller, error) {
 
 // Serve hands c over to the poller, which from now on reads it and calls
 // OnMessage for each message until the connection ends, then OnClose.
-// Serve returns at once. Do not call Read, ReadAppend or Reader on c
-// afterwards; Write, Ping, Close and the rest work as usual.
-//
-// Close called from a callback (for this connection or another one) sends
-// the close frame and returns without waiting for the peer's answer, so
-// that the loop is not held up; the poller completes the closing handshake
-// (bounded by CloseTimeout). Called elsewhere, Close waits as usual while
-// the poller reads, unless the connection's loop is busy at that moment.
+// Serve returns at once; the callbacks run on the poller's goroutines. Do
+// not call Read, ReadAppend or Reader on c afterwards; Write, Ping, Close
+// and the rest work as usual (see Poller for how writes behave, and Close
+// and Ping for what they do when called from a callback).
 func (p *Poller) Serve(c *Conn) error {
 	if c.isClosed() {
 		return ErrClosed
@@ -183,41 +192,39 @@ type evState struct {
 	p     *Poller
 	l     atomic.Pointer[loop] // the loop watching the connection; nil if a goroutine reads it
 	token uint64               // the connection's key in l
+	g     atomic.Uint64        // the goroutine reading the connection when no loop does
 
-	// dispatching is set while OnMessage runs, so that Close called from
-	// it knows not to wait for the loop it would be holding up.
-	dispatching atomic.Bool
 	// pending is set by the loop when an event arrived while another
 	// goroutine held readMu; that goroutine services the connection again.
 	pending atomic.Bool
 	// closing is set when the connection closed and its loop must report
 	// it; the holder of readMu does so when it lets go.
 	closing atomic.Bool
-
-	// Reading without waiting (poller_linux.go), by the holder of readMu.
-	nowFn  func(fd uintptr) bool // reads once into nowDst
-	nowDst []byte
+	// onClosed, set before the loop watches the connection, lets the loop
+	// know when closeNow ends it.
+	onClosed func()
 }
 
-func (p *Poller) dispatch(c *Conn, ev *evState, typ MessageType, msg []byte) {
-	ev.dispatching.Store(true)
+func (p *Poller) dispatch(c *Conn, typ MessageType, msg []byte) {
 	p.opts.OnMessage(c, typ, msg)
-	ev.dispatching.Store(false)
 }
 
 // serveBlocking reads c with a goroutine of its own, for connections no
 // loop can watch.
 func (p *Poller) serveBlocking(c *Conn) {
-	ev := c.ev.Load()
+	c.ev.Load().g.Store(goid())
 	var buf []byte
 	for {
 		typ, msg, err := c.readBlocking(context.Background(), buf[:0])
 		if err != nil {
-			c.closeNow(err) // usually closed already, and the reason recorded
+			// The connection is closed, or will be once the closing
+			// handshake's last frame is out (bounded by CloseTimeout).
+			c.armEndTimer(err)
+			<-c.closed
 			p.finish(c, c.errAfterClose())
 			return
 		}
-		p.dispatch(c, ev, typ, msg)
+		p.dispatch(c, typ, msg)
 		buf = keepSmall(msg)
 	}
 }
@@ -238,28 +245,6 @@ func (c *Conn) readBlocking(ctx context.Context, dst []byte) (MessageType, []byt
 // maxKeptBuffer bounds the message buffer a loop keeps between messages.
 const maxKeptBuffer = 64 << 10
 
-// getBuf returns a message buffer for a goroutine of the poller.
-func (p *Poller) getBuf() *[]byte {
-	if b, ok := p.bufs.Get().(*[]byte); ok {
-		return b
-	}
-	return new([]byte)
-}
-
-// maxPooledBuffer bounds the buffers kept for handoffs; the pool lets the
-// garbage collector take them back when they go unused.
-const maxPooledBuffer = 1 << 20
-
-// putBuf keeps msg's storage in b for the next goroutine, unless it grew
-// past maxPooledBuffer.
-func (p *Poller) putBuf(b *[]byte, msg []byte) {
-	if cap(msg) > maxPooledBuffer {
-		msg = nil
-	}
-	*b = msg[:0]
-	p.bufs.Put(b)
-}
-
 // keepSmall returns msg's storage for reuse unless it grew large.
 func keepSmall(msg []byte) []byte {
 	if cap(msg) > maxKeptBuffer {
@@ -268,153 +253,39 @@ func keepSmall(msg []byte) []byte {
 	return msg[:0]
 }
 
-// errWouldBlock reports that the socket has no more data for now.
-var errWouldBlock = errors.New("websocket: read would block")
+// errWouldBlock reports that the socket has no more data, or no room, for
+// now.
+var errWouldBlock = errors.New("websocket: operation would block")
 
-// scanResult says what a loop can do with the bytes buffered.
-type scanResult int
-
-const (
-	scanNeedMore scanResult = iota // nothing complete: read more
-	scanMessage                    // a whole message, a header the reader rejects, or a message too large to buffer whole
-	scanControl                    // complete control frames, then an incomplete message
-	scanHandoff                    // a compressed message too large to buffer whole
-)
-
-// scan looks at the buffered frames, without consuming them, to tell what
-// the loop should let the reader do. A message that fits in the buffer is
-// read once complete, so that a message trickling in costs no more than
-// its bytes in the buffer. A larger one is read as it comes: the reader
-// keeps the part received (stash) and resumes at the next event, except a
-// compressed one, whose inflater cannot stop half-way: that one goes to a
-// goroutine. scan counts the complete control frames that come before any
-// data frame. Rules the reader enforces are not checked here: a header the
-// reader will reject is reported as scanMessage, since rejecting it needs
-// no more bytes.
-func (r *reader) scan() (controls int, what scanResult) {
-	if r.inMessage || r.resume {
-		// A message is half read: go on with it as bytes come, unless it
-		// is compressed, since the inflater cannot stop and resume.
-		if r.compressed {
-			return 0, scanHandoff
-		}
-		return 0, scanMessage
-	}
-	b := r.buf[r.r:r.w]
-	off := 0
-	inMessage, compressed := false, false
-	for len(b)-off >= 2 {
-		hlen := headerLen(b[off+1])
-		if len(b)-off < hlen {
-			break
-		}
-		h, _, err := parseHeader(b[off:])
-		if err != nil || r.headerViolation(&h, inMessage) != "" {
-			return controls, scanMessage
-		}
-		if h.length > int64(len(b)-off-hlen) {
-			// An incomplete frame. Whatever comes before it is handled
-			// first; a message that cannot fit in the buffer is handed off.
-			switch {
-			case controls > 0:
-				return controls, scanControl
-			case !h.op.isControl() && h.length > int64(len(r.buf)-off-hlen),
-				inMessage && len(b) == len(r.buf):
-				// Too large to wait for in the buffer, or the fragments
-				// before it fill the buffer: read the message as it comes
-				// (a compressed one on a goroutine of its own).
-				if compressed || !inMessage && h.rsv&bitRsv1 != 0 {
-					return 0, scanHandoff
-				}
-				return 0, scanMessage
-			case r.invalidTextSoFar(b):
-				return 0, scanMessage // fail fast, without waiting for the rest
-			}
-			return 0, scanNeedMore
-		}
-		off += hlen + int(h.length)
-		if h.op.isControl() {
-			if !inMessage {
-				controls++
-			}
-			continue
-		}
-		if !inMessage {
-			compressed = h.rsv&bitRsv1 != 0
-		}
-		inMessage = true
-		if h.fin {
-			return controls, scanMessage
-		}
-	}
-	switch {
-	case controls > 0:
-		return controls, scanControl
-	case inMessage && len(b) == len(r.buf):
-		// Complete fragments fill the buffer and the next header is cut
-		// short: nothing more fits until the reader takes them.
-		if compressed {
-			return 0, scanHandoff
-		}
-		return 0, scanMessage
-	case r.invalidTextSoFar(b):
-		return 0, scanMessage
-	}
-	return 0, scanNeedMore
-}
-
-// invalidTextSoFar reports whether b, the buffered start of an incomplete
-// message (control frames may be interleaved), is an uncompressed text
-// message whose payload so far is already invalid UTF-8. RFC 6455 asks to
-// fail such a message at once, not when its end arrives.
-func (r *reader) invalidTextSoFar(b []byte) bool {
-	if r.c.opts.SkipUTF8Validation {
+// onServingGoroutine reports whether the calling goroutine is the one that
+// reads c for a Poller: a loop (in a callback of c or of any connection on
+// the same loop) or c's own goroutine. Such a call must not wait for
+// something only that goroutine would read.
+func (c *Conn) onServingGoroutine() bool {
+	ev := c.ev.Load()
+	if ev == nil {
 		return false
 	}
-	var v utf8Validator
-	v.reset()
-	var chunk [128]byte
-	for off := 0; len(b)-off >= 2; {
-		hlen := headerLen(b[off+1])
-		if len(b)-off < hlen {
-			return false
-		}
-		h, _, _ := parseHeader(b[off:])
-		off += hlen
-		n := len(b) - off
-		if h.length < int64(n) {
-			n = int(h.length)
-		}
-		if !h.op.isControl() {
-			if h.op == opBinary || h.op == opText && h.rsv&bitRsv1 != 0 {
-				return false
-			}
-			key := h.key
-			for p := b[off : off+n]; len(p) > 0; {
-				k := copy(chunk[:], p)
-				p = p[k:]
-				if h.masked {
-					key = maskBytes(chunk[:k], key)
-				}
-				if !v.feed(chunk[:k]) {
-					return true
-				}
-			}
-		}
-		off += n
+	g := goid()
+	if l := ev.l.Load(); l != nil && l.goroutine() == g {
+		return true
 	}
-	return false
+	return ev.g.Load() == g
 }
 
-// handleControlFrames reads and acts on the next k frames, all complete
-// control frames.
-func (r *reader) handleControlFrames(k int) error {
-	r.stopOnControl = true
-	defer func() { r.stopOnControl = false }()
-	for range k {
-		if err := r.nextFrame(context.Background()); err != errControlHandled {
-			return err
+// goid returns the calling goroutine's id, parsed from its stack header
+// ("goroutine 123 [running]:"). It costs about a microsecond and is only
+// asked on the rare paths that must not wait on the serving goroutine.
+func goid() uint64 {
+	var buf [32]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b, _ = bytes.CutPrefix(b, []byte("goroutine "))
+	var id uint64
+	for _, ch := range b {
+		if ch < '0' || ch > '9' {
+			break
 		}
+		id = id*10 + uint64(ch-'0')
 	}
-	return nil
+	return id
 }

@@ -10,28 +10,28 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/fullduplex/websocket/internal/wsproto"
 )
 
-// A loop is one goroutine blocked in epoll_wait on its own epoll instance.
-// Connections are registered edge-triggered: an event means new bytes
-// arrived, and the loop reads until the socket is drained (a read that
-// does not fill the buffer) before waiting again.
-//
-// On a loop the reader never waits for the network: its reads return
-// errWouldBlock when the socket is empty (reader.inLoop), and scan decides
-// what the reader may start on. A compressed message too large for the
-// read buffer goes to a goroutine of its own (handoff), which reads it the
-// ordinary, blocking way.
+// A loop is one goroutine waiting on its own epoll instance. Connections
+// are registered edge-triggered for both directions: a read event means new
+// bytes arrived, and the loop reads until the socket is drained (a read
+// that does not fill the buffer) before waiting again; a write event means
+// room in the socket, and the loop writes what the connection's queue
+// holds. The loop feeds what it reads to the connection's protocol core
+// and delivers each message as soon as its last byte is in; it never
+// waits on a socket, and nothing it does for one connection waits for
+// another.
 type loop struct {
 	p    *Poller
 	epfd int
-	wake int // eventfd: connections closed, or the poller stopping
+	wake int // eventfd: connections closed or registered, or the poller stopping
+	g    atomic.Uint64
 
 	// The epoll fd is itself registered with the runtime's poller, so an
 	// idle loop parks like any goroutine blocked on a socket. Blocking in
-	// epoll_wait instead would hold the loop's P in a system call, and a
-	// goroutine it starts (handoff) would wait there until the runtime
-	// took the P back: tens of microseconds per handoff.
+	// epoll_wait instead would hold the loop's P in a system call.
 	file    *os.File
 	rc      syscall.RawConn
 	waitFn  func(fd uintptr) bool
@@ -42,14 +42,11 @@ type loop struct {
 	conns    map[uint64]*Conn
 	next     uint64
 	closedQ  []*Conn
+	readyQ   []*Conn // registered, to be serviced by the loop a first time
 	stopping bool
 
-	// busy is set while the loop handles events, callbacks included: a
-	// Close then must not wait for the loop to read the peer's answer.
-	busy atomic.Bool
-
 	events [64]syscall.EpollEvent
-	msg    []byte // reused for the messages the loop delivers
+	msg    []byte // reused for the inflated messages the loop delivers
 }
 
 // epollET is EPOLLET as the unsigned bit it is in the kernel ABI; the
@@ -132,7 +129,7 @@ func (l *loop) closeFDs() {
 
 func (l *loop) ctl(op, fd int, token uint64) error {
 	ev := syscall.EpollEvent{
-		Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET,
+		Events: syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | epollET,
 		Fd:     int32(uint32(token)),
 		Pad:    int32(uint32(token >> 32)),
 	}
@@ -141,6 +138,9 @@ func (l *loop) ctl(op, fd int, token uint64) error {
 	}
 	return nil
 }
+
+// goroutine returns the id of the loop's goroutine.
+func (l *loop) goroutine() uint64 { return l.g.Load() }
 
 func (p *Poller) stopLoops() {
 	for _, l := range p.loops {
@@ -151,23 +151,32 @@ func (p *Poller) stopLoops() {
 	}
 }
 
-// register puts c, whose readMu the caller holds, under a loop's watch and
-// services what is already buffered. It reports false when c has no raw
-// socket to watch.
+// register puts c, whose readMu the caller holds, under a loop's watch.
+// From then on writes go through the connection's queue and the loop
+// services the connection, starting with whatever is already buffered. It
+// reports false when c has no raw socket to watch.
 func (p *Poller) register(c *Conn, ev *evState) bool {
 	r := &c.rd
 	if len(p.loops) == 0 || r.raw == nil {
 		return false
 	}
 	l := p.loops[p.next.Add(1)%uint64(len(p.loops))]
+	// Writes switch to the queue under frameMu, between frames, before
+	// the loop can see the connection.
+	if c.frameMu.lockOrClosed(context.Background(), c.closed) != nil {
+		return false
+	}
+	c.wr.queue = &outQueue{limit: p.opts.WriteQueueLimit}
+	c.unlockFrame()
+	r.rawFn = r.readNow // the loop's reads never wait; fillIdle is not used again
 	l.mu.Lock()
 	token := l.next
 	l.next++
+	ev.token = token
+	ev.onClosed = func() { l.connClosed(c) }
+	ev.l.Store(l)
 	l.conns[token] = c
 	l.mu.Unlock()
-	ev.token = token
-	ev.nowFn = r.readNow
-	ev.l.Store(l)
 	// Control holds the socket open while it runs: the fd cannot be closed
 	// and reused by another connection before it is registered.
 	var err error
@@ -175,21 +184,28 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 		err = cerr
 	}
 	if err != nil {
-		l.mu.Lock()
-		delete(l.conns, token)
-		l.mu.Unlock()
-		ev.l.Store(nil)
-		return false
+		c.readMu.unlock()
+		c.closeNow(fmt.Errorf("websocket: poller: %w", err))
+		return true // the loop reports the end
+	}
+	c.readMu.unlock()
+	if c.isClosed() {
+		l.connClosed(c)
 	}
 	// Data may have come with the handshake or before the registration;
 	// anything arriving from now on raises an event.
-	var buf []byte // not the loop's: this is the caller's goroutine
-	l.serviceHeld(c, ev, &buf)
+	l.mu.Lock()
+	l.readyQ = append(l.readyQ, c)
+	l.mu.Unlock()
+	l.notify()
 	return true
 }
 
-// isBusy reports whether the loop is handling events now.
-func (l *loop) isBusy() bool { return l.busy.Load() }
+func (l *loop) forget(token uint64) {
+	l.mu.Lock()
+	delete(l.conns, token)
+	l.mu.Unlock()
+}
 
 // notify wakes the loop.
 func (l *loop) notify() {
@@ -210,10 +226,9 @@ func (l *loop) connClosed(c *Conn) {
 func (l *loop) run() {
 	defer l.p.wg.Done()
 	defer l.closeFDs()
+	l.g.Store(goid())
 	for {
-		l.busy.Store(false)
 		n, err := l.waitEvents()
-		l.busy.Store(true)
 		if err != nil {
 			if err == syscall.EINTR {
 				continue
@@ -235,27 +250,36 @@ func (l *loop) run() {
 			l.mu.Lock()
 			c := l.conns[token]
 			l.mu.Unlock()
-			if c != nil {
+			if c == nil {
+				continue
+			}
+			if e.Events&syscall.EPOLLOUT != 0 {
+				c.wr.queue.flush(c)
+			}
+			if e.Events&^syscall.EPOLLOUT != 0 {
 				l.ready(c)
 			}
 		}
 	}
 }
 
-// woken handles the eventfd: closed connections are reported, and it
-// reports true when the loop should end.
+// woken handles the eventfd: closed connections are reported, registered
+// ones serviced, and it reports true when the loop should end.
 func (l *loop) woken() bool {
 	var buf [8]byte
 	syscall.Read(l.wake, buf[:])
 	l.mu.Lock()
-	q := l.closedQ
-	l.closedQ = nil
-	for _, c := range q {
+	closedQ, readyQ := l.closedQ, l.readyQ
+	l.closedQ, l.readyQ = nil, nil
+	for _, c := range closedQ {
 		delete(l.conns, c.ev.Load().token)
 	}
 	done := l.stopping && len(l.conns) == 0
 	l.mu.Unlock()
-	for _, c := range q {
+	for _, c := range readyQ {
+		l.ready(c)
+	}
+	for _, c := range closedQ {
 		l.finishWhenFree(c, c.ev.Load())
 	}
 	return done
@@ -273,6 +297,7 @@ func (l *loop) finishWhenFree(c *Conn, ev *evState) {
 
 // finishHeld reports c's end and releases readMu, which the caller holds.
 func (l *loop) finishHeld(c *Conn) {
+	c.rd.dropBuffer()
 	l.p.finish(c, c.errAfterClose())
 	c.readMu.unlock()
 }
@@ -298,19 +323,16 @@ func (l *loop) ready(c *Conn) {
 	ev := c.ev.Load()
 	ev.pending.Store(true)
 	if c.readMu.tryLock() {
-		l.serviceHeld(c, ev, &l.msg)
+		l.serviceHeld(c, ev)
 	}
 }
 
 // serviceHeld services c, whose readMu the caller holds, and releases it,
-// looping while events arrived meanwhile. A handoff keeps readMu. buf is
-// the calling goroutine's message buffer.
-func (l *loop) serviceHeld(c *Conn, ev *evState, buf *[]byte) {
+// looping while events arrived meanwhile.
+func (l *loop) serviceHeld(c *Conn, ev *evState) {
 	for {
 		ev.pending.Store(false)
-		if l.service(c, ev, buf) {
-			return
-		}
+		l.service(c)
 		c.readMu.unlock()
 		if ev.closing.Load() && c.readMu.tryLock() {
 			l.finishHeld(c) // closed while serviced: report it now
@@ -322,98 +344,108 @@ func (l *loop) serviceHeld(c *Conn, ev *evState, buf *[]byte) {
 	}
 }
 
-// service delivers the complete messages that have arrived. It reports true
-// when it handed c to a goroutine, which now holds readMu.
-func (l *loop) service(c *Conn, ev *evState, buf *[]byte) (handedOff bool) {
+// service reads what the socket holds and delivers every message whose
+// last byte is in.
+func (l *loop) service(c *Conn) {
 	r := &c.rd
-	r.inLoop = true
-	handedOff = l.deliver(c, ev, buf)
-	if handedOff {
-		r.inLoop = false // the reader now belongs to the handoff goroutine
-		l.handoff(c, ev)
-	} else {
-		r.inLoop = false
-	}
-	return handedOff
-}
-
-// deliver is service's loop; it reports true when c must be handed off.
-func (l *loop) deliver(c *Conn, ev *evState, buf *[]byte) bool {
-	r := &c.rd
-	drained := false
 	for !c.isClosed() {
 		if r.err != nil {
 			r.discardNow() // failing: wait for the peer to close, without blocking
-			return false
+			return
 		}
-		switch k, what := r.scan(); what {
-		case scanMessage:
-			typ, msg, err := r.readMessage(context.Background(), (*buf)[:0])
-			if errors.Is(err, errWouldBlock) {
-				return false // the reader keeps the part received
+		if !l.deliver(c) {
+			continue // failed or closed: the checks above decide
+		}
+		n, space, err := r.fillNow()
+		switch {
+		case err == errWouldBlock:
+			r.releaseIfIdle()
+			return
+		case err != nil:
+			r.connError(err)
+		case n < space:
+			// Drained: the next byte raises a new event.
+			if l.deliver(c) {
+				r.releaseIfIdle()
+				return
 			}
-			if err != nil {
-				if r.err == nil && !c.isClosed() {
-					return true // not expected on a loop: let a goroutine read on
-				}
-				continue // the connection is failing or closed
+		}
+	}
+}
+
+// deliver feeds the buffered bytes to the protocol core and acts on what
+// it finds. It reports false when the connection failed or closed.
+func (l *loop) deliver(c *Conn) bool {
+	r := &c.rd
+	for r.err == nil && !c.isClosed() {
+		r.dec.Limit = c.readLimit.Load()
+		n, ev, err := r.dec.Decode(r.buf[r.r:r.w])
+		r.r += n
+		switch {
+		case err != nil:
+			r.failDecode(nil, err)
+			return false
+		case ev.Kind == wsproto.Data:
+			c.noteFrame()
+			if !l.data(c, ev) {
+				return false
 			}
-			l.p.dispatch(c, ev, typ, msg)
-			*buf = keepSmall(msg)
-		case scanControl:
-			if err := r.handleControlFrames(k); err != nil && r.err == nil {
-				return true
+		case ev.Kind != wsproto.None:
+			c.noteFrame()
+			if r.control(nil, ev) != nil {
+				return false
 			}
-		case scanHandoff:
+		case n == 0:
 			return true
-		case scanNeedMore:
-			if drained {
-				return false
-			}
-			n, space, err := r.fillNow()
-			if errors.Is(err, errWouldBlock) {
-				return false
-			}
-			if err != nil {
-				r.connError(err)
-				continue
-			}
-			drained = n < space
 		}
 	}
 	return false
 }
 
-// handoff gives c to a goroutine that reads the message in progress the
-// blocking way, then returns c to the loop.
-func (l *loop) handoff(c *Conn, ev *evState) {
-	l.p.wg.Add(1) // the connection's own count keeps the group open
-	go func() {
-		defer l.p.wg.Done()
-		r := &c.rd
-		buf := l.p.getBuf()
-		defer func() { l.p.putBuf(buf, *buf) }()
-		for !c.isClosed() && r.err == nil {
-			typ, msg, err := r.readMessage(context.Background(), (*buf)[:0])
-			if err != nil {
-				break
-			}
-			l.p.dispatch(c, ev, typ, msg)
-			*buf = msg[:0]
-			if !r.inMessage && !r.resume && r.r == r.w {
-				break
-			}
+// data gathers a message's payload and delivers the message at its end.
+// A message whose every byte arrived in one read is delivered straight
+// from the read buffer; one that comes in pieces is gathered in partial,
+// at a cost linear in its size, and a compressed one is inflated whole
+// once its last byte is in.
+func (l *loop) data(c *Conn, ev wsproto.Event) bool {
+	r := &c.rd
+	if ev.First && ev.Last && !ev.Compressed {
+		l.p.dispatch(c, MessageType(ev.Op), ev.Payload)
+		return true
+	}
+	if ev.First {
+		r.start(ev)
+	}
+	if !ev.First || !ev.Last {
+		if cap(r.partial) == 0 {
+			r.partial = takePartial()
 		}
-		// Events that came meanwhile set pending; service them here.
-		ev.pending.Store(true)
-		l.serviceHeld(c, ev, buf)
-	}()
+		r.partial = append(r.partial, ev.Payload...)
+		r.chunk = nil
+	}
+	if !ev.Last {
+		return true
+	}
+	r.last = true
+	if r.compressed {
+		out, err := r.appendInflated(nil, l.msg[:0])
+		if err != nil {
+			return false
+		}
+		l.p.dispatch(c, r.msgType, out)
+		l.msg = keepSmall(out)
+		return true
+	}
+	l.p.dispatch(c, r.msgType, r.partial)
+	r.endOfMessage() // after the call: msg is partial's storage, which goes back to the pool
+	return true
 }
 
-// readNow runs inside RawConn.Read: one read into nowDst, no waiting.
+// readNow runs inside RawConn.Read: one read into the buffer's free
+// space, no waiting.
 func (r *reader) readNow(fd uintptr) bool {
 	for {
-		n, err := syscall.Read(int(fd), r.c.ev.Load().nowDst)
+		n, err := syscall.Read(int(fd), r.buf[r.w:])
 		if err == syscall.EINTR {
 			continue
 		}
@@ -422,57 +454,39 @@ func (r *reader) readNow(fd uintptr) bool {
 	}
 }
 
-// readNowInto reads what the socket holds into p, without waiting.
-func (r *reader) readNowInto(p []byte) (int, error) {
-	if r.raw == nil || r.c.ev.Load() == nil {
-		return 0, errWouldBlock // only in tests: a loop needs a raw socket
-	}
-	if len(p) == 0 {
-		return 0, io.ErrShortBuffer // a read of nothing would look like EOF
-	}
-	r.rawN, r.rawErr = 0, nil
-	ev := r.c.ev.Load()
-	ev.nowDst = p
-	err := r.raw.Read(ev.nowFn)
-	ev.nowDst = nil
-	if err != nil {
-		return 0, err
-	}
-	switch n, err := r.rawN, r.rawErr; {
-	case err == syscall.EAGAIN:
-		return 0, errWouldBlock
-	case err == syscall.ECONNRESET:
-		return 0, io.ErrUnexpectedEOF
-	case err != nil:
-		return 0, err
-	case n == 0:
-		return 0, io.EOF
-	default:
-		return n, nil
-	}
-}
-
 // fillNow reads what the socket holds into the buffer without waiting. It
 // returns the bytes read and the room there was.
 func (r *reader) fillNow() (n, space int, err error) {
 	r.makeRoom()
 	space = len(r.buf) - r.w
-	n, err = r.readNowInto(r.buf[r.w:])
-	r.w += n
-	if errors.Is(err, errWouldBlock) {
-		r.releaseIfIdle()
+	r.rawN, r.rawErr = 0, nil
+	if err := r.raw.Read(r.rawFn); err != nil {
+		return 0, space, err
 	}
-	return n, space, err
+	switch n, err := r.rawN, r.rawErr; {
+	case err == syscall.EAGAIN:
+		return 0, space, errWouldBlock
+	case err == syscall.ECONNRESET:
+		return 0, space, io.ErrUnexpectedEOF
+	case err != nil:
+		return 0, space, err
+	case n == 0:
+		return 0, space, io.EOF
+	default:
+		r.w += n
+		return n, space, nil
+	}
 }
 
 // discardNow reads and drops what the peer sends to a failing connection,
-// closing it at the peer's end of stream; the close timer bounds the wait.
+// closing it at the peer's end of stream; the end timer bounds the wait.
 func (r *reader) discardNow() {
 	for {
 		r.r, r.w = 0, 0
 		_, _, err := r.fillNow()
 		r.r, r.w = 0, 0
 		if errors.Is(err, errWouldBlock) {
+			r.releaseIfIdle()
 			return
 		}
 		if err != nil {

@@ -13,12 +13,4 @@ func (p *Poller) stopLoops() {}
 
 func (p *Poller) register(*Conn, *evState) bool { return false }
 
-func (l *loop) connClosed(*Conn) {}
-
-func (l *loop) isBusy() bool { return false }
-
-// The loops never run here, so the reader is never in loop mode.
-
-func (r *reader) fillNow() (n, space int, err error) { return 0, 0, errWouldBlock }
-
-func (r *reader) readNowInto([]byte) (int, error) { return 0, errWouldBlock }
+func (l *loop) goroutine() uint64 { return 0 }

@@ -451,96 +451,9 @@ func TestPollerHandshakeLeftovers(t *testing.T) {
 		t.Fatalf("handshake: %v %v", resp, err)
 	}
 	h, payload, err := p.readFrame()
-	if err != nil || h.op != opText || string(payload) != "early" {
-		t.Fatalf("got %v %q %v", h.op, payload, err)
+	if err != nil || h.Op != opText || string(payload) != "early" {
+		t.Fatalf("got %v %q %v", h.Op, payload, err)
 	}
-}
-
-// FuzzPollerScan checks the promises the loops rely on: whatever scan lets
-// the reader have, the reader handles without waiting for the network (a
-// message too large to buffer is kept, to resume later), it always makes
-// progress, and the messages delivered that way are those a blocking
-// reader delivers from the same bytes.
-func FuzzPollerScan(f *testing.F) {
-	f.Add(frame(true, 0, opText, true, []byte("hello")), false)
-	f.Add(append(frame(false, 0, opText, true, []byte("He")), frame(true, 0, opContinuation, true, []byte("llo"))...), false)
-	f.Add(append(frame(true, 0, opPing, true, []byte("p")), frame(false, 0, opBinary, true, []byte("x"))...), false)
-	f.Add(frame(true, 0, opText, true, []byte{'a', 0xff, 'b'})[:8], false)
-	f.Add(frame(true, bitRsv1, opBinary, true, []byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}), true)
-	f.Add(frame(true, 0, opBinary, false, bytes.Repeat([]byte("z"), 5000))[:300], false)
-	f.Add(append(frame(false, 0, opBinary, true, make([]byte, 4085)), frame(true, 0, opContinuation, true, make([]byte, 100))...)[:4096], false)
-	f.Add(append(frame(false, 0, opBinary, true, make([]byte, 4000)), frame(true, 0, opPing, true, make([]byte, 125))...)[:4096], false)
-	f.Fuzz(func(t *testing.T, data []byte, compress bool) {
-		newTestConn := func(stream, buffered []byte) *Conn {
-			var dp *deflateParams
-			opts := &ConnOptions{ReadLimit: 1 << 16, CloseTimeout: 10 * time.Millisecond}
-			if compress {
-				dp = &deflateParams{serverMaxWindowBits: 15, clientMaxWindowBits: 15}
-				opts.Compression.Mode = CompressionContextTakeover
-			}
-			return newConn(&onceConn{r: bytes.NewReader(stream)}, false, opts, "", buffered, dp)
-		}
-		// What a blocking reader makes of the bytes, up to their end.
-		var want [][]byte
-		ref := newTestConn(data, nil)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for {
-			_, msg, err := ref.Read(ctx)
-			if err != nil {
-				break
-			}
-			want = append(want, msg)
-		}
-		ref.CloseNow()
-
-		// The loop's view: the bytes are buffered, and nothing more comes.
-		c := newTestConn(nil, data)
-		defer c.CloseNow()
-		r := &c.rd
-		r.inLoop = true
-		var got [][]byte
-		for r.err == nil && !c.isClosed() && r.buf != nil {
-			before := r.r
-			k, what := r.scan()
-			var err error
-			switch what {
-			case scanMessage:
-				var msg []byte
-				_, msg, err = r.readMessage(ctx, nil)
-				if err == nil {
-					got = append(got, msg)
-				}
-			case scanControl:
-				err = r.handleControlFrames(k)
-			}
-			if errors.Is(err, errWouldBlock) {
-				// Allowed only for a message too large to buffer whole,
-				// whose start the reader keeps for the next event.
-				if what != scanMessage || !r.resume && r.inMessage {
-					t.Fatalf("scan verdict %d, but the reader needed more bytes", what)
-				}
-				break
-			}
-			if what == scanNeedMore && r.w-r.r == len(r.buf) && len(r.buf) >= readBufferSize {
-				t.Fatal("scan asks for more bytes, but the buffer is full")
-			}
-			if what == scanNeedMore || what == scanHandoff {
-				break
-			}
-			if r.err == nil && !c.isClosed() && r.buf != nil && r.r == before {
-				t.Fatalf("scan verdict %d, but the reader consumed nothing (%v)", what, err)
-			}
-		}
-		if len(got) > len(want) {
-			t.Fatalf("the loop delivered %d messages, a blocking reader %d", len(got), len(want))
-		}
-		for i := range got {
-			if !bytes.Equal(got[i], want[i]) {
-				t.Fatalf("message %d differs", i)
-			}
-		}
-	})
 }
 
 // TestPollerClient: a Poller serves client connections too: replies reach

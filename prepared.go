@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"bytes"
 	"compress/flate"
 	"context"
 	"sync"
@@ -11,8 +12,13 @@ import (
 // level in use) is built on first use and reused by every later send; a
 // server sends it with a single write and no copy of the payload.
 //
-// A PreparedMessage is safe for concurrent use. Its data must not be
-// modified after NewPreparedMessage.
+// The exception is a connection that compresses with context takeover in
+// its sending direction (CompressionContextTakeover, accepted by the
+// peer): each of its compressed messages refers to the ones before, so
+// WritePrepared compresses the message with that connection's own
+// compressor, at the cost of Write.
+//
+// A PreparedMessage is safe for concurrent use.
 type PreparedMessage struct {
 	typ  MessageType
 	data []byte
@@ -22,12 +28,14 @@ type PreparedMessage struct {
 	bodies map[int][]byte // compressed payloads by flate level, for clients
 }
 
-// NewPreparedMessage prepares data as a message of type typ.
+// NewPreparedMessage prepares data as a message of type typ. It keeps a
+// copy of data, which the caller may modify or reuse as soon as it returns
+// (a Poller's OnMessage buffer, for one).
 func NewPreparedMessage(typ MessageType, data []byte) (*PreparedMessage, error) {
 	if err := checkMessageType(typ); err != nil {
 		return nil, err
 	}
-	return &PreparedMessage{typ: typ, data: data}, nil
+	return &PreparedMessage{typ: typ, data: bytes.Clone(data)}, nil
 }
 
 // payload returns the message body for level (0: uncompressed).
@@ -63,9 +71,9 @@ func (pm *PreparedMessage) serverFrame(level int) []byte {
 	if f, ok := pm.frames[level]; ok {
 		return f
 	}
-	h := header{fin: true, op: opcode(pm.typ), length: int64(len(body))}
+	h := header{Fin: true, Op: opcode(pm.typ), Length: int64(len(body))}
 	if level != 0 {
-		h.rsv = bitRsv1
+		h.Rsv = bitRsv1
 	}
 	f := make([]byte, maxHeaderSize+len(body))
 	n := putHeader(f, h)
@@ -94,7 +102,16 @@ func (d *deflate) preparedLevel(n int) int {
 const huffmanLevel = 100
 
 // WritePrepared sends a prepared message, as Write would send its data.
+//
+// Under context takeover in the sending direction the message is
+// compressed for this connection alone, in order with its other messages,
+// exactly as Write does: a copy compressed without the connection's
+// history would leave the peer's window out of step, and the next message
+// would decode to the wrong bytes.
 func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
+	if d := c.deflate; d != nil && d.sendTakeover {
+		return c.Write(ctx, pm.typ, pm.data)
+	}
 	if err := c.lockMessageFrame(ctx); err != nil {
 		return err
 	}

@@ -78,15 +78,15 @@ func rawClientExt(t *testing.T, opts *AcceptOptions, extensions string) (*rawPee
 
 // frame encodes a frame; masked frames use a fixed non-zero key.
 func frame(fin bool, rsv byte, op opcode, masked bool, payload []byte) []byte {
-	h := header{fin: fin, rsv: rsv, op: op, masked: masked, length: int64(len(payload))}
+	h := header{Fin: fin, Rsv: rsv, Op: op, Masked: masked, Length: int64(len(payload))}
 	if masked {
-		h.key = 0x12345678
+		h.Key = 0x12345678
 	}
 	b := make([]byte, maxHeaderSize+len(payload))
 	n := putHeader(b, h)
 	copy(b[n:], payload)
 	if masked {
-		maskBytes(b[n:n+len(payload)], h.key)
+		maskBytes(b[n:n+len(payload)], h.Key)
 	}
 	return b[:n+len(payload)]
 }
@@ -110,7 +110,7 @@ func (p *rawPeer) readFrame() (header, []byte, error) {
 	if err != nil {
 		return h, nil, err
 	}
-	payload := make([]byte, h.length)
+	payload := make([]byte, h.Length)
 	_, err = io.ReadFull(p.br, payload)
 	return h, payload, err
 }
@@ -124,7 +124,7 @@ func (p *rawPeer) expectClose(want StatusCode) {
 		if err != nil {
 			p.t.Fatalf("want close %d, got error %v", want, err)
 		}
-		if h.op != opClose {
+		if h.Op != opClose {
 			continue
 		}
 		got := StatusCode(-1)
@@ -277,7 +277,7 @@ func TestServerEchoesValidClose(t *testing.T) {
 		p, errc := rawClient(t, nil)
 		p.nc.Write(frame(true, 0, opClose, true, closePayload(code, "why")))
 		h, payload, err := p.readFrame()
-		if err != nil || h.op != opClose || StatusCode(binary.BigEndian.Uint16(payload)) != code {
+		if err != nil || h.Op != opClose || StatusCode(binary.BigEndian.Uint16(payload)) != code {
 			t.Fatalf("code %d: echo %v %v %v", code, h, payload, err)
 		}
 		if _, err := io.Copy(io.Discard, p.br); err != nil && !isReset(err) {
@@ -318,11 +318,11 @@ func TestControlFramesBetweenFragments(t *testing.T) {
 	p.nc.Write(frame(true, 0, opPong, true, []byte("unsolicited")))
 	p.nc.Write(frame(true, 0, opContinuation, true, []byte("world")))
 	h, payload, err := p.readFrame()
-	if err != nil || h.op != opPong || string(payload) != "ping!" {
+	if err != nil || h.Op != opPong || string(payload) != "ping!" {
 		t.Fatalf("want pong echoing the ping: %v %q %v", h, payload, err)
 	}
 	h, payload, err = p.readFrame()
-	if err != nil || h.op != opText || string(payload) != "Hello, world" {
+	if err != nil || h.Op != opText || string(payload) != "Hello, world" {
 		t.Fatalf("want echo: %v %q %v", h, payload, err)
 	}
 	p.nc.Write(frame(true, 0, opClose, true, closePayload(1000, "")))

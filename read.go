@@ -10,52 +10,52 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/wsproto"
 )
 
-// reader is the read side of a Conn. Everything in it is owned by the
-// goroutine holding Conn.readMu.
+// reader drives the protocol core (wsproto.Decoder) for the read side of a
+// Conn: it owns the read buffer and the message being read. Everything in
+// it belongs to the goroutine holding Conn.readMu, which is a goroutine
+// blocked in Read (this file) or a Poller's loop (poller_linux.go).
 type reader struct {
 	c    *Conn
+	dec  wsproto.Decoder
 	bufp *[]byte // pooled buffer, nil while nothing is buffered
 	buf  []byte
-	r, w int // unread bytes are buf[r:w]
-
-	// The data frame being read.
-	frameLeft   int64 // payload bytes not yet consumed
-	frameKey    uint32
-	frameMasked bool
-	frameFin    bool
+	r, w int // undecoded bytes are buf[r:w]
 
 	// The data message being read.
-	inMessage     bool        // a message has started and its final frame is not consumed
-	unclaimed     bool        // a message's first header was read but no Read/Reader has taken it
-	msgType       MessageType // type of the message in progress
-	msgLen        int64       // payload bytes of the message delivered so far (after inflation)
-	wireLen       int64       // payload bytes of the message read off the wire so far
-	compressed    bool        // the message in progress is compressed
-	inf           *inflater   // its decompressor
-	checkUTF8     bool
-	utf8          utf8Validator
-	err           error  // sticky: once set the connection is unusable for reading
-	stash         []byte // a Read's partial message, kept when its ctx ended
-	resume        bool   // stash holds the start of the message in progress
-	stopOnControl bool   // nextFrame returns after each control frame
+	msgType    MessageType // type of the message in progress
+	chunk      []byte      // decoded payload not yet consumed (aliases buf or partial)
+	partial    []byte      // a compressed message's payload collected so far, or an interrupted ReadAppend's part
+	inf        *inflater   // the compressed message's decompressor, once all its payload is in
+	err        error       // sticky: once set the connection is unusable for reading
+	inMessage  bool        // begun (its first event decoded) and not read to its end
+	unclaimed  bool        // begun by a Ping or Close reading on the application's behalf
+	resume     bool        // a ReadAppend interrupted by its ctx: partial holds what it had
+	compressed bool        // the message in progress is compressed
+	last       bool        // chunk ends the message
+
+	stopOnControl bool // next returns after each control frame
 	msgReader     messageReader
 	cancelWait    sync.WaitGroup
 	cancelFn      func()
 
 	// Waiting for data without a buffer (read_unix.go).
 	raw    syscall.RawConn
-	rawFn  func(fd uintptr) bool
+	rawFn  func(fd uintptr) bool // rawRead, or readNow once a Poller's loop reads (poller_linux.go)
 	rawN   int
 	rawErr error
-
-	// Serving by a Poller's loop (poller_linux.go).
-	inLoop bool // the loop's goroutine reads: never wait for the network
 }
 
 func (r *reader) init(c *Conn, buffered []byte) {
 	r.c = c
+	r.dec = wsproto.NewDecoder(wsproto.Config{
+		Client:      c.client,
+		Compression: c.deflate != nil,
+		SkipUTF8:    c.opts.SkipUTF8Validation,
+	})
 	r.msgReader.r = r
 	r.initRaw(c.nc)
 	if len(buffered) > 0 {
@@ -77,10 +77,10 @@ func (r *reader) acquire() {
 	}
 }
 
-// releaseIfIdle returns the buffer to the pool when it holds nothing, so an
-// idle connection keeps no read buffer.
+// releaseIfIdle returns the buffer to the pool when it holds nothing that
+// is still needed, so an idle connection keeps no read buffer.
 func (r *reader) releaseIfIdle() {
-	if r.buf != nil && r.r == r.w {
+	if r.buf != nil && r.r == r.w && len(r.chunk) == 0 {
 		if r.bufp != nil {
 			readBufPool.Put(r.bufp)
 		}
@@ -125,10 +125,6 @@ func (r *reader) unwatch(stop func() bool) {
 
 // fill reads at least one more byte into the buffer.
 func (r *reader) fill(ctx context.Context) error {
-	if r.inLoop {
-		_, _, err := r.fillNow() // a Poller's loop never waits
-		return err
-	}
 	if r.r == r.w && r.raw != nil {
 		if handled, err := r.fillIdle(r.watch(ctx)); handled {
 			return interruptCause(ctx, err)
@@ -144,7 +140,9 @@ func (r *reader) fill(ctx context.Context) error {
 }
 
 // makeRoom takes a buffer if there is none and makes room at its end,
-// moving unread bytes to the front when they reach it.
+// moving undecoded bytes to the front when they reach it. The decoder
+// leaves at most an incomplete header or control frame undecoded, which
+// always fits.
 func (r *reader) makeRoom() {
 	r.acquire()
 	if r.r == r.w {
@@ -158,9 +156,6 @@ func (r *reader) makeRoom() {
 // readConn reads from the network, turning a ctx-driven interrupt into the
 // ctx's error.
 func (r *reader) readConn(ctx context.Context, p []byte) (int, error) {
-	if r.inLoop {
-		return r.readNowInto(p)
-	}
 	stop := r.watch(ctx)
 	n, err := r.c.nc.Read(p)
 	r.unwatch(stop)
@@ -173,12 +168,68 @@ func (r *reader) readConn(ctx context.Context, p []byte) (int, error) {
 	return 0, interruptCause(ctx, err)
 }
 
-// ensure buffers at least n bytes (n <= readBufferSize).
-func (r *reader) ensure(ctx context.Context, n int) error {
-	for r.w-r.r < n {
-		if err := r.fill(ctx); err != nil {
-			return err
+// next returns the next data event, reading from the network as needed and
+// acting on the control frames on the way.
+func (r *reader) next(ctx context.Context) (wsproto.Event, error) {
+	for {
+		if r.err != nil {
+			return wsproto.Event{}, r.err
 		}
+		r.dec.Limit = r.c.readLimit.Load()
+		n, ev, err := r.dec.Decode(r.buf[r.r:r.w])
+		r.r += n
+		switch {
+		case err != nil:
+			return ev, r.failDecode(ctx, err)
+		case ev.Kind == wsproto.Data:
+			r.c.noteFrame()
+			return ev, nil
+		case ev.Kind != wsproto.None:
+			r.c.noteFrame()
+			if err := r.control(ctx, ev); err != nil {
+				return ev, err
+			}
+			if r.stopOnControl {
+				return ev, errControlHandled
+			}
+		case n == 0:
+			if err := r.fill(ctx); err != nil {
+				return ev, r.connError(err)
+			}
+		}
+	}
+}
+
+// control acts on a received control frame: a ping's pong is queued, never
+// written here, so reading never waits for the write side.
+func (r *reader) control(ctx context.Context, ev wsproto.Event) error {
+	c := r.c
+	switch ev.Kind {
+	case wsproto.Ping:
+		c.queuePong(ev.Payload)
+		if c.opts.OnPing != nil {
+			c.opts.OnPing(ev.Payload)
+		}
+	case wsproto.Pong:
+		c.gotPong(ev.Payload)
+		if c.opts.OnPong != nil {
+			c.opts.OnPong(ev.Payload)
+		}
+	case wsproto.Close:
+		ce := CloseError{Code: StatusCode(ev.Code), Reason: string(ev.Payload)}
+		r.err = fmt.Errorf("websocket: failed to read: %w", &ce)
+		r.dropBuffer()
+		c.peerClosed(ce)
+		if ctx != nil {
+			// A blocking read ends with the handshake: our answer out (a
+			// server then closes), and for a client the server's end of
+			// the stream, bounded by ctx and CloseTimeout.
+			c.awaitCloseSent(ctx)
+			if c.client {
+				r.awaitServerEOF(ctx)
+			}
+		}
+		return r.err
 	}
 	return nil
 }
@@ -194,9 +245,10 @@ func (r *reader) connError(err error) error {
 		r.err = c.errAfterClose()
 		return r.err
 	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET):
 		r.err = fmt.Errorf("websocket: connection closed without a close frame: %w: %w", &CloseError{Code: StatusAbnormalClosure}, err)
-	} else {
+	default:
 		r.err = fmt.Errorf("websocket: failed to read frame: %w", err)
 	}
 	c.closeNow(r.err)
@@ -204,11 +256,34 @@ func (r *reader) connError(err error) error {
 	return r.err
 }
 
-// fail sends the close code of perr to the peer and ends the connection.
-func (r *reader) fail(perr *ProtocolError) error {
+// failDecode fails the connection for what the decoder found wrong. A
+// blocking reader (ctx not nil) then lingers, so that the peer reads our
+// close frame before the TCP connection closes; the lingering ends with
+// ctx, and is bounded anyway.
+func (r *reader) failDecode(ctx context.Context, err error) error {
+	perr := protocolErrorOf(err)
 	r.err = perr
-	r.c.failConn(perr, true)
 	r.dropBuffer()
+	r.c.fail(perr, true)
+	if ctx != nil {
+		r.linger(ctx)
+	}
+	return perr
+}
+
+// protocolErrorOf turns the core's error into the package's.
+func protocolErrorOf(err error) *ProtocolError {
+	var we *wsproto.Error
+	if !errors.As(err, &we) {
+		return &ProtocolError{Code: StatusInternalError, Reason: err.Error()}
+	}
+	perr := &ProtocolError{Code: StatusCode(we.Code), Reason: we.Reason}
+	switch we.Cause {
+	case wsproto.CauseUTF8:
+		perr.Err = ErrInvalidUTF8
+	case wsproto.CauseTooBig:
+		perr.Err = ErrMessageTooBig
+	}
 	return perr
 }
 
@@ -216,261 +291,102 @@ func (r *reader) fail(perr *ProtocolError) error {
 // no longer be read; whatever it held is lost with the connection.
 func (r *reader) dropBuffer() {
 	r.r, r.w = 0, 0
+	r.chunk = nil
 	r.releaseIfIdle()
+	r.releasePartial()
 }
 
-func (r *reader) protocolError(format string, args ...any) error {
-	return r.fail(&ProtocolError{Code: StatusProtocolError, Reason: fmt.Sprintf(format, args...)})
-}
+// maxLinger bounds how long a failing connection waits for the peer to
+// close after our close frame.
+const maxLinger = time.Second
 
-// nextFrame reads frame headers until a data frame starts, answering and
-// acting on control frames on the way. On return the data frame's header
-// has been consumed and its payload is next.
-func (r *reader) nextFrame(ctx context.Context) error {
-	if r.err != nil {
-		return r.err
-	}
-	c := r.c
-	for {
-		if err := r.ensure(ctx, 2); err != nil {
-			return r.connError(err)
-		}
-		hlen := headerLen(r.buf[r.r+1])
-		if err := r.ensure(ctx, hlen); err != nil {
-			return r.connError(err)
-		}
-		h, _, err := parseHeader(r.buf[r.r:])
-		if err != nil {
-			return r.protocolError("%v", err)
-		}
-		if err := r.checkHeader(&h); err != nil {
-			return err
-		}
-		c.noteFrame()
-		if h.op.isControl() {
-			// Wait for the whole control frame before consuming anything, so
-			// an interrupted read loses nothing.
-			if err := r.ensure(ctx, hlen+int(h.length)); err != nil {
-				return r.connError(err)
-			}
-			r.r += hlen
-			payload := r.buf[r.r : r.r+int(h.length)]
-			r.r += int(h.length)
-			if h.masked {
-				maskBytes(payload, h.key)
-			}
-			if err := r.handleControl(ctx, h.op, payload); err != nil {
-				return err
-			}
-			if r.stopOnControl {
-				return errControlHandled
-			}
-			continue
-		}
-		r.r += hlen
-		if h.op != opContinuation {
-			r.inMessage = true
-			r.unclaimed = true
-			r.msgType = MessageType(h.op)
-			r.msgLen, r.wireLen = 0, 0
-			r.checkUTF8 = h.op == opText && !c.opts.SkipUTF8Validation
-			r.utf8.reset()
-			r.compressed = h.rsv&bitRsv1 != 0
-			if r.compressed {
-				r.inf = c.deflate.startInflate(r)
-			}
-		}
-		if lim := r.wireLimit(); lim >= 0 && h.length > lim-r.wireLen {
-			return r.tooBig()
-		}
-		r.frameLeft = h.length
-		r.frameKey = h.key
-		r.frameMasked = h.masked
-		r.frameFin = h.fin
-		return nil
-	}
-}
-
-// checkHeader applies the rules of RFC 6455, section 5, that depend on the
-// connection's role and state, failing the connection on a violation.
-func (r *reader) checkHeader(h *header) error {
-	if why := r.headerViolation(h, r.inMessage); why != "" {
-		return r.protocolError("%s", why)
-	}
-	return nil
-}
-
-// headerViolation says which rule of RFC 6455, section 5, h breaks, given
-// whether a data message is in progress, or returns "". It has no side
-// effects, so a Poller's scan can ask it ahead of the reader.
-func (r *reader) headerViolation(h *header, inMessage bool) string {
-	if rsv := h.rsv; rsv != 0 {
-		// RSV1 marks a compressed message, only on its first frame and only
-		// when permessage-deflate was negotiated.
-		if rsv != bitRsv1 || r.c.deflate == nil || h.op.isControl() || h.op == opContinuation {
-			return fmt.Sprintf("reserved bits %#x set without a negotiated extension", rsv>>4)
-		}
-	}
-	switch {
-	case h.op.isReserved():
-		return h.op.String()
-	case h.masked == r.c.client && r.c.client:
-		return "masked frame from the server"
-	case h.masked == r.c.client:
-		return "unmasked frame from the client"
-	case h.op.isControl() && !h.fin:
-		return fmt.Sprintf("fragmented %v frame", h.op)
-	case h.op.isControl() && h.length > maxControlPayload:
-		return fmt.Sprintf("%v frame payload of %d bytes exceeds 125", h.op, h.length)
-	case h.op.isControl():
-		return ""
-	case h.op == opContinuation && !inMessage:
-		return "continuation frame without a message in progress"
-	case h.op != opContinuation && inMessage:
-		return fmt.Sprintf("new %v message before the previous one finished", h.op)
-	}
-	return ""
-}
-
-// handleControl acts on a received control frame.
-func (r *reader) handleControl(ctx context.Context, op opcode, payload []byte) error {
-	c := r.c
-	switch op {
-	case opPing:
-		if r.inLoop {
-			return r.pongFromLoop(ctx, payload)
-		}
-		if err := c.writeControl(ctx, opPong, payload); err != nil && !errors.Is(err, ErrClosed) {
-			if isCtxErr(err) {
-				return err
-			}
-			r.err = err
-			return err
-		}
-		if c.opts.OnPing != nil {
-			c.opts.OnPing(payload)
-		}
-	case opPong:
-		c.gotPong(payload)
-		if c.opts.OnPong != nil {
-			c.opts.OnPong(payload)
-		}
-	case opClose:
-		ce, perr := parseClosePayload(payload, !c.opts.SkipUTF8Validation)
-		if perr != nil {
-			return r.fail(perr)
-		}
-		r.err = fmt.Errorf("websocket: failed to read: %w", &ce)
-		c.peerClosed(ce)
-		r.dropBuffer()
-		return r.err
-	}
-	return nil
-}
-
-// maxLoopPongWait bounds how long a Poller's loop waits to send a pong.
-const maxLoopPongWait = time.Second
-
-// pongFromLoop answers a ping on a Poller's loop, which must not wait long
-// for a peer that sends pings but does not read: when the pong cannot go
-// out in time, the connection is dropped.
-func (r *reader) pongFromLoop(ctx context.Context, payload []byte) error {
-	c := r.c
-	ctx, cancel := context.WithTimeout(ctx, maxLoopPongWait)
+// linger drains what the peer still sends after we failed the connection,
+// until it closes, ctx ends or maxLinger passes, then closes ours.
+func (r *reader) linger(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, min(maxLinger, r.c.opts.closeTimeout()))
 	defer cancel()
-	err := c.writeControl(ctx, opPong, payload)
-	switch {
-	case err == nil || errors.Is(err, ErrClosed):
-	case isCtxErr(err):
-		r.err = fmt.Errorf("websocket: peer does not read, pong not sent: %w", err)
-		c.closeNow(r.err)
-		return r.err
-	default:
-		r.err = err
-		return err
-	}
-	if c.opts.OnPing != nil {
-		c.opts.OnPing(payload)
-	}
-	return nil
+	r.drain(ctx)
+	r.c.closeNow(r.err)
 }
 
-// maxDirectRead bounds one read straight into the caller's buffer.
-const maxDirectRead = 64 << 10
-
-// readPayload reads up to len(p) bytes of the current data frame's payload.
-func (r *reader) readPayload(ctx context.Context, p []byte) (int, error) {
-	if int64(len(p)) > r.frameLeft {
-		p = p[:r.frameLeft]
-	}
-	var n int
-	if r.r < r.w {
-		n = copy(p, r.buf[r.r:r.w])
-		r.r += n
-	} else if len(p) >= readBufferSize/2 {
-		// Large reads bypass the buffer, in chunks that stay in cache
-		// until they are unmasked.
-		if len(p) > maxDirectRead {
-			p = p[:maxDirectRead]
-		}
-		var err error
-		n, err = r.readConn(ctx, p)
-		if err != nil {
-			return 0, r.connError(err)
-		}
-	} else {
-		if err := r.fill(ctx); err != nil {
-			return 0, r.connError(err)
-		}
-		n = copy(p, r.buf[r.r:r.w])
-		r.r += n
-	}
-	p = p[:n]
-	if r.frameMasked {
-		r.frameKey = maskBytes(p, r.frameKey)
-	}
-	r.frameLeft -= int64(n)
-	r.wireLen += int64(n)
-	return n, nil
+// awaitServerEOF gives the server the chance to close the TCP connection
+// first after the closing handshake (RFC 6455, section 7.1.1), bounded by
+// ctx and CloseTimeout, then closes ours.
+func (r *reader) awaitServerEOF(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, r.c.opts.closeTimeout())
+	defer cancel()
+	r.drain(ctx)
+	r.c.closeNow(r.c.endCause())
 }
 
-// endOfMessage is called when the final frame's payload is consumed.
-func (r *reader) endOfMessage() error {
+// drain reads and drops whatever the peer still sends until it closes the
+// connection or ctx ends.
+func (r *reader) drain(ctx context.Context) {
+	r.dropBuffer()
+	var scratch [512]byte
+	for !r.c.isClosed() {
+		if _, err := r.readConn(ctx, scratch[:]); err != nil {
+			return
+		}
+	}
+}
+
+// start makes ev, the first data event of a message, the message in
+// progress.
+func (r *reader) start(ev wsproto.Event) {
+	r.inMessage = true
+	r.msgType = MessageType(ev.Op)
+	r.compressed = ev.Compressed
+	r.chunk = ev.Payload
+	r.last = ev.Last
+	r.partial = r.partial[:0]
+}
+
+// endOfMessage is called once the message has been read to its end.
+func (r *reader) endOfMessage() {
 	r.inMessage = false
+	r.chunk = nil
 	if r.inf != nil {
 		r.c.deflate.endInflate(r.inf)
 		r.inf = nil
 	}
-	if r.checkUTF8 && !r.utf8.complete() {
-		return r.fail(&ProtocolError{Code: StatusInvalidFramePayloadData, Reason: "text message ends inside a UTF-8 sequence", Err: ErrInvalidUTF8})
-	}
+	r.releasePartial()
 	r.releaseIfIdle()
-	return nil
 }
 
-// beginMessage positions the reader at the start of a new message's payload,
-// skipping what is left of a message an earlier Reader abandoned.
-func (r *reader) beginMessage(ctx context.Context) error {
+// begin positions the reader at the start of a new message: the one a
+// Ping or Close left unclaimed, or the next one after the rest of a
+// message an earlier Reader abandoned.
+func (r *reader) begin(ctx context.Context) error {
 	if r.unclaimed {
 		r.unclaimed = false
 		return nil
 	}
+	if r.resume {
+		// An interrupted ReadAppend's message is dropped; a compressed
+		// one still needs what was collected, to be inflated.
+		r.resume = false
+		if !r.compressed {
+			r.releasePartial()
+		}
+	}
 	for r.inMessage {
-		if err := r.discardFrames(ctx); err != nil {
+		if err := r.discard(ctx); err != nil {
 			return err
 		}
 	}
-	if err := r.nextFrame(ctx); err != nil {
+	ev, err := r.next(ctx)
+	if err != nil {
 		return err
 	}
-	r.unclaimed = false
+	r.start(ev)
 	return nil
 }
 
-// discardFrames drops the rest of the message in progress. A compressed
-// message is still inflated, to keep the decompression context and the
-// checks intact.
-func (r *reader) discardFrames(ctx context.Context) error {
+// discard drops the rest of the message in progress. A compressed message
+// is still inflated, to keep the decompression context and the checks
+// intact.
+func (r *reader) discard(ctx context.Context) error {
 	var scratch [512]byte
 	r.unclaimed = false
 	for {
@@ -484,88 +400,118 @@ func (r *reader) discardFrames(ctx context.Context) error {
 	}
 }
 
-// readRaw reads the message's payload as it is on the wire, frame after
-// frame. It returns io.EOF after the final frame, leaving the message open.
-func (r *reader) readRaw(ctx context.Context, p []byte) (int, error) {
-	for r.frameLeft == 0 {
-		if !r.inMessage || r.frameFin {
-			return 0, io.EOF
-		}
-		if err := r.nextFrame(ctx); err != nil {
-			return 0, err
-		}
+// nextChunk makes the next payload of the message the chunk; the message
+// must not have ended.
+func (r *reader) nextChunk(ctx context.Context) error {
+	ev, err := r.next(ctx)
+	if err != nil {
+		return err
 	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	return r.readPayload(ctx, p)
+	r.chunk, r.last = ev.Payload, ev.Last
+	return nil
 }
 
-// read fills p with the message's payload, inflated if it was compressed,
-// enforcing the read limit and UTF-8. It returns io.EOF at the end of the
-// message. With an empty p it only moves past empty frames, so that the
-// end of the message is seen.
-func (r *reader) read(ctx context.Context, p []byte) (n int, err error) {
+// read fills p with the message's payload, inflated if it was compressed.
+// It returns io.EOF at the end of the message.
+func (r *reader) read(ctx context.Context, p []byte) (int, error) {
 	if !r.inMessage {
 		return 0, io.EOF
 	}
-	if r.inf != nil {
-		n, err = r.inflate(ctx, p)
-	} else {
-		n, err = r.readRaw(ctx, p)
-		r.msgLen += int64(n)
+	if r.compressed {
+		return r.readInflated(ctx, p)
 	}
-	if n > 0 && r.checkUTF8 && !r.utf8.feed(p[:n]) {
-		return n, r.fail(&ProtocolError{Code: StatusInvalidFramePayloadData, Reason: "invalid UTF-8 in text message", Err: ErrInvalidUTF8})
-	}
-	if err == io.EOF {
-		if err := r.endOfMessage(); err != nil {
-			return n, err
+	for len(r.chunk) == 0 {
+		if r.last {
+			r.endOfMessage()
+			return 0, io.EOF
 		}
+		if len(p) >= readBufferSize/2 && r.r == r.w && r.dec.PayloadLeft() > 0 {
+			return r.readDirect(ctx, p)
+		}
+		if err := r.nextChunk(ctx); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, r.chunk)
+	r.chunk = r.chunk[n:]
+	return n, nil
+}
+
+// maxDirectRead bounds one read straight into the caller's buffer.
+const maxDirectRead = 64 << 10
+
+// readDirect reads payload straight into p, bypassing the buffer, in
+// chunks that stay in cache until they are unmasked. The buffer is empty
+// and the current frame has payload left.
+func (r *reader) readDirect(ctx context.Context, p []byte) (int, error) {
+	k := min(int64(len(p)), r.dec.PayloadLeft(), maxDirectRead)
+	n, err := r.readConn(ctx, p[:k])
+	if err != nil {
+		return 0, r.connError(err)
+	}
+	_, ev, err := r.dec.Decode(p[:n])
+	if err != nil {
+		return 0, r.failDecode(ctx, err)
+	}
+	r.last = ev.Last
+	return n, nil
+}
+
+// collect gathers the whole payload of a compressed message, then starts
+// inflating it. Inflation never waits for the network: compress/flate
+// cannot resume after its source fails, and a ctx that ends while the
+// message arrives must leave the connection usable.
+func (r *reader) collect(ctx context.Context) error {
+	if r.inf != nil {
+		return nil
+	}
+	for !r.last {
+		r.partial = append(r.partial, r.chunk...)
+		r.chunk = nil
+		if err := r.nextChunk(ctx); err != nil {
+			return err
+		}
+	}
+	if len(r.partial) > 0 {
+		r.partial = append(r.partial, r.chunk...)
+		r.chunk = r.partial
+	}
+	r.inf = r.c.deflate.startInflate(r)
+	return nil
+}
+
+// readInflated reads decompressed payload, never inflating more than one
+// byte past the read limit, so a decompression bomb costs no memory.
+func (r *reader) readInflated(ctx context.Context, p []byte) (int, error) {
+	if err := r.collect(ctx); err != nil {
+		return 0, err
+	}
+	if room := r.dec.InflateRoom(); int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := r.inf.fr.Read(p)
+	r.c.deflate.inflated(p[:n])
+	if derr := r.dec.Inflated(p[:n]); derr != nil {
+		return 0, r.failDecode(ctx, derr)
+	}
+	switch {
+	case err == io.EOF:
+		if len(r.chunk) > 0 {
+			// The stream ended with a final block before the payload did.
+			return 0, r.failDecode(ctx, r.dec.FailInflate("data after the final deflate block"))
+		}
+		if derr := r.dec.InflatedEnd(); derr != nil {
+			return 0, r.failDecode(ctx, derr)
+		}
+		r.endOfMessage()
 		if n > 0 {
 			return n, nil
 		}
 		return 0, io.EOF
+	case err != nil:
+		return 0, r.failDecode(ctx, r.dec.FailInflate(err.Error()))
 	}
-	return n, err
-}
-
-// inflate reads decompressed payload, never inflating more than one byte
-// past the read limit, so a decompression bomb costs no memory.
-func (r *reader) inflate(ctx context.Context, p []byte) (int, error) {
-	lim := r.c.readLimit.Load()
-	if lim >= 0 && int64(len(p)) > lim-r.msgLen+1 {
-		p = p[:lim-r.msgLen+1]
-	}
-	if len(p) == 0 {
-		// Only called to find the end of the message: peek by inflating
-		// nothing is impossible, so report progress and let the caller grow.
-		if r.frameLeft == 0 && r.frameFin && r.inf.src.trailer == len(inflateTrailer) {
-			return 0, io.EOF
-		}
-		return 0, nil
-	}
-	r.inf.src.ctx = ctx
-	n, err := r.inf.fr.Read(p)
-	r.inf.src.ctx = nil
-	r.msgLen += int64(n)
-	r.c.deflate.inflated(p[:n])
-	if lim >= 0 && r.msgLen > lim {
-		return 0, r.tooBig()
-	}
-	switch {
-	case err == io.EOF:
-		if r.inf.src.trailer < 0 {
-			// The stream ended with a final block before the payload did.
-			if m, _ := r.readRaw(ctx, p[:1]); m > 0 || !r.frameFin {
-				return n, r.fail(&ProtocolError{Code: StatusInvalidFramePayloadData, Reason: "data after the final deflate block"})
-			}
-		}
-		return n, io.EOF
-	case err != nil && r.err == nil && !isCtxErr(err):
-		return n, r.fail(&ProtocolError{Code: StatusInvalidFramePayloadData, Reason: "invalid compressed data: " + err.Error()})
-	}
-	return n, err
+	return n, nil
 }
 
 func isCtxErr(err error) bool {
@@ -581,21 +527,6 @@ func interruptCause(ctx context.Context, err error) error {
 		}
 	}
 	return err
-}
-
-// wireLimit bounds the bytes of a message on the wire. A compressed
-// message is limited after inflation; its wire size only has to stay
-// within what deflate could possibly expand a message of the limit to.
-func (r *reader) wireLimit() int64 {
-	lim := r.c.readLimit.Load()
-	if lim < 0 || !r.compressed {
-		return lim
-	}
-	return lim + lim/8 + 1024
-}
-
-func (r *reader) tooBig() error {
-	return r.fail(&ProtocolError{Code: StatusMessageTooBig, Reason: fmt.Sprintf("message exceeds the read limit of %d bytes", r.c.readLimit.Load()), Err: ErrMessageTooBig})
 }
 
 // messageReader is the io.Reader returned by Conn.Reader.
@@ -616,9 +547,10 @@ func (m *messageReader) Read(p []byte) (int, error) {
 
 // Reader waits for the next data message and returns its type and a reader
 // of its payload, which returns io.EOF at the end of the message. The reader
-// streams the message frame by frame, so no limit applies beyond the read
-// limit, and it is valid until the next call to Read or Reader; a message
-// not read to its end is discarded by that call.
+// streams an uncompressed message frame by frame; a compressed one is
+// collected whole (within the read limit) and inflated as it is read. It is
+// valid until the next call to Read or Reader; a message not read to its
+// end is discarded by that call.
 //
 // ctx bounds the wait and every Read on the returned reader. When ctx ends
 // while waiting, the connection stays usable: nothing is lost.
@@ -628,9 +560,7 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	}
 	defer c.readMu.unlock()
 	r := &c.rd
-	r.releaseStash()
-	r.resume = false
-	if err := r.beginMessage(ctx); err != nil {
+	if err := r.begin(ctx); err != nil {
 		return 0, nil, err
 	}
 	r.msgReader.ctx = ctx
@@ -662,119 +592,101 @@ func (c *Conn) ReadAppend(ctx context.Context, dst []byte) (MessageType, []byte,
 
 // readMessage is ReadAppend for the holder of readMu.
 func (r *reader) readMessage(ctx context.Context, dst []byte) (MessageType, []byte, error) {
-	if typ, out, ok := r.takeBuffered(ctx, dst); ok {
-		return typ, out, nil
-	}
 	start := len(dst)
-	if r.resume {
-		dst = append(dst, r.stash...)
-		r.releaseStash()
+	if r.resume && !r.compressed {
+		dst = append(dst, r.partial...)
+		r.releasePartial()
 		r.resume = false
-	} else if err := r.beginMessage(ctx); err != nil {
+	} else if r.resume {
+		r.resume = false // the collected part waits in partial
+	} else if err := r.begin(ctx); err != nil {
 		return 0, dst, err
 	}
+	var err error
+	if r.compressed {
+		dst, err = r.appendInflated(ctx, dst)
+	} else {
+		dst, err = r.appendPlain(ctx, dst)
+	}
+	switch {
+	case err == nil:
+		return r.msgType, dst, nil
+	case r.err == nil && r.inMessage:
+		// Only ctx ended: keep what arrived for the next call.
+		if !r.compressed {
+			r.partial = append(r.partial[:0], dst[start:]...)
+		}
+		r.resume = true
+	}
+	return 0, dst[:start], err
+}
+
+// appendPlain appends the rest of an uncompressed message to dst.
+func (r *reader) appendPlain(ctx context.Context, dst []byte) ([]byte, error) {
 	for {
-		var n int
-		var err error
-		if len(dst) == cap(dst) {
-			// Find out whether more payload follows before growing dst.
-			if _, err = r.read(ctx, nil); err == nil {
-				dst = growForRead(dst, r.frameLeft)
+		dst = append(dst, r.chunk...)
+		r.chunk = nil
+		if r.last {
+			r.endOfMessage()
+			return dst, nil
+		}
+		if r.r == r.w && r.dec.PayloadLeft() >= readBufferSize/2 {
+			if len(dst) == cap(dst) {
+				dst = growForRead(dst, r.dec.PayloadLeft())
 			}
-		}
-		if err == nil {
-			n, err = r.read(ctx, dst[len(dst):cap(dst)])
+			n, err := r.readDirect(ctx, dst[len(dst):cap(dst)])
+			if err != nil {
+				return dst, err
+			}
 			dst = dst[:len(dst)+n]
+			continue
 		}
-		switch {
-		case err == io.EOF:
-			return r.msgType, dst, nil
-		case err != nil && r.err == nil:
-			// Only ctx ended (or, on a Poller's loop, the socket is empty):
-			// keep what arrived for the next call.
-			r.keep(dst[start:])
-			r.resume = true
-			return 0, dst[:start], err
-		case err != nil:
-			return 0, dst[:start], err
+		if err := r.nextChunk(ctx); err != nil {
+			return dst, err
 		}
 	}
 }
 
-// takeBuffered returns a whole message straight from the read buffer when
-// it is one final, uncompressed data frame small enough to buffer whole
-// and passing every check: the common case for small messages, without the
-// frame-by-frame machinery. It consumes nothing and reports false when
-// anything needs the general path (fragments, control frames, compression,
-// large frames, the read limit, a read error, a protocol or UTF-8 error),
-// which then reads the same bytes again and reports what is wrong.
-func (r *reader) takeBuffered(ctx context.Context, dst []byte) (MessageType, []byte, bool) {
-	if r.inMessage || r.resume || r.err != nil || r.w-r.r < 2 {
-		return 0, dst, false
-	}
-	b := r.buf[r.r:r.w]
-	op := opcode(b[0] & 0x0f)
-	if b[0]&^0x0f != bitFin || (op != opText && op != opBinary) {
-		return 0, dst, false
-	}
-	hlen := headerLen(b[1])
-	if len(b) < hlen {
-		return 0, dst, false
-	}
-	h, _, err := parseHeader(b)
-	if err != nil || h.masked == r.c.client || h.length > readBufferSize/2 {
-		return 0, dst, false
-	}
-	if lim := r.c.readLimit.Load(); lim >= 0 && h.length > lim {
-		return 0, dst, false
-	}
-	if need := hlen + int(h.length); len(b) < need {
-		// Bounded by half a buffer, so waiting for the rest is safe.
-		if r.ensure(ctx, need) != nil {
-			return 0, dst, false
+// appendInflated appends a compressed message, inflated, to dst.
+func (r *reader) appendInflated(ctx context.Context, dst []byte) ([]byte, error) {
+	for {
+		if len(dst) == cap(dst) {
+			dst = growForRead(dst, 0)
 		}
-		b = r.buf[r.r:r.w]
+		n, err := r.readInflated(ctx, dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF || err == nil && !r.inMessage {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
 	}
-	start := len(dst)
-	dst = append(dst, b[hlen:hlen+int(h.length)]...)
-	p := dst[start:]
-	if h.masked {
-		maskBytes(p, h.key)
-	}
-	if op == opText && !r.c.opts.SkipUTF8Validation && !validUTF8(p) {
-		return 0, dst[:start], false
-	}
-	r.r += hlen + len(p)
-	r.c.noteFrame()
-	r.releaseIfIdle()
-	return MessageType(op), dst, true
 }
 
-// stashPool holds the storage of large stashes between interrupted
+// partialPool holds the storage of large partial messages between
 // messages, shared by all connections.
-var stashPool sync.Pool
+var partialPool sync.Pool
 
-// keep stashes the part p of the message in progress, for the next read.
-func (r *reader) keep(p []byte) {
-	if r.stash == nil && len(p) > readBufferSize {
-		if b, ok := stashPool.Get().(*[]byte); ok {
-			r.stash = *b
-		}
+// takePartial returns storage for a message that arrives in pieces.
+func takePartial() []byte {
+	if b, ok := partialPool.Get().(*[]byte); ok {
+		return *b
 	}
-	r.stash = append(r.stash[:0], p...)
+	return nil
 }
 
-// releaseStash empties the stash, returning large storage to the pool, so
-// that one large interrupted message does not cost memory for the rest of
-// the connection's life.
-func (r *reader) releaseStash() {
-	if cap(r.stash) > readBufferSize {
-		b := r.stash[:0]
-		stashPool.Put(&b)
-		r.stash = nil
+// releasePartial empties partial, returning large storage to the pool, so
+// that one large message does not cost memory for the rest of the
+// connection's life.
+func (r *reader) releasePartial() {
+	if cap(r.partial) > readBufferSize {
+		b := r.partial[:0]
+		partialPool.Put(&b)
+		r.partial = nil
 		return
 	}
-	r.stash = r.stash[:0]
+	r.partial = r.partial[:0]
 }
 
 // growForRead extends dst's capacity without trusting the peer's declared
@@ -791,35 +703,6 @@ func growForRead(dst []byte, frameLeft int64) []byte {
 	return append(dst[:cap(dst)], make([]byte, add)...)[:len(dst)]
 }
 
-// drain reads and drops whatever the peer still sends until it closes the
-// connection or ctx ends, then releases the buffer.
-func (r *reader) drain(ctx context.Context) {
-	r.dropBuffer()
-	var scratch [512]byte
-	for {
-		if _, err := r.readConn(ctx, scratch[:]); err != nil {
-			return
-		}
-	}
-}
-
-// discardUntilClose reads and drops frames until the peer's close frame
-// arrives or reading fails. It returns the error that ended it.
-func (r *reader) discardUntilClose(ctx context.Context) error {
-	for r.err == nil {
-		if r.inMessage {
-			if err := r.discardFrames(ctx); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := r.nextFrame(ctx); err != nil {
-			return err
-		}
-	}
-	return r.err
-}
-
 // readUntilClose reads on behalf of Close until the peer's close frame.
 // Data messages go to the application if a Read is waiting for them
 // (errDataPending) and are discarded otherwise.
@@ -830,19 +713,22 @@ func (r *reader) readUntilClose(ctx context.Context) error {
 			if waiting() || r.resume {
 				return errDataPending
 			}
-			if err := r.discardFrames(ctx); err != nil {
+			if err := r.discard(ctx); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := r.nextFrame(ctx); err != nil {
+		ev, err := r.next(ctx)
+		if err != nil {
 			return err
 		}
+		r.start(ev)
+		r.unclaimed = true
 	}
 	return r.err
 }
 
-// errControlHandled stops pumpControl's nextFrame after each control frame.
+// errControlHandled stops pumpControl's next after each control frame.
 var errControlHandled = errors.New("control frame handled")
 
 // pumpControl reads on behalf of a Ping while nobody else reads: it handles
@@ -857,19 +743,55 @@ func (r *reader) pumpControl(ctx context.Context, done <-chan struct{}) error {
 			return nil
 		default:
 		}
-		if r.inMessage {
+		if r.inMessage || r.resume {
 			return errDataPending
 		}
-		err := r.nextFrame(ctx)
+		ev, err := r.next(ctx)
 		switch {
 		case err == errControlHandled:
 			continue
 		case err != nil:
 			return err
 		}
+		r.start(ev)
+		r.unclaimed = true
 		return errDataPending
 	}
 }
 
 // errDataPending means a data frame is waiting to be read by the application.
 var errDataPending = errors.New("data frame pending")
+
+// lockRead takes the read lock for Read or Reader: at once if free, after
+// waiting if a Ping or Close holds it to read on the application's behalf,
+// and not at all if another read holds it.
+func (c *Conn) lockRead(ctx context.Context) error {
+	if c.isClosed() {
+		return c.errAfterClose()
+	}
+	if c.ev.Load() != nil {
+		return errServedByPoller
+	}
+	if c.readMu.tryLock() {
+		return nil
+	}
+	// A pump sets pumping under pumpMu while holding readMu, so under
+	// pumpMu a failed tryLock and pumping are consistent.
+	c.pumpMu.Lock()
+	if c.readMu.tryLock() {
+		c.pumpMu.Unlock()
+		return nil
+	}
+	pumping := c.pumping
+	c.pumpMu.Unlock()
+	if !pumping && !c.closing.Load() {
+		return ErrConcurrentRead
+	}
+	// Ping or Close is reading on the application's behalf and steps aside
+	// at the next data message.
+	err := c.readMu.lockOrClosed(ctx, c.closed)
+	if errors.Is(err, ErrClosed) {
+		return c.errAfterClose()
+	}
+	return err
+}

@@ -83,3 +83,33 @@ func (r *reader) fillIdle(stop func() bool) (bool, error) {
 	}
 	return true, err
 }
+
+// trySend writes b with one non-blocking system call where the connection
+// has a raw socket, and reports errWouldBlock when the socket is full (or
+// there is no raw socket).
+func (w *writer) trySend(b []byte) (int, error) {
+	rc := w.c.rd.raw
+	if rc == nil {
+		return 0, errWouldBlock
+	}
+	var n int
+	var werr error
+	err := rc.Write(func(fd uintptr) bool {
+		for {
+			n, werr = syscall.Write(int(fd), b)
+			if werr != syscall.EINTR {
+				return true
+			}
+		}
+	})
+	if err == nil {
+		err = werr
+	}
+	if n < 0 {
+		n = 0
+	}
+	if err == syscall.EAGAIN {
+		return n, errWouldBlock
+	}
+	return n, err
+}

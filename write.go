@@ -20,8 +20,7 @@ type writer struct {
 	c       *Conn
 	pool    *sync.Pool
 	bufSize int
-	iov     *[2][]byte // made on the first vectored write
-	iovs    net.Buffers
+	iov     *iovec // made on the first vectored write
 	// small assembles control frames and short data frames, under frameMu,
 	// so they need no pooled buffer.
 	small [maxControlFrame]byte
@@ -35,6 +34,9 @@ type writer struct {
 	msg        messageWriter
 	cancelWait sync.WaitGroup
 	cancelFn   func()
+	// queue is set when a Poller's loop serves the connection: writes then
+	// never wait for the socket (queue.go).
+	queue *outQueue
 }
 
 func (w *writer) init(c *Conn) {
@@ -59,6 +61,9 @@ func (w *writer) interrupt() {
 // send writes bufs to the network as one frame. Written reports whether any
 // byte went out, in which case an error leaves the stream broken.
 func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err error) {
+	if w.queue != nil {
+		return w.queue.send(w.c, false, bufs)
+	}
 	var stop func() bool
 	if ctx.Done() != nil {
 		w.cancelWait.Add(1)
@@ -74,12 +79,13 @@ func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err er
 		n = int64(m)
 	} else if w.writev {
 		if w.iov == nil {
-			w.iov = new([2][]byte)
+			w.iov = new(iovec)
 		}
-		w.iov[0], w.iov[1] = bufs[0], bufs[1]
-		w.iovs = w.iov[:]
-		n, err = w.iovs.WriteTo(w.c.nc)
-		w.iov[0], w.iov[1] = nil, nil
+		v := w.iov
+		v.a[0], v.a[1] = bufs[0], bufs[1]
+		v.bufs = v.a[:]
+		n, err = v.bufs.WriteTo(w.c.nc)
+		v.a[0], v.a[1] = nil, nil
 	} else {
 		n, err = writeEach(w.c.nc, bufs)
 	}
@@ -93,6 +99,13 @@ func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err er
 	}
 	err = interruptCause(ctx, err)
 	return n > 0, err
+}
+
+// iovec is what a vectored write needs: net.Buffers.WriteTo takes a
+// pointer, so the slice lives here rather than escape on every write.
+type iovec struct {
+	a    [2][]byte
+	bufs net.Buffers
 }
 
 // writeEach writes bufs one after the other, for connections that have no
@@ -142,9 +155,9 @@ const smallFrame = maxControlPayload
 // It never modifies p.
 func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, rsv byte, p []byte) error {
 	w := &c.wr
-	h := header{fin: fin, rsv: rsv, op: op, length: int64(len(p)), masked: c.client}
+	h := header{Fin: fin, Rsv: rsv, Op: op, Length: int64(len(p)), Masked: c.client}
 	if c.client {
-		h.key = maskKey()
+		h.Key = maskKey()
 	}
 	if len(p) <= smallFrame {
 		// Small frames are assembled in the connection's own array: no
@@ -152,7 +165,7 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, rsv byte, p 
 		hn := putHeader(w.small[:], h)
 		n := copy(w.small[hn:], p)
 		if c.client {
-			maskBytes(w.small[hn:hn+n], h.key)
+			maskBytes(w.small[hn:hn+n], h.Key)
 		}
 		return c.sendFrame(ctx, w.small[:hn+n])
 	}
@@ -176,7 +189,7 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, rsv byte, p 
 		return nil
 	}
 	// Client: mask a copy, a buffer at a time.
-	key := h.key
+	key := h.Key
 	off := hn
 	anyWritten := false
 	for {
@@ -206,28 +219,12 @@ func (c *Conn) sendFrame(ctx context.Context, frame ...[]byte) error {
 // writeControl sends a control frame. Control frames take only frameMu, so
 // they can go out between the fragments of a message.
 func (c *Conn) writeControl(ctx context.Context, op opcode, payload []byte) error {
-	if err := c.frameMu.lockOrClosed(ctx, c.closed); err != nil {
+	if err := c.lockFrame(ctx); err != nil {
 		return err
 	}
-	defer c.frameMu.unlock()
-	if c.closeSent {
-		return c.errAfterCloseSent()
-	}
-	return c.writeControlLocked(ctx, op, payload)
-}
-
-func (c *Conn) writeControlLocked(ctx context.Context, op opcode, payload []byte) error {
-	w := &c.wr
-	h := header{fin: true, op: op, length: int64(len(payload)), masked: c.client}
-	if c.client {
-		h.key = maskKey()
-	}
-	n := putHeader(w.small[:], h)
-	m := copy(w.small[n:], payload)
-	if c.client {
-		maskBytes(w.small[n:n+m], h.key)
-	}
-	return c.sendFrame(ctx, w.small[:n+m])
+	defer c.unlockFrame()
+	var buf [maxControlFrame]byte
+	return c.sendFrame(ctx, c.appendControlFrame(buf[:0], op, payload))
 }
 
 func (c *Conn) errAfterCloseSent() error {
@@ -244,7 +241,7 @@ func (c *Conn) lockFrame(ctx context.Context) error {
 			return err
 		}
 	}
-	if c.closeSent {
+	if c.closeQueued.Load() {
 		return c.unlockAfterCloseSent()
 	}
 	return nil
@@ -255,7 +252,7 @@ func (c *Conn) lockFrame(ctx context.Context) error {
 //
 //go:noinline
 func (c *Conn) unlockAfterCloseSent() error {
-	c.frameMu.unlock()
+	c.unlockFrame()
 	return c.errAfterCloseSent()
 }
 
@@ -281,10 +278,10 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 		}
 		if !c.streaming.Load() {
 			err := c.writeFrame(ctx, true, opcode(typ), 0, p)
-			c.frameMu.unlock()
+			c.unlockFrame()
 			return err
 		}
-		c.frameMu.unlock()
+		c.unlockFrame()
 	}
 	if err := c.msgMu.lockOrClosed(ctx, c.closed); err != nil {
 		return err
@@ -296,7 +293,7 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if err := c.lockFrame(ctx); err != nil {
 		return err
 	}
-	defer c.frameMu.unlock()
+	defer c.unlockFrame()
 	return c.writeFrame(ctx, true, opcode(typ), 0, p)
 }
 
@@ -329,7 +326,7 @@ func (c *Conn) lockMessageFrame(ctx context.Context) error {
 }
 
 func (c *Conn) unlockMessageFrame() {
-	c.frameMu.unlock()
+	c.unlockFrame()
 	c.msgMu.unlock()
 }
 
@@ -355,7 +352,7 @@ func (c *Conn) writeCompressed(ctx context.Context, op opcode, p []byte) error {
 		c.deflate.abandonSend()
 		return err
 	}
-	defer c.frameMu.unlock()
+	defer c.unlockFrame()
 	if err := c.writeFrame(ctx, true, op, bitRsv1, *bufp); err != nil {
 		c.deflate.abandonSend()
 		return err
@@ -375,6 +372,10 @@ func checkMessageType(typ MessageType) error {
 // fills; Close sends the final fragment. Until Close, other data messages
 // wait; pings, pongs and close frames may still go out between fragments.
 // The writer must be closed, or the connection's writes stay blocked.
+//
+// The writer belongs to this one message: once closed, every Write and
+// Close on it returns an error and has no effect, even after another
+// Writer was opened on the connection. It costs one small allocation.
 //
 // ctx bounds the wait for other writers and every write through the
 // returned writer, as for Write.
@@ -397,10 +398,39 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 		m.rsv = bitRsv1
 		m.fw, m.release = c.deflate.compressor(-1, &m.sink)
 	}
-	return m, nil
+	// The connection's messageWriter serves every message in turn, so each
+	// gets a handle of its own: one kept past its Close must not reach the
+	// next message. This is the only allocation of a streamed message.
+	return &messageHandle{m: m}, nil
 }
 
-// messageWriter streams one message as fragments.
+// messageHandle is the io.WriteCloser of one message. Close cuts it from
+// the connection's messageWriter, so a stale handle touches nothing.
+type messageHandle struct {
+	m *messageWriter // nil once closed
+}
+
+// Write sends p as part of the message, in fragments as the buffer fills.
+func (h *messageHandle) Write(p []byte) (int, error) {
+	if h.m == nil {
+		return 0, errors.New("websocket: write to closed message writer")
+	}
+	return h.m.Write(p)
+}
+
+// Close sends the final fragment and releases the connection for other
+// messages.
+func (h *messageHandle) Close() error {
+	m := h.m
+	if m == nil {
+		return errors.New("websocket: message writer already closed")
+	}
+	h.m = nil
+	return m.Close()
+}
+
+// messageWriter streams the connection's Writer messages as fragments,
+// one message at a time, each reached through its own messageHandle.
 type messageWriter struct {
 	c    *Conn
 	ctx  context.Context
@@ -453,7 +483,7 @@ func (m *messageWriter) writeDirect(p []byte) (int, error) {
 		m.err = err
 		return 0, err
 	}
-	defer c.frameMu.unlock()
+	defer c.unlockFrame()
 	if err := c.writeFrame(m.ctx, false, m.op, m.rsv, p); err != nil {
 		m.err = err
 		return 0, err
@@ -511,17 +541,17 @@ func (m *messageWriter) flush(fin bool) error {
 		m.err = err
 		return err
 	}
-	defer c.frameMu.unlock()
+	defer c.unlockFrame()
 	var payload []byte
 	var buf []byte
 	if m.bufp != nil {
 		buf = *m.bufp
 		payload = buf[maxHeaderSize : maxHeaderSize+m.n]
 	}
-	h := header{fin: fin, rsv: m.rsv, op: m.op, length: int64(len(payload)), masked: c.client}
+	h := header{Fin: fin, Rsv: m.rsv, Op: m.op, Length: int64(len(payload)), Masked: c.client}
 	if c.client {
-		h.key = maskKey()
-		maskBytes(payload, h.key)
+		h.Key = maskKey()
+		maskBytes(payload, h.Key)
 	}
 	hdr := c.wr.small[:] // free: we hold frameMu
 	hn := putHeader(hdr, h)

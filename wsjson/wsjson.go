@@ -3,41 +3,80 @@
 package wsjson
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/fullduplex/websocket"
 )
 
-// Read reads the next message and decodes it as JSON into v. A binary
-// message is an error; the connection stays usable.
+// Read reads the next message whole and decodes it as JSON into v. The
+// message must hold one JSON value, with nothing but whitespace around it;
+// otherwise Read returns the *json.SyntaxError and leaves v untouched. A
+// binary message is an error too. Either way the message is consumed and
+// the connection stays usable.
 func Read(ctx context.Context, c *websocket.Conn, v any) error {
-	typ, r, err := c.Reader(ctx)
+	bufp := readBufPool.Get().(*[]byte)
+	defer putBuf(&readBufPool, bufp)
+	typ, b, err := c.ReadAppend(ctx, (*bufp)[:0])
+	*bufp = b[:0]
 	if err != nil {
 		return err
 	}
 	if typ != websocket.MessageText {
 		return fmt.Errorf("wsjson: expected a text message, got %v", typ)
 	}
-	if err := json.NewDecoder(r).Decode(v); err != nil {
+	// Unmarshal checks the whole input before it stores anything.
+	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("wsjson: failed to decode message: %w", err)
 	}
 	return nil
 }
 
-// Write encodes v as JSON and sends it as one text message, streamed
-// through Conn.Writer so no intermediate copy is made.
+// Write encodes v as JSON and sends it as one text message, followed by a
+// newline, which JSON readers ignore. If v cannot be encoded, nothing is
+// sent.
 func Write(ctx context.Context, c *websocket.Conn, v any) error {
-	w, err := c.Writer(ctx, websocket.MessageText)
-	if err != nil {
-		return err
+	e := encoderPool.Get().(*encoder)
+	defer e.put()
+	if err := e.enc.Encode(v); err != nil {
+		return fmt.Errorf("wsjson: failed to encode: %w", err)
 	}
-	// Encode appends a newline, which JSON readers ignore.
-	encErr := json.NewEncoder(w).Encode(v)
-	closeErr := w.Close()
-	if encErr != nil {
-		return fmt.Errorf("wsjson: failed to encode: %w", encErr)
+	return c.Write(ctx, websocket.MessageText, e.buf.Bytes())
+}
+
+// maxPooled is the largest buffer kept for reuse: one large message must
+// not pin its memory for the life of the pool.
+const maxPooled = 64 << 10
+
+var readBufPool = sync.Pool{New: func() any { return new([]byte) }}
+
+func putBuf(pool *sync.Pool, bufp *[]byte) {
+	if cap(*bufp) <= maxPooled {
+		pool.Put(bufp)
 	}
-	return closeErr
+}
+
+// encoder is a json.Encoder bound to its own output buffer. The Encoder
+// keeps no state between values (only errors from its writer stick, and a
+// bytes.Buffer returns none), so both are reused together.
+type encoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var encoderPool = sync.Pool{New: func() any {
+	e := new(encoder)
+	e.enc = json.NewEncoder(&e.buf)
+	return e
+}}
+
+func (e *encoder) put() {
+	if e.buf.Cap() > maxPooled {
+		return
+	}
+	e.buf.Reset()
+	encoderPool.Put(e)
 }

@@ -1,4 +1,4 @@
-package websocket
+package wsproto
 
 import (
 	"encoding/binary"
@@ -29,7 +29,7 @@ import (
 // The automaton is a shift DFA: utf8Trans[b] packs, for every state s, the
 // state reached on byte b from s, as 6 bits at bit offset s. A state is
 // therefore its own bit offset, and a step is one load and one shift. The
-// accepting state is 0 so that the zero utf8Validator is ready to use.
+// accepting state is 0 so that the zero UTF8Validator is ready to use.
 const (
 	utf8Accept  = 0 * 6 // at a character boundary
 	utf8Reject  = 1 * 6 // invalid, for good
@@ -85,14 +85,14 @@ func utf8Step(s uint64, p []byte) uint64 {
 	return s
 }
 
-// utf8Validator checks a byte stream for valid UTF-8 incrementally, so a text
+// UTF8Validator checks a byte stream for valid UTF-8 incrementally, so a text
 // message can be checked frame by frame and chunk by chunk as it arrives.
 // The zero value is ready to use and is at a character boundary.
-type utf8Validator struct {
+type UTF8Validator struct {
 	state uint8 // an automaton state: utf8Accept, utf8Reject, utf8Need1...
 }
 
-// feed validates p as the continuation of everything fed before. It reports
+// Feed validates p as the continuation of everything fed before. It reports
 // false as soon as the stream can no longer be valid UTF-8 whatever follows
 // (fail-fast): an invalid byte, an overlong form (C0, C1, E0 80..9F, F0
 // 80..8F), a surrogate (ED A0..BF), a code point above U+10FFFF (F4 90..,
@@ -100,7 +100,7 @@ type utf8Validator struct {
 // that is merely incomplete at the end of p is not an error: its state is
 // kept for the next feed. Once feed has reported false the validator stays
 // invalid until reset.
-func (v *utf8Validator) feed(p []byte) bool {
+func (v *UTF8Validator) Feed(p []byte) bool {
 	s := uint64(v.state)
 	if s != utf8Accept {
 		// Finish the character left pending by the previous feed.
@@ -118,20 +118,20 @@ func (v *utf8Validator) feed(p []byte) bool {
 	return s != utf8Reject
 }
 
-// complete reports whether the stream seen so far ends on a character
+// Complete reports whether the stream seen so far ends on a character
 // boundary (no partial sequence pending) and has not failed.
-func (v *utf8Validator) complete() bool {
+func (v *UTF8Validator) Complete() bool {
 	return v.state == utf8Accept
 }
 
-// reset returns the validator to its zero state.
-func (v *utf8Validator) reset() {
+// Reset returns the validator to its zero state.
+func (v *UTF8Validator) Reset() {
 	v.state = utf8Accept
 }
 
-// validUTF8 reports whether p is entirely valid UTF-8. It gives the same
+// ValidUTF8 reports whether p is entirely valid UTF-8. It gives the same
 // answer as utf8.Valid.
-func validUTF8(p []byte) bool {
+func ValidUTF8(p []byte) bool {
 	return utf8Step(utf8Accept, p[utf8Scan(p):]) == utf8Accept
 }
 

@@ -1,4 +1,4 @@
-package websocket
+package wsproto
 
 import (
 	"fmt"
@@ -527,8 +527,8 @@ func generatedUTF8Inputs() [][]byte {
 func checkFeeds(t *testing.T, in []byte) {
 	t.Helper()
 	want := utf8.Valid(in)
-	if got := validUTF8(in); got != want {
-		t.Fatalf("validUTF8(% x) = %v, utf8.Valid = %v", in, got, want)
+	if got := ValidUTF8(in); got != want {
+		t.Fatalf("ValidUTF8(% x) = %v, utf8.Valid = %v", in, got, want)
 	}
 
 	// ok[k] is whether in[:k] is still viable.
@@ -541,38 +541,38 @@ func checkFeeds(t *testing.T, in []byte) {
 	}
 
 	// Whole.
-	var v utf8Validator
-	if got := v.feed(in); got != ok[len(in)] {
+	var v UTF8Validator
+	if got := v.Feed(in); got != ok[len(in)] {
 		t.Fatalf("feed(% x) = %v, want %v", in, got, ok[len(in)])
 	}
-	if got := v.complete(); got != want {
+	if got := v.Complete(); got != want {
 		t.Fatalf("after feed(% x): complete() = %v, want %v", in, got, want)
 	}
 
 	// Every split into two feeds.
 	for i := 0; i <= len(in); i++ {
-		v.reset()
-		if got := v.feed(in[:i]); got != ok[i] {
+		v.Reset()
+		if got := v.Feed(in[:i]); got != ok[i] {
 			t.Fatalf("split at %d of % x: first feed = %v, want %v", i, in, got, ok[i])
 		}
-		if got := v.feed(in[i:]); got != ok[len(in)] {
+		if got := v.Feed(in[i:]); got != ok[len(in)] {
 			t.Fatalf("split at %d of % x: second feed = %v, want %v", i, in, got, ok[len(in)])
 		}
-		if got := v.complete(); got != want {
+		if got := v.Complete(); got != want {
 			t.Fatalf("split at %d of % x: complete() = %v, want %v", i, in, got, want)
 		}
 	}
 
 	// Byte at a time, with empty feeds in between.
-	v.reset()
+	v.Reset()
 	for i := range in {
-		if got := v.feed(in[i : i+1]); got != ok[i+1] {
+		if got := v.Feed(in[i : i+1]); got != ok[i+1] {
 			t.Fatalf("byte %d of % x: feed = %v, want %v", i, in, got, ok[i+1])
 		}
-		if got := v.feed(nil); got != ok[i+1] {
+		if got := v.Feed(nil); got != ok[i+1] {
 			t.Fatalf("byte %d of % x: empty feed = %v, want %v", i, in, got, ok[i+1])
 		}
-		if got := v.complete(); got != (ok[i+1] && utf8.Valid(in[:i+1])) {
+		if got := v.Complete(); got != (ok[i+1] && utf8.Valid(in[:i+1])) {
 			t.Fatalf("byte %d of % x: complete() = %v", i, in, got)
 		}
 	}
@@ -581,13 +581,13 @@ func checkFeeds(t *testing.T, in []byte) {
 	if len(in) <= 24 {
 		for i := 0; i <= len(in); i++ {
 			for j := i; j <= len(in); j++ {
-				v.reset()
-				got := [3]bool{v.feed(in[:i]), v.feed(in[i:j]), v.feed(in[j:])}
+				v.Reset()
+				got := [3]bool{v.Feed(in[:i]), v.Feed(in[i:j]), v.Feed(in[j:])}
 				if got != [3]bool{ok[i], ok[j], ok[len(in)]} {
 					t.Fatalf("splits at %d, %d of % x: feeds = %v, want %v %v %v", i, j, in, got, ok[i], ok[j], ok[len(in)])
 				}
-				if v.complete() != want {
-					t.Fatalf("splits at %d, %d of % x: complete() = %v, want %v", i, j, in, v.complete(), want)
+				if v.Complete() != want {
+					t.Fatalf("splits at %d, %d of % x: complete() = %v, want %v", i, j, in, v.Complete(), want)
 				}
 			}
 		}
@@ -646,8 +646,8 @@ func TestUTF8ValidatorPadded(t *testing.T) {
 			for _, post := range pads {
 				in := []byte(pre + tc.in + post)
 				want := utf8.Valid(in)
-				if got := validUTF8(in); got != want {
-					t.Fatalf("validUTF8(% x) = %v, want %v", in, got, want)
+				if got := ValidUTF8(in); got != want {
+					t.Fatalf("ValidUTF8(% x) = %v, want %v", in, got, want)
 				}
 				// A truncated character fails at the first byte of
 				// the padding after it, which never starts with a
@@ -659,23 +659,23 @@ func TestUTF8ValidatorPadded(t *testing.T) {
 				case !tc.valid && post != "":
 					at = len(pre) + len(tc.in)
 				}
-				var v utf8Validator
-				if got := v.feed(in); got != (at < 0) {
+				var v UTF8Validator
+				if got := v.Feed(in); got != (at < 0) {
 					t.Fatalf("feed(% x) = %v, want %v", in, got, at < 0)
 				}
-				if got := v.complete(); got != want {
+				if got := v.Complete(); got != want {
 					t.Fatalf("after feed(% x): complete() = %v, want %v", in, got, want)
 				}
 				// Split just before and just after the failing byte.
 				if at >= 0 {
-					v.reset()
-					if !v.feed(in[:at]) {
+					v.Reset()
+					if !v.Feed(in[:at]) {
 						t.Fatalf("feed(% x) = false before the bad byte", in[:at])
 					}
-					if v.feed(in[at : at+1]) {
+					if v.Feed(in[at : at+1]) {
 						t.Fatalf("feed(% x) after % x = true at the bad byte", in[at:at+1], in[:at])
 					}
-					if v.feed(in[at+1:]) || v.complete() {
+					if v.Feed(in[at+1:]) || v.Complete() {
 						t.Fatalf("validator of % x recovered after failing", in)
 					}
 				}
@@ -706,8 +706,8 @@ func TestUTF8ValidatorRandom(t *testing.T) {
 			}
 		}
 		want := utf8.Valid(b)
-		if got := validUTF8(b); got != want {
-			t.Fatalf("validUTF8(% x) = %v, want %v", b, got, want)
+		if got := ValidUTF8(b); got != want {
+			t.Fatalf("ValidUTF8(% x) = %v, want %v", b, got, want)
 		}
 		checkFailPoint(t, b, rng.IntN(len(b)+1))
 	}
@@ -721,12 +721,12 @@ func checkFailPoint(t *testing.T, in []byte, i int) {
 	t.Helper()
 	want := utf8.Valid(in)
 
-	var v utf8Validator
-	first := v.feed(in[:i])
+	var v UTF8Validator
+	first := v.Feed(in[:i])
 	if first != viable(in[:i]) {
 		t.Fatalf("split at %d of % x: first feed = %v, want %v", i, in, first, !first)
 	}
-	second := v.feed(in[i:])
+	second := v.Feed(in[i:])
 	if first {
 		if second != viable(in) {
 			t.Fatalf("split at %d of % x: second feed = %v, want %v", i, in, second, !second)
@@ -734,14 +734,14 @@ func checkFailPoint(t *testing.T, in []byte, i int) {
 	} else if second {
 		t.Fatalf("split at %d of % x: second feed = true after the first failed", i, in)
 	}
-	if v.complete() != want {
-		t.Fatalf("split at %d of % x: complete() = %v, want %v", i, in, v.complete(), want)
+	if v.Complete() != want {
+		t.Fatalf("split at %d of % x: complete() = %v, want %v", i, in, v.Complete(), want)
 	}
 
-	v.reset()
+	v.Reset()
 	fail := -1
 	for k := range in {
-		if !v.feed(in[k : k+1]) {
+		if !v.Feed(in[k : k+1]) {
 			fail = k
 			break
 		}
@@ -756,11 +756,11 @@ func checkFailPoint(t *testing.T, in []byte, i int) {
 	case !viable(in[:fail]):
 		t.Fatalf("byte-wise feed of % x failed at %d, later than it could have", in, fail)
 	}
-	if fail >= 0 && (v.feed([]byte("a")) || v.complete()) {
+	if fail >= 0 && (v.Feed([]byte("a")) || v.Complete()) {
 		t.Fatalf("validator of % x recovered after failing", in)
 	}
-	if v.complete() != (fail < 0 && want) {
-		t.Fatalf("byte-wise feed of % x: complete() = %v, want %v", in, v.complete(), want)
+	if v.Complete() != (fail < 0 && want) {
+		t.Fatalf("byte-wise feed of % x: complete() = %v, want %v", in, v.Complete(), want)
 	}
 }
 
@@ -773,8 +773,8 @@ func FuzzUTF8Validator(f *testing.F) {
 		// inputs only slow the brute-force oracle down.
 		in = in[:min(len(in), 1024)]
 		want := utf8.Valid(in)
-		if got := validUTF8(in); got != want {
-			t.Fatalf("validUTF8(% x) = %v, want %v", in, got, want)
+		if got := ValidUTF8(in); got != want {
+			t.Fatalf("ValidUTF8(% x) = %v, want %v", in, got, want)
 		}
 		checkFailPoint(t, in, int(split)%(len(in)+1))
 	})
@@ -782,12 +782,12 @@ func FuzzUTF8Validator(f *testing.F) {
 
 func TestUTF8ValidatorAllocs(t *testing.T) {
 	in := []byte(strings.Repeat("Grüße, 世界! 🎉 ", 10))
-	var v utf8Validator
+	var v UTF8Validator
 	allocs := testing.AllocsPerRun(100, func() {
-		v.reset()
-		v.feed(in[:7])
-		v.feed(in[7:])
-		validUTF8(in)
+		v.Reset()
+		v.Feed(in[:7])
+		v.Feed(in[7:])
+		ValidUTF8(in)
 	})
 	if allocs != 0 {
 		t.Fatalf("allocations per run = %v, want 0", allocs)
@@ -846,17 +846,17 @@ func BenchmarkUTF8(b *testing.B) {
 			b.Run(name+"/validUTF8", func(b *testing.B) {
 				b.SetBytes(int64(len(p)))
 				for b.Loop() {
-					if !validUTF8(p) {
+					if !ValidUTF8(p) {
 						b.Fatal("invalid")
 					}
 				}
 			})
 			b.Run(name+"/feed", func(b *testing.B) {
 				b.SetBytes(int64(len(p)))
-				var v utf8Validator
+				var v UTF8Validator
 				for b.Loop() {
-					v.reset()
-					if !v.feed(p) || !v.complete() {
+					v.Reset()
+					if !v.Feed(p) || !v.Complete() {
 						b.Fatal("invalid")
 					}
 				}
@@ -870,17 +870,17 @@ func BenchmarkUTF8(b *testing.B) {
 func BenchmarkUTF8Chunked(b *testing.B) {
 	p := benchText(benchSamples[2].sample, 64<<10)
 	b.SetBytes(int64(len(p)))
-	var v utf8Validator
+	var v UTF8Validator
 	for b.Loop() {
-		v.reset()
+		v.Reset()
 		for q := p; len(q) > 0; {
 			n := min(len(q), 1000)
-			if !v.feed(q[:n]) {
+			if !v.Feed(q[:n]) {
 				b.Fatal("invalid")
 			}
 			q = q[n:]
 		}
-		if !v.complete() {
+		if !v.Complete() {
 			b.Fatal("incomplete")
 		}
 	}

@@ -1,0 +1,200 @@
+package websocket
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/fullduplex/websocket/internal/wsproto"
+)
+
+// Control frames the read side decides to send (the pong to a ping, the
+// close frame that answers the peer's or fails the connection) are never
+// written by the reader: a reader that waited for the write side could
+// deadlock against a writer waiting for the peer, which waits for us in
+// the same way. They are queued here, one of each at most, and sent by
+// whoever next holds frameMu: kickControl takes it when it is free, and a
+// writer that holds it sends them when it lets go (unlockFrame).
+//
+// The order of the two sides matters: the reader sets pending, then tries
+// frameMu; a holder releases frameMu, then checks pending. Either the try
+// succeeds or the holder sees pending, so nothing is left behind.
+
+// ctlQueue holds the control frames waiting for the write side.
+type ctlQueue struct {
+	mu       sync.Mutex
+	pending  atomic.Bool // something below waits to be sent
+	hasPong  bool
+	pongLen  int
+	pong     [maxControlPayload]byte
+	hasClose bool
+	closeLen int
+	close    [maxControlPayload]byte
+}
+
+// queuePong queues the answer to a ping. Only the latest ping is
+// answered when several arrive before the pong goes out (RFC 6455,
+// section 5.5.3), and nothing is sent after a close frame.
+func (c *Conn) queuePong(payload []byte) {
+	q := c.ctlQueue()
+	q.mu.Lock()
+	if c.closeQueued.Load() {
+		q.mu.Unlock()
+		return
+	}
+	q.pongLen = copy(q.pong[:], payload)
+	q.hasPong = true
+	q.pending.Store(true)
+	q.mu.Unlock()
+	c.kickControl()
+}
+
+// queueClose queues a close frame unless one was queued before, and
+// reports whether this call queued it. From then on no data frame is sent.
+// The caller sends it, or calls kickControl.
+func (c *Conn) queueClose(code StatusCode, reason string) bool {
+	q := c.ctlQueue()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if c.closeQueued.Load() {
+		return false
+	}
+	c.closeQueued.Store(true)
+	q.closeLen = len(wsproto.AppendClose(q.close[:0], uint16(code), reason))
+	q.hasClose = true
+	q.pending.Store(true)
+	return true
+}
+
+// takeControl appends the queued control frames to dst, ready for the
+// wire, and empties the queue. It reports whether a close frame is among
+// them. The caller holds frameMu.
+func (c *Conn) takeControl(dst []byte) ([]byte, bool) {
+	q := c.ctl.Load()
+	if q == nil {
+		return dst, false
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.hasPong {
+		dst = c.appendControlFrame(dst, opPong, q.pong[:q.pongLen])
+	}
+	if q.hasClose {
+		dst = c.appendControlFrame(dst, opClose, q.close[:q.closeLen])
+	}
+	hasClose := q.hasClose
+	q.hasPong, q.hasClose = false, false
+	q.pending.Store(false)
+	return dst, hasClose
+}
+
+// appendControlFrame appends a whole control frame, masked by a client.
+func (c *Conn) appendControlFrame(dst []byte, op opcode, payload []byte) []byte {
+	h := header{Fin: true, Op: op, Length: int64(len(payload)), Masked: c.client}
+	if c.client {
+		h.Key = maskKey()
+	}
+	var hdr [maxHeaderSize]byte
+	n := putHeader(hdr[:], h)
+	dst = append(dst, hdr[:n]...)
+	start := len(dst)
+	dst = append(dst, payload...)
+	if c.client {
+		maskBytes(dst[start:], h.Key)
+	}
+	return dst
+}
+
+// kickControl sends the queued control frames if the write side is free;
+// otherwise its holder sends them when it lets go. It never waits.
+func (c *Conn) kickControl() {
+	for c.controlPending() && c.frameMu.tryLock() {
+		if handedOff, _ := c.flushControl(nil); handedOff {
+			return // a goroutine finishes the write and releases frameMu
+		}
+		c.frameMu.unlock()
+	}
+}
+
+// unlockFrame releases frameMu and sends what was queued meanwhile.
+func (c *Conn) unlockFrame() {
+	c.frameMu.unlock()
+	if c.controlPending() {
+		c.kickControl()
+	}
+}
+
+// controlPending reports whether control frames wait for the write side.
+func (c *Conn) controlPending() bool {
+	q := c.ctl.Load()
+	return q != nil && q.pending.Load()
+}
+
+// ctlQueue returns the connection's control queue, made on first use so
+// that a connection that never gets a ping or a close does not carry it.
+func (c *Conn) ctlQueue() *ctlQueue {
+	if q := c.ctl.Load(); q != nil {
+		return q
+	}
+	c.ctl.CompareAndSwap(nil, new(ctlQueue))
+	return c.ctl.Load()
+}
+
+// flushControl writes the queued control frames; the caller holds frameMu.
+// With a ctx it may wait, bounded by ctx. Without one it never waits: what
+// the socket does not take at once is finished by a goroutine that keeps
+// frameMu until done (handedOff), or, on a Poller, left to its queue.
+func (c *Conn) flushControl(ctx context.Context) (handedOff bool, err error) {
+	var buf [2 * maxControlFrame]byte
+	frames, hasClose := c.takeControl(buf[:0])
+	switch {
+	case len(frames) == 0:
+		return false, nil
+	case c.isClosed():
+		return false, c.errAfterClose()
+	case c.wr.queue != nil:
+		written, err := c.wr.queue.send(c, hasClose, [][]byte{frames})
+		if err != nil {
+			return false, c.frameError(written, err)
+		}
+		return false, nil
+	case ctx != nil:
+		written, err := c.wr.send(ctx, frames)
+		if err != nil {
+			return false, c.frameError(written, err)
+		}
+		if hasClose {
+			c.closeFrameWritten()
+		}
+		return false, nil
+	}
+	n, err := c.wr.trySend(frames)
+	switch {
+	case err == nil && n == len(frames):
+		if hasClose {
+			c.closeFrameWritten()
+		}
+		return false, nil
+	case err != nil && err != errWouldBlock:
+		return false, c.frameError(n > 0, err)
+	}
+	rest := append([]byte(nil), frames[n:]...)
+	go c.finishControl(rest, hasClose)
+	return true, nil
+}
+
+// finishControl writes the rest of control frames the socket did not take
+// at once, bounded by CloseTimeout: a peer that reads nothing for that
+// long is dropped. It releases frameMu, which the caller handed over.
+func (c *Conn) finishControl(rest []byte, hasClose bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.closeTimeout())
+	_, err := c.wr.send(ctx, rest)
+	cancel()
+	switch {
+	case err != nil:
+		c.frameError(true, err)
+	case hasClose:
+		c.closeFrameWritten()
+	}
+	c.unlockFrame()
+}

@@ -1,0 +1,37 @@
+package websocket
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ProtocolError reports that the peer broke the protocol or a limit. The
+// connection has been failed: Code went out in a close frame (where the
+// connection still allowed it) and the TCP connection was closed.
+type ProtocolError struct {
+	Code   StatusCode
+	Reason string
+	Err    error // a sentinel such as ErrMessageTooBig, or nil
+}
+
+func (e *ProtocolError) Error() string {
+	return fmt.Sprintf("websocket: %s (closed with %v)", e.Reason, e.Code)
+}
+
+// Unwrap returns the sentinel behind the failure, if any.
+func (e *ProtocolError) Unwrap() error { return e.Err }
+
+// Sentinel errors.
+var (
+	// ErrClosed is returned by operations on a connection that has been closed.
+	ErrClosed = errors.New("websocket: use of closed connection")
+	// ErrMessageTooBig is wrapped in the *ProtocolError returned when a
+	// message exceeds the read limit; the connection is closed with 1009.
+	ErrMessageTooBig = errors.New("websocket: message exceeds the read limit")
+	// ErrInvalidUTF8 is wrapped in the *ProtocolError returned when a text
+	// message or close reason is not valid UTF-8; the connection is closed with 1007.
+	ErrInvalidUTF8 = errors.New("websocket: invalid UTF-8")
+	// ErrConcurrentRead is returned when a second goroutine reads while
+	// another read is in progress. The connection is not affected.
+	ErrConcurrentRead = errors.New("websocket: concurrent read on connection")
+)

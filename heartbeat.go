@@ -1,0 +1,92 @@
+package websocket
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// noteFrame records that a frame arrived, for the heartbeat. Without one
+// it costs nothing: the counter is an atomic the hot path can skip.
+func (c *Conn) noteFrame() {
+	if c.hb != nil {
+		c.hb.activity.Add(1)
+	}
+}
+
+// heartbeat pings a quiet peer and closes the connection when it does not
+// answer. It runs on timers, so an idle connection has no goroutine for it.
+type heartbeat struct {
+	c     *Conn
+	mu    sync.Mutex // guards timer, which the first tick may race to use
+	timer *time.Timer
+	last  uint64 // activity seen at the previous tick
+	// activity counts frames received; noteFrame skips it without a
+	// heartbeat.
+	activity atomic.Uint64
+	stop     atomic.Bool
+}
+
+func (c *Conn) startHeartbeat() {
+	hb := &heartbeat{c: c}
+	c.hb = hb
+	hb.mu.Lock()
+	hb.timer = time.AfterFunc(c.opts.PingInterval, hb.tick)
+	hb.mu.Unlock()
+}
+
+func (c *Conn) stopHeartbeat() {
+	if hb := c.hb; hb != nil {
+		hb.stop.Store(true)
+		hb.mu.Lock()
+		hb.timer.Stop()
+		hb.mu.Unlock()
+	}
+}
+
+// again schedules the next tick.
+func (hb *heartbeat) again() {
+	hb.mu.Lock()
+	hb.timer.Reset(hb.c.opts.PingInterval)
+	hb.mu.Unlock()
+}
+
+// ErrHeartbeatTimeout is the error reported when the heartbeat found the
+// peer unresponsive and closed the connection (with close code 1001).
+var ErrHeartbeatTimeout = errors.New("websocket: peer did not answer the heartbeat ping in time")
+
+func (hb *heartbeat) tick() {
+	c := hb.c
+	if hb.stop.Load() {
+		return
+	}
+	if now := c.hb.activity.Load(); now != hb.last {
+		hb.last = now
+		hb.again()
+		return
+	}
+	timeout := c.opts.PingTimeout
+	if timeout <= 0 {
+		timeout = c.opts.PingInterval
+	}
+	before := c.hb.activity.Load()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	_, err := c.Ping(ctx)
+	cancel()
+	if hb.stop.Load() {
+		return
+	}
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && c.hb.activity.Load() == before {
+			c.fail(&ProtocolError{Code: StatusGoingAway, Reason: "heartbeat timeout", Err: ErrHeartbeatTimeout}, false)
+			return
+		}
+		if c.isClosed() {
+			return
+		}
+	}
+	hb.last = c.hb.activity.Load()
+	hb.again()
+}

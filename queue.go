@@ -1,0 +1,128 @@
+package websocket
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// A connection served by a Poller's loop never waits for its socket: not
+// to send a pong or a close frame, and not for a Write called from
+// OnMessage. What the socket does not take at once waits in the
+// connection's outQueue, and the loop writes it when the socket becomes
+// writable (EPOLLOUT). One peer that stops reading then costs its own
+// queue and nothing else; the queue is bounded by PollerOptions.
+// WriteQueueLimit, past which the connection is dropped.
+
+// ErrWriteQueueFull is returned by a write to a connection served by a
+// Poller when the peer left more than PollerOptions.WriteQueueLimit bytes
+// unread. The connection is closed: a peer that does not read would not
+// read a close frame either.
+var ErrWriteQueueFull = errors.New("websocket: the peer does not read: write queue full")
+
+// outQueue holds the bytes a Poller-served connection could not write yet.
+type outQueue struct {
+	mu         sync.Mutex
+	buf        []byte // what is left to write is buf[off:]
+	off        int
+	limit      int
+	queued     atomic.Int64 // len(buf) - off, read without mu by the loop
+	closeAfter bool         // a close frame is in buf: report it written when buf drains
+	vec        *vecState    // non-blocking writev state (queue_linux.go)
+}
+
+// send writes bufs, one frame or whole control frames, without waiting:
+// what the socket does not take is queued. isClose marks a close frame,
+// reported written (Conn.closeFrameWritten) once it has all gone out.
+func (q *outQueue) send(c *Conn, isClose bool, bufs [][]byte) (written bool, err error) {
+	q.mu.Lock()
+	if c.isClosed() {
+		q.mu.Unlock()
+		return false, c.errAfterClose()
+	}
+	if int(q.queued.Load()) > q.limit {
+		q.mu.Unlock()
+		return false, ErrWriteQueueFull
+	}
+	if q.queued.Load() == 0 {
+		bufs, err = q.sendNow(c, bufs)
+		if err != nil {
+			q.mu.Unlock()
+			return true, err
+		}
+	}
+	for _, b := range bufs {
+		q.buf = append(q.buf, b...)
+	}
+	q.queued.Store(int64(len(q.buf) - q.off))
+	done := q.queued.Load() == 0
+	if isClose && !done {
+		q.closeAfter = true
+	}
+	q.mu.Unlock()
+	if isClose && done {
+		c.closeFrameWritten()
+	}
+	return true, nil
+}
+
+// sendNow writes as much of bufs as the socket takes now and returns the
+// rest.
+func (q *outQueue) sendNow(c *Conn, bufs [][]byte) ([][]byte, error) {
+	for len(bufs) > 0 {
+		n, err := c.wr.trySendv(bufs)
+		for n > 0 {
+			k := min(n, len(bufs[0]))
+			bufs[0] = bufs[0][k:]
+			n -= k
+			if len(bufs[0]) == 0 {
+				bufs = bufs[1:]
+			}
+		}
+		for len(bufs) > 0 && len(bufs[0]) == 0 {
+			bufs = bufs[1:]
+		}
+		if err == errWouldBlock {
+			return bufs, nil
+		}
+		if err != nil {
+			return bufs, err
+		}
+	}
+	return nil, nil
+}
+
+// flush writes what is queued, as far as the socket takes it; the loop
+// calls it when the socket becomes writable.
+func (q *outQueue) flush(c *Conn) {
+	if q.queued.Load() == 0 {
+		return
+	}
+	q.mu.Lock()
+	rest, err := q.sendNow(c, [][]byte{q.buf[q.off:]})
+	if len(rest) == 0 {
+		q.off, q.buf = 0, nil // drop the storage: an idle connection keeps none
+	} else {
+		q.off = len(q.buf) - len(rest[0])
+	}
+	q.queued.Store(int64(len(q.buf) - q.off))
+	closeOut := q.closeAfter && len(rest) == 0 && err == nil
+	if closeOut {
+		q.closeAfter = false
+	}
+	q.mu.Unlock()
+	switch {
+	case err != nil:
+		c.frameError(true, err)
+	case closeOut:
+		c.closeFrameWritten()
+	}
+}
+
+// release drops the queue's storage once the connection is closed.
+func (q *outQueue) release() {
+	q.mu.Lock()
+	q.buf, q.off = nil, 0
+	q.queued.Store(0)
+	q.mu.Unlock()
+}

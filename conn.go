@@ -203,7 +203,10 @@ func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
 // SetReadLimit sets the largest message, in bytes, that later reads accept;
 // a negative value removes the limit. A message over the limit fails the
-// connection with close code 1009.
+// connection with close code 1009. Unlike ConnOptions.ReadLimit, whose zero
+// value stands for DefaultReadLimit, SetReadLimit(0) means exactly zero:
+// only empty messages are accepted. A message already being read keeps the
+// limit it started with.
 func (c *Conn) SetReadLimit(n int64) {
 	if n < 0 {
 		n = -1

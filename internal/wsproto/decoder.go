@@ -1,6 +1,7 @@
 package wsproto
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 )
@@ -40,12 +41,12 @@ type Event struct {
 	// Compressed marks Data whose payload is deflate data (RFC 7692): the
 	// driver inflates it and reports the output through Inflated.
 	Compressed bool
+	// Code is the close code of a Close event (CloseNoStatus for none).
+	Code uint16
 	// Payload is, for Data, Ping and Pong, the frame's payload bytes found
 	// in this input, unmasked in place; for Close, the reason. It aliases
 	// the input passed to Decode.
 	Payload []byte
-	// Code is the close code of a Close event (CloseNoStatus for none).
-	Code uint16
 }
 
 // Decoder turns the bytes of a connection into events. The zero value is
@@ -99,6 +100,11 @@ func (d *Decoder) Decode(b []byte) (n int, ev Event, err error) {
 	}
 	if d.inFrame {
 		return d.payload(b, 0)
+	}
+	if !d.inMessage && !d.closed {
+		if n, ev, err, ok := d.whole(b); ok {
+			return n, ev, err
+		}
 	}
 	if d.closed {
 		if len(b) == 0 {
@@ -167,6 +173,43 @@ func (d *Decoder) header(b []byte) (int, Event, error) {
 	d.key = h.Key
 	d.left = h.Length
 	return d.payload(b[hlen:], hlen)
+}
+
+// whole decodes, in one pass, the most common unit: a short data message
+// in a single final frame, all of it in b, with no extension bits. It
+// reports false, having changed nothing, for anything else.
+func (d *Decoder) whole(b []byte) (int, Event, error, bool) {
+	if len(b) < 2 {
+		return 0, Event{}, nil, false
+	}
+	op := Opcode(b[0] & 0x0f)
+	masked := b[1]&BitMask != 0
+	if b[0]&0xf0 != BitFin || op != OpText && op != OpBinary || masked == d.cfg.Client {
+		return 0, Event{}, nil, false
+	}
+	l, hl := int(b[1]&0x7f), 2
+	switch {
+	case l == 126 && len(b) >= 4:
+		l, hl = int(binary.BigEndian.Uint16(b[2:4])), 4
+	case l > MaxControlPayload:
+		return 0, Event{}, nil, false
+	}
+	key := hl
+	if masked {
+		hl += 4
+	}
+	if len(b) < hl+l || d.Limit >= 0 && int64(l) > d.Limit {
+		return 0, Event{}, nil, false
+	}
+	p := b[hl : hl+l]
+	if masked {
+		Mask(p, binary.LittleEndian.Uint32(b[key:]))
+	}
+	d.limit, d.wire, d.size = d.Limit, int64(l), int64(l)
+	if op == OpText && !d.cfg.SkipUTF8 && !ValidUTF8(p) {
+		return 0, Event{}, d.invalidUTF8("invalid UTF-8 in text message"), true
+	}
+	return hl + l, Event{Kind: Data, Op: op, First: true, Last: true, Payload: p}, nil, true
 }
 
 // violation says which rule of RFC 6455, section 5, h breaks, or "".

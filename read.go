@@ -3,332 +3,109 @@ package websocket
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"net"
-	"os"
 	"sync"
-	"syscall"
-	"time"
 
 	"github.com/fullduplex/websocket/internal/wsproto"
 )
 
-// reader drives the protocol core (wsproto.Decoder) for the read side of a
-// Conn: it owns the read buffer and the message being read. Everything in
-// it belongs to the goroutine holding Conn.readMu, which is a goroutine
-// blocked in Read (this file) or a Poller's loop (poller_linux.go).
-type reader struct {
-	c    *Conn
-	dec  wsproto.Decoder
-	bufp *[]byte // pooled buffer, nil while nothing is buffered
-	buf  []byte
-	r, w int // undecoded bytes are buf[r:w]
+// This file is the read API: whole messages (Read, ReadAppend) and
+// streamed ones (Reader), on top of the message state kept in the reader
+// (reader.go holds the buffer and the protocol core that feeds it).
 
-	// The data message being read.
-	msgType    MessageType // type of the message in progress
-	chunk      []byte      // decoded payload not yet consumed (aliases buf or partial)
-	partial    []byte      // a compressed message's payload collected so far, or an interrupted ReadAppend's part
-	inf        *inflater   // the compressed message's decompressor, once all its payload is in
-	err        error       // sticky: once set the connection is unusable for reading
-	inMessage  bool        // begun (its first event decoded) and not read to its end
-	unclaimed  bool        // begun by a Ping or Close reading on the application's behalf
-	resume     bool        // a ReadAppend interrupted by its ctx: partial holds what it had
-	compressed bool        // the message in progress is compressed
-	last       bool        // chunk ends the message
-
-	stopOnControl bool // next returns after each control frame
-	msgReader     messageReader
-	cancelWait    sync.WaitGroup
-	cancelFn      func()
-
-	// Waiting for data without a buffer (read_unix.go).
-	raw    syscall.RawConn
-	rawFn  func(fd uintptr) bool // rawRead, or readNow once a Poller's loop reads (poller_linux.go)
-	rawN   int
-	rawErr error
+// messageReader is the io.Reader returned by Conn.Reader.
+type messageReader struct {
+	r   *reader
+	ctx context.Context
 }
 
-func (r *reader) init(c *Conn, buffered []byte) {
-	r.c = c
-	r.dec = wsproto.NewDecoder(wsproto.Config{
-		Client:      c.client,
-		Compression: c.deflate != nil,
-		SkipUTF8:    c.opts.SkipUTF8Validation,
-	})
-	r.msgReader.r = r
-	r.initRaw(c.nc)
-	if len(buffered) > 0 {
-		r.acquire()
-		if len(buffered) > len(r.buf) {
-			// More than a buffer's worth arrived with the handshake; keep it all.
-			r.buf = append([]byte(nil), buffered...)
-			r.bufp = nil
-		}
-		r.w = copy(r.buf, buffered)
+// Read reads the message's payload; it returns io.EOF after the last byte.
+func (m *messageReader) Read(p []byte) (int, error) {
+	c := m.r.c
+	if err := c.lockRead(m.ctx); err != nil {
+		return 0, err
 	}
+	defer c.readMu.unlock()
+	return m.r.read(m.ctx, p)
 }
 
-func (r *reader) acquire() {
-	if r.buf == nil {
-		r.bufp = readBufPool.Get().(*[]byte)
-		r.buf = *r.bufp
-		r.r, r.w = 0, 0
+// Read waits for the next data message and returns it whole, in a new
+// slice the caller owns. See ReadAppend to reuse a buffer.
+func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
+	return c.ReadAppend(ctx, nil)
+}
+
+// Reader waits for the next data message and returns its type and a reader
+// of its payload, which returns io.EOF at the end of the message. The reader
+// streams an uncompressed message frame by frame; a compressed one is
+// collected whole (within the read limit) and inflated as it is read. It is
+// valid until the next call to Read or Reader; a message not read to its
+// end is discarded by that call.
+//
+// ctx bounds the wait and every Read on the returned reader. When ctx ends
+// while waiting, the connection stays usable: nothing is lost.
+func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
+	if err := c.lockRead(ctx); err != nil {
+		return 0, nil, err
 	}
-}
-
-// releaseIfIdle returns the buffer to the pool when it holds nothing that
-// is still needed, so an idle connection keeps no read buffer.
-func (r *reader) releaseIfIdle() {
-	if r.buf != nil && r.r == r.w && len(r.chunk) == 0 {
-		if r.bufp != nil {
-			readBufPool.Put(r.bufp)
-		}
-		r.bufp, r.buf = nil, nil
-		r.r, r.w = 0, 0
+	defer c.readMu.unlock()
+	r := &c.rd
+	if err := r.begin(ctx); err != nil {
+		return 0, nil, err
 	}
+	r.msgReader.ctx = ctx
+	return r.msgType, &r.msgReader, nil
 }
 
-// interrupt makes a blocked read return; it runs when the read's ctx ends.
-func (r *reader) interrupt() {
-	r.c.nc.SetReadDeadline(aLongTimeAgo)
-	r.cancelWait.Done()
+// ReadAppend waits for the next data message and appends its payload to
+// dst, returning the extended slice. Reusing dst[:0] from call to call reads
+// without allocating.
+//
+// If ctx ends while waiting for the message or in the middle of it, Read
+// returns ctx's error and the connection stays usable: the part of the
+// message already received is kept and the next Read or ReadAppend returns
+// the whole message.
+func (c *Conn) ReadAppend(ctx context.Context, dst []byte) (MessageType, []byte, error) {
+	if err := c.lockRead(ctx); err != nil {
+		return 0, dst, err
+	}
+	typ, dst, err := c.rd.readMessage(ctx, dst)
+	c.readMu.unlock() // no defer: unlock inlines, and readMessage does not panic
+	return typ, dst, err
 }
 
-var aLongTimeAgo = time.Unix(1, 0)
-
-// watch arranges for reads to be interrupted when ctx ends. The returned
-// value must be passed to unwatch once the reads are over.
-func (r *reader) watch(ctx context.Context) (stop func() bool) {
-	if ctx.Done() == nil {
+// lockRead takes the read lock for Read or Reader: at once if free, after
+// waiting if a Ping or Close holds it to read on the application's behalf,
+// and not at all if another read holds it.
+func (c *Conn) lockRead(ctx context.Context) error {
+	if c.isClosed() {
+		return c.errAfterClose()
+	}
+	if c.ev.Load() != nil {
+		return errServedByPoller
+	}
+	if c.readMu.tryLock() {
 		return nil
 	}
-	r.cancelWait.Add(1)
-	if r.cancelFn == nil {
-		r.cancelFn = r.interrupt // made once, on the first cancelable read
-	}
-	return context.AfterFunc(ctx, r.cancelFn)
-}
-
-func (r *reader) unwatch(stop func() bool) {
-	if stop == nil {
-		return
-	}
-	if stop() {
-		r.cancelWait.Done()
-		return
-	}
-	// The interrupt ran or is running: wait for it, then undo its deadline.
-	r.cancelWait.Wait()
-	r.c.nc.SetReadDeadline(time.Time{})
-}
-
-// fill reads at least one more byte into the buffer.
-func (r *reader) fill(ctx context.Context) error {
-	if r.r == r.w && r.raw != nil {
-		if handled, err := r.fillIdle(r.watch(ctx)); handled {
-			return interruptCause(ctx, err)
-		}
-	}
-	r.makeRoom()
-	n, err := r.readConn(ctx, r.buf[r.w:])
-	r.w += n
-	if n > 0 {
+	// A pump sets pumping under pumpMu while holding readMu, so under
+	// pumpMu a failed tryLock and pumping are consistent.
+	c.pumpMu.Lock()
+	if c.readMu.tryLock() {
+		c.pumpMu.Unlock()
 		return nil
+	}
+	pumping := c.pumping
+	c.pumpMu.Unlock()
+	if !pumping && !c.closing.Load() {
+		return ErrConcurrentRead
+	}
+	// Ping or Close is reading on the application's behalf and steps aside
+	// at the next data message.
+	err := c.readMu.lockOrClosed(ctx, c.closed)
+	if errors.Is(err, ErrClosed) {
+		return c.errAfterClose()
 	}
 	return err
-}
-
-// makeRoom takes a buffer if there is none and makes room at its end,
-// moving undecoded bytes to the front when they reach it. The decoder
-// leaves at most an incomplete header or control frame undecoded, which
-// always fits.
-func (r *reader) makeRoom() {
-	r.acquire()
-	if r.r == r.w {
-		r.r, r.w = 0, 0
-	} else if r.w == len(r.buf) {
-		r.w = copy(r.buf, r.buf[r.r:r.w])
-		r.r = 0
-	}
-}
-
-// readConn reads from the network, turning a ctx-driven interrupt into the
-// ctx's error.
-func (r *reader) readConn(ctx context.Context, p []byte) (int, error) {
-	stop := r.watch(ctx)
-	n, err := r.c.nc.Read(p)
-	r.unwatch(stop)
-	if n > 0 {
-		return n, nil
-	}
-	if err == nil {
-		err = io.ErrNoProgress
-	}
-	return 0, interruptCause(ctx, err)
-}
-
-// next returns the next data event, reading from the network as needed and
-// acting on the control frames on the way.
-func (r *reader) next(ctx context.Context) (wsproto.Event, error) {
-	for {
-		if r.err != nil {
-			return wsproto.Event{}, r.err
-		}
-		r.dec.Limit = r.c.readLimit.Load()
-		n, ev, err := r.dec.Decode(r.buf[r.r:r.w])
-		r.r += n
-		switch {
-		case err != nil:
-			return ev, r.failDecode(ctx, err)
-		case ev.Kind == wsproto.Data:
-			r.c.noteFrame()
-			return ev, nil
-		case ev.Kind != wsproto.None:
-			r.c.noteFrame()
-			if err := r.control(ctx, ev); err != nil {
-				return ev, err
-			}
-			if r.stopOnControl {
-				return ev, errControlHandled
-			}
-		case n == 0:
-			if err := r.fill(ctx); err != nil {
-				return ev, r.connError(err)
-			}
-		}
-	}
-}
-
-// control acts on a received control frame: a ping's pong is queued, never
-// written here, so reading never waits for the write side.
-func (r *reader) control(ctx context.Context, ev wsproto.Event) error {
-	c := r.c
-	switch ev.Kind {
-	case wsproto.Ping:
-		c.queuePong(ev.Payload)
-		if c.opts.OnPing != nil {
-			c.opts.OnPing(ev.Payload)
-		}
-	case wsproto.Pong:
-		c.gotPong(ev.Payload)
-		if c.opts.OnPong != nil {
-			c.opts.OnPong(ev.Payload)
-		}
-	case wsproto.Close:
-		ce := CloseError{Code: StatusCode(ev.Code), Reason: string(ev.Payload)}
-		r.err = fmt.Errorf("websocket: failed to read: %w", &ce)
-		r.dropBuffer()
-		c.peerClosed(ce)
-		if ctx != nil {
-			// A blocking read ends with the handshake: our answer out (a
-			// server then closes), and for a client the server's end of
-			// the stream, bounded by ctx and CloseTimeout.
-			c.awaitCloseSent(ctx)
-			if c.client {
-				r.awaitServerEOF(ctx)
-			}
-		}
-		return r.err
-	}
-	return nil
-}
-
-// connError turns an error from the network into the error a read reports,
-// and makes it sticky when it ends the connection.
-func (r *reader) connError(err error) error {
-	if isCtxErr(err) || err == errWouldBlock {
-		return err // the connection stays usable
-	}
-	c := r.c
-	if c.isClosed() {
-		r.err = c.errAfterClose()
-		return r.err
-	}
-	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET):
-		r.err = fmt.Errorf("websocket: connection closed without a close frame: %w: %w", &CloseError{Code: StatusAbnormalClosure}, err)
-	default:
-		r.err = fmt.Errorf("websocket: failed to read frame: %w", err)
-	}
-	c.closeNow(r.err)
-	r.dropBuffer()
-	return r.err
-}
-
-// failDecode fails the connection for what the decoder found wrong. A
-// blocking reader (ctx not nil) then lingers, so that the peer reads our
-// close frame before the TCP connection closes; the lingering ends with
-// ctx, and is bounded anyway.
-func (r *reader) failDecode(ctx context.Context, err error) error {
-	perr := protocolErrorOf(err)
-	r.err = perr
-	r.dropBuffer()
-	r.c.fail(perr, true)
-	if ctx != nil {
-		r.linger(ctx)
-	}
-	return perr
-}
-
-// protocolErrorOf turns the core's error into the package's.
-func protocolErrorOf(err error) *ProtocolError {
-	var we *wsproto.Error
-	if !errors.As(err, &we) {
-		return &ProtocolError{Code: StatusInternalError, Reason: err.Error()}
-	}
-	perr := &ProtocolError{Code: StatusCode(we.Code), Reason: we.Reason}
-	switch we.Cause {
-	case wsproto.CauseUTF8:
-		perr.Err = ErrInvalidUTF8
-	case wsproto.CauseTooBig:
-		perr.Err = ErrMessageTooBig
-	}
-	return perr
-}
-
-// dropBuffer returns the read buffer to the pool once the connection can
-// no longer be read; whatever it held is lost with the connection.
-func (r *reader) dropBuffer() {
-	r.r, r.w = 0, 0
-	r.chunk = nil
-	r.releaseIfIdle()
-	r.releasePartial()
-}
-
-// maxLinger bounds how long a failing connection waits for the peer to
-// close after our close frame.
-const maxLinger = time.Second
-
-// linger drains what the peer still sends after we failed the connection,
-// until it closes, ctx ends or maxLinger passes, then closes ours.
-func (r *reader) linger(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, min(maxLinger, r.c.opts.closeTimeout()))
-	defer cancel()
-	r.drain(ctx)
-	r.c.closeNow(r.err)
-}
-
-// awaitServerEOF gives the server the chance to close the TCP connection
-// first after the closing handshake (RFC 6455, section 7.1.1), bounded by
-// ctx and CloseTimeout, then closes ours.
-func (r *reader) awaitServerEOF(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, r.c.opts.closeTimeout())
-	defer cancel()
-	r.drain(ctx)
-	r.c.closeNow(r.c.endCause())
-}
-
-// drain reads and drops whatever the peer still sends until it closes the
-// connection or ctx ends.
-func (r *reader) drain(ctx context.Context) {
-	r.dropBuffer()
-	var scratch [512]byte
-	for !r.c.isClosed() {
-		if _, err := r.readConn(ctx, scratch[:]); err != nil {
-			return
-		}
-	}
 }
 
 // start makes ev, the first data event of a message, the message in
@@ -514,82 +291,6 @@ func (r *reader) readInflated(ctx context.Context, p []byte) (int, error) {
 	return n, nil
 }
 
-func isCtxErr(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-}
-
-// interruptCause reports ctx's error in place of the deadline error by
-// which a ctx-driven interrupt ended a network call.
-func interruptCause(ctx context.Context, err error) error {
-	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return ctxErr
-		}
-	}
-	return err
-}
-
-// messageReader is the io.Reader returned by Conn.Reader.
-type messageReader struct {
-	r   *reader
-	ctx context.Context
-}
-
-// Read reads the message's payload; it returns io.EOF after the last byte.
-func (m *messageReader) Read(p []byte) (int, error) {
-	c := m.r.c
-	if err := c.lockRead(m.ctx); err != nil {
-		return 0, err
-	}
-	defer c.readMu.unlock()
-	return m.r.read(m.ctx, p)
-}
-
-// Reader waits for the next data message and returns its type and a reader
-// of its payload, which returns io.EOF at the end of the message. The reader
-// streams an uncompressed message frame by frame; a compressed one is
-// collected whole (within the read limit) and inflated as it is read. It is
-// valid until the next call to Read or Reader; a message not read to its
-// end is discarded by that call.
-//
-// ctx bounds the wait and every Read on the returned reader. When ctx ends
-// while waiting, the connection stays usable: nothing is lost.
-func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
-	if err := c.lockRead(ctx); err != nil {
-		return 0, nil, err
-	}
-	defer c.readMu.unlock()
-	r := &c.rd
-	if err := r.begin(ctx); err != nil {
-		return 0, nil, err
-	}
-	r.msgReader.ctx = ctx
-	return r.msgType, &r.msgReader, nil
-}
-
-// Read waits for the next data message and returns it whole, in a new
-// slice the caller owns. See ReadAppend to reuse a buffer.
-func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
-	return c.ReadAppend(ctx, nil)
-}
-
-// ReadAppend waits for the next data message and appends its payload to
-// dst, returning the extended slice. Reusing dst[:0] from call to call reads
-// without allocating.
-//
-// If ctx ends while waiting for the message or in the middle of it, Read
-// returns ctx's error and the connection stays usable: the part of the
-// message already received is kept and the next Read or ReadAppend returns
-// the whole message.
-func (c *Conn) ReadAppend(ctx context.Context, dst []byte) (MessageType, []byte, error) {
-	if err := c.lockRead(ctx); err != nil {
-		return 0, dst, err
-	}
-	typ, dst, err := c.rd.readMessage(ctx, dst)
-	c.readMu.unlock() // no defer: unlock inlines, and readMessage does not panic
-	return typ, dst, err
-}
-
 // readMessage is ReadAppend for the holder of readMu.
 func (r *reader) readMessage(ctx context.Context, dst []byte) (MessageType, []byte, error) {
 	start := len(dst)
@@ -761,37 +462,3 @@ func (r *reader) pumpControl(ctx context.Context, done <-chan struct{}) error {
 
 // errDataPending means a data frame is waiting to be read by the application.
 var errDataPending = errors.New("data frame pending")
-
-// lockRead takes the read lock for Read or Reader: at once if free, after
-// waiting if a Ping or Close holds it to read on the application's behalf,
-// and not at all if another read holds it.
-func (c *Conn) lockRead(ctx context.Context) error {
-	if c.isClosed() {
-		return c.errAfterClose()
-	}
-	if c.ev.Load() != nil {
-		return errServedByPoller
-	}
-	if c.readMu.tryLock() {
-		return nil
-	}
-	// A pump sets pumping under pumpMu while holding readMu, so under
-	// pumpMu a failed tryLock and pumping are consistent.
-	c.pumpMu.Lock()
-	if c.readMu.tryLock() {
-		c.pumpMu.Unlock()
-		return nil
-	}
-	pumping := c.pumping
-	c.pumpMu.Unlock()
-	if !pumping && !c.closing.Load() {
-		return ErrConcurrentRead
-	}
-	// Ping or Close is reading on the application's behalf and steps aside
-	// at the next data message.
-	err := c.readMu.lockOrClosed(ctx, c.closed)
-	if errors.Is(err, ErrClosed) {
-		return c.errAfterClose()
-	}
-	return err
-}

@@ -1,0 +1,347 @@
+package websocket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fullduplex/websocket/internal/wsproto"
+)
+
+// reader drives the protocol core (wsproto.Decoder) for the read side of a
+// Conn: it owns the read buffer and the message being read. Everything in
+// it belongs to the goroutine holding Conn.readMu, which is a goroutine
+// blocked in Read (this file) or a Poller's loop (poller_linux.go).
+type reader struct {
+	c    *Conn
+	dec  wsproto.Decoder
+	bufp *[]byte // pooled buffer, nil while nothing is buffered
+	buf  []byte
+	r, w int // undecoded bytes are buf[r:w]
+
+	// The data message being read.
+	msgType    MessageType // type of the message in progress
+	chunk      []byte      // decoded payload not yet consumed (aliases buf or partial)
+	partial    []byte      // a compressed message's payload collected so far, or an interrupted ReadAppend's part
+	inf        *inflater   // the compressed message's decompressor, once all its payload is in
+	err        error       // sticky: once set the connection is unusable for reading
+	inMessage  bool        // begun (its first event decoded) and not read to its end
+	unclaimed  bool        // begun by a Ping or Close reading on the application's behalf
+	resume     bool        // a ReadAppend interrupted by its ctx: partial holds what it had
+	compressed bool        // the message in progress is compressed
+	last       bool        // chunk ends the message
+
+	stopOnControl bool // next returns after each control frame
+	msgReader     messageReader
+	cancelWait    sync.WaitGroup
+	cancelFn      func()
+
+	// Waiting for data without a buffer (read_unix.go).
+	raw    syscall.RawConn
+	rawFn  func(fd uintptr) bool // rawRead, or readNow once a Poller's loop reads (poller_linux.go)
+	rawN   int
+	rawErr error
+}
+
+func (r *reader) init(c *Conn, buffered []byte) {
+	r.c = c
+	r.dec = wsproto.NewDecoder(wsproto.Config{
+		Client:      c.client,
+		Compression: c.deflate != nil,
+		SkipUTF8:    c.opts.SkipUTF8Validation,
+	})
+	r.msgReader.r = r
+	r.initRaw(c.nc)
+	if len(buffered) > 0 {
+		r.acquire()
+		if len(buffered) > len(r.buf) {
+			// More than a buffer's worth arrived with the handshake; keep it all.
+			r.buf = append([]byte(nil), buffered...)
+			r.bufp = nil
+		}
+		r.w = copy(r.buf, buffered)
+	}
+}
+
+func (r *reader) acquire() {
+	if r.buf == nil {
+		r.bufp = readBufPool.Get().(*[]byte)
+		r.buf = *r.bufp
+		r.r, r.w = 0, 0
+	}
+}
+
+// releaseIfIdle returns the buffer to the pool when it holds nothing that
+// is still needed, so an idle connection keeps no read buffer.
+func (r *reader) releaseIfIdle() {
+	if r.buf != nil && r.r == r.w && len(r.chunk) == 0 {
+		if r.bufp != nil {
+			readBufPool.Put(r.bufp)
+		}
+		r.bufp, r.buf = nil, nil
+		r.r, r.w = 0, 0
+	}
+}
+
+// interrupt makes a blocked read return; it runs when the read's ctx ends.
+func (r *reader) interrupt() {
+	r.c.nc.SetReadDeadline(aLongTimeAgo)
+	r.cancelWait.Done()
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// watch arranges for reads to be interrupted when ctx ends. The returned
+// value must be passed to unwatch once the reads are over.
+func (r *reader) watch(ctx context.Context) (stop func() bool) {
+	if ctx.Done() == nil {
+		return nil
+	}
+	r.cancelWait.Add(1)
+	if r.cancelFn == nil {
+		r.cancelFn = r.interrupt // made once, on the first cancelable read
+	}
+	return context.AfterFunc(ctx, r.cancelFn)
+}
+
+func (r *reader) unwatch(stop func() bool) {
+	if stop == nil {
+		return
+	}
+	if stop() {
+		r.cancelWait.Done()
+		return
+	}
+	// The interrupt ran or is running: wait for it, then undo its deadline.
+	r.cancelWait.Wait()
+	r.c.nc.SetReadDeadline(time.Time{})
+}
+
+// fill reads at least one more byte into the buffer.
+func (r *reader) fill(ctx context.Context) error {
+	if r.r == r.w && r.raw != nil {
+		if handled, err := r.fillIdle(r.watch(ctx)); handled {
+			return interruptCause(ctx, err)
+		}
+	}
+	r.makeRoom()
+	n, err := r.readConn(ctx, r.buf[r.w:])
+	r.w += n
+	if n > 0 {
+		return nil
+	}
+	return err
+}
+
+// makeRoom takes a buffer if there is none and makes room at its end,
+// moving undecoded bytes to the front when they reach it. The decoder
+// leaves at most an incomplete header or control frame undecoded, which
+// always fits.
+func (r *reader) makeRoom() {
+	r.acquire()
+	if r.r == r.w {
+		r.r, r.w = 0, 0
+	} else if r.w == len(r.buf) {
+		r.w = copy(r.buf, r.buf[r.r:r.w])
+		r.r = 0
+	}
+}
+
+// readConn reads from the network, turning a ctx-driven interrupt into the
+// ctx's error.
+func (r *reader) readConn(ctx context.Context, p []byte) (int, error) {
+	stop := r.watch(ctx)
+	n, err := r.c.nc.Read(p)
+	r.unwatch(stop)
+	if n > 0 {
+		return n, nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return 0, interruptCause(ctx, err)
+}
+
+// next returns the next data event, reading from the network as needed and
+// acting on the control frames on the way.
+func (r *reader) next(ctx context.Context) (wsproto.Event, error) {
+	for {
+		if r.err != nil {
+			return wsproto.Event{}, r.err
+		}
+		r.dec.Limit = r.c.readLimit.Load()
+		n, ev, err := r.dec.Decode(r.buf[r.r:r.w])
+		r.r += n
+		switch {
+		case err != nil:
+			return ev, r.failDecode(ctx, err)
+		case ev.Kind == wsproto.Data:
+			r.c.noteFrame()
+			return ev, nil
+		case ev.Kind != wsproto.None:
+			r.c.noteFrame()
+			if err := r.control(ctx, ev); err != nil {
+				return ev, err
+			}
+			if r.stopOnControl {
+				return ev, errControlHandled
+			}
+		case n == 0:
+			if err := r.fill(ctx); err != nil {
+				return ev, r.connError(err)
+			}
+		}
+	}
+}
+
+// control acts on a received control frame: a ping's pong is queued, never
+// written here, so reading never waits for the write side.
+func (r *reader) control(ctx context.Context, ev wsproto.Event) error {
+	c := r.c
+	switch ev.Kind {
+	case wsproto.Ping:
+		c.queuePong(ev.Payload)
+		if c.opts.OnPing != nil {
+			c.opts.OnPing(ev.Payload)
+		}
+	case wsproto.Pong:
+		c.gotPong(ev.Payload)
+		if c.opts.OnPong != nil {
+			c.opts.OnPong(ev.Payload)
+		}
+	case wsproto.Close:
+		ce := CloseError{Code: StatusCode(ev.Code), Reason: string(ev.Payload)}
+		r.err = fmt.Errorf("websocket: failed to read: %w", &ce)
+		r.dropBuffer()
+		c.peerClosed(ce)
+		if ctx != nil {
+			// A blocking read ends with the handshake: our answer out (a
+			// server then closes), and for a client the server's end of
+			// the stream, bounded by ctx and CloseTimeout.
+			c.awaitCloseSent(ctx)
+			if c.client {
+				r.awaitServerEOF(ctx)
+			}
+		}
+		return r.err
+	}
+	return nil
+}
+
+// connError turns an error from the network into the error a read reports,
+// and makes it sticky when it ends the connection.
+func (r *reader) connError(err error) error {
+	if isCtxErr(err) || err == errWouldBlock {
+		return err // the connection stays usable
+	}
+	c := r.c
+	if c.isClosed() {
+		r.err = c.errAfterClose()
+		return r.err
+	}
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET):
+		r.err = fmt.Errorf("websocket: connection closed without a close frame: %w: %w", &CloseError{Code: StatusAbnormalClosure}, err)
+	default:
+		r.err = fmt.Errorf("websocket: failed to read frame: %w", err)
+	}
+	c.closeNow(r.err)
+	r.dropBuffer()
+	return r.err
+}
+
+// failDecode fails the connection for what the decoder found wrong. A
+// blocking reader (ctx not nil) then lingers, so that the peer reads our
+// close frame before the TCP connection closes; the lingering ends with
+// ctx, and is bounded anyway.
+func (r *reader) failDecode(ctx context.Context, err error) error {
+	perr := protocolErrorOf(err)
+	r.err = perr
+	r.dropBuffer()
+	r.c.fail(perr, true)
+	if ctx != nil {
+		r.linger(ctx)
+	}
+	return perr
+}
+
+// protocolErrorOf turns the core's error into the package's.
+func protocolErrorOf(err error) *ProtocolError {
+	var we *wsproto.Error
+	if !errors.As(err, &we) {
+		return &ProtocolError{Code: StatusInternalError, Reason: err.Error()}
+	}
+	perr := &ProtocolError{Code: StatusCode(we.Code), Reason: we.Reason}
+	switch we.Cause {
+	case wsproto.CauseUTF8:
+		perr.Err = ErrInvalidUTF8
+	case wsproto.CauseTooBig:
+		perr.Err = ErrMessageTooBig
+	}
+	return perr
+}
+
+// dropBuffer returns the read buffer to the pool once the connection can
+// no longer be read; whatever it held is lost with the connection.
+func (r *reader) dropBuffer() {
+	r.r, r.w = 0, 0
+	r.chunk = nil
+	r.releaseIfIdle()
+	r.releasePartial()
+}
+
+// maxLinger bounds how long a failing connection waits for the peer to
+// close after our close frame.
+const maxLinger = time.Second
+
+// linger drains what the peer still sends after we failed the connection,
+// until it closes, ctx ends or maxLinger passes, then closes ours.
+func (r *reader) linger(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, min(maxLinger, r.c.opts.closeTimeout()))
+	defer cancel()
+	r.drain(ctx)
+	r.c.closeNow(r.err)
+}
+
+// awaitServerEOF gives the server the chance to close the TCP connection
+// first after the closing handshake (RFC 6455, section 7.1.1), bounded by
+// ctx and CloseTimeout, then closes ours.
+func (r *reader) awaitServerEOF(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, r.c.opts.closeTimeout())
+	defer cancel()
+	r.drain(ctx)
+	r.c.closeNow(r.c.endCause())
+}
+
+// drain reads and drops whatever the peer still sends until it closes the
+// connection or ctx ends.
+func (r *reader) drain(ctx context.Context) {
+	r.dropBuffer()
+	var scratch [512]byte
+	for !r.c.isClosed() {
+		if _, err := r.readConn(ctx, scratch[:]); err != nil {
+			return
+		}
+	}
+}
+
+func isCtxErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// interruptCause reports ctx's error in place of the deadline error by
+// which a ctx-driven interrupt ended a network call.
+func interruptCause(ctx context.Context, err error) error {
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+	}
+	return err
+}

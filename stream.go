@@ -1,0 +1,260 @@
+package websocket
+
+import (
+	"compress/flate"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// This file is the streaming write API: Writer sends a message as
+// fragments while it is written, compressing as it goes when
+// permessage-deflate was negotiated.
+
+// Writer returns a writer for one message of type typ. Bytes written are
+// buffered and sent as a fragment each time the buffer (WriteBufferSize)
+// fills; Close sends the final fragment. Until Close, other data messages
+// wait; pings, pongs and close frames may still go out between fragments.
+// The writer must be closed, or the connection's writes stay blocked.
+//
+// The writer belongs to this one message: once closed, every Write and
+// Close on it returns an error and has no effect, even after another
+// Writer was opened on the connection. It costs one small allocation.
+//
+// ctx bounds the wait for other writers and every write through the
+// returned writer, as for Write.
+func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
+	if err := checkMessageType(typ); err != nil {
+		return nil, err
+	}
+	if err := c.msgMu.lockOrClosed(ctx, c.closed); err != nil {
+		return nil, err
+	}
+	c.streaming.Store(true)
+	m := &c.wr.msg
+	m.ctx = ctx
+	m.op = opcode(typ)
+	m.n = 0
+	m.open = true
+	m.err = nil
+	m.rsv = 0
+	if c.deflate != nil {
+		m.rsv = bitRsv1
+		m.fw, m.release = c.deflate.compressor(-1, &m.sink)
+	}
+	// The connection's messageWriter serves every message in turn, so each
+	// gets a handle of its own: one kept past its Close must not reach the
+	// next message. This is the only allocation of a streamed message.
+	return &messageHandle{m: m}, nil
+}
+
+// messageHandle is the io.WriteCloser of one message. Close cuts it from
+// the connection's messageWriter, so a stale handle touches nothing.
+type messageHandle struct {
+	m *messageWriter // nil once closed
+}
+
+// Write sends p as part of the message, in fragments as the buffer fills.
+func (h *messageHandle) Write(p []byte) (int, error) {
+	if h.m == nil {
+		return 0, errors.New("websocket: write to closed message writer")
+	}
+	return h.m.Write(p)
+}
+
+// Close sends the final fragment and releases the connection for other
+// messages.
+func (h *messageHandle) Close() error {
+	m := h.m
+	if m == nil {
+		return errors.New("websocket: message writer already closed")
+	}
+	h.m = nil
+	return m.Close()
+}
+
+// messageWriter streams the connection's Writer messages as fragments,
+// one message at a time, each reached through its own messageHandle.
+type messageWriter struct {
+	c    *Conn
+	ctx  context.Context
+	bufp *[]byte
+	n    int // payload bytes buffered after the header room
+	err  error
+	op   opcode // opcode of the next fragment: the type first, continuation after
+	rsv  byte   // RSV bits of the next fragment: RSV1 on the first one of a compressed message
+	open bool
+
+	// Compression, when negotiated: the flate writer feeds sink, which
+	// buffers and fragments the compressed bytes.
+	fw      *flate.Writer
+	release func(*flate.Writer)
+	sink    compressSink
+}
+
+// compressSink receives a Writer's compressed output.
+type compressSink struct{ m *messageWriter }
+
+func (s *compressSink) Write(p []byte) (int, error) { return s.m.buffer(p, len(deflateTail)) }
+
+// Write sends p as part of the message, in fragments as the buffer fills.
+func (m *messageWriter) Write(p []byte) (int, error) {
+	if !m.open {
+		return 0, errors.New("websocket: write to closed message writer")
+	}
+	if m.err != nil {
+		return 0, m.err
+	}
+	if m.fw != nil {
+		n, err := m.fw.Write(p)
+		if err == nil {
+			err = m.err
+		}
+		return n, err
+	}
+	if m.n == 0 && len(p) >= m.c.wr.bufSize {
+		// A write of a buffer's worth or more goes out as its own fragment,
+		// without a copy (on a server) and in fewer frames.
+		return m.writeDirect(p)
+	}
+	return m.buffer(p, 0)
+}
+
+// writeDirect sends p as one fragment.
+func (m *messageWriter) writeDirect(p []byte) (int, error) {
+	c := m.c
+	if err := c.lockFrame(m.ctx); err != nil {
+		m.err = err
+		return 0, err
+	}
+	defer c.unlockFrame()
+	if err := c.writeFrame(m.ctx, false, m.op, m.rsv, p); err != nil {
+		m.err = err
+		return 0, err
+	}
+	m.op = opContinuation
+	m.rsv = 0
+	return len(p), nil
+}
+
+// buffer appends p to the fragment buffer, sending it when full. The last
+// hold bytes always stay behind, so the deflate tail can be dropped from
+// the final fragment.
+func (m *messageWriter) buffer(p []byte, hold int) (int, error) {
+	if m.err != nil {
+		return 0, m.err
+	}
+	total := len(p)
+	for len(p) > 0 {
+		if m.bufp == nil {
+			m.bufp = m.c.wr.pool.Get().(*[]byte)
+			m.n = 0
+		}
+		room := (*m.bufp)[maxHeaderSize+m.n:]
+		if len(room) == 0 {
+			if err := m.flushHolding(hold); err != nil {
+				return total - len(p), err
+			}
+			continue
+		}
+		k := copy(room, p)
+		m.n += k
+		p = p[k:]
+	}
+	return total, nil
+}
+
+// flushHolding sends all but the last hold buffered bytes as a fragment
+// and moves those to the front of the buffer.
+func (m *messageWriter) flushHolding(hold int) error {
+	kept := m.n
+	m.n -= hold
+	if err := m.flush(false); err != nil {
+		return err
+	}
+	payload := (*m.bufp)[maxHeaderSize:]
+	copy(payload, payload[kept-hold:kept])
+	m.n = hold
+	return nil
+}
+
+// flush sends the buffered payload as a fragment.
+func (m *messageWriter) flush(fin bool) error {
+	c := m.c
+	if err := c.lockFrame(m.ctx); err != nil {
+		m.err = err
+		return err
+	}
+	defer c.unlockFrame()
+	var payload []byte
+	var buf []byte
+	if m.bufp != nil {
+		buf = *m.bufp
+		payload = buf[maxHeaderSize : maxHeaderSize+m.n]
+	}
+	h := header{Fin: fin, Rsv: m.rsv, Op: m.op, Length: int64(len(payload)), Masked: c.client}
+	if c.client {
+		h.Key = maskKey()
+		maskBytes(payload, h.Key)
+	}
+	hdr := c.wr.small[:] // free: we hold frameMu
+	hn := putHeader(hdr, h)
+	var err error
+	if buf != nil {
+		start := maxHeaderSize - hn
+		copy(buf[start:], hdr[:hn])
+		err = c.sendFrame(m.ctx, buf[start:maxHeaderSize+m.n])
+	} else {
+		err = c.sendFrame(m.ctx, hdr[:hn])
+	}
+	m.n = 0
+	m.op = opContinuation
+	m.rsv = 0
+	if err != nil {
+		m.err = err
+	}
+	return err
+}
+
+// Close sends the final fragment and releases the connection for other
+// messages.
+func (m *messageWriter) Close() error {
+	if !m.open {
+		return errors.New("websocket: message writer already closed")
+	}
+	err := m.err
+	if m.fw != nil {
+		if err == nil {
+			err = m.fw.Flush()
+		}
+		if err == nil {
+			err = m.err
+		}
+		if err == nil {
+			// The flush ended the output with the tail, which stays out.
+			m.n -= len(deflateTail)
+		}
+		if err != nil {
+			m.c.deflate.abandonSend()
+		}
+		m.release(m.fw)
+		m.fw, m.release = nil, nil
+	}
+	if err == nil {
+		err = m.flush(true)
+	} else if m.op == opContinuation && !m.c.isClosed() {
+		// Fragments went out but the message cannot be finished; no other
+		// data message may follow on this stream.
+		err = fmt.Errorf("websocket: message left unfinished: %w", err)
+		m.c.closeNow(err)
+	}
+	m.open = false
+	if m.bufp != nil {
+		m.c.wr.pool.Put(m.bufp)
+		m.bufp = nil
+	}
+	m.c.streaming.Store(false)
+	m.c.msgMu.unlock()
+	return err
+}

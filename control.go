@@ -22,19 +22,25 @@ import (
 
 // ctlQueue holds the control frames waiting for the write side.
 type ctlQueue struct {
-	mu       sync.Mutex
-	pending  atomic.Bool // something below waits to be sent
-	hasPong  bool
-	pongLen  int
-	pong     [maxControlPayload]byte
+	mu      sync.Mutex
+	pending atomic.Bool // something below waits to be sent
+	// pongs holds the payloads of the pongs to send, each after a length
+	// byte, oldest first, within maxPendingPongs bytes.
+	pongs    []byte
+	out      []byte // the frames being written, under frameMu
 	hasClose bool
 	closeLen int
 	close    [maxControlPayload]byte
 }
 
-// queuePong queues the answer to a ping. Only the latest ping is
-// answered when several arrive before the pong goes out (RFC 6455,
-// section 5.5.3), and nothing is sent after a close frame.
+// maxPendingPongs bounds the pongs waiting for the write side. Past it,
+// only the latest ping is answered, as RFC 6455 section 5.5.3 allows: a
+// ping flood costs this much and no more.
+const maxPendingPongs = 1024
+
+// queuePong queues the answer to a ping; nothing is sent after a close
+// frame. The reader sends what is queued (kickControl) once it has
+// decoded what it has buffered, so a burst of pings costs one write.
 func (c *Conn) queuePong(payload []byte) {
 	q := c.ctlQueue()
 	q.mu.Lock()
@@ -42,11 +48,12 @@ func (c *Conn) queuePong(payload []byte) {
 		q.mu.Unlock()
 		return
 	}
-	q.pongLen = copy(q.pong[:], payload)
-	q.hasPong = true
+	if len(q.pongs)+1+len(payload) > maxPendingPongs {
+		q.pongs = q.pongs[:0]
+	}
+	q.pongs = append(append(q.pongs, byte(len(payload))), payload...)
 	q.pending.Store(true)
 	q.mu.Unlock()
-	c.kickControl()
 }
 
 // queueClose queues a close frame unless one was queued before, and
@@ -66,24 +73,29 @@ func (c *Conn) queueClose(code StatusCode, reason string) bool {
 	return true
 }
 
-// takeControl appends the queued control frames to dst, ready for the
-// wire, and empties the queue. It reports whether a close frame is among
-// them. The caller holds frameMu.
-func (c *Conn) takeControl(dst []byte) ([]byte, bool) {
+// takeControl returns the queued control frames, ready for the wire, and
+// empties the queue. It reports whether a close frame is among them. The
+// caller holds frameMu, and the frames are valid until it lets go.
+func (c *Conn) takeControl() ([]byte, bool) {
 	q := c.ctl.Load()
 	if q == nil {
-		return dst, false
+		return nil, false
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.hasPong {
-		dst = c.appendControlFrame(dst, opPong, q.pong[:q.pongLen])
+	dst := q.out[:0]
+	for p := q.pongs; len(p) > 0; {
+		n := int(p[0])
+		dst = c.appendControlFrame(dst, opPong, p[1:1+n])
+		p = p[1+n:]
 	}
 	if q.hasClose {
 		dst = c.appendControlFrame(dst, opClose, q.close[:q.closeLen])
 	}
 	hasClose := q.hasClose
-	q.hasPong, q.hasClose = false, false
+	q.out = dst
+	q.pongs = q.pongs[:0]
+	q.hasClose = false
 	q.pending.Store(false)
 	return dst, hasClose
 }
@@ -109,6 +121,15 @@ func (c *Conn) appendControlFrame(dst []byte, op opcode, payload []byte) []byte 
 // otherwise its holder sends them when it lets go. It never waits.
 func (c *Conn) kickControl() {
 	for c.controlPending() && c.frameMu.tryLock() {
+		if q := c.wr.queue; q != nil && q.queued.Load() > 0 {
+			// Control frames wait for the queue to drain; the flush that
+			// empties it kicks again.
+			c.frameMu.unlock()
+			if q.queued.Load() > 0 {
+				return
+			}
+			continue
+		}
 		if handedOff, _ := c.flushControl(nil); handedOff {
 			return // a goroutine finishes the write and releases frameMu
 		}
@@ -145,8 +166,7 @@ func (c *Conn) ctlQueue() *ctlQueue {
 // the socket does not take at once is finished by a goroutine that keeps
 // frameMu until done (handedOff), or, on a Poller, left to its queue.
 func (c *Conn) flushControl(ctx context.Context) (handedOff bool, err error) {
-	var buf [2 * maxControlFrame]byte
-	frames, hasClose := c.takeControl(buf[:0])
+	frames, hasClose := c.takeControl()
 	switch {
 	case len(frames) == 0:
 		return false, nil

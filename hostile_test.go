@@ -175,7 +175,9 @@ func TestPingFlood(t *testing.T) {
 		}
 		p.nc.Write(frame(true, 0, opText, true, []byte("data")))
 	}()
-	// Read everything back: 20000 pongs and then the echo.
+	// Read everything back: pongs (a burst of pings read at once is
+	// answered by one pong, as RFC 6455 section 5.5.3 allows), then the
+	// echo.
 	pongs := 0
 	for {
 		h, payload, err := p.readFrame()
@@ -191,8 +193,8 @@ func TestPingFlood(t *testing.T) {
 		}
 		break
 	}
-	if pongs != 20000 {
-		t.Fatalf("%d pongs", pongs)
+	if pongs == 0 || pongs > 20000 {
+		t.Fatalf("%d pongs for 20000 pings", pongs)
 	}
 	p.nc.Write(frame(true, 0, opClose, true, closePayload(1000, "")))
 	if err := <-errc; CloseStatus(err) != 1000 {

@@ -2,19 +2,18 @@ package websocket
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 
+	"github.com/fullduplex/websocket/internal/poll"
 	"github.com/fullduplex/websocket/internal/wsproto"
 )
 
-// A loop is one goroutine waiting on its own epoll instance. Connections
+// A loop is one goroutine waiting on its own epoll instance (internal/poll). Connections
 // are registered edge-triggered for both directions: a read event means new
 // bytes arrived, and the loop reads until the socket is drained (a read
 // that does not fill the buffer) before waiting again; a write event means
@@ -24,19 +23,9 @@ import (
 // waits on a socket, and nothing it does for one connection waits for
 // another.
 type loop struct {
-	p    *Poller
-	epfd int
-	wake int // eventfd: connections closed or registered, or the poller stopping
-	g    atomic.Uint64
-
-	// The epoll fd is itself registered with the runtime's poller, so an
-	// idle loop parks like any goroutine blocked on a socket. Blocking in
-	// epoll_wait instead would hold the loop's P in a system call.
-	file    *os.File
-	rc      syscall.RawConn
-	waitFn  func(fd uintptr) bool
-	waitN   int
-	waitErr error
+	p  *Poller
+	ep *poll.Epoll
+	g  atomic.Uint64
 
 	mu       sync.Mutex
 	conns    map[uint64]*Conn
@@ -44,97 +33,30 @@ type loop struct {
 	closedQ  []*Conn
 	readyQ   []*Conn // registered, to be serviced by the loop a first time
 	stopping bool
+	done     bool // the loop should end
 
-	events [64]syscall.EpollEvent
-	msg    []byte // reused for the inflated messages the loop delivers
+	msg []byte // reused for the inflated messages the loop delivers
+
+	// One non-blocking read (readNow), by the loop's goroutine only.
+	dst    []byte
+	readN  int
+	readE  error
+	readFn func(fd uintptr) bool
 }
-
-// epollET is EPOLLET as the unsigned bit it is in the kernel ABI; the
-// syscall package declares it negative on some ports and positive on
-// others, which no single expression of it converts on all of them.
-const epollET = 1 << 31
-
-// wakeToken is the epoll key of a loop's eventfd; connections count from 1.
-const wakeToken = 0
 
 func (p *Poller) startLoops() error {
 	for range p.opts.Loops {
-		l, err := newLoop(p)
+		ep, err := poll.New()
 		if err != nil {
 			p.stopLoops()
 			p.wg.Wait()
-			return err
+			return fmt.Errorf("websocket: poller: %w", err)
 		}
+		l := &loop{p: p, ep: ep, conns: make(map[uint64]*Conn), next: poll.WakeToken + 1}
+		l.readFn = l.readNow
 		p.loops = append(p.loops, l)
 		p.wg.Add(1)
 		go l.run()
-	}
-	return nil
-}
-
-func newLoop(p *Poller) (*loop, error) {
-	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("websocket: epoll_create1: %w", err)
-	}
-	wake, _, errno := syscall.Syscall(syscall.SYS_EVENTFD2, 0, syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if errno != 0 {
-		syscall.Close(epfd)
-		return nil, fmt.Errorf("websocket: eventfd2: %w", errno)
-	}
-	l := &loop{p: p, epfd: epfd, wake: int(wake), conns: make(map[uint64]*Conn), next: wakeToken + 1}
-	if err := l.ctl(syscall.EPOLL_CTL_ADD, l.wake, wakeToken); err != nil {
-		syscall.Close(l.wake)
-		syscall.Close(epfd)
-		return nil, err
-	}
-	// Without registration in the runtime's poller, the loop falls back
-	// to blocking in epoll_wait.
-	if syscall.SetNonblock(epfd, true) == nil {
-		l.file = os.NewFile(uintptr(epfd), "epoll")
-		if rc, err := l.file.SyscallConn(); err == nil {
-			l.rc = rc
-			l.waitFn = l.pollNow
-		}
-	}
-	return l, nil
-}
-
-// pollNow runs inside RawConn.Read: it collects ready events without
-// waiting, and false asks the runtime to park until there are some.
-func (l *loop) pollNow(fd uintptr) bool {
-	l.waitN, l.waitErr = syscall.EpollWait(int(fd), l.events[:], 0)
-	return l.waitN > 0 || l.waitErr != nil && l.waitErr != syscall.EINTR
-}
-
-// waitEvents waits for events and returns how many are in l.events.
-func (l *loop) waitEvents() (int, error) {
-	if l.rc != nil {
-		if err := l.rc.Read(l.waitFn); err == nil {
-			return l.waitN, l.waitErr
-		}
-		l.rc = nil // not pollable after all: block in epoll_wait instead
-	}
-	return syscall.EpollWait(l.epfd, l.events[:], -1)
-}
-
-func (l *loop) closeFDs() {
-	syscall.Close(l.wake)
-	if l.file != nil {
-		l.file.Close()
-		return
-	}
-	syscall.Close(l.epfd)
-}
-
-func (l *loop) ctl(op, fd int, token uint64) error {
-	ev := syscall.EpollEvent{
-		Events: syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | epollET,
-		Fd:     int32(uint32(token)),
-		Pad:    int32(uint32(token >> 32)),
-	}
-	if err := syscall.EpollCtl(l.epfd, op, fd, &ev); err != nil {
-		return fmt.Errorf("websocket: epoll_ctl: %w", err)
 	}
 	return nil
 }
@@ -168,7 +90,6 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 	}
 	c.wr.queue = &outQueue{limit: p.opts.WriteQueueLimit}
 	c.unlockFrame()
-	r.rawFn = r.readNow // the loop's reads never wait; fillIdle is not used again
 	l.mu.Lock()
 	token := l.next
 	l.next++
@@ -180,7 +101,7 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 	// Control holds the socket open while it runs: the fd cannot be closed
 	// and reused by another connection before it is registered.
 	var err error
-	if cerr := r.raw.Control(func(fd uintptr) { err = l.ctl(syscall.EPOLL_CTL_ADD, int(fd), token) }); cerr != nil {
+	if cerr := r.raw.Control(func(fd uintptr) { err = l.ep.Add(int(fd), token) }); cerr != nil {
 		err = cerr
 	}
 	if err != nil {
@@ -208,11 +129,7 @@ func (l *loop) forget(token uint64) {
 }
 
 // notify wakes the loop.
-func (l *loop) notify() {
-	var one [8]byte
-	binary.NativeEndian.PutUint64(one[:], 1)
-	syscall.Write(l.wake, one[:])
-}
+func (l *loop) notify() { l.ep.Wake() }
 
 // connClosed is called by closeNow: the loop reports the end to the
 // application on its own goroutine, after any message in progress.
@@ -225,49 +142,43 @@ func (l *loop) connClosed(c *Conn) {
 
 func (l *loop) run() {
 	defer l.p.wg.Done()
-	defer l.closeFDs()
+	defer l.ep.Close()
 	l.g.Store(goid())
-	for {
-		n, err := l.waitEvents()
-		if err != nil {
-			if err == syscall.EINTR {
-				continue
-			}
+	handle := l.event // made once: Wait's callback
+	for !l.done {
+		if err := l.ep.Wait(handle); err != nil {
 			// Cannot happen with a valid epoll fd and buffer; stop serving
 			// rather than spin.
 			l.abandon()
 			return
 		}
-		for i := range l.events[:n] {
-			e := &l.events[i]
-			token := uint64(uint32(e.Fd)) | uint64(uint32(e.Pad))<<32
-			if token == wakeToken {
-				if l.woken() {
-					return
-				}
-				continue
-			}
-			l.mu.Lock()
-			c := l.conns[token]
-			l.mu.Unlock()
-			if c == nil {
-				continue
-			}
-			if e.Events&syscall.EPOLLOUT != 0 {
-				c.wr.queue.flush(c)
-			}
-			if e.Events&^syscall.EPOLLOUT != 0 {
-				l.ready(c)
-			}
-		}
+	}
+}
+
+// event handles one readiness report.
+func (l *loop) event(ev poll.Event) {
+	if ev.Token == poll.WakeToken {
+		l.done = l.woken()
+		return
+	}
+	l.mu.Lock()
+	c := l.conns[ev.Token]
+	l.mu.Unlock()
+	if c == nil {
+		return
+	}
+	if ev.Writable {
+		c.wr.queue.flush(c)
+	}
+	if ev.Readable {
+		l.ready(c)
 	}
 }
 
 // woken handles the eventfd: closed connections are reported, registered
 // ones serviced, and it reports true when the loop should end.
 func (l *loop) woken() bool {
-	var buf [8]byte
-	syscall.Read(l.wake, buf[:])
+	l.ep.Drain()
 	l.mu.Lock()
 	closedQ, readyQ := l.closedQ, l.readyQ
 	l.closedQ, l.readyQ = nil, nil
@@ -350,13 +261,19 @@ func (l *loop) service(c *Conn) {
 	r := &c.rd
 	for !c.isClosed() {
 		if r.err != nil {
-			r.discardNow() // failing: wait for the peer to close, without blocking
+			l.discard(c) // failing: wait for the peer to close, without blocking
 			return
 		}
 		if !l.deliver(c) {
 			continue // failed or closed: the checks above decide
 		}
-		n, space, err := r.fillNow()
+		var n, space int
+		var err error
+		if r.inMessage && r.r == r.w && r.dec.PayloadLeft() >= readBufferSize {
+			n, space, err = l.fillPartial(c)
+		} else {
+			n, space, err = l.fill(r)
+		}
 		switch {
 		case err == errWouldBlock:
 			r.releaseIfIdle()
@@ -396,6 +313,9 @@ func (l *loop) deliver(c *Conn) bool {
 				return false
 			}
 		case n == 0:
+			if c.controlPending() {
+				c.kickControl() // one pong for the pings of this read
+			}
 			return true
 		}
 	}
@@ -426,6 +346,12 @@ func (l *loop) data(c *Conn, ev wsproto.Event) bool {
 	if !ev.Last {
 		return true
 	}
+	return l.complete(c)
+}
+
+// complete delivers the message gathered, inflating it if compressed.
+func (l *loop) complete(c *Conn) bool {
+	r := &c.rd
 	r.last = true
 	if r.compressed {
 		out, err := r.appendInflated(nil, l.msg[:0])
@@ -441,49 +367,84 @@ func (l *loop) data(c *Conn, ev wsproto.Event) bool {
 	return true
 }
 
-// readNow runs inside RawConn.Read: one read into the buffer's free
-// space, no waiting.
-func (r *reader) readNow(fd uintptr) bool {
+// fillPartial reads the payload of a large frame straight into the
+// message being gathered, a growing chunk at a time, instead of through
+// the read buffer: fewer system calls and one copy less.
+func (l *loop) fillPartial(c *Conn) (n, space int, err error) {
+	r := &c.rd
+	if cap(r.partial)-len(r.partial) < readBufferSize {
+		r.partial = growForRead(r.partial, r.dec.PayloadLeft())
+	}
+	start := len(r.partial)
+	room := r.partial[start:min(cap(r.partial), start+int(min(r.dec.PayloadLeft(), maxDirectRead)))]
+	n, err = l.read(r, room)
+	if err != nil {
+		return 0, len(room), err
+	}
+	_, ev, derr := r.dec.Decode(room[:n])
+	if derr != nil {
+		r.failDecode(nil, derr)
+		return n, len(room), nil
+	}
+	c.noteFrame()
+	r.partial = r.partial[:start+n]
+	if ev.Last {
+		l.complete(c)
+	}
+	return n, len(room), nil
+}
+
+// readNow runs inside RawConn.Read: one read into dst, no waiting.
+func (l *loop) readNow(fd uintptr) bool {
 	for {
-		n, err := syscall.Read(int(fd), r.buf[r.w:])
+		n, err := syscall.Read(int(fd), l.dst)
 		if err == syscall.EINTR {
 			continue
 		}
-		r.rawN, r.rawErr = n, err
+		l.readN, l.readE = n, err
 		return true
 	}
 }
 
-// fillNow reads what the socket holds into the buffer without waiting. It
-// returns the bytes read and the room there was.
-func (r *reader) fillNow() (n, space int, err error) {
-	r.makeRoom()
-	space = len(r.buf) - r.w
-	r.rawN, r.rawErr = 0, nil
-	if err := r.raw.Read(r.rawFn); err != nil {
-		return 0, space, err
+// read reads what the socket holds into p, without waiting.
+func (l *loop) read(r *reader, p []byte) (int, error) {
+	l.dst, l.readN, l.readE = p, 0, nil
+	err := r.raw.Read(l.readFn)
+	l.dst = nil
+	if err != nil {
+		return 0, err
 	}
-	switch n, err := r.rawN, r.rawErr; {
+	switch n, err := l.readN, l.readE; {
 	case err == syscall.EAGAIN:
-		return 0, space, errWouldBlock
+		return 0, errWouldBlock
 	case err == syscall.ECONNRESET:
-		return 0, space, io.ErrUnexpectedEOF
+		return 0, io.ErrUnexpectedEOF
 	case err != nil:
-		return 0, space, err
+		return 0, err
 	case n == 0:
-		return 0, space, io.EOF
+		return 0, io.EOF
 	default:
-		r.w += n
-		return n, space, nil
+		return n, nil
 	}
 }
 
-// discardNow reads and drops what the peer sends to a failing connection,
+// fill reads what the socket holds into the read buffer without waiting.
+// It returns the bytes read and the room there was.
+func (l *loop) fill(r *reader) (n, space int, err error) {
+	r.makeRoom()
+	space = len(r.buf) - r.w
+	n, err = l.read(r, r.buf[r.w:])
+	r.w += n
+	return n, space, err
+}
+
+// discard reads and drops what the peer sends to a failing connection,
 // closing it at the peer's end of stream; the end timer bounds the wait.
-func (r *reader) discardNow() {
+func (l *loop) discard(c *Conn) {
+	r := &c.rd
 	for {
 		r.r, r.w = 0, 0
-		_, _, err := r.fillNow()
+		_, _, err := l.fill(r)
 		r.r, r.w = 0, 0
 		if errors.Is(err, errWouldBlock) {
 			r.releaseIfIdle()
@@ -491,7 +452,7 @@ func (r *reader) discardNow() {
 		}
 		if err != nil {
 			r.dropBuffer()
-			r.c.closeNow(r.err)
+			c.closeNow(r.err)
 			return
 		}
 	}

@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -11,8 +12,13 @@ import (
 // OnMessage. What the socket does not take at once waits in the
 // connection's outQueue, and the loop writes it when the socket becomes
 // writable (EPOLLOUT). One peer that stops reading then costs its own
-// queue and nothing else; the queue is bounded by PollerOptions.
-// WriteQueueLimit, past which the connection is dropped.
+// queue and nothing else. The queue is bounded by PollerOptions.
+// WriteQueueLimit: past it, a write from the serving loop fails and drops
+// the connection, and a write from any other goroutine waits for room
+// (bounded by its ctx) before it takes the write side. Control frames do
+// not join a queue that holds anything: they stay pending until it
+// drains, so a ping flood costs one pending pong, and a close frame goes
+// out after the data queued before it.
 
 // ErrWriteQueueFull is returned by a write to a connection served by a
 // Poller when the peer left more than PollerOptions.WriteQueueLimit bytes
@@ -26,9 +32,10 @@ type outQueue struct {
 	buf        []byte // what is left to write is buf[off:]
 	off        int
 	limit      int
-	queued     atomic.Int64 // len(buf) - off, read without mu by the loop
-	closeAfter bool         // a close frame is in buf: report it written when buf drains
-	vec        *vecState    // non-blocking writev state (queue_linux.go)
+	queued     atomic.Int64  // len(buf) - off, read without mu by the loop
+	closeAfter bool          // a close frame is in buf: report it written when buf drains
+	room       chan struct{} // closed when queued falls to limit; made by a writer that waits
+	vec        *vecState     // non-blocking writev state (queue_linux.go)
 }
 
 // send writes bufs, one frame or whole control frames, without waiting:
@@ -40,7 +47,7 @@ func (q *outQueue) send(c *Conn, isClose bool, bufs [][]byte) (written bool, err
 		q.mu.Unlock()
 		return false, c.errAfterClose()
 	}
-	if int(q.queued.Load()) > q.limit {
+	if int(q.queued.Load()) > q.limit && c.onServingGoroutine() {
 		q.mu.Unlock()
 		return false, ErrWriteQueueFull
 	}
@@ -106,6 +113,10 @@ func (q *outQueue) flush(c *Conn) {
 		q.off = len(q.buf) - len(rest[0])
 	}
 	q.queued.Store(int64(len(q.buf) - q.off))
+	if q.room != nil && int(q.queued.Load()) <= q.limit {
+		close(q.room)
+		q.room = nil
+	}
 	closeOut := q.closeAfter && len(rest) == 0 && err == nil
 	if closeOut {
 		q.closeAfter = false
@@ -116,7 +127,39 @@ func (q *outQueue) flush(c *Conn) {
 		c.frameError(true, err)
 	case closeOut:
 		c.closeFrameWritten()
+	case len(rest) == 0:
+		c.kickControl() // control frames wait for an empty queue
 	}
+}
+
+// awaitRoom waits, unless called from the serving loop, until no more
+// than the limit is queued, ctx ends or the connection closes. Writers
+// call it before taking frameMu: the loop that drains the queue may need
+// frameMu itself.
+func (q *outQueue) awaitRoom(ctx context.Context, c *Conn) error {
+	for int(q.queued.Load()) > q.limit {
+		if c.onServingGoroutine() {
+			return nil // the write fails in send: a loop never waits
+		}
+		q.mu.Lock()
+		if int(q.queued.Load()) <= q.limit {
+			q.mu.Unlock()
+			return nil
+		}
+		if q.room == nil {
+			q.room = make(chan struct{})
+		}
+		room := q.room
+		q.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.closed:
+			return c.errAfterClose()
+		}
+	}
+	return nil
 }
 
 // release drops the queue's storage once the connection is closed.

@@ -183,6 +183,9 @@ func (r *reader) next(ctx context.Context) (wsproto.Event, error) {
 			return ev, r.failDecode(ctx, err)
 		case ev.Kind == wsproto.Data:
 			r.c.noteFrame()
+			if r.c.controlPending() {
+				r.c.kickControl()
+			}
 			return ev, nil
 		case ev.Kind != wsproto.None:
 			r.c.noteFrame()
@@ -190,9 +193,13 @@ func (r *reader) next(ctx context.Context) (wsproto.Event, error) {
 				return ev, err
 			}
 			if r.stopOnControl {
+				r.c.kickControl()
 				return ev, errControlHandled
 			}
 		case n == 0:
+			if r.c.controlPending() {
+				r.c.kickControl() // the pong to the pings decoded so far
+			}
 			if err := r.fill(ctx); err != nil {
 				return ev, r.connError(err)
 			}

@@ -233,6 +233,11 @@ func (c *Conn) errAfterCloseSent() error {
 
 // lockFrame takes the frame lock for a data frame.
 func (c *Conn) lockFrame(ctx context.Context) error {
+	if q := c.wr.queue; q != nil && int(q.queued.Load()) > q.limit {
+		if err := q.awaitRoom(ctx, c); err != nil {
+			return err
+		}
+	}
 	if !c.frameMu.state.CompareAndSwap(0, semaHeld) {
 		if err := c.frameMu.lockOrClosedSlow(ctx, c.closed); err != nil {
 			return err

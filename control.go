@@ -137,9 +137,25 @@ func (c *Conn) kickControl() {
 	}
 }
 
-// unlockFrame releases frameMu and sends what was queued meanwhile.
+// unlockFrame releases frameMu and sends what was queued meanwhile. Its
+// fast path inlines: a connection that never had a control frame to send
+// checks one pointer after the release.
 func (c *Conn) unlockFrame() {
-	c.frameMu.unlock()
+	released := c.frameMu.state.CompareAndSwap(semaHeld, 0)
+	if released && c.ctl.Load() == nil {
+		return
+	}
+	c.unlockFrameSlow(released)
+}
+
+// unlockFrameSlow finishes unlockFrame: it releases the lock if the fast
+// path could not (others wait for it), then sends what was queued.
+//
+//go:noinline
+func (c *Conn) unlockFrameSlow(released bool) {
+	if !released {
+		c.frameMu.unlockSlow()
+	}
 	if c.controlPending() {
 		c.kickControl()
 	}

@@ -296,7 +296,8 @@ func (l *loop) deliver(c *Conn) bool {
 	r := &c.rd
 	for r.err == nil && !c.isClosed() {
 		r.dec.Limit = c.readLimit.Load()
-		n, ev, err := r.dec.Decode(r.buf[r.r:r.w])
+		var ev wsproto.Event
+		n, err := r.dec.DecodeInto(r.buf[r.r:r.w], &ev)
 		r.r += n
 		switch {
 		case err != nil:
@@ -304,12 +305,12 @@ func (l *loop) deliver(c *Conn) bool {
 			return false
 		case ev.Kind == wsproto.Data:
 			c.noteFrame()
-			if !l.data(c, ev) {
+			if !l.data(c, &ev) {
 				return false
 			}
 		case ev.Kind != wsproto.None:
 			c.noteFrame()
-			if r.control(nil, ev) != nil {
+			if r.control(nil, &ev) != nil {
 				return false
 			}
 		case n == 0:
@@ -327,7 +328,7 @@ func (l *loop) deliver(c *Conn) bool {
 // from the read buffer; one that comes in pieces is gathered in partial,
 // at a cost linear in its size, and a compressed one is inflated whole
 // once its last byte is in.
-func (l *loop) data(c *Conn, ev wsproto.Event) bool {
+func (l *loop) data(c *Conn, ev *wsproto.Event) bool {
 	r := &c.rd
 	if ev.First && ev.Last && !ev.Compressed {
 		l.p.dispatch(c, MessageType(ev.Op), ev.Payload)
@@ -381,7 +382,8 @@ func (l *loop) fillPartial(c *Conn) (n, space int, err error) {
 	if err != nil {
 		return 0, len(room), err
 	}
-	_, ev, derr := r.dec.Decode(room[:n])
+	var ev wsproto.Event
+	_, derr := r.dec.DecodeInto(room[:n], &ev)
 	if derr != nil {
 		r.failDecode(nil, derr)
 		return n, len(room), nil

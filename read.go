@@ -110,7 +110,7 @@ func (c *Conn) lockRead(ctx context.Context) error {
 
 // start makes ev, the first data event of a message, the message in
 // progress.
-func (r *reader) start(ev wsproto.Event) {
+func (r *reader) start(ev *wsproto.Event) {
 	r.inMessage = true
 	r.msgType = MessageType(ev.Op)
 	r.compressed = ev.Compressed
@@ -152,11 +152,11 @@ func (r *reader) begin(ctx context.Context) error {
 			return err
 		}
 	}
-	ev, err := r.next(ctx)
-	if err != nil {
+	var ev wsproto.Event
+	if err := r.next(ctx, &ev); err != nil {
 		return err
 	}
-	r.start(ev)
+	r.start(&ev)
 	return nil
 }
 
@@ -180,8 +180,8 @@ func (r *reader) discard(ctx context.Context) error {
 // nextChunk makes the next payload of the message the chunk; the message
 // must not have ended.
 func (r *reader) nextChunk(ctx context.Context) error {
-	ev, err := r.next(ctx)
-	if err != nil {
+	var ev wsproto.Event
+	if err := r.next(ctx, &ev); err != nil {
 		return err
 	}
 	r.chunk, r.last = ev.Payload, ev.Last
@@ -226,7 +226,8 @@ func (r *reader) readDirect(ctx context.Context, p []byte) (int, error) {
 	if err != nil {
 		return 0, r.connError(err)
 	}
-	_, ev, err := r.dec.Decode(p[:n])
+	var ev wsproto.Event
+	_, err = r.dec.DecodeInto(p[:n], &ev)
 	if err != nil {
 		return 0, r.failDecode(ctx, err)
 	}
@@ -419,11 +420,11 @@ func (r *reader) readUntilClose(ctx context.Context) error {
 			}
 			continue
 		}
-		ev, err := r.next(ctx)
-		if err != nil {
+		var ev wsproto.Event
+		if err := r.next(ctx, &ev); err != nil {
 			return err
 		}
-		r.start(ev)
+		r.start(&ev)
 		r.unclaimed = true
 	}
 	return r.err
@@ -447,14 +448,15 @@ func (r *reader) pumpControl(ctx context.Context, done <-chan struct{}) error {
 		if r.inMessage || r.resume {
 			return errDataPending
 		}
-		ev, err := r.next(ctx)
+		var ev wsproto.Event
+		err := r.next(ctx, &ev)
 		switch {
 		case err == errControlHandled:
 			continue
 		case err != nil:
 			return err
 		}
-		r.start(ev)
+		r.start(&ev)
 		r.unclaimed = true
 		return errDataPending
 	}

@@ -168,40 +168,40 @@ func (r *reader) readConn(ctx context.Context, p []byte) (int, error) {
 	return 0, interruptCause(ctx, err)
 }
 
-// next returns the next data event, reading from the network as needed and
+// next decodes the next data event into ev, reading from the network as needed and
 // acting on the control frames on the way.
-func (r *reader) next(ctx context.Context) (wsproto.Event, error) {
+func (r *reader) next(ctx context.Context, ev *wsproto.Event) error {
 	for {
 		if r.err != nil {
-			return wsproto.Event{}, r.err
+			return r.err
 		}
 		r.dec.Limit = r.c.readLimit.Load()
-		n, ev, err := r.dec.Decode(r.buf[r.r:r.w])
+		n, err := r.dec.DecodeInto(r.buf[r.r:r.w], ev)
 		r.r += n
 		switch {
 		case err != nil:
-			return ev, r.failDecode(ctx, err)
+			return r.failDecode(ctx, err)
 		case ev.Kind == wsproto.Data:
 			r.c.noteFrame()
 			if r.c.controlPending() {
 				r.c.kickControl()
 			}
-			return ev, nil
+			return nil
 		case ev.Kind != wsproto.None:
 			r.c.noteFrame()
 			if err := r.control(ctx, ev); err != nil {
-				return ev, err
+				return err
 			}
 			if r.stopOnControl {
 				r.c.kickControl()
-				return ev, errControlHandled
+				return errControlHandled
 			}
 		case n == 0:
 			if r.c.controlPending() {
 				r.c.kickControl() // the pong to the pings decoded so far
 			}
 			if err := r.fill(ctx); err != nil {
-				return ev, r.connError(err)
+				return r.connError(err)
 			}
 		}
 	}
@@ -209,7 +209,7 @@ func (r *reader) next(ctx context.Context) (wsproto.Event, error) {
 
 // control acts on a received control frame: a ping's pong is queued, never
 // written here, so reading never waits for the write side.
-func (r *reader) control(ctx context.Context, ev wsproto.Event) error {
+func (r *reader) control(ctx context.Context, ev *wsproto.Event) error {
 	c := r.c
 	switch ev.Kind {
 	case wsproto.Ping:

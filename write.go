@@ -231,16 +231,32 @@ func (c *Conn) errAfterCloseSent() error {
 	return ErrClosed
 }
 
-// lockFrame takes the frame lock for a data frame.
+// lockFrame takes the frame lock for a data frame. Its fast path, a free
+// lock on a connection with no queue, inlines.
 func (c *Conn) lockFrame(ctx context.Context) error {
-	if q := c.wr.queue; q != nil && int(q.queued.Load()) > q.limit {
-		if err := q.awaitRoom(ctx, c); err != nil {
-			return err
-		}
+	held := c.wr.queue == nil && c.frameMu.state.CompareAndSwap(0, semaHeld)
+	if held && !c.closeQueued.Load() {
+		return nil
 	}
-	if !c.frameMu.state.CompareAndSwap(0, semaHeld) {
-		if err := c.frameMu.lockOrClosedSlow(ctx, c.closed); err != nil {
-			return err
+	return c.lockFrameSlow(ctx, held)
+}
+
+// lockFrameSlow is lockFrame when the lock was taken, the close frame is
+// queued, or writes go through a Poller's queue, which may first have to
+// make room. held says whether the caller already holds the lock.
+//
+//go:noinline
+func (c *Conn) lockFrameSlow(ctx context.Context, held bool) error {
+	if !held {
+		if q := c.wr.queue; q != nil && int(q.queued.Load()) > q.limit {
+			if err := q.awaitRoom(ctx, c); err != nil {
+				return err
+			}
+		}
+		if !c.frameMu.state.CompareAndSwap(0, semaHeld) {
+			if err := c.frameMu.lockOrClosedSlow(ctx, c.closed); err != nil {
+				return err
+			}
 		}
 	}
 	if c.closeQueued.Load() {

@@ -95,24 +95,32 @@ func NewDecoder(cfg Config) Decoder {
 //
 // An error fails the connection with the Error's code; it is sticky.
 func (d *Decoder) Decode(b []byte) (n int, ev Event, err error) {
+	n, err = d.DecodeInto(b, &ev)
+	return n, ev, err
+}
+
+// DecodeInto is Decode writing the event to *ev, which spares a hot loop
+// the copying of the event through every return.
+func (d *Decoder) DecodeInto(b []byte, ev *Event) (int, error) {
+	*ev = Event{}
 	if d.err != nil {
-		return 0, Event{}, d.err
+		return 0, d.err
 	}
 	if d.inFrame {
-		return d.payload(b, 0)
+		return d.payload(b, 0, ev)
 	}
 	if !d.inMessage && !d.closed {
-		if n, ev, err, ok := d.whole(b); ok {
-			return n, ev, err
+		if n, err, ok := d.whole(b, ev); ok {
+			return n, err
 		}
 	}
 	if d.closed {
 		if len(b) == 0 {
-			return 0, Event{}, nil
+			return 0, nil
 		}
-		return 0, Event{}, d.fail(protocolError("data after the close frame"))
+		return 0, d.fail(protocolError("data after the close frame"))
 	}
-	return d.header(b)
+	return d.header(b, ev)
 }
 
 // PayloadLeft returns how many payload bytes of the current data frame
@@ -143,63 +151,63 @@ func (d *Decoder) fail(e *Error) error {
 }
 
 // header decodes a frame header and, for a control frame, its payload.
-func (d *Decoder) header(b []byte) (int, Event, error) {
+func (d *Decoder) header(b []byte, ev *Event) (int, error) {
 	if len(b) < 2 {
-		return 0, Event{}, nil
+		return 0, nil
 	}
 	hlen := HeaderLen(b[1])
 	if len(b) < hlen {
-		return 0, Event{}, nil
+		return 0, nil
 	}
 	h, _, err := ParseHeader(b)
 	if err != nil {
-		return 0, Event{}, d.fail(protocolError(err.Error()))
+		return 0, d.fail(protocolError(err.Error()))
 	}
 	if why := d.violation(&h); why != "" {
-		return 0, Event{}, d.fail(protocolError(why))
+		return 0, d.fail(protocolError(why))
 	}
 	if h.Op.IsControl() {
-		return d.control(b, hlen, &h)
+		return d.control(b, hlen, &h, ev)
 	}
 	if h.Op != OpContinuation {
 		d.startMessage(&h)
 	}
 	if lim := d.wireLimit(); lim >= 0 && h.Length > lim-d.wire {
-		return 0, Event{}, d.tooBig()
+		return 0, d.tooBig()
 	}
 	d.inFrame = true
 	d.fin = h.Fin
 	d.masked = h.Masked
 	d.key = h.Key
 	d.left = h.Length
-	return d.payload(b[hlen:], hlen)
+	return d.payload(b[hlen:], hlen, ev)
 }
 
 // whole decodes, in one pass, the most common unit: a short data message
 // in a single final frame, all of it in b, with no extension bits. It
 // reports false, having changed nothing, for anything else.
-func (d *Decoder) whole(b []byte) (int, Event, error, bool) {
+func (d *Decoder) whole(b []byte, ev *Event) (int, error, bool) {
 	if len(b) < 2 {
-		return 0, Event{}, nil, false
+		return 0, nil, false
 	}
 	op := Opcode(b[0] & 0x0f)
 	masked := b[1]&BitMask != 0
 	if b[0]&0xf0 != BitFin || op != OpText && op != OpBinary || masked == d.cfg.Client {
-		return 0, Event{}, nil, false
+		return 0, nil, false
 	}
 	l, hl := int(b[1]&0x7f), 2
 	switch {
 	case l == 126 && len(b) >= 4:
 		l, hl = int(binary.BigEndian.Uint16(b[2:4])), 4
 	case l > MaxControlPayload:
-		return 0, Event{}, nil, false
+		return 0, nil, false
 	}
 	key := hl
 	if masked {
 		hl += 4
 	}
 	if len(b) < hl+l || d.Limit >= 0 && int64(l) > d.Limit {
-		return 0, Event{}, nil, false
+		return 0, nil, false
 	}
 	p := b[hl : hl+l]
 	if masked {
@@ -207,9 +215,10 @@ func (d *Decoder) whole(b []byte) (int, Event, error, bool) {
 	}
 	d.limit, d.wire, d.size = d.Limit, int64(l), int64(l)
 	if op == OpText && !d.cfg.SkipUTF8 && !ValidUTF8(p) {
-		return 0, Event{}, d.invalidUTF8("invalid UTF-8 in text message"), true
+		return 0, d.invalidUTF8("invalid UTF-8 in text message"), true
 	}
-	return hl + l, Event{Kind: Data, Op: op, First: true, Last: true, Payload: p}, nil, true
+	*ev = Event{Kind: Data, Op: op, First: true, Last: true, Payload: p}
+	return hl + l, nil, true
 }
 
 // violation says which rule of RFC 6455, section 5, h breaks, or "".
@@ -243,10 +252,10 @@ func (d *Decoder) violation(h *Header) string {
 }
 
 // control decodes a whole control frame, or nothing until it is all in b.
-func (d *Decoder) control(b []byte, hlen int, h *Header) (int, Event, error) {
+func (d *Decoder) control(b []byte, hlen int, h *Header, ev *Event) (int, error) {
 	total := hlen + int(h.Length)
 	if len(b) < total {
-		return 0, Event{}, nil
+		return 0, nil
 	}
 	p := b[hlen:total]
 	if h.Masked {
@@ -254,16 +263,19 @@ func (d *Decoder) control(b []byte, hlen int, h *Header) (int, Event, error) {
 	}
 	switch h.Op {
 	case OpPing:
-		return total, Event{Kind: Ping, Payload: p}, nil
+		*ev = Event{Kind: Ping, Payload: p}
+		return total, nil
 	case OpPong:
-		return total, Event{Kind: Pong, Payload: p}, nil
+		*ev = Event{Kind: Pong, Payload: p}
+		return total, nil
 	}
 	code, reason, cerr := ParseClose(p, !d.cfg.SkipUTF8)
 	if cerr != nil {
-		return 0, Event{}, d.fail(cerr)
+		return 0, d.fail(cerr)
 	}
 	d.closed = true
-	return total, Event{Kind: Close, Code: code, Payload: reason}, nil
+	*ev = Event{Kind: Close, Code: code, Payload: reason}
+	return total, nil
 }
 
 func (d *Decoder) startMessage(h *Header) {
@@ -279,7 +291,7 @@ func (d *Decoder) startMessage(h *Header) {
 
 // payload decodes up to the rest of the current frame's payload from b;
 // off is how much of the input the header took.
-func (d *Decoder) payload(b []byte, off int) (int, Event, error) {
+func (d *Decoder) payload(b []byte, off int, ev *Event) (int, error) {
 	if int64(len(b)) > d.left {
 		b = b[:d.left]
 	}
@@ -289,11 +301,11 @@ func (d *Decoder) payload(b []byte, off int) (int, Event, error) {
 	}
 	d.left -= int64(k)
 	d.wire += int64(k)
-	ev := Event{Kind: Data, Op: d.op, First: d.first, Compressed: d.compressed, Payload: b}
+	*ev = Event{Kind: Data, Op: d.op, First: d.first, Compressed: d.compressed, Payload: b}
 	if !d.compressed {
 		d.size += int64(k)
 		if d.checkText && !d.utf8.Feed(b) {
-			return 0, Event{}, d.invalidUTF8("invalid UTF-8 in text message")
+			return 0, d.invalidUTF8("invalid UTF-8 in text message")
 		}
 	}
 	if d.left == 0 {
@@ -302,15 +314,16 @@ func (d *Decoder) payload(b []byte, off int) (int, Event, error) {
 			ev.Last = true
 			d.inMessage = false
 			if d.checkText && !d.compressed && !d.utf8.Complete() {
-				return 0, Event{}, d.invalidUTF8("text message ends inside a UTF-8 sequence")
+				return 0, d.invalidUTF8("text message ends inside a UTF-8 sequence")
 			}
 		}
 	}
 	if k == 0 && !ev.First && !ev.Last {
-		return off, Event{}, nil
+		*ev = Event{}
+		return off, nil
 	}
 	d.first = false
-	return off + k, ev, nil
+	return off + k, nil
 }
 
 func (d *Decoder) invalidUTF8(reason string) error {

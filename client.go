@@ -71,6 +71,24 @@ type DialOptions struct {
 	// the bound. Zero means DefaultMaxResponseHeaderBytes; negative values
 	// are refused.
 	MaxResponseHeaderBytes int
+
+	// HTTP2, if set, makes Dial open the WebSocket over HTTP/2 (RFC 8441),
+	// as a stream of a connection that HTTP2 keeps and shares with the
+	// other Dials given the same HTTP2Transport: many WebSockets to one
+	// server on one TCP connection. A wss:// URL negotiates HTTP/2 in the
+	// TLS handshake; a ws:// URL speaks HTTP/2 over cleartext at once (h2c
+	// with prior knowledge). Proxy, NetDialContext, TLSConfig and the
+	// other fields apply as over HTTP/1.1. When the server does not accept
+	// WebSockets over HTTP/2 (it does not speak HTTP/2, or does not
+	// advertise SETTINGS_ENABLE_CONNECT_PROTOCOL), Dial falls back to an
+	// HTTP/1.1 handshake unless HTTP2Only is set; the ProtoMajor of the
+	// response Dial returns tells which was used. Client does not use it.
+	// Nil, the default, means HTTP/1.1.
+	HTTP2 *HTTP2Transport
+
+	// HTTP2Only makes Dial fail, with an error wrapping ErrHTTP2Unsupported
+	// that says why, where it would fall back to HTTP/1.1. It needs HTTP2.
+	HTTP2Only bool
 }
 
 // DefaultMaxResponseHeaderBytes is the bound on a handshake response's head
@@ -135,30 +153,18 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	}
 	c, resp, err := dial(ctx, rawURL, opts)
 	if err != nil {
-		return nil, resp, fmt.Errorf("websocket: failed to dial %s: %w", rawURL, err)
+		return nil, resp, wrapError("websocket: failed to dial "+rawURL, err)
 	}
 	return c, resp, nil
 }
 
 func dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.Response, error) {
-	u, err := parseWebSocketURL(rawURL)
+	req, err := newHandshakeRequest(rawURL, opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkDialOptions(opts); err != nil {
-		return nil, nil, err
-	}
-	req := &http.Request{
-		Method:     http.MethodGet,
-		URL:        u,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     make(http.Header),
-		Host:       u.Host,
-	}
-	if opts.Host != "" {
-		req.Host = opts.Host
+	if opts.HTTP2 != nil || opts.HTTP2Only {
+		return dialHTTP2(ctx, req, opts) // http2_client.go
 	}
 	nc, err := dialTransport(ctx, req, opts)
 	if err != nil {
@@ -172,12 +178,78 @@ func dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	return c, resp, nil
 }
 
+// Client performs the client's opening handshake on nc, a connection the
+// caller has already made, and returns the WebSocket connection over it:
+// for transports Dial does not know (an SSH channel, a QUIC stream, a
+// serial line) and for in-memory tests over net.Pipe.
+//
+// Client does no dialing, no proxying and no TLS: DialOptions.NetDialContext,
+// Proxy and TLSConfig are not used. rawURL gives the request's Host and
+// path, and the URL a cookie Jar sees; for a wss:// URL, nc must already be
+// secured (pass the *tls.Conn of tls.Client). Everything else in opts
+// applies as it does for Dial, and the errors and the response returned on
+// a refused handshake are those of Dial.
+//
+// ctx bounds the handshake by setting deadlines on nc, so it can only
+// interrupt a handshake if nc implements deadlines (net.Pipe and every
+// net.Conn of the standard library do). From the call on nc belongs to
+// the returned Conn: on any failure Client closes it.
+func Client(ctx context.Context, nc net.Conn, rawURL string, opts *DialOptions) (*Conn, *http.Response, error) {
+	if opts == nil {
+		opts = &defaultDialOptions
+	}
+	req, err := newHandshakeRequest(rawURL, opts)
+	if err != nil {
+		nc.Close()
+		return nil, nil, wrapError("websocket: failed to open "+rawURL, err)
+	}
+	c, resp, err := handshake(ctx, nc, req, opts)
+	if err != nil {
+		nc.Close()
+		return nil, resp, wrapError("websocket: failed to open "+rawURL, err)
+	}
+	return c, resp, nil
+}
+
+// newHandshakeRequest checks the URL and the options of a Dial or Client
+// and returns the request to send.
+func newHandshakeRequest(rawURL string, opts *DialOptions) (*http.Request, error) {
+	u, err := parseWebSocketURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDialOptions(opts); err != nil {
+		return nil, err
+	}
+	req := &http.Request{
+		Method:     http.MethodGet,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     make(http.Header),
+		Host:       u.Host,
+	}
+	if opts.Host != "" {
+		req.Host = opts.Host
+	}
+	return req, nil
+}
+
 // parseWebSocketURL accepts ws, wss, http and https URLs and returns the
 // URL with its HTTP scheme, which is what proxies and cookie jars expect.
 func parseWebSocketURL(rawURL string) (*url.URL, error) {
+	if !strings.Contains(rawURL, "://") {
+		// "localhost:8080/ws" would parse with the scheme "localhost".
+		return nil, errors.New("the URL must start with ws:// or wss://")
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, err
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // its text repeats the URL
+		}
+		return nil, fmt.Errorf("invalid URL: %w", err)
 	}
 	switch u.Scheme {
 	case "ws":
@@ -186,7 +258,7 @@ func parseWebSocketURL(rawURL string) (*url.URL, error) {
 		u.Scheme = "https"
 	case "http", "https":
 	default:
-		return nil, fmt.Errorf("unsupported URL scheme %q, want ws or wss", u.Scheme)
+		return nil, fmt.Errorf("unsupported URL scheme %q: the URL must start with ws:// or wss://", u.Scheme)
 	}
 	if u.Host == "" {
 		return nil, errors.New("URL has no host")
@@ -644,6 +716,15 @@ func checkServerResponse(resp *http.Response, key string, opts *DialOptions) (st
 	}
 	if got := resp.Header.Get("Sec-WebSocket-Accept"); got != acceptKey(key) {
 		return bad("Sec-WebSocket-Accept %q does not match the key sent", got)
+	}
+	return checkNegotiation(resp, opts)
+}
+
+// checkNegotiation checks the extensions and the subprotocol the server
+// chose, over HTTP/1.1 and HTTP/2 alike.
+func checkNegotiation(resp *http.Response, opts *DialOptions) (string, *deflateParams, *HandshakeError) {
+	bad := func(format string, args ...any) (string, *deflateParams, *HandshakeError) {
+		return "", nil, &HandshakeError{Status: resp.StatusCode, Reason: fmt.Sprintf(format, args...)}
 	}
 	var dp *deflateParams
 	if exts := resp.Header["Sec-Websocket-Extensions"]; len(exts) > 0 {

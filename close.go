@@ -69,23 +69,33 @@ func (s StatusCode) validOnWire() bool {
 // two-byte code.
 const maxCloseReason = maxControlPayload - 2
 
-// CloseError is the close frame the peer sent: its code and reason. Reads
-// return it, wrapped, once the peer has closed the connection; use errors.As
-// or CloseStatus to get at it.
+// CloseError tells how a connection ended: the code and reason of the
+// close frame the peer sent or, when the connection ended without one
+// (the peer vanished, the network failed), StatusAbnormalClosure (1006)
+// and no reason. No peer may send 1006; this side reports it in place of
+// the missing frame, as RFC 6455, section 7.1.5, has it, so that every
+// end of a connection has a code. Reads return it, wrapped, once the
+// connection has ended; use errors.As or CloseStatus to get at it.
 type CloseError struct {
 	Code   StatusCode
 	Reason string
 }
 
+// Error describes the close; it has no "websocket:" prefix, as it is
+// always returned wrapped in an error that has one.
 func (e *CloseError) Error() string {
-	if e.Reason == "" {
-		return fmt.Sprintf("websocket: peer closed the connection: %v", e.Code)
+	switch {
+	case e.Code == StatusAbnormalClosure && e.Reason == "":
+		return "connection closed without a close frame (1006)"
+	case e.Reason == "":
+		return fmt.Sprintf("peer closed the connection with %v", e.Code)
 	}
-	return fmt.Sprintf("websocket: peer closed the connection: %v: %q", e.Code, e.Reason)
+	return fmt.Sprintf("peer closed the connection with %v: %q", e.Code, e.Reason)
 }
 
 // CloseStatus returns the code of the first *CloseError in err's chain, or
-// -1 if there is none. It is the peer's close code, never one this side sent.
+// -1 if there is none: the code of the peer's close frame, or 1006 when
+// the connection ended without one; never a code this side sent.
 func CloseStatus(err error) StatusCode {
 	var ce *CloseError
 	if errors.As(err, &ce) {
@@ -190,7 +200,7 @@ func (c *Conn) closeNow(why error) {
 		c.closedFlag.Store(true)
 		close(c.closed)
 		c.nc.Close()
-		if q := c.wr.queue; q != nil {
+		if q := c.wr.queue.Load(); q != nil {
 			q.release()
 		}
 		if ev := c.ev.Load(); ev != nil && ev.onClosed != nil {
@@ -220,7 +230,7 @@ func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string) (b
 		if errors.Is(err, ErrClosed) {
 			return false, nil
 		}
-		return false, fmt.Errorf("websocket: failed to send close frame: %w", err)
+		return false, wrapError("websocket: failed to send close frame", err)
 	}
 	if !c.queueClose(code, reason) {
 		c.unlockFrame()
@@ -229,7 +239,7 @@ func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string) (b
 	_, err := c.flushControl(ctx)
 	c.unlockFrame()
 	if err != nil {
-		return true, fmt.Errorf("websocket: failed to send close frame: %w", err)
+		return true, wrapError("websocket: failed to send close frame", err)
 	}
 	return true, nil
 }
@@ -318,7 +328,7 @@ func (c *Conn) endCause() error {
 		return ErrClosed
 	}
 	ce := c.end().peer
-	return fmt.Errorf("websocket: connection closed by the peer: %w", &ce)
+	return fmt.Errorf("websocket: %w", &ce)
 }
 
 // peerClosed records the peer's close frame and answers it with the same
@@ -474,7 +484,7 @@ func (c *Conn) errAfterClose() error {
 	if err == nil || err == ErrClosed {
 		// Closed by Close or CloseNow; say how the peer answered, if it did.
 		if seen {
-			return fmt.Errorf("%w; the peer's close was %w", ErrClosed, &peer)
+			return fmt.Errorf("%w; the %w", ErrClosed, &peer)
 		}
 		return ErrClosed
 	}

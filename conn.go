@@ -50,6 +50,16 @@ type ConnOptions struct {
 	// the connection accepts. A larger message fails the connection with
 	// close code 1009 before it is buffered. Zero means DefaultReadLimit;
 	// a negative value means no limit (only for trusted peers).
+	//
+	// The sender of such a message is not told by its write: Write, and a
+	// Writer's Write and Close, return nil once the operating system has
+	// taken the bytes, which it does long before the peer has read them.
+	// The refusal comes back as the peer's close frame: the sender's next
+	// Read (or its Poller's OnClose) reports a *CloseError with 1009 once
+	// the frame has arrived. A sender that does not read learns of it only
+	// when a later write fails on the connection the peer closed, and then
+	// sees 1006 rather than 1009 if the close frame was lost with it. Agree
+	// on limits up front when messages may be large.
 	ReadLimit int64
 
 	// SkipUTF8Validation turns off the check that text messages and close

@@ -121,7 +121,7 @@ func (c *Conn) appendControlFrame(dst []byte, op opcode, payload []byte) []byte 
 // otherwise its holder sends them when it lets go. It never waits.
 func (c *Conn) kickControl() {
 	for c.controlPending() && c.frameMu.tryLock() {
-		if q := c.wr.queue; q != nil && q.queued.Load() > 0 {
+		if q := c.wr.queue.Load(); q != nil && q.queued.Load() > 0 {
 			// Control frames wait for the queue to drain; the flush that
 			// empties it kicks again.
 			c.frameMu.unlock()
@@ -188,8 +188,8 @@ func (c *Conn) flushControl(ctx context.Context) (handedOff bool, err error) {
 		return false, nil
 	case c.isClosed():
 		return false, c.errAfterClose()
-	case c.wr.queue != nil:
-		written, err := c.wr.queue.send(c, hasClose, [][]byte{frames})
+	case c.wr.queue.Load() != nil:
+		written, err := c.wr.queue.Load().send(c, hasClose, [][]byte{frames})
 		if err != nil {
 			return false, c.frameError(written, err)
 		}

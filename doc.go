@@ -2,7 +2,8 @@
 // servers and clients.
 //
 // A server upgrades an HTTP request with Accept inside any http.Handler; a
-// client connects with Dial. Both return a *Conn, which reads and writes
+// client connects with Dial, or runs the handshake over a connection of
+// its own with Client. All return a *Conn, which reads and writes
 // whole messages (Read, ReadAppend, Write) or streams them (Reader, Writer).
 //
 // Every blocking call takes a context. A read whose context ends while
@@ -13,9 +14,11 @@
 //
 // Close runs the closing handshake with a bounded wait, CloseNow drops the
 // connection at once, and a close from the peer is answered with the same
-// code. Peer errors surface as *CloseError (the peer's close frame) or
-// *ProtocolError (the peer broke the protocol or a limit, and the
-// connection was failed with the code it carries).
+// code. How a connection ended surfaces as a *CloseError: the peer's close
+// frame, or StatusAbnormalClosure (1006), which no peer sends, when the
+// connection ended without one; CloseStatus returns its code. A
+// *ProtocolError says the peer broke the protocol or a limit, and the
+// connection was failed with the code it carries.
 //
 // By default a server accepts same-origin browsers and non-browser
 // clients, messages are limited to DefaultReadLimit bytes, and text
@@ -25,6 +28,11 @@
 // goroutine each, calling a function for every message; on Linux an idle
 // connection then holds no goroutine and no buffer.
 //
-// See the examples directory for a browser echo demo, a terminal client
-// and a chat hub.
+// A Group tracks server connections, broadcasts to them and closes them
+// together at shutdown.
+//
+// Every entry point has a runnable example. See the examples directory
+// for a browser echo demo, a terminal client and a chat hub, and
+// docs/migrating-from-gorilla.md and docs/migrating-from-coder.md for
+// moving a program over from those libraries.
 package websocket

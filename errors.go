@@ -3,6 +3,7 @@ package websocket
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ProtocolError reports that the peer broke the protocol or a limit. The
@@ -35,3 +36,24 @@ var (
 	// another read is in progress. The connection is not affected.
 	ErrConcurrentRead = errors.New("websocket: concurrent read on connection")
 )
+
+// chainError adds context to an error so that the chain reads as one
+// sentence with one "websocket: " prefix: "websocket: failed to dial
+// ws://host/: handshake failed: …" rather than repeating the prefix of an
+// error of this package that it wraps.
+type chainError struct {
+	msg string // with its "websocket: " prefix
+	err error
+}
+
+// wrapError returns err with msg in front, dropping err's own
+// "websocket: " prefix from the text; errors.Is and errors.As see err.
+func wrapError(msg string, err error) error {
+	return &chainError{msg: msg, err: err}
+}
+
+func (e *chainError) Error() string {
+	return e.msg + ": " + strings.TrimPrefix(e.err.Error(), "websocket: ")
+}
+
+func (e *chainError) Unwrap() error { return e.err }

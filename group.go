@@ -2,13 +2,50 @@ package websocket
 
 import (
 	"context"
+	"errors"
+	"iter"
 	"sync"
+	"sync/atomic"
 )
 
-// Group tracks live connections so that they can be closed together.
-// Hijacked connections are invisible to http.Server.Shutdown; put server
-// connections in a Group (AcceptOptions.Group) and call its Shutdown from
-// http.Server.RegisterOnShutdown or after Shutdown returns.
+// Group tracks live server connections, to broadcast to them and to close
+// them together. Put a connection in a group with AcceptOptions.Group; it
+// leaves the group when it closes.
+//
+// # Shutdown
+//
+// Hijacked connections are invisible to http.Server: Shutdown neither
+// closes them nor waits for them, and the functions registered with
+// RegisterOnShutdown are started by Shutdown but not waited for, so a
+// program that exits when Shutdown returns cuts the closing handshakes
+// short. Call Group.Shutdown yourself, after http.Server.Shutdown:
+//
+//	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+//	defer cancel()
+//	err := srv.Shutdown(ctx)                              // 1. no new connections
+//	err = errors.Join(err, g.Shutdown(ctx, "restarting")) // 2. close the WebSockets with 1001
+//
+// In this order the listener is closed first, so clients that reconnect
+// when they see 1001 reach another instance instead of this one, and an
+// upgrade still in progress when Shutdown returns is closed with 1001 as
+// it joins the group. In the other order the server goes on accepting
+// connections while the group closes its own, and would close each
+// newcomer at once.
+//
+// http.Server.Shutdown waits for the plain HTTP requests to finish before
+// it returns. To close the WebSockets meanwhile, start Group.Shutdown
+// from RegisterOnShutdown, which Shutdown calls once its listeners are
+// closed, and wait for it after Shutdown returns:
+//
+//	closed := make(chan error, 1)
+//	srv.RegisterOnShutdown(func() {
+//		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+//		defer cancel()
+//		closed <- g.Shutdown(ctx, "restarting")
+//	})
+//	…
+//	err := srv.Shutdown(ctx)
+//	err = errors.Join(err, <-closed)
 //
 // The zero value is ready to use. A Group is safe for concurrent use.
 type Group struct {
@@ -37,11 +74,169 @@ func (g *Group) remove(c *Conn) {
 	g.mu.Unlock()
 }
 
+// snapshot returns the connections that are open and not closing.
+func (g *Group) snapshot() []*Conn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	conns := make([]*Conn, 0, len(g.conns))
+	for c := range g.conns {
+		if !c.closeQueued.Load() {
+			conns = append(conns, c)
+		}
+	}
+	return conns
+}
+
 // Len returns the number of open connections in the group.
 func (g *Group) Len() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return len(g.conns)
+}
+
+// All returns an iterator over the group's connections, those open and
+// not closing when All is called, in no particular order:
+//
+//	for c := range g.All() { … }
+//
+// The loop body may do anything with a connection, close it included, and
+// connections may join or leave meanwhile: the iterator goes over a copy
+// of the set taken when the loop starts. A connection may close while the
+// loop runs, in which case what is done with it returns an error.
+func (g *Group) All() iter.Seq[*Conn] {
+	return func(yield func(*Conn) bool) {
+		for _, c := range g.snapshot() {
+			if !yield(c) {
+				return
+			}
+		}
+	}
+}
+
+// ErrSlowConsumer is wrapped in the *ProtocolError of a connection that
+// Group.Broadcast dropped because it did not take a message in time; the
+// connection is closed with 1008 (policy violation) and the reason
+// "too slow".
+var ErrSlowConsumer = errors.New("websocket: peer too slow to take a broadcast message")
+
+// Broadcast sends pm to every connection of the group that is open and not
+// closing, and returns once each has taken it or been dropped, with the
+// connections it dropped (nil when none was).
+//
+// The message is framed (and compressed) once for all, as WritePrepared
+// does. Each connection whose write may wait for its peer is written to by
+// a goroutine of its own, so that one peer that does not read holds up
+// none of the others. The others, connections a Poller's loop serves
+// whose write queue is within PollerOptions.WriteQueueLimit, are written
+// to one after the other without a goroutine: such a write never waits
+// (what the socket does not take is queued). Past the limit a write waits
+// for room like any other, except from the connection's own loop, where
+// it fails with ErrWriteQueueFull and the connection is closed (see
+// Poller).
+//
+// The slow-consumer policy: ctx bounds every write. A connection whose
+// write has not completed when ctx ends is dropped. It is failed with
+// 1008 (policy violation) and the reason "too slow": the close frame is
+// queued behind the frame being written, which gets the connection's
+// CloseTimeout more to go out; once the close frame is out, or the time is
+// up, the connection is closed (the peer sees 1008 if it read that far,
+// 1006 otherwise). A Read on it returns a *ProtocolError wrapping
+// ErrSlowConsumer, or the peer's answer to the close frame (a *CloseError
+// with 1008) if that is read first. Give ctx a deadline: the time a peer may stall the
+// broadcast before it is dropped. Note that a write completes as soon as
+// the operating system has taken the message, so a peer is dropped only
+// once the socket buffers toward it are full.
+//
+// Broadcast waits for the writes it started, up to ctx's end, so that
+// messages broadcast one after the other by one goroutine arrive in that
+// order; calls made concurrently may arrive in either order. It waits for
+// the connections not served by a Poller's loop even when called from a
+// Poller callback, holding that loop up to ctx's end: call it from another
+// goroutine, or with a short ctx, when the group has such connections.
+func (g *Group) Broadcast(ctx context.Context, pm *PreparedMessage) (dropped []*Conn) {
+	conns := g.snapshot()
+	// Those whose writes may wait first, the others after.
+	n := 0
+	for i, c := range conns {
+		if c.writeMayWait() {
+			conns[i], conns[n] = conns[n], c
+			n++
+		}
+	}
+	waiting, queued := conns[:n], conns[n:]
+
+	var wg sync.WaitGroup
+	state := make([]atomic.Int32, len(waiting)) // writing, written or late
+	for i, c := range waiting {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// The write may outlive ctx: a dropped connection's frame gets
+			// CloseTimeout more to go out (see dropSlow).
+			c.WritePrepared(context.WithoutCancel(ctx), pm)
+			state[i].CompareAndSwap(bcWriting, bcWritten)
+		}()
+	}
+	for _, c := range queued {
+		err := c.WritePrepared(ctx, pm)
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			// It waited past ctx's end: for another writer, or for room
+			// its queue had when writeMayWait looked.
+			dropped = append(dropped, c)
+			dropSlow(c)
+		}
+	}
+	if len(waiting) == 0 {
+		return dropped
+	}
+	finished := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+		return dropped
+	case <-ctx.Done():
+	}
+	for i, c := range waiting {
+		if state[i].CompareAndSwap(bcWriting, bcLate) {
+			dropped = append(dropped, c)
+			dropSlow(c)
+		}
+	}
+	return dropped
+}
+
+// States of a write Broadcast hands to a goroutine.
+const (
+	bcWriting = iota
+	bcWritten
+	bcLate
+)
+
+// writeMayWait reports whether a write to c may wait for its peer: unless
+// a Poller's loop serves c and its queue has room, or the caller is that
+// loop (queue.go), the socket or the queue's back-pressure may hold it up.
+// The loop is set after the queue, so a connection seen with a loop
+// writes through its queue.
+func (c *Conn) writeMayWait() bool {
+	ev := c.ev.Load()
+	if ev == nil || ev.l.Load() == nil {
+		return true
+	}
+	q := c.wr.queue.Load()
+	return int(q.queued.Load()) > q.limit && !c.onServingGoroutine()
+}
+
+// dropSlow fails c for not taking a broadcast message in time. The frame
+// being written gets CloseTimeout to finish, then the close frame goes out
+// (fail queues it behind that frame); the end timer armed first bounds
+// both, and fail keeps it instead of arming its own, shorter one.
+func dropSlow(c *Conn) {
+	perr := &ProtocolError{Code: StatusPolicyViolation, Reason: "too slow", Err: ErrSlowConsumer}
+	c.armEndTimer(perr)
+	c.fail(perr, false)
 }
 
 // Shutdown closes every connection in the group with 1001 (going away) and
@@ -50,7 +245,7 @@ func (g *Group) Len() int {
 // right away). Messages whose Write returned before Shutdown was called
 // reach the peer ahead of the close frame. When ctx ends first, the
 // remaining connections are dropped with CloseNow and ctx's error is
-// returned.
+// returned. See Group for where it goes in a server's shutdown.
 func (g *Group) Shutdown(ctx context.Context, reason string) error {
 	g.mu.Lock()
 	g.shutdown = true

@@ -174,7 +174,7 @@ func TestOriginAllowed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest(http.MethodGet, "http://example.com/ws", nil)
 			r.Header.Set("Origin", tc.origin)
-			if herr := checkOrigin(r, tc.patterns); herr != nil {
+			if herr := checkOrigin(r, tc.patterns, nil); herr != nil {
 				t.Fatal(herr)
 			}
 		})

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -50,7 +51,7 @@ func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
 	binary.BigEndian.PutUint64(payload[:], id)
 	start := time.Now()
 	if err := c.writeControl(ctx, opPing, payload[:]); err != nil {
-		return 0, fmt.Errorf("websocket: failed to send ping: %w", err)
+		return 0, wrapError("websocket: failed to send ping", err)
 	}
 	mayRead := true
 	for {
@@ -71,6 +72,38 @@ func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
 			return 0, c.errAfterClose()
 		}
 	}
+}
+
+// SendPing sends a ping with payload, at most 125 bytes, and returns once
+// it is written, without waiting for the answer: for applications that
+// run their own keep-alive or measure latency themselves. The peer's pong
+// (the same payload, by RFC 6455) reaches ConnOptions.OnPong, called by
+// whatever reads the connection, Read or a Poller; nothing reads on
+// SendPing's behalf, so without a reader the pong is never seen. A peer
+// may answer only the latest of several pings it has not answered yet
+// (RFC 6455, section 5.5.3).
+//
+// Ping is the simpler choice when the round trip time is what matters,
+// and ConnOptions.PingInterval when the aim is to drop dead peers; both
+// work alongside SendPing. An 8-byte payload could in theory equal the
+// one of a pending Ping, which would then return at this pong: Ping's
+// payloads start at a random number, so only a payload copied from a
+// Ping's could.
+//
+// Like the other writes, SendPing is safe from any goroutine, a Poller's
+// callbacks included, and goes out between the fragments of a message
+// being streamed. ctx bounds the wait
+// for the frame lock and the write: if ctx ends before any byte went out
+// the connection stays usable; if it ends part-way through, the
+// connection is closed (see Write).
+func (c *Conn) SendPing(ctx context.Context, payload []byte) error {
+	if len(payload) > maxControlPayload {
+		return fmt.Errorf("websocket: ping payload is %d bytes, the limit is %d", len(payload), maxControlPayload)
+	}
+	if err := c.writeControl(ctx, opPing, payload); err != nil {
+		return wrapError("websocket: failed to send ping", err)
+	}
+	return nil
 }
 
 // tryStartPump takes the read lock for a Ping if nobody reads, marking it
@@ -125,6 +158,8 @@ func (c *Conn) pingState() *pings {
 	if ps := c.pings.Load(); ps != nil {
 		return ps
 	}
-	c.pings.CompareAndSwap(nil, new(pings))
+	// Start at a random number, so that a payload chosen for SendPing is
+	// not taken for the answer to a Ping.
+	c.pings.CompareAndSwap(nil, &pings{seq: rand.Uint64()})
 	return c.pings.Load()
 }

@@ -88,7 +88,7 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 	if c.frameMu.lockOrClosed(context.Background(), c.closed) != nil {
 		return false
 	}
-	c.wr.queue = &outQueue{limit: p.opts.WriteQueueLimit}
+	c.wr.queue.Store(&outQueue{limit: p.opts.WriteQueueLimit})
 	c.unlockFrame()
 	l.mu.Lock()
 	token := l.next
@@ -168,7 +168,7 @@ func (l *loop) event(ev poll.Event) {
 		return
 	}
 	if ev.Writable {
-		c.wr.queue.flush(c)
+		c.wr.queue.Load().flush(c)
 	}
 	if ev.Readable {
 		l.ready(c)

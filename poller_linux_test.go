@@ -164,7 +164,7 @@ func TestPollerPingerThatDoesNotRead(t *testing.T) {
 	}
 	p.mu.Lock()
 	for c := range p.conns {
-		if q := c.wr.queue; q != nil && int(q.queued.Load()) > p.opts.WriteQueueLimit {
+		if q := c.wr.queue.Load(); q != nil && int(q.queued.Load()) > p.opts.WriteQueueLimit {
 			t.Errorf("a connection queues %d bytes, over the limit of %d", q.queued.Load(), p.opts.WriteQueueLimit)
 		}
 	}

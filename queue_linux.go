@@ -22,11 +22,12 @@ func (w *writer) trySendv(bufs [][]byte) (int, error) {
 	if rc == nil {
 		return 0, errWouldBlock
 	}
-	v := w.queue.vec
+	q := w.queue.Load()
+	v := q.vec
 	if v == nil {
 		v = new(vecState)
 		v.fn = v.writev
-		w.queue.vec = v
+		q.vec = v
 	}
 	v.cnt = 0
 	for _, b := range bufs {

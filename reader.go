@@ -254,9 +254,9 @@ func (r *reader) connError(err error) error {
 	}
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET):
-		r.err = fmt.Errorf("websocket: connection closed without a close frame: %w: %w", &CloseError{Code: StatusAbnormalClosure}, err)
+		r.err = fmt.Errorf("websocket: %w: %w", &CloseError{Code: StatusAbnormalClosure}, err)
 	default:
-		r.err = fmt.Errorf("websocket: failed to read frame: %w", err)
+		r.err = wrapError("websocket: failed to read frame", err)
 	}
 	c.closeNow(r.err)
 	r.dropBuffer()

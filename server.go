@@ -32,8 +32,32 @@ type AcceptOptions struct {
 
 	// InsecureSkipOriginCheck accepts every Origin. It opens the endpoint to
 	// cross-site WebSocket hijacking: any page a user visits can connect
-	// with the user's cookies. Prefer OriginPatterns.
+	// with the user's cookies. Prefer OriginPatterns, or CheckOrigin.
+	// When it is set, CheckOrigin is not called.
 	InsecureSkipOriginCheck bool
+
+	// CheckOrigin, if set, decides about the cross-origin requests that
+	// OriginPatterns do not allow, for rules patterns cannot express (a
+	// list of tenants' domains that changes at run time, an origin that
+	// must match the request's own subdomain). It can only allow more: the
+	// origin check is, in order,
+	//
+	//   - no Origin header (not a browser): accepted, CheckOrigin not called;
+	//   - more than one Origin, or one that is not an absolute URL with a
+	//     host: refused with 403, CheckOrigin not called;
+	//   - the Origin's host equal to the request's Host, or matching one of
+	//     OriginPatterns: accepted, CheckOrigin not called;
+	//   - otherwise CheckOrigin(r) is called: true accepts, false refuses
+	//     with 403. Without CheckOrigin the request is refused.
+	//
+	// So r.Header.Get("Origin") is the one well-formed, cross-origin Origin
+	// when CheckOrigin runs. It runs on the handler's goroutine before
+	// anything is written to w, and is called once per request at most.
+	// Allowing an origin lets its pages connect with the user's cookies:
+	// compare the whole scheme and host, never a substring or a suffix
+	// without its dot ("evil-example.com" ends in "example.com"). A gorilla
+	// Upgrader.CheckOrigin moves here as it is.
+	CheckOrigin func(r *http.Request) bool
 
 	// ResponseHeader holds extra header fields for the 101 response, such
 	// as Set-Cookie. Fields that the handshake itself sets are refused.
@@ -52,11 +76,15 @@ var defaultAcceptOptions AcceptOptions
 type HandshakeError struct {
 	Status int
 	Reason string
+	Err    error // the underlying error, if any, such as http.ErrNotSupported from Hijack
 }
 
 func (e *HandshakeError) Error() string {
 	return "websocket: handshake failed: " + e.Reason
 }
+
+// Unwrap returns the underlying error, if any.
+func (e *HandshakeError) Unwrap() error { return e.Err }
 
 // Accept upgrades an HTTP request to a WebSocket connection (RFC 6455,
 // section 4.2). On any problem with the request it answers with the fitting
@@ -65,16 +93,30 @@ func (e *HandshakeError) Error() string {
 // wrappers that implement Unwrap, as http.ResponseController does.
 //
 // After Accept returns a Conn, the handler may return; the connection lives
-// on until closed.
+// on until closed. Over HTTP/2 it may not: see below.
+//
+// Over HTTP/2, Accept takes an extended CONNECT request with :protocol
+// websocket (RFC 8441), answers 200 and runs the connection on the
+// request's stream, with the same options and checks (no Sec-WebSocket-Key
+// is needed); it refuses other HTTP/2 requests with 400, saying how to
+// enable extended CONNECT if the server does not offer it (Go 1.25 and
+// 1.26 need GODEBUG=http2xconnect=1, see package xconnect). The stream ends
+// when the handler returns, so the handler must wait for Conn.Done before
+// it returns, also after handing the connection to a Poller (which serves
+// it with a goroutine of its own) or to other goroutines.
 func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
 	if opts == nil {
 		opts = &defaultAcceptOptions
 	}
-	if herr := checkClientHandshake(r); herr != nil {
+	if r.ProtoMajor == 2 {
+		if herr := checkStreamHandshake(r); herr != nil {
+			return nil, rejectStream(w, herr)
+		}
+	} else if herr := checkClientHandshake(r); herr != nil {
 		return nil, reject(w, herr)
 	}
 	if !opts.InsecureSkipOriginCheck {
-		if herr := checkOrigin(r, opts.OriginPatterns); herr != nil {
+		if herr := checkOrigin(r, opts.OriginPatterns, opts.CheckOrigin); herr != nil {
 			return nil, reject(w, herr)
 		}
 	}
@@ -99,11 +141,13 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		}
 	}
 
+	if r.ProtoMajor == 2 {
+		return acceptStream(w, r, opts, subprotocol, extensions, dp) // http2_server.go
+	}
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		herr := &HandshakeError{Status: http.StatusInternalServerError, Reason: "response writer cannot be hijacked: " + err.Error()}
-		reject(w, herr)
-		return nil, fmt.Errorf("%w: %w", herr, err)
+		herr := &HandshakeError{Status: http.StatusInternalServerError, Reason: "response writer cannot be hijacked: " + err.Error(), Err: err}
+		return nil, reject(w, herr)
 	}
 	// The server may have set deadlines for the request; the WebSocket
 	// connection manages its own.
@@ -179,8 +223,9 @@ func reject(w http.ResponseWriter, herr *HandshakeError) error {
 }
 
 // checkOrigin allows requests without an Origin (non-browser clients),
-// same-origin requests, and origins matching one of patterns.
-func checkOrigin(r *http.Request, patterns []string) *HandshakeError {
+// same-origin requests, origins matching one of patterns, and those fn
+// allows (see AcceptOptions.CheckOrigin).
+func checkOrigin(r *http.Request, patterns []string, fn func(*http.Request) bool) *HandshakeError {
 	origins := r.Header["Origin"]
 	if len(origins) == 0 {
 		return nil
@@ -204,6 +249,9 @@ func checkOrigin(r *http.Request, patterns []string) *HandshakeError {
 		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(target)); ok {
 			return nil
 		}
+	}
+	if fn != nil && fn(r) {
+		return nil
 	}
 	return forbidden
 }

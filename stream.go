@@ -4,7 +4,6 @@ import (
 	"compress/flate"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 )
 
@@ -23,7 +22,10 @@ import (
 // Writer was opened on the connection. It costs one small allocation.
 //
 // ctx bounds the wait for other writers and every write through the
-// returned writer, as for Write.
+// returned writer, as for Write. As with Write, a nil error from Write or
+// Close means the bytes were handed to the operating system: a peer that
+// refuses the message, such as one over its read limit, says so with a
+// close frame that the next Read reports (see ConnOptions.ReadLimit).
 func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
 	if err := checkMessageType(typ); err != nil {
 		return nil, err
@@ -246,7 +248,7 @@ func (m *messageWriter) Close() error {
 	} else if m.op == opContinuation && !m.c.isClosed() {
 		// Fragments went out but the message cannot be finished; no other
 		// data message may follow on this stream.
-		err = fmt.Errorf("websocket: message left unfinished: %w", err)
+		err = wrapError("websocket: message left unfinished", err)
 		m.c.closeNow(err)
 	}
 	m.open = false

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,7 +34,7 @@ type writer struct {
 	cancelFn   func()
 	// queue is set when a Poller's loop serves the connection: writes then
 	// never wait for the socket (queue.go).
-	queue *outQueue
+	queue atomic.Pointer[outQueue]
 }
 
 func (w *writer) init(c *Conn) {
@@ -58,8 +59,8 @@ func (w *writer) interrupt() {
 // send writes bufs to the network as one frame. Written reports whether any
 // byte went out, in which case an error leaves the stream broken.
 func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err error) {
-	if w.queue != nil {
-		return w.queue.send(w.c, false, bufs)
+	if w.queue.Load() != nil {
+		return w.queue.Load().send(w.c, false, bufs)
 	}
 	var stop func() bool
 	if ctx.Done() != nil {
@@ -129,7 +130,7 @@ func (c *Conn) frameError(written bool, err error) error {
 	if isCtxErr(err) && !written {
 		return err // nothing went out: the connection is intact
 	}
-	err = fmt.Errorf("websocket: failed to write frame: %w", err)
+	err = wrapError("websocket: failed to write frame", err)
 	c.closeNow(err)
 	return err
 }
@@ -234,7 +235,7 @@ func (c *Conn) errAfterCloseSent() error {
 // lockFrame takes the frame lock for a data frame. Its fast path, a free
 // lock on a connection with no queue, inlines.
 func (c *Conn) lockFrame(ctx context.Context) error {
-	held := c.wr.queue == nil && c.frameMu.state.CompareAndSwap(0, semaHeld)
+	held := c.wr.queue.Load() == nil && c.frameMu.state.CompareAndSwap(0, semaHeld)
 	if held && !c.closeQueued.Load() {
 		return nil
 	}
@@ -248,7 +249,7 @@ func (c *Conn) lockFrame(ctx context.Context) error {
 //go:noinline
 func (c *Conn) lockFrameSlow(ctx context.Context, held bool) error {
 	if !held {
-		if q := c.wr.queue; q != nil && int(q.queued.Load()) > q.limit {
+		if q := c.wr.queue.Load(); q != nil && int(q.queued.Load()) > q.limit {
 			if err := q.awaitRoom(ctx, c); err != nil {
 				return err
 			}
@@ -282,6 +283,11 @@ func (c *Conn) unlockAfterCloseSent() error {
 // the connection stays usable. If it ends part-way through, the frame
 // cannot be finished: the connection is closed without a close frame (the
 // peer sees 1006) and the error says so.
+//
+// A nil error means the message was handed to the operating system, not
+// that the peer took it: a peer that refuses it (a message over its read
+// limit) answers with a close frame, which the next Read reports (see
+// ConnOptions.ReadLimit).
 func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if err := checkMessageType(typ); err != nil {
 		return err

@@ -106,6 +106,6 @@ func (m compression) finish(t *testing.T, r *row) {
 		r.addNote("messages up to 1 MiB")
 	}
 	if m.on() && !*compressionOn {
-		r.pending(t, "compression switch off (run.sh --compression): ran uncompressed with messages up to 1 MiB, the peer's offer declined")
+		r.pending(t, "compression switch off (run.sh --no-compression): ran uncompressed with messages up to 1 MiB, the peer's offer declined")
 	}
 }

@@ -141,7 +141,7 @@ func writeResults(path string, elapsed time.Duration) error {
 	b.WriteString("In the rows marked *(Poller)*, a `websocket.Poller` reads our server's connections and calls back with each message, ")
 	b.WriteString("instead of a goroutine per connection blocked in Read. ")
 	b.WriteString("*pending* means a compression variant ran and passed with compression off on our side, because the ")
-	b.WriteString("compression switch of these tests was off (`run.sh --compression` turns it on); it is not counted as passed.\n\n")
+	b.WriteString("compression switch of these tests was off (`run.sh --no-compression`); it is not counted as passed.\n\n")
 	fmt.Fprintf(&b, "Run on %s/%s with %s in %s.\n\n", runtime.GOOS, runtime.GOARCH, runtime.Version(), elapsed.Round(time.Second))
 	b.WriteString("| peer | version | direction | compression | result | note |\n")
 	b.WriteString("|---|---|---|---|---|---|\n")

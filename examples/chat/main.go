@@ -1,5 +1,5 @@
 // Chat is a chat room over WebSocket in which a slow client cannot stall
-// the others.
+// the others for long.
 //
 //	go run ./examples/chat [-addr host:port]
 //
@@ -8,21 +8,30 @@
 // included, as "NAME: message"; joins and departures are announced as
 // "* NAME joined" and "* NAME left". Messages are limited to 4 KiB.
 //
-// # Slow clients
+// # Broadcast and slow clients
 //
-// Each client has its own queue of outgoing messages, holding up to 64
-// (queueSize), and its own goroutine that writes them. A broadcast only
-// appends to the queues and never waits for a network write, so a client
-// that stops reading delays nobody else. Each message is framed once, as a
-// websocket.PreparedMessage, however many clients it goes to.
+// The clients are a websocket.Group, and every message goes out with
+// Group.Broadcast: framed once, as a websocket.PreparedMessage, however
+// many clients it goes to, and written to all of them at once, so a client
+// that stops reading delays nobody's delivery. The hub broadcasts one
+// message at a time, so that every client sees the same order.
 //
-// When a broadcast finds a client's queue full, the client is dropped: it
-// is removed from the room, its queue is discarded, the room hears
-// "* NAME was dropped: too slow", and once the message already being
-// written to it has gone out, its connection is closed with 1008 (policy
-// violation) and the reason "too slow". A client that does not read at all
-// for writeTimeout is cut off without a close frame, since it could not
-// receive one anyway.
+// A write completes once the operating system has taken the message, so a
+// client that does not read is noticed only when the socket buffers toward
+// it are full (hundreds of messages). A broadcast then waits for it at most
+// stallTimeout, and drops it: the room hears "* NAME was dropped: too
+// slow", and the client is sent the rest of the message being written
+// followed by a close frame with 1008 (policy violation) and the reason
+// "too slow", or is cut off without one if it does not read within its
+// connection's close timeout (5 s). Until it is dropped, a stalled client
+// holds up the next message for the room, once, by up to stallTimeout.
+//
+// # Shutdown
+//
+// On SIGINT or SIGTERM the server stops accepting (http.Server.Shutdown),
+// then closes every WebSocket with 1001 (going away) and waits for the
+// closing handshakes (Group.Shutdown), as the Group documentation
+// describes.
 package main
 
 import (
@@ -49,24 +58,23 @@ import (
 var page []byte
 
 const (
-	// queueSize is how many messages may wait for a client before it is
-	// dropped. It absorbs bursts and short stalls; beyond that, a client
-	// that cannot keep up is better reconnecting than holding memory.
-	queueSize = 64
 	// maxMessageSize bounds what a client may send, in bytes; a larger
 	// message closes its connection with 1009 (message too big).
 	maxMessageSize = 4 << 10
 	// maxNameSize bounds the name a client picks, in bytes.
 	maxNameSize = 32
-	// writeTimeout bounds each write to a client.
-	writeTimeout = 10 * time.Second
+	// stallTimeout is how long a broadcast waits for a client whose socket
+	// buffers are full before dropping it. Long enough for a client on a
+	// slow network to catch up; short, since the room waits meanwhile.
+	stallTimeout = 2 * time.Second
+	// shutdownTimeout bounds the shutdown: the HTTP server's, then the
+	// closing handshakes.
+	shutdownTimeout = 5 * time.Second
 )
 
-// Close code and reason for a client dropped for being slow.
-const (
-	dropCode   = websocket.StatusPolicyViolation
-	dropReason = "too slow"
-)
+// The reason a dropped client hears, along with
+// websocket.StatusPolicyViolation (1008).
+const dropReason = "too slow"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -108,16 +116,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
-		h.shutdown()
+		h.shutdown(context.Background())
 		return err
 	case <-ctx.Done():
 	}
 	logger.Print("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	// Shutdown knows nothing of hijacked connections: the hub closes those.
+	// Shutdown stops accepting and waits for plain HTTP requests, but
+	// knows nothing of hijacked connections: the hub closes those next.
 	err = srv.Shutdown(shutdownCtx)
-	h.shutdown()
+	err = errors.Join(err, h.shutdown(shutdownCtx))
 	<-served
 	return err
 }
@@ -125,29 +134,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // hub is the chat room: it serves the page and the WebSocket endpoint and
 // broadcasts messages to the clients.
 type hub struct {
-	log *log.Logger
-	mux *http.ServeMux
+	log   *log.Logger
+	mux   *http.ServeMux
+	group websocket.Group // every client's connection, from Accept until it closes
 
-	mu      sync.Mutex
-	clients map[*client]struct{}
-	closing bool
-	wg      sync.WaitGroup // one count per client in the room or leaving it
-}
-
-// client is one connection in the room.
-type client struct {
-	name  string
-	conn  *websocket.Conn
-	queue chan *websocket.PreparedMessage // waiting to be written; only the hub sends, holding hub.mu
-	// dropped is closed, holding hub.mu, when the hub drops the client.
-	dropped chan struct{}
+	mu    sync.Mutex                 // held for each broadcast, which keeps one order for all
+	names map[*websocket.Conn]string // the clients in the room
+	wg    sync.WaitGroup             // one count per connection being served
 }
 
 func newHub(logger *log.Logger) *hub {
 	h := &hub{
-		log:     logger,
-		mux:     http.NewServeMux(),
-		clients: make(map[*client]struct{}),
+		log:   logger,
+		mux:   http.NewServeMux(),
+		names: make(map[*websocket.Conn]string),
 	}
 	h.mux.HandleFunc("GET /{$}", h.servePage)
 	h.mux.HandleFunc("/ws", h.serveWS)
@@ -170,172 +170,96 @@ func (h *hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("name must be 1 to %d bytes of UTF-8", maxNameSize), http.StatusBadRequest)
 		return
 	}
+	h.wg.Add(1)
+	defer h.wg.Done()
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		ConnOptions: websocket.ConnOptions{ReadLimit: maxMessageSize},
+		Group:       &h.group, // after Group.Shutdown, closed with 1001 at once
 	})
 	if err != nil {
 		h.log.Printf("%s: handshake refused: %v", r.RemoteAddr, err)
 		return
 	}
 	defer conn.CloseNow()
-	cl := &client{
-		name:    name,
-		conn:    conn,
-		queue:   make(chan *websocket.PreparedMessage, queueSize),
-		dropped: make(chan struct{}),
-	}
-	if !h.join(cl) {
-		conn.Close(websocket.StatusGoingAway, "server shutting down")
-		return
-	}
-	defer h.wg.Done()
+	h.join(conn, name)
 	h.log.Printf("%s: %s joined", r.RemoteAddr, name)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	wrote := make(chan struct{})
-	go func() {
-		defer close(wrote)
-		h.writeLoop(ctx, cl)
-	}()
-	err = h.readLoop(ctx, cl)
-	h.leave(cl)
-	cancel()
-	<-wrote
-	conn.CloseNow()
+	err = h.readLoop(conn)
+	h.leave(conn)
 	h.log.Printf("%s: %s left: %v", r.RemoteAddr, name, err)
 }
 
-// readLoop broadcasts what cl sends until its connection ends.
-func (h *hub) readLoop(ctx context.Context, cl *client) error {
+// readLoop broadcasts what conn sends until its connection ends.
+func (h *hub) readLoop(conn *websocket.Conn) error {
 	for {
-		typ, msg, err := cl.conn.Read(ctx)
+		typ, msg, err := conn.Read(context.Background())
 		if err != nil {
 			return err
 		}
 		if typ != websocket.MessageText {
-			cl.conn.Close(websocket.StatusUnsupportedData, "text messages only")
+			conn.Close(websocket.StatusUnsupportedData, "text messages only")
 			return errors.New("sent a binary message")
 		}
-		h.broadcast(cl, msg)
+		h.say(conn, msg)
 	}
 }
 
-// writeLoop writes cl's queue to its connection until ctx ends, a write
-// fails, or the hub drops cl.
-func (h *hub) writeLoop(ctx context.Context, cl *client) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-cl.dropped:
-			// The hub has emptied the queue: the close frame goes out next.
-			cl.conn.Close(dropCode, dropReason)
-			return
-		case msg := <-cl.queue:
-			wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-			err := cl.conn.WritePrepared(wctx, msg)
-			cancel()
-			if err != nil {
-				// End the read loop too, if the connection is still open.
-				cl.conn.CloseNow()
-				return
-			}
-		}
-	}
-}
-
-// join adds cl to the room. It reports false once shutdown has begun.
-func (h *hub) join(cl *client) bool {
+// join puts conn, already in the group, in the room.
+func (h *hub) join(conn *websocket.Conn, name string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closing {
-		return false
-	}
-	h.clients[cl] = struct{}{}
-	h.wg.Add(1)
-	h.broadcastLocked([]byte("* " + cl.name + " joined"))
-	return true
+	h.names[conn] = name
+	h.broadcastLocked("* " + name + " joined")
 }
 
-// leave removes cl from the room, unless it was dropped already.
-func (h *hub) leave(cl *client) {
+// leave takes conn out of the room, unless it was dropped already.
+func (h *hub) leave(conn *websocket.Conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.clients[cl]; ok {
-		delete(h.clients, cl)
-		h.broadcastLocked([]byte("* " + cl.name + " left"))
+	if name, ok := h.names[conn]; ok {
+		delete(h.names, conn)
+		h.broadcastLocked("* " + name + " left")
 	}
 }
 
-// broadcast sends text from cl to the room.
-func (h *hub) broadcast(from *client, text []byte) {
-	msg := make([]byte, 0, len(from.name)+2+len(text))
-	msg = append(append(append(msg, from.name...), ": "...), text...)
+// say broadcasts text from conn to the room.
+func (h *hub) say(from *websocket.Conn, text []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.clients[from]; !ok {
+	name, ok := h.names[from]
+	if !ok {
 		return // dropped: what it still sends is not heard
 	}
-	h.broadcastLocked(msg)
+	h.broadcastLocked(name + ": " + string(text))
 }
 
-// broadcastLocked queues msg for every client, dropping those whose queue
-// is full, and announces the drops. The caller holds h.mu, which keeps the
-// order of messages the same in every queue. msg must not be modified
-// afterwards.
-func (h *hub) broadcastLocked(msg []byte) {
-	pending := []*websocket.PreparedMessage{prepare(msg)}
-	for len(pending) > 0 {
-		pm := pending[0]
-		pending = pending[1:]
-		for cl := range h.clients {
-			select {
-			case cl.queue <- pm:
-			default:
-				h.dropLocked(cl)
-				pending = append(pending, prepare([]byte("* "+cl.name+" was dropped: "+dropReason)))
+// broadcastLocked sends msg to every client, and announces those that
+// Broadcast dropped for being too slow. The caller holds h.mu.
+func (h *hub) broadcastLocked(msg string) {
+	for pending := []string{msg}; len(pending) > 0; pending = pending[1:] {
+		pm, err := websocket.NewPreparedMessage(websocket.MessageText, []byte(pending[0]))
+		if err != nil {
+			panic(err) // only an invalid message type makes it fail
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), stallTimeout)
+		dropped := h.group.Broadcast(ctx, pm)
+		cancel()
+		for _, conn := range dropped {
+			name, ok := h.names[conn]
+			if !ok {
+				continue // a connection still joining or leaving
 			}
+			delete(h.names, conn)
+			h.log.Printf("%s: %s dropped: %s", conn.RemoteAddr(), name, dropReason)
+			pending = append(pending, "* "+name+" was dropped: "+dropReason)
 		}
 	}
 }
 
-// prepare makes msg into a message that is framed once, however many
-// clients it goes to.
-func prepare(msg []byte) *websocket.PreparedMessage {
-	pm, err := websocket.NewPreparedMessage(websocket.MessageText, msg)
-	if err != nil {
-		panic(err) // only an invalid message type makes it fail
-	}
-	return pm
-}
-
-// dropLocked removes cl from the room and discards its queue; its write
-// loop then closes the connection with dropCode.
-func (h *hub) dropLocked(cl *client) {
-	delete(h.clients, cl)
-	// The write loop may be taking a message at the same time: never block.
-	for discarding := true; discarding; {
-		select {
-		case <-cl.queue:
-		default:
-			discarding = false
-		}
-	}
-	close(cl.dropped)
-	h.log.Printf("%s: %s dropped: queue full", cl.conn.RemoteAddr(), cl.name)
-}
-
-// shutdown closes every connection with 1001 (going away), all at once
-// since each close waits for its peer's answer, and waits until every
-// client has left.
-func (h *hub) shutdown() {
-	var closing sync.WaitGroup
-	h.mu.Lock()
-	h.closing = true
-	for cl := range h.clients {
-		closing.Go(func() { cl.conn.Close(websocket.StatusGoingAway, "server shutting down") })
-	}
-	h.mu.Unlock()
-	closing.Wait()
+// shutdown closes every connection with 1001 (going away), waits for the
+// closing handshakes, bounded by ctx, and then for every handler to
+// return.
+func (h *hub) shutdown(ctx context.Context) error {
+	err := h.group.Shutdown(ctx, "server shutting down")
 	h.wg.Wait()
+	return err
 }

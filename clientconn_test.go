@@ -1,0 +1,184 @@
+package websocket
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// pipeListener is a net.Listener whose connections are net.Pipes made by
+// dial: an HTTP server in memory.
+type pipeListener struct {
+	conns  chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+// dial returns the client's end of a new connection to the server.
+func (l *pipeListener) dial(t *testing.T) net.Conn {
+	a, b := net.Pipe()
+	select {
+	case l.conns <- b:
+	case <-l.closed:
+		t.Fatal("listener closed")
+	}
+	return a
+}
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "pipe" }
+
+// servePipe serves h over a pipeListener until the end of the test.
+func servePipe(t *testing.T, h http.HandlerFunc) *pipeListener {
+	t.Helper()
+	l := newPipeListener()
+	srv := &http.Server{Handler: h}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		srv.Serve(l)
+	}()
+	t.Cleanup(func() {
+		srv.Close()
+		<-served
+	})
+	return l
+}
+
+func TestClientOverPipe(t *testing.T) {
+	checkLeaks(t)
+	accepted := make(chan *Conn, 1)
+	l := servePipe(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/chat" || r.Host != "chat.internal" {
+			http.Error(w, "wrong place", http.StatusNotFound)
+			return
+		}
+		c, err := Accept(w, r, &AcceptOptions{Subprotocols: []string{"v1"}})
+		if err != nil {
+			t.Errorf("Accept: %v", err)
+			return
+		}
+		accepted <- c
+	})
+	ctx := testCtx(t)
+	c, resp, err := Client(ctx, l.dial(t), "ws://chat.internal/chat", &DialOptions{Subprotocols: []string{"v1"}})
+	if err != nil {
+		t.Fatalf("Client: %v", err)
+	}
+	defer c.CloseNow()
+	if resp.StatusCode != http.StatusSwitchingProtocols || c.Subprotocol() != "v1" {
+		t.Fatalf("status %d, subprotocol %q", resp.StatusCode, c.Subprotocol())
+	}
+	s := <-accepted
+	defer s.CloseNow()
+	go func() {
+		typ, msg, err := s.Read(ctx)
+		if err == nil {
+			s.Write(ctx, typ, msg)
+		}
+		s.Read(ctx) // answers the close
+	}()
+	if err := c.Write(ctx, MessageText, []byte("over a pipe")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := c.Read(ctx); err != nil || string(msg) != "over a pipe" {
+		t.Fatalf("Read: %q %v", msg, err)
+	}
+	if err := c.Close(StatusNormalClosure, ""); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+func TestClientFailures(t *testing.T) {
+	checkLeaks(t)
+	l := servePipe(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "go away", http.StatusForbidden)
+	})
+	ctx := testCtx(t)
+	tests := []struct {
+		name    string
+		url     string
+		status  int // of the response returned, 0 for none
+		wantErr string
+	}{
+		{
+			name:    "refused",
+			url:     "ws://example.com/",
+			status:  http.StatusForbidden,
+			wantErr: "websocket: failed to open ws://example.com/: handshake failed: server answered 403 Forbidden, not 101 Switching Protocols",
+		},
+		{
+			name:    "no scheme",
+			url:     "example.com/",
+			wantErr: "websocket: failed to open example.com/: the URL must start with ws:// or wss://",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			nc := l.dial(t)
+			c, resp, err := Client(ctx, nc, tc.url, nil)
+			if c != nil || err == nil || err.Error() != tc.wantErr {
+				t.Fatalf("Client: %v, want %q", err, tc.wantErr)
+			}
+			if tc.status != 0 && (resp == nil || resp.StatusCode != tc.status) {
+				t.Errorf("response %v, want status %d", resp, tc.status)
+			}
+			if tc.status == 0 && resp != nil {
+				t.Errorf("response %v, want none", resp)
+			}
+			// Client closed the connection it was given.
+			if _, err := nc.Write([]byte("x")); !errors.Is(err, io.ErrClosedPipe) {
+				t.Errorf("write after failure: %v, want io.ErrClosedPipe", err)
+			}
+		})
+	}
+}
+
+// TestClientSilentPeer: ctx bounds the handshake through nc's deadlines.
+func TestClientSilentPeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		defer b.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, _, err := Client(ctx, a, "ws://example.com/", nil)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Client: %v, want the deadline", err)
+		}
+		if d := time.Since(start); d != 5*time.Second {
+			t.Errorf("gave up after %v", d)
+		}
+		if _, err := a.Write([]byte("x")); !errors.Is(err, io.ErrClosedPipe) {
+			t.Errorf("write after failure: %v, want io.ErrClosedPipe", err)
+		}
+	})
+}

@@ -1,0 +1,1100 @@
+package websocket
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	neturl "net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	// Go 1.25 and 1.26 offer extended CONNECT only with this (or
+	// GODEBUG=http2xconnect=1 in the environment of go test).
+	_ "github.com/fullduplex/websocket/xconnect"
+)
+
+// h2Server is a test server speaking HTTP/2, with TLS or over cleartext
+// (h2c with prior knowledge), that counts the TCP connections it accepts.
+type h2Server struct {
+	*httptest.Server
+	url      string // ws:// or wss://
+	accepted *atomic.Int64
+	dopts    DialOptions // trusts the server's certificate
+}
+
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// newH2Server starts h on an HTTP/2 server that closes with the test.
+func newH2Server(t *testing.T, useTLS bool, h http.Handler) *h2Server {
+	t.Helper()
+	s := &h2Server{Server: httptest.NewUnstartedServer(h), accepted: new(atomic.Int64)}
+	s.Listener = countingListener{s.Listener, s.accepted}
+	if useTLS {
+		s.EnableHTTP2 = true
+		s.StartTLS()
+		pool := x509.NewCertPool()
+		pool.AddCert(s.Certificate())
+		s.dopts.TLSConfig = &tls.Config{RootCAs: pool}
+		s.url = "wss://" + s.Listener.Addr().String()
+	} else {
+		s.Config.Protocols = new(http.Protocols)
+		s.Config.Protocols.SetHTTP1(true)
+		s.Config.Protocols.SetUnencryptedHTTP2(true)
+		s.Start()
+		s.url = "ws://" + s.Listener.Addr().String()
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// h2Modes runs f over HTTP/2 with TLS and over h2c.
+func h2Modes(t *testing.T, f func(t *testing.T, useTLS bool)) {
+	for _, useTLS := range []bool{true, false} {
+		name := "h2c"
+		if useTLS {
+			name = "tls"
+		}
+		t.Run(name, func(t *testing.T) { f(t, useTLS) })
+	}
+}
+
+// h2Handler accepts over HTTP/2 only, runs serve and returns only once the
+// connection is done, as a handler must over HTTP/2.
+func h2Handler(t *testing.T, opts *AcceptOptions, serve func(c *Conn, r *http.Request)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 2 || r.Method != http.MethodConnect {
+			t.Errorf("request %s %s, want an HTTP/2 extended CONNECT", r.Proto, r.Method)
+		}
+		c, err := Accept(w, r, opts)
+		if err != nil {
+			t.Errorf("Accept: %v", err)
+			return
+		}
+		defer func() {
+			c.CloseNow()
+			<-c.Done()
+		}()
+		serve(c, r)
+	}
+}
+
+// dialTest dials and closes the connection at the end of the test, before
+// the server closes: a server waits for its HTTP/2 handlers, which wait
+// for their connections.
+func dialTest(t *testing.T, ctx context.Context, url string, dopts *DialOptions) (*Conn, *http.Response, error) {
+	c, resp, err := Dial(ctx, url, dopts)
+	if c != nil {
+		t.Cleanup(func() { c.CloseNow() })
+	}
+	return c, resp, err
+}
+
+func echo(c *Conn, r *http.Request) {
+	ctx := context.Background()
+	for {
+		typ, msg, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		if err := c.Write(ctx, typ, msg); err != nil {
+			return
+		}
+	}
+}
+
+func payload(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)}).Read(b)
+	return b
+}
+
+// textPayload is n bytes of words drawn from a small vocabulary.
+func textPayload(seed uint64, n int) []byte {
+	words := strings.Fields("the quick brown fox jumps over a lazy dog while seven wizards box and judge every quartz sphinx")
+	r := rand.New(rand.NewPCG(seed, 1))
+	b := make([]byte, 0, n+16)
+	for len(b) < n {
+		b = append(b, words[r.IntN(len(words))]...)
+		b = append(b, ' ')
+	}
+	return b[:n]
+}
+
+func TestHTTP2Echo(t *testing.T) {
+	sizes := []int{0, 1, 125, 126, 4096, 65535, 65536, 1 << 20, 16 << 20}
+	h2Modes(t, func(t *testing.T, useTLS bool) {
+		for _, compress := range []bool{false, true} {
+			t.Run(fmt.Sprintf("compress=%v", compress), func(t *testing.T) {
+				checkLeaks(t)
+				var copts ConnOptions
+				if compress {
+					copts.Compression.Mode = CompressionContextTakeover
+				}
+				srv := newH2Server(t, useTLS, h2Handler(t, &AcceptOptions{ConnOptions: copts}, echo))
+				dopts := srv.dopts
+				dopts.ConnOptions = copts
+				dopts.HTTP2 = new(HTTP2Transport)
+				dopts.HTTP2Only = true
+				// 16 MiB compressed and inflated under the race detector
+				// takes a while.
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				defer cancel()
+
+				// Several WebSockets at once, dialled concurrently, on one
+				// TCP connection.
+				const n = 3
+				conns := make([]*Conn, n)
+				var wg sync.WaitGroup
+				for i := range conns {
+					wg.Go(func() {
+						c, resp, err := dialTest(t, ctx, srv.url+"/ws", &dopts)
+						if err != nil {
+							t.Errorf("Dial: %v", err)
+							return
+						}
+						if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK {
+							t.Errorf("response %s %s, want HTTP/2.0 200", resp.Proto, resp.Status)
+						}
+						conns[i] = c
+					})
+				}
+				wg.Wait()
+				if t.Failed() {
+					t.FailNow()
+				}
+				if got := srv.accepted.Load(); got != 1 {
+					t.Errorf("%d WebSockets took %d TCP connections, want 1", n, got)
+				}
+				for i, c := range conns {
+					if compress != (c.deflate != nil) {
+						t.Errorf("conn %d: compression negotiated = %v", i, c.deflate != nil)
+					}
+				}
+
+				// Each size both ways, on all the connections at once.
+				for i, c := range conns {
+					wg.Go(func() {
+						for j, size := range sizes {
+							if size > 1<<20 && (i > 0 || compress && useTLS) {
+								// 16 MiB on one connection is enough, and
+								// compressed in one mode: deflate is slow
+								// under the race detector.
+								continue
+							}
+							msg := payload(uint64(i*100+j), size)
+							if compress {
+								// Text-like data, which deflates fast
+								// even under the race detector.
+								msg = textPayload(uint64(i*100+j), size)
+							}
+							if err := c.Write(ctx, MessageBinary, msg); err != nil {
+								t.Errorf("conn %d: Write %d bytes: %v", i, size, err)
+								return
+							}
+							typ, got, err := c.Read(ctx)
+							if err != nil {
+								t.Errorf("conn %d: Read %d bytes: %v", i, size, err)
+								return
+							}
+							if typ != MessageBinary || !bytes.Equal(got, msg) {
+								t.Errorf("conn %d: echo of %d bytes: got %v of %d bytes", i, size, typ, len(got))
+							}
+						}
+						if err := c.Close(StatusNormalClosure, ""); err != nil {
+							t.Errorf("conn %d: Close: %v", i, err)
+						}
+					})
+				}
+				wg.Wait()
+			})
+		}
+	})
+}
+
+func TestHTTP2CloseCodes(t *testing.T) {
+	h2Modes(t, func(t *testing.T, useTLS bool) {
+		checkLeaks(t)
+		serverErr := make(chan error, 1)
+		serverClose := make(chan bool, 1) // true: the server closes first
+		srv := newH2Server(t, useTLS, h2Handler(t, nil, func(c *Conn, r *http.Request) {
+			ctx := testCtx(t)
+			if <-serverClose {
+				c.Write(ctx, MessageText, []byte("closing"))
+				serverErr <- c.Close(4002, "server says bye")
+				return
+			}
+			_, _, err := c.Read(ctx)
+			serverErr <- err
+		}))
+		dopts := srv.dopts
+		dopts.HTTP2 = new(HTTP2Transport)
+		dopts.HTTP2Only = true
+		ctx := testCtx(t)
+
+		// The client closes: the server reads its code.
+		serverClose <- false
+		c, _, err := dialTest(t, ctx, srv.url, &dopts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Close(4001, "client says bye"); err != nil {
+			t.Errorf("client Close: %v", err)
+		}
+		err = <-serverErr
+		var ce *CloseError
+		if !errors.As(err, &ce) || ce.Code != 4001 || ce.Reason != "client says bye" {
+			t.Errorf("server read %v, want the client's close 4001", err)
+		}
+		<-c.Done()
+
+		// The server closes: the client reads its code.
+		serverClose <- true
+		c, _, err = dialTest(t, ctx, srv.url, &dopts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, msg, err := c.Read(ctx); err != nil || string(msg) != "closing" {
+			t.Fatalf("client Read: %q, %v", msg, err)
+		}
+		_, _, err = c.Read(ctx)
+		if !errors.As(err, &ce) || ce.Code != 4002 || ce.Reason != "server says bye" {
+			t.Errorf("client read %v, want the server's close 4002", err)
+		}
+		if err := <-serverErr; err != nil {
+			t.Errorf("server Close: %v", err)
+		}
+		select {
+		case <-c.Done():
+		case <-ctx.Done():
+			t.Error("client connection not done after the closing handshake")
+		}
+	})
+}
+
+func TestHTTP2PingAndReadCancel(t *testing.T) {
+	h2Modes(t, func(t *testing.T, useTLS bool) {
+		checkLeaks(t)
+		serverConn := make(chan *Conn, 1)
+		srv := newH2Server(t, useTLS, h2Handler(t, nil, func(c *Conn, r *http.Request) {
+			serverConn <- c
+			<-c.Done()
+		}))
+		dopts := srv.dopts
+		dopts.HTTP2 = new(HTTP2Transport)
+		ctx := testCtx(t)
+		client, _, err := dialTest(t, ctx, srv.url, &dopts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.CloseNow()
+		server := <-serverConn
+
+		for _, tc := range []struct {
+			name         string
+			reader, peer *Conn
+		}{
+			{name: "client reads", reader: client, peer: server},
+			{name: "server reads", reader: server, peer: client},
+		} {
+			// A Read whose ctx ends leaves the connection usable.
+			short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+			_, _, err := tc.reader.Read(short)
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("%s: Read with an ending ctx: %v", tc.name, err)
+			}
+			// Ping is answered while the reader reads.
+			got := make(chan error, 1)
+			go func() {
+				_, msg, err := tc.reader.Read(ctx)
+				if err == nil && string(msg) != "after ping" {
+					err = fmt.Errorf("read %q", msg)
+				}
+				got <- err
+			}()
+			if _, err := tc.peer.Ping(ctx); err != nil {
+				t.Fatalf("%s: Ping: %v", tc.name, err)
+			}
+			if err := tc.peer.Write(ctx, MessageText, []byte("after ping")); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-got; err != nil {
+				t.Fatalf("%s: Read after the cancelled one: %v", tc.name, err)
+			}
+		}
+		go server.Read(ctx) // answers the close
+		if err := client.Close(StatusNormalClosure, ""); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		<-server.Done()
+	})
+}
+
+// The Poller serves HTTP/2 connections with a goroutine each.
+func TestHTTP2Poller(t *testing.T) {
+	checkLeaks(t)
+	p, err := NewPoller(PollerOptions{
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) {
+			c.Write(context.Background(), typ, msg)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	srv := newH2Server(t, true, h2Handler(t, nil, func(c *Conn, r *http.Request) {
+		if err := p.Serve(c); err != nil {
+			t.Errorf("Serve: %v", err)
+			return
+		}
+		<-c.Done()
+	}))
+	dopts := srv.dopts
+	dopts.HTTP2 = new(HTTP2Transport)
+	ctx := testCtx(t)
+	c, _, err := dialTest(t, ctx, srv.url, &dopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{0, 10, 100000} {
+		msg := payload(uint64(size), size)
+		if err := c.Write(ctx, MessageBinary, msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, got, err := c.Read(ctx); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("echo of %d bytes: %d bytes, %v", size, len(got), err)
+		}
+	}
+	if err := c.Close(StatusNormalClosure, ""); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// Group.Shutdown closes HTTP/2 connections like the others, and their
+// handlers return.
+func TestHTTP2GroupShutdown(t *testing.T) {
+	checkLeaks(t)
+	var g Group
+	handlerDone := make(chan struct{}, 2)
+	registered := make(chan struct{}, 2)
+	srv := newH2Server(t, true, h2Handler(t, &AcceptOptions{Group: &g}, func(c *Conn, r *http.Request) {
+		defer func() { handlerDone <- struct{}{} }()
+		registered <- struct{}{}
+		<-c.Done()
+	}))
+	dopts := srv.dopts
+	dopts.HTTP2 = new(HTTP2Transport)
+	ctx := testCtx(t)
+	var clients []*Conn
+	for range 2 {
+		c, _, err := dialTest(t, ctx, srv.url, &dopts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+	}
+	<-registered
+	<-registered
+	errc := make(chan error, len(clients))
+	for _, c := range clients {
+		go func() {
+			_, _, err := c.Read(ctx)
+			errc <- err
+		}()
+	}
+	if err := g.Shutdown(ctx, "bye"); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	for range clients {
+		if err := <-errc; CloseStatus(err) != StatusGoingAway {
+			t.Errorf("client read %v, want 1001", err)
+		}
+		<-handlerDone
+	}
+}
+
+// A fallBackServer speaks HTTP/1.1 with our echo handler and, to a client
+// starting with the HTTP/2 preface, HTTP/2 without extended CONNECT.
+func fallBackServer(t *testing.T) (addr string, accepted *atomic.Int64) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted = new(atomic.Int64)
+	h1 := &chanListener{addr: ln.Addr(), conns: make(chan net.Conn), done: make(chan struct{})}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		echo(c, r)
+		c.CloseNow()
+	})}
+	var wg sync.WaitGroup
+	wg.Go(func() { hs.Serve(h1) })
+	wg.Go(func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			wg.Go(func() {
+				br := bufio.NewReader(nc)
+				nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+				start, err := br.Peek(3)
+				nc.SetReadDeadline(time.Time{})
+				if err != nil {
+					nc.Close()
+					return
+				}
+				bc := &bufferedConn{Conn: nc, r: br}
+				if string(start) == "PRI" {
+					serveH2WithoutXConnect(bc)
+					return
+				}
+				select {
+				case h1.conns <- bc:
+				case <-h1.done:
+					nc.Close()
+				}
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		hs.Close()
+		wg.Wait()
+	})
+	return ln.Addr().String(), accepted
+}
+
+// serveH2WithoutXConnect is an HTTP/2 server that does not advertise
+// SETTINGS_ENABLE_CONNECT_PROTOCOL: it answers settings until the client
+// leaves.
+func serveH2WithoutXConnect(nc net.Conn) {
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(nc, make([]byte, len(http2.ClientPreface))); err != nil {
+		return
+	}
+	fr := http2.NewFramer(nc, nc)
+	fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 100})
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		if sf, ok := f.(*http2.SettingsFrame); ok && !sf.IsAck() {
+			fr.WriteSettingsAck()
+		}
+	}
+}
+
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+type chanListener struct {
+	addr  net.Addr
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return l.addr }
+
+func TestHTTP2Fallback(t *testing.T) {
+	tests := []struct {
+		name    string
+		server  func(t *testing.T) (url string, accepted *atomic.Int64, dopts DialOptions)
+		why     string // in the error with HTTP2Only
+		tcpConn int64  // TCP connections the fallback takes
+	}{
+		{
+			name: "TLS server without HTTP/2",
+			server: func(t *testing.T) (string, *atomic.Int64, DialOptions) {
+				accepted := new(atomic.Int64)
+				s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					c, err := Accept(w, r, nil)
+					if err != nil {
+						return
+					}
+					echo(c, r)
+					c.CloseNow()
+				}))
+				s.Listener = countingListener{s.Listener, accepted}
+				s.StartTLS()
+				t.Cleanup(s.Close)
+				pool := x509.NewCertPool()
+				pool.AddCert(s.Certificate())
+				return "wss://" + s.Listener.Addr().String(), accepted, DialOptions{TLSConfig: &tls.Config{RootCAs: pool}}
+			},
+			why:     "ALPN",
+			tcpConn: 1, // the connection that chose HTTP/1.1 is used
+		},
+		{
+			name: "cleartext server without HTTP/2",
+			server: func(t *testing.T) (string, *atomic.Int64, DialOptions) {
+				accepted := new(atomic.Int64)
+				s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					c, err := Accept(w, r, nil)
+					if err != nil {
+						return
+					}
+					echo(c, r)
+					c.CloseNow()
+				}))
+				s.Listener = countingListener{s.Listener, accepted}
+				s.Start()
+				t.Cleanup(s.Close)
+				return "ws://" + s.Listener.Addr().String(), accepted, DialOptions{}
+			},
+			why:     "h2c",
+			tcpConn: 2,
+		},
+		{
+			name: "HTTP/2 server without extended CONNECT",
+			server: func(t *testing.T) (string, *atomic.Int64, DialOptions) {
+				addr, accepted := fallBackServer(t)
+				return "ws://" + addr, accepted, DialOptions{}
+			},
+			why:     "SETTINGS_ENABLE_CONNECT_PROTOCOL; a Go server needs GODEBUG=http2xconnect=1",
+			tcpConn: 2,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			checkLeaks(t)
+			url, accepted, dopts := tc.server(t)
+			dopts.HTTP2 = new(HTTP2Transport)
+			ctx := testCtx(t)
+
+			c, resp, err := dialTest(t, ctx, url, &dopts)
+			if err != nil {
+				t.Fatalf("Dial with fallback: %v", err)
+			}
+			if resp.ProtoMajor != 1 || resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Errorf("response %s %s, want HTTP/1.1 101", resp.Proto, resp.Status)
+			}
+			if err := c.Write(ctx, MessageText, []byte("hi")); err != nil {
+				t.Fatal(err)
+			}
+			if _, msg, err := c.Read(ctx); err != nil || string(msg) != "hi" {
+				t.Fatalf("echo over the fallback: %q, %v", msg, err)
+			}
+			c.Close(StatusNormalClosure, "")
+			if got := accepted.Load(); got != tc.tcpConn {
+				t.Errorf("%d TCP connections, want %d", got, tc.tcpConn)
+			}
+
+			dopts.HTTP2Only = true
+			_, _, err = Dial(ctx, url, &dopts)
+			t.Logf("with HTTP2Only: %v", err)
+			if !errors.Is(err, ErrHTTP2Unsupported) || !strings.Contains(err.Error(), tc.why) || !strings.Contains(err.Error(), "HTTP2Only") {
+				t.Errorf("Dial with HTTP2Only: %v; want ErrHTTP2Unsupported saying %q", err, tc.why)
+			}
+		})
+	}
+}
+
+// rawH2 is a hand-driven HTTP/2 client, for requests our client never sends.
+type rawH2 struct {
+	t    *testing.T
+	nc   net.Conn
+	fr   *http2.Framer
+	hbuf bytes.Buffer
+	enc  *hpack.Encoder
+}
+
+func dialRawH2(t *testing.T, addr string) *rawH2 {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	c := &rawH2{t: t, nc: nc, fr: http2.NewFramer(nc, nc)}
+	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	c.enc = hpack.NewEncoder(&c.hbuf)
+	io.WriteString(nc, http2.ClientPreface)
+	c.fr.WriteSettings()
+	return c
+}
+
+// request sends a HEADERS frame with fields, name and value pairs.
+func (c *rawH2) request(stream uint32, endStream bool, fields ...string) {
+	c.hbuf.Reset()
+	for i := 0; i < len(fields); i += 2 {
+		c.enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+	}
+	err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: c.hbuf.Bytes(), EndStream: endStream, EndHeaders: true})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// response reads the response on stream: its status, header and, if
+// wholeBody, its body up to END_STREAM.
+func (c *rawH2) response(stream uint32, wholeBody bool) (status string, h http.Header, body []byte) {
+	h = make(http.Header)
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			c.t.Fatalf("reading the response: %v", err)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				c.fr.WriteSettingsAck()
+			}
+		case *http2.MetaHeadersFrame:
+			if f.StreamID != stream {
+				continue
+			}
+			for _, hf := range f.Fields {
+				if hf.Name == ":status" {
+					status = hf.Value
+				} else {
+					h.Add(hf.Name, hf.Value)
+				}
+			}
+			if f.StreamEnded() || !wholeBody {
+				return status, h, body
+			}
+		case *http2.DataFrame:
+			if f.StreamID == stream {
+				body = append(body, f.Data()...)
+				if f.StreamEnded() {
+					return status, h, body
+				}
+			}
+		case *http2.RSTStreamFrame:
+			if f.StreamID == stream {
+				c.t.Fatalf("stream reset: %v", f.ErrCode)
+			}
+		case *http2.GoAwayFrame:
+			c.t.Fatalf("GOAWAY: %v", f.ErrCode)
+		}
+	}
+}
+
+func TestHTTP2HostileRequests(t *testing.T) {
+	ws := func(fields ...string) []string {
+		return append([]string{":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":path", "/ws", ":authority", "x"}, fields...)
+	}
+	tests := []struct {
+		name   string
+		fields []string
+		status string
+		body   string
+		header [2]string // a response header field that must be there
+	}{
+		{
+			name:   "CONNECT without :protocol",
+			fields: []string{":method", "CONNECT", ":authority", "x:443"},
+			status: "400",
+			body:   "CONNECT request without :protocol websocket",
+		},
+		{
+			name:   "wrong :protocol",
+			fields: []string{":method", "CONNECT", ":protocol", "chat", ":scheme", "http", ":path", "/ws", ":authority", "x", "sec-websocket-version", "13"},
+			status: "400",
+			body:   ":protocol chat is not websocket",
+		},
+		{
+			name:   "missing Sec-WebSocket-Version",
+			fields: ws(),
+			status: "400",
+			body:   "Sec-WebSocket-Version header is missing",
+		},
+		{
+			name:   "unsupported Sec-WebSocket-Version",
+			fields: ws("sec-websocket-version", "8"),
+			status: "426",
+			body:   "is not supported, only 13",
+			header: [2]string{"Sec-Websocket-Version", "13"},
+		},
+		{
+			name:   "plain GET",
+			fields: []string{":method", "GET", ":scheme", "http", ":path", "/ws", ":authority", "x", "sec-websocket-version", "13"},
+			status: "400",
+			body:   "needs an extended CONNECT request with :protocol websocket (RFC 8441)",
+		},
+		{
+			name:   "cross-origin",
+			fields: ws("sec-websocket-version", "13", "origin", "https://evil.example"),
+			status: "403",
+			body:   "origin https://evil.example is not allowed",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			checkLeaks(t)
+			accepted := make(chan error, 1)
+			srv := newH2Server(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c, err := Accept(w, r, nil)
+				if err == nil {
+					c.CloseNow()
+					<-c.Done()
+				}
+				accepted <- err
+			}))
+			c := dialRawH2(t, srv.Listener.Addr().String())
+			c.request(1, false, tc.fields...)
+			status, h, body := c.response(1, true)
+			if status != tc.status || !strings.Contains(string(body), tc.body) {
+				t.Errorf("answer %s %q, want %s %q", status, body, tc.status, tc.body)
+			}
+			if tc.header[0] != "" && h.Get(tc.header[0]) != tc.header[1] {
+				t.Errorf("answer without %s: %s: %v", tc.header[0], tc.header[1], h)
+			}
+			var herr *HandshakeError
+			if err := <-accepted; !errors.As(err, &herr) || fmt.Sprint(herr.Status) != tc.status {
+				t.Errorf("Accept returned %v, want a *HandshakeError with %s", err, tc.status)
+			}
+		})
+	}
+}
+
+// A plain HTTP/2 GET from net/http's client gets a clear refusal.
+func TestHTTP2PlainGet(t *testing.T) {
+	checkLeaks(t)
+	srv := newH2Server(t, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Accept(w, r, nil)
+	}))
+	client := srv.Client()
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(srv.URL + "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "extended CONNECT") {
+		t.Errorf("GET over HTTP/2: %s %s %q", resp.Proto, resp.Status, body)
+	}
+}
+
+// Misbehaving HTTP/2 peers once the WebSocket is open: each ends the
+// connection with 1006 and the handler returns.
+func TestHTTP2HostileStreams(t *testing.T) {
+	open := []string{":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":path", "/ws", ":authority", "x", "sec-websocket-version", "13"}
+	tests := []struct {
+		name  string
+		abuse func(c *rawH2)
+		msgs  int // messages the server reads before the end, at most
+		exact bool
+	}{
+		{
+			name: "END_STREAM after a message",
+			abuse: func(c *rawH2) {
+				c.fr.WriteData(1, true, frame(true, 0, opText, true, []byte("hi")))
+			},
+			msgs:  1,
+			exact: true,
+		},
+		{
+			// The server resets the stream, which may drop what was not
+			// read yet, as a TCP reset does.
+			name: "DATA after END_STREAM",
+			abuse: func(c *rawH2) {
+				c.fr.WriteData(1, true, frame(true, 0, opText, true, []byte("hi")))
+				c.fr.WriteData(1, false, frame(true, 0, opText, true, []byte("too late")))
+			},
+			msgs: 1,
+		},
+		{
+			name: "RST_STREAM mid-message",
+			abuse: func(c *rawH2) {
+				f := frame(true, 0, opBinary, true, make([]byte, 100))
+				c.fr.WriteData(1, false, f[:20])
+				c.fr.WriteRSTStream(1, http2.ErrCodeCancel)
+			},
+		},
+		{
+			name: "connection closed mid-message",
+			abuse: func(c *rawH2) {
+				f := frame(true, 0, opBinary, true, make([]byte, 100))
+				c.fr.WriteData(1, false, f[:20])
+				c.nc.Close()
+			},
+		},
+		{
+			name:  "END_STREAM mid-message",
+			exact: true,
+			abuse: func(c *rawH2) {
+				f := frame(true, 0, opBinary, true, make([]byte, 100))
+				c.fr.WriteData(1, true, f[:20])
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			checkLeaks(t)
+			type result struct {
+				msgs int
+				err  error
+			}
+			done := make(chan result, 1)
+			srv := newH2Server(t, false, h2Handler(t, nil, func(c *Conn, r *http.Request) {
+				var res result
+				for {
+					_, _, err := c.Read(context.Background())
+					if err != nil {
+						res.err = err
+						break
+					}
+					res.msgs++
+				}
+				done <- res
+			}))
+			c := dialRawH2(t, srv.Listener.Addr().String())
+			c.request(1, false, open...)
+			if status, _, _ := c.response(1, false); status != "200" {
+				t.Fatalf("status %s, want 200", status)
+			}
+			tc.abuse(c)
+			select {
+			case res := <-done:
+				if res.msgs > tc.msgs || tc.exact && res.msgs != tc.msgs || CloseStatus(res.err) != StatusAbnormalClosure {
+					t.Errorf("server read %d messages, then %v; want %d, then 1006", res.msgs, res.err, tc.msgs)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the server's connection did not end")
+			}
+		})
+	}
+}
+
+// An interrupted write leaves a client's stream usable, as over TCP: the
+// server stops reading, the client's write waits for flow control, its ctx
+// ends, and once the server reads again everything arrives.
+func TestHTTP2ClientWriteCtx(t *testing.T) {
+	checkLeaks(t)
+	release := make(chan struct{})
+	srv := newH2Server(t, true, h2Handler(t, nil, func(c *Conn, r *http.Request) {
+		<-release
+		echo(c, r)
+	}))
+	dopts := srv.dopts
+	dopts.HTTP2 = new(HTTP2Transport)
+	ctx := testCtx(t)
+	c, _, err := dialTest(t, ctx, srv.url, &dopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	// Fill the stream's flow-control window (net/http's server buffers
+	// 1 MiB per stream) until a write waits. A message this size goes to
+	// the transport in one piece, so the write that waits has sent nothing.
+	msg := payload(1, 4000)
+	var sent int
+	for {
+		short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		err := c.Write(short, MessageBinary, msg)
+		cancel()
+		if err != nil {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Write: %v", err)
+			}
+			break
+		}
+		if sent++; sent > 5000 {
+			t.Fatal("writes never waited")
+		}
+	}
+	close(release)
+	if err := c.Write(ctx, MessageText, []byte("end")); err != nil {
+		t.Fatalf("Write after the interrupted one: %v", err)
+	}
+	for i := 0; ; i++ {
+		typ, got, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("Read %d: %v", i, err)
+		}
+		if typ == MessageText {
+			if string(got) != "end" || i != sent {
+				t.Errorf("got %q after %d messages, want \"end\" after %d", got, i, sent)
+			}
+			break
+		}
+		if !bytes.Equal(got, msg) {
+			t.Fatalf("message %d torn: %d bytes", i, len(got))
+		}
+	}
+	c.Close(StatusNormalClosure, "")
+}
+
+func TestFrameHeaderOnly(t *testing.T) {
+	for _, n := range []int{0, 1, 8, 125, 126, 127, 1000, 65535, 65536, 1 << 20} {
+		f := frame(true, 0, opBinary, false, make([]byte, n))
+		hn := len(f) - n
+		if got, want := frameHeaderOnly(f[:hn]), n > 125; got != want {
+			t.Errorf("header of a %d-byte frame: %v, want %v", n, got, want)
+		}
+		if frameHeaderOnly(f) {
+			t.Errorf("whole %d-byte frame taken for a lone header", n)
+		}
+	}
+}
+
+// The handshake's options work over HTTP/2 as over HTTP/1.1.
+func TestHTTP2Negotiation(t *testing.T) {
+	checkLeaks(t)
+	aopts := &AcceptOptions{
+		Subprotocols:   []string{"b", "c"},
+		ResponseHeader: http.Header{"Set-Cookie": {"session=42"}},
+		ConnOptions:    ConnOptions{Compression: CompressionOptions{Mode: CompressionNoContextTakeover}},
+	}
+	srv := newH2Server(t, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Origin") != "" {
+			if _, err := Accept(w, r, aopts); err == nil {
+				t.Error("cross-origin request accepted")
+			}
+			return
+		}
+		user, pass, _ := r.BasicAuth()
+		if r.Header.Get("X-Hello") != "1" || r.URL.RawQuery != "room=1" || user != "u" || pass != "p" {
+			t.Errorf("request: header %v, query %q", r.Header, r.URL.RawQuery)
+		}
+		h2Handler(t, aopts, echo)(w, r)
+	}))
+	jar, _ := cookiejar.New(nil)
+	dopts := srv.dopts
+	dopts.HTTP2 = new(HTTP2Transport)
+	dopts.HTTP2Only = true
+	dopts.Subprotocols = []string{"a", "b"}
+	dopts.HTTPHeader = http.Header{"X-Hello": {"1"}}
+	dopts.Jar = jar
+	dopts.Compression.Mode = CompressionContextTakeover
+	ctx := testCtx(t)
+	url := strings.Replace(srv.url, "wss://", "wss://u:p@", 1) + "/ws?room=1"
+	c, resp, err := dialTest(t, ctx, url, &dopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Subprotocol() != "b" || c.deflate == nil {
+		t.Errorf("subprotocol %q, compression %v", c.Subprotocol(), c.deflate != nil)
+	}
+	if resp.Header.Get("Sec-WebSocket-Accept") != "" || resp.Body != http.NoBody {
+		t.Errorf("response %v with body %v", resp.Header, resp.Body)
+	}
+	if cookies := jar.Cookies(&neturl.URL{Scheme: "https", Host: srv.Listener.Addr().String()}); len(cookies) != 1 || cookies[0].Value != "42" {
+		t.Errorf("jar holds %v", cookies)
+	}
+	if c.RemoteAddr().String() != srv.Listener.Addr().String() {
+		t.Errorf("RemoteAddr %v, want %v", c.RemoteAddr(), srv.Listener.Addr())
+	}
+	c.Close(StatusNormalClosure, "")
+
+	// A refusal over HTTP/2: its status and the start of its body.
+	dopts.HTTPHeader = http.Header{"Origin": {"https://evil.example"}}
+	_, resp, err = Dial(ctx, srv.url, &dopts)
+	var herr *HandshakeError
+	if !errors.As(err, &herr) || herr.Status != http.StatusForbidden || resp == nil || resp.ProtoMajor != 2 {
+		t.Fatalf("cross-origin Dial: %v, %v", resp, err)
+	}
+	if body, _ := io.ReadAll(resp.Body); !strings.Contains(string(body), "is not allowed") {
+		t.Errorf("refusal body %q", body)
+	}
+}
+
+// http.Server.Shutdown waits for HTTP/2 handlers, which wait for their
+// WebSockets: a Group closed from RegisterOnShutdown lets it finish.
+func TestHTTP2ServerShutdown(t *testing.T) {
+	checkLeaks(t)
+	var g Group
+	registered := make(chan struct{}, 1)
+	srv := newH2Server(t, true, h2Handler(t, &AcceptOptions{Group: &g}, func(c *Conn, r *http.Request) {
+		registered <- struct{}{}
+		echo(c, r)
+	}))
+	ctx := testCtx(t)
+	closed := make(chan error, 1)
+	srv.Config.RegisterOnShutdown(func() { closed <- g.Shutdown(ctx, "restarting") })
+	dopts := srv.dopts
+	dopts.HTTP2 = new(HTTP2Transport)
+	c, _, err := dialTest(t, ctx, srv.url, &dopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-registered
+	read := make(chan error, 1)
+	go func() {
+		_, _, err := c.Read(ctx)
+		read <- err
+	}()
+	if err := srv.Config.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Errorf("Group.Shutdown: %v", err)
+	}
+	if err := <-read; CloseStatus(err) != StatusGoingAway {
+		t.Errorf("client read %v, want 1001", err)
+	}
+}
+
+// Where the server does not offer extended CONNECT, the refusal of an
+// HTTP/2 request says how to turn it on.
+func TestHTTP2RefusalSaysHowToEnable(t *testing.T) {
+	defer func(on bool) { extendedConnectOn = on }(extendedConnectOn)
+	r := httptest.NewRequest(http.MethodGet, "/ws", nil)
+	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0
+	for _, on := range []bool{true, false} {
+		extendedConnectOn = on
+		herr := checkStreamHandshake(r)
+		if herr == nil || herr.Status != http.StatusBadRequest {
+			t.Fatalf("plain GET over HTTP/2: %v", herr)
+		}
+		if got := strings.Contains(herr.Reason, "GODEBUG=http2xconnect=1"); got == on {
+			t.Errorf("extended CONNECT on = %v: reason %q", on, herr.Reason)
+		}
+	}
+}

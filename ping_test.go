@@ -1,0 +1,103 @@
+package websocket
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+)
+
+// TestSendPing: SendPing returns once the ping is written; the pong
+// reaches OnPong through the reader, and a Ping running alongside is not
+// confused by it.
+func TestSendPing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pongs := make(chan []byte, 4)
+		client, server := pipePair(&ConnOptions{OnPong: func(p []byte) { pongs <- bytes.Clone(p) }}, nil)
+		defer client.CloseNow()
+		defer server.CloseNow()
+		ctx := context.Background()
+		go server.Read(ctx) // answers pings
+		go client.Read(ctx) // sees pongs
+
+		if err := client.SendPing(ctx, []byte("probe")); err != nil {
+			t.Fatalf("SendPing: %v", err)
+		}
+		if got := <-pongs; string(got) != "probe" {
+			t.Fatalf("pong %q", got)
+		}
+		// An empty ping, and the longest.
+		if err := client.SendPing(ctx, nil); err != nil {
+			t.Fatalf("SendPing(nil): %v", err)
+		}
+		if got := <-pongs; len(got) != 0 {
+			t.Fatalf("pong %q", got)
+		}
+		long := bytes.Repeat([]byte("p"), maxControlPayload)
+		if err := client.SendPing(ctx, long); err != nil {
+			t.Fatalf("SendPing of %d bytes: %v", len(long), err)
+		}
+		if got := <-pongs; !bytes.Equal(got, long) {
+			t.Fatalf("pong of %d bytes", len(got))
+		}
+		// Ping still measures its own round trip.
+		if _, err := client.Ping(ctx); err != nil {
+			t.Fatalf("Ping: %v", err)
+		}
+		<-pongs
+	})
+}
+
+func TestSendPingErrors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		client, server := pipePair(nil, nil)
+		defer server.CloseNow()
+		ctx := context.Background()
+		err := client.SendPing(ctx, make([]byte, maxControlPayload+1))
+		if err == nil || err.Error() != "websocket: ping payload is 126 bytes, the limit is 125" {
+			t.Errorf("oversized payload: %v", err)
+		}
+		client.CloseNow()
+		err = client.SendPing(ctx, []byte("x"))
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("after CloseNow: %v, want ErrClosed", err)
+		}
+		if err != nil && err.Error() != "websocket: failed to send ping: use of closed connection" {
+			t.Errorf("error %q", err)
+		}
+	})
+}
+
+// TestSendPingFromPollerCallback: SendPing never waits for a pong, so a
+// Poller's callback may call it, unlike Ping.
+func TestSendPingFromPollerCallback(t *testing.T) {
+	errc := make(chan error, 1)
+	p, err := NewPoller(PollerOptions{
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) {
+			errc <- c.SendPing(context.Background(), msg)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	pings := make(chan string, 1)
+	client, server := pair(t, nil, &DialOptions{ConnOptions: ConnOptions{
+		OnPing: func(p []byte) { pings <- string(p) },
+	}})
+	if err := p.Serve(server); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	go client.Read(ctx) // sees the ping; returns when the test's cleanup closes
+	if err := client.Write(ctx, MessageText, []byte("ping me")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("SendPing from OnMessage: %v", err)
+	}
+	if got := <-pings; got != "ping me" {
+		t.Fatalf("client got ping %q", got)
+	}
+}

@@ -1,0 +1,516 @@
+//go:build linux
+
+package websocket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Hostile peers, round two, against a Poller's epoll loops: a loop must
+// never wait for one connection, whatever its peer does.
+
+// setWriteQueueLimit sets PollerOptions.WriteQueueLimit.
+func setWriteQueueLimit(o *PollerOptions, n int) { o.WriteQueueLimit = n }
+
+// hostileServer is a Poller server whose accepted connections may have
+// small send buffers, so that a peer that does not read stalls writes to
+// it after a few KiB.
+type hostileServer struct {
+	addr   string
+	url    string
+	p      *Poller
+	conns  chan *Conn      // the server's end of every connection, in order
+	closed chan closedConn // from OnClose
+}
+
+// newHostileServer starts a hostileServer that accepts with aopts;
+// opts.OnClose is set by it. Unless smallSndbuf, accepted connections keep
+// the system's send buffers (small ones make large transfers slow).
+func newHostileServer(t *testing.T, opts PollerOptions, aopts *AcceptOptions, smallSndbuf bool) *hostileServer {
+	t.Helper()
+	checkLeaks(t)
+	checkFDs(t)
+	s := &hostileServer{conns: make(chan *Conn, 1024), closed: make(chan closedConn, 1024)}
+	opts.OnClose = func(c *Conn, err error) { s.closed <- closedConn{c, err} }
+	p, err := NewPoller(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.p = p
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, aopts)
+		if err != nil {
+			return
+		}
+		s.conns <- c
+		if err := p.Serve(c); err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}))
+	if smallSndbuf {
+		ts.Listener = smallSendBuffers{ts.Listener}
+	}
+	ts.Start()
+	t.Cleanup(func() {
+		ts.Close()
+		p.Close()
+	})
+	s.addr = strings.TrimPrefix(ts.URL, "http://")
+	s.url = "ws://" + s.addr
+	return s
+}
+
+// dialRaw opens a raw client that does not read (its receive buffer is
+// small) and returns it with the server's end.
+func (s *hostileServer) dialRaw(t *testing.T, deadline time.Time) (*rawWSClient, *Conn) {
+	t.Helper()
+	rc := dialRawWS(t, s.addr, 4096, deadline)
+	return rc, <-s.conns
+}
+
+// dial opens a client of this library and returns it with the server's end.
+func (s *hostileServer) dial(t *testing.T) (*Conn, *Conn) {
+	t.Helper()
+	c, _, err := Dial(testCtx(t), s.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return c, <-s.conns
+}
+
+// echoOnce sends message i on c and waits for its echo, within limit; it
+// returns the round trip.
+func echoOnce(t *testing.T, c *Conn, i int, limit time.Duration) time.Duration {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	msg := []byte("echo " + strconv.Itoa(i))
+	start := time.Now()
+	if err := c.Write(ctx, MessageText, msg); err != nil {
+		t.Fatalf("echo %d: write: %v", i, err)
+	}
+	_, got, err := c.Read(ctx)
+	rtt := time.Since(start)
+	if err != nil || string(got) != string(msg) {
+		t.Fatalf("echo %d: %q %v after %v", i, got, err, rtt)
+	}
+	return rtt
+}
+
+// echoServer is the OnMessage of an echo server whose writes get timeout.
+func echoServer(timeout time.Duration) func(c *Conn, typ MessageType, msg []byte) {
+	return func(c *Conn, typ MessageType, msg []byte) {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		c.Write(ctx, typ, msg)
+	}
+}
+
+// TestPollerPingersDoNotStallLoop: peers that send bursts of pings and
+// never read cost the loop nothing while their pongs wait: a healthy
+// connection on the same loop keeps getting its echoes promptly. Each
+// burst's pongs are more than TCP's buffers hold, and the loop used to
+// wait up to a second for each pong to go out. The pingers join one by
+// one, each followed by an echo, and echoes go on until every ping has
+// been read.
+func TestPollerPingersDoNotStallLoop(t *testing.T) {
+	const (
+		pingers  = 6
+		pings    = 300 // per pinger: about 38 KB of pongs
+		maxRTT   = 200 * time.Millisecond
+		minEchos = 20
+	)
+	var pinged atomic.Int64
+	aopts := &AcceptOptions{ConnOptions: ConnOptions{OnPing: func([]byte) { pinged.Add(1) }}}
+	srv := newHostileServer(t, PollerOptions{Loops: 1, OnMessage: echoServer(5 * time.Second)}, aopts, true)
+	deadline := time.Now().Add(4 * time.Second)
+	good, _ := srv.dial(t)
+	echoOnce(t, good, -1, time.Second)
+	burst := pingBatch(pings)
+	var rtts []time.Duration
+	echo := func() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d pings read after %d echoes", pinged.Load(), pingers*pings, len(rtts))
+		}
+		rtt := echoOnce(t, good, len(rtts), 2*time.Second)
+		rtts = append(rtts, rtt)
+		if rtt > maxRTT {
+			t.Fatalf("echo %d took %v among peers that ping and do not read", len(rtts)-1, rtt)
+		}
+	}
+	var sent []chan struct{}
+	for range pingers {
+		rc, _ := srv.dialRaw(t, deadline)
+		done := make(chan struct{})
+		sent = append(sent, done)
+		go func() {
+			defer close(done)
+			rc.nc.Write(burst)
+		}()
+		echo()
+	}
+	for pinged.Load() < pingers*pings || len(rtts) < minEchos {
+		echo()
+	}
+	for _, done := range sent {
+		<-done
+	}
+	t.Logf("%d echoes, slowest %v", len(rtts), slices.Max(rtts))
+}
+
+// TestPollerPingFromCallbackOtherConn: Ping, from a callback, of another
+// connection served by the same loop returns ErrPingFromCallback too: the
+// loop the callback holds up is the one that would read the pong. It used
+// to wait forever.
+func TestPollerPingFromCallbackOtherConn(t *testing.T) {
+	var other atomic.Pointer[Conn]
+	result := make(chan error, 1)
+	srv := newHostileServer(t, PollerOptions{
+		Loops: 1,
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) {
+			if string(msg) == "ping the other" {
+				_, err := other.Load().Ping(context.Background())
+				result <- err
+				return
+			}
+			c.Write(context.Background(), typ, msg)
+		},
+	}, nil, false)
+	ctx := testCtx(t)
+	a, _ := srv.dial(t)
+	b, sb := srv.dial(t)
+	other.Store(sb)
+	go func() {
+		for {
+			if _, _, err := b.Read(ctx); err != nil { // b answers pings
+				return
+			}
+		}
+	}()
+	if err := a.Write(ctx, MessageText, []byte("ping the other")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-result:
+		if !errors.Is(err, ErrPingFromCallback) {
+			t.Fatalf("Ping of another connection of the loop from OnMessage: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		sb.CloseNow() // let the callback return
+		<-result
+		t.Fatal("Ping of another connection of the loop from OnMessage did not return")
+	}
+	// The loop is free: a still gets echoes, and b's Ping from this
+	// goroutine gets its pong.
+	echoOnce(t, a, 0, 2*time.Second)
+	if rtt, err := sb.Ping(ctx); err != nil || rtt <= 0 {
+		t.Fatalf("Ping from another goroutine: %v %v", rtt, err)
+	}
+}
+
+// TestPollerLargeWritesWhilePinging is TestLargeWritesWhilePinging with
+// the server on a Poller, whose OnMessage sends a ping and echoes the
+// message: its large writes come from the loop. Its queue is large enough
+// for everything the test sends, so only a deadlock can fail it. The loop
+// used to block in the echo's Write while the client, whose reader was
+// writing a pong behind its own large message, read nothing.
+func TestPollerLargeWritesWhilePinging(t *testing.T) {
+	got := make(chan int, 16)
+	opts := PollerOptions{
+		Loops: 1,
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) {
+			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+			defer cancel()
+			if err := c.writeControl(ctx, opPing, exchangePing); err != nil {
+				t.Errorf("ping: %v", err)
+			} else if err := c.Write(ctx, typ, msg); err != nil {
+				t.Errorf("echo: %v", err)
+			}
+			got <- len(msg)
+		},
+	}
+	setWriteQueueLimit(&opts, 64<<20)
+	srv := newHostileServer(t, opts, nil, false)
+	client, server := srv.dial(t)
+	largeExchange(t, client, server, got)
+}
+
+// TestPollerNonReaderDoesNotStallLoop: a client that stops reading while
+// the server echoes large messages to it does not hold up the loop: the
+// echo's Write from OnMessage returns at once, what the socket does not
+// take waits in the client's own queue, the loop's other connection keeps
+// getting echoes promptly, and at the next echo the client is dropped with
+// ErrWriteQueueFull. The loop used to block in the echo's Write, for as
+// long as its ctx allowed (10s here).
+func TestPollerNonReaderDoesNotStallLoop(t *testing.T) {
+	const (
+		size      = 4 << 20
+		maxWrite  = 3 * time.Second // copying 4 MiB into the queue, under -race on a busy machine
+		maxRTT    = 200 * time.Millisecond
+		echoes    = 20
+		writeWait = 10 * time.Second
+	)
+	written := make(chan error, 2)
+	opts := PollerOptions{
+		Loops: 1,
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) {
+			ctx, cancel := context.WithTimeout(context.Background(), writeWait)
+			defer cancel()
+			err := c.Write(ctx, typ, msg)
+			if typ == MessageBinary {
+				written <- err
+			}
+		},
+	}
+	setWriteQueueLimit(&opts, 256<<10)
+	srv := newHostileServer(t, opts, nil, true)
+	deadline := time.Now().Add(4 * time.Second)
+	good, _ := srv.dial(t)
+	echoOnce(t, good, -1, time.Second)
+	slow, sslow := srv.dialRaw(t, deadline)
+	big := frame(true, 0, opBinary, true, make([]byte, size))
+	sent := make(chan struct{})
+	send := func() {
+		go func() {
+			slow.nc.Write(big) // fails once the server drops the client
+			sent <- struct{}{}
+		}()
+	}
+	// The first message is echoed: far more than the socket takes.
+	send()
+	select {
+	case err := <-written:
+		if err != nil {
+			t.Fatalf("echo to the client that does not read: %v", err)
+		}
+	case <-time.After(maxWrite):
+		t.Fatalf("the loop's echo to a client that does not read did not return within %v", maxWrite)
+	}
+	var slowest time.Duration
+	for i := range echoes {
+		rtt := echoOnce(t, good, i, 2*time.Second)
+		slowest = max(slowest, rtt)
+		if rtt > maxRTT {
+			t.Fatalf("echo %d took %v with an echo queued to a client that does not read", i, rtt)
+		}
+	}
+	<-sent
+	// The echo of the second finds the first still queued.
+	send()
+	var dropped closedConn
+	select {
+	case dropped = <-srv.closed:
+	case <-time.After(time.Until(deadline)):
+		t.Fatal("the client that does not read was not dropped")
+	}
+	if dropped.c != sslow || !errors.Is(dropped.err, ErrWriteQueueFull) {
+		t.Fatalf("OnClose: %v, want ErrWriteQueueFull for the client that does not read", dropped.err)
+	}
+	if err := <-written; !errors.Is(err, ErrWriteQueueFull) {
+		t.Fatalf("second echo: %v, want ErrWriteQueueFull", err)
+	}
+	echoOnce(t, good, echoes, 2*time.Second)
+	slow.nc.Close()
+	<-sent
+	t.Logf("slowest echo %v", slowest)
+}
+
+// TestPollerSlowLargeMessageLinearCost: a large message that arrives a
+// piece at a time costs the server memory linear in its size. Here 4 MiB
+// comes in 4 KiB fragments, each sent after the pong to a ping that
+// follows the one before, so that each reaches the loop in an event of
+// its own. The loop used to copy the part received out and back at every
+// event: quadratic, gigabytes for a few megabytes. Now the message is
+// gathered with append, whose growth by a quarter at these sizes adds up
+// to about five times the message; the bound is eight.
+func TestPollerSlowLargeMessageLinearCost(t *testing.T) {
+	const (
+		size  = 4 << 20
+		piece = 4 << 10
+		bound = 8 * size
+	)
+	delivered := make(chan int, 1)
+	srv := newHostileServer(t, PollerOptions{
+		Loops:     1,
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) { delivered <- len(msg) },
+	}, nil, false)
+	rc := dialRawWS(t, srv.addr, 0, time.Now().Add(10*time.Second))
+	<-srv.conns
+	// Every frame is built before the measurement: the client allocates
+	// nothing while it sends.
+	ping := frame(true, 0, opPing, true, []byte("p"))
+	var wire [][]byte
+	for off := 0; off < size; off += piece {
+		op := opContinuation
+		if off == 0 {
+			op = opBinary
+		}
+		f := frame(off+piece == size, 0, op, true, make([]byte, piece))
+		wire = append(wire, append(f, ping...))
+	}
+	var pong [3]byte
+	var before, now runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	for i, w := range wire {
+		if _, err := rc.nc.Write(w); err != nil {
+			t.Fatalf("fragment %d: %v", i, err)
+		}
+		if _, err := readFullNoAlloc(rc, pong[:]); err != nil || pong[0] != 0x8A || pong[2] != 'p' {
+			t.Fatalf("pong after fragment %d: %x %v", i, pong, err)
+		}
+		if i%64 == 63 {
+			// Fail early rather than wait for quadratic work to end.
+			runtime.ReadMemStats(&now)
+			if d := now.TotalAlloc - before.TotalAlloc; d > bound {
+				t.Fatalf("%d bytes allocated after %d of %d fragments (%d bytes) in %v", d, i+1, len(wire), (i+1)*piece, time.Since(start))
+			}
+		}
+	}
+	if n := <-delivered; n != size {
+		t.Fatalf("delivered %d bytes", n)
+	}
+	runtime.ReadMemStats(&now)
+	d := now.TotalAlloc - before.TotalAlloc
+	t.Logf("%d bytes allocated for a message of %d bytes in %d pieces, in %v", d, size, len(wire), time.Since(start))
+	if d > bound {
+		t.Fatalf("%d bytes allocated for a message of %d bytes", d, size)
+	}
+}
+
+// readFullNoAlloc reads len(p) bytes of rc without allocating.
+func readFullNoAlloc(rc *rawWSClient, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		k, err := rc.br.Read(p[n:])
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// TestPollerHostileLoad: N peers that send a burst of pings and never
+// read, and N that stop reading while the server echoes to them, share a
+// loop with a healthy connection. Every one of those leaves more unread
+// than TCP holds, which used to stall the loop for a second (a pong) or
+// five (an echo) each. The healthy connection's echoes stay fast (p99
+// under 50 ms) all along: the peers join one by one, each followed by an
+// echo, and echoes go on until every ping has been read and every echo
+// queued. Those peers stay connected, and the server's memory is bounded
+// by their queues. Goroutines and file descriptors are all released at
+// the end. N is 50; WS_HOSTILE_FULL=1 runs the full load, N=200.
+func TestPollerHostileLoad(t *testing.T) {
+	n := 50
+	if os.Getenv("WS_HOSTILE_FULL") == "1" {
+		n = 200
+	}
+	const (
+		queueLimit = 64 << 10
+		pings      = 300      // per pinger: their pongs fill TCP's buffers, and stay within the queue's limit
+		msgSize    = 48 << 10 // two fit under the limit: the second echo is queued, never refused
+		maxP99     = 50 * time.Millisecond
+		minEchos   = 100
+	)
+	var pinged, echoed atomic.Int64
+	aopts := &AcceptOptions{ConnOptions: ConnOptions{OnPing: func([]byte) { pinged.Add(1) }}}
+	opts := PollerOptions{
+		Loops: 1,
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := c.Write(ctx, typ, msg); err == nil && typ == MessageBinary {
+				echoed.Add(1)
+			}
+		},
+	}
+	setWriteQueueLimit(&opts, queueLimit)
+	base := heapInUse()
+	srv := newHostileServer(t, opts, aopts, true)
+	deadline := time.Now().Add(12 * time.Second)
+	good, _ := srv.dial(t)
+	echoOnce(t, good, -1, time.Second)
+
+	burst := pingBatch(pings)
+	msg := frame(true, 0, opBinary, true, make([]byte, msgSize))
+	two := append(append([]byte(nil), msg...), msg...)
+	var rtts []time.Duration
+	echo := func() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the flood was not over after %d echoes: %d of %d pings read, %d of %d echoes queued",
+				len(rtts), pinged.Load(), n*pings, echoed.Load(), 2*n)
+		}
+		rtts = append(rtts, echoOnce(t, good, len(rtts), 2*time.Second))
+	}
+	var sent []chan struct{}
+	send := func(rc *rawWSClient, b []byte) {
+		done := make(chan struct{})
+		sent = append(sent, done)
+		go func() {
+			defer close(done)
+			rc.nc.Write(b)
+		}()
+	}
+	for range n {
+		rc, _ := srv.dialRaw(t, deadline)
+		send(rc, burst)
+		echo()
+		rc, _ = srv.dialRaw(t, deadline)
+		send(rc, two)
+		echo()
+	}
+	for pinged.Load() < int64(n*pings) || echoed.Load() < int64(2*n) || len(rtts) < minEchos {
+		echo()
+	}
+	for _, done := range sent {
+		<-done
+	}
+	slices.Sort(rtts)
+	p99 := rtts[(len(rtts)*99+99)/100-1] // nearest rank
+	t.Logf("N=%d: %d echoes during the flood, p50 %v, p99 %v, slowest %v", n, len(rtts), rtts[len(rtts)/2], p99, rtts[len(rtts)-1])
+	if p99 > maxP99 {
+		t.Errorf("echo p99 %v under the flood, want under %v", p99, maxP99)
+	}
+	if got := srv.p.Len(); got != 2*n+1 {
+		t.Errorf("%d connections served after the flood, want %d", got, 2*n+1)
+	}
+	select {
+	case cc := <-srv.closed:
+		t.Errorf("a connection was dropped: %v", cc.err)
+	default:
+	}
+	// Each peer holds at most its queue's limit and one echo.
+	grown := heapInUse() - base
+	limit := int64(n)*(queueLimit+64<<10) + 16<<20
+	t.Logf("heap in use grew by %s for %d connections (bound %s)", mib(grown), 2*n+1, mib(limit))
+	if grown > limit {
+		t.Errorf("heap in use grew by %s, bound %s", mib(grown), mib(limit))
+	}
+}
+
+// heapInUse returns runtime.MemStats.HeapInuse after collecting garbage,
+// twice so that the pools' victim caches are dropped too.
+func heapInUse() int64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapInuse)
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

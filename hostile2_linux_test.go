@@ -210,7 +210,6 @@ func TestPollerPingFromCallbackOtherConn(t *testing.T) {
 		}
 	case <-time.After(2 * time.Second):
 		sb.CloseNow() // let the callback return
-		<-result
 		t.Fatal("Ping of another connection of the loop from OnMessage did not return")
 	}
 	// The loop is free: a still gets echoes, and b's Ping from this

@@ -139,9 +139,17 @@ func (c *Conn) gotPong(payload []byte) {
 		return
 	}
 	ps.mu.Lock()
-	if ch, ok := ps.waiting[id]; ok {
-		close(ch)
-		delete(ps.waiting, id)
+	if _, ok := ps.waiting[id]; ok {
+		// Ids grow with each Ping, so the pong to this one also answers
+		// every earlier Ping still waiting: a peer may answer only the
+		// latest of several pings (RFC 6455, section 5.5.3). The distance
+		// test keeps that right across a wrap of the counter.
+		for other, ch := range ps.waiting {
+			if id-other < 1<<32 {
+				close(ch)
+				delete(ps.waiting, other)
+			}
+		}
 	}
 	ps.mu.Unlock()
 }

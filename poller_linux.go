@@ -259,7 +259,12 @@ func (l *loop) serviceHeld(c *Conn, ev *evState) {
 // last byte is in.
 func (l *loop) service(c *Conn) {
 	r := &c.rd
+	total := 0
 	for !c.isClosed() {
+		if total >= maxServiceBytes {
+			l.requeue(c)
+			return
+		}
 		if r.err != nil {
 			l.discard(c) // failing: wait for the peer to close, without blocking
 			return
@@ -274,6 +279,7 @@ func (l *loop) service(c *Conn) {
 		} else {
 			n, space, err = l.fill(r)
 		}
+		total += n
 		switch {
 		case err == errWouldBlock:
 			r.releaseIfIdle()
@@ -288,6 +294,20 @@ func (l *loop) service(c *Conn) {
 			}
 		}
 	}
+}
+
+// maxServiceBytes bounds what one connection reads in one turn of its
+// loop. Past it the connection goes to the back of the line (requeue), so
+// a peer that floods cannot hold up the loop's other connections.
+const maxServiceBytes = 256 << 10
+
+// requeue services c again after the events already waiting: the socket
+// may still hold data, and no new edge will say so.
+func (l *loop) requeue(c *Conn) {
+	l.mu.Lock()
+	l.readyQ = append(l.readyQ, c)
+	l.mu.Unlock()
+	l.notify()
 }
 
 // deliver feeds the buffered bytes to the protocol core and acts on what

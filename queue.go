@@ -58,6 +58,12 @@ func (q *outQueue) send(c *Conn, isClose bool, bufs [][]byte) (written bool, err
 			return true, err
 		}
 	}
+	if q.off > 0 && q.off >= len(q.buf)/2 {
+		// Drop what went out before growing, so the storage stays within
+		// about twice what is queued.
+		q.buf = q.buf[:copy(q.buf, q.buf[q.off:])]
+		q.off = 0
+	}
 	for _, b := range bufs {
 		q.buf = append(q.buf, b...)
 	}
@@ -102,10 +108,13 @@ func (q *outQueue) sendNow(c *Conn, bufs [][]byte) ([][]byte, error) {
 // flush writes what is queued, as far as the socket takes it; the loop
 // calls it when the socket becomes writable.
 func (q *outQueue) flush(c *Conn) {
+	// Check under the lock: a writer that has just met a full socket but
+	// not yet queued the rest holds it, and its EPOLLOUT must not be lost.
+	q.mu.Lock()
 	if q.queued.Load() == 0 {
+		q.mu.Unlock()
 		return
 	}
-	q.mu.Lock()
 	rest, err := q.sendNow(c, [][]byte{q.buf[q.off:]})
 	if len(rest) == 0 {
 		q.off, q.buf = 0, nil // drop the storage: an idle connection keeps none

@@ -206,6 +206,11 @@ type evState struct {
 }
 
 func (p *Poller) dispatch(c *Conn, typ MessageType, msg []byte) {
+	if c.controlPending() {
+		// Pongs to the pings that came before this message go out before
+		// anything OnMessage writes in reply (Autobahn 5.6).
+		c.kickControl()
+	}
 	p.opts.OnMessage(c, typ, msg)
 }
 

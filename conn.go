@@ -225,9 +225,10 @@ func (c *Conn) SetReadLimit(n int64) {
 }
 
 // sema is a mutex whose Lock can be abandoned when a context ends or the
-// connection closes. Its state word holds the lock in bit 0 and the number
-// of waiters above it, so both the uncontended lock and unlock are a
-// single atomic operation; waiters sleep on a one-token channel.
+// connection closes. Its state word holds the lock in bit 0, the sticky
+// semaSlow flag in bit 1 and the number of waiters above them, so both the
+// uncontended lock and unlock are a single atomic operation; waiters sleep
+// on a one-token channel.
 type sema struct {
 	state atomic.Int32
 	wake  atomic.Pointer[chan struct{}]
@@ -235,8 +236,15 @@ type sema struct {
 
 const (
 	semaHeld   = 1
-	semaWaiter = 2
+	semaSlow   = 2 // set for good by setSlow
+	semaWaiter = 4
 )
+
+// setSlow makes every later lock and unlock miss its one-CAS fast path,
+// for good. The frame lock sets it once the connection has something for
+// lockers to check (lockFrame, unlockFrame), so a connection that never
+// has pays for nothing but the CAS.
+func (s *sema) setSlow() { s.state.Or(semaSlow) }
 
 // wakeCh returns the channel waiters sleep on, made on first contention
 // so that an uncontended connection never allocates it.

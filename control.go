@@ -138,24 +138,20 @@ func (c *Conn) kickControl() {
 }
 
 // unlockFrame releases frameMu and sends what was queued meanwhile. Its
-// fast path inlines: a connection that never had a control frame to send
-// checks one pointer after the release.
+// fast path inlines: on a connection that never had a control frame to
+// send (semaSlow unset) and with nobody waiting, one CAS releases it.
 func (c *Conn) unlockFrame() {
-	released := c.frameMu.state.CompareAndSwap(semaHeld, 0)
-	if released && c.ctl.Load() == nil {
-		return
+	if !c.frameMu.state.CompareAndSwap(semaHeld, 0) {
+		c.unlockFrameSlow()
 	}
-	c.unlockFrameSlow(released)
 }
 
-// unlockFrameSlow finishes unlockFrame: it releases the lock if the fast
-// path could not (others wait for it), then sends what was queued.
+// unlockFrameSlow is unlockFrame when others wait for the lock or control
+// frames may be queued: it releases the lock, then sends what waits.
 //
 //go:noinline
-func (c *Conn) unlockFrameSlow(released bool) {
-	if !released {
-		c.frameMu.unlockSlow()
-	}
+func (c *Conn) unlockFrameSlow() {
+	c.frameMu.unlockSlow()
 	if c.controlPending() {
 		c.kickControl()
 	}
@@ -173,6 +169,9 @@ func (c *Conn) ctlQueue() *ctlQueue {
 	if q := c.ctl.Load(); q != nil {
 		return q
 	}
+	// semaSlow first: whoever sees the queue must find unlockFrame's
+	// fast path off, or a pending frame could wait for the next writer.
+	c.frameMu.setSlow()
 	c.ctl.CompareAndSwap(nil, new(ctlQueue))
 	return c.ctl.Load()
 }

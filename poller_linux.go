@@ -88,6 +88,7 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 	if c.frameMu.lockOrClosed(context.Background(), c.closed) != nil {
 		return false
 	}
+	c.frameMu.setSlow() // lockFrame must see the queue
 	c.wr.queue.Store(&outQueue{limit: p.opts.WriteQueueLimit})
 	c.unlockFrame()
 	l.mu.Lock()

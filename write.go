@@ -232,33 +232,30 @@ func (c *Conn) errAfterCloseSent() error {
 	return ErrClosed
 }
 
-// lockFrame takes the frame lock for a data frame. Its fast path, a free
-// lock on a connection with no queue, inlines.
+// lockFrame takes the frame lock for a data frame. Its fast path inlines:
+// one CAS takes a free lock on a connection that has never had a control
+// frame to send nor a Poller's queue, for both set the lock's semaSlow
+// flag (ctlQueue, Poller.register).
 func (c *Conn) lockFrame(ctx context.Context) error {
-	held := c.wr.queue.Load() == nil && c.frameMu.state.CompareAndSwap(0, semaHeld)
-	if held && !c.closeQueued.Load() {
+	if c.frameMu.state.CompareAndSwap(0, semaHeld) {
 		return nil
 	}
-	return c.lockFrameSlow(ctx, held)
+	return c.lockFrameSlow(ctx)
 }
 
-// lockFrameSlow is lockFrame when the lock was taken, the close frame is
-// queued, or writes go through a Poller's queue, which may first have to
-// make room. held says whether the caller already holds the lock.
+// lockFrameSlow is lockFrame when the lock is taken, or semaSlow is set:
+// the close frame may be queued, or writes go through a Poller's queue,
+// which may first have to make room.
 //
 //go:noinline
-func (c *Conn) lockFrameSlow(ctx context.Context, held bool) error {
-	if !held {
-		if q := c.wr.queue.Load(); q != nil && int(q.queued.Load()) > q.limit {
-			if err := q.awaitRoom(ctx, c); err != nil {
-				return err
-			}
+func (c *Conn) lockFrameSlow(ctx context.Context) error {
+	if q := c.wr.queue.Load(); q != nil && int(q.queued.Load()) > q.limit {
+		if err := q.awaitRoom(ctx, c); err != nil {
+			return err
 		}
-		if !c.frameMu.state.CompareAndSwap(0, semaHeld) {
-			if err := c.frameMu.lockOrClosedSlow(ctx, c.closed); err != nil {
-				return err
-			}
-		}
+	}
+	if err := c.frameMu.lockOrClosedSlow(ctx, c.closed); err != nil {
+		return err
 	}
 	if c.closeQueued.Load() {
 		return c.unlockAfterCloseSent()

@@ -5,7 +5,7 @@
 // "heapprofile FILE" writes a heap profile (go tool pprof) to FILE and
 // answers "OK". It exits when stdin is closed.
 //
-//	echoserver -lib ours|ours-poller|gorilla|coder|gobwas|gws [-compress] [-cpuprofile FILE]
+//	echoserver -lib ours|ours-poller|gorilla|coder|gobwas|gws|nbio [-compress] [-cpuprofile FILE]
 package main
 
 import (
@@ -44,10 +44,11 @@ var servers = map[string]func(ln net.Listener, compress bool){
 	"coder":       serveCoder,
 	"gobwas":      serveGobwas,
 	"gws":         serveGws,
+	"nbio":        serveNbio,
 }
 
 func main() {
-	lib := flag.String("lib", "", "library: ours, ours-poller, gorilla, coder, gobwas or gws")
+	lib := flag.String("lib", "", "library: ours, ours-poller, gorilla, coder, gobwas, gws or nbio")
 	compress := flag.Bool("compress", false, "negotiate permessage-deflate when offered")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()

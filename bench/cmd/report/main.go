@@ -5,8 +5,9 @@
 // with tables, SVG charts (bench/charts) and the raw results
 // (bench/results.json). The echo and idle parts also run our Poller mode
 // (ours-poller), which is ours, not a peer: it never counts as the best
-// peer. If bench/analysis.md exists, it is copied in after the targets
-// table: the place for the hand-written why.
+// peer, and lesismal/nbio, an event-driven peer that does. If
+// bench/analysis.md exists, it is copied in after the targets table: the
+// place for the hand-written why.
 //
 // Run it from the bench directory:
 //
@@ -50,13 +51,14 @@ type Config struct {
 // libs are the libraries of every part: ours first, then the peers.
 var libs = []string{"ours", "gorilla", "coder", "gobwas", "gws"}
 
-// serverLibs are the echoserver libraries of the echo and idle parts: libs
-// and our Poller mode, ours-poller.
-var serverLibs = []string{"ours", "ours-poller", "gorilla", "coder", "gobwas", "gws"}
+// serverLibs are the echoserver libraries of the echo and idle parts: libs,
+// our Poller mode, ours-poller, and nbio, an event-driven peer that only
+// these parts measure.
+var serverLibs = []string{"ours", "ours-poller", "gorilla", "coder", "gobwas", "gws", "nbio"}
 
 // isPeer tells whether lib is one of the peers, which the best peer is
 // chosen from; ours and ours-poller are not.
-func isPeer(lib string) bool { return slices.Contains(peers, lib) }
+func isPeer(lib string) bool { return slices.Contains(serverPeers, lib) }
 
 // libLabel is how lib is named in tables and charts.
 func libLabel(lib string) string {

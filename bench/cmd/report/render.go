@@ -44,6 +44,11 @@ var (
 	mskSizes = []sizeSpec{{"15B", "15 B", 15}, {"125B", "125 B", 125}, {"1KiB", "1 KiB", 1 << 10}, {"16KiB", "16 KiB", 16 << 10}, {"1MiB", "1 MiB", 1 << 20}}
 )
 
+// serverPeers are the peers of the echo and idle parts: the
+// goroutine-per-connection peers and nbio, an event-driven peer that
+// serves its connections from epoll loops, as ours (poller) does.
+var serverPeers = append(slices.Clip(peers), "nbio")
+
 type sizeSpec struct {
 	key, label string
 	n          int
@@ -153,7 +158,7 @@ func (v *view) header() {
 	}
 	v.p("# Benchmarks")
 	v.p("")
-	v.p("Our library (`ours`) side by side with gorilla/websocket v1.5.3, coder/websocket v1.8.15, gobwas/ws v1.5.0 and lxzan/gws v1.8.9; in the echo and idle parts also our Poller mode (`ours (poller)`), which is ours and never counts as a peer. Everything on this page, tables and charts, is written by one command from the `bench` module:")
+	v.p("Our library (`ours`) side by side with gorilla/websocket v1.5.3, coder/websocket v1.8.15, gobwas/ws v1.5.0 and lxzan/gws v1.8.9; in the echo and idle parts also lesismal/nbio v1.6.8, an event-driven peer (epoll loops, no goroutine per connection), and our Poller mode (`ours (poller)`), which is ours and never counts as a peer. Everything on this page, tables and charts, is written by one command from the `bench` module:")
 	v.p("")
 	v.p("```")
 	v.p("cd bench && go run ./cmd/report          # full run")
@@ -532,7 +537,8 @@ func (v *view) handshakes() {
 // a sentence of its own.
 const (
 	pollerMode = "our Poller mode: connections served by epoll event loops (the default, GOMAXPROCS/4 + 1 loops) instead of a goroutine each; `OnMessage` echoes from the loop."
-	pollerText = "`ours (poller)` is " + pollerMode
+	pollerText = "`ours (poller)` is " + pollerMode + " " + nbioText
+	nbioText   = "`nbio` is lesismal/nbio, the event-driven peer the Poller is compared with: its own HTTP server and epoll pollers (`nbhttp.Engine`, `IOModNonBlocking`), no goroutine per connection; the other peers run a goroutine per connection."
 )
 
 func (v *view) echoMedian(lib string, conns, size int, f func(EchoSample) float64) (float64, bool) {
@@ -562,7 +568,7 @@ func sizeLabel(n int) string {
 // that median.
 func (v *view) bestPeerEcho(conns, size int, f func(EchoSample) float64, higher bool) (string, float64, bool) {
 	best, name := 0.0, ""
-	for _, p := range peers {
+	for _, p := range serverPeers {
 		x, ok := v.echoMedian(p, conns, size, f)
 		if !ok {
 			continue
@@ -872,6 +878,7 @@ func (v *view) method() {
 	v.p("")
 	v.p("- **ours**: `Accept` with default options (UTF-8 validation on, 32 MiB read limit; the read benchmarks use binary messages). `ReadAppend` into a buffer reused across messages and `Write`; streaming rows use `Reader` and `Writer` (the writer sends a fragment per 4 KiB `WriteBufferSize`). Echo server: `ReadAppend` + `Write` on a goroutine per connection. With compression: `CompressionNoContextTakeover`.")
 	v.p("- **ours (poller)**, echo and idle parts only: %s Echo server: `Accept` with the same options as `ours`, then `Poller.Serve` on one `Poller` for the whole process (default options); `OnMessage` writes the message back with `Write` and closes the connection with `CloseNow` if that fails. Not a peer: it never counts as the best peer.", pollerMode)
+	v.p("- **lesismal/nbio**, echo and idle parts only, an event-driven peer: set up as its author's benchmark server does, `nbhttp.NewEngine` with `IOModNonBlocking` (its epoll pollers read the requests and the messages; `NumCPU/4` pollers, at least one), `ReleaseWebsocketPayload` and a `MaxLoad` above the idle count, on the same listener as the others; `websocket.NewUpgrader` with its keep-alive read deadline off, `OnMessage` echoing with `WriteMessage` (it runs on nbio's task pool, one job at a time per connection). nbio writes frames of at most 32 KiB (its default `MaxWebsocketFramePayloadSize`), so a 64 KiB echo goes back in two fragments. With compression: `EnableCompression(true)`. It counts as a peer.")
 	v.p("- **gorilla/websocket**: the zero `Upgrader`, which reuses net/http's hijacked 4 KiB read and write buffers for the connection. `ReadMessage`/`WriteMessage` (whole) and `NextReader`/`NextWriter` (stream). Echo server: `NextReader` into a reused `bytes.Buffer`, then `WriteMessage`. With compression: `EnableCompression` (its only mode, no context takeover).")
 	v.p("- **coder/websocket**: `Accept` with default options (compression off). `Read`/`Write` (whole) and `Reader`/`Writer` (stream); the read limit is raised to the message size. Echo server: `Reader` into a reused `bytes.Buffer`, then `Write`. With compression: `CompressionNoContextTakeover`.")
 	v.p("- **gobwas/ws**: `ws.UpgradeHTTP` in memory; `frame` rows use its low-level API — `ws.ReadHeaderBuffer` from the hijacked 4 KiB `bufio.Reader`, `io.ReadFull` into a reused buffer and `ws.Cipher`; `ws.WriteHeaderBuffer` and the payload written straight to the connection — and `stream` rows use `wsutil.Reader` and `wsutil.Writer`. Echo server: the zero-copy `ws.Upgrader` on the raw TCP connection (no net/http), the low-level API with a 4 KiB `bufio.Reader`, and each reply (header and payload) written with one `Write`. With compression: `wsflate.Extension` negotiates it (replies stay uncompressed).")

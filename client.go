@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fullduplex/websocket/internal/bpool"
+	"github.com/fullduplex/websocket/internal/xsync"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -324,17 +326,13 @@ func watchHandshake(ctx context.Context, nc net.Conn) (stop func() bool) {
 	if d, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(d)
 	}
-	done := make(chan struct{})
-	stopFn := context.AfterFunc(ctx, func() {
-		nc.SetDeadline(aLongTimeAgo)
-		close(done)
-	})
+	in := new(xsync.Interrupter)
+	watch := in.Watch(ctx, nc, xsync.Both)
 	return func() bool {
-		if !stopFn() {
-			<-done
+		if in.Unwatch(watch, nc, xsync.Both) {
 			return true
 		}
-		nc.SetDeadline(time.Time{})
+		nc.SetDeadline(time.Time{}) // the one from ctx's deadline
 		return false
 	}
 }
@@ -442,7 +440,7 @@ func dialProxy(ctx context.Context, dialFn func(context.Context, string, string)
 	connectReq := &http.Request{Method: http.MethodConnect, URL: &url.URL{Host: target}}
 	var resp *http.Response
 	if _, err = io.WriteString(nc, b.String()); err == nil {
-		bufp := readBufPool.Get().(*[]byte)
+		bufp := bpool.GetRead()
 		var data []byte
 		var head int
 		data, head, err = readHead(nc, *bufp, opts.maxResponseHeaderBytes(), "proxy's CONNECT")
@@ -455,7 +453,7 @@ func dialProxy(ctx context.Context, dialFn func(context.Context, string, string)
 		if err == nil && resp.StatusCode == http.StatusOK && len(data) > head {
 			err = errors.New("proxy sent data before the tunnel was used")
 		}
-		readBufPool.Put(bufp)
+		bpool.PutRead(bufp)
 	}
 	if stop() || (err != nil && ctxDone(ctx) != nil) {
 		return fail(fmt.Errorf("proxy CONNECT: %w", ctxDone(ctx)))
@@ -478,8 +476,8 @@ func handshake(ctx context.Context, nc net.Conn, req *http.Request, opts *DialOp
 	key := string(keyText[:])
 
 	// One pooled buffer carries the request out and the response head in.
-	bufp := readBufPool.Get().(*[]byte)
-	defer readBufPool.Put(bufp)
+	bufp := bpool.GetRead()
+	defer bpool.PutRead(bufp)
 	buf := *bufp
 
 	stop := watchHandshake(ctx, nc)

@@ -385,13 +385,13 @@ func (c *Conn) awaitPeerClose(ctx context.Context) error {
 		return c.awaitPeerCloseServed(ctx)
 	}
 	for {
-		locked, err := c.readMu.lockUnless(ctx, c.closeRcvdCh(), c.closed)
+		locked, err := c.readMu.Lock(ctx, c.closeRcvdCh(), c.closed)
 		if err != nil {
 			return errCloseTimeout
 		}
 		if locked {
 			err = c.rd.readUntilClose(ctx)
-			c.readMu.unlock()
+			c.readMu.Unlock()
 			if errors.Is(err, errDataPending) {
 				// The application reads: it will see the rest, and the
 				// peer's close, itself.
@@ -448,9 +448,9 @@ func (c *Conn) peerCloseSeenNow() bool {
 // awaitServerEOF gives the server the chance to close the TCP connection
 // first, bounded by ctx.
 func (c *Conn) awaitServerEOF(ctx context.Context) {
-	if locked, _ := c.readMu.lockUnless(ctx, c.closed, nil); locked {
+	if locked, _ := c.readMu.Lock(ctx, c.closed, nil); locked {
 		c.rd.drain(ctx)
-		c.readMu.unlock()
+		c.readMu.Unlock()
 	}
 }
 

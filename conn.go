@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/xsync"
 )
 
 // MessageType is the type of a data message.
@@ -224,110 +226,20 @@ func (c *Conn) SetReadLimit(n int64) {
 	c.readLimit.Store(n)
 }
 
-// sema is a mutex whose Lock can be abandoned when a context ends or the
-// connection closes. Its state word holds the lock in bit 0, the sticky
-// semaSlow flag in bit 1 and the number of waiters above them, so both the
-// uncontended lock and unlock are a single atomic operation; waiters sleep
-// on a one-token channel.
-type sema struct {
-	state atomic.Int32
-	wake  atomic.Pointer[chan struct{}]
-}
-
-const (
-	semaHeld   = 1
-	semaSlow   = 2 // set for good by setSlow
-	semaWaiter = 4
-)
-
-// setSlow makes every later lock and unlock miss its one-CAS fast path,
-// for good. The frame lock sets it once the connection has something for
-// lockers to check (lockFrame, unlockFrame), so a connection that never
-// has pays for nothing but the CAS.
-func (s *sema) setSlow() { s.state.Or(semaSlow) }
-
-// wakeCh returns the channel waiters sleep on, made on first contention
-// so that an uncontended connection never allocates it.
-func (s *sema) wakeCh() chan struct{} {
-	if p := s.wake.Load(); p != nil {
-		return *p
-	}
-	ch := make(chan struct{}, 1)
-	if s.wake.CompareAndSwap(nil, &ch) {
-		return ch
-	}
-	return *s.wake.Load()
-}
-
-// tryLock takes the lock if it is free.
-func (s *sema) tryLock() bool {
-	return s.state.CompareAndSwap(0, semaHeld) || s.tryLockQueued()
-}
-
-// tryLockQueued takes the lock if it is free while others wait for it.
-func (s *sema) tryLockQueued() bool {
-	v := s.state.Load()
-	return v&semaHeld == 0 && s.state.CompareAndSwap(v, v|semaHeld)
-}
-
-func (s *sema) held() bool { return s.state.Load()&semaHeld != 0 }
-
-func (s *sema) hasWaiters() bool { return s.state.Load() >= semaWaiter }
-
-func (s *sema) unlock() {
-	if !s.state.CompareAndSwap(semaHeld, 0) {
-		s.unlockSlow()
-	}
-}
-
-// unlockSlow releases the lock and lets a sleeping waiter try again.
-//
-//go:noinline
-func (s *sema) unlockSlow() {
-	if s.state.Add(-semaHeld) >= semaWaiter {
-		select {
-		case s.wakeCh() <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// lockUnless takes the lock, or gives up when ctx ends (returning its
-// error) or when stop1 or stop2 is closed (returning false and no error).
-// Nil stop channels never fire.
-func (s *sema) lockUnless(ctx context.Context, stop1, stop2 <-chan struct{}) (bool, error) {
-	if s.tryLock() {
-		return true, nil
-	}
-	s.state.Add(semaWaiter)
-	defer s.state.Add(-semaWaiter)
-	wake := s.wakeCh()
-	for {
-		if s.tryLockQueued() {
-			return true, nil
-		}
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-stop1:
-			return false, nil
-		case <-stop2:
-			return false, nil
-		}
-	}
-}
+// sema is the connection's lock: an xsync.Sema that also gives up when
+// the connection closes.
+type sema struct{ xsync.Sema }
 
 // lockOrClosed takes the lock unless ctx ends or the connection closes.
 func (s *sema) lockOrClosed(ctx context.Context, closed <-chan struct{}) error {
-	if s.state.CompareAndSwap(0, semaHeld) {
+	if s.LockFast() {
 		return nil
 	}
 	return s.lockOrClosedSlow(ctx, closed)
 }
 
 func (s *sema) lockOrClosedSlow(ctx context.Context, closed <-chan struct{}) error {
-	ok, err := s.lockUnless(ctx, closed, nil)
+	ok, err := s.Lock(ctx, closed, nil)
 	if err != nil {
 		return err
 	}

@@ -180,7 +180,7 @@ func TestCloseLeavesDataToReader(t *testing.T) {
 	defer c.CloseNow()
 	closeErr := make(chan error, 1)
 	go func() { closeErr <- c.Close(StatusNormalClosure, "") }()
-	for !c.closing.Load() || !c.readMu.held() {
+	for !c.closing.Load() || !c.readMu.Held() {
 		runtime.Gosched()
 	}
 	type result struct {
@@ -192,7 +192,7 @@ func TestCloseLeavesDataToReader(t *testing.T) {
 		_, msg, err := c.Read(ctx)
 		got <- result{msg, err}
 	}()
-	for !c.readMu.hasWaiters() {
+	for !c.readMu.HasWaiters() {
 		runtime.Gosched()
 	}
 	close(send)

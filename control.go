@@ -120,11 +120,11 @@ func (c *Conn) appendControlFrame(dst []byte, op opcode, payload []byte) []byte 
 // kickControl sends the queued control frames if the write side is free;
 // otherwise its holder sends them when it lets go. It never waits.
 func (c *Conn) kickControl() {
-	for c.controlPending() && c.frameMu.tryLock() {
+	for c.controlPending() && c.frameMu.TryLock() {
 		if q := c.wr.queue.Load(); q != nil && q.queued.Load() > 0 {
 			// Control frames wait for the queue to drain; the flush that
 			// empties it kicks again.
-			c.frameMu.unlock()
+			c.frameMu.Unlock()
 			if q.queued.Load() > 0 {
 				return
 			}
@@ -133,15 +133,15 @@ func (c *Conn) kickControl() {
 		if handedOff, _ := c.flushControl(nil); handedOff {
 			return // a goroutine finishes the write and releases frameMu
 		}
-		c.frameMu.unlock()
+		c.frameMu.Unlock()
 	}
 }
 
 // unlockFrame releases frameMu and sends what was queued meanwhile. Its
 // fast path inlines: on a connection that never had a control frame to
-// send (semaSlow unset) and with nobody waiting, one CAS releases it.
+// send (the slow flag unset) and with nobody waiting, one CAS releases it.
 func (c *Conn) unlockFrame() {
-	if !c.frameMu.state.CompareAndSwap(semaHeld, 0) {
+	if !c.frameMu.UnlockFast() {
 		c.unlockFrameSlow()
 	}
 }
@@ -151,7 +151,7 @@ func (c *Conn) unlockFrame() {
 //
 //go:noinline
 func (c *Conn) unlockFrameSlow() {
-	c.frameMu.unlockSlow()
+	c.frameMu.UnlockSlow()
 	if c.controlPending() {
 		c.kickControl()
 	}
@@ -169,9 +169,9 @@ func (c *Conn) ctlQueue() *ctlQueue {
 	if q := c.ctl.Load(); q != nil {
 		return q
 	}
-	// semaSlow first: whoever sees the queue must find unlockFrame's
+	// The slow flag first: whoever sees the queue must find unlockFrame's
 	// fast path off, or a pending frame could wait for the next writer.
-	c.frameMu.setSlow()
+	c.frameMu.SetSlow()
 	c.ctl.CompareAndSwap(nil, new(ctlQueue))
 	return c.ctl.Load()
 }

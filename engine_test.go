@@ -374,7 +374,7 @@ func TestPingAnsweredAfterReadCtxEnds(t *testing.T) {
 				}
 				wrote <- err
 			}()
-			for !c.frameMu.held() {
+			for !c.frameMu.Held() {
 				runtime.Gosched()
 			}
 			if _, err := nc.Write(frame(true, 0, opPing, false, []byte("are you there"))); err != nil {

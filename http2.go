@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/bpool"
 )
 
 // WebSockets over HTTP/2 (RFC 8441) run the same Conn as over HTTP/1.1, on
@@ -105,10 +107,10 @@ func (s *streamConn) pump() {
 		// from an empty read just makes the next one wait.
 		_, p.err = s.body.Read(nil)
 		if p.err == nil {
-			p.buf = readBufPool.Get().(*[]byte)
+			p.buf = bpool.GetRead()
 			p.n, p.err = s.body.Read(*p.buf)
 			if p.n == 0 {
-				readBufPool.Put(p.buf)
+				bpool.PutRead(p.buf)
 				p.buf = nil
 			}
 		}
@@ -176,7 +178,7 @@ func (e *streamEndError) Unwrap() []error { return []error{e.err, io.ErrUnexpect
 // releaseRead returns the read buffer; the caller holds rmu.
 func (s *streamConn) releaseRead() {
 	if s.cur != nil {
-		readBufPool.Put(s.cur)
+		bpool.PutRead(s.cur)
 	}
 	s.cur, s.r, s.w = nil, 0, 0
 }
@@ -252,7 +254,7 @@ func (s *streamConn) Close() error {
 	select {
 	case p := <-s.got:
 		if p.buf != nil {
-			readBufPool.Put(p.buf)
+			bpool.PutRead(p.buf)
 		}
 	default:
 	}

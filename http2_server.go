@@ -158,7 +158,7 @@ func frameHeaderOnly(p []byte) bool {
 // write waiting for the peer's flow control return.
 func (o *responseStream) interrupt() {
 	o.interrupted.Store(true)
-	o.rc.SetWriteDeadline(aLongTimeAgo)
+	o.rc.SetWriteDeadline(time.Unix(1, 0)) // a deadline that has passed
 }
 
 // close does nothing: the response ends when the handler returns.

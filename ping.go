@@ -114,7 +114,7 @@ func (c *Conn) tryStartPump() bool {
 	}
 	c.pumpMu.Lock()
 	defer c.pumpMu.Unlock()
-	if !c.readMu.tryLock() {
+	if !c.readMu.TryLock() {
 		return false
 	}
 	c.pumping = true
@@ -125,7 +125,7 @@ func (c *Conn) endPump() {
 	c.pumpMu.Lock()
 	c.pumping = false
 	c.pumpMu.Unlock()
-	c.readMu.unlock()
+	c.readMu.Unlock()
 }
 
 // gotPong wakes the Ping waiting for this payload, if any.

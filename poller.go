@@ -110,13 +110,13 @@ func (p *Poller) Serve(c *Conn) error {
 	if c.isClosed() {
 		return ErrClosed
 	}
-	if !c.readMu.tryLock() {
+	if !c.readMu.TryLock() {
 		return ErrConcurrentRead
 	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		c.readMu.unlock()
+		c.readMu.Unlock()
 		return ErrPollerClosed
 	}
 	p.conns[c] = struct{}{}
@@ -125,13 +125,13 @@ func (p *Poller) Serve(c *Conn) error {
 	ev := &evState{p: p}
 	if !c.ev.CompareAndSwap(nil, ev) {
 		p.forget(c)
-		c.readMu.unlock()
+		c.readMu.Unlock()
 		return errors.New("websocket: connection is already served by a Poller")
 	}
 	if p.register(c, ev) {
 		return nil
 	}
-	c.readMu.unlock()
+	c.readMu.Unlock()
 	go p.serveBlocking(c)
 	return nil
 }
@@ -237,10 +237,10 @@ func (p *Poller) serveBlocking(c *Conn) {
 // readBlocking is ReadAppend for the poller's own goroutines, which may read
 // a served connection.
 func (c *Conn) readBlocking(ctx context.Context, dst []byte) (MessageType, []byte, error) {
-	if !c.readMu.tryLock() {
+	if !c.readMu.TryLock() {
 		return 0, dst, ErrConcurrentRead
 	}
-	defer c.readMu.unlock()
+	defer c.readMu.Unlock()
 	if c.isClosed() {
 		return 0, dst, c.errAfterClose()
 	}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/fullduplex/websocket/internal/bpool"
 	"github.com/fullduplex/websocket/internal/poll"
 	"github.com/fullduplex/websocket/internal/wsproto"
 )
@@ -88,7 +89,7 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 	if c.frameMu.lockOrClosed(context.Background(), c.closed) != nil {
 		return false
 	}
-	c.frameMu.setSlow() // lockFrame must see the queue
+	c.frameMu.SetSlow() // lockFrame must see the queue
 	c.wr.queue.Store(&outQueue{limit: p.opts.WriteQueueLimit})
 	c.unlockFrame()
 	l.mu.Lock()
@@ -106,11 +107,11 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 		err = cerr
 	}
 	if err != nil {
-		c.readMu.unlock()
+		c.readMu.Unlock()
 		c.closeNow(fmt.Errorf("websocket: poller: %w", err))
 		return true // the loop reports the end
 	}
-	c.readMu.unlock()
+	c.readMu.Unlock()
 	if c.isClosed() {
 		l.connClosed(c)
 	}
@@ -202,7 +203,7 @@ func (l *loop) woken() bool {
 // readMu is held, its holder sees closing when it lets go (serviceHeld).
 func (l *loop) finishWhenFree(c *Conn, ev *evState) {
 	ev.closing.Store(true)
-	if c.readMu.tryLock() {
+	if c.readMu.TryLock() {
 		l.finishHeld(c)
 	}
 }
@@ -211,7 +212,7 @@ func (l *loop) finishWhenFree(c *Conn, ev *evState) {
 func (l *loop) finishHeld(c *Conn) {
 	c.rd.dropBuffer()
 	l.p.finish(c, c.errAfterClose())
-	c.readMu.unlock()
+	c.readMu.Unlock()
 }
 
 // abandon closes every connection of a loop that cannot go on.
@@ -234,7 +235,7 @@ func (l *loop) abandon() {
 func (l *loop) ready(c *Conn) {
 	ev := c.ev.Load()
 	ev.pending.Store(true)
-	if c.readMu.tryLock() {
+	if c.readMu.TryLock() {
 		l.serviceHeld(c, ev)
 	}
 }
@@ -245,12 +246,12 @@ func (l *loop) serviceHeld(c *Conn, ev *evState) {
 	for {
 		ev.pending.Store(false)
 		l.service(c)
-		c.readMu.unlock()
-		if ev.closing.Load() && c.readMu.tryLock() {
+		c.readMu.Unlock()
+		if ev.closing.Load() && c.readMu.TryLock() {
 			l.finishHeld(c) // closed while serviced: report it now
 			return
 		}
-		if !ev.pending.Load() || !c.readMu.tryLock() {
+		if !ev.pending.Load() || !c.readMu.TryLock() {
 			return
 		}
 	}
@@ -275,7 +276,7 @@ func (l *loop) service(c *Conn) {
 		}
 		var n, space int
 		var err error
-		if r.inMessage && r.r == r.w && r.dec.PayloadLeft() >= readBufferSize {
+		if r.inMessage && r.r == r.w && r.dec.PayloadLeft() >= bpool.ReadSize {
 			n, space, err = l.fillPartial(c)
 		} else {
 			n, space, err = l.fill(r)
@@ -394,7 +395,7 @@ func (l *loop) complete(c *Conn) bool {
 // the read buffer: fewer system calls and one copy less.
 func (l *loop) fillPartial(c *Conn) (n, space int, err error) {
 	r := &c.rd
-	if cap(r.partial)-len(r.partial) < readBufferSize {
+	if cap(r.partial)-len(r.partial) < bpool.ReadSize {
 		r.partial = growForRead(r.partial, r.dec.PayloadLeft())
 	}
 	start := len(r.partial)

@@ -64,13 +64,13 @@ func TestPollerIdleCost(t *testing.T) {
 		}
 		// The loop releases readMu after the last event; holding it, the
 		// test may look at the reader.
-		if !c.readMu.tryLock() {
+		if !c.readMu.TryLock() {
 			continue
 		}
 		if c.rd.buf != nil {
 			t.Error("an idle served connection holds a read buffer")
 		}
-		c.readMu.unlock()
+		c.readMu.Unlock()
 	}
 }
 

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
-	"sync"
 
+	"github.com/fullduplex/websocket/internal/bpool"
 	"github.com/fullduplex/websocket/internal/wsproto"
 )
 
@@ -25,7 +25,7 @@ func (m *messageReader) Read(p []byte) (int, error) {
 	if err := c.lockRead(m.ctx); err != nil {
 		return 0, err
 	}
-	defer c.readMu.unlock()
+	defer c.readMu.Unlock()
 	return m.r.read(m.ctx, p)
 }
 
@@ -48,7 +48,7 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	if err := c.lockRead(ctx); err != nil {
 		return 0, nil, err
 	}
-	defer c.readMu.unlock()
+	defer c.readMu.Unlock()
 	r := &c.rd
 	if err := r.begin(ctx); err != nil {
 		return 0, nil, err
@@ -70,7 +70,7 @@ func (c *Conn) ReadAppend(ctx context.Context, dst []byte) (MessageType, []byte,
 		return 0, dst, err
 	}
 	typ, dst, err := c.rd.readMessage(ctx, dst)
-	c.readMu.unlock() // no defer: unlock inlines, and readMessage does not panic
+	c.readMu.Unlock() // no defer: unlock inlines, and readMessage does not panic
 	return typ, dst, err
 }
 
@@ -84,13 +84,13 @@ func (c *Conn) lockRead(ctx context.Context) error {
 	if c.ev.Load() != nil {
 		return errServedByPoller
 	}
-	if c.readMu.tryLock() {
+	if c.readMu.TryLock() {
 		return nil
 	}
 	// A pump sets pumping under pumpMu while holding readMu, so under
 	// pumpMu a failed tryLock and pumping are consistent.
 	c.pumpMu.Lock()
-	if c.readMu.tryLock() {
+	if c.readMu.TryLock() {
 		c.pumpMu.Unlock()
 		return nil
 	}
@@ -202,7 +202,7 @@ func (r *reader) read(ctx context.Context, p []byte) (int, error) {
 			r.endOfMessage()
 			return 0, io.EOF
 		}
-		if len(p) >= readBufferSize/2 && r.r == r.w && r.dec.PayloadLeft() > 0 {
+		if len(p) >= bpool.ReadSize/2 && r.r == r.w && r.dec.PayloadLeft() > 0 {
 			return r.readDirect(ctx, p)
 		}
 		if err := r.nextChunk(ctx); err != nil {
@@ -332,7 +332,7 @@ func (r *reader) appendPlain(ctx context.Context, dst []byte) ([]byte, error) {
 			r.endOfMessage()
 			return dst, nil
 		}
-		if r.r == r.w && r.dec.PayloadLeft() >= readBufferSize/2 {
+		if r.r == r.w && r.dec.PayloadLeft() >= bpool.ReadSize/2 {
 			if len(dst) == cap(dst) {
 				dst = growForRead(dst, r.dec.PayloadLeft())
 			}
@@ -366,13 +366,9 @@ func (r *reader) appendInflated(ctx context.Context, dst []byte) ([]byte, error)
 	}
 }
 
-// partialPool holds the storage of large partial messages between
-// messages, shared by all connections.
-var partialPool sync.Pool
-
 // takePartial returns storage for a message that arrives in pieces.
 func takePartial() []byte {
-	if b, ok := partialPool.Get().(*[]byte); ok {
+	if b := bpool.GetVar(); b != nil {
 		return *b
 	}
 	return nil
@@ -382,10 +378,10 @@ func takePartial() []byte {
 // that one large message does not cost memory for the rest of the
 // connection's life.
 func (r *reader) releasePartial() {
-	if cap(r.partial) > readBufferSize {
-		b := r.partial[:0]
-		partialPool.Put(&b)
+	if cap(r.partial) > bpool.ReadSize {
+		b := r.partial // the pool keeps a pointer: not to r's own field
 		r.partial = nil
+		bpool.PutVar(&b)
 		return
 	}
 	r.partial = r.partial[:0]
@@ -409,7 +405,7 @@ func growForRead(dst []byte, frameLeft int64) []byte {
 // Data messages go to the application if a Read is waiting for them
 // (errDataPending) and are discarded otherwise.
 func (r *reader) readUntilClose(ctx context.Context) error {
-	waiting := r.c.readMu.hasWaiters
+	waiting := r.c.readMu.HasWaiters
 	for r.err == nil {
 		if r.inMessage || r.resume {
 			if waiting() || r.resume {

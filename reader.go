@@ -7,11 +7,12 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/fullduplex/websocket/internal/bpool"
 	"github.com/fullduplex/websocket/internal/wsproto"
+	"github.com/fullduplex/websocket/internal/xsync"
 )
 
 // reader drives the protocol core (wsproto.Decoder) for the read side of a
@@ -39,8 +40,7 @@ type reader struct {
 
 	stopOnControl bool // next returns after each control frame
 	msgReader     messageReader
-	cancelWait    sync.WaitGroup
-	cancelFn      func()
+	intr          xsync.Interrupter // makes a blocked read honour its ctx
 
 	// Waiting for data without a buffer (read_unix.go).
 	raw    syscall.RawConn
@@ -71,7 +71,7 @@ func (r *reader) init(c *Conn, buffered []byte) {
 
 func (r *reader) acquire() {
 	if r.buf == nil {
-		r.bufp = readBufPool.Get().(*[]byte)
+		r.bufp = bpool.GetRead()
 		r.buf = *r.bufp
 		r.r, r.w = 0, 0
 	}
@@ -82,45 +82,21 @@ func (r *reader) acquire() {
 func (r *reader) releaseIfIdle() {
 	if r.buf != nil && r.r == r.w && len(r.chunk) == 0 {
 		if r.bufp != nil {
-			readBufPool.Put(r.bufp)
+			bpool.PutRead(r.bufp)
 		}
 		r.bufp, r.buf = nil, nil
 		r.r, r.w = 0, 0
 	}
 }
 
-// interrupt makes a blocked read return; it runs when the read's ctx ends.
-func (r *reader) interrupt() {
-	r.c.nc.SetReadDeadline(aLongTimeAgo)
-	r.cancelWait.Done()
-}
-
-var aLongTimeAgo = time.Unix(1, 0)
-
 // watch arranges for reads to be interrupted when ctx ends. The returned
 // value must be passed to unwatch once the reads are over.
 func (r *reader) watch(ctx context.Context) (stop func() bool) {
-	if ctx.Done() == nil {
-		return nil
-	}
-	r.cancelWait.Add(1)
-	if r.cancelFn == nil {
-		r.cancelFn = r.interrupt // made once, on the first cancelable read
-	}
-	return context.AfterFunc(ctx, r.cancelFn)
+	return r.intr.Watch(ctx, r.c.nc, xsync.Read)
 }
 
 func (r *reader) unwatch(stop func() bool) {
-	if stop == nil {
-		return
-	}
-	if stop() {
-		r.cancelWait.Done()
-		return
-	}
-	// The interrupt ran or is running: wait for it, then undo its deadline.
-	r.cancelWait.Wait()
-	r.c.nc.SetReadDeadline(time.Time{})
+	r.intr.Unwatch(stop, r.c.nc, xsync.Read)
 }
 
 // fill reads at least one more byte into the buffer.

@@ -21,7 +21,7 @@ func TestRegressionConcurrentPingsOnePong(t *testing.T) {
 	// The server's write side is busy with a message the client does not
 	// read yet (far more than TCP's buffers hold).
 	go server.Write(ctx, MessageBinary, make([]byte, 32<<20))
-	for !server.frameMu.held() {
+	for !server.frameMu.Held() {
 		runtime.Gosched()
 	}
 	go func() {

@@ -7,6 +7,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/bpool"
 )
 
 // AcceptOptions configures Accept. The zero value accepts same-origin
@@ -159,11 +161,11 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		buffered, _ = brw.Reader.Peek(n)
 	}
 
-	bufp := readBufPool.Get().(*[]byte)
+	bufp := bpool.GetRead()
 	resp := appendServerResponse((*bufp)[:0], r.Header["Sec-Websocket-Key"][0], subprotocol, extensions, opts.ResponseHeader)
 	_, err = nc.Write(resp)
 	if cap(resp) == cap(*bufp) {
-		readBufPool.Put(bufp)
+		bpool.PutRead(bufp)
 	}
 	if err != nil {
 		nc.Close()

@@ -257,6 +257,6 @@ func (m *messageWriter) Close() error {
 		m.bufp = nil
 	}
 	m.c.streaming.Store(false)
-	m.c.msgMu.unlock()
+	m.c.msgMu.Unlock()
 	return err
 }

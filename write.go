@@ -8,7 +8,9 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"time"
+
+	"github.com/fullduplex/websocket/internal/bpool"
+	"github.com/fullduplex/websocket/internal/xsync"
 )
 
 // writer is the write side of a Conn. The frame fields are owned by the
@@ -28,10 +30,9 @@ type writer struct {
 	vectored bool
 	// writev is set when the connection turns net.Buffers into one
 	// vectored write (TCP and Unix sockets).
-	writev     bool
-	msg        messageWriter
-	cancelWait sync.WaitGroup
-	cancelFn   func()
+	writev bool
+	msg    messageWriter
+	intr   xsync.Interrupter // makes a blocked write honour its ctx
 	// queue is set when a Poller's loop serves the connection: writes then
 	// never wait for the socket (queue.go).
 	queue atomic.Pointer[outQueue]
@@ -40,7 +41,7 @@ type writer struct {
 func (w *writer) init(c *Conn) {
 	w.c = c
 	w.bufSize = c.opts.writeBufferSize()
-	w.pool = writeBufPool(w.bufSize)
+	w.pool = bpool.Writes(w.bufSize)
 	_, isTLS := c.nc.(*tls.Conn)
 	w.vectored = !isTLS
 	switch c.nc.(type) {
@@ -51,25 +52,13 @@ func (w *writer) init(c *Conn) {
 	w.msg.sink.m = &w.msg
 }
 
-func (w *writer) interrupt() {
-	w.c.nc.SetWriteDeadline(aLongTimeAgo)
-	w.cancelWait.Done()
-}
-
 // send writes bufs to the network as one frame. Written reports whether any
 // byte went out, in which case an error leaves the stream broken.
 func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err error) {
 	if w.queue.Load() != nil {
 		return w.queue.Load().send(w.c, false, bufs)
 	}
-	var stop func() bool
-	if ctx.Done() != nil {
-		w.cancelWait.Add(1)
-		if w.cancelFn == nil {
-			w.cancelFn = w.interrupt // made once, on the first cancelable write
-		}
-		stop = context.AfterFunc(ctx, w.cancelFn)
-	}
+	stop := w.intr.Watch(ctx, w.c.nc, xsync.Write)
 	var n int64
 	if len(bufs) == 1 {
 		var m int
@@ -87,14 +76,7 @@ func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err er
 	} else {
 		n, err = writeEach(w.c.nc, bufs)
 	}
-	if stop != nil {
-		if stop() {
-			w.cancelWait.Done()
-		} else {
-			w.cancelWait.Wait()
-			w.c.nc.SetWriteDeadline(time.Time{})
-		}
-	}
+	w.intr.Unwatch(stop, w.c.nc, xsync.Write)
 	err = interruptCause(ctx, err)
 	return n > 0, err
 }
@@ -234,18 +216,18 @@ func (c *Conn) errAfterCloseSent() error {
 
 // lockFrame takes the frame lock for a data frame. Its fast path inlines:
 // one CAS takes a free lock on a connection that has never had a control
-// frame to send nor a Poller's queue, for both set the lock's semaSlow
-// flag (ctlQueue, Poller.register).
+// frame to send nor a Poller's queue, for both set the lock's slow flag
+// (ctlQueue, Poller.register).
 func (c *Conn) lockFrame(ctx context.Context) error {
-	if c.frameMu.state.CompareAndSwap(0, semaHeld) {
+	if c.frameMu.LockFast() {
 		return nil
 	}
 	return c.lockFrameSlow(ctx)
 }
 
-// lockFrameSlow is lockFrame when the lock is taken, or semaSlow is set:
-// the close frame may be queued, or writes go through a Poller's queue,
-// which may first have to make room.
+// lockFrameSlow is lockFrame when the lock is taken or its slow flag is
+// set: the close frame may be queued, or writes go through a Poller's
+// queue, which may first have to make room.
 //
 //go:noinline
 func (c *Conn) lockFrameSlow(ctx context.Context) error {
@@ -307,7 +289,7 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if err := c.msgMu.lockOrClosed(ctx, c.closed); err != nil {
 		return err
 	}
-	defer c.msgMu.unlock()
+	defer c.msgMu.Unlock()
 	if compress {
 		return c.writeCompressed(ctx, opcode(typ), p)
 	}
@@ -340,7 +322,7 @@ func (c *Conn) lockMessageFrame(ctx context.Context) error {
 		return err
 	}
 	if err := c.lockFrame(ctx); err != nil {
-		c.msgMu.unlock()
+		c.msgMu.Unlock()
 		return err
 	}
 	return nil
@@ -348,22 +330,17 @@ func (c *Conn) lockMessageFrame(ctx context.Context) error {
 
 func (c *Conn) unlockMessageFrame() {
 	c.unlockFrame()
-	c.msgMu.unlock()
+	c.msgMu.Unlock()
 }
-
-var compressBufPool sync.Pool // *[]byte, compressed payloads
 
 // writeCompressed deflates p and sends it as one frame. The caller holds
 // msgMu, which keeps the compression context in wire order.
 func (c *Conn) writeCompressed(ctx context.Context, op opcode, p []byte) error {
-	bufp, _ := compressBufPool.Get().(*[]byte)
+	bufp := bpool.GetVar()
 	if bufp == nil {
 		bufp = new([]byte)
 	}
-	defer func() {
-		*bufp = (*bufp)[:0]
-		compressBufPool.Put(bufp)
-	}()
+	defer bpool.PutVar(bufp)
 	*bufp = (*bufp)[:0]
 	if err := c.deflate.appendCompressed(bufp, p); err != nil {
 		c.deflate.abandonSend()

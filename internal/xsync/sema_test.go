@@ -1,0 +1,120 @@
+package xsync
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+)
+
+func TestSemaFastPaths(t *testing.T) {
+	var s Sema
+	if !s.LockFast() {
+		t.Fatal("LockFast failed on a new Sema")
+	}
+	if s.LockFast() || s.TryLock() {
+		t.Fatal("a held Sema was taken again")
+	}
+	if !s.UnlockFast() {
+		t.Fatal("UnlockFast failed with nobody waiting")
+	}
+	if s.Held() {
+		t.Fatal("Held after UnlockFast")
+	}
+}
+
+// SetSlow turns both fast paths off for good, and the slow paths still
+// work: this is what lets the frame lock's owner check its queues.
+func TestSemaSlowFlag(t *testing.T) {
+	var s Sema
+	s.SetSlow()
+	for range 3 {
+		if s.LockFast() {
+			t.Fatal("LockFast succeeded after SetSlow")
+		}
+		if !s.TryLock() {
+			t.Fatal("TryLock failed on a free Sema with the slow flag")
+		}
+		if !s.Held() || s.HasWaiters() {
+			t.Fatalf("state %#x: want held, no waiters", s.state.Load())
+		}
+		if s.UnlockFast() {
+			t.Fatal("UnlockFast succeeded after SetSlow")
+		}
+		s.UnlockSlow()
+		if s.Held() {
+			t.Fatal("held after UnlockSlow")
+		}
+	}
+}
+
+func TestSemaLockGivesUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var s Sema
+		s.TryLock()
+		ctx, cancel := context.WithCancel(t.Context())
+		stop := make(chan struct{})
+		res := make(chan error, 2)
+		go func() {
+			_, err := s.Lock(ctx, nil, nil)
+			res <- err
+		}()
+		go func() {
+			ok, err := s.Lock(context.Background(), stop, nil)
+			if ok || err != nil {
+				err = errors.New("Lock returned without the stop channel")
+			}
+			res <- err
+		}()
+		synctest.Wait()
+		if !s.HasWaiters() {
+			t.Fatal("no waiters while two goroutines wait")
+		}
+		cancel()
+		if err := <-res; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Lock with a cancelled ctx: %v", err)
+		}
+		close(stop)
+		if err := <-res; err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if s.HasWaiters() || !s.Held() {
+			t.Fatalf("state %#x after the waiters left: want held, no waiters", s.state.Load())
+		}
+	})
+}
+
+// Many goroutines take turns; the counter proves mutual exclusion (and
+// the race detector checks the happens-before edges), with and without the
+// slow flag.
+func TestSemaExclusion(t *testing.T) {
+	for _, slowFlag := range []bool{false, true} {
+		var s Sema
+		if slowFlag {
+			s.SetSlow()
+		}
+		var wg sync.WaitGroup
+		n := 0
+		for range 8 {
+			wg.Go(func() {
+				for range 2000 {
+					if _, err := s.Lock(context.Background(), nil, nil); err != nil {
+						t.Error(err)
+						return
+					}
+					n++
+					s.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if n != 8*2000 {
+			t.Fatalf("slow=%v: counter %d, want %d", slowFlag, n, 8*2000)
+		}
+		if s.Held() || s.HasWaiters() {
+			t.Fatalf("slow=%v: state %#x at the end", slowFlag, s.state.Load())
+		}
+	}
+}

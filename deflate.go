@@ -8,7 +8,7 @@ import (
 
 // This file moves permessage-deflate data (RFC 7692, section 7.2): it
 // compresses outgoing messages and inflates incoming ones with
-// compress/flate. Negotiation lives in extension.go.
+// compress/flate. Negotiation lives in deflate_negotiate.go.
 
 // deflateTail is the empty stored block that ends a sync flush. RFC 7692
 // strips it from every compressed message and the receiver puts it back.

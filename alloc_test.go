@@ -3,44 +3,20 @@ package websocket
 import (
 	"bufio"
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"testing"
-	"time"
+
+	"github.com/fullduplex/websocket/internal/wstest"
 )
-
-// loopConn is an in-memory net.Conn: reads replay a fixed byte stream
-// forever, writes are discarded.
-type loopConn struct {
-	data []byte
-	off  int
-}
-
-func (l *loopConn) Read(p []byte) (int, error) {
-	if len(l.data) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, l.data[l.off:])
-	l.off = (l.off + n) % len(l.data)
-	return n, nil
-}
-
-func (l *loopConn) Write(p []byte) (int, error)      { return len(p), nil }
-func (l *loopConn) Close() error                     { return nil }
-func (l *loopConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
-func (l *loopConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
-func (l *loopConn) SetDeadline(time.Time) error      { return nil }
-func (l *loopConn) SetReadDeadline(time.Time) error  { return nil }
-func (l *loopConn) SetWriteDeadline(time.Time) error { return nil }
 
 // memConn returns a connection in the given role whose peer endlessly
 // sends one message of size bytes.
 func memConn(client bool, size int) *Conn {
 	f := frame(true, 0, opBinary, !client, make([]byte, size))
-	return newConn(&loopConn{data: f}, client, nil, "", nil, nil)
+	return newConn(&wstest.LoopConn{Data: f}, client, nil, "", nil, nil)
 }
 
 func TestZeroAllocsPerMessage(t *testing.T) {
@@ -154,7 +130,7 @@ func TestAcceptAllocs(t *testing.T) {
 	r.Header.Set("Upgrade", "websocket")
 	r.Header.Set("Sec-WebSocket-Version", "13")
 	r.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-	nc := &loopConn{}
+	nc := &wstest.LoopConn{}
 	h := &nopHijacker{ResponseWriter: httptest.NewRecorder(), nc: nc, brw: bufio.NewReadWriter(bufio.NewReader(nc), bufio.NewWriter(nc))}
 	n := testing.AllocsPerRun(100, func() {
 		if _, err := Accept(h, r, nil); err != nil {

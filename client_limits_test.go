@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/wstest"
 )
 
 // rawServer accepts TCP connections on 127.0.0.1 and hands each, with the
@@ -100,7 +102,7 @@ func TestDialContextBoundsResponseBody(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
+			wstest.CheckLeaks(t)
 			addr := rawServer(t, func(nc net.Conn, _ *http.Request) {
 				io.WriteString(nc, tc.response)
 				waitForClose(nc)
@@ -278,7 +280,7 @@ func TestDialResponseHeaderLimit(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
+			wstest.CheckLeaks(t)
 			var chunk []byte
 			if tc.endless != "" {
 				chunk = []byte(strings.Repeat(tc.endless, 32<<10/len(tc.endless)))
@@ -419,7 +421,7 @@ func TestCompressionModeInvalid(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
+			wstest.CheckLeaks(t)
 			type accepted struct {
 				extensions []string
 				err        error

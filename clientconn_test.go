@@ -6,60 +6,17 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/wstest"
 )
 
-// pipeListener is a net.Listener whose connections are net.Pipes made by
-// dial: an HTTP server in memory.
-type pipeListener struct {
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
-
-func newPipeListener() *pipeListener {
-	return &pipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
-}
-
-func (l *pipeListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *pipeListener) Close() error {
-	l.once.Do(func() { close(l.closed) })
-	return nil
-}
-
-func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
-
-// dial returns the client's end of a new connection to the server.
-func (l *pipeListener) dial(t *testing.T) net.Conn {
-	a, b := net.Pipe()
-	select {
-	case l.conns <- b:
-	case <-l.closed:
-		t.Fatal("listener closed")
-	}
-	return a
-}
-
-type pipeAddr struct{}
-
-func (pipeAddr) Network() string { return "pipe" }
-func (pipeAddr) String() string  { return "pipe" }
-
-// servePipe serves h over a pipeListener until the end of the test.
-func servePipe(t *testing.T, h http.HandlerFunc) *pipeListener {
+// servePipe serves h over a wstest.PipeListener until the end of the test.
+func servePipe(t *testing.T, h http.HandlerFunc) *wstest.PipeListener {
 	t.Helper()
-	l := newPipeListener()
+	l := wstest.NewPipeListener()
 	srv := &http.Server{Handler: h}
 	served := make(chan struct{})
 	go func() {
@@ -74,7 +31,7 @@ func servePipe(t *testing.T, h http.HandlerFunc) *pipeListener {
 }
 
 func TestClientOverPipe(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	accepted := make(chan *Conn, 1)
 	l := servePipe(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/chat" || r.Host != "chat.internal" {
@@ -89,7 +46,7 @@ func TestClientOverPipe(t *testing.T) {
 		accepted <- c
 	})
 	ctx := testCtx(t)
-	c, resp, err := Client(ctx, l.dial(t), "ws://chat.internal/chat", &DialOptions{Subprotocols: []string{"v1"}})
+	c, resp, err := Client(ctx, l.Dial(t), "ws://chat.internal/chat", &DialOptions{Subprotocols: []string{"v1"}})
 	if err != nil {
 		t.Fatalf("Client: %v", err)
 	}
@@ -118,7 +75,7 @@ func TestClientOverPipe(t *testing.T) {
 }
 
 func TestClientFailures(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	l := servePipe(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "go away", http.StatusForbidden)
 	})
@@ -143,7 +100,7 @@ func TestClientFailures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			nc := l.dial(t)
+			nc := l.Dial(t)
 			c, resp, err := Client(ctx, nc, tc.url, nil)
 			if c != nil || err == nil || err.Error() != tc.wantErr {
 				t.Fatalf("Client: %v, want %q", err, tc.wantErr)

@@ -13,12 +13,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/wstest"
 )
 
 // pair returns a connected client and server, closed at the end of the test.
 func pair(t *testing.T, aopts *AcceptOptions, dopts *DialOptions) (client, server *Conn) {
 	t.Helper()
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	srvCh := make(chan *Conn, 1)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Accept(w, r, aopts)
@@ -140,7 +142,7 @@ func TestPingWithoutReader(t *testing.T) {
 // for the peer's answer, data arriving in between goes to the application,
 // not to Close, and the application learns the peer's close code.
 func TestCloseLeavesDataToReader(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	send := make(chan struct{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

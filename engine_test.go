@@ -15,6 +15,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/wstest"
 )
 
 // Regression tests for the read side rebuilt on internal/wsproto: read
@@ -26,7 +28,7 @@ import (
 // what follows it.
 func dialRawServer(t *testing.T, opts *DialOptions) (c *Conn, nc net.Conn, br *bufio.Reader) {
 	t.Helper()
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -7,12 +7,14 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/fullduplex/websocket/internal/wstest"
 )
 
 // TestDialErrorText: a Dial error reads as one sentence with one
 // "websocket:" prefix, and says what is wrong with a URL.
 func TestDialErrorText(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no", http.StatusForbidden)
 	}))

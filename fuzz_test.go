@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/fullduplex/websocket/internal/wstest"
 )
 
 func FuzzParseHeader(f *testing.F) {
@@ -76,7 +78,7 @@ func FuzzParseClosePayload(f *testing.F) {
 
 // onceConn serves one fixed byte stream, then EOF; writes are discarded.
 type onceConn struct {
-	loopConn
+	wstest.LoopConn
 	r *bytes.Reader
 }
 
@@ -171,7 +173,7 @@ func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 type recordConn struct {
-	loopConn
+	wstest.LoopConn
 	out *bytes.Buffer
 }
 

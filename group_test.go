@@ -9,10 +9,12 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/wstest"
 )
 
 func TestGroupShutdown(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	var g Group
 	const n = 5
 	accepted := make(chan *Conn, n)
@@ -109,7 +111,7 @@ func groupServer(t *testing.T, g *Group, p *Poller) (url string, accepted <-chan
 }
 
 func TestGroupBroadcast(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	p, err := NewPoller(PollerOptions{OnMessage: func(*Conn, MessageType, []byte) {}})
 	if err != nil {
 		t.Fatal(err)
@@ -294,7 +296,7 @@ func TestGroupBroadcastSlowConsumerGone(t *testing.T) {
 // WriteQueueLimit; from then on Broadcast waits for room as long as ctx
 // allows, drops it, and the reading peer got every message meanwhile.
 func TestGroupBroadcastPollerBackPressure(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	p, err := NewPoller(PollerOptions{
 		OnMessage:       func(*Conn, MessageType, []byte) {},
 		WriteQueueLimit: 64 << 10,

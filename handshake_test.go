@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/wstest"
 )
 
 func TestAcceptKey(t *testing.T) {
@@ -262,7 +264,7 @@ func TestDialRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
+			wstest.CheckLeaks(t)
 			url := fakeServer(t, tc.respond)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -289,7 +291,7 @@ func TestDialRejects(t *testing.T) {
 }
 
 func TestDialHonoursContext(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

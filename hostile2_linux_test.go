@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/wstest"
 )
 
 // Hostile peers, round two, against a Poller's epoll loops: a loop must
@@ -40,7 +42,7 @@ type hostileServer struct {
 // the system's send buffers (small ones make large transfers slow).
 func newHostileServer(t *testing.T, opts PollerOptions, aopts *AcceptOptions, smallSndbuf bool) *hostileServer {
 	t.Helper()
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	checkFDs(t)
 	s := &hostileServer{conns: make(chan *Conn, 1024), closed: make(chan closedConn, 1024)}
 	opts.OnClose = func(c *Conn, err error) { s.closed <- closedConn{c, err} }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/wstest"
 )
 
 // TestPeerStopsReading: a writer blocked by a peer that reads nothing
@@ -97,7 +99,7 @@ func TestAbruptResets(t *testing.T) {
 // TestHandshakeResetMidway: a client that resets during the handshake
 // leaves nothing behind on the server.
 func TestHandshakeResetMidway(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c, err := Accept(w, r, nil); err == nil {
 			c.Read(context.Background())
@@ -120,7 +122,7 @@ func TestHandshakeResetMidway(t *testing.T) {
 // TestSlowHandshakeServer: Dial gives up when the server trickles its
 // response, bounded by the ctx.
 func TestSlowHandshakeServer(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

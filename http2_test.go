@@ -26,6 +26,7 @@ import (
 
 	// Go 1.25 and 1.26 offer extended CONNECT only with this (or
 	// GODEBUG=http2xconnect=1 in the environment of go test).
+	"github.com/fullduplex/websocket/internal/wstest"
 	_ "github.com/fullduplex/websocket/xconnect"
 )
 
@@ -152,7 +153,7 @@ func TestHTTP2Echo(t *testing.T) {
 	h2Modes(t, func(t *testing.T, useTLS bool) {
 		for _, compress := range []bool{false, true} {
 			t.Run(fmt.Sprintf("compress=%v", compress), func(t *testing.T) {
-				checkLeaks(t)
+				wstest.CheckLeaks(t)
 				var copts ConnOptions
 				if compress {
 					copts.Compression.Mode = CompressionContextTakeover
@@ -240,7 +241,7 @@ func TestHTTP2Echo(t *testing.T) {
 
 func TestHTTP2CloseCodes(t *testing.T) {
 	h2Modes(t, func(t *testing.T, useTLS bool) {
-		checkLeaks(t)
+		wstest.CheckLeaks(t)
 		serverErr := make(chan error, 1)
 		serverClose := make(chan bool, 1) // true: the server closes first
 		srv := newH2Server(t, useTLS, h2Handler(t, nil, func(c *Conn, r *http.Request) {
@@ -300,7 +301,7 @@ func TestHTTP2CloseCodes(t *testing.T) {
 
 func TestHTTP2PingAndReadCancel(t *testing.T) {
 	h2Modes(t, func(t *testing.T, useTLS bool) {
-		checkLeaks(t)
+		wstest.CheckLeaks(t)
 		serverConn := make(chan *Conn, 1)
 		srv := newH2Server(t, useTLS, h2Handler(t, nil, func(c *Conn, r *http.Request) {
 			serverConn <- c
@@ -359,7 +360,7 @@ func TestHTTP2PingAndReadCancel(t *testing.T) {
 
 // The Poller serves HTTP/2 connections with a goroutine each.
 func TestHTTP2Poller(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	p, err := NewPoller(PollerOptions{
 		OnMessage: func(c *Conn, typ MessageType, msg []byte) {
 			c.Write(context.Background(), typ, msg)
@@ -400,7 +401,7 @@ func TestHTTP2Poller(t *testing.T) {
 // Group.Shutdown closes HTTP/2 connections like the others, and their
 // handlers return.
 func TestHTTP2GroupShutdown(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	var g Group
 	handlerDone := make(chan struct{}, 2)
 	registered := make(chan struct{}, 2)
@@ -609,7 +610,7 @@ func TestHTTP2Fallback(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
+			wstest.CheckLeaks(t)
 			url, accepted, dopts := tc.server(t)
 			dopts.HTTP2 = new(HTTP2Transport)
 			ctx := testCtx(t)
@@ -775,7 +776,7 @@ func TestHTTP2HostileRequests(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
+			wstest.CheckLeaks(t)
 			accepted := make(chan error, 1)
 			srv := newH2Server(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				c, err := Accept(w, r, nil)
@@ -804,7 +805,7 @@ func TestHTTP2HostileRequests(t *testing.T) {
 
 // A plain HTTP/2 GET from net/http's client gets a clear refusal.
 func TestHTTP2PlainGet(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	srv := newH2Server(t, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		Accept(w, r, nil)
 	}))
@@ -876,7 +877,7 @@ func TestHTTP2HostileStreams(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			checkLeaks(t)
+			wstest.CheckLeaks(t)
 			type result struct {
 				msgs int
 				err  error
@@ -916,7 +917,7 @@ func TestHTTP2HostileStreams(t *testing.T) {
 // server stops reading, the client's write waits for flow control, its ctx
 // ends, and once the server reads again everything arrives.
 func TestHTTP2ClientWriteCtx(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	release := make(chan struct{})
 	srv := newH2Server(t, true, h2Handler(t, nil, func(c *Conn, r *http.Request) {
 		<-release
@@ -986,7 +987,7 @@ func TestFrameHeaderOnly(t *testing.T) {
 
 // The handshake's options work over HTTP/2 as over HTTP/1.1.
 func TestHTTP2Negotiation(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	aopts := &AcceptOptions{
 		Subprotocols:   []string{"b", "c"},
 		ResponseHeader: http.Header{"Set-Cookie": {"session=42"}},
@@ -1048,7 +1049,7 @@ func TestHTTP2Negotiation(t *testing.T) {
 // http.Server.Shutdown waits for HTTP/2 handlers, which wait for their
 // WebSockets: a Group closed from RegisterOnShutdown lets it finish.
 func TestHTTP2ServerShutdown(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	var g Group
 	registered := make(chan struct{}, 1)
 	srv := newH2Server(t, true, h2Handler(t, &AcceptOptions{Group: &g}, func(c *Conn, r *http.Request) {

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/wstest"
 )
 
 // TestPollerIdleCost: on Linux, plain TCP connections are watched by the
@@ -91,7 +93,7 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 // the socket is full, its latest pong waits, pending, for the queue to
 // drain. The loop's other connections are served meanwhile.
 func TestPollerPingerThatDoesNotRead(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	closed := make(chan error, 2)
 	p, err := NewPoller(PollerOptions{
 		Loops: 1,
@@ -178,7 +180,7 @@ func TestPollerPingerThatDoesNotRead(t *testing.T) {
 // goroutine while its OnMessage runs (here for a message that came with
 // the handshake) gets OnClose only after OnMessage returns.
 func TestPollerOnCloseAfterOnMessage(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	entered, release := make(chan *Conn, 1), make(chan struct{})
 	var inMessage atomic.Bool
 	closed := make(chan bool, 1)
@@ -227,7 +229,7 @@ func TestPollerOnCloseAfterOnMessage(t *testing.T) {
 // that does not answer its pings is closed with ErrHeartbeatTimeout, and
 // OnClose says so.
 func TestPollerHeartbeat(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	closed := make(chan error, 1)
 	p, err := NewPoller(PollerOptions{
 		OnMessage: func(c *Conn, typ MessageType, msg []byte) { c.Write(context.Background(), typ, msg) },
@@ -266,7 +268,7 @@ func TestPollerHeartbeat(t *testing.T) {
 // it is holding up) to read the answer: Close returns nil at once and the
 // poller completes the handshake.
 func TestPollerCloseOtherFromOnMessage(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	var mu sync.Mutex
 	conns := map[string]*Conn{}
 	closeErr := make(chan error, 1)

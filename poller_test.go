@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/wstest"
 )
 
 // pollerServer is an echo server whose connections a Poller serves.
@@ -44,7 +46,7 @@ func pollerModes(t *testing.T, body func(t *testing.T, srv *pollerServer)) {
 // OnMessage.
 func newPollerServer(t *testing.T, mode string, aopts *AcceptOptions, popts *PollerOptions) *pollerServer {
 	t.Helper()
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	checkFDs(t)
 	srv := &pollerServer{closed: make(chan closedConn, 100)}
 	opts := PollerOptions{Loops: 2}
@@ -459,7 +461,7 @@ func TestPollerHandshakeLeftovers(t *testing.T) {
 // TestPollerClient: a Poller serves client connections too: replies reach
 // OnMessage, and a close started by the server ends with OnClose.
 func TestPollerClient(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	got := make(chan string, 10)
 	ended := make(chan error, 1)
 	p, err := NewPoller(PollerOptions{

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/wstest"
 )
 
 // rawPeer is a hand-driven endpoint that speaks bytes, to send what a
@@ -32,7 +34,7 @@ func rawClient(t *testing.T, opts *AcceptOptions) (*rawPeer, <-chan error) {
 // rawClientExt is rawClient offering the given Sec-WebSocket-Extensions.
 func rawClientExt(t *testing.T, opts *AcceptOptions, extensions string) (*rawPeer, <-chan error) {
 	t.Helper()
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	errc := make(chan error, 1)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Accept(w, r, opts)

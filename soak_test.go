@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/wstest"
 )
 
 var soakConns = flag.Int("soak.conns", 50, "connections in TestSoak")
@@ -47,7 +49,7 @@ var soakSizes = []int{0, 10, 125, 126, 1000, 4096, 20000, 70000}
 // corrupted, and no goroutine may be left. -soak.conns and -soak.messages
 // scale it up.
 func TestSoak(t *testing.T) {
-	checkLeaks(t)
+	wstest.CheckLeaks(t)
 	checkFDs(t)
 	compression := CompressionOptions{Mode: CompressionContextTakeover, Threshold: 64}
 	var serverWG sync.WaitGroup

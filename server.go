@@ -117,35 +117,67 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	} else if herr := checkClientHandshake(r); herr != nil {
 		return nil, reject(w, herr)
 	}
-	if !opts.InsecureSkipOriginCheck {
-		if herr := checkOrigin(r, opts.OriginPatterns, opts.CheckOrigin); herr != nil {
-			return nil, reject(w, herr)
-		}
-	}
-	if name, ok := checkResponseHeader(opts.ResponseHeader); !ok {
-		herr := &HandshakeError{Status: http.StatusInternalServerError, Reason: "invalid response header field " + name}
-		return nil, reject(w, herr)
-	}
-	if mode := opts.Compression.Mode; !mode.valid() {
-		herr := &HandshakeError{Status: http.StatusInternalServerError, Reason: fmt.Sprintf("invalid AcceptOptions.Compression.Mode %v", mode)}
+	if herr := checkAcceptRequest(r, opts); herr != nil {
 		return nil, reject(w, herr)
 	}
 	subprotocol := selectSubprotocol(r.Header, opts.Subprotocols)
-	var dp *deflateParams
-	var extensions string
-	if deflateEnabled(&opts.Compression) {
-		params, response, ok, err := negotiateDeflate(r.Header["Sec-Websocket-Extensions"], &opts.Compression)
-		if err != nil {
-			return nil, reject(w, &HandshakeError{Status: http.StatusBadRequest, Reason: "malformed Sec-WebSocket-Extensions: " + err.Error()})
-		}
-		if ok {
-			dp, extensions = &params, response
-		}
+	dp, extensions, herr := acceptDeflate(r, opts)
+	if herr != nil {
+		return nil, reject(w, herr)
 	}
-
 	if r.ProtoMajor == 2 {
 		return acceptStream(w, r, opts, subprotocol, extensions, dp) // http2_server.go
 	}
+	c, err := hijackUpgrade(w, r, opts, subprotocol, extensions, dp)
+	if err != nil {
+		return nil, err
+	}
+	if g := opts.Group; g != nil {
+		c.group = g
+		if !g.add(c) {
+			c.Close(StatusGoingAway, "server shutting down")
+			return nil, ErrClosed
+		}
+	}
+	return c, nil
+}
+
+// checkAcceptRequest applies the checks of opts that do not depend on the
+// protocol version: the origin, and the options themselves.
+func checkAcceptRequest(r *http.Request, opts *AcceptOptions) *HandshakeError {
+	if !opts.InsecureSkipOriginCheck {
+		if herr := checkOrigin(r, opts.OriginPatterns, opts.CheckOrigin); herr != nil {
+			return herr
+		}
+	}
+	if name, ok := checkResponseHeader(opts.ResponseHeader); !ok {
+		return &HandshakeError{Status: http.StatusInternalServerError, Reason: "invalid response header field " + name}
+	}
+	if mode := opts.Compression.Mode; !mode.valid() {
+		return &HandshakeError{Status: http.StatusInternalServerError, Reason: fmt.Sprintf("invalid AcceptOptions.Compression.Mode %v", mode)}
+	}
+	return nil
+}
+
+// acceptDeflate answers the client's permessage-deflate offers: the
+// parameters in force and the response header value, or neither.
+func acceptDeflate(r *http.Request, opts *AcceptOptions) (*deflateParams, string, *HandshakeError) {
+	if !deflateEnabled(&opts.Compression) {
+		return nil, "", nil
+	}
+	params, response, ok, err := negotiateDeflate(r.Header["Sec-Websocket-Extensions"], &opts.Compression)
+	if err != nil {
+		return nil, "", &HandshakeError{Status: http.StatusBadRequest, Reason: "malformed Sec-WebSocket-Extensions: " + err.Error()}
+	}
+	if !ok {
+		return nil, "", nil
+	}
+	return &params, response, nil
+}
+
+// hijackUpgrade takes the HTTP/1.1 connection from net/http, answers 101
+// and makes the Conn.
+func hijackUpgrade(w http.ResponseWriter, r *http.Request, opts *AcceptOptions, subprotocol, extensions string, dp *deflateParams) (*Conn, error) {
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		herr := &HandshakeError{Status: http.StatusInternalServerError, Reason: "response writer cannot be hijacked: " + err.Error(), Err: err}
@@ -171,15 +203,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		nc.Close()
 		return nil, fmt.Errorf("websocket: failed to write handshake response: %w", err)
 	}
-	c := newConn(nc, false, &opts.ConnOptions, subprotocol, buffered, dp)
-	if g := opts.Group; g != nil {
-		c.group = g
-		if !g.add(c) {
-			c.Close(StatusGoingAway, "server shutting down")
-			return nil, ErrClosed
-		}
-	}
-	return c, nil
+	return newConn(nc, false, &opts.ConnOptions, subprotocol, buffered, dp), nil
 }
 
 // checkClientHandshake validates the opening handshake of RFC 6455,

@@ -142,6 +142,10 @@ const maxErrorBody = 4 << 10
 // *HandshakeError in the chain names the cause. If ctx ends while that
 // body is read, the error wraps ctx's error instead and the response holds
 // the part of the body that arrived.
+//
+// In a browser (GOOS=js) Dial opens the browser's WebSocket object
+// instead, which does the handshake and TLS itself and allows less: see
+// the README's "In the browser (WASM)".
 func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.Response, error) {
 	if opts == nil {
 		opts = &defaultDialOptions
@@ -154,6 +158,9 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 }
 
 func dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.Response, error) {
+	if inBrowser {
+		return dialBrowser(ctx, rawURL, opts) // dial_js.go
+	}
 	req, err := newHandshakeRequest(rawURL, opts)
 	if err != nil {
 		return nil, nil, err

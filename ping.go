@@ -26,8 +26,12 @@ var ErrPingFromCallback = errors.New("websocket: Ping from a Poller callback wou
 //
 // On a connection served by a Poller, Ping called from a callback of the
 // loop that serves it returns ErrPingFromCallback at once: the pong could
-// only be read by that loop, which the callback holds up.
+// only be read by that loop, which the callback holds up. On a connection
+// Dial opened in a browser, Ping returns ErrPingInBrowser at once.
 func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
+	if c.viaBrowser() {
+		return 0, ErrPingInBrowser
+	}
 	if c.onServingGoroutine() {
 		return 0, ErrPingFromCallback
 	}
@@ -95,8 +99,12 @@ func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
 // being streamed. ctx bounds the wait
 // for the frame lock and the write: if ctx ends before any byte went out
 // the connection stays usable; if it ends part-way through, the
-// connection is closed (see Write).
+// connection is closed (see Write). In a browser it returns
+// ErrPingInBrowser.
 func (c *Conn) SendPing(ctx context.Context, payload []byte) error {
+	if c.viaBrowser() {
+		return ErrPingInBrowser
+	}
 	if len(payload) > maxControlPayload {
 		return fmt.Errorf("websocket: ping payload is %d bytes, the limit is %d", len(payload), maxControlPayload)
 	}

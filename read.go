@@ -53,8 +53,11 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	if err := r.begin(ctx); err != nil {
 		return 0, nil, err
 	}
+	if r.msgReader == nil {
+		r.msgReader = &messageReader{r: r} // kept; a connection that never calls Reader does not carry it
+	}
 	r.msgReader.ctx = ctx
-	return r.msgType, &r.msgReader, nil
+	return r.msgType, r.msgReader, nil
 }
 
 // ReadAppend waits for the next data message and appends its payload to

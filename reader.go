@@ -38,8 +38,8 @@ type reader struct {
 	compressed bool        // the message in progress is compressed
 	last       bool        // chunk ends the message
 
-	stopOnControl bool // next returns after each control frame
-	msgReader     messageReader
+	stopOnControl bool              // next returns after each control frame
+	msgReader     *messageReader    // what Reader returns, made on first use
 	intr          xsync.Interrupter // makes a blocked read honour its ctx
 
 	// Waiting for data without a buffer (read_unix.go).
@@ -56,7 +56,6 @@ func (r *reader) init(c *Conn, buffered []byte) {
 		Compression: c.deflate != nil,
 		SkipUTF8:    c.opts.SkipUTF8Validation,
 	})
-	r.msgReader.r = r
 	r.initRaw(c.nc)
 	if len(buffered) > 0 {
 		r.acquire()

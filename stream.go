@@ -19,7 +19,8 @@ import (
 //
 // The writer belongs to this one message: once closed, every Write and
 // Close on it returns an error and has no effect, even after another
-// Writer was opened on the connection. It costs one small allocation.
+// Writer was opened on the connection. It costs one small allocation, and
+// on a connection's first Writer one more, for state it then keeps.
 //
 // ctx bounds the wait for other writers and every write through the
 // returned writer, as for Write. As with Write, a nil error from Write or
@@ -34,7 +35,14 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 		return nil, err
 	}
 	c.streaming.Store(true)
-	m := &c.wr.msg
+	m := c.wr.msg
+	if m == nil {
+		// Made on the first Writer, under msgMu, and kept: a connection
+		// that never streams does not carry it.
+		m = &messageWriter{c: c}
+		m.sink.m = m
+		c.wr.msg = m
+	}
 	m.ctx = ctx
 	m.op = opcode(typ)
 	m.n = 0

@@ -31,7 +31,7 @@ type writer struct {
 	// writev is set when the connection turns net.Buffers into one
 	// vectored write (TCP and Unix sockets).
 	writev bool
-	msg    messageWriter
+	msg    *messageWriter    // the streaming Writer's state, made on first use (stream.go)
 	intr   xsync.Interrupter // makes a blocked write honour its ctx
 	// queue is set when a Poller's loop serves the connection: writes then
 	// never wait for the socket (queue.go).
@@ -48,8 +48,6 @@ func (w *writer) init(c *Conn) {
 	case *net.TCPConn, *net.UnixConn:
 		w.writev = true
 	}
-	w.msg.c = c
-	w.msg.sink.m = &w.msg
 }
 
 // send writes bufs to the network as one frame. Written reports whether any

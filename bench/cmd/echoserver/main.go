@@ -3,7 +3,8 @@
 // on 127.0.0.1, prints "LISTEN host:port" on stdout, and answers each
 // "stats" line read from stdin with one line of JSON (see Stats). A line
 // "heapprofile FILE" writes a heap profile (go tool pprof) to FILE and
-// answers "OK". It exits when stdin is closed.
+// answers "OK"; "memstats [nogc]" answers one line of JSON with the
+// runtime's memory classes (see memStats). It exits when stdin is closed.
 //
 //	echoserver -lib ours|ours-poller|gorilla|coder|gobwas|gws|nbio [-compress] [-cpuprofile FILE]
 package main
@@ -84,6 +85,8 @@ func main() {
 		case "stats":
 			b, _ := json.Marshal(stats())
 			fmt.Printf("%s\n", b)
+		case "memstats":
+			fmt.Printf("%s\n", memStats(arg))
 		case "heapprofile":
 			if err := writeHeapProfile(arg); err != nil {
 				fmt.Printf("ERROR %v\n", err)

@@ -101,6 +101,7 @@ func mergeParts(from string, parts map[string]bool, override *Config, modfile, r
 	r.Tmp = tmp
 	ctx := context.Background()
 	start := time.Now()
+	loadBefore := loadAverage()
 	if parts["inmem"] || parts["echo"] || parts["idle"] {
 		err = r.build(ctx)
 	} else {
@@ -120,6 +121,9 @@ func mergeParts(from string, parts map[string]bool, override *Config, modfile, r
 	}
 	r.Results.Notes = dropRerunNotes(r.Results.Notes, parts)
 	r.note("%s rerun on %s (%d round(s)%s) and merged into the results of %s", strings.Join(names, ", "), start.UTC().Format("2006-01-02 15:04 UTC"), r.Config.Rounds, how, res.Started)
+	// The page's load average is the saved run's; the rerun's own goes in
+	// its note.
+	rerunNote := len(r.Results.Notes) - 1
 	for round := range r.Config.Rounds {
 		log.Printf("round %d of %d", round+1, r.Config.Rounds)
 		if parts["inmem"] {
@@ -135,6 +139,7 @@ func mergeParts(from string, parts map[string]bool, override *Config, modfile, r
 			r.runIdle(ctx, round)
 		}
 	}
+	r.Results.Notes[rerunNote] += fmt.Sprintf("; load average (1, 5, 15 min) %s before, %s after", loadBefore, loadAverage())
 	buf, _ := json.MarshalIndent(r.Results, "", "  ")
 	if err := os.WriteFile(outs.results, append(buf, '\n'), 0o644); err != nil {
 		log.Fatal(err)

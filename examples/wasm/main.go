@@ -1,0 +1,149 @@
+//go:build !js
+
+// Wasm serves a page whose Go program, compiled to WebAssembly, talks to
+// this server with websocket.Dial (the browser's WebSocket underneath).
+//
+//	go run ./examples/wasm [-addr host:port]
+//
+// At start it builds ./client with GOOS=js GOARCH=wasm (so the go command
+// must be on the PATH), then serves the page at /, the program at
+// /main.wasm, the Go distribution's wasm_exec.js at /wasm_exec.js and an
+// echo endpoint at /ws. It prints "listening on http://ADDR" once ready.
+// Open that address in a browser.
+package main
+
+import (
+	"context"
+	_ "embed"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/fullduplex/websocket"
+)
+
+//go:embed index.html
+var page []byte
+
+func main() {
+	addr := flag.String("addr", "localhost:8080", "address to listen on")
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "wasm-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	h, err := newHandler(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("listening on http://%s\n", l.Addr())
+	// Until SIGINT or SIGTERM, so that the built client is removed.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv := &http.Server{Handler: h}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	if err := srv.Serve(l); err != nil && err != http.ErrServerClosed {
+		log.Print(err)
+	}
+}
+
+// newHandler builds the client into dir and returns the server's routes.
+func newHandler(dir string) (http.Handler, error) {
+	wasm, err := buildClient(dir)
+	if err != nil {
+		return nil, err
+	}
+	glue, err := wasmExecJS()
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(page)
+	})
+	mux.HandleFunc("/main.wasm", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/wasm")
+		http.ServeFile(w, r, wasm)
+	})
+	mux.HandleFunc("/wasm_exec.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript")
+		http.ServeFile(w, r, glue)
+	})
+	mux.HandleFunc("/ws", echo)
+	return mux, nil
+}
+
+// echo answers every message with "echo: " and the message.
+func echo(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"echo.v1"}})
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	ctx := context.Background()
+	for {
+		typ, msg, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		if err := c.Write(ctx, typ, append([]byte("echo: "), msg...)); err != nil {
+			return
+		}
+	}
+}
+
+// buildClient compiles ./client, next to this file, to dir/main.wasm.
+func buildClient(dir string) (string, error) {
+	out := filepath.Join(dir, "main.wasm")
+	cmd := exec.Command("go", "build", "-o", out, ".")
+	cmd.Dir = clientDir()
+	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the wasm client: %v\n%s", err, msg)
+	}
+	return out, nil
+}
+
+// clientDir finds ./client whether the server runs from the repository's
+// root (go run ./examples/wasm) or from its own directory (go test).
+func clientDir() string {
+	for _, d := range []string{"client", filepath.Join("examples", "wasm", "client")} {
+		if _, err := os.Stat(filepath.Join(d, "main.go")); err == nil {
+			return d
+		}
+	}
+	return "client"
+}
+
+// wasmExecJS returns the path of the JavaScript glue of the Go
+// distribution that built the client: lib/wasm since Go 1.24.
+func wasmExecJS() (string, error) {
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOROOT: %v", err)
+	}
+	root := strings.TrimSpace(string(out))
+	for _, p := range []string{filepath.Join(root, "lib", "wasm", "wasm_exec.js"), filepath.Join(root, "misc", "wasm", "wasm_exec.js")} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no wasm_exec.js under %s", root)
+}

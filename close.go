@@ -197,14 +197,20 @@ func (c *Conn) closeNow(why error) {
 		}
 		c.closeMu.Unlock()
 		c.stopHeartbeat()
+		c.closeMu.Lock()
 		c.closedFlag.Store(true)
-		close(c.closed)
+		if ch, ok := c.closed.Load().(chan struct{}); ok {
+			close(ch)
+		}
+		c.closeMu.Unlock()
 		c.nc.Close()
 		if q := c.wr.queue.Load(); q != nil {
 			q.release()
 		}
-		if ev := c.ev.Load(); ev != nil && ev.onClosed != nil {
-			ev.onClosed()
+		if ev := c.ev.Load(); ev != nil {
+			if l := ev.l.Load(); l != nil {
+				l.connClosed(c) // the loop reports the end
+			}
 		}
 		if c.group != nil {
 			c.group.remove(c)
@@ -226,7 +232,7 @@ func (c *Conn) armEndTimer(why error) {
 // reports whether this call sent it. An empty payload is sent for
 // StatusNoStatusRcvd.
 func (c *Conn) sendClose(ctx context.Context, code StatusCode, reason string) (bool, error) {
-	if err := c.frameMu.lockOrClosed(ctx, c.closed); err != nil {
+	if err := c.frameMu.lockOrClosed(ctx, c); err != nil {
 		if errors.Is(err, ErrClosed) {
 			return false, nil
 		}
@@ -302,7 +308,7 @@ func (c *Conn) awaitCloseSent(ctx context.Context) {
 	defer t.Stop()
 	select {
 	case <-ch:
-	case <-c.closed:
+	case <-c.done():
 	case <-ctx.Done():
 	case <-t.C:
 	}
@@ -385,7 +391,7 @@ func (c *Conn) awaitPeerClose(ctx context.Context) error {
 		return c.awaitPeerCloseServed(ctx)
 	}
 	for {
-		locked, err := c.readMu.Lock(ctx, c.closeRcvdCh(), c.closed)
+		locked, err := c.readMu.Lock(ctx, c.closeRcvdCh(), c.done())
 		if err != nil {
 			return errCloseTimeout
 		}
@@ -397,7 +403,7 @@ func (c *Conn) awaitPeerClose(ctx context.Context) error {
 				// peer's close, itself.
 				select {
 				case <-c.closeRcvdCh():
-				case <-c.closed:
+				case <-c.done():
 				case <-ctx.Done():
 					return errCloseTimeout
 				}
@@ -413,7 +419,7 @@ func (c *Conn) awaitPeerClose(ctx context.Context) error {
 				c.awaitServerEOF(ctx)
 			}
 			return nil
-		case <-c.closed:
+		case <-c.done():
 			if c.peerCloseSeenNow() {
 				return nil
 			}
@@ -429,7 +435,7 @@ func (c *Conn) awaitPeerCloseServed(ctx context.Context) error {
 	select {
 	case <-c.closeRcvdCh():
 		return nil
-	case <-c.closed:
+	case <-c.done():
 		if c.peerCloseSeenNow() {
 			return nil
 		}
@@ -448,7 +454,7 @@ func (c *Conn) peerCloseSeenNow() bool {
 // awaitServerEOF gives the server the chance to close the TCP connection
 // first, bounded by ctx.
 func (c *Conn) awaitServerEOF(ctx context.Context) {
-	if locked, _ := c.readMu.Lock(ctx, c.closed, nil); locked {
+	if locked, _ := c.readMu.Lock(ctx, c.done(), nil); locked {
 		c.rd.drain(ctx)
 		c.readMu.Unlock()
 	}
@@ -470,6 +476,26 @@ func (c *Conn) closeRcvdCh() chan struct{} {
 		c.end().rcvd = make(chan struct{})
 	}
 	return c.end().rcvd
+}
+
+// done returns a channel closed once the TCP connection is closed. It is
+// made on first use, so that a connection nobody waits on does not carry
+// it; closeNow closes it under closeMu, which orders the two.
+func (c *Conn) done() <-chan struct{} {
+	if ch, ok := c.closed.Load().(chan struct{}); ok {
+		return ch
+	}
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if ch, ok := c.closed.Load().(chan struct{}); ok {
+		return ch
+	}
+	ch := make(chan struct{})
+	if c.closedFlag.Load() {
+		close(ch)
+	}
+	c.closed.Store(ch)
+	return ch
 }
 
 // isClosed reports whether the TCP connection has been closed.

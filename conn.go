@@ -167,14 +167,14 @@ type Conn struct {
 
 	// Lifecycle (close.go): under closeMu, except the atomics.
 	closeMu       sync.Mutex
-	closeQueued   atomic.Bool   // our close frame is queued or sent: no data frame follows
-	closedFlag    atomic.Bool   // set just before closed is closed; the cheap check of the hot paths
-	closeSent     bool          // our close frame is on the wire
-	peerCloseSeen bool          // peerClose holds the peer's close frame
-	lingerOnFail  bool          // the reader drains after our close frame before closing
-	ending        *ending       // made when the connection starts to end (close.go)
-	closed        chan struct{} // closed once the TCP connection is closed
-	closeErr      error         // why the connection ended, returned by later operations
+	closeQueued   atomic.Bool  // our close frame is queued or sent: no data frame follows
+	closedFlag    atomic.Bool  // set just before closed is closed; the cheap check of the hot paths
+	closeSent     bool         // our close frame is on the wire
+	peerCloseSeen bool         // peerClose holds the peer's close frame
+	lingerOnFail  bool         // the reader drains after our close frame before closing
+	ending        *ending      // made when the connection starts to end (close.go)
+	closed        atomic.Value // chan struct{}, closed once the TCP connection is closed; made by done
+	closeErr      error        // why the connection ended, returned by later operations
 	closeOnce     sync.Once
 }
 
@@ -183,7 +183,6 @@ func newConn(nc net.Conn, client bool, opts *ConnOptions, subprotocol string, bu
 		nc:          nc,
 		client:      client,
 		subprotocol: subprotocol,
-		closed:      make(chan struct{}),
 	}
 	c.opts = opts
 	if opts == nil {
@@ -230,16 +229,16 @@ func (c *Conn) SetReadLimit(n int64) {
 // the connection closes.
 type sema struct{ xsync.Sema }
 
-// lockOrClosed takes the lock unless ctx ends or the connection closes.
-func (s *sema) lockOrClosed(ctx context.Context, closed <-chan struct{}) error {
+// lockOrClosed takes the lock unless ctx ends or c closes.
+func (s *sema) lockOrClosed(ctx context.Context, c *Conn) error {
 	if s.LockFast() {
 		return nil
 	}
-	return s.lockOrClosedSlow(ctx, closed)
+	return s.lockOrClosedSlow(ctx, c)
 }
 
-func (s *sema) lockOrClosedSlow(ctx context.Context, closed <-chan struct{}) error {
-	ok, err := s.Lock(ctx, closed, nil)
+func (s *sema) lockOrClosedSlow(ctx context.Context, c *Conn) error {
+	ok, err := s.Lock(ctx, c.done(), nil)
 	if err != nil {
 		return err
 	}

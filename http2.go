@@ -330,7 +330,7 @@ func (c *Conn) Done() <-chan struct{} {
 	if s, ok := c.nc.(*streamConn); ok {
 		return s.released
 	}
-	return c.closed
+	return c.done()
 }
 
 // deadline is a deadline that can be waited for, as net.Pipe's: wait

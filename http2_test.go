@@ -883,7 +883,9 @@ func TestHTTP2HostileStreams(t *testing.T) {
 				err  error
 			}
 			done := make(chan result, 1)
+			accepted := make(chan struct{})
 			srv := newH2Server(t, false, h2Handler(t, nil, func(c *Conn, r *http.Request) {
+				close(accepted)
 				var res result
 				for {
 					_, _, err := c.Read(context.Background())
@@ -899,6 +901,14 @@ func TestHTTP2HostileStreams(t *testing.T) {
 			c.request(1, false, open...)
 			if status, _, _ := c.response(1, false); status != "200" {
 				t.Fatalf("status %s, want 200", status)
+			}
+			// Abuse only once Accept has returned: the 200 can reach us
+			// before its Flush returns, and a reset before then fails
+			// Accept instead (an error all the same, but not this test's).
+			select {
+			case <-accepted:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Accept did not return")
 			}
 			tc.abuse(c)
 			select {

@@ -200,9 +200,6 @@ type evState struct {
 	// closing is set when the connection closed and its loop must report
 	// it; the holder of readMu does so when it lets go.
 	closing atomic.Bool
-	// onClosed, set before the loop watches the connection, lets the loop
-	// know when closeNow ends it.
-	onClosed func()
 }
 
 func (p *Poller) dispatch(c *Conn, typ MessageType, msg []byte) {
@@ -225,7 +222,7 @@ func (p *Poller) serveBlocking(c *Conn) {
 			// The connection is closed, or will be once the closing
 			// handshake's last frame is out (bounded by CloseTimeout).
 			c.armEndTimer(err)
-			<-c.closed
+			<-c.done()
 			p.finish(c, c.errAfterClose())
 			return
 		}

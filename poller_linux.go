@@ -86,7 +86,7 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 	l := p.loops[p.next.Add(1)%uint64(len(p.loops))]
 	// Writes switch to the queue under frameMu, between frames, before
 	// the loop can see the connection.
-	if c.frameMu.lockOrClosed(context.Background(), c.closed) != nil {
+	if c.frameMu.lockOrClosed(context.Background(), c) != nil {
 		return false
 	}
 	c.frameMu.SetSlow() // lockFrame must see the queue
@@ -96,8 +96,7 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 	token := l.next
 	l.next++
 	ev.token = token
-	ev.onClosed = func() { l.connClosed(c) }
-	ev.l.Store(l)
+	ev.l.Store(l) // from here closeNow tells the loop (connClosed)
 	l.conns[token] = c
 	l.mu.Unlock()
 	// Control holds the socket open while it runs: the fd cannot be closed

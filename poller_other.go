@@ -14,3 +14,5 @@ func (p *Poller) stopLoops() {}
 func (p *Poller) register(*Conn, *evState) bool { return false }
 
 func (l *loop) goroutine() uint64 { return 0 }
+
+func (l *loop) connClosed(*Conn) {}

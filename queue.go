@@ -35,7 +35,6 @@ type outQueue struct {
 	queued     atomic.Int64  // len(buf) - off, read without mu by the loop
 	closeAfter bool          // a close frame is in buf: report it written when buf drains
 	room       chan struct{} // closed when queued falls to limit; made by a writer that waits
-	vec        *vecState     // non-blocking writev state (queue_linux.go)
 }
 
 // send writes bufs, one frame or whole control frames, without waiting:
@@ -164,7 +163,7 @@ func (q *outQueue) awaitRoom(ctx context.Context, c *Conn) error {
 		case <-room:
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-c.closed:
+		case <-c.done():
 			return c.errAfterClose()
 		}
 	}

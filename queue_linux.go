@@ -1,19 +1,27 @@
 package websocket
 
 import (
+	"sync"
 	"syscall"
 	"unsafe"
 )
 
-// vecState is what a non-blocking writev needs, kept per connection so
-// that a write allocates nothing; made on the first queued write.
+// vecState is what a non-blocking writev needs. It is pooled rather than
+// kept per connection: a write allocates nothing, and an idle connection
+// holds none.
 type vecState struct {
 	iov [4]syscall.Iovec
 	cnt int
 	n   int
 	err error
-	fn  func(fd uintptr) bool
+	fn  func(fd uintptr) bool // writev, bound once
 }
+
+var vecPool = sync.Pool{New: func() any {
+	v := new(vecState)
+	v.fn = v.writev
+	return v
+}}
 
 // trySendv writes bufs with one non-blocking writev and returns how many
 // bytes went out; errWouldBlock when the socket is full.
@@ -22,13 +30,8 @@ func (w *writer) trySendv(bufs [][]byte) (int, error) {
 	if rc == nil {
 		return 0, errWouldBlock
 	}
-	q := w.queue.Load()
-	v := q.vec
-	if v == nil {
-		v = new(vecState)
-		v.fn = v.writev
-		q.vec = v
-	}
+	v := vecPool.Get().(*vecState)
+	defer vecPool.Put(v)
 	v.cnt = 0
 	for _, b := range bufs {
 		if len(b) == 0 {

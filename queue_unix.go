@@ -2,9 +2,6 @@
 
 package websocket
 
-// vecState is unused without epoll.
-type vecState struct{}
-
 // trySendv writes bufs one after the other without waiting.
 func (w *writer) trySendv(bufs [][]byte) (int, error) {
 	total := 0

@@ -104,7 +104,7 @@ func (c *Conn) lockRead(ctx context.Context) error {
 	}
 	// Ping or Close is reading on the application's behalf and steps aside
 	// at the next data message.
-	err := c.readMu.lockOrClosed(ctx, c.closed)
+	err := c.readMu.lockOrClosed(ctx, c)
 	if errors.Is(err, ErrClosed) {
 		return c.errAfterClose()
 	}

@@ -12,8 +12,5 @@ func (r *reader) fillIdle(stop func() bool) (bool, error) { return false, nil }
 // a goroutine of its own.
 func (w *writer) trySend([]byte) (int, error) { return 0, errWouldBlock }
 
-// vecState is unused without epoll.
-type vecState struct{}
-
 // trySendv is not used where there is no Poller loop.
 func (w *writer) trySendv([][]byte) (int, error) { return 0, errWouldBlock }

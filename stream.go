@@ -31,7 +31,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	if err := checkMessageType(typ); err != nil {
 		return nil, err
 	}
-	if err := c.msgMu.lockOrClosed(ctx, c.closed); err != nil {
+	if err := c.msgMu.lockOrClosed(ctx, c); err != nil {
 		return nil, err
 	}
 	c.streaming.Store(true)

@@ -234,7 +234,7 @@ func (c *Conn) lockFrameSlow(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := c.frameMu.lockOrClosedSlow(ctx, c.closed); err != nil {
+	if err := c.frameMu.lockOrClosedSlow(ctx, c); err != nil {
 		return err
 	}
 	if c.closeQueued.Load() {
@@ -284,7 +284,7 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 		}
 		c.unlockFrame()
 	}
-	if err := c.msgMu.lockOrClosed(ctx, c.closed); err != nil {
+	if err := c.msgMu.lockOrClosed(ctx, c); err != nil {
 		return err
 	}
 	defer c.msgMu.Unlock()
@@ -316,7 +316,7 @@ func (c *Conn) WriteUncompressed(ctx context.Context, typ MessageType, p []byte)
 // lockMessageFrame takes both write locks, for a message sent as one frame
 // outside Write's fast path.
 func (c *Conn) lockMessageFrame(ctx context.Context) error {
-	if err := c.msgMu.lockOrClosed(ctx, c.closed); err != nil {
+	if err := c.msgMu.lockOrClosed(ctx, c); err != nil {
 		return err
 	}
 	if err := c.lockFrame(ctx); err != nil {

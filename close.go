@@ -209,6 +209,9 @@ func (c *Conn) closeNow(why error) {
 		}
 		if ev := c.ev.Load(); ev != nil {
 			if l := ev.l.Load(); l != nil {
+				if ev.sock != nil {
+					ev.sock.Close() // nc was closed when the loop took the socket
+				}
 				l.connClosed(c) // the loop reports the end
 			}
 		}
@@ -265,9 +268,7 @@ func (c *Conn) closeFrameWritten() {
 	case failure != nil:
 		// Half-close, so the peer reads our close frame and then the end
 		// of the stream; the reader drains until the peer closes.
-		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
-			cw.CloseWrite()
-		}
+		c.closeWrite()
 	default:
 		c.maybeEnd()
 	}
@@ -476,6 +477,17 @@ func (c *Conn) closeRcvdCh() chan struct{} {
 		c.end().rcvd = make(chan struct{})
 	}
 	return c.end().rcvd
+}
+
+// closeWrite shuts down our sending side, where the transport can.
+func (c *Conn) closeWrite() {
+	if ev := c.ev.Load(); ev != nil && ev.l.Load() != nil && ev.sock != nil {
+		ev.sock.CloseWrite()
+		return
+	}
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
 }
 
 // done returns a channel closed once the TCP connection is closed. It is

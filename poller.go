@@ -200,6 +200,15 @@ type evState struct {
 	// closing is set when the connection closed and its loop must report
 	// it; the holder of readMu does so when it lets go.
 	closing atomic.Bool
+	// sock is the connection's socket once the loop took it out of the
+	// runtime's poller (poll.Socket); Conn.nc is then closed. Set before l.
+	sock detachedSocket
+}
+
+// detachedSocket is what closing needs of a socket a loop took over.
+type detachedSocket interface {
+	Close() error
+	CloseWrite() error
 }
 
 func (p *Poller) dispatch(c *Conn, typ MessageType, msg []byte) {

@@ -847,6 +847,8 @@ func (v *view) targets() {
 		}
 	}
 
+	v.pollerTargets(add, allOK)
+
 	// Handshakes.
 	if a, ok := v.bench("Accept/ours", allocsOp); ok {
 		b, _ := v.bench("Accept/ours", bytesOp)
@@ -867,6 +869,45 @@ func (v *view) targets() {
 		v.p("| %s | %s | %s |", x.target, x.measured, mark)
 	}
 	v.p("")
+}
+
+// pollerTargets adds the targets of the event-driven mode: against the
+// best peer of each echo cell, nbio included (CPU, throughput and p99,
+// with 5% allowed for noise on p99), against our goroutine mode for large
+// messages, and against nbio for idle memory.
+func (v *view) pollerTargets(add func(string, string, int), allOK func([]bool) int) {
+	cells := []struct{ conns, size int }{{64, 16}, {64, 1 << 10}, {64, 64 << 10}, {1000, 16}, {1000, 1 << 10}}
+	for _, cell := range cells {
+		target := fmt.Sprintf("Poller echo, %d conns, %s: CPU per message at most 0.85× the best peer, msgs/s and p99 no worse", cell.conns, sizeLabel(cell.size))
+		cPeer, _, cok := v.bestPeerEcho(cell.conns, cell.size, echoCPU, false)
+		mPeer, _, mok := v.bestPeerEcho(cell.conns, cell.size, echoMsgs, true)
+		pPeer, _, pok := v.bestPeerEcho(cell.conns, cell.size, echoP99, false)
+		xc, okc := v.echoRatio("ours-poller", cPeer, cell.conns, cell.size, echoCPU)
+		xm, okm := v.echoRatio("ours-poller", mPeer, cell.conns, cell.size, echoMsgs)
+		xp, okp := v.echoRatio("ours-poller", pPeer, cell.conns, cell.size, echoP99)
+		if !cok || !mok || !pok || !okc || !okm || !okp {
+			add(target, "not measured", -1)
+			continue
+		}
+		add(target, fmt.Sprintf("CPU %s of %s; msgs/s %s of %s; p99 %s of %s", fmtRatio(xc), cPeer, fmtRatio(xm), mPeer, fmtRatio(xp), pPeer),
+			allOK([]bool{xc <= 0.85, xm >= 1, xp <= 1.05}))
+	}
+	target := "Poller echo, 64 conns, 64 KiB: CPU per message at most 1.1× our goroutine mode's"
+	if x, ok := v.echoRatio("ours-poller", "ours", 64, 64<<10, echoCPU); ok {
+		add(target, fmtRatio(x), allOK([]bool{x <= 1.1}))
+	} else {
+		add(target, "not measured", -1)
+	}
+	for _, mode := range []string{"plain", "deflate"} {
+		target := "Poller RSS per idle connection below nbio's, " + map[string]string{"plain": "without", "deflate": "with"}[mode] + " compression"
+		own, ok1 := v.idleMedian("ours-poller/"+mode, idleRSS)
+		peer, ok2 := v.idleMedian("nbio/"+mode, idleRSS)
+		if !ok1 || !ok2 {
+			add(target, "not measured", -1)
+			continue
+		}
+		add(target, fmt.Sprintf("%s vs %s: %s", fmtBytes(own), fmtBytes(peer), fmtRatio(own/peer)), allOK([]bool{own < peer}))
+	}
 }
 
 // --- method and notes ---

@@ -4,11 +4,18 @@ import (
 	"compress/flate"
 	"io"
 	"sync"
+
+	lz "github.com/fullduplex/websocket/internal/deflate"
 )
 
 // This file moves permessage-deflate data (RFC 7692, section 7.2): it
-// compresses outgoing messages and inflates incoming ones with
-// compress/flate. Negotiation lives in deflate_negotiate.go.
+// compresses outgoing messages with internal/deflate and inflates incoming
+// ones with compress/flate. Negotiation lives in deflate_negotiate.go.
+//
+// Compressors and inflaters are process-wide pools, taken only while a
+// message moves. Under context takeover a connection keeps, per
+// direction, only its history: the last 2^window_bits bytes of plaintext,
+// loaded back as the dictionary of the next message.
 
 // deflateTail is the empty stored block that ends a sync flush. RFC 7692
 // strips it from every compressed message and the receiver puts it back.
@@ -21,26 +28,25 @@ var inflateTrailer = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff
 
 // deflate is the compression state of one connection.
 type deflate struct {
-	level     int
+	level     int // 1: the history's end is searched; 2: all of it (CompressionOptions.Level)
 	threshold int
 
-	// Our direction.
+	// Our direction. Matches never reach further back than
+	// 2^sendWindowBits bytes, whatever the size.
 	sendTakeover   bool
 	sendWindowBits int
-	fw             *flate.Writer // dedicated compressor under takeover
-	fwSink         sinkWriter
+	sendHist       lz.History // the plaintext sent, under takeover
 
 	// The peer's direction.
 	recvTakeover   bool
 	recvWindowBits int
-	inf            *inflater // dedicated decompressor under takeover
-	window         []byte    // the last bytes inflated, the dictionary for the next message under takeover
+	recvHist       lz.History // the plaintext received, under takeover
 }
 
 func newDeflate(p deflateParams, client bool, opts *CompressionOptions) *deflate {
-	d := &deflate{level: opts.Level, threshold: opts.Threshold}
-	if d.level <= 0 || d.level > flate.BestCompression {
-		d.level = flate.BestSpeed
+	d := &deflate{level: min(opts.Level, 2), threshold: opts.Threshold}
+	if d.level <= 0 {
+		d.level = 1
 	}
 	if d.threshold == 0 {
 		d.threshold = 128
@@ -62,6 +68,14 @@ func newDeflate(p deflateParams, client bool, opts *CompressionOptions) *deflate
 	}
 	if d.recvWindowBits == 0 {
 		d.recvWindowBits = 15
+	}
+	if d.sendTakeover {
+		d.sendHist.SetSize(1 << d.sendWindowBits)
+	}
+	if d.recvTakeover {
+		// zlib never uses a window below 9 bits, even when asked for 8, so
+		// the dictionary keeps at least 512 bytes.
+		d.recvHist.SetSize(1 << max(d.recvWindowBits, 9))
 	}
 	if !d.sendTakeover && !d.recvTakeover {
 		// Without takeover the state never changes after this point, so
@@ -86,110 +100,85 @@ func (d *deflate) shouldCompress(n int) bool {
 	return d.threshold < 0 || n < 0 || n >= d.threshold
 }
 
-// sinkWriter forwards compressed output to whoever is framing it.
-type sinkWriter struct{ w io.Writer }
-
-func (s *sinkWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
-
-var flateWriterPools [flate.BestCompression + 2]sync.Pool // by level; the last is Huffman-only
-
-func getFlateWriter(level int, w io.Writer) *flate.Writer {
-	i := level
-	if level == flate.HuffmanOnly {
-		i = len(flateWriterPools) - 1
-	}
-	if fw, ok := flateWriterPools[i].Get().(*flate.Writer); ok {
-		fw.Reset(w)
-		return fw
-	}
-	fw, _ := flate.NewWriter(w, level)
-	return fw
+// compressor is a pooled compressor lent to one message.
+type compressor struct {
+	z    *lz.Compressor
+	hist *lz.History // the connection's send history under takeover, nil without
 }
 
-func putFlateWriter(level int, fw *flate.Writer) {
-	i := level
-	if level == flate.HuffmanOnly {
-		i = len(flateWriterPools) - 1
+var compressorPool = sync.Pool{New: func() any { return &compressor{z: lz.NewCompressor()} }}
+
+// Write compresses p; output goes to the writer given to compressor.
+func (c *compressor) Write(p []byte) (int, error) {
+	n, err := c.z.Write(p)
+	if c.hist != nil {
+		c.hist.Append(p[:n])
 	}
-	fw.Reset(nil)
-	flateWriterPools[i].Put(fw)
+	return n, err
 }
 
-// sendLevel picks the flate level for a message of n bytes (n < 0:
-// unknown). compress/flate always uses a 32 KiB window, so when the peer
-// limited ours we may only back-reference when the whole history fits the
-// window: a lone message no longer than the window. Otherwise Huffman-only
-// coding, which never back-references, keeps the stream valid for any
-// window.
-func (d *deflate) sendLevel(n int) int {
-	if d.sendWindowBits >= 15 {
-		return d.level
-	}
-	if !d.sendTakeover && n >= 0 && n <= 1<<d.sendWindowBits {
-		return d.level
-	}
-	return flate.HuffmanOnly
-}
+// Flush ends the message with a sync flush, tail included.
+func (c *compressor) Flush() error { return c.z.Flush() }
 
-// compressor returns the flate writer for one message, writing to w. Under
-// context takeover it is the connection's own; release must be called
-// after the message.
-func (d *deflate) compressor(n int, w io.Writer) (fw *flate.Writer, release func(*flate.Writer)) {
-	level := d.sendLevel(n)
+// compressor returns a compressor for one message of n bytes (n < 0:
+// unknown), writing to w, primed with the connection's history under
+// context takeover. The returned release must be called after the message.
+func (d *deflate) compressor(n int, w io.Writer) (*compressor, func(*compressor)) {
+	c := compressorPool.Get().(*compressor)
+	var dict []byte
 	if d.sendTakeover {
-		if d.fw == nil {
-			d.fw, _ = flate.NewWriter(&d.fwSink, level)
-		}
-		d.fwSink.w = w
-		return d.fw, d.detachSink
+		dict = d.sendHist.Bytes()
+		c.hist = &d.sendHist
 	}
-	if level == flate.HuffmanOnly {
-		return getFlateWriter(level, w), putHuffman
-	}
-	return getFlateWriter(level, w), d.putPooled
+	c.z.Reset(w, d.sendWindowBits, dict, d.sizeHint(n))
+	return c, putCompressor
 }
 
-func (d *deflate) detachSink(*flate.Writer) { d.fwSink.w = nil }
+// sizeHint is what the compressor is told of a message of n bytes: from
+// Level 2 on, nothing, so that it searches the whole history.
+func (d *deflate) sizeHint(n int) int {
+	if d.level >= 2 {
+		return -1
+	}
+	return n
+}
+
+func putCompressor(c *compressor) {
+	c.z.Reset(nil, 15, nil, 0) // let go of the writer
+	c.hist = nil
+	compressorPool.Put(c)
+}
 
 // abandonSend forgets the compression history after a message that may
 // not have reached the peer, so later messages never refer to it.
 func (d *deflate) abandonSend() {
-	if d.fw != nil {
-		d.fw.Reset(&d.fwSink)
+	if d.sendTakeover {
+		d.sendHist.Reset()
 	}
 }
-
-func putHuffman(fw *flate.Writer) { putFlateWriter(flate.HuffmanOnly, fw) }
-
-func (d *deflate) putPooled(fw *flate.Writer) { putFlateWriter(d.level, fw) }
 
 // appendCompressed compresses p into dst as one message payload, without
 // the sync-flush tail.
 func (d *deflate) appendCompressed(dst *[]byte, p []byte) error {
-	out := appendWriter{b: dst}
-	fw, release := d.compressor(len(p), &out)
-	defer release(fw)
-	if _, err := fw.Write(p); err != nil {
-		return err
+	c := compressorPool.Get().(*compressor)
+	var dict []byte
+	if d.sendTakeover {
+		dict = d.sendHist.Bytes()
 	}
-	if err := fw.Flush(); err != nil {
-		return err
-	}
+	c.z.Reset(nil, d.sendWindowBits, dict, d.sizeHint(len(p)))
+	*dst = c.z.Append(*dst, p)
 	*dst = (*dst)[:len(*dst)-len(deflateTail)]
+	if d.sendTakeover {
+		d.sendHist.Append(p)
+	}
+	compressorPool.Put(c)
 	return nil
-}
-
-// appendWriter appends to a byte slice it does not own.
-type appendWriter struct{ b *[]byte }
-
-func (a *appendWriter) Write(p []byte) (int, error) {
-	*a.b = append(*a.b, p...)
-	return len(p), nil
 }
 
 // inflater decompresses one message at a time. Its input is always the
 // whole compressed payload of the message, already received, so inflating
-// never waits for the network.
+// never waits for the network. Inflaters are pooled, under context
+// takeover too: the connection's history is the dictionary.
 type inflater struct {
 	fr  io.ReadCloser
 	src messageSource
@@ -239,20 +228,14 @@ func (s *messageSource) ReadByte() (byte, error) {
 // startInflate prepares to inflate the message whose first frame was just
 // read.
 func (d *deflate) startInflate(r *reader) *inflater {
-	inf := d.inf
+	inf, _ := inflaterPool.Get().(*inflater)
 	if inf == nil {
-		inf, _ = inflaterPool.Get().(*inflater)
-		if inf == nil {
-			inf = &inflater{}
-		}
-		if d.recvTakeover {
-			d.inf = inf
-		}
+		inf = &inflater{}
 	}
 	inf.src = messageSource{r: r}
-	var dict []byte
+	var dict []byte // copied by compress/flate
 	if d.recvTakeover {
-		dict = d.window
+		dict = d.recvHist.Bytes()
 	}
 	if inf.fr == nil {
 		inf.fr = flate.NewReaderDict(&inf.src, dict)
@@ -264,26 +247,13 @@ func (d *deflate) startInflate(r *reader) *inflater {
 
 // inflated records output for the next message's dictionary under takeover.
 func (d *deflate) inflated(p []byte) {
-	if !d.recvTakeover || len(p) == 0 {
-		return
+	if d.recvTakeover {
+		d.recvHist.Append(p)
 	}
-	// zlib never uses a window below 9 bits, even when asked for 8, so the
-	// dictionary keeps at least 512 bytes.
-	size := 1 << max(d.recvWindowBits, 9)
-	if len(p) >= size {
-		d.window = append(d.window[:0], p[len(p)-size:]...)
-		return
-	}
-	if over := len(d.window) + len(p) - size; over > 0 {
-		d.window = d.window[:copy(d.window, d.window[over:])]
-	}
-	d.window = append(d.window, p...)
 }
 
-// endInflate returns a pooled inflater once its message is done.
+// endInflate returns the inflater to the pool once its message is done.
 func (d *deflate) endInflate(inf *inflater) {
 	inf.src = messageSource{}
-	if !d.recvTakeover {
-		inflaterPool.Put(inf)
-	}
+	inflaterPool.Put(inf)
 }

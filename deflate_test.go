@@ -2,10 +2,14 @@ package websocket
 
 import (
 	"bytes"
+	"compress/flate"
+	"context"
 	"errors"
 	"io"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/fullduplex/websocket/internal/wstest"
 )
 
 // compressionModes runs f once per compression setup, both ends alike.
@@ -186,4 +190,135 @@ func TestPreparedMessage(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCompressedAllocs checks that compressed messages cost no allocation
+// in steady state, with context takeover in both directions: the pooled
+// compressor and inflater, and the histories, are reused.
+func TestCompressedAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	ctx := context.Background()
+	for _, bits := range []int{9, 15} {
+		for _, size := range []int{1 << 10, 16 << 10, 1 << 20} {
+			msg := compressible(size, uint64(size))
+			// A message compressed without history is valid under takeover
+			// too, so the peer can send the same frame forever.
+			var z deflate
+			z.sendWindowBits = bits
+			var body []byte
+			z.appendCompressed(&body, msg)
+			f := frame(true, bitRsv1, opText, true, body)
+			dp := &deflateParams{serverMaxWindowBits: bits, clientMaxWindowBits: bits}
+			opts := &ConnOptions{ReadLimit: 2 << 20}
+			opts.Compression = CompressionOptions{Mode: CompressionContextTakeover, Threshold: -1}
+			c := newConn(&wstest.LoopConn{Data: f}, false, opts, "", nil, dp)
+			buf := make([]byte, 0, 2*size) // room for the inflater's last read, which finds the end
+			for range 3 {
+				c.Write(ctx, MessageText, msg)
+				_, buf, _ = c.ReadAppend(ctx, buf[:0])
+			}
+			if !bytes.Equal(buf, msg) {
+				t.Fatalf("read %d bytes back, want %d", len(buf), len(msg))
+			}
+			if n := testing.AllocsPerRun(10, func() {
+				if err := c.Write(ctx, MessageText, msg); err != nil {
+					t.Fatal(err)
+				}
+			}); n != 0 {
+				t.Errorf("%d bits, %d bytes: Write: %v allocations", bits, size, n)
+			}
+			n := testing.AllocsPerRun(10, func() {
+				if _, buf, _ = c.ReadAppend(ctx, buf[:0]); len(buf) != size {
+					t.Fatalf("read %d bytes", len(buf))
+				}
+			})
+			// Larger messages cost allocations outside this path:
+			// compress/flate's decoder allocates a table for each code
+			// longer than 9 bits in every dynamic block, and a message
+			// longer than the read buffer is collected in storage that
+			// grows (reader.collect).
+			if size <= 1<<10 && n != 0 {
+				t.Errorf("%d bits, %d bytes: ReadAppend: %v allocations", bits, size, n)
+			}
+			c.CloseNow()
+		}
+	}
+}
+
+// TestWindowBitsMatches checks that the messages we send find matches in
+// every window size, including back into the history under takeover, and
+// that the peer (compress/flate, with the same window of history) decodes
+// them. The distances themselves are checked against the window by
+// internal/deflate's tests.
+func TestWindowBitsMatches(t *testing.T) {
+	for bits := 8; bits <= 15; bits++ {
+		d := newDeflate(deflateParams{serverMaxWindowBits: bits, clientMaxWindowBits: bits}, false,
+			&CompressionOptions{Mode: CompressionContextTakeover})
+		var dict []byte
+		for i, msg := range [][]byte{
+			compressible(4<<bits, 1),        // longer than the window: matches within it
+			compressible(1<<(bits-1), 2),    // a new message
+			compressible(1<<(bits-1), 2),    // the same again: all of it in the history
+			bytes.Repeat([]byte{'a'}, 5000), // long runs
+		} {
+			var body []byte
+			if err := d.appendCompressed(&body, msg); err != nil {
+				t.Fatal(err)
+			}
+			src := append(body, inflateTrailer...)
+			got, err := io.ReadAll(flate.NewReaderDict(bytes.NewReader(src), dict))
+			if err != nil || !bytes.Equal(got, msg) {
+				t.Fatalf("%d bits, message %d: %v, equal=%v", bits, i, err, bytes.Equal(got, msg))
+			}
+			// Huffman coding alone gets about 0.6 on this text; matches do
+			// much better.
+			limit := 0.45
+			if i == 2 {
+				limit = 0.1 // the whole message is in the history
+			}
+			if r := float64(len(body)) / float64(len(msg)); r > limit {
+				t.Errorf("%d bits, message %d: ratio %.3f, want at most %.2f", bits, i, r, limit)
+			}
+			dict = append(dict, msg...)
+			dict = dict[max(0, len(dict)-1<<bits):]
+		}
+	}
+}
+
+// TestIdleCompressedMemory checks what a connection keeps between
+// messages under context takeover in both directions: its two histories,
+// each no larger than its window.
+func TestIdleCompressedMemory(t *testing.T) {
+	for _, bits := range []int{8, 10, 15} {
+		opts := CompressionOptions{Mode: CompressionContextTakeover, Threshold: -1, MaxWindowBits: bits}
+		client, server := pair(t, &AcceptOptions{ConnOptions: ConnOptions{Compression: opts}},
+			&DialOptions{ConnOptions: ConnOptions{Compression: opts}})
+		ctx := testCtx(t)
+		msg := compressible(100<<10, 3)
+		for _, dir := range [][2]*Conn{{client, server}, {server, client}} {
+			if err := dir[0].Write(ctx, MessageText, msg); err != nil {
+				t.Fatal(err)
+			}
+			if _, got, err := dir[1].Read(ctx); err != nil || !bytes.Equal(got, msg) {
+				t.Fatalf("%d bits: %v", bits, err)
+			}
+		}
+		for _, c := range []*Conn{client, server} {
+			d := c.deflate
+			if !d.sendTakeover || !d.recvTakeover {
+				t.Fatalf("%d bits: takeover not negotiated both ways", bits)
+			}
+			if n := cap(d.sendHist.Bytes()); n != 1<<bits {
+				t.Errorf("%d bits: send history holds %d bytes", bits, n)
+			}
+			if n := cap(d.recvHist.Bytes()); n != 1<<max(bits, 9) {
+				t.Errorf("%d bits: receive history holds %d bytes", bits, n)
+			}
+			if c.rd.inf != nil {
+				t.Errorf("%d bits: an inflater is kept between messages", bits)
+			}
+		}
+	}
 }

@@ -2,13 +2,12 @@ package websocket
 
 import (
 	"bytes"
-	"compress/flate"
 	"context"
 	"sync"
 )
 
 // PreparedMessage is a message encoded once and sent to many connections,
-// for broadcast. The frame (and its compressed form, per compression
+// for broadcast. The frame (and its compressed form, per window size and
 // level in use) is built on first use and reused by every later send; a
 // server sends it with a single write and no copy of the payload.
 //
@@ -24,8 +23,8 @@ type PreparedMessage struct {
 	data []byte
 
 	mu     sync.Mutex
-	frames map[int][]byte // server frames by flate level (0: uncompressed)
-	bodies map[int][]byte // compressed payloads by flate level, for clients
+	frames map[int][]byte // server frames by preparedKey (0: uncompressed)
+	bodies map[int][]byte // compressed payloads by preparedKey, for clients
 }
 
 // NewPreparedMessage prepares data as a message of type typ. It keeps a
@@ -38,41 +37,38 @@ func NewPreparedMessage(typ MessageType, data []byte) (*PreparedMessage, error) 
 	return &PreparedMessage{typ: typ, data: bytes.Clone(data)}, nil
 }
 
-// payload returns the message body for level (0: uncompressed).
-func (pm *PreparedMessage) payload(level int) []byte {
-	if level == 0 {
+// payload returns the message body for key (0: uncompressed).
+func (pm *PreparedMessage) payload(key int) []byte {
+	if key == 0 {
 		return pm.data
 	}
 	pm.mu.Lock()
 	defer pm.mu.Unlock()
-	if b, ok := pm.bodies[level]; ok {
+	if b, ok := pm.bodies[key]; ok {
 		return b
 	}
 	// A fresh compressor without history is valid for any peer, whatever
 	// its context takeover.
-	d := &deflate{level: level, sendWindowBits: 15}
-	if level == huffmanLevel {
-		d.level = flate.HuffmanOnly
-	}
+	d := &deflate{level: key >> 4, sendWindowBits: key & 15}
 	var b []byte
 	d.appendCompressed(&b, pm.data)
 	if pm.bodies == nil {
 		pm.bodies = make(map[int][]byte)
 	}
-	pm.bodies[level] = b
+	pm.bodies[key] = b
 	return b
 }
 
-// serverFrame returns the whole unmasked frame for level.
-func (pm *PreparedMessage) serverFrame(level int) []byte {
-	body := pm.payload(level)
+// serverFrame returns the whole unmasked frame for key (0: uncompressed).
+func (pm *PreparedMessage) serverFrame(key int) []byte {
+	body := pm.payload(key)
 	pm.mu.Lock()
 	defer pm.mu.Unlock()
-	if f, ok := pm.frames[level]; ok {
+	if f, ok := pm.frames[key]; ok {
 		return f
 	}
 	h := header{Fin: true, Op: opcode(pm.typ), Length: int64(len(body))}
-	if level != 0 {
+	if key != 0 {
 		h.Rsv = bitRsv1
 	}
 	f := make([]byte, maxHeaderSize+len(body))
@@ -81,25 +77,19 @@ func (pm *PreparedMessage) serverFrame(level int) []byte {
 	if pm.frames == nil {
 		pm.frames = make(map[int][]byte)
 	}
-	pm.frames[level] = f
+	pm.frames[key] = f
 	return f
 }
 
-// preparedLevel is the flate level a standalone compressed copy of an
-// n-byte message needs on this connection, or 0 to send it uncompressed.
-func (d *deflate) preparedLevel(n int) int {
+// preparedKey tells apart the standalone compressed copies of an n-byte
+// message this connection may take: level<<4 | window bits, or 0 to send
+// it uncompressed.
+func (d *deflate) preparedKey(n int) int {
 	if d == nil || !d.shouldCompress(n) {
 		return 0
 	}
-	if d.sendWindowBits < 15 && n > 1<<d.sendWindowBits {
-		return huffmanLevel
-	}
-	return d.level
+	return d.level<<4 | d.sendWindowBits
 }
-
-// huffmanLevel stands for flate.HuffmanOnly among the positive levels used
-// as map keys.
-const huffmanLevel = 100
 
 // WritePrepared sends a prepared message, as Write would send its data.
 //
@@ -116,13 +106,13 @@ func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
 		return err
 	}
 	defer c.unlockMessageFrame()
-	level := c.deflate.preparedLevel(len(pm.data))
+	key := c.deflate.preparedKey(len(pm.data))
 	if !c.client {
-		return c.sendFrame(ctx, pm.serverFrame(level))
+		return c.sendFrame(ctx, pm.serverFrame(key))
 	}
 	var rsv byte
-	if level != 0 {
+	if key != 0 {
 		rsv = bitRsv1
 	}
-	return c.writeFrame(ctx, true, opcode(pm.typ), rsv, pm.payload(level))
+	return c.writeFrame(ctx, true, opcode(pm.typ), rsv, pm.payload(key))
 }

@@ -1,7 +1,6 @@
 package websocket
 
 import (
-	"compress/flate"
 	"context"
 	"errors"
 	"io"
@@ -96,10 +95,10 @@ type messageWriter struct {
 	rsv  byte   // RSV bits of the next fragment: RSV1 on the first one of a compressed message
 	open bool
 
-	// Compression, when negotiated: the flate writer feeds sink, which
+	// Compression, when negotiated: the compressor feeds sink, which
 	// buffers and fragments the compressed bytes.
-	fw      *flate.Writer
-	release func(*flate.Writer)
+	fw      *compressor
+	release func(*compressor)
 	sink    compressSink
 }
 

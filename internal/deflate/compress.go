@@ -26,7 +26,8 @@ const (
 // Priming: Reset hashes the end of the dictionary so that the message can
 // refer back to it. For a message of known size n it hashes the last
 // max(primeMin, primeFactor*n) bytes of the window, every primeStride-th
-// position; a stream of unknown size gets the whole window. Bytes before
+// position; without a size (sizeHint -1), the whole window at every
+// position. Bytes before
 // that are still in the peer's window but are not searched.
 //
 // Hashing is what a history costs: a whole 32 KiB window hashed at every
@@ -101,8 +102,9 @@ func NewCompressor() *Compressor {
 // reach back at most 2^windowBits bytes (8 to 15), primed with dict: the
 // plaintext that came before in the stream, known to the peer, of which
 // only the last 2^windowBits bytes count. sizeHint is the size of the
-// message to come, or -1 if unknown; it sets how much of dict is hashed
-// (see primeMin).
+// message to come, which sets how much of dict is hashed (see primeMin),
+// or -1 to hash all of the window at every position: the best ratio, for
+// streams of unknown size or when CPU matters less.
 func (c *Compressor) Reset(w io.Writer, windowBits int, dict []byte, sizeHint int) {
 	windowBits = min(max(windowBits, 8), 15)
 	c.w = w
@@ -118,12 +120,14 @@ func (c *Compressor) Reset(w io.Writer, windowBits int, dict []byte, sizeHint in
 		c.base = 1
 	}
 	n := min(len(dict), c.maxDist)
+	stride := 1
 	if sizeHint >= 0 {
 		n = min(n, max(primeMin, primeFactor*sizeHint))
+		stride = primeStride
 	}
 	c.buf = append(c.buf[:0], dict[len(dict)-n:]...)
 	c.pos, c.low = n, 0
-	for i := 0; i+8 <= n; i += primeStride {
+	for i := 0; i+8 <= n; i += stride {
 		u := load64(c.buf, i)
 		c.table[hashKey(u)] = uint32(i + c.base)
 		c.long[hashLong(u)] = uint32(i + c.base)

@@ -267,18 +267,31 @@ func TestStream(t *testing.T) {
 }
 
 func TestHistory(t *testing.T) {
-	var h History
-	h.SetSize(16)
-	var all []byte
-	rng := rand.New(rand.NewPCG(1, 1))
-	for range 200 {
-		p := random(rng.IntN(40), rng.Uint64())
-		h.Append(p)
-		all = append(all, p...)
-		want := all[max(0, len(all)-16):]
-		if !bytes.Equal(h.Bytes(), want) || cap(h.Bytes()) != 16 {
-			t.Fatalf("history %x (cap %d), want %x", h.Bytes(), cap(h.Bytes()), want)
+	for _, size := range []int{16, 4096} {
+		var h History
+		h.SetSize(size)
+		var all []byte
+		rng := rand.New(rand.NewPCG(1, uint64(size)))
+		for i := range 300 {
+			n := rng.IntN(size / 8)
+			if i%50 == 49 {
+				n = rng.IntN(3 * size)
+			}
+			p := random(n, rng.Uint64())
+			h.Append(p)
+			all = append(all, p...)
+			want := all[max(0, len(all)-size):]
+			if !bytes.Equal(h.Bytes(), want) || cap(h.Bytes()) > size {
+				t.Fatalf("size %d: history of %d bytes (cap %d), want %d", size, len(h.Bytes()), cap(h.Bytes()), len(want))
+			}
 		}
+	}
+	// Storage follows what was sent.
+	var h History
+	h.SetSize(1 << 15)
+	h.Append(make([]byte, 1000))
+	if c := cap(h.Bytes()); c > 1024 {
+		t.Fatalf("1000 bytes held in %d", c)
 	}
 }
 

@@ -2,8 +2,9 @@ package deflate
 
 // A History is the plaintext a connection keeps between messages under
 // context takeover: the last Size bytes of its stream in one direction,
-// the dictionary of the next message. It holds no more than Size bytes,
-// allocated on first use.
+// the dictionary of the next message. Its storage grows with what was
+// sent, doubling, up to the window and never past it: a connection that
+// sent 1 KiB holds about 1 KiB.
 type History struct {
 	buf  []byte
 	size int
@@ -26,17 +27,28 @@ func (h *History) Append(p []byte) {
 	if len(p) == 0 || h.size == 0 {
 		return
 	}
-	if h.buf == nil {
-		h.buf = make([]byte, 0, h.size)
-	}
 	if len(p) >= h.size {
+		h.grow(h.size, 0)
 		h.buf = append(h.buf[:0], p[len(p)-h.size:]...)
 		return
 	}
-	if over := len(h.buf) + len(p) - h.size; over > 0 {
-		h.buf = h.buf[:copy(h.buf, h.buf[over:])]
+	keep := min(len(h.buf), h.size-len(p))
+	h.grow(keep+len(p), keep)
+	if drop := len(h.buf) - keep; drop > 0 {
+		h.buf = h.buf[:copy(h.buf, h.buf[drop:])]
 	}
 	h.buf = append(h.buf, p...)
+}
+
+// grow makes room for n bytes, keeping the last keep bytes held.
+func (h *History) grow(n, keep int) {
+	if n <= cap(h.buf) {
+		return
+	}
+	c := min(h.size, max(n, 2*cap(h.buf), 512))
+	b := make([]byte, keep, c)
+	copy(b, h.buf[len(h.buf)-keep:])
+	h.buf = b
 }
 
 // Reset empties the history: after a message that may not have reached

@@ -83,7 +83,7 @@ type CompressionOptions struct {
 
 	// Level trades CPU for ratio under context takeover. 1, the default
 	// when 0, looks for repeats in the end of the history only: the last
-	// 4 KiB, or 4 times the message's size, whichever is more (every
+	// 2 KiB, or as much as the message's size, whichever is more (every
 	// other position), so that a small message does not pay for hashing
 	// a whole 32 KiB window first. 2 and above search the whole window at
 	// every position: for 1 KiB JSON messages at 15 bits, about 7%

@@ -67,6 +67,9 @@ func (c *Compressor) writeBlock(raw []byte) {
 		c.putBits(typeFixed<<1, 3)
 		c.writeTokens(&fixedLit, &fixedDist)
 	default:
+		c.lit.assign(nlit)
+		c.dist.assign(ndist)
+		c.cl.assign(numCodeLen)
 		c.putBits(typeDynamic<<1, 3)
 		c.putBits(uint32(nlit-257), 5)
 		c.putBits(uint32(ndist-1), 5)

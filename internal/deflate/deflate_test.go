@@ -189,16 +189,16 @@ func TestWindowBits(t *testing.T) {
 	for bits := 8; bits <= 15; bits++ {
 		w := 1 << bits
 		t.Run(strconv.Itoa(bits), func(t *testing.T) {
-			// Random data, then a message repeating its start: the only
-			// matches are at distance w exactly.
+			// Random data, then a message repeating it: the only matches
+			// are at distance w exactly.
 			unit := random(w, uint64(bits))
-			msgs := [][]byte{unit, bytes.Clone(unit[:w/2])}
+			msgs := [][]byte{unit, bytes.Clone(unit)}
 			payloads := compressStream(t, c, bits, msgs, true)
 			if n := checkStream(t, bits, msgs, payloads, true); n == 0 {
 				t.Fatalf("no match at the window's size")
 			}
 			if len(payloads[1]) > w/16+16 {
-				t.Fatalf("%d bytes repeated from the history compress to %d", w/2, len(payloads[1]))
+				t.Fatalf("%d bytes repeated from the history compress to %d", w, len(payloads[1]))
 			}
 			// One byte more: the repeat is out of reach.
 			unit = random(w+1, uint64(bits))
@@ -306,9 +306,10 @@ func TestHuffmanLimit(t *testing.T) {
 			x, y := uint32(1), uint32(1)
 			for i := range freq {
 				freq[i] = x
-				x, y = y, min(x+y, 1<<22)
+				x, y = y, min(x+y, 1<<12)
 			}
 			b.build(&h, freq, limit)
+			h.assign(n)
 			kraft := 0
 			for i := range n {
 				l := int(h.len[i])

@@ -44,9 +44,10 @@ type huffBuilder struct {
 }
 
 // build sets h's lengths for the first n symbols from their frequencies,
-// with no code longer than maxBits, then assigns the codes. The code is
+// with no code longer than maxBits; assign gives the codes. The code is
 // always complete: when fewer than two symbols occur, two get 1-bit codes,
-// which every inflater accepts.
+// which every inflater accepts. The frequencies must add up to less than
+// 2^24, which bounds the depth of the unlimited code to 34.
 func (b *huffBuilder) build(h *huffCode, freq []uint32, maxBits int) {
 	n := len(freq)
 	clear(h.len[:n])
@@ -66,7 +67,6 @@ func (b *huffBuilder) build(h *huffCode, freq []uint32, maxBits int) {
 			other = 1
 		}
 		h.len[used], h.len[other] = 1, 1
-		h.assign(n)
 		return
 	}
 	slices.Sort(keys)
@@ -77,7 +77,7 @@ func (b *huffBuilder) build(h *huffCode, freq []uint32, maxBits int) {
 	depths(a)
 	// a now holds the depth of each leaf, in the order of keys (rarest
 	// first). Count the leaves per depth, then limit the depth.
-	var count [289]uint32
+	var count [48]uint32
 	deepest := 0
 	for _, d := range a {
 		count[d]++
@@ -107,7 +107,6 @@ func (b *huffBuilder) build(h *huffCode, freq []uint32, maxBits int) {
 			k++
 		}
 	}
-	h.assign(n)
 }
 
 // depths replaces the ascending weights in a (at least two) by the depths

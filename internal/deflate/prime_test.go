@@ -13,7 +13,7 @@ func BenchmarkPrime(b *testing.B) {
 	defer func(m, f, s int) { primeMin, primeFactor, primeStride = m, f, s }(primeMin, primeFactor, primeStride)
 	for _, n := range []int{1 << 10, 16 << 10} {
 		msgs := benchMsgs(n, max(16, (256<<10)/n))
-		for _, pm := range []int{1 << 10, 4 << 10, 32 << 10} {
+		for _, pm := range []int{1 << 10, 2 << 10, 4 << 10, 32 << 10} {
 			for _, st := range []int{1, 2, 4} {
 				b.Run(fmt.Sprintf("%s/prime-%dKiB/stride-%d", sizeName(n), pm>>10, st), func(b *testing.B) {
 					primeMin, primeFactor, primeStride = pm, 0, st

@@ -282,8 +282,77 @@ func (v *view) compression() {
 		v.p("| %s | %s | %s |", r.lib, compressModeLabel(r.mode), cell)
 		bars = append(bars, bar{r.lib + ", " + map[string]string{"notakeover": "no takeover", "takeover": "takeover"}[r.mode], x, ok})
 	}
+	if x, ok := v.bench("CompressMemory/ours/takeover-w10", heapOf); ok {
+		v.p("| ours | context takeover, 10-bit windows | %s |", fmtBytes(x))
+		bars = append(bars, bar{"ours, takeover, 10 bits", x, true})
+	}
 	v.p("")
 	v.charts["compress-memory.svg"] = barChart("Heap per connection with compression active (1,000 connections)", "lower is better", []group{{name: "after one 1 KiB message each way", bars: bars}}, fmtBytes)
 	v.p("![Heap per connection with compression active](bench/charts/compress-memory.svg)")
 	v.p("")
+	v.compressionWindows()
+}
+
+// windowBitsCols and windowLibRows lay out the window-bits tables
+// (Compress/Window/<corpus>/<bits>bits/<lib>).
+var (
+	windowBitsCols = []string{"9", "10", "12", "15"}
+	windowLibRows  = []struct{ lib, label string }{
+		{"ours", "ours"},
+		{"gws", "gws"},
+		{"flate-huffman", "compress/flate Huffman-only (our previous path below 15 bits)"},
+		{"flate-1", "compress/flate BestSpeed, dedicated writer (our previous path at 15 bits)"},
+		{"coder", "coder (15 bits only)"},
+		{"gorilla", "gorilla (no takeover, 15 bits only)"},
+	}
+	windowCorpora = []struct{ key, label string }{
+		{"chat", "JSON chat, 1 KiB messages"},
+		{"logs", "log lines, 4 KiB messages"},
+		{"html", "HTML, 16 KiB messages"},
+	}
+)
+
+// compressionWindows renders the window-bits tables, if measured.
+func (v *view) compressionWindows() {
+	has := false
+	for name := range v.res.Bench {
+		if strings.HasPrefix(name, "Compress/Window/") {
+			has = true
+			break
+		}
+	}
+	if !has {
+		return
+	}
+	v.p("### Window bits under context takeover")
+	v.p("")
+	v.p("Compressed writes to a connection that discards them, context takeover, the client having limited the server's window with `server_max_window_bits` (9, 10, 12 or 15) in its offer; 64 distinct messages of each corpus written in turn. The `compress/flate` rows are the codec alone, as this library used it before `internal/deflate`: Huffman-only coding whenever the window was below 15 bits (compress/flate cannot limit its window), a dedicated BestSpeed writer kept per connection at 15 bits; their ratio counts the frame header. coder ignores the window parameters and gorilla has no context takeover: they are measured at 15 bits only. Each cell: time per message, ratio (wire bytes ÷ message bytes, lower is smaller), allocations per message.")
+	v.p("")
+	for _, c := range windowCorpora {
+		v.p("#### %s", c.label)
+		v.p("")
+		hdr, sep := "| library |", "|---|"
+		for _, b := range windowBitsCols {
+			hdr += " " + b + " bits |"
+			sep += "---:|"
+		}
+		v.p("%s", hdr)
+		v.p("%s", sep)
+		for _, r := range windowLibRows {
+			line := "| " + r.label + " |"
+			for _, b := range windowBitsCols {
+				n := "Compress/Window/" + c.key + "/" + b + "bits/" + r.lib
+				ns, ok := v.bench(n, nsOp)
+				if !ok {
+					line += " – |"
+					continue
+				}
+				ratio, _ := v.bench(n, ratioOf)
+				allocs, _ := v.bench(n, allocsOp)
+				line += fmt.Sprintf(" %s, %.3f, %s allocs |", fmtNs(ns), ratio, fmtInt(allocs))
+			}
+			v.p("%s", line)
+		}
+		v.p("")
+	}
 }

@@ -49,6 +49,7 @@ func TestRenderCompression(t *testing.T) {
 		"Compress/Write/1KiB/ours/takeover":  {{NsOp: 1000, MBs: 1024, Ratio: 0.25}},
 		"Compress/Write/1KiB/coder/takeover": {{NsOp: 2000, MBs: 512, Ratio: 0.25}},
 		"CompressMemory/ours/notakeover":     {{NsOp: 1, HeapPerConn: 6000}},
+		"Compress/Window/chat/9bits/ours":    {{NsOp: 2000, Ratio: 0.3}},
 	}}
 	md, charts := render(res, "")
 	rw := strings.Index(md, "## In-memory message read and write")
@@ -62,6 +63,7 @@ func TestRenderCompression(t *testing.T) {
 		"| ours | context takeover | 1 µs | 1024 | 0 (0 B) | 0.250 | n/a | n/a | n/a | n/a |",
 		"| **ours ÷ fastest peer, time** | context takeover | 0.50× (coder) | | | | n/a | | | |",
 		"| ours | no context takeover | 6.0 KB |",
+		"| ours | 2 µs, 0.300, 0 allocs | – | – | – |",
 	} {
 		if !strings.Contains(section, want) {
 			t.Errorf("missing %q in\n%s", want, section)

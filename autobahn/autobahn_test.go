@@ -2,9 +2,12 @@ package autobahn
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -12,8 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fullduplex/websocket"
 	"github.com/fullduplex/websocket/autobahn/suite"
 	"github.com/fullduplex/websocket/autobahn/testee"
+
+	// Go 1.25 and 1.26 offer extended CONNECT, which WebSockets over
+	// HTTP/2 need, only with GODEBUG=http2xconnect=1; this import sets it.
+	_ "github.com/fullduplex/websocket/xconnect"
 )
 
 var (
@@ -97,6 +105,7 @@ var modes = []struct {
 	name     string
 	compress bool
 	poller   bool // server only: connections served by a websocket.Poller
+	h2       bool // WebSockets over HTTP/2 (RFC 8441), h2c with prior knowledge
 }{
 	{
 		name:     "plain",
@@ -115,6 +124,28 @@ var modes = []struct {
 		name:     "poller+deflate",
 		compress: true,
 		poller:   true,
+	},
+	{
+		name:     "h2",
+		compress: false,
+		h2:       true,
+	},
+	{
+		name:     "h2+deflate",
+		compress: true,
+		h2:       true,
+	},
+	{
+		name:     "h2+poller",
+		compress: false,
+		poller:   true,
+		h2:       true,
+	},
+	{
+		name:     "h2+poller+deflate",
+		compress: true,
+		poller:   true,
+		h2:       true,
 	},
 }
 
@@ -142,8 +173,13 @@ func TestConformance(t *testing.T) {
 	var tb table
 	t.Run("server", func(t *testing.T) {
 		for _, m := range modes {
+			if m.h2 && m.poller && !*full {
+				// Over HTTP/2 a Poller serves each connection with a
+				// goroutine, as over TLS: the full run covers it.
+				continue
+			}
 			t.Run(m.name, func(t *testing.T) {
-				rs := runServer(t, ids, testee.Options{Compress: m.compress, Poller: m.poller}, opts)
+				rs := runServer(t, ids, testee.Options{Compress: m.compress, Poller: m.poller}, m.h2, opts)
 				check(t, ids, rs, m.compress)
 				tb.add("server/"+m.name, rs)
 			})
@@ -155,7 +191,11 @@ func TestConformance(t *testing.T) {
 				continue
 			}
 			t.Run(m.name, func(t *testing.T) {
-				rs := runClient(t, ids, testee.Options{Compress: m.compress}, opts)
+				to := testee.Options{Compress: m.compress}
+				if m.h2 {
+					to.HTTP2 = new(websocket.HTTP2Transport)
+				}
+				rs := runClient(t, ids, to, m.h2, opts)
 				check(t, ids, rs, m.compress)
 				tb.add("client/"+m.name, rs)
 			})
@@ -168,13 +208,20 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-// runServer tests the library's echo server with the fuzzing client.
-func runServer(t *testing.T, ids []string, to testee.Options, opts suite.Options) []*suite.Result {
-	srv := httptest.NewServer(testee.Handler(to))
+// runServer tests the library's echo server with the fuzzing client; with
+// h2, over HTTP/2 only (h2c with prior knowledge), each case on a
+// connection of its own.
+func runServer(t *testing.T, ids []string, to testee.Options, h2 bool, opts suite.Options) []*suite.Result {
+	srv := httptest.NewUnstartedServer(testee.Handler(to))
+	if h2 {
+		srv.Config.Protocols = new(http.Protocols)
+		srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	}
+	srv.Start()
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	cc := suite.ClientCase{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Agent: "fullduplex"}
+	cc := suite.ClientCase{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Agent: "fullduplex", HTTP2: h2}
 	rs, err := suite.RunCases(ctx, cc, ids, opts, parallel)
 	if err != nil {
 		t.Fatal(err)
@@ -184,8 +231,10 @@ func runServer(t *testing.T, ids []string, to testee.Options, opts suite.Options
 
 // runClient tests the library's testee client with the fuzzing server.
 // Several clients share the cases so that the cases' waits overlap; the
-// whole protocol (case count, cases, reports) runs as well.
-func runClient(t *testing.T, ids []string, to testee.Options, opts suite.Options) []*suite.Result {
+// whole protocol (case count, cases, reports) runs as well. With h2 the
+// fuzzing server is an HTTP/2 server (h2c with prior knowledge) and the
+// client's WebSockets share its connections, up to 250 streams each.
+func runClient(t *testing.T, ids []string, to testee.Options, h2 bool, opts suite.Options) []*suite.Result {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -193,14 +242,29 @@ func runClient(t *testing.T, ids []string, to testee.Options, opts suite.Options
 	sv := &suite.Server{Cases: ids, Options: opts}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	var served sync.WaitGroup
+	var (
+		served sync.WaitGroup
+		hs     *http.Server
+	)
 	served.Add(1)
-	go func() {
-		defer served.Done()
-		sv.Serve(ctx, ln)
-	}()
+	if h2 {
+		hs = &http.Server{Handler: sv.HTTP2Handler(ctx), Protocols: new(http.Protocols)}
+		hs.Protocols.SetUnencryptedHTTP2(true)
+		go func() {
+			defer served.Done()
+			hs.Serve(ln)
+		}()
+	} else {
+		go func() {
+			defer served.Done()
+			sv.Serve(ctx, ln)
+		}()
+	}
 	defer func() {
-		cancel()
+		cancel() // ends the fuzzing server's connections
+		if hs != nil {
+			hs.Close()
+		}
 		served.Wait()
 	}()
 	base := "ws://" + ln.Addr().String()
@@ -258,13 +322,29 @@ func (tb *table) markdown(opts suite.Options) string {
 	b.WriteString("A case counts as OK when both its behaviour and its close behaviour are OK; ")
 	b.WriteString("7.1.6, 7.13.1 and 7.13.2 are INFORMATIONAL by design; ")
 	b.WriteString("without compression, the compression cases (12.x, 13.x) are UNIMPLEMENTED by design.\n")
+	b.WriteString("\nThe sections over HTTP/2 run every case on a WebSocket over HTTP/2 (RFC 8441, h2c with prior knowledge): ")
+	b.WriteString("the server's on an HTTP/2 connection per case, the client's sharing connections; ")
+	b.WriteString("the end of a TCP connection is the end of the stream (END_STREAM, or RST_STREAM for an abort), ")
+	b.WriteString("as [README.md](README.md#over-http2-rfc-8441) describes.")
+	if opts.TimeScale > 1 {
+		b.WriteString(" With the suite's waits at Autobahn's own (`-autobahn.timescale 1`), the server over HTTP/2 gets FAILED BY CLIENT ")
+		b.WriteString("on the cases where it fails the connection (about 110 of each mode's), since it ends the stream only 1 s ")
+		b.WriteString("after its close frame: a library bug, reproduced by [bug_h2linger_test.go](bug_h2linger_test.go).")
+	}
+	b.WriteString("\n")
 	sections := []struct{ key, title string }{
 		{"server/plain", "Server, permessage-deflate off"},
 		{"server/deflate", "Server, permessage-deflate on"},
 		{"server/poller", "Server with a Poller, permessage-deflate off"},
 		{"server/poller+deflate", "Server with a Poller, permessage-deflate on"},
+		{"server/h2", "Server over HTTP/2, permessage-deflate off"},
+		{"server/h2+deflate", "Server over HTTP/2, permessage-deflate on"},
+		{"server/h2+poller", "Server over HTTP/2 with a Poller, permessage-deflate off"},
+		{"server/h2+poller+deflate", "Server over HTTP/2 with a Poller, permessage-deflate on"},
 		{"client/plain", "Client, permessage-deflate off"},
 		{"client/deflate", "Client, permessage-deflate on"},
+		{"client/h2", "Client over HTTP/2, permessage-deflate off"},
+		{"client/h2+deflate", "Client over HTTP/2, permessage-deflate on"},
 	}
 	for _, s := range sections {
 		sum, ok := tb.sums[s.key]
@@ -275,4 +355,31 @@ func (tb *table) markdown(opts suite.Options) string {
 		b.WriteString(sum.Markdown())
 	}
 	return b.String()
+}
+
+// TestConformanceH2TLS runs a few families against the library's server
+// over HTTP/2 with TLS (ALPN "h2"), where TestConformance uses h2c: the
+// cases see the same stream either way, so a sample shows the TLS path
+// works.
+func TestConformanceH2TLS(t *testing.T) {
+	ids, err := suite.ResolveCases([]string{"1.*", "5.*", "7.*", "12.1.*"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(testee.Handler(testee.Options{Compress: true}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	opts := options()
+	opts.TLSConfig = &tls.Config{RootCAs: pool}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cc := suite.ClientCase{URL: "wss" + strings.TrimPrefix(srv.URL, "https"), Agent: "fullduplex", HTTP2: true}
+	rs, err := suite.RunCases(ctx, cc, ids, opts, parallel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, ids, rs, true)
 }

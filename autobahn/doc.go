@@ -1,8 +1,9 @@
 // Package autobahn holds the conformance tests of github.com/fullduplex/websocket
 // against the Autobahn|Testsuite cases, reproduced in Go by the suite
 // subpackage: the library's server and client each run all 517 cases, with
-// compression off and on. The testee subpackage and the testee command are
-// the endpoints the real Autobahn suite can test; see README.md.
+// compression off and on, over HTTP/1.1 and over HTTP/2 (RFC 8441). The
+// testee subpackage and the testee command are the endpoints the real
+// Autobahn suite can test; see README.md.
 //
 // `go test ./autobahn` runs the cases with the large ones scaled down;
 // -autobahn.full runs them at Autobahn's sizes. `go generate ./autobahn`

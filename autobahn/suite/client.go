@@ -32,6 +32,10 @@ type ClientCase struct {
 	// Exclude, if set, reports cases to skip for an agent (the case still
 	// connects, then closes without a result, as Autobahn does).
 	Exclude func(agent, id string) bool
+	// HTTP2 runs every case on a WebSocket over HTTP/2 (RFC 8441): an
+	// extended CONNECT stream of an HTTP/2 connection opened for the case,
+	// h2c with prior knowledge for ws:// URLs, TLS with ALPN for wss://.
+	HTTP2 bool
 }
 
 // RunCase runs the case with the given ID as the fuzzing client against a
@@ -60,6 +64,9 @@ func RunCase(ctx context.Context, cc ClientCase, id string, opts Options) (*Resu
 			port = "443"
 		}
 		host = net.JoinHostPort(u.Hostname(), port)
+	}
+	if cc.HTTP2 {
+		return runCaseH2(ctx, cc, c, id, u, host, opts)
 	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", host)

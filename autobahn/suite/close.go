@@ -3,7 +3,6 @@ package suite
 import (
 	"encoding/binary"
 	"fmt"
-	"net"
 )
 
 // The closing handshake and failing the connection, as Autobahn's engine
@@ -16,15 +15,8 @@ func (s *session) dropConnection(abort bool) {
 	s.droppedByMe = true
 	s.state = stateClosed
 	if abort {
-		nc := s.conn
-		if u, ok := nc.(interface{ NetConn() net.Conn }); ok {
-			nc = u.NetConn()
-		}
-		if tc, ok := nc.(*net.TCPConn); ok {
-			tc.SetLinger(0)
-		}
 		s.w.stop()
-		s.conn.Close()
+		abortTransport(s.conn)
 		return
 	}
 	s.w.push(writeItem{close: true})

@@ -8,6 +8,13 @@
 // RunCases test a WebSocket server by URL. As the fuzzing server, Server
 // tests clients that follow Autobahn's testee-client protocol.
 //
+// Both roles also run over HTTP/2 (RFC 8441), where Autobahn has no
+// equivalent: ClientCase.HTTP2 opens each case as an extended CONNECT
+// stream, and Server.HTTP2Handler accepts them in net/http's HTTP/2
+// server. The cases are the same; only the transport under their octets
+// differs, and its end maps onto TCP's as RFC 8441, section 6, says
+// (transport.go).
+//
 // The suite has its own frame codec, opening handshake and permessage-deflate
 // (on compress/flate) and does not use any WebSocket library, so it can
 // judge any implementation. Options scale the large cases down for quick

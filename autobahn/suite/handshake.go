@@ -147,6 +147,14 @@ func (s *session) processClientHandshake() {
 		s.failHandshake(fmt.Sprintf("HTTP Sec-WebSocket-Accept bogus value : expected %s / got %s", want, got))
 		return
 	}
+	s.data = s.data[end:]
+	s.clientNegotiated(h)
+}
+
+// clientNegotiated checks what the server chose (extensions, subprotocol)
+// in an accepting response, over HTTP/1.1 or HTTP/2, and opens the
+// connection.
+func (s *session) clientNegotiated(h http.Header) {
 	if n := headerCount(h, "Sec-WebSocket-Extensions"); n > 1 {
 		s.failHandshake("HTTP Sec-WebSocket-Extensions header appears more than once in opening handshake reply")
 		return
@@ -179,7 +187,6 @@ func (s *session) processClientHandshake() {
 		s.failHandshake(fmt.Sprintf("subprotocol selected by server (%s) not requested by client", sp))
 		return
 	}
-	s.data = s.data[end:]
 	if s.agent == "" {
 		s.agent = h.Get("Server")
 		if s.agent == "" {
@@ -242,29 +249,10 @@ func (s *session) processServerHandshake() {
 		s.failServerHandshake(http.StatusBadRequest, "Sec-WebSocket-Key is not the base64 of 16 octets")
 		return
 	}
-	var offers []deflateOffer
-	for _, e := range parseExtensions(strings.Join(req.Header.Values("Sec-WebSocket-Extensions"), ",")) {
-		if e.name != "permessage-deflate" {
-			continue
-		}
-		o, err := parseOffer(e)
-		if err != nil {
-			s.failServerHandshake(http.StatusBadRequest, err.Error())
-			return
-		}
-		offers = append(offers, o)
-	}
-	sr := serverRequest{path: req.URL.Path, query: req.URL.Query(), offers: offers}
-	if status, reason := s.onConnect(sr); status != 0 {
+	ext, status, reason := s.serverNegotiate(req)
+	if status != 0 {
 		s.failServerHandshake(status, reason)
 		return
-	}
-	var ext string
-	if len(offers) > 0 && s.serverAccept != nil {
-		if a := s.serverAccept(offers); a != nil {
-			s.pmce = newDeflate(true, a.offer.requestNoContextTakeover, a.requestNoContextTakeover, a.offer.requestMaxWindowBits, a.requestMaxWindowBits)
-			ext = a.String()
-		}
 	}
 	var b strings.Builder
 	b.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
@@ -280,6 +268,36 @@ func (s *session) processServerHandshake() {
 	s.sendData([]byte(s.httpResponse), false, 0)
 	s.data = s.data[end:]
 	s.opened()
+}
+
+// serverNegotiate decides what a fuzzing server connection does with an
+// opening request that passed the checks of its HTTP version: which case
+// or control request it is (onConnect) and which permessage-deflate offer
+// it accepts. It returns the Sec-WebSocket-Extensions value to answer with,
+// or the status and reason of a refusal.
+func (s *session) serverNegotiate(req *http.Request) (ext string, status int, reason string) {
+	var offers []deflateOffer
+	for _, e := range parseExtensions(strings.Join(req.Header.Values("Sec-WebSocket-Extensions"), ",")) {
+		if e.name != "permessage-deflate" {
+			continue
+		}
+		o, err := parseOffer(e)
+		if err != nil {
+			return "", http.StatusBadRequest, err.Error()
+		}
+		offers = append(offers, o)
+	}
+	sr := serverRequest{path: req.URL.Path, query: req.URL.Query(), offers: offers}
+	if status, reason := s.onConnect(sr); status != 0 {
+		return "", status, reason
+	}
+	if len(offers) > 0 && s.serverAccept != nil {
+		if a := s.serverAccept(offers); a != nil {
+			s.pmce = newDeflate(true, a.offer.requestNoContextTakeover, a.requestNoContextTakeover, a.offer.requestMaxWindowBits, a.requestMaxWindowBits)
+			ext = a.String()
+		}
+	}
+	return ext, 0, ""
 }
 
 // failServerHandshake answers with an HTTP error and drops the connection.

@@ -83,7 +83,7 @@ type writeItem struct {
 // connWriter writes queued items on its own goroutine so that the event loop
 // never blocks on a peer that does not read.
 type connWriter struct {
-	conn  net.Conn
+	conn  transport
 	delay time.Duration
 
 	mu      sync.Mutex
@@ -93,7 +93,7 @@ type connWriter struct {
 	done    chan struct{}
 }
 
-func newConnWriter(conn net.Conn, delay time.Duration) *connWriter {
+func newConnWriter(conn transport, delay time.Duration) *connWriter {
 	return &connWriter{
 		conn:  conn,
 		delay: delay,
@@ -130,12 +130,18 @@ func (w *connWriter) signal() {
 func (w *connWriter) run() {
 	defer close(w.done)
 	var batch net.Buffers
+	f, _ := w.conn.(flusher)
+	// flush writes the batch, over TCP in one system call, over HTTP/2
+	// as one flush of the stream.
 	flush := func() bool {
 		if len(batch) == 0 {
 			return true
 		}
 		_, err := batch.WriteTo(w.conn)
 		batch = batch[:0]
+		if err == nil && f != nil {
+			err = f.Flush()
+		}
 		return err == nil
 	}
 	for {
@@ -164,7 +170,11 @@ func (w *connWriter) run() {
 					w.stop()
 					return
 				}
-				if _, err := w.conn.Write(it.data); err != nil {
+				_, err := w.conn.Write(it.data)
+				if err == nil && f != nil {
+					err = f.Flush()
+				}
+				if err != nil {
 					w.stop()
 					return
 				}

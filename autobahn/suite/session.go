@@ -117,7 +117,7 @@ type hooks struct {
 type session struct {
 	isServer bool
 	opts     Options
-	conn     net.Conn
+	conn     transport
 	loop     *eventLoop
 	w        *connWriter
 	timers   []*loopTimer
@@ -219,7 +219,7 @@ type session struct {
 	ctx context.Context
 }
 
-func newSession(conn net.Conn, isServer bool, opts Options) *session {
+func newSession(conn transport, isServer bool, opts Options) *session {
 	return &session{
 		isServer:      isServer,
 		opts:          opts,

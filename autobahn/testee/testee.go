@@ -29,6 +29,12 @@ type Options struct {
 	// Poller makes the server hand its connections to a websocket.Poller,
 	// which echoes from its event loops, instead of a goroutine each.
 	Poller bool
+	// HTTP2, if set, makes the client open its WebSockets over HTTP/2
+	// (RFC 8441) with this transport, and only so (DialOptions.HTTP2Only).
+	// Dials sharing it share HTTP/2 connections. The server needs no
+	// option: it accepts WebSockets over HTTP/2 whenever its http.Server
+	// offers extended CONNECT.
+	HTTP2 *websocket.HTTP2Transport
 }
 
 func (o Options) conn() websocket.ConnOptions {
@@ -62,9 +68,15 @@ func Handler(opts Options) http.Handler {
 			if err := p.Serve(c); err != nil {
 				c.CloseNow()
 			}
-			return
+		} else {
+			echo(r.Context(), c)
 		}
-		echo(r.Context(), c)
+		// Over HTTP/2 the connection is the request's stream, which ends
+		// when the handler returns; over HTTP/1.1 a Poller's connection
+		// outlives the handler.
+		if r.ProtoMajor == 2 {
+			<-c.Done()
+		}
 	})
 }
 
@@ -103,7 +115,12 @@ func dial(ctx context.Context, base, path string, query url.Values, opts Options
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}
-	c, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{ConnOptions: opts.conn()})
+	do := &websocket.DialOptions{ConnOptions: opts.conn()}
+	if opts.HTTP2 != nil {
+		do.HTTP2 = opts.HTTP2
+		do.HTTP2Only = true
+	}
+	c, _, err := websocket.Dial(ctx, u, do)
 	return c, err
 }
 

@@ -7,11 +7,16 @@
 //	go run ./autobahn/cmd/testee -mode server -addr 127.0.0.1:9001 [-compress] [-poller]
 //
 // With -poller the server's connections are served by a websocket.Poller
-// (event loops) instead of a goroutine each.
+// (event loops) instead of a goroutine each. With -http2 it also accepts
+// WebSockets over HTTP/2 (RFC 8441) over cleartext (h2c with prior
+// knowledge), on the same port as HTTP/1.1.
 //
 // As a client following the testee-client protocol, for a fuzzing server:
 //
-//	go run ./autobahn/cmd/testee -mode client -url ws://127.0.0.1:9001 -agent NAME [-compress]
+//	go run ./autobahn/cmd/testee -mode client -url ws://127.0.0.1:9001 -agent NAME [-compress] [-http2]
+//
+// With -http2 the client opens its WebSockets over HTTP/2 only, sharing
+// connections.
 package main
 
 import (
@@ -25,7 +30,12 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/fullduplex/websocket"
 	"github.com/fullduplex/websocket/autobahn/testee"
+
+	// WebSockets over HTTP/2 need extended CONNECT, which Go 1.25 and 1.26
+	// offer only with GODEBUG=http2xconnect=1; this sets it.
+	_ "github.com/fullduplex/websocket/xconnect"
 )
 
 func main() {
@@ -35,20 +45,29 @@ func main() {
 	agent := flag.String("agent", "fullduplex", "agent name reported in client mode")
 	compress := flag.Bool("compress", false, "negotiate permessage-deflate")
 	poller := flag.Bool("poller", false, "server mode: serve connections with a websocket.Poller")
+	h2 := flag.Bool("http2", false, "WebSockets over HTTP/2: the server accepts them over h2c too, the client opens only them")
 	flag.Parse()
 
 	opts := testee.Options{Compress: *compress, Poller: *poller}
+	if *h2 && *mode == "client" {
+		opts.HTTP2 = new(websocket.HTTP2Transport)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
 	switch *mode {
 	case "server":
 		srv := &http.Server{Addr: *addr, Handler: testee.Handler(opts), ReadHeaderTimeout: 10 * time.Second}
+		if *h2 {
+			srv.Protocols = new(http.Protocols)
+			srv.Protocols.SetHTTP1(true)
+			srv.Protocols.SetUnencryptedHTTP2(true)
+		}
 		go func() {
 			<-ctx.Done()
 			srv.Close()
 		}()
-		log.Printf("echo server on ws://%s (compression %v, poller %v)", *addr, *compress, *poller)
+		log.Printf("echo server on ws://%s (compression %v, poller %v, HTTP/2 %v)", *addr, *compress, *poller, *h2)
 		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Fatal(err)
 		}

@@ -15,6 +15,11 @@
 // -scale divides the sizes of the 9.x cases and the message counts of 9.7,
 // 9.8, 12 and 13 for quick runs; -timescale stretches every wait for slow
 // machines; -parallel runs several cases at once as the fuzzing client.
+//
+// -http2 runs the cases on WebSockets over HTTP/2 (RFC 8441) instead: the
+// fuzzing client opens each case as an extended CONNECT stream (h2c with
+// prior knowledge for ws://, TLS with ALPN for wss://), and the fuzzing
+// server speaks HTTP/2 over cleartext only and accepts extended CONNECT.
 package main
 
 import (
@@ -23,12 +28,17 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 
 	"github.com/fullduplex/websocket/autobahn/suite"
+
+	// The fuzzing server over HTTP/2 needs extended CONNECT, which Go 1.25
+	// and 1.26 offer only with GODEBUG=http2xconnect=1; this sets it.
+	_ "github.com/fullduplex/websocket/xconnect"
 )
 
 func main() {
@@ -37,6 +47,7 @@ func main() {
 	scale := flag.Int("scale", 1, "divide large case sizes and message counts by this factor")
 	timeScale := flag.Float64("timescale", 1, "stretch every wait by this factor")
 	parallel := flag.Int("parallel", 1, "cases run at once by the fuzzing client")
+	h2 := flag.Bool("http2", false, "run the cases on WebSockets over HTTP/2 (RFC 8441)")
 	flag.Parse()
 	if *specPath == "" || (*mode != "fuzzingclient" && *mode != "fuzzingserver") {
 		flag.Usage()
@@ -64,7 +75,7 @@ func main() {
 		if outdir == "" {
 			outdir = "./reports/servers"
 		}
-		if err := fuzzingClient(ctx, spec, ids, exclude, opts, *parallel, outdir); err != nil {
+		if err := fuzzingClient(ctx, spec, ids, exclude, opts, *parallel, *h2, outdir); err != nil {
 			log.Fatal(err)
 		}
 	case "fuzzingserver":
@@ -72,17 +83,17 @@ func main() {
 		if outdir == "" {
 			outdir = "./reports/clients"
 		}
-		if err := fuzzingServer(ctx, spec, ids, exclude, opts, outdir); err != nil {
+		if err := fuzzingServer(ctx, spec, ids, exclude, opts, *h2, outdir); err != nil {
 			log.Fatal(err)
 		}
 	}
 }
 
-func fuzzingClient(ctx context.Context, spec *suite.Spec, ids []string, exclude func(string, string) bool, opts suite.Options, parallel int, outdir string) error {
+func fuzzingClient(ctx context.Context, spec *suite.Spec, ids []string, exclude func(string, string) bool, opts suite.Options, parallel int, h2 bool, outdir string) error {
 	log.Printf("will run %d cases against %d servers", len(ids), len(spec.Servers))
 	report := suite.NewReport()
 	for _, srv := range spec.Servers {
-		cc := suite.ClientCase{URL: srv.URL, Agent: srv.Agent, Origin: srv.Origin, Protocols: srv.Protocols, Exclude: exclude}
+		cc := suite.ClientCase{URL: srv.URL, Agent: srv.Agent, Origin: srv.Origin, Protocols: srv.Protocols, Exclude: exclude, HTTP2: h2}
 		log.Printf("testing %s", srv.URL)
 		results, err := suite.RunCases(ctx, cc, ids, opts, parallel)
 		for _, r := range results {
@@ -108,7 +119,7 @@ func fuzzingClient(ctx context.Context, spec *suite.Spec, ids []string, exclude 
 	return nil
 }
 
-func fuzzingServer(ctx context.Context, spec *suite.Spec, ids []string, exclude func(string, string) bool, opts suite.Options, outdir string) error {
+func fuzzingServer(ctx context.Context, spec *suite.Spec, ids []string, exclude func(string, string) bool, opts suite.Options, h2 bool, outdir string) error {
 	if spec.URL == "" {
 		return fmt.Errorf("the spec has no url to listen on")
 	}
@@ -133,6 +144,17 @@ func fuzzingServer(ctx context.Context, spec *suite.Spec, ids []string, exclude 
 		OutDir:  outdir,
 		Exclude: exclude,
 		Logf:    log.Printf,
+	}
+	if h2 {
+		log.Printf("fuzzing server on %s over HTTP/2 (h2c): will run %d cases for any client connecting", spec.URL, len(ids))
+		hs := &http.Server{Handler: sv.HTTP2Handler(ctx), Protocols: new(http.Protocols)}
+		hs.Protocols.SetUnencryptedHTTP2(true)
+		stop := context.AfterFunc(ctx, func() { hs.Close() })
+		defer stop()
+		if err := hs.Serve(ln); err != nil && ctx.Err() == nil {
+			return err
+		}
+		return nil
 	}
 	log.Printf("fuzzing server on %s: will run %d cases for any client connecting", spec.URL, len(ids))
 	return sv.Serve(ctx, ln)

@@ -15,6 +15,7 @@
 //	go run ./cmd/report -quick   # one short round, about 3 minutes
 //	go run ./cmd/report -from results.json   # redo the page from saved results
 //	go run ./cmd/report -from results.json -only compress   # rerun one part, merge
+//	go run ./cmd/report -from results.json -only h2mux      # HTTP/2 multiplexing alone, about a minute a round
 //
 // -out, -results and -charts send the page, the raw results and the charts
 // elsewhere, for a trial run that leaves the committed files alone:
@@ -78,7 +79,7 @@ type outputs struct {
 func main() {
 	quick := flag.Bool("quick", false, "one short round instead of the full run")
 	rounds := flag.Int("rounds", 0, "rounds (default 3, or 1 with -quick)")
-	only := flag.String("only", "", "run only these parts, comma separated: inmem,compress,echo,idle; with -from, rerun them and merge into the saved results")
+	only := flag.String("only", "", "run only these parts, comma separated: inmem,compress,echo,idle,h2mux; with -from, rerun them and merge into the saved results (h2mux alone)")
 	out := flag.String("out", "", "markdown file to write (default ../BENCHMARKS.md)")
 	resultsOut := flag.String("results", "", "raw results file to write (default results.json)")
 	chartsOut := flag.String("charts", "", "directory to write the SVG charts to (default charts)")
@@ -138,6 +139,13 @@ func main() {
 		if *quick || *rounds > 0 {
 			override = &cfg
 		}
+		if parts["h2mux"] {
+			if len(parts) > 1 {
+				log.Fatal("report: with -from, rerun h2mux alone (-only h2mux)")
+			}
+			mergeH2Mux(*from, override, *modfile, benchDir, outs)
+			return
+		}
 		mergeParts(*from, parts, override, *modfile, *rootDir, benchDir, outs)
 		return
 	}
@@ -165,6 +173,7 @@ func main() {
 			Bench:   map[string][]Sample{},
 			Echo:    map[string][]EchoSample{},
 			Idle:    map[string][]IdleSample{},
+			H2Mux:   map[string][]H2MuxSample{},
 		},
 	}
 	start := time.Now()
@@ -193,6 +202,9 @@ func main() {
 		}
 		if parts["idle"] {
 			r.runIdle(ctx, round)
+		}
+		if parts["h2mux"] {
+			r.runH2Mux(ctx, round)
 		}
 	}
 	r.Results.Machine.LoadAfter = loadAverage()
@@ -228,7 +240,7 @@ func writeReport(res *Results, benchDir string, outs outputs) {
 }
 
 func parseParts(s string) map[string]bool {
-	all := map[string]bool{"inmem": true, "compress": true, "echo": true, "idle": true}
+	all := map[string]bool{"inmem": true, "compress": true, "echo": true, "idle": true, "h2mux": true}
 	if s == "" {
 		return all
 	}

@@ -25,6 +25,7 @@ func render(res *Results, analysis string) (string, map[string]string) {
 	v.handshakes()
 	v.echo()
 	v.idle()
+	v.h2mux()
 	v.method()
 	v.notes()
 	return v.b.String(), v.charts

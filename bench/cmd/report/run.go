@@ -28,8 +28,11 @@ type Results struct {
 	// Echo holds loadgen results by "lib/conns/size".
 	Echo map[string][]EchoSample `json:"echo"`
 	// Idle holds idle-memory samples by "lib/plain" or "lib/deflate".
-	Idle  map[string][]IdleSample `json:"idle"`
-	Notes []string                `json:"notes"`
+	Idle map[string][]IdleSample `json:"idle"`
+	// H2Mux holds BenchmarkH2Mux samples by "echo/h1", "idle/h2"...
+	// (h2mux.go).
+	H2Mux map[string][]H2MuxSample `json:"h2mux,omitempty"`
+	Notes []string                 `json:"notes"`
 }
 
 // Sample is one benchmark result line.

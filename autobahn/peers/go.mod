@@ -9,3 +9,8 @@ require (
 	github.com/fullduplex/websocket v0.0.0
 	github.com/gorilla/websocket v1.5.3
 )
+
+require (
+	golang.org/x/net v0.50.0 // indirect
+	golang.org/x/text v0.34.0 // indirect
+)

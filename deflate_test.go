@@ -34,6 +34,10 @@ func compressionModes(t *testing.T, f func(t *testing.T, aopts *AcceptOptions, d
 			name: "takeover-window-9",
 			opts: CompressionOptions{Mode: CompressionContextTakeover, Threshold: -1, MaxWindowBits: 9},
 		},
+		{
+			name: "takeover-level-9-window-11",
+			opts: CompressionOptions{Mode: CompressionContextTakeover, Threshold: -1, Level: 9, MaxWindowBits: 11},
+		},
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {

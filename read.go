@@ -246,6 +246,9 @@ func (r *reader) collect(ctx context.Context) error {
 	if r.inf != nil {
 		return nil
 	}
+	if !r.last && cap(r.partial) == 0 {
+		r.partial = takePartial() // pooled storage from an earlier large message, if any
+	}
 	for !r.last {
 		r.partial = append(r.partial, r.chunk...)
 		r.chunk = nil

@@ -102,13 +102,37 @@ type CompressionOptions struct {
 	// LZ77 window this side lets the peer use when compressing messages to
 	// us (client_max_window_bits when accepting, server_max_window_bits
 	// when dialing). Under context takeover it bounds the history of
-	// received bytes kept per connection (the history of sent bytes is
-	// bounded by the window the peer allows us); smaller windows compress
-	// worse. 0 means
-	// 15 (32 KiB); other values outside 8..15 are clamped into the range.
-	// Below 15, a server declines the offers of clients that cannot be
-	// limited (those without client_max_window_bits), so such clients get
-	// no compression, and a client is refused compression by servers that
-	// cannot honour the smaller window.
+	// received bytes kept per connection; SendWindowBits bounds the other
+	// one. Smaller windows compress worse. 0 means 15 (32 KiB); other
+	// values outside 8..15 are clamped into the range. Below 15, a server
+	// declines the offers of clients that cannot be limited (those without
+	// client_max_window_bits), so such clients get no compression, and a
+	// client is refused compression by servers that cannot honour the
+	// smaller window.
 	MaxWindowBits int
+
+	// SendWindowBits, from 8 to 15, is the base-2 logarithm of the largest
+	// LZ77 window this side uses when compressing the messages it sends:
+	// the window in force is the smaller of SendWindowBits and the one
+	// the peer allows. Under context takeover it bounds the history of
+	// sent bytes kept per connection, 2^SendWindowBits bytes once traffic
+	// has filled it (32 KiB at 15, 1 KiB at 10), for a worse ratio on
+	// streams of similar messages (README, "Compression memory and
+	// ratio"). 0 means as large as the peer allows; other values outside
+	// 8..15 are clamped into the range.
+	//
+	// A server tells the client the window it will use with
+	// server_max_window_bits in its response, sent even when the client's
+	// offer did not ask for one (RFC 7692, section 7.1.2.1), so that the
+	// client may inflate with a smaller window too. A client offers
+	// client_max_window_bits with the value, RFC 7692's hint that it will
+	// use no larger a window (section 7.1.2.2); whatever the server
+	// answers, the client compresses with the smaller window, which is
+	// always allowed, since a window no larger than the negotiated one is
+	// valid. On our own initiative we never announce 8 bits but 9: zlib
+	// cannot compress with an 8-bit window (it uses 9 when asked for 8)
+	// and some peers refuse 8 in a handshake, so SendWindowBits 8 is
+	// announced as 9 and used as 8. A peer that asks us for 8 itself gets
+	// 8.
+	SendWindowBits int
 }

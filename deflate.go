@@ -32,7 +32,8 @@ type deflate struct {
 	threshold int
 
 	// Our direction. Matches never reach further back than
-	// 2^sendWindowBits bytes, whatever the size.
+	// 2^sendWindowBits bytes, whatever the size: the smaller of the window
+	// negotiated and CompressionOptions.SendWindowBits.
 	sendTakeover   bool
 	sendWindowBits int
 	sendHist       lz.History // the plaintext sent, under takeover
@@ -66,6 +67,10 @@ func newDeflate(p deflateParams, client bool, opts *CompressionOptions) *deflate
 	if d.sendWindowBits == 0 {
 		d.sendWindowBits = 15
 	}
+	// Any window up to the negotiated one is valid, so our own limit
+	// needs nothing from the peer; it was announced (as 9 when 8) only so
+	// that the peer may inflate with less.
+	d.sendWindowBits = min(d.sendWindowBits, deflateSendWindow(opts))
 	if d.recvWindowBits == 0 {
 		d.recvWindowBits = 15
 	}

@@ -48,7 +48,24 @@ func deflateEnabled(opts *CompressionOptions) bool {
 // deflateWindowLimit is opts.MaxWindowBits with the default applied and
 // clamped into 8..15.
 func deflateWindowLimit(opts *CompressionOptions) int {
-	switch n := opts.MaxWindowBits; {
+	return clampWindowBits(opts.MaxWindowBits)
+}
+
+// deflateSendWindow is opts.SendWindowBits with the default applied and
+// clamped into 8..15: the largest window we compress with.
+func deflateSendWindow(opts *CompressionOptions) int {
+	return clampWindowBits(opts.SendWindowBits)
+}
+
+// announcedWindow is what we write in a handshake, on our own initiative,
+// for a window of our own of n bits: 9 for 8, since zlib cannot compress
+// with an 8-bit window and some peers refuse the value. Compressing with a
+// smaller window than announced is always valid.
+func announcedWindow(n int) int { return max(n, deflateMinWindowBits+1) }
+
+// clampWindowBits applies the default, 15 for 0, and clamps n into 8..15.
+func clampWindowBits(n int) int {
+	switch {
 	case n == 0 || n > deflateMaxWindowBits:
 		return deflateMaxWindowBits
 	case n < deflateMinWindowBits:
@@ -219,7 +236,10 @@ func parseWindowBits(s string) (int, bool) {
 //   - client_no_context_takeover if the client promised it (its hint is
 //     made binding), or always in CompressionNoContextTakeover mode;
 //   - server_max_window_bits=N if the client asked for N (the compressor
-//     can produce output for any window);
+//     can produce output for any window), or the smaller of N and our
+//     SendWindowBits (announced as 9 when 8); with no N, our
+//     SendWindowBits if below 15, which RFC 7692 section 7.1.2.1 lets a
+//     server include on its own;
 //   - client_max_window_bits=min(offered, MaxWindowBits) if the client
 //     offered the parameter and the result is below 15 or the client gave a
 //     value. An offer without the parameter is declined when MaxWindowBits
@@ -270,7 +290,15 @@ func answerDeflateOffer(o *deflateSettings, opts *CompressionOptions) (deflateSe
 	a := deflateSettings{
 		serverNoContextTakeover: o.serverNoContextTakeover || noTakeover,
 		clientNoContextTakeover: o.clientNoContextTakeover || noTakeover,
-		serverMaxWindowBits:     o.serverMaxWindowBits,
+	}
+	// Section 7.1.2.1: the same or a smaller value than offered; one of
+	// our own when none was.
+	send := deflateSendWindow(opts)
+	switch {
+	case o.serverMaxWindowBits != 0:
+		a.serverMaxWindowBits = min(o.serverMaxWindowBits, announcedWindow(send))
+	case send < deflateMaxWindowBits:
+		a.serverMaxWindowBits = announcedWindow(send)
 	}
 	limit := deflateWindowLimit(opts)
 	switch {
@@ -290,9 +318,11 @@ func answerDeflateOffer(o *deflateSettings, opts *CompressionOptions) (deflateSe
 
 // deflateOffer is the client side: the Sec-WebSocket-Extensions value to
 // offer for opts, or "" when compression is disabled. The offer always
-// includes client_max_window_bits without a value (we can compress for any
-// window the server asks for), asks for no context takeover in both
-// directions in CompressionNoContextTakeover mode, and asks for
+// includes client_max_window_bits (we can compress for any window the
+// server asks for): without a value, or with SendWindowBits when below 15
+// (announced as 9 when 8), the hint of RFC 7692 section 7.1.2.2 that we
+// will use no larger a window. It asks for no context takeover in both
+// directions in CompressionNoContextTakeover mode, and for
 // server_max_window_bits=N when MaxWindowBits is below 15.
 func deflateOffer(opts *CompressionOptions) string {
 	if !deflateEnabled(opts) {
@@ -308,7 +338,11 @@ func clientDeflateOffer(opts *CompressionOptions) deflateSettings {
 	o := deflateSettings{
 		serverNoContextTakeover: noTakeover,
 		clientNoContextTakeover: noTakeover,
-		clientMaxWindowBitsBare: true,
+	}
+	if send := deflateSendWindow(opts); send < deflateMaxWindowBits {
+		o.clientMaxWindowBits = announcedWindow(send)
+	} else {
+		o.clientMaxWindowBitsBare = true
 	}
 	if limit := deflateWindowLimit(opts); limit < deflateMaxWindowBits {
 		o.serverMaxWindowBits = limit
@@ -354,12 +388,25 @@ func checkDeflateResponse(values []string, offer *deflateSettings) (params defla
 	params = r.params()
 	// Our own promise holds whether or not the server repeated it.
 	params.clientNoContextTakeover = params.clientNoContextTakeover || offer.clientNoContextTakeover
+	// So does our hint: whatever the server answers, we use no larger a
+	// window than the client_max_window_bits we offered (section 7.1.2.2).
+	if offer.clientMaxWindowBits != 0 {
+		params.clientMaxWindowBits = min(params.clientMaxWindowBits, offer.clientMaxWindowBits)
+	}
 	return params, true, nil
 }
 
 // checkAgainst reports how response r fails to accept offer o (RFC 7692,
 // sections 7.1.1 and 7.1.2). A server may add server_no_context_takeover,
 // client_no_context_takeover and server_max_window_bits on its own.
+//
+// A client_max_window_bits larger than the value we offered breaks the
+// server's rule of section 7.1.2.2 ("equal to or smaller than the received
+// value"), but harms nothing: the same section makes our value a promise
+// that holds whatever the response says, so we keep to it. Servers that
+// drop the value and answer their own window (Autobahn's fuzzing server
+// answers client_max_window_bits=15 in cases 13.4 and 13.6) then still
+// interoperate.
 func (r *deflateSettings) checkAgainst(o *deflateSettings) error {
 	if o.serverNoContextTakeover && !r.serverNoContextTakeover {
 		return fmt.Errorf("%s was requested but is missing", paramServerNoContextTakeover)
@@ -372,13 +419,8 @@ func (r *deflateSettings) checkAgainst(o *deflateSettings) error {
 			return fmt.Errorf("%s=%d is larger than the %d requested", paramServerMaxWindowBits, r.serverMaxWindowBits, o.serverMaxWindowBits)
 		}
 	}
-	if r.clientMaxWindowBits != 0 {
-		switch {
-		case !o.offersClientMaxWindowBits():
-			return fmt.Errorf("%s=%d was not offered", paramClientMaxWindowBits, r.clientMaxWindowBits)
-		case o.clientMaxWindowBits != 0 && r.clientMaxWindowBits > o.clientMaxWindowBits:
-			return fmt.Errorf("%s=%d is larger than the %d offered", paramClientMaxWindowBits, r.clientMaxWindowBits, o.clientMaxWindowBits)
-		}
+	if r.clientMaxWindowBits != 0 && !o.offersClientMaxWindowBits() {
+		return fmt.Errorf("%s=%d was not offered", paramClientMaxWindowBits, r.clientMaxWindowBits)
 	}
 	return nil
 }

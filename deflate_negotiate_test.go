@@ -474,6 +474,120 @@ func TestNegotiateDeflate(t *testing.T) {
 			wantParams:   deflateParams{serverNoContextTakeover: true, serverMaxWindowBits: 15, clientMaxWindowBits: 12},
 		},
 		{
+			name:         "SendWindowBits announced without being asked",
+			opts:         &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 10},
+			values:       []string{"permessage-deflate; client_max_window_bits"},
+			wantOK:       true,
+			wantResponse: "permessage-deflate; server_max_window_bits=10",
+			wantParams:   deflateParams{serverMaxWindowBits: 10, clientMaxWindowBits: 15},
+		},
+		{
+			name:         "SendWindowBits to a client that cannot be limited",
+			opts:         &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 12},
+			values:       []string{"permessage-deflate"},
+			wantOK:       true,
+			wantResponse: "permessage-deflate; server_max_window_bits=12",
+			wantParams:   deflateParams{serverMaxWindowBits: 12, clientMaxWindowBits: 15},
+		},
+		{
+			name:         "SendWindowBits below the window asked for",
+			opts:         &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 10},
+			values:       []string{"permessage-deflate; server_max_window_bits=12"},
+			wantOK:       true,
+			wantResponse: "permessage-deflate; server_max_window_bits=10",
+			wantParams:   deflateParams{serverMaxWindowBits: 10, clientMaxWindowBits: 15},
+		},
+		{
+			name:         "SendWindowBits above the window asked for",
+			opts:         &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 12},
+			values:       []string{"permessage-deflate; server_max_window_bits=9"},
+			wantOK:       true,
+			wantResponse: "permessage-deflate; server_max_window_bits=9",
+			wantParams:   deflateParams{serverMaxWindowBits: 9, clientMaxWindowBits: 15},
+		},
+		{
+			name:         "SendWindowBits equal to the window asked for",
+			opts:         &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 11},
+			values:       []string{"permessage-deflate; server_max_window_bits=11"},
+			wantOK:       true,
+			wantResponse: "permessage-deflate; server_max_window_bits=11",
+			wantParams:   deflateParams{serverMaxWindowBits: 11, clientMaxWindowBits: 15},
+		},
+		{
+			name:         "SendWindowBits 8 announced as 9",
+			opts:         &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 8},
+			values:       []string{"permessage-deflate; client_max_window_bits"},
+			wantOK:       true,
+			wantResponse: "permessage-deflate; server_max_window_bits=9",
+			wantParams:   deflateParams{serverMaxWindowBits: 9, clientMaxWindowBits: 15},
+		},
+		{
+			name:         "SendWindowBits 8 when the client asks for 8",
+			opts:         &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 8},
+			values:       []string{"permessage-deflate; server_max_window_bits=8"},
+			wantOK:       true,
+			wantResponse: "permessage-deflate; server_max_window_bits=8",
+			wantParams:   deflateParams{serverMaxWindowBits: 8, clientMaxWindowBits: 15},
+		},
+		{
+			name:         "SendWindowBits 15 adds nothing",
+			opts:         &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 15},
+			values:       []string{"permessage-deflate; client_max_window_bits"},
+			wantOK:       true,
+			wantResponse: "permessage-deflate",
+			wantParams:   deflateDefaults,
+		},
+		{
+			name:         "SendWindowBits above range means 15",
+			opts:         &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 99},
+			values:       []string{"permessage-deflate; server_max_window_bits=13"},
+			wantOK:       true,
+			wantResponse: "permessage-deflate; server_max_window_bits=13",
+			wantParams:   deflateParams{serverMaxWindowBits: 13, clientMaxWindowBits: 15},
+		},
+		{
+			name:         "SendWindowBits below range means 8",
+			opts:         &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: -4},
+			values:       []string{"permessage-deflate"},
+			wantOK:       true,
+			wantResponse: "permessage-deflate; server_max_window_bits=9",
+			wantParams:   deflateParams{serverMaxWindowBits: 9, clientMaxWindowBits: 15},
+		},
+		{
+			name:         "SendWindowBits with MaxWindowBits: the server chooses both windows",
+			opts:         &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 10, MaxWindowBits: 10},
+			values:       []string{"permessage-deflate; client_max_window_bits"},
+			wantOK:       true,
+			wantResponse: "permessage-deflate; server_max_window_bits=10; client_max_window_bits=10",
+			wantParams:   deflateParams{serverMaxWindowBits: 10, clientMaxWindowBits: 10},
+		},
+		{
+			name:         "SendWindowBits with the client's own hint",
+			opts:         &CompressionOptions{Mode: CompressionNoContextTakeover, SendWindowBits: 12},
+			values:       []string{"permessage-deflate; client_max_window_bits=9"},
+			wantOK:       true,
+			wantResponse: "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=12; client_max_window_bits=9",
+			wantParams:   deflateParams{serverNoContextTakeover: true, clientNoContextTakeover: true, serverMaxWindowBits: 12, clientMaxWindowBits: 9},
+		},
+		{
+			name:   "SendWindowBits does not rescue an invalid server_max_window_bits",
+			opts:   &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 10},
+			values: []string{"permessage-deflate; server_max_window_bits=16"},
+		},
+		{
+			name:   "SendWindowBits does not rescue a server_max_window_bits without value",
+			opts:   &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 10},
+			values: []string{"permessage-deflate; server_max_window_bits"},
+		},
+		{
+			name:         "SendWindowBits with an invalid offer first",
+			opts:         &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 10},
+			values:       []string{"permessage-deflate; server_max_window_bits=7, permessage-deflate"},
+			wantOK:       true,
+			wantResponse: "permessage-deflate; server_max_window_bits=10",
+			wantParams:   deflateParams{serverMaxWindowBits: 10, clientMaxWindowBits: 15},
+		},
+		{
 			name:    "malformed header",
 			opts:    contextTakeover,
 			values:  []string{"permessage-deflate; server_max_window_bits=\"10"},
@@ -631,6 +745,36 @@ func TestDeflateOffer(t *testing.T) {
 			opts: &CompressionOptions{Mode: CompressionContextTakeover, MaxWindowBits: -1},
 			want: "permessage-deflate; server_max_window_bits=8; client_max_window_bits",
 		},
+		{
+			name: "SendWindowBits as the hint",
+			opts: &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 10},
+			want: "permessage-deflate; client_max_window_bits=10",
+		},
+		{
+			name: "SendWindowBits 8 hinted as 9",
+			opts: &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 8},
+			want: "permessage-deflate; client_max_window_bits=9",
+		},
+		{
+			name: "SendWindowBits 15 is no hint",
+			opts: &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 15},
+			want: "permessage-deflate; client_max_window_bits",
+		},
+		{
+			name: "SendWindowBits above range is no hint",
+			opts: &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 16},
+			want: "permessage-deflate; client_max_window_bits",
+		},
+		{
+			name: "SendWindowBits below range hinted as 9",
+			opts: &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 1},
+			want: "permessage-deflate; client_max_window_bits=9",
+		},
+		{
+			name: "SendWindowBits and MaxWindowBits, no context takeover",
+			opts: &CompressionOptions{Mode: CompressionNoContextTakeover, SendWindowBits: 12, MaxWindowBits: 10},
+			want: "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10; client_max_window_bits=12",
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -645,6 +789,7 @@ func TestAcceptDeflateResponse(t *testing.T) {
 	contextTakeover := &CompressionOptions{Mode: CompressionContextTakeover}
 	noContextTakeover := &CompressionOptions{Mode: CompressionNoContextTakeover}
 	smallWindow := &CompressionOptions{Mode: CompressionContextTakeover, MaxWindowBits: 10}
+	sendWindow := &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 10}
 	tests := []struct {
 		name       string
 		opts       *CompressionOptions
@@ -716,6 +861,67 @@ func TestAcceptDeflateResponse(t *testing.T) {
 			values:     []string{` Permessage-Deflate ;CLIENT_MAX_WINDOW_BITS="11"`},
 			wantUsed:   true,
 			wantParams: deflateParams{serverMaxWindowBits: 15, clientMaxWindowBits: 11},
+		},
+		{
+			name:       "server announces its window unasked",
+			opts:       contextTakeover,
+			values:     []string{"permessage-deflate; server_max_window_bits=9"},
+			wantUsed:   true,
+			wantParams: deflateParams{serverMaxWindowBits: 9, clientMaxWindowBits: 15},
+		},
+		{
+			name:       "SendWindowBits hint holds without the server repeating it",
+			opts:       sendWindow,
+			values:     []string{"permessage-deflate"},
+			wantUsed:   true,
+			wantParams: deflateParams{serverMaxWindowBits: 15, clientMaxWindowBits: 10},
+		},
+		{
+			name:       "SendWindowBits hint taken by the server",
+			opts:       sendWindow,
+			values:     []string{"permessage-deflate; client_max_window_bits=10"},
+			wantUsed:   true,
+			wantParams: deflateParams{serverMaxWindowBits: 15, clientMaxWindowBits: 10},
+		},
+		{
+			name:       "server narrows below the SendWindowBits hint",
+			opts:       sendWindow,
+			values:     []string{"permessage-deflate; client_max_window_bits=8"},
+			wantUsed:   true,
+			wantParams: deflateParams{serverMaxWindowBits: 15, clientMaxWindowBits: 8},
+		},
+		{
+			name:       "SendWindowBits with the server's own window",
+			opts:       sendWindow,
+			values:     []string{"permessage-deflate; server_max_window_bits=12; client_max_window_bits=9"},
+			wantUsed:   true,
+			wantParams: deflateParams{serverMaxWindowBits: 12, clientMaxWindowBits: 9},
+		},
+		{
+			name:       "client_max_window_bits above the SendWindowBits hint: the hint holds",
+			opts:       sendWindow,
+			values:     []string{"permessage-deflate; client_max_window_bits=12"},
+			wantUsed:   true,
+			wantParams: deflateParams{serverMaxWindowBits: 15, clientMaxWindowBits: 10},
+		},
+		{
+			name:       "Autobahn 13.4's answer to a hint",
+			opts:       &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 8},
+			values:     []string{"permessage-deflate; client_max_window_bits=15"},
+			wantUsed:   true,
+			wantParams: deflateParams{serverMaxWindowBits: 15, clientMaxWindowBits: 9},
+		},
+		{
+			name:    "SendWindowBits response without a value",
+			opts:    sendWindow,
+			values:  []string{"permessage-deflate; client_max_window_bits"},
+			wantErr: "client_max_window_bits needs a value",
+		},
+		{
+			name:    "SendWindowBits and MaxWindowBits, server window too large",
+			opts:    &CompressionOptions{Mode: CompressionContextTakeover, SendWindowBits: 9, MaxWindowBits: 10},
+			values:  []string{"permessage-deflate; server_max_window_bits=11; client_max_window_bits=9"},
+			wantErr: "server_max_window_bits=11 is larger than the 10 requested",
 		},
 		{
 			name:    "nothing offered",
@@ -846,10 +1052,9 @@ func TestCheckDeflateResponseOffers(t *testing.T) {
 			wantErr: "client_max_window_bits=15 was not offered",
 		},
 		{
-			name:    "client_max_window_bits above the offered value",
-			offer:   deflateSettings{clientMaxWindowBits: 10},
-			values:  []string{"permessage-deflate; client_max_window_bits=11"},
-			wantErr: "client_max_window_bits=11 is larger than the 10 offered",
+			name:   "client_max_window_bits above the offered value: our value holds",
+			offer:  deflateSettings{clientMaxWindowBits: 10},
+			values: []string{"permessage-deflate; client_max_window_bits=11"},
 		},
 		{
 			name:   "client_max_window_bits at the offered value",
@@ -896,6 +1101,27 @@ func TestDeflateRoundTrip(t *testing.T) {
 	}
 }
 
+// TestDeflateRoundTripSendWindow checks SendWindowBits on either side or
+// both, with and without MaxWindowBits, the same way.
+func TestDeflateRoundTripSendWindow(t *testing.T) {
+	modes := []CompressionMode{CompressionNoContextTakeover, CompressionContextTakeover}
+	sends := []int{0, 7, 8, 9, 10, 12, 15, 16}
+	limits := []int{0, 8, 10, 15}
+	for _, mode := range modes {
+		for _, cs := range sends {
+			for _, cb := range limits {
+				for _, ss := range sends {
+					for _, sb := range limits {
+						copts := &CompressionOptions{Mode: mode, SendWindowBits: cs, MaxWindowBits: cb}
+						sopts := &CompressionOptions{Mode: mode, SendWindowBits: ss, MaxWindowBits: sb}
+						checkDeflateRoundTrip(t, copts, sopts)
+					}
+				}
+			}
+		}
+	}
+}
+
 func checkDeflateRoundTrip(t *testing.T, copts, sopts *CompressionOptions) {
 	t.Helper()
 	offer := deflateOffer(copts)
@@ -913,6 +1139,11 @@ func checkDeflateRoundTrip(t *testing.T, copts, sopts *CompressionOptions) {
 	// Each side's limit on what it receives holds.
 	if cparams.serverMaxWindowBits > deflateWindowLimit(copts) || sparams.clientMaxWindowBits > deflateWindowLimit(sopts) {
 		t.Fatalf("client %+v, server %+v: window limits broken: %+v", *copts, *sopts, sparams)
+	}
+	// What each side announces of its own window is no larger than its
+	// SendWindowBits (9 for 8).
+	if sparams.serverMaxWindowBits > announcedWindow(deflateSendWindow(sopts)) || sparams.clientMaxWindowBits > announcedWindow(deflateSendWindow(copts)) {
+		t.Fatalf("client %+v, server %+v: windows above SendWindowBits: %+v", *copts, *sopts, sparams)
 	}
 	// No context takeover, once asked for by either side, holds both ways.
 	noTakeover := copts.Mode == CompressionNoContextTakeover || sopts.Mode == CompressionNoContextTakeover
@@ -1003,9 +1234,13 @@ func FuzzNegotiate(f *testing.F) {
 	f.Add("permessage-deflate; server_max_window_bits=10", uint8(1), int8(8), uint8(2), int8(10))
 	f.Add("permessage-deflate; server_no_context_takeover; client_max_window_bits=9", uint8(2), int8(12), uint8(1), int8(15))
 	f.Add("x-foo, permessage-deflate; server_max_window_bits, permessage-deflate", uint8(0), int8(-3), uint8(3), int8(99))
+	f.Add("permessage-deflate; client_max_window_bits=9", uint8(2|10<<2), int8(12), uint8(2|8<<2), int8(0))
+	f.Add("permessage-deflate; server_max_window_bits=12; client_max_window_bits=10", uint8(1|9<<2), int8(0), uint8(2|10<<2), int8(11))
 	f.Fuzz(func(t *testing.T, header string, serverMode uint8, serverBits int8, clientMode uint8, clientBits int8) {
-		sopts := &CompressionOptions{Mode: CompressionMode(serverMode % 4), MaxWindowBits: int(serverBits)}
-		copts := &CompressionOptions{Mode: CompressionMode(clientMode % 4), MaxWindowBits: int(clientBits)}
+		// The modes' upper bits are SendWindowBits, 0 to 16, so that the
+		// seed corpus keeps its meaning.
+		sopts := &CompressionOptions{Mode: CompressionMode(serverMode % 4), MaxWindowBits: int(serverBits), SendWindowBits: int(serverMode>>2) % 17}
+		copts := &CompressionOptions{Mode: CompressionMode(clientMode % 4), MaxWindowBits: int(clientBits), SendWindowBits: int(clientMode>>2) % 17}
 		values := []string{header}
 
 		// Server side on an arbitrary client header.
@@ -1020,6 +1255,9 @@ func FuzzNegotiate(f *testing.F) {
 			checkDeflateParamsRange(t, params)
 			if params.clientMaxWindowBits > deflateWindowLimit(sopts) {
 				t.Fatalf("negotiateDeflate(%q, %+v): client window %d above our limit", header, *sopts, params.clientMaxWindowBits)
+			}
+			if params.serverMaxWindowBits > announcedWindow(deflateSendWindow(sopts)) {
+				t.Fatalf("negotiateDeflate(%q, %+v): server window %d above SendWindowBits", header, *sopts, params.serverMaxWindowBits)
 			}
 			offer, _, _, _ := chooseDeflateOffer(values, sopts)
 			cparams, used, err := checkDeflateResponse([]string{response}, &offer)

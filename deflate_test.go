@@ -5,10 +5,13 @@ import (
 	"compress/flate"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/fullduplex/websocket/internal/wstest"
 )
@@ -33,6 +36,10 @@ func compressionModes(t *testing.T, f func(t *testing.T, aopts *AcceptOptions, d
 		{
 			name: "takeover-window-9",
 			opts: CompressionOptions{Mode: CompressionContextTakeover, Threshold: -1, MaxWindowBits: 9},
+		},
+		{
+			name: "takeover-send-window-10",
+			opts: CompressionOptions{Mode: CompressionContextTakeover, Threshold: -1, SendWindowBits: 10},
 		},
 		{
 			name: "takeover-level-9-window-11",
@@ -294,12 +301,36 @@ func TestWindowBitsMatches(t *testing.T) {
 
 // TestIdleCompressedMemory checks what a connection keeps between
 // messages under context takeover in both directions: its two histories,
-// each no larger than its window.
+// each no larger than its window, and the deflate state holding them. It
+// runs with each side limiting the peer (MaxWindowBits on both), and with
+// the server choosing both windows (MaxWindowBits and SendWindowBits on
+// the server, nothing on the client). The README's table "Compression
+// memory and ratio" quotes the bytes it logs.
 func TestIdleCompressedMemory(t *testing.T) {
-	for _, bits := range []int{8, 10, 15} {
-		opts := CompressionOptions{Mode: CompressionContextTakeover, Threshold: -1, MaxWindowBits: bits}
-		client, server := pair(t, &AcceptOptions{ConnOptions: ConnOptions{Compression: opts}},
-			&DialOptions{ConnOptions: ConnOptions{Compression: opts}})
+	for _, tc := range []struct {
+		name         string
+		bits         int
+		sopts, copts CompressionOptions
+	}{
+		{name: "both-limit-8", bits: 8},
+		{name: "both-limit-10", bits: 10},
+		{name: "both-limit-15", bits: 15},
+		{name: "server-chooses-8", bits: 8},
+		{name: "server-chooses-9", bits: 9},
+		{name: "server-chooses-10", bits: 10},
+		{name: "server-chooses-12", bits: 12},
+		{name: "server-chooses-15", bits: 15},
+	} {
+		bits := tc.bits
+		takeover := CompressionOptions{Mode: CompressionContextTakeover, Threshold: -1}
+		sopts, copts := takeover, takeover
+		if strings.HasPrefix(tc.name, "both-limit") {
+			sopts.MaxWindowBits, copts.MaxWindowBits = bits, bits
+		} else {
+			sopts.MaxWindowBits, sopts.SendWindowBits = bits, bits
+		}
+		client, server := pair(t, &AcceptOptions{ConnOptions: ConnOptions{Compression: sopts}},
+			&DialOptions{ConnOptions: ConnOptions{Compression: copts}})
 		ctx := testCtx(t)
 		msg := compressible(100<<10, 3)
 		for _, dir := range [][2]*Conn{{client, server}, {server, client}} {
@@ -315,6 +346,9 @@ func TestIdleCompressedMemory(t *testing.T) {
 			if !d.sendTakeover || !d.recvTakeover {
 				t.Fatalf("%d bits: takeover not negotiated both ways", bits)
 			}
+			if d.sendWindowBits != bits {
+				t.Errorf("%s: compresses with %d bits", tc.name, d.sendWindowBits)
+			}
 			if n := cap(d.sendHist.Bytes()); n != 1<<bits {
 				t.Errorf("%d bits: send history holds %d bytes", bits, n)
 			}
@@ -323,6 +357,80 @@ func TestIdleCompressedMemory(t *testing.T) {
 			}
 			if c.rd.inf != nil {
 				t.Errorf("%d bits: an inflater is kept between messages", bits)
+			}
+			if c == server {
+				kept := cap(d.sendHist.Bytes()) + cap(d.recvHist.Bytes()) + int(unsafe.Sizeof(*d))
+				t.Logf("%s: the server keeps %d bytes for compression (%d-byte state)", tc.name, kept, unsafe.Sizeof(*d))
+			}
+		}
+	}
+}
+
+// TestSendWindowBits runs our client against our server with
+// SendWindowBits on either side, both or neither, with and without
+// MaxWindowBits: each side compresses with the smaller of its
+// SendWindowBits and the window the peer allows, its history of sent
+// bytes never holds more than that window, and messages of every size,
+// some larger than any window, arrive intact both ways.
+func TestSendWindowBits(t *testing.T) {
+	type side struct{ send, max int }
+	clients := []side{{0, 0}, {9, 0}, {12, 0}, {8, 10}, {15, 11}}
+	servers := []side{{0, 0}, {8, 0}, {10, 0}, {10, 10}, {12, 9}}
+	bitsOf := func(n int) int {
+		if n == 0 {
+			return 15
+		}
+		return n
+	}
+	for _, mode := range []CompressionMode{CompressionContextTakeover, CompressionNoContextTakeover} {
+		for _, cs := range clients {
+			for _, ss := range servers {
+				name := fmt.Sprintf("%v/client-send-%d-max-%d/server-send-%d-max-%d", mode, cs.send, cs.max, ss.send, ss.max)
+				t.Run(name, func(t *testing.T) {
+					copts := CompressionOptions{Mode: mode, Threshold: -1, SendWindowBits: cs.send, MaxWindowBits: cs.max}
+					sopts := CompressionOptions{Mode: mode, Threshold: -1, SendWindowBits: ss.send, MaxWindowBits: ss.max}
+					client, server := pair(t, &AcceptOptions{ConnOptions: ConnOptions{Compression: sopts}},
+						&DialOptions{ConnOptions: ConnOptions{Compression: copts}})
+					if client.deflate == nil || server.deflate == nil {
+						t.Fatal("compression not negotiated")
+					}
+					want := map[*Conn]int{
+						client: min(bitsOf(cs.send), bitsOf(ss.max)),
+						server: min(bitsOf(ss.send), bitsOf(cs.max)),
+					}
+					for c, bits := range want {
+						if got := c.deflate.sendWindowBits; got != bits {
+							t.Fatalf("client=%v compresses with %d bits, want %d", c == client, got, bits)
+						}
+					}
+					ctx := testCtx(t)
+					for i, size := range []int{200, 300, 1000, 5000, 40000, 100 << 10, 700} {
+						msg := compressible(size, uint64(i))
+						for _, dir := range [][2]*Conn{{client, server}, {server, client}} {
+							if err := dir[0].Write(ctx, MessageText, msg); err != nil {
+								t.Fatal(err)
+							}
+							if _, got, err := dir[1].Read(ctx); err != nil || !bytes.Equal(got, msg) {
+								t.Fatalf("size %d: %v, equal=%v", size, err, bytes.Equal(got, msg))
+							}
+							d := dir[0].deflate
+							if !d.sendTakeover {
+								continue
+							}
+							if n, limit := cap(d.sendHist.Bytes()), 1<<want[dir[0]]; n > limit {
+								t.Fatalf("size %d: history of %d bytes for a %d-byte window", size, n, limit)
+							}
+						}
+					}
+					if mode == CompressionContextTakeover {
+						// 100 KiB went each way: every window is full.
+						for c, bits := range want {
+							if n := len(c.deflate.sendHist.Bytes()); n != 1<<bits {
+								t.Errorf("client=%v: %d bytes of sent history, want %d", c == client, n, 1<<bits)
+							}
+						}
+					}
+				})
 			}
 		}
 	}

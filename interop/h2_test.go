@@ -31,7 +31,7 @@ type wsRecord struct {
 	ALPN         string       `json:"alpn"`                // the protocol negotiated by TLS on the connection
 	Offered      string       `json:"offered"`             // Sec-WebSocket-Extensions of the request
 	Messages     int          `json:"messages"`            // messages echoed
-	PeerClose    *closeRecord `json:"peerClose,omitempty"` // the close frame the peer started with, as Read returned it
+	PeerClose    *closeRecord `json:"peerClose,omitempty"` // the close frame received, as Read returned it
 	OurClose     *closeRecord `json:"ourClose,omitempty"`  // the close we started, when asked to
 	Err          string       `json:"err,omitempty"`       // anything else that ended the connection
 	TCPConns     int          `json:"tcpConns"`            // TCP connections the server had accepted when the WebSocket ended
@@ -46,9 +46,15 @@ type closeRecord struct {
 }
 
 func (r wsRecord) String() string {
-	s := fmt.Sprintf("%s: %s %s on TCP connection %d (ALPN %q), %d messages", r.Name, r.Proto, r.Method, r.Conn, r.ALPN, r.Messages)
+	s := fmt.Sprintf("%s: %s %s on TCP connection %d", r.Name, r.Proto, r.Method, r.Conn)
+	if r.ALPN != "" {
+		s += fmt.Sprintf(" (ALPN %s)", r.ALPN)
+	}
+	if r.Messages > 0 {
+		s += fmt.Sprintf(", %d messages echoed", r.Messages)
+	}
 	if r.PeerClose != nil {
-		s += fmt.Sprintf(", closed by the peer with %d %q", r.PeerClose.Code, r.PeerClose.Reason)
+		s += fmt.Sprintf(", close frame received %d %q", r.PeerClose.Code, r.PeerClose.Reason)
 	}
 	if r.OurClose != nil {
 		s += fmt.Sprintf(", closed by us with %d %q", r.OurClose.Code, r.OurClose.Reason)

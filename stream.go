@@ -18,8 +18,10 @@ import (
 //
 // The writer belongs to this one message: once closed, every Write and
 // Close on it returns an error and has no effect, even after another
-// Writer was opened on the connection. It costs one small allocation, and
-// on a connection's first Writer one more, for state it then keeps.
+// Writer was opened on the connection. Handles are never reused, so they
+// are allocated 32 at a time (8 bytes each): one allocation per 32
+// streamed messages, and on a connection's first Writer one more, for
+// state it then keeps.
 //
 // ctx bounds the wait for other writers and every write through the
 // returned writer, as for Write. As with Write, a nil error from Write or
@@ -54,9 +56,20 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	}
 	// The connection's messageWriter serves every message in turn, so each
 	// gets a handle of its own: one kept past its Close must not reach the
-	// next message. This is the only allocation of a streamed message.
-	return &messageHandle{m: m}, nil
+	// next message. Handles are never reused, so they come from batches:
+	// one allocation per handleBatch messages, the only one of a streamed
+	// message. A handle kept forever keeps its batch (a few hundred bytes).
+	if len(m.handles) == 0 {
+		m.handles = make([]messageHandle, handleBatch)
+	}
+	h := &m.handles[0]
+	m.handles = m.handles[1:]
+	h.m = m
+	return h, nil
 }
+
+// handleBatch is how many message handles are allocated at once.
+const handleBatch = 32
 
 // messageHandle is the io.WriteCloser of one message. Close cuts it from
 // the connection's messageWriter, so a stale handle touches nothing.
@@ -97,6 +110,7 @@ type messageWriter struct {
 
 	// Compression, when negotiated: the compressor feeds sink, which
 	// buffers and fragments the compressed bytes.
+	handles []messageHandle // not yet handed out, each used for one message only
 	fw      *compressor
 	release func(*compressor)
 	sink    compressSink

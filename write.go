@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/fullduplex/websocket/internal/bpool"
+	"github.com/fullduplex/websocket/internal/wsproto"
 	"github.com/fullduplex/websocket/internal/xsync"
 )
 
@@ -75,7 +76,9 @@ func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err er
 		n, err = writeEach(w.c.nc, bufs)
 	}
 	w.intr.Unwatch(stop, w.c.nc, xsync.Write)
-	err = interruptCause(ctx, err)
+	if err != nil {
+		err = interruptCause(ctx, err)
+	}
 	return n > 0, err
 }
 
@@ -133,6 +136,16 @@ const smallFrame = maxControlPayload
 // It never modifies p.
 func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, rsv byte, p []byte) error {
 	w := &c.wr
+	if !c.client && (len(p) <= smallFrame || w.vectored) {
+		// A server's frame, short or sent as two buffers: its header
+		// straight into small, with no Header to fill.
+		hn := wsproto.PutUnmaskedHeader(w.small[:], fin, op, rsv, int64(len(p)))
+		if len(p) <= smallFrame {
+			n := copy(w.small[hn:], p)
+			return c.sendFrame(ctx, w.small[:hn+n])
+		}
+		return c.sendFrame(ctx, w.small[:hn], p)
+	}
 	h := header{Fin: fin, Rsv: rsv, Op: op, Length: int64(len(p)), Masked: c.client}
 	if c.client {
 		h.Key = maskKey()
@@ -146,10 +159,6 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, rsv byte, p 
 			maskBytes(w.small[hn:hn+n], h.Key)
 		}
 		return c.sendFrame(ctx, w.small[:hn+n])
-	}
-	if !c.client && w.vectored {
-		hn := putHeader(w.small[:], h)
-		return c.sendFrame(ctx, w.small[:hn], p)
 	}
 	bufp := w.pool.Get().(*[]byte)
 	defer w.pool.Put(bufp)

@@ -131,33 +131,38 @@ func ParseHeader(b []byte) (h Header, n int, err error) {
 // PutHeader encodes h into b, which must have room for MaxHeaderSize
 // bytes, and returns the encoded length.
 func PutHeader(b []byte, h Header) int {
-	b0 := h.Rsv | byte(h.Op)
-	if h.Fin {
-		b0 |= BitFin
-	}
-	b[0] = b0
-	var b1 byte
+	n := PutUnmaskedHeader(b, h.Fin, h.Op, h.Rsv, h.Length)
 	if h.Masked {
-		b1 = BitMask
-	}
-	n := 2
-	switch {
-	case h.Length <= 125:
-		b[1] = b1 | byte(h.Length)
-	case h.Length <= 0xffff:
-		b[1] = b1 | 126
-		binary.BigEndian.PutUint16(b[2:4], uint16(h.Length))
-		n = 4
-	default:
-		b[1] = b1 | 127
-		binary.BigEndian.PutUint64(b[2:10], uint64(h.Length))
-		n = 10
-	}
-	if h.Masked {
+		b[1] |= BitMask
 		binary.LittleEndian.PutUint32(b[n:n+4], h.Key)
 		n += 4
 	}
 	return n
+}
+
+// PutUnmaskedHeader encodes the header of an unmasked frame, as a server
+// sends, into b, which must have room for 10 bytes, and returns its
+// length. It takes the fields one by one: the hot write path of a server
+// then copies no Header.
+func PutUnmaskedHeader(b []byte, fin bool, op Opcode, rsv byte, length int64) int {
+	b0 := rsv | byte(op)
+	if fin {
+		b0 |= BitFin
+	}
+	b[0] = b0
+	switch {
+	case length <= 125:
+		b[1] = byte(length)
+		return 2
+	case length <= 0xffff:
+		b[1] = 126
+		binary.BigEndian.PutUint16(b[2:4], uint16(length))
+		return 4
+	default:
+		b[1] = 127
+		binary.BigEndian.PutUint64(b[2:10], uint64(length))
+		return 10
+	}
 }
 
 // Mask XORs b in place with the masking key stream starting at key, and

@@ -511,14 +511,17 @@ func browserH2Echo(t *testing.T, b *browser, r *row, mode h2EchoMode, comp compr
 	// Chromium may open a second connection as it loads the page, which it
 	// closes unused once the first has come up: count the connections
 	// that carried requests.
-	unused := fmt.Sprintf("%d TCP connections accepted, %d of them unused", last.TCPConns, last.TCPConns-last.RequestConns)
+	unused := fmt.Sprintf("%d TCP connections accepted in all", last.TCPConns)
+	if n := last.TCPConns - last.RequestConns; n > 0 {
+		unused += fmt.Sprintf(", %d closed unused", n)
+	}
 	switch mode {
 	case echoH2:
 		// Four WebSockets open at once, and the page, on one connection.
 		if len(conns) != 1 || last.RequestConns != 1 {
 			t.Errorf("server: the WebSockets came on %d TCP connections, and requests on %d; want 1", len(conns), last.RequestConns)
 		}
-		r.addNote(fmt.Sprintf("server saw the page and its %d WebSockets (4 open at once) as HTTP/2 streams of one TCP connection, CONNECT with :protocol websocket (%s)", len(recs), unused))
+		r.addNote(fmt.Sprintf("server saw the page and its %d WebSockets (all open at once) as HTTP/2 streams of one TCP connection, CONNECT with :protocol websocket (%s)", len(recs), unused))
 	default:
 		if len(conns) != len(wantEnds) || last.RequestConns != 1+len(wantEnds) {
 			t.Errorf("server: %d WebSockets over HTTP/1.1 came on %d TCP connections, requests on %d; want one each, and one for the page", len(wantEnds), len(conns), last.RequestConns)

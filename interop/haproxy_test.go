@@ -277,8 +277,15 @@ func testHAProxy(t *testing.T, r *row, haproxy string, front haproxyFront, backH
 	if *haproxyFull {
 		plan = "0 B–16 MiB pipelined, 1 MiB one at a time"
 	}
-	r.addNote(fmt.Sprintf("client: %s, %d WebSockets at once on %d TCP connection(s); server saw %s %s on %d TCP connection(s) from HAProxy; messages %s, both ways; pings both ways; closes 4001 (ours) and 1000 (server's)",
-		wantProto, len(sessions), n, last.Proto, last.Method, last.TCPConns, plan))
+	r.addNote(fmt.Sprintf("our client: %s, %d WebSockets at once on %s; our server saw %s %s on %s from HAProxy; messages %s, both ways; pings both ways; closes 4001 (ours) and 1000 (server's)",
+		wantProto, len(sessions), tcpConns(int(n)), last.Proto, last.Method, tcpConns(last.TCPConns), plan))
+}
+
+func tcpConns(n int) string {
+	if n == 1 {
+		return "1 TCP connection"
+	}
+	return fmt.Sprintf("%d TCP connections", n)
 }
 
 // dialHAProxySession dials url with our client and base's options and runs

@@ -33,9 +33,10 @@ declare -A present=(
 	[chromium]="test -x /usr/bin/chromium"
 	[nginx]="command -v nginx || test -x /usr/sbin/nginx"
 	[tinyproxy]="command -v tinyproxy || test -x /usr/bin/tinyproxy"
+	[haproxy]="command -v haproxy || test -x /usr/sbin/haproxy"
 	[python3-websockets]="$python -c 'import websockets'"
 )
-packages=(nodejs npm chromium nginx tinyproxy python3-websockets)
+packages=(nodejs npm chromium nginx tinyproxy haproxy python3-websockets)
 export PATH="$PATH:/usr/sbin:/sbin"
 
 missing_packages() {

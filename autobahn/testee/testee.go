@@ -54,7 +54,15 @@ func Handler(opts Options) http.Handler {
 	var p *websocket.Poller
 	if opts.Poller {
 		var err error
-		p, err = websocket.NewPoller(websocket.PollerOptions{OnMessage: echoMessage})
+		p, err = websocket.NewPoller(websocket.PollerOptions{
+			OnMessage: echoMessage,
+			// The fuzzing client sends up to a thousand large messages
+			// before it reads their echoes; on a busy machine more than
+			// the default 1 MiB waits to go out, and a Poller then fails
+			// the echo (ErrWriteQueueFull) where a blocking server would
+			// wait. An echo server for a conformance suite waits.
+			WriteQueueLimit: 256 << 20,
+		})
 		if err != nil {
 			panic(err) // epoll or eventfd refused: nothing to test
 		}

@@ -240,17 +240,37 @@ func (r *reader) connError(err error) error {
 
 // failDecode fails the connection for what the decoder found wrong. A
 // blocking reader (ctx not nil) then lingers, so that the peer reads our
-// close frame before the TCP connection closes; the lingering ends with
-// ctx, and is bounded anyway.
+// close frame before the TCP connection closes, or, where no linger is
+// needed, waits until the frame is out; either ends with ctx, and is
+// bounded anyway.
 func (r *reader) failDecode(ctx context.Context, err error) error {
 	perr := protocolErrorOf(err)
 	r.err = perr
 	r.dropBuffer()
-	r.c.fail(perr, true)
-	if ctx != nil {
+	linger := r.c.lingerAfterFail()
+	r.c.fail(perr, linger)
+	switch {
+	case ctx != nil && linger:
 		r.linger(ctx)
+	case ctx != nil:
+		// The close frame may be on its way from another goroutine (a
+		// stream has no non-blocking write): the caller must not close
+		// the connection under it.
+		r.c.awaitCloseSent(ctx)
 	}
 	return perr
+}
+
+// lingerAfterFail reports whether failing the connection should drain
+// what the peer still sends after our close frame. Over TCP it must: data
+// unread at close makes the kernel send a reset, which can destroy the
+// close frame before the peer reads it. A server's HTTP/2 stream needs
+// none: net/http sends what was written, then ends the stream, in order on
+// the connection, and a linger there would only keep the stream open until
+// it runs out, as the stream has no half-close to offer the client.
+func (c *Conn) lingerAfterFail() bool {
+	_, stream := c.nc.(*streamConn)
+	return c.client || !stream
 }
 
 // protocolErrorOf turns the core's error into the package's.

@@ -326,11 +326,6 @@ func (tb *table) markdown(opts suite.Options) string {
 	b.WriteString("the server's on an HTTP/2 connection per case, the client's sharing connections; ")
 	b.WriteString("the end of a TCP connection is the end of the stream (END_STREAM, or RST_STREAM for an abort), ")
 	b.WriteString("as [README.md](README.md#over-http2-rfc-8441) describes.")
-	if opts.TimeScale > 1 {
-		b.WriteString(" With the suite's waits at Autobahn's own (`-autobahn.timescale 1`), the server over HTTP/2 gets FAILED BY CLIENT ")
-		b.WriteString("on the cases where it fails the connection (about 110 of each mode's), since it ends the stream only 1 s ")
-		b.WriteString("after its close frame: a library bug, reproduced by [bug_h2linger_test.go](bug_h2linger_test.go).")
-	}
 	b.WriteString("\n")
 	sections := []struct{ key, title string }{
 		{"server/plain", "Server, permessage-deflate off"},

@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,32 +19,21 @@ import (
 	"github.com/fullduplex/websocket"
 )
 
-var knownBugs = flag.Bool("autobahn.knownbugs", false, "run the reproducers of library bugs found by the suite and not fixed yet")
-
-// TestBugH2ServerLingersAfterFail reproduces what fails about 110 cases of
-// each HTTP/2 server mode at Autobahn's own timing (-autobahn.timescale 1):
-// 2.5, 3.x, 4.x, 5.x and the 6.x cases the server fails with 1002 or 1007.
-//
-// A server that fails a connection sends its close frame, then over TCP
-// half-closes (FIN) and drains until the client closes too, at most
-// maxLinger (1 s). The client, as RFC 6455 section 7.1.1 asks, answers the
-// close frame and waits for the server to end the connection, which the
-// FIN does at once. Over HTTP/2 the server's side of the stream cannot be
-// ended before the handler returns (responseStream.close does nothing), so
-// the server drains until the client ends its side, and the client waits
-// for the server: the stream ends only when maxLinger runs out. Autobahn's
-// fuzzing client gives the server 1 s (the case's killAfter), so it
-// closes first and judges the close FAILED BY CLIENT.
-//
-// Over HTTP/2 the linger is not needed: net/http sends what the handler
-// wrote, then END_STREAM, then RST_STREAM(NO_ERROR), in that order on the
-// connection, so the close frame cannot be lost to the reset as it can
-// over TCP. The test measures, in both protocols, the time from the
-// client's answer to the end of the server's side.
-func TestBugH2ServerLingersAfterFail(t *testing.T) {
-	if !*knownBugs {
-		t.Skip("known library bug, see the comment; run with -autobahn.knownbugs")
-	}
+// TestRegressionH2ServerEndsAfterFail: a server that fails a connection
+// over HTTP/2 ends its side of the stream at once after its close frame.
+// It used to linger as over TCP, draining until the client ended its side
+// or maxLinger (1 s) ran out; over a stream the client, as RFC 6455
+// section 7.1.1 asks, waits for the server instead, so the stream ended
+// only after the linger, and Autobahn's fuzzing client, which gives the
+// server 1 s, judged about 110 cases of each HTTP/2 server mode FAILED BY
+// CLIENT (2.5, 3.x, 4.x, 5.x, the 6.x cases failed with 1002 or 1007).
+// Over HTTP/2 no linger is needed: net/http sends what the handler wrote,
+// then END_STREAM, in order on the connection, so the close frame cannot
+// be lost to a reset as over TCP. Over HTTP/1.1 the server still lingers,
+// after a half-close the client sees at once. The test measures, in both
+// protocols, the time from our close frame's arrival to the end of the
+// server's side, against maxLinger.
+func TestRegressionH2ServerEndsAfterFail(t *testing.T) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
@@ -130,11 +119,12 @@ func TestBugH2ServerLingersAfterFail(t *testing.T) {
 				t.Fatalf("got frame %x %q, want a close frame with 1002", hdr, body)
 			}
 			// Answer it, as a client does, and wait for the server to end
-			// its side.
-			if _, err := out.Write(clientFrame(0x88, []byte{0x03, 0xe8})); err != nil {
+			// its side. Over HTTP/2 the server may have ended the stream
+			// already, and the answer then finds the request closed.
+			start := time.Now()
+			if _, err := out.Write(clientFrame(0x88, []byte{0x03, 0xe8})); err != nil && !errors.Is(err, io.ErrClosedPipe) {
 				t.Fatal(err)
 			}
-			start := time.Now()
 			rest, err := io.ReadAll(in)
 			took := time.Since(start)
 			if err != nil && !strings.Contains(err.Error(), "reset") {
@@ -144,7 +134,7 @@ func TestBugH2ServerLingersAfterFail(t *testing.T) {
 				t.Errorf("%d bytes after the close frame", len(rest))
 			}
 			t.Logf("%s: the server ended its side %v after the client's close frame", proto, took)
-			if took > 250*time.Millisecond {
+			if took > 500*time.Millisecond { // half of maxLinger
 				t.Errorf("%s: the server ended its side %v after the client answered its close frame; want at once (Autobahn's client waits 1 s)", proto, took)
 			}
 		})

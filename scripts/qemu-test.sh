@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the tests of the root package, wsjson and internal/wsproto (the
-# protocol engine) for another GOARCH on this linux/amd64 machine, each test
-# binary under Debian's qemu-user (apt-get install qemu-user), through
+# Runs the tests of the root package, wsjson and the internal packages
+# (the protocol engine, the compressor, the detached socket, the lock) for
+# another GOARCH on this linux/amd64 machine, each test binary under Debian's qemu-user (apt-get install qemu-user), through
 # go test -exec. Without -race: 386 has no race detector, and arm64's needs
 # cgo, so an arm64 C toolchain.
 #
@@ -83,4 +83,4 @@ if [ "$arch" = 386 ]; then
 fi
 export QEMU_TEST_QEMU=$qemu QEMU_TEST_ARCH=$arch
 echo "GOARCH=$arch under $("$qemu" --version | head -1)${GODEBUG:+, GODEBUG=$GODEBUG}"
-go test -exec "bash '$root/scripts/qemu-test.sh' --exec" "$@" . ./wsjson ./internal/wsproto
+go test -exec "bash '$root/scripts/qemu-test.sh' --exec" "$@" . ./wsjson ./internal/...

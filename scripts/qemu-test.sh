@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the tests of the root package, wsjson and the internal packages
 # (the protocol engine, the compressor, the detached socket, the lock) for
-# another GOARCH on this linux/amd64 machine, each test binary under Debian's qemu-user (apt-get install qemu-user), through
-# go test -exec. Without -race: 386 has no race detector, and arm64's needs
-# cgo, so an arm64 C toolchain.
+# another GOARCH on this linux/amd64 machine, each test binary under
+# Debian's qemu-user (apt-get install qemu-user), through go test -exec.
+# Without -race: 386 has no race detector, and arm64's needs cgo, so an
+# arm64 C toolchain.
 #
 #   bash scripts/qemu-test.sh 386   [go test flags, e.g. -run Poller -v]
 #   bash scripts/qemu-test.sh arm64 [go test flags]

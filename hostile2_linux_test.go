@@ -484,8 +484,14 @@ func TestPollerHostileLoad(t *testing.T) {
 	slices.Sort(rtts)
 	p99 := rtts[(len(rtts)*99+99)/100-1] // nearest rank
 	t.Logf("N=%d: %d echoes during the flood, p50 %v, p99 %v, slowest %v", n, len(rtts), rtts[len(rtts)/2], p99, rtts[len(rtts)-1])
-	if p99 > maxP99 {
-		t.Errorf("echo p99 %v under the flood, want under %v", p99, maxP99)
+	p99Limit := maxP99
+	if os.Getenv("QEMU_TEST_ARCH") != "" {
+		// An emulator runs the loop several times slower; a stalled loop
+		// (the bug this guards against) costs seconds, not milliseconds.
+		p99Limit = 5 * maxP99
+	}
+	if p99 > p99Limit {
+		t.Errorf("echo p99 %v under the flood, want under %v", p99, p99Limit)
 	}
 	if got := srv.p.Len(); got != 2*n+1 {
 		t.Errorf("%d connections served after the flood, want %d", got, 2*n+1)

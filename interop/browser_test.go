@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -68,20 +69,20 @@ func (b *browser) result(t *testing.T, id int, timeout time.Duration, v any) boo
 
 // startBrowser starts Chromium for the test and its subtests.
 func startBrowser(t *testing.T) (*browser, error) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		return nil, fmt.Errorf("%s is missing: apt-get install chromium, or run bash interop/run.sh --install", chromiumPath)
-	}
-	node, err := exec.LookPath("node")
+	return startBrowserDriver(t, "chromium", "browser.mjs")
+}
+
+// startBrowserDriver starts Chromium driven by the playwright-core script
+// peers/script, and waits until it is ready.
+func startBrowserDriver(t *testing.T, name, script string) (*browser, error) {
+	node, err := browserPrereqs()
 	if err != nil {
-		return nil, fmt.Errorf("node is missing: apt-get install nodejs npm, or run bash interop/run.sh --install")
-	}
-	if _, err := os.Stat(filepath.Join("node_modules", "playwright-core", "package.json")); err != nil {
-		return nil, fmt.Errorf("playwright-core is missing: run npm ci in interop/, or bash interop/run.sh --install")
+		return nil, err
 	}
 	proc := startPeer(t, procSpec{
-		name: "chromium",
+		name: name,
 		dir:  ".",
-		argv: []string{node, filepath.Join("peers", "browser.mjs"), "--executable", chromiumPath},
+		argv: []string{node, filepath.Join("peers", script), "--executable", chromiumPath},
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -90,6 +91,22 @@ func startBrowser(t *testing.T) (*browser, error) {
 		return nil, err
 	}
 	return &browser{proc: proc, version: ev.Version}, nil
+}
+
+// browserPrereqs checks that Chromium, node and playwright-core are
+// installed, and returns node's path.
+func browserPrereqs() (node string, err error) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		return "", fmt.Errorf("%s is missing: apt-get install chromium, or run bash interop/run.sh --install", chromiumPath)
+	}
+	node, err = exec.LookPath("node")
+	if err != nil {
+		return "", errors.New("node is missing: apt-get install nodejs npm, or run bash interop/run.sh --install")
+	}
+	if _, err := os.Stat(filepath.Join("node_modules", "playwright-core", "package.json")); err != nil {
+		return "", errors.New("playwright-core is missing: run npm ci in interop/, or bash interop/run.sh --install")
+	}
+	return node, nil
 }
 
 // TestChromium runs headless Chromium against our server: the session

@@ -258,28 +258,7 @@ func TestH2EchoServerProcess(t *testing.T) {
 
 // startH2Browser starts Chromium driven by peers/h2_browser.mjs.
 func startH2Browser(t *testing.T) (*browser, error) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		return nil, fmt.Errorf("%s is missing: apt-get install chromium, or run bash interop/run.sh --install", chromiumPath)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		return nil, errors.New("node is missing: apt-get install nodejs npm, or run bash interop/run.sh --install")
-	}
-	if _, err := os.Stat(filepath.Join("node_modules", "playwright-core", "package.json")); err != nil {
-		return nil, errors.New("playwright-core is missing: run npm ci in interop/, or bash interop/run.sh --install")
-	}
-	proc := startPeer(t, procSpec{
-		name: "chromium-h2",
-		dir:  ".",
-		argv: []string{node, filepath.Join("peers", "h2_browser.mjs"), "--executable", chromiumPath},
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	ev, _, err := proc.waitEvent(ctx, 0, "the browser", func(ev peerEvent) bool { return ev.Event == "ready" })
-	if err != nil {
-		return nil, err
-	}
-	return &browser{proc: proc, version: ev.Version}, nil
+	return startBrowserDriver(t, "chromium-h2", "h2_browser.mjs")
 }
 
 // h2PageChecks is what peers/h2_browser.mjs reports of the echo page.

@@ -401,15 +401,9 @@ type wasmResult struct {
 // wasm_exec.js, runs it in Chromium and returns the browser's version and
 // the checks' results.
 func runWasmClient(t *testing.T, s *wasmServer) (string, map[string]wasmResult, error) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		return "", nil, fmt.Errorf("%s is missing: apt-get install chromium, or run bash interop/run.sh --install", chromiumPath)
-	}
-	node, err := exec.LookPath("node")
+	node, err := browserPrereqs()
 	if err != nil {
-		return "", nil, errors.New("node is missing: apt-get install nodejs npm, or run bash interop/run.sh --install")
-	}
-	if _, err := os.Stat(filepath.Join("node_modules", "playwright-core", "package.json")); err != nil {
-		return "", nil, errors.New("playwright-core is missing: run npm ci in interop/, or bash interop/run.sh --install")
+		return "", nil, err
 	}
 	dir := artifactDir(t)
 	wasm := filepath.Join(dir, "main.wasm")

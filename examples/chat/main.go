@@ -67,8 +67,7 @@ const (
 	// buffers are full before dropping it. Long enough for a client on a
 	// slow network to catch up; short, since the room waits meanwhile.
 	stallTimeout = 2 * time.Second
-	// shutdownTimeout bounds the shutdown: the HTTP server's, then the
-	// closing handshakes.
+	// shutdownTimeout bounds the closing handshakes at shutdown.
 	shutdownTimeout = 5 * time.Second
 )
 
@@ -121,13 +120,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case <-ctx.Done():
 	}
 	logger.Print("shutting down")
+	// stopHTTP stops accepting and waits for plain HTTP requests, but
+	// knows nothing of hijacked connections: the hub closes those next.
+	err = stopHTTP(srv, time.Second)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	// Shutdown stops accepting and waits for plain HTTP requests, but
-	// knows nothing of hijacked connections: the hub closes those next.
-	err = srv.Shutdown(shutdownCtx)
 	err = errors.Join(err, h.shutdown(shutdownCtx))
 	<-served
+	return err
+}
+
+// stopHTTP closes the listener, lets plain HTTP requests in progress finish
+// within grace, then closes every connection left. Shutdown alone would
+// count a connection on which no request has arrived yet as busy for its
+// first 5 seconds, and browsers open such connections ahead of need: waiting
+// on them would hold up the exit for nothing.
+func stopHTTP(srv *http.Server, grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = srv.Close()
+	}
 	return err
 }
 

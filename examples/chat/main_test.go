@@ -340,6 +340,13 @@ func TestRun(t *testing.T) {
 		t.Errorf("GET / answered %s; the page should explain the drop policy", resp.Status)
 	}
 
+	// A connection on which no request comes, as browsers open ahead of
+	// need, must not hold up the exit.
+	unused, err := net.Dial("tcp", addr[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unused.Close()
 	m := enter(ctx, t, "ws://"+addr[1]+"/ws", "alice", false)
 	m.await(ctx, "* alice joined")
 	stop()

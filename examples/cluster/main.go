@@ -153,17 +153,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	logger.Print("shutting down")
+	// Refuse new clients first: the load balancer sends them elsewhere.
+	// stopHTTP knows nothing of hijacked connections: the hub closes those.
+	err = stopHTTP(srv, time.Second)
+	<-served
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	// Refuse new clients first: the load balancer sends them elsewhere.
-	// Shutdown knows nothing of hijacked connections: the hub closes those.
-	err = srv.Shutdown(shutdownCtx)
-	<-served
 	err = errors.Join(err, h.shutdown(shutdownCtx, func() {
 		stopHeartbeats()
 		heartbeats.Wait()
 	}))
 	logger.Print("stopped")
+	return err
+}
+
+// stopHTTP closes the listener, lets plain HTTP requests in progress finish
+// within grace, then closes every connection left. Shutdown alone would
+// count a connection on which no request has arrived yet as busy for its
+// first 5 seconds, and browsers open such connections ahead of need: waiting
+// on them would hold up the exit for nothing.
+func stopHTTP(srv *http.Server, grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = srv.Close()
+	}
 	return err
 }
 

@@ -135,11 +135,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case <-ctx.Done():
 		logger.Print("shutting down")
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	// Shutdown stops the listener and waits for plain HTTP requests, but it
+	// stopHTTP stops the listener and waits for plain HTTP requests, but it
 	// knows nothing of hijacked connections: s.shutdown closes those.
-	err = srv.Shutdown(shutdownCtx)
+	err = stopHTTP(srv, time.Second)
 	if serveErr == nil {
 		<-served // http.ErrServerClosed
 	} else {
@@ -148,6 +146,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s.shutdown(closeCtx)
+	return err
+}
+
+// stopHTTP closes the listener, lets plain HTTP requests in progress finish
+// within grace, then closes every connection left. Shutdown alone would
+// count a connection on which no request has arrived yet as busy for its
+// first 5 seconds, and browsers open such connections ahead of need: waiting
+// on them would hold up the exit for nothing.
+func stopHTTP(srv *http.Server, grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = srv.Close()
+	}
 	return err
 }
 

@@ -276,6 +276,33 @@ func TestShutdown(t *testing.T) {
 	}
 }
 
+// TestShutdownUnusedConnection stops the server while a connection on which
+// no request has come yet is open, as a browser opens ahead of need: the
+// server must close it and exit cleanly instead of waiting for it.
+func TestShutdownUnusedConnection(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv := startEcho(t)
+	nc, err := net.Dial("tcp", strings.TrimPrefix(srv.baseURL, "http://"))
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer nc.Close()
+	// A page load makes sure the server has accepted the connection above:
+	// connections are accepted in order.
+	resp, err := http.Get(srv.baseURL + "/")
+	if err != nil {
+		t.Fatalf("GET /: %v", err)
+	}
+	resp.Body.Close()
+	http.DefaultClient.CloseIdleConnections()
+
+	srv.stop() // fails the test if run returns an error
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := nc.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("read on the unused connection after shutdown: %d bytes, %v; want EOF", n, err)
+	}
+}
+
 func TestTLS(t *testing.T) {
 	testutil.CheckLeaks(t)
 	srv := startEcho(t, "-tls")

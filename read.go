@@ -300,6 +300,11 @@ func (r *reader) readInflated(ctx context.Context, p []byte) (int, error) {
 
 // readMessage is ReadAppend for the holder of readMu.
 func (r *reader) readMessage(ctx context.Context, dst []byte) (MessageType, []byte, error) {
+	if !r.inMessage && !r.resume && !r.unclaimed && r.err == nil {
+		if typ, out, ok, err := r.readWhole(ctx, dst); ok {
+			return typ, out, err
+		}
+	}
 	start := len(dst)
 	if r.resume && !r.compressed {
 		dst = append(dst, r.partial...)
@@ -327,6 +332,28 @@ func (r *reader) readMessage(ctx context.Context, dst []byte) (MessageType, []by
 		r.resume = true
 	}
 	return 0, dst[:start], err
+}
+
+// readWhole is readMessage's fast path for a message already whole in the
+// buffer, in one frame: no Event, no message state. It reports false, with
+// nothing consumed, for anything else.
+func (r *reader) readWhole(ctx context.Context, dst []byte) (MessageType, []byte, bool, error) {
+	r.dec.Limit = r.c.readLimit.Load()
+	op, p, n, err := r.dec.DecodeWhole(r.buf[r.r:r.w])
+	if n == 0 {
+		if err != nil {
+			return 0, dst, true, r.failDecode(ctx, err)
+		}
+		return 0, dst, false, nil
+	}
+	r.r += n
+	r.c.noteFrame()
+	if r.c.controlPending() {
+		r.c.kickControl()
+	}
+	dst = append(dst, p...)
+	r.releaseIfIdle()
+	return MessageType(op), dst, true, nil
 }
 
 // appendPlain appends the rest of an uncompressed message to dst.

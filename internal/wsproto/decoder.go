@@ -110,7 +110,10 @@ func (d *Decoder) DecodeInto(b []byte, ev *Event) (int, error) {
 		return d.payload(b, 0, ev)
 	}
 	if !d.inMessage && !d.closed {
-		if n, err, ok := d.whole(b, ev); ok {
+		if op, p, n, err := d.whole(b); n > 0 || err != nil {
+			if err == nil {
+				*ev = Event{Kind: Data, Op: op, First: true, Last: true, Payload: p}
+			}
 			return n, err
 		}
 	}
@@ -183,31 +186,43 @@ func (d *Decoder) header(b []byte, ev *Event) (int, error) {
 	return d.payload(b[hlen:], hlen, ev)
 }
 
-// whole decodes, in one pass, the most common unit: a short data message
-// in a single final frame, all of it in b, with no extension bits. It
-// reports false, having changed nothing, for anything else.
-func (d *Decoder) whole(b []byte, ev *Event) (int, error, bool) {
+// DecodeWhole is the fast path of DecodeInto for the most common unit: a
+// data message of up to 64 KiB in a single final frame, all of it at the
+// start of b, with no extension bits, between messages. It returns the
+// message's opcode and payload (unmasked in place, aliasing b) and the
+// bytes consumed. For anything else it returns n == 0 and a nil error,
+// having changed nothing: the driver goes on with DecodeInto. A non-nil
+// error has failed the decoder, as it would have in DecodeInto.
+func (d *Decoder) DecodeWhole(b []byte) (op Opcode, payload []byte, n int, err error) {
+	if d.err != nil || d.inFrame || d.inMessage || d.closed {
+		return 0, nil, 0, nil
+	}
+	return d.whole(b)
+}
+
+// whole is DecodeWhole past the state checks.
+func (d *Decoder) whole(b []byte) (Opcode, []byte, int, error) {
 	if len(b) < 2 {
-		return 0, nil, false
+		return 0, nil, 0, nil
 	}
 	op := Opcode(b[0] & 0x0f)
 	masked := b[1]&BitMask != 0
 	if b[0]&0xf0 != BitFin || op != OpText && op != OpBinary || masked == d.cfg.Client {
-		return 0, nil, false
+		return 0, nil, 0, nil
 	}
 	l, hl := int(b[1]&0x7f), 2
 	switch {
 	case l == 126 && len(b) >= 4:
 		l, hl = int(binary.BigEndian.Uint16(b[2:4])), 4
 	case l > MaxControlPayload:
-		return 0, nil, false
+		return 0, nil, 0, nil
 	}
 	key := hl
 	if masked {
 		hl += 4
 	}
 	if len(b) < hl+l || d.Limit >= 0 && int64(l) > d.Limit {
-		return 0, nil, false
+		return 0, nil, 0, nil
 	}
 	p := b[hl : hl+l]
 	if masked {
@@ -215,10 +230,9 @@ func (d *Decoder) whole(b []byte, ev *Event) (int, error, bool) {
 	}
 	d.limit, d.wire, d.size = d.Limit, int64(l), int64(l)
 	if op == OpText && !d.cfg.SkipUTF8 && !ValidUTF8(p) {
-		return 0, d.invalidUTF8("invalid UTF-8 in text message"), true
+		return 0, nil, 0, d.invalidUTF8("invalid UTF-8 in text message")
 	}
-	*ev = Event{Kind: Data, Op: op, First: true, Last: true, Payload: p}
-	return hl + l, nil, true
+	return op, p, hl + l, nil
 }
 
 // violation says which rule of RFC 6455, section 5, h breaks, or "".

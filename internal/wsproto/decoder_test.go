@@ -899,10 +899,131 @@ func TestDecoderRules(t *testing.T) {
 					if bytewise.err != nil && bytewise.offered != len(in) {
 						t.Fatalf("a byte at a time: error %v after %d of %d bytes", bytewise.err, bytewise.offered, len(in))
 					}
+
+					// A driver's fast path, DecodeWhole tried before every
+					// Decode, changes nothing either.
+					if err := sameOutcome(whole, decodeWholeFirst(t, cfg, limit, in)); err != nil {
+						t.Fatalf("DecodeWhole first: %v", err)
+					}
 				})
 			})
 		})
 	}
+}
+
+// TestDecodeWholeDeclines lists what DecodeWhole must leave to Decode,
+// each after a prefix that Decode consumes first.
+func TestDecodeWholeDeclines(t *testing.T) {
+	tests := []struct {
+		name   string
+		cfg    Config
+		limit  int64
+		prefix []frame
+		in     frame
+	}{
+		{
+			name:   "a message after the close frame",
+			prefix: []frame{closeFr(1000, "bye")},
+			in:     fr(fin|oText, "hi"),
+		},
+		{
+			name:   "a message inside a fragmented one",
+			prefix: []frame{fr(oText, "a")},
+			in:     fr(fin|oCont, "b"),
+		},
+		{
+			name: "a first fragment",
+			in:   fr(oBin, "ab"),
+		},
+		{
+			name: "a ping",
+			in:   fr(fin|oPing, "p"),
+		},
+		{
+			name: "a compressed message",
+			cfg:  Config{Compression: true},
+			in:   fr(fin|rsv1|oBin, "ab"),
+		},
+		{
+			name:  "a message over the limit",
+			limit: 3,
+			in:    fr(fin|oBin, "abcd"),
+		},
+		{
+			name: "a message with a 64-bit length",
+			in:   fr(fin|oBin, strings.Repeat("x", 1<<16)),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bothRoles.each(func(client bool, role string) {
+				cfg := tt.cfg
+				cfg.Client = client
+				d := NewDecoder(cfg)
+				d.Limit = -1
+				if tt.limit != 0 {
+					d.Limit = tt.limit
+				}
+				prefix := encode(client, tt.prefix...)
+				for len(prefix) > 0 {
+					n, _, err := d.Decode(prefix)
+					if err != nil || n == 0 {
+						t.Fatalf("%s: prefix: %d, %v", role, n, err)
+					}
+					prefix = prefix[n:]
+				}
+				in := encode(client, tt.in)
+				before := decoderState(d)
+				if _, _, n, err := d.DecodeWhole(in); n != 0 || err != nil {
+					t.Fatalf("%s: DecodeWhole = %d, %v; want 0, nil", role, n, err)
+				}
+				if got := decoderState(d); got != before {
+					t.Fatalf("%s: DecodeWhole declined but changed the state from %s to %s", role, before, got)
+				}
+			})
+		})
+	}
+}
+
+// decodeWholeFirst decodes in, all of it offered at once, calling
+// DecodeWhole before each Decode, as a driver's fast path does.
+func decodeWholeFirst(t *testing.T, cfg Config, limit int64, in []byte) outcome {
+	in = bytes.Clone(in)
+	d := NewDecoder(cfg)
+	d.Limit = limit
+	var o outcome
+	for pos := 0; ; {
+		before := decoderState(d)
+		op, p, n, err := d.DecodeWhole(in[pos:])
+		switch {
+		case err != nil:
+			o.err, o.offered = err, len(in)
+			checkSticky(t, &d, in[pos:], err)
+			o.state = decoderState(d)
+			return o
+		case n > 0:
+			pos += n
+			o.events = append(o.events, Event{Kind: Data, Op: op, First: true, Last: true, Payload: bytes.Clone(p)})
+			continue
+		case decoderState(d) != before:
+			t.Fatalf("DecodeWhole declined but changed the state from %s to %s", before, decoderState(d))
+		}
+		n, ev, err := d.Decode(in[pos:])
+		if err != nil {
+			o.err, o.offered = err, len(in)
+			break
+		}
+		pos += n
+		if ev.Kind == None && n == 0 {
+			break
+		}
+		if ev.Kind != None {
+			ev.Payload = bytes.Clone(ev.Payload)
+			o.events = append(o.events, ev)
+		}
+	}
+	o.state = decoderState(d)
+	return o
 }
 
 // TestDecoderLimitChange checks that a message keeps the limit it started

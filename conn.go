@@ -238,6 +238,12 @@ func (s *sema) lockOrClosed(ctx context.Context, c *Conn) error {
 }
 
 func (s *sema) lockOrClosedSlow(ctx context.Context, c *Conn) error {
+	// A free lock whose slow flag is set (a Poller's connection, one that
+	// had a control frame to send) is taken before c.done makes the
+	// closed channel: an idle connection should not carry one for that.
+	if s.TryLock() {
+		return nil
+	}
 	ok, err := s.Lock(ctx, c.done(), nil)
 	if err != nil {
 		return err

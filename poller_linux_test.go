@@ -21,8 +21,8 @@ import (
 )
 
 // TestPollerIdleCost: on Linux, plain TCP connections are watched by the
-// loops: once idle, a served connection has no goroutine and no read
-// buffer.
+// loops: once idle, a served connection has no goroutine, no read buffer
+// and no closed channel.
 func TestPollerIdleCost(t *testing.T) {
 	var mu sync.Mutex
 	var served []*Conn
@@ -73,6 +73,11 @@ func TestPollerIdleCost(t *testing.T) {
 			t.Error("an idle served connection holds a read buffer")
 		}
 		c.readMu.Unlock()
+		// Only a goroutine that waits for the end makes the closed
+		// channel; the reply written from OnMessage did not wait.
+		if c.closed.Load() != nil {
+			t.Error("an idle served connection holds a closed channel")
+		}
 	}
 }
 

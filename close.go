@@ -202,8 +202,9 @@ func (c *Conn) closeNow(why error) {
 		if ch, ok := c.closed.Load().(chan struct{}); ok {
 			close(ch)
 		}
+		nc := c.nc // a Poller may replace it (netConn)
 		c.closeMu.Unlock()
-		c.nc.Close()
+		nc.Close()
 		if q := c.wr.queue.Load(); q != nil {
 			q.release()
 		}
@@ -485,7 +486,7 @@ func (c *Conn) closeWrite() {
 		ev.sock.CloseWrite()
 		return
 	}
-	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+	if cw, ok := c.netConn().(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}
 }

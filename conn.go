@@ -207,10 +207,20 @@ var defaultConnOptions ConnOptions
 func (c *Conn) Subprotocol() string { return c.subprotocol }
 
 // LocalAddr returns the local network address.
-func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+func (c *Conn) LocalAddr() net.Addr { return c.netConn().LocalAddr() }
 
 // RemoteAddr returns the remote network address.
-func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+func (c *Conn) RemoteAddr() net.Addr { return c.netConn().RemoteAddr() }
+
+// netConn returns nc for the calls that may run at any time. A Poller
+// replaces nc once its loop takes the socket, under closeMu; the read and
+// write paths own nc through readMu and frameMu, which it holds then.
+func (c *Conn) netConn() net.Conn {
+	c.closeMu.Lock()
+	nc := c.nc
+	c.closeMu.Unlock()
+	return nc
+}
 
 // SetReadLimit sets the largest message, in bytes, that later reads accept;
 // a negative value removes the limit. A message over the limit fails the

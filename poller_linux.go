@@ -97,6 +97,9 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 	if s, err := poll.Detach(c.nc); err == nil {
 		r.raw = s
 		ev.sock = s
+		c.closeMu.Lock() // LocalAddr, RemoteAddr and closeNow read nc under it
+		c.nc = detach(c.nc)
+		c.closeMu.Unlock()
 	}
 	c.wr.queue.Store(&outQueue{limit: p.opts.WriteQueueLimit})
 	c.unlockFrame()

@@ -408,3 +408,66 @@ func FuzzPollerDeliver(f *testing.F) {
 		}
 	})
 }
+
+// TestPollerDetachedAddrs: once a loop owns the socket, the closed
+// net.Conn is let go, and LocalAddr and RemoteAddr still answer what they
+// did before Serve, also while Serve runs.
+func TestPollerDetachedAddrs(t *testing.T) {
+	wstest.CheckLeaks(t)
+	type served struct {
+		c             *Conn
+		local, remote string
+		during        chan string
+	}
+	conns := make(chan served, 1)
+	p, err := NewPoller(PollerOptions{
+		Loops: 1,
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) {
+			c.Write(testCtx(t), typ, msg)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			t.Errorf("Accept: %v", err)
+			return
+		}
+		s := served{c: c, local: c.LocalAddr().String(), remote: c.RemoteAddr().String(), during: make(chan string, 1)}
+		go func() { s.during <- c.RemoteAddr().String() }() // races with Serve's swap
+		if err := p.Serve(c); err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		conns <- s
+	}))
+	defer ts.Close()
+
+	client, _, err := Dial(testCtx(t), "ws"+strings.TrimPrefix(ts.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.CloseNow()
+	if err := client.Write(testCtx(t), MessageText, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := client.Read(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	s := <-conns
+	if _, ok := s.c.netConn().(*detachedConn); !ok {
+		t.Errorf("a served TCP connection keeps its %T", s.c.netConn())
+	}
+	if during := <-s.during; during != s.remote {
+		t.Errorf("RemoteAddr during Serve = %s, want %s", during, s.remote)
+	}
+	local, remote := s.c.LocalAddr(), s.c.RemoteAddr()
+	if _, ok := remote.(*net.TCPAddr); !ok || local.String() != s.local || remote.String() != s.remote {
+		t.Errorf("served: LocalAddr %v RemoteAddr %v (%T); before Serve %s and %s", local, remote, remote, s.local, s.remote)
+	}
+	if got, want := remote.String(), client.LocalAddr().String(); got != want {
+		t.Errorf("RemoteAddr %s, the client's LocalAddr %s", got, want)
+	}
+}

@@ -1,0 +1,69 @@
+package websocket
+
+import (
+	"net"
+	"testing"
+)
+
+// addrConn is a net.Conn that only has addresses.
+type addrConn struct {
+	net.Conn
+	local, remote net.Addr
+}
+
+func (a addrConn) LocalAddr() net.Addr  { return a.local }
+func (a addrConn) RemoteAddr() net.Addr { return a.remote }
+
+func TestDetachKeepsAddresses(t *testing.T) {
+	tests := []struct {
+		name          string
+		local, remote net.Addr
+		compact       bool
+	}{
+		{
+			name:    "IPv4",
+			local:   &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1).To4(), Port: 8080},
+			remote:  &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1).To4(), Port: 50123},
+			compact: true,
+		},
+		{
+			name:    "IPv6",
+			local:   &net.TCPAddr{IP: net.IPv6loopback, Port: 8080},
+			remote:  &net.TCPAddr{IP: net.ParseIP("2001:db8::7"), Port: 1},
+			compact: true,
+		},
+		{
+			name:    "IPv4-mapped IPv6",
+			local:   &net.TCPAddr{IP: net.ParseIP("::ffff:10.0.0.1"), Port: 443},
+			remote:  &net.TCPAddr{IP: net.ParseIP("::ffff:10.0.0.2"), Port: 4443},
+			compact: true,
+		},
+		{
+			name:   "IPv6 with a zone",
+			local:  &net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 80, Zone: "eth0"},
+			remote: &net.TCPAddr{IP: net.ParseIP("fe80::2"), Port: 81, Zone: "eth0"},
+		},
+		{
+			name:   "Unix",
+			local:  &net.UnixAddr{Name: "/tmp/ws.sock", Net: "unix"},
+			remote: &net.UnixAddr{Name: "@", Net: "unix"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := detach(addrConn{local: tt.local, remote: tt.remote})
+			if got := d.localAddr == nil && d.remoteAddr == nil; got != tt.compact {
+				t.Errorf("kept compactly: %v, want %v", got, tt.compact)
+			}
+			for _, pair := range [][2]net.Addr{{d.LocalAddr(), tt.local}, {d.RemoteAddr(), tt.remote}} {
+				got, want := pair[0], pair[1]
+				if got.Network() != want.Network() || got.String() != want.String() {
+					t.Errorf("address %s %s, want %s %s", got.Network(), got, want.Network(), want)
+				}
+			}
+			if n, err := d.Read(make([]byte, 1)); n != 0 || err != net.ErrClosed {
+				t.Errorf("Read = %d, %v; want net.ErrClosed", n, err)
+			}
+		})
+	}
+}

@@ -199,8 +199,8 @@ func (c *Conn) closeNow(why error) {
 		c.stopHeartbeat()
 		c.closeMu.Lock()
 		c.closedFlag.Store(true)
-		if ch, ok := c.closed.Load().(chan struct{}); ok {
-			close(ch)
+		if ch := c.closed.Load(); ch != nil {
+			close(*ch)
 		}
 		nc := c.nc // a Poller may replace it (netConn)
 		c.closeMu.Unlock()
@@ -495,19 +495,19 @@ func (c *Conn) closeWrite() {
 // made on first use, so that a connection nobody waits on does not carry
 // it; closeNow closes it under closeMu, which orders the two.
 func (c *Conn) done() <-chan struct{} {
-	if ch, ok := c.closed.Load().(chan struct{}); ok {
-		return ch
+	if ch := c.closed.Load(); ch != nil {
+		return *ch
 	}
 	c.closeMu.Lock()
 	defer c.closeMu.Unlock()
-	if ch, ok := c.closed.Load().(chan struct{}); ok {
-		return ch
+	if ch := c.closed.Load(); ch != nil {
+		return *ch
 	}
 	ch := make(chan struct{})
 	if c.closedFlag.Load() {
 		close(ch)
 	}
-	c.closed.Store(ch)
+	c.closed.Store(&ch)
 	return ch
 }
 

@@ -167,14 +167,14 @@ type Conn struct {
 
 	// Lifecycle (close.go): under closeMu, except the atomics.
 	closeMu       sync.Mutex
-	closeQueued   atomic.Bool  // our close frame is queued or sent: no data frame follows
-	closedFlag    atomic.Bool  // set just before closed is closed; the cheap check of the hot paths
-	closeSent     bool         // our close frame is on the wire
-	peerCloseSeen bool         // peerClose holds the peer's close frame
-	lingerOnFail  bool         // the reader drains after our close frame before closing
-	ending        *ending      // made when the connection starts to end (close.go)
-	closed        atomic.Value // chan struct{}, closed once the TCP connection is closed; made by done
-	closeErr      error        // why the connection ended, returned by later operations
+	closeQueued   atomic.Bool                   // our close frame is queued or sent: no data frame follows
+	closedFlag    atomic.Bool                   // set just before closed is closed; the cheap check of the hot paths
+	closeSent     bool                          // our close frame is on the wire
+	peerCloseSeen bool                          // peerClose holds the peer's close frame
+	lingerOnFail  bool                          // the reader drains after our close frame before closing
+	ending        *ending                       // made when the connection starts to end (close.go)
+	closed        atomic.Pointer[chan struct{}] // closed once the TCP connection is closed; made by done
+	closeErr      error                         // why the connection ended, returned by later operations
 	closeOnce     sync.Once
 }
 

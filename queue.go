@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+
+	"github.com/fullduplex/websocket/internal/wsproto"
 )
 
 // A connection served by a Poller's loop never waits for its socket: not
@@ -35,6 +37,10 @@ type outQueue struct {
 	queued     atomic.Int64  // len(buf) - off, read without mu by the loop
 	closeAfter bool          // a close frame is in buf: report it written when buf drains
 	room       chan struct{} // closed when queued falls to limit; made by a writer that waits
+	// hdr is where the holder of frameMu assembles a server frame's
+	// header (writeFrame): send copies what it queues, so hdr is free
+	// again once send returns.
+	hdr [wsproto.MaxHeaderSize]byte
 }
 
 // send writes bufs, one frame or whole control frames, without waiting:

@@ -35,6 +35,7 @@ func (r *reader) initRaw(nc net.Conn) {
 
 // rawRead runs inside RawConn.Read: false asks the poller to wait.
 func (r *reader) rawRead(fd uintptr) bool {
+	st := r.rawRd
 	r.acquire()
 	for {
 		n, err := syscall.Read(int(fd), r.buf[r.w:])
@@ -45,11 +46,11 @@ func (r *reader) rawRead(fd uintptr) bool {
 			r.releaseIfIdle()
 			return false
 		case err != nil:
-			r.rawN, r.rawErr = 0, err
+			st.n, st.err = 0, err
 		case n == 0:
-			r.rawN, r.rawErr = 0, io.EOF
+			st.n, st.err = 0, io.EOF
 		default:
-			r.rawN, r.rawErr = n, nil
+			st.n, st.err = n, nil
 		}
 		return true
 	}
@@ -62,17 +63,20 @@ func (r *reader) fillIdle(stop func() bool) (bool, error) {
 		return false, nil
 	}
 	r.releaseIfIdle()
-	r.rawN, r.rawErr = 0, nil
-	if r.rawFn == nil {
-		r.rawFn = r.rawRead
+	st := r.rawRd
+	if st == nil {
+		st = &rawRead{}
+		st.fn = r.rawRead
+		r.rawRd = st
 	}
-	err := r.raw.Read(r.rawFn)
+	st.n, st.err = 0, nil
+	err := r.raw.Read(st.fn)
 	r.unwatch(stop)
 	if err == nil {
-		err = r.rawErr
+		err = st.err
 	}
-	if r.rawN > 0 {
-		r.w += r.rawN
+	if st.n > 0 {
+		r.w += st.n
 		return true, nil
 	}
 	if err != nil && errors.Is(err, syscall.ECONNRESET) {

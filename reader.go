@@ -40,13 +40,21 @@ type reader struct {
 
 	stopOnControl bool              // next returns after each control frame
 	msgReader     *messageReader    // what Reader returns, made on first use
-	intr          xsync.Interrupter // makes a blocked read honour its ctx
+	intr          *xsync.Interrupter // makes a blocked read honour its ctx; made on first need
 
-	// Waiting for data without a buffer (read_unix.go).
-	raw    syscall.RawConn
-	rawFn  func(fd uintptr) bool // rawRead, or readNow once a Poller's loop reads (poller_linux.go)
-	rawN   int
-	rawErr error
+	// Waiting for data without a buffer (read_unix.go): the socket, and
+	// the state of a read through it, made on the first one.
+	raw   syscall.RawConn
+	rawRd *rawRead
+}
+
+// rawRead is what a blocking read through syscall.RawConn needs: the
+// callback, made once so that no read allocates it, and what it read. A
+// connection a Poller's loop reads never makes one.
+type rawRead struct {
+	fn  func(fd uintptr) bool // reader.rawRead
+	n   int
+	err error
 }
 
 func (r *reader) init(c *Conn, buffered []byte) {
@@ -91,11 +99,19 @@ func (r *reader) releaseIfIdle() {
 // watch arranges for reads to be interrupted when ctx ends. The returned
 // value must be passed to unwatch once the reads are over.
 func (r *reader) watch(ctx context.Context) (stop func() bool) {
+	if ctx.Done() == nil {
+		return nil
+	}
+	if r.intr == nil {
+		r.intr = new(xsync.Interrupter) // on the first read a ctx can end
+	}
 	return r.intr.Watch(ctx, r.c.nc, xsync.Read)
 }
 
 func (r *reader) unwatch(stop func() bool) {
-	r.intr.Unwatch(stop, r.c.nc, xsync.Read)
+	if stop != nil {
+		r.intr.Unwatch(stop, r.c.nc, xsync.Read)
+	}
 }
 
 // fill reads at least one more byte into the buffer.

@@ -136,7 +136,7 @@ func (m *messageWriter) Write(p []byte) (int, error) {
 		}
 		return n, err
 	}
-	if m.n == 0 && len(p) >= m.c.wr.bufSize {
+	if m.n == 0 && len(p) >= m.c.opts.writeBufferSize() {
 		// A write of a buffer's worth or more goes out as its own fragment,
 		// without a copy (on a server) and in fewer frames.
 		return m.writeDirect(p)
@@ -221,7 +221,7 @@ func (m *messageWriter) flush(fin bool) error {
 		h.Key = maskKey()
 		maskBytes(payload, h.Key)
 	}
-	hdr := c.wr.small[:] // free: we hold frameMu
+	hdr := c.wr.scratch()[:] // free: we hold frameMu
 	hn := putHeader(hdr, h)
 	var err error
 	if buf != nil {

@@ -18,13 +18,14 @@ import (
 // goroutine holding Conn.frameMu; the message writer by the one holding
 // Conn.msgMu.
 type writer struct {
-	c       *Conn
-	pool    *sync.Pool
-	bufSize int
-	iov     *iovec // made on the first vectored write
+	c    *Conn
+	pool *sync.Pool
+	iov  *iovec // made on the first vectored write
 	// small assembles control frames and short data frames, under frameMu,
-	// so they need no pooled buffer.
-	small [maxControlFrame]byte
+	// so they need no pooled buffer. It is made on first use and kept,
+	// except by a Poller's server connection, which never needs it
+	// (writeFrame).
+	small *[maxControlFrame]byte
 	// vectored sends a server frame's header and payload as two buffers
 	// (one writev on TCP) instead of copying them together; off for TLS,
 	// where every Write becomes a record of its own.
@@ -32,8 +33,8 @@ type writer struct {
 	// writev is set when the connection turns net.Buffers into one
 	// vectored write (TCP and Unix sockets).
 	writev bool
-	msg    *messageWriter    // the streaming Writer's state, made on first use (stream.go)
-	intr   xsync.Interrupter // makes a blocked write honour its ctx
+	msg    *messageWriter     // the streaming Writer's state, made on first use (stream.go)
+	intr   *xsync.Interrupter // makes a blocked write honour its ctx; made on first need
 	// queue is set when a Poller's loop serves the connection: writes then
 	// never wait for the socket (queue.go).
 	queue atomic.Pointer[outQueue]
@@ -41,8 +42,7 @@ type writer struct {
 
 func (w *writer) init(c *Conn) {
 	w.c = c
-	w.bufSize = c.opts.writeBufferSize()
-	w.pool = bpool.Writes(w.bufSize)
+	w.pool = bpool.Writes(c.opts.writeBufferSize())
 	_, isTLS := c.nc.(*tls.Conn)
 	w.vectored = !isTLS
 	switch c.nc.(type) {
@@ -57,7 +57,7 @@ func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err er
 	if w.queue.Load() != nil {
 		return w.queue.Load().send(w.c, false, bufs)
 	}
-	stop := w.intr.Watch(ctx, w.c.nc, xsync.Write)
+	stop := w.watch(ctx)
 	var n int64
 	if len(bufs) == 1 {
 		var m int
@@ -75,11 +75,33 @@ func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err er
 	} else {
 		n, err = writeEach(w.c.nc, bufs)
 	}
-	w.intr.Unwatch(stop, w.c.nc, xsync.Write)
+	if stop != nil {
+		w.intr.Unwatch(stop, w.c.nc, xsync.Write)
+	}
 	if err != nil {
 		err = interruptCause(ctx, err)
 	}
 	return n > 0, err
+}
+
+// watch arranges for the write to be interrupted when ctx ends; pass what
+// it returns, if not nil, to w.intr.Unwatch.
+func (w *writer) watch(ctx context.Context) (stop func() bool) {
+	if ctx.Done() == nil {
+		return nil
+	}
+	if w.intr == nil {
+		w.intr = new(xsync.Interrupter) // on the first write a ctx can end
+	}
+	return w.intr.Watch(ctx, w.c.nc, xsync.Write)
+}
+
+// scratch returns small, made on first use.
+func (w *writer) scratch() *[maxControlFrame]byte {
+	if w.small == nil {
+		w.small = new([maxControlFrame]byte)
+	}
+	return w.small
 }
 
 // iovec is what a vectored write needs: net.Buffers.WriteTo takes a
@@ -137,14 +159,22 @@ const smallFrame = maxControlPayload
 func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, rsv byte, p []byte) error {
 	w := &c.wr
 	if !c.client && (len(p) <= smallFrame || w.vectored) {
+		if q := w.queue.Load(); q != nil {
+			// A Poller's connection: the header in the queue's scratch
+			// and the payload as it is, one writev, and no small array
+			// kept by every idle connection.
+			hn := wsproto.PutUnmaskedHeader(q.hdr[:], fin, op, rsv, int64(len(p)))
+			return c.sendFrame(ctx, q.hdr[:hn], p)
+		}
 		// A server's frame, short or sent as two buffers: its header
 		// straight into small, with no Header to fill.
-		hn := wsproto.PutUnmaskedHeader(w.small[:], fin, op, rsv, int64(len(p)))
+		small := w.scratch()
+		hn := wsproto.PutUnmaskedHeader(small[:], fin, op, rsv, int64(len(p)))
 		if len(p) <= smallFrame {
-			n := copy(w.small[hn:], p)
-			return c.sendFrame(ctx, w.small[:hn+n])
+			n := copy(small[hn:], p)
+			return c.sendFrame(ctx, small[:hn+n])
 		}
-		return c.sendFrame(ctx, w.small[:hn], p)
+		return c.sendFrame(ctx, small[:hn], p)
 	}
 	h := header{Fin: fin, Rsv: rsv, Op: op, Length: int64(len(p)), Masked: c.client}
 	if c.client {
@@ -153,12 +183,13 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, rsv byte, p 
 	if len(p) <= smallFrame {
 		// Small frames are assembled in the connection's own array: no
 		// pool round trip for the common short message.
-		hn := putHeader(w.small[:], h)
-		n := copy(w.small[hn:], p)
+		small := w.scratch()
+		hn := putHeader(small[:], h)
+		n := copy(small[hn:], p)
 		if c.client {
-			maskBytes(w.small[hn:hn+n], h.Key)
+			maskBytes(small[hn:hn+n], h.Key)
 		}
-		return c.sendFrame(ctx, w.small[:hn+n])
+		return c.sendFrame(ctx, small[:hn+n])
 	}
 	bufp := w.pool.Get().(*[]byte)
 	defer w.pool.Put(bufp)

@@ -10,40 +10,44 @@ import (
 // loop owns its socket (poll.Detach closed the net.Conn). Keeping the
 // closed net.Conn would keep its descriptor wrapper and its two addresses,
 // about 300 bytes per idle connection, only to answer LocalAddr and
-// RemoteAddr; this keeps the TCP addresses in 64 bytes and makes a
-// net.Addr when one is asked for. All I/O fails with net.ErrClosed: the
-// loop reads and writes the socket itself.
+// RemoteAddr; a TCP connection's addresses fit in 64 bytes here, and a
+// net.Addr is made when one is asked for. All I/O fails with
+// net.ErrClosed: the loop reads and writes the socket itself.
 type detachedConn struct {
+	detachedIO
 	local, remote netip.AddrPort
-	// Addresses that are not TCP (Unix sockets) are kept as they are.
-	localAddr, remoteAddr net.Addr
+}
+
+// detachedAddrs is detachedConn for addresses that are not plain TCP ones
+// (Unix sockets, IPv6 zones): they are kept as they are.
+type detachedAddrs struct {
+	detachedIO
+	local, remote net.Addr
 }
 
 // detach returns what stands for nc once its socket was detached.
-func detach(nc net.Conn) *detachedConn {
-	d := &detachedConn{localAddr: nc.LocalAddr(), remoteAddr: nc.RemoteAddr()}
-	l, lok := d.localAddr.(*net.TCPAddr)
-	r, rok := d.remoteAddr.(*net.TCPAddr)
+func detach(nc net.Conn) net.Conn {
+	local, remote := nc.LocalAddr(), nc.RemoteAddr()
+	l, lok := local.(*net.TCPAddr)
+	r, rok := remote.(*net.TCPAddr)
 	if lok && rok && l.Zone == "" && r.Zone == "" {
-		d.local, d.remote = l.AddrPort(), r.AddrPort()
-		d.localAddr, d.remoteAddr = nil, nil
+		return &detachedConn{local: l.AddrPort(), remote: r.AddrPort()}
 	}
-	return d
+	return &detachedAddrs{local: local, remote: remote}
 }
 
-func (d *detachedConn) LocalAddr() net.Addr  { return d.addr(d.localAddr, d.local) }
-func (d *detachedConn) RemoteAddr() net.Addr { return d.addr(d.remoteAddr, d.remote) }
+func (d *detachedConn) LocalAddr() net.Addr  { return net.TCPAddrFromAddrPort(d.local) }
+func (d *detachedConn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(d.remote) }
 
-func (d *detachedConn) addr(kept net.Addr, ap netip.AddrPort) net.Addr {
-	if kept != nil {
-		return kept
-	}
-	return net.TCPAddrFromAddrPort(ap)
-}
+func (d *detachedAddrs) LocalAddr() net.Addr  { return d.local }
+func (d *detachedAddrs) RemoteAddr() net.Addr { return d.remote }
 
-func (d *detachedConn) Read([]byte) (int, error)         { return 0, net.ErrClosed }
-func (d *detachedConn) Write([]byte) (int, error)        { return 0, net.ErrClosed }
-func (d *detachedConn) Close() error                     { return nil } // closed by poll.Detach
-func (d *detachedConn) SetDeadline(time.Time) error      { return net.ErrClosed }
-func (d *detachedConn) SetReadDeadline(time.Time) error  { return net.ErrClosed }
-func (d *detachedConn) SetWriteDeadline(time.Time) error { return net.ErrClosed }
+// detachedIO is the I/O of a detached connection: none.
+type detachedIO struct{}
+
+func (detachedIO) Read([]byte) (int, error)         { return 0, net.ErrClosed }
+func (detachedIO) Write([]byte) (int, error)        { return 0, net.ErrClosed }
+func (detachedIO) Close() error                     { return nil } // closed by poll.Detach
+func (detachedIO) SetDeadline(time.Time) error      { return net.ErrClosed }
+func (detachedIO) SetReadDeadline(time.Time) error  { return net.ErrClosed }
+func (detachedIO) SetWriteDeadline(time.Time) error { return net.ErrClosed }

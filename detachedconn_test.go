@@ -52,8 +52,8 @@ func TestDetachKeepsAddresses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := detach(addrConn{local: tt.local, remote: tt.remote})
-			if got := d.localAddr == nil && d.remoteAddr == nil; got != tt.compact {
-				t.Errorf("kept compactly: %v, want %v", got, tt.compact)
+			if _, got := d.(*detachedConn); got != tt.compact {
+				t.Errorf("kept compactly (%T): %v, want %v", d, got, tt.compact)
 			}
 			for _, pair := range [][2]net.Addr{{d.LocalAddr(), tt.local}, {d.RemoteAddr(), tt.remote}} {
 				got, want := pair[0], pair[1]

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 	"time"
 
 	"github.com/fullduplex/websocket/internal/wstest"
@@ -457,7 +458,7 @@ func TestPollerDetachedAddrs(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := <-conns
-	if _, ok := s.c.netConn().(*detachedConn); !ok {
+	if d, ok := s.c.netConn().(*detachedConn); !ok || unsafe.Sizeof(*d) > 64 {
 		t.Errorf("a served TCP connection keeps its %T", s.c.netConn())
 	}
 	if during := <-s.during; during != s.remote {

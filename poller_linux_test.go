@@ -15,8 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"unsafe"
 	"time"
+	"unsafe"
 
 	"github.com/fullduplex/websocket/internal/wstest"
 )

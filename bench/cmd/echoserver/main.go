@@ -6,7 +6,14 @@
 // answers "OK"; "memstats [nogc]" answers one line of JSON with the
 // runtime's memory classes (see memStats). It exits when stdin is closed.
 //
-//	echoserver -lib ours|ours-poller|gorilla|coder|gobwas|gws|nbio [-compress] [-cpuprofile FILE]
+//	echoserver -lib ours|ours-poller|gorilla|coder|gobwas|gws|nbio [-compress] [-takeover] [-loops N] [-cpuprofile FILE]
+//
+// -compress negotiates permessage-deflate with no context takeover;
+// -takeover negotiates it with context takeover both ways and 15-bit
+// windows, for the libraries that can (ours, ours-poller, coder, gws; the
+// others refuse to start with it). -loops sets the number of event loops
+// of ours-poller's Poller (default: the Poller's own, GOMAXPROCS/4 + 1).
+// The server raises its soft limit on open files to the hard limit.
 package main
 
 import (
@@ -20,6 +27,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,9 +44,19 @@ type Stats struct {
 	Goroutines int    `json:"goroutines"`
 }
 
-// servers start an echo server on ln. compress asks for permessage-deflate
-// to be negotiated when the client offers it.
-var servers = map[string]func(ln net.Listener, compress bool){
+// options are the settings every server is started with.
+type options struct {
+	// compress negotiates permessage-deflate when the client offers it:
+	// with no context takeover, or, with takeover, with context takeover
+	// in both directions.
+	compress, takeover bool
+	// loops is the number of event loops of ours-poller's Poller; 0 leaves
+	// the Poller's default.
+	loops int
+}
+
+// servers start an echo server on ln.
+var servers = map[string]func(ln net.Listener, o options){
 	"ours":        serveOurs,
 	"ours-poller": serveOursPoller,
 	"gorilla":     serveGorilla,
@@ -48,14 +66,27 @@ var servers = map[string]func(ln net.Listener, compress bool){
 	"nbio":        serveNbio,
 }
 
+// takeoverLibs are the libraries whose server negotiates context takeover:
+// gorilla and nbio have none, and gobwas' echo server does not compress
+// (wsflate is a toolkit the application drives frame by frame).
+var takeoverLibs = []string{"ours", "ours-poller", "coder", "gws"}
+
 func main() {
 	lib := flag.String("lib", "", "library: ours, ours-poller, gorilla, coder, gobwas, gws or nbio")
-	compress := flag.Bool("compress", false, "negotiate permessage-deflate when offered")
+	compress := flag.Bool("compress", false, "negotiate permessage-deflate when offered, no context takeover")
+	takeover := flag.Bool("takeover", false, "negotiate permessage-deflate when offered, context takeover both ways (ours, ours-poller, coder, gws)")
+	loops := flag.Int("loops", 0, "ours-poller: event loops (0: the Poller's default, GOMAXPROCS/4 + 1)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	serve, ok := servers[*lib]
 	if !ok {
 		log.Fatalf("echoserver: unknown -lib %q", *lib)
+	}
+	if *takeover && !slices.Contains(takeoverLibs, *lib) {
+		log.Fatalf("echoserver: -lib %s cannot negotiate context takeover", *lib)
+	}
+	if *loops != 0 && *lib != "ours-poller" {
+		log.Fatalf("echoserver: -loops is for -lib ours-poller")
 	}
 	raiseFileLimit()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -75,7 +106,7 @@ func main() {
 			f.Close()
 		}()
 	}
-	go serve(ln, *compress)
+	go serve(ln, options{compress: *compress || *takeover, takeover: *takeover, loops: *loops})
 	fmt.Printf("LISTEN %s\n", ln.Addr())
 
 	in := bufio.NewScanner(os.Stdin)

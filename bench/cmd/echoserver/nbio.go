@@ -28,13 +28,13 @@ import (
 // The engine is handed the listener the other servers use through
 // Config.Listen; its log goes to stderr, so that stdout carries only the
 // replies to the report.
-func serveNbio(ln net.Listener, compress bool) {
+func serveNbio(ln net.Listener, o options) {
 	logging.Output = os.Stderr
 	logging.SetLevel(logging.LevelError)
 
 	u := nbws.NewUpgrader()
 	u.KeepaliveTime = 0
-	u.EnableCompression(compress)
+	u.EnableCompression(o.compress)
 	u.OnMessage(func(c *nbws.Conn, typ nbws.MessageType, msg []byte) {
 		if err := c.WriteMessage(typ, msg); err != nil {
 			c.Close()

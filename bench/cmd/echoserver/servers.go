@@ -28,12 +28,23 @@ func httpServe(ln net.Listener, h http.HandlerFunc) {
 	log.Fatal((&http.Server{Handler: h}).Serve(ln))
 }
 
-// ours: Accept, then ReadAppend into a reused buffer and Write.
-func serveOurs(ln net.Listener, compress bool) {
+// ourOptions are the AcceptOptions of both of our servers: the defaults,
+// and with compression CompressionNoContextTakeover, or
+// CompressionContextTakeover (15-bit windows both ways, the default).
+func ourOptions(o options) *ours.AcceptOptions {
 	opts := &ours.AcceptOptions{}
-	if compress {
+	switch {
+	case o.takeover:
+		opts.Compression.Mode = ours.CompressionContextTakeover
+	case o.compress:
 		opts.Compression.Mode = ours.CompressionNoContextTakeover
 	}
+	return opts
+}
+
+// ours: Accept, then ReadAppend into a reused buffer and Write.
+func serveOurs(ln net.Listener, o options) {
+	opts := ourOptions(o)
 	httpServe(ln, func(w http.ResponseWriter, r *http.Request) {
 		c, err := ours.Accept(w, r, opts)
 		if err != nil {
@@ -58,15 +69,14 @@ func serveOurs(ln net.Listener, compress bool) {
 }
 
 // ours-poller: Accept with the same options as ours, then Serve on one
-// process-wide Poller (default options: GOMAXPROCS/4 + 1 event loops; epoll on Linux, so an idle
-// connection has no goroutine); OnMessage writes the message back from the
-// event loop and closes the connection if the write fails.
-func serveOursPoller(ln net.Listener, compress bool) {
-	opts := &ours.AcceptOptions{}
-	if compress {
-		opts.Compression.Mode = ours.CompressionNoContextTakeover
-	}
+// process-wide Poller (default options: GOMAXPROCS/4 + 1 event loops, or
+// -loops; epoll on Linux, so an idle connection has no goroutine);
+// OnMessage writes the message back from the event loop and closes the
+// connection if the write fails.
+func serveOursPoller(ln net.Listener, o options) {
+	opts := ourOptions(o)
 	p, err := ours.NewPoller(ours.PollerOptions{
+		Loops: o.loops,
 		OnMessage: func(c *ours.Conn, typ ours.MessageType, msg []byte) {
 			if err := c.Write(context.Background(), typ, msg); err != nil {
 				c.CloseNow()
@@ -90,8 +100,8 @@ func serveOursPoller(ln net.Listener, compress bool) {
 // gorilla: the default Upgrader (it reuses net/http's hijacked buffers),
 // NextReader into a reused bytes.Buffer, WriteMessage. With compression it
 // negotiates its only mode, no context takeover.
-func serveGorilla(ln net.Listener, compress bool) {
-	u := &gorilla.Upgrader{EnableCompression: compress}
+func serveGorilla(ln net.Listener, o options) {
+	u := &gorilla.Upgrader{EnableCompression: o.compress}
 	httpServe(ln, func(w http.ResponseWriter, r *http.Request) {
 		c, err := u.Upgrade(w, r, nil)
 		if err != nil {
@@ -118,10 +128,14 @@ func serveGorilla(ln net.Listener, compress bool) {
 }
 
 // coder: Accept, Reader into a reused bytes.Buffer, Write. With
-// compression, CompressionNoContextTakeover (its low-memory mode).
-func serveCoder(ln net.Listener, compress bool) {
+// compression, CompressionNoContextTakeover (its low-memory mode), or
+// CompressionContextTakeover.
+func serveCoder(ln net.Listener, o options) {
 	opts := &coder.AcceptOptions{}
-	if compress {
+	switch {
+	case o.takeover:
+		opts.CompressionMode = coder.CompressionContextTakeover
+	case o.compress:
 		opts.CompressionMode = coder.CompressionNoContextTakeover
 	}
 	httpServe(ln, func(w http.ResponseWriter, r *http.Request) {
@@ -156,9 +170,12 @@ func serveCoder(ln net.Listener, compress bool) {
 // 4 KiB bufio.Reader, the payload read into a reused buffer behind room for
 // the reply's header, ws.Cipher, and the reply written with one Write.
 // Frames are echoed one for one (the load generator never fragments).
-// With compression, wsflate.Extension negotiates it; messages are then
-// still echoed uncompressed, which RFC 7692 allows.
-func serveGobwas(ln net.Listener, compress bool) {
+// With compression, wsflate.Extension negotiates it, and nothing more:
+// the echo copies each frame's header, RSV1 included, so an uncompressed
+// message comes back uncompressed (which RFC 7692 allows) and a compressed
+// one comes back as it came, never inflated. The report's compressed parts
+// leave gobwas out for that reason.
+func serveGobwas(ln net.Listener, o options) {
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -167,7 +184,7 @@ func serveGobwas(ln net.Listener, compress bool) {
 		go func() {
 			defer nc.Close()
 			u := ws.Upgrader{}
-			if compress {
+			if o.compress {
 				e := &wsflate.Extension{Parameters: wsflate.DefaultParameters}
 				u.Negotiate = e.Negotiate
 			}
@@ -230,10 +247,20 @@ func (s *sliceWriter) Write(p []byte) (int, error) { return copy(s.b, p), nil }
 // gws: its own server (gws.NewServer, which reads requests without
 // net/http), default options, and the echo in OnMessage, which runs on the
 // connection's read loop; the message goes back to gws' pool with Close.
-func serveGws(ln net.Listener, compress bool) {
+// With compression, PermessageDeflate at its defaults (no context
+// takeover), or with context takeover both ways and the window bits raised
+// to 15 (its takeover default being 12), as the compression benchmarks set
+// it.
+func serveGws(ln net.Listener, o options) {
 	opt := &gws.ServerOption{}
-	if compress {
+	if o.compress {
 		opt.PermessageDeflate = gws.PermessageDeflate{Enabled: true}
+	}
+	if o.takeover {
+		opt.PermessageDeflate.ServerContextTakeover = true
+		opt.PermessageDeflate.ClientContextTakeover = true
+		opt.PermessageDeflate.ServerMaxWindowBits = 15
+		opt.PermessageDeflate.ClientMaxWindowBits = 15
 	}
 	s := gws.NewServer(gwsEcho{}, opt)
 	log.Fatal(s.RunListener(ln))

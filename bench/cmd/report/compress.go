@@ -68,6 +68,9 @@ func mergeParts(from string, parts map[string]bool, override *Config, modfile, r
 	if res.Idle == nil || parts["idle"] {
 		res.Idle = map[string][]IdleSample{}
 	}
+	res.Config.fillNew()
+	res.initNew()
+	res.resetNew(parts)
 	for name := range res.Bench {
 		if c := isCompressBench(name); (c && parts["compress"]) || (!c && parts["inmem"]) {
 			delete(res.Bench, name)
@@ -86,8 +89,15 @@ func mergeParts(from string, parts map[string]bool, override *Config, modfile, r
 		if parts["idle"] {
 			res.Config.IdleSettle = cfg.IdleSettle
 		}
+		if parts["paced"] {
+			res.Config.PacedWarmup, res.Config.PacedDuration = cfg.PacedWarmup, cfg.PacedDuration
+		}
+		if parts["scale"] {
+			res.Config.ScaleWarmup, res.Config.ScaleDuration, res.Config.ScaleMax = cfg.ScaleWarmup, cfg.ScaleDuration, cfg.ScaleMax
+		}
 		// The saved sizes and counts stay, so that the tables line up.
 		cfg.EchoConns, cfg.EchoSizes, cfg.IdleConns = res.Config.EchoConns, res.Config.EchoSizes, res.Config.IdleConns
+		cfg.keepCounts(res.Config)
 		if cfg.Quick {
 			how = ", short settings of -quick"
 		}
@@ -102,7 +112,7 @@ func mergeParts(from string, parts map[string]bool, override *Config, modfile, r
 	ctx := context.Background()
 	start := time.Now()
 	loadBefore := loadAverage()
-	if parts["inmem"] || parts["echo"] || parts["idle"] {
+	if parts["inmem"] || parts["echo"] || parts["idle"] || needsServers(parts) {
 		err = r.build(ctx)
 	} else {
 		r.benchBin = filepath.Join(tmp, "bench.test")
@@ -114,7 +124,7 @@ func mergeParts(from string, parts map[string]bool, override *Config, modfile, r
 		log.Fatal(err)
 	}
 	var names []string
-	for _, p := range []string{"inmem", "compress", "echo", "idle"} {
+	for _, p := range partNames {
 		if parts[p] {
 			names = append(names, p)
 		}
@@ -138,6 +148,7 @@ func mergeParts(from string, parts map[string]bool, override *Config, modfile, r
 		if parts["idle"] {
 			r.runIdle(ctx, round)
 		}
+		r.runNewParts(ctx, round, parts)
 	}
 	r.Results.Notes[rerunNote] += fmt.Sprintf("; load average (1, 5, 15 min) %s before, %s after", loadBefore, loadAverage())
 	buf, _ := json.MarshalIndent(r.Results, "", "  ")

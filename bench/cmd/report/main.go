@@ -1,6 +1,8 @@
 // Command report runs every benchmark of the bench module — in-memory
 // message read and write, masking, upgrade and dial cost, loopback TCP
-// echo and idle memory per connection — for our library and its peers,
+// echo and idle memory per connection, plain and with compression in use,
+// the Poller's loop count, paced compressed traffic, and the largest
+// connection count the open-file limit allows — for our library and its peers,
 // interleaved and repeated, and writes BENCHMARKS.md at the repository root
 // with tables, SVG charts (bench/charts) and the raw results
 // (bench/results.json). The echo and idle parts also run our Poller mode
@@ -11,11 +13,19 @@
 //
 // Run it from the bench directory:
 //
-//	go run ./cmd/report          # full run: 3 rounds, about 13 minutes on 2 cores
-//	go run ./cmd/report -quick   # one short round, about 3 minutes
+//	go run ./cmd/report          # full run: 3 rounds, about 19 minutes on 2 cores
+//	go run ./cmd/report -quick   # one short round, about 6 minutes
 //	go run ./cmd/report -from results.json   # redo the page from saved results
 //	go run ./cmd/report -from results.json -only compress   # rerun one part, merge
 //	go run ./cmd/report -from results.json -only h2mux      # HTTP/2 multiplexing alone, about a minute a round
+//	go run ./cmd/report -from results.json -only echo-deflate,loops,paced   # compressed echo, loop counts, paced
+//	go run ./cmd/report -from results.json -only idle-deflate,scale         # memory with compression; scale
+//
+// The parts: inmem, compress, echo, idle, echo-deflate, loops, paced,
+// idle-deflate, scale and h2mux (parts.go and scale.go say what the added
+// ones measure). idle-deflate and scale, a minute or two each, run in the
+// first round only; -scale-max caps the connections of scale, which the
+// hard limit on open files bounds too.
 //
 // -out, -results and -charts send the page, the raw results and the charts
 // elsewhere, for a trial run that leaves the committed files alone:
@@ -33,6 +43,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -47,6 +58,158 @@ type Config struct {
 	EchoSizes    []int         `json:"echo_sizes"`
 	IdleConns    int           `json:"idle_conns"`
 	IdleSettle   time.Duration `json:"idle_settle"`
+
+	// Part echo-deflate: the echo cells with compressed JSON messages;
+	// warm-up and measurement as the echo part's.
+	DeflateEchoConns []int `json:"deflate_echo_conns,omitempty"`
+	DeflateEchoSizes []int `json:"deflate_echo_sizes,omitempty"`
+
+	// Part loops: the Poller's echo with each number of event loops in
+	// Loops, and LoopsPeers' for reference, LoopsConns connections,
+	// LoopsSize-byte messages; warm-up and measurement as the echo part's.
+	Loops      []int    `json:"loops,omitempty"`
+	LoopsPeers []string `json:"loops_peers,omitempty"`
+	LoopsConns int      `json:"loops_conns,omitempty"`
+	LoopsSize  int      `json:"loops_size,omitempty"`
+
+	// Part paced: PacedConns connections, each echoing PacedRate
+	// compressed JSON messages of PacedSize bytes a second.
+	PacedConns    int           `json:"paced_conns,omitempty"`
+	PacedRate     float64       `json:"paced_rate,omitempty"`
+	PacedSize     int           `json:"paced_size,omitempty"`
+	PacedWarmup   time.Duration `json:"paced_warmup,omitempty"`
+	PacedDuration time.Duration `json:"paced_duration,omitempty"`
+
+	// Part idle-deflate: IdleDeflateConns idle connections, each having
+	// echoed one JSON message of IdleDeflateSize bytes (at most
+	// IdleDeflateCoderConns for coder with context takeover, which keeps
+	// about 1.2 MB of heap per connection); the window-full rows
+	// IdleDeflateFillConns connections, each having echoed
+	// IdleDeflateFillMsgs distinct messages. It runs in the first
+	// IdleDeflateRounds rounds only.
+	IdleDeflateConns      int `json:"idle_deflate_conns,omitempty"`
+	IdleDeflateCoderConns int `json:"idle_deflate_coder_conns,omitempty"`
+	IdleDeflateSize       int `json:"idle_deflate_size,omitempty"`
+	IdleDeflateFillConns  int `json:"idle_deflate_fill_conns,omitempty"`
+	IdleDeflateFillMsgs   int `json:"idle_deflate_fill_msgs,omitempty"`
+	IdleDeflateRounds     int `json:"idle_deflate_rounds,omitempty"`
+
+	// Part scale: ScaleLibs at as many connections as the open-file limit
+	// allows less headroom, at most ScaleMax, idle and echoing
+	// ScaleSize-byte messages. It runs in the first ScaleRounds rounds
+	// only.
+	ScaleMax      int           `json:"scale_max,omitempty"`
+	ScaleLibs     []string      `json:"scale_libs,omitempty"`
+	ScaleSize     int           `json:"scale_size,omitempty"`
+	ScaleWarmup   time.Duration `json:"scale_warmup,omitempty"`
+	ScaleDuration time.Duration `json:"scale_duration,omitempty"`
+	ScaleRounds   int           `json:"scale_rounds,omitempty"`
+}
+
+// defaultConfig returns the settings of a full run, or of a -quick one.
+func defaultConfig(quick bool) Config {
+	cfg := Config{
+		Rounds:       3,
+		BenchTime:    "200ms",
+		EchoWarmup:   400 * time.Millisecond,
+		EchoDuration: 1500 * time.Millisecond,
+		EchoConns:    []int{1, 64, 1000},
+		EchoSizes:    []int{16, 1 << 10, 64 << 10},
+		IdleConns:    10000,
+		IdleSettle:   time.Second,
+
+		DeflateEchoConns: []int{64},
+		DeflateEchoSizes: []int{1 << 10, 16 << 10},
+
+		Loops:      []int{1, 2, 4},
+		LoopsPeers: []string{"gobwas", "nbio"},
+		LoopsConns: 1000,
+		LoopsSize:  1 << 10,
+
+		PacedConns:    1000,
+		PacedRate:     1,
+		PacedSize:     1 << 10,
+		PacedWarmup:   1500 * time.Millisecond,
+		PacedDuration: 3 * time.Second,
+
+		IdleDeflateConns:      10000,
+		IdleDeflateCoderConns: 2000,
+		IdleDeflateSize:       1 << 10,
+		IdleDeflateFillConns:  1000,
+		IdleDeflateFillMsgs:   40,
+		IdleDeflateRounds:     1,
+
+		ScaleMax:      100000,
+		ScaleLibs:     []string{"ours", "ours-poller", "nbio"},
+		ScaleSize:     1 << 10,
+		ScaleWarmup:   time.Second,
+		ScaleDuration: 3 * time.Second,
+		ScaleRounds:   1,
+	}
+	if quick {
+		cfg.Quick = true
+		cfg.Rounds = 1
+		cfg.BenchTime = "30ms"
+		cfg.EchoWarmup = 200 * time.Millisecond
+		cfg.EchoDuration = 600 * time.Millisecond
+		cfg.IdleSettle = 500 * time.Millisecond
+		cfg.PacedWarmup = 1100 * time.Millisecond
+		cfg.PacedDuration = 2 * time.Second
+		cfg.ScaleWarmup = 500 * time.Millisecond
+		cfg.ScaleDuration = 1500 * time.Millisecond
+	}
+	return cfg
+}
+
+// fillNew gives the settings of the parts added after a results file was
+// saved their defaults, so that those parts can be rerun into it.
+func (c *Config) fillNew() {
+	d := defaultConfig(c.Quick)
+	fill := func(dst *int, v int) {
+		if *dst == 0 {
+			*dst = v
+		}
+	}
+	fillD := func(dst *time.Duration, v time.Duration) {
+		if *dst == 0 {
+			*dst = v
+		}
+	}
+	if len(c.DeflateEchoConns) == 0 {
+		c.DeflateEchoConns = d.DeflateEchoConns
+	}
+	if len(c.DeflateEchoSizes) == 0 {
+		c.DeflateEchoSizes = d.DeflateEchoSizes
+	}
+	if len(c.Loops) == 0 {
+		c.Loops = d.Loops
+	}
+	if len(c.LoopsPeers) == 0 {
+		c.LoopsPeers = d.LoopsPeers
+	}
+	fill(&c.LoopsConns, d.LoopsConns)
+	fill(&c.LoopsSize, d.LoopsSize)
+	fill(&c.PacedConns, d.PacedConns)
+	if c.PacedRate == 0 {
+		c.PacedRate = d.PacedRate
+	}
+	fill(&c.PacedSize, d.PacedSize)
+	fillD(&c.PacedWarmup, d.PacedWarmup)
+	fillD(&c.PacedDuration, d.PacedDuration)
+	fill(&c.IdleDeflateConns, d.IdleDeflateConns)
+	fill(&c.IdleDeflateCoderConns, d.IdleDeflateCoderConns)
+	fill(&c.IdleDeflateSize, d.IdleDeflateSize)
+	fill(&c.IdleDeflateFillConns, d.IdleDeflateFillConns)
+	fill(&c.IdleDeflateFillMsgs, d.IdleDeflateFillMsgs)
+	fill(&c.IdleDeflateRounds, d.IdleDeflateRounds)
+	fill(&c.ScaleMax, d.ScaleMax)
+	if len(c.ScaleLibs) == 0 {
+		c.ScaleLibs = d.ScaleLibs
+	}
+	fill(&c.ScaleSize, d.ScaleSize)
+	fillD(&c.ScaleWarmup, d.ScaleWarmup)
+	fillD(&c.ScaleDuration, d.ScaleDuration)
+	fill(&c.ScaleRounds, d.ScaleRounds)
 }
 
 // libs are the libraries of every part: ours first, then the peers.
@@ -79,7 +242,8 @@ type outputs struct {
 func main() {
 	quick := flag.Bool("quick", false, "one short round instead of the full run")
 	rounds := flag.Int("rounds", 0, "rounds (default 3, or 1 with -quick)")
-	only := flag.String("only", "", "run only these parts, comma separated: inmem,compress,echo,idle,h2mux; with -from, rerun them and merge into the saved results (h2mux alone)")
+	only := flag.String("only", "", "run only these parts, comma separated: "+strings.Join(partNames, ",")+"; with -from, rerun them and merge into the saved results (h2mux alone)")
+	scaleMax := flag.Int("scale-max", 0, "part scale: at most this many connections (default 100000; the open-file limit less headroom bounds it too)")
 	out := flag.String("out", "", "markdown file to write (default ../BENCHMARKS.md)")
 	resultsOut := flag.String("results", "", "raw results file to write (default results.json)")
 	chartsOut := flag.String("charts", "", "directory to write the SVG charts to (default charts)")
@@ -88,23 +252,9 @@ func main() {
 	from := flag.String("from", "", "render the markdown and charts from this results.json instead of running")
 	flag.Parse()
 
-	cfg := Config{
-		Rounds:       3,
-		BenchTime:    "200ms",
-		EchoWarmup:   400 * time.Millisecond,
-		EchoDuration: 1500 * time.Millisecond,
-		EchoConns:    []int{1, 64, 1000},
-		EchoSizes:    []int{16, 1 << 10, 64 << 10},
-		IdleConns:    10000,
-		IdleSettle:   time.Second,
-	}
-	if *quick {
-		cfg.Quick = true
-		cfg.Rounds = 1
-		cfg.BenchTime = "30ms"
-		cfg.EchoWarmup = 200 * time.Millisecond
-		cfg.EchoDuration = 600 * time.Millisecond
-		cfg.IdleSettle = 500 * time.Millisecond
+	cfg := defaultConfig(*quick)
+	if *scaleMax > 0 {
+		cfg.ScaleMax = *scaleMax
 	}
 	if *rounds > 0 {
 		cfg.Rounds = *rounds
@@ -136,7 +286,7 @@ func main() {
 		// The rerun keeps the saved configuration unless -quick or
 		// -rounds asks for another.
 		var override *Config
-		if *quick || *rounds > 0 {
+		if *quick || *rounds > 0 || *scaleMax > 0 {
 			override = &cfg
 		}
 		if parts["h2mux"] {
@@ -176,6 +326,7 @@ func main() {
 			H2Mux:   map[string][]H2MuxSample{},
 		},
 	}
+	r.Results.initNew()
 	start := time.Now()
 	r.Results.Started = start.UTC().Format(time.RFC3339)
 	tmp, err := os.MkdirTemp("", "wsbench")
@@ -203,6 +354,7 @@ func main() {
 		if parts["idle"] {
 			r.runIdle(ctx, round)
 		}
+		r.runNewParts(ctx, round, parts)
 		if parts["h2mux"] {
 			r.runH2Mux(ctx, round)
 		}
@@ -239,8 +391,14 @@ func writeReport(res *Results, benchDir string, outs outputs) {
 	fmt.Printf("wrote %s, %d charts in %s\n", outs.md, len(charts), chartDir)
 }
 
+// partNames are the parts of a report, in the order they run.
+var partNames = []string{"inmem", "compress", "echo", "idle", "echo-deflate", "loops", "paced", "idle-deflate", "scale", "h2mux"}
+
 func parseParts(s string) map[string]bool {
-	all := map[string]bool{"inmem": true, "compress": true, "echo": true, "idle": true, "h2mux": true}
+	all := map[string]bool{}
+	for _, p := range partNames {
+		all[p] = true
+	}
 	if s == "" {
 		return all
 	}
@@ -256,8 +414,8 @@ func parseParts(s string) map[string]bool {
 
 // rotated returns list starting at position round, so that no library
 // always runs first.
-func rotated(list []string, round int) []string {
-	out := make([]string, len(list))
+func rotated[T any](list []T, round int) []T {
+	out := make([]T, len(list))
 	for i := range list {
 		out[i] = list[(i+round)%len(list)]
 	}

@@ -24,7 +24,12 @@ func render(res *Results, analysis string) (string, map[string]string) {
 	v.compression()
 	v.handshakes()
 	v.echo()
+	v.echoDeflate()
+	v.loops()
+	v.paced()
 	v.idle()
+	v.idleDeflate()
+	v.scale()
 	v.h2mux()
 	v.method()
 	v.notes()
@@ -113,8 +118,10 @@ func fmtNs(ns float64) string {
 		return fmt.Sprintf("%.0f ns", ns)
 	case ns < 1e6:
 		return fmt.Sprintf("%.3g µs", ns/1e3)
-	default:
+	case ns < 999.5e6:
 		return fmt.Sprintf("%.3g ms", ns/1e6)
+	default:
+		return fmt.Sprintf("%.3g s", ns/1e9)
 	}
 }
 
@@ -849,6 +856,7 @@ func (v *view) targets() {
 	}
 
 	v.pollerTargets(add, allOK)
+	v.idleDeflateTargets(add, allOK)
 
 	// Handshakes.
 	if a, ok := v.bench("Accept/ours", allocsOp); ok {
@@ -926,6 +934,10 @@ func (v *view) method() {
 	v.p("- **gobwas/ws**: `ws.UpgradeHTTP` in memory; `frame` rows use its low-level API — `ws.ReadHeaderBuffer` from the hijacked 4 KiB `bufio.Reader`, `io.ReadFull` into a reused buffer and `ws.Cipher`; `ws.WriteHeaderBuffer` and the payload written straight to the connection — and `stream` rows use `wsutil.Reader` and `wsutil.Writer`. Echo server: the zero-copy `ws.Upgrader` on the raw TCP connection (no net/http), the low-level API with a 4 KiB `bufio.Reader`, and each reply (header and payload) written with one `Write`. With compression: `wsflate.Extension` negotiates it (replies stay uncompressed).")
 	v.p("- **lxzan/gws**: `gws.NewUpgrader` with default options (UTF-8 check off, as gws defaults); messages arrive in `OnMessage` on `ReadLoop` and go back to its pool with `Message.Close`; `WriteMessage`. gws has no streaming API. Echo server: `gws.NewServer(...).RunListener` (its own HTTP parsing, no net/http), echo in `OnMessage`. With compression: `PermessageDeflate{Enabled: true}` (no context takeover by default).")
 	v.p("")
+	if len(v.res.EchoDeflate)+len(v.res.Paced)+len(v.res.IdleDeflate) > 0 {
+		v.p("The compressed parts (compressed echo, busy compressed connections, memory with compression in use) send JSON text messages (`loadgen -payload json -compress -compressed`), each deflated once, on its own, with compress/flate at its default level: valid with or without client context takeover. While connecting, loadgen checks that each echo comes back compressed and inflates to what it sent (with the echoes before it as the window, for servers that keep theirs). With `echoserver -takeover` the servers negotiate context takeover in both directions: ours and ours (poller) with `CompressionContextTakeover` (15-bit windows both ways, its default), coder with `CompressionContextTakeover`, gws with `PermessageDeflate` and `ServerContextTakeover`, `ClientContextTakeover`, both window bits at 15 (its takeover default being 12). gorilla and nbio have no context takeover; gobwas' echo server negotiates compression but neither inflates nor compresses, so the compressed parts leave it out.")
+		v.p("")
+	}
 	v.p("The in-memory connection fills every read completely, as a socket with data always waiting would; its writes are discarded. Allocation counts are per message in steady state, after a warm-up. The loopback echo and idle servers differ only in the library: same listener on 127.0.0.1, same load generator, a fresh process for each cell. The load generator closes its connections with a reset, so that ten thousand closed connections leave no TIME_WAIT behind.")
 	v.p("")
 	v.p("The raw results of this run, every round, are in `bench/results.json`.")

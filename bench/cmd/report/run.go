@@ -32,7 +32,21 @@ type Results struct {
 	// H2Mux holds BenchmarkH2Mux samples by "echo/h1", "idle/h2"...
 	// (h2mux.go).
 	H2Mux map[string][]H2MuxSample `json:"h2mux,omitempty"`
-	Notes []string                 `json:"notes"`
+	// EchoDeflate holds the compressed echo samples by "lib/conns/size"
+	// (part echo-deflate); Loops the Poller's echo by its number of event
+	// loops, "2" (part loops); Paced the paced samples by lib (part
+	// paced); IdleDeflate idle samples with compression in use by
+	// "lib/plain", "lib/deflate", "lib/takeover" or "lib/takeover-full"
+	// (part idle-deflate); Scale the samples at the largest connection
+	// count by "lib/idle" and "lib/echo", and ScaleEnv the limits they
+	// ran under (part scale). See parts.go.
+	EchoDeflate map[string][]EchoSample  `json:"echo_deflate,omitempty"`
+	Loops       map[string][]EchoSample  `json:"loops,omitempty"`
+	Paced       map[string][]PacedSample `json:"paced,omitempty"`
+	IdleDeflate map[string][]IdleSample  `json:"idle_deflate,omitempty"`
+	Scale       map[string][]ScaleSample `json:"scale,omitempty"`
+	ScaleEnv    *ScaleEnv                `json:"scale_env,omitempty"`
+	Notes       []string                 `json:"notes"`
 }
 
 // Sample is one benchmark result line.
@@ -56,6 +70,14 @@ type EchoSample struct {
 	P99us      float64 `json:"p99_us"`
 	CPUPerMsg  float64 `json:"cpu_per_msg_us"`
 	Errors     int     `json:"errors"`
+	// Extensions is what the server agreed to; Compressed tells whether
+	// the messages went compressed and every first echo came back
+	// compressed (the compressed parts).
+	Extensions string `json:"extensions,omitempty"`
+	Compressed bool   `json:"compressed,omitempty"`
+	// SentRatio is the size of the client's compressed message ÷ its
+	// size.
+	SentRatio float64 `json:"sent_ratio,omitempty"`
 }
 
 // IdleSample is the difference in the server's stats made by the idle
@@ -68,6 +90,12 @@ type IdleSample struct {
 	StackPerCon float64 `json:"stack_per_conn"`
 	GoroPerConn float64 `json:"goroutines_per_conn"`
 	Extensions  string  `json:"extensions"`
+	// Msgs is the messages each connection echoed before going idle, and
+	// Compressed whether they went compressed both ways (idle-deflate).
+	Msgs       int  `json:"msgs,omitempty"`
+	Compressed bool `json:"compressed,omitempty"`
+	// RSSBase is the server's VmRSS before the connections (scale).
+	RSSBase float64 `json:"rss_base,omitempty"`
 }
 
 // Run is the state of one report run.
@@ -243,11 +271,10 @@ type server struct {
 	addr  string
 }
 
-func (r *Run) startServer(ctx context.Context, lib string, compress bool) (*server, error) {
-	args := []string{"-lib", lib}
-	if compress {
-		args = append(args, "-compress")
-	}
+// startServer starts echoserver -lib lib with flags (-compress,
+// -takeover, -loops N).
+func (r *Run) startServer(ctx context.Context, lib string, flags ...string) (*server, error) {
+	args := append([]string{"-lib", lib}, flags...)
 	cmd := exec.CommandContext(ctx, r.serverBin, args...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
@@ -265,7 +292,7 @@ func (r *Run) startServer(ctx context.Context, lib string, compress bool) (*serv
 	line, err := s.readLine(10 * time.Second)
 	if err != nil || !strings.HasPrefix(line, "LISTEN ") {
 		s.stop()
-		return nil, fmt.Errorf("echoserver -lib %s did not start: %q %v", lib, line, err)
+		return nil, fmt.Errorf("echoserver %s did not start: %q %v", strings.Join(args, " "), line, err)
 	}
 	s.addr = strings.TrimSpace(strings.TrimPrefix(line, "LISTEN "))
 	return s, nil
@@ -326,15 +353,30 @@ func (s *server) stop() {
 
 // loadgenResult mirrors loadgen's Result.
 type loadgenResult struct {
-	Connected  int     `json:"connected"`
-	Errors     int     `json:"errors"`
-	FirstError string  `json:"first_error"`
-	Extensions string  `json:"extensions"`
-	Msgs       int64   `json:"msgs"`
-	MsgsPerSec float64 `json:"msgs_per_sec"`
-	P50us      float64 `json:"p50_us"`
-	P99us      float64 `json:"p99_us"`
-	CPUPerMsg  float64 `json:"cpu_per_msg_us"`
+	Connected         int     `json:"connected"`
+	Errors            int     `json:"errors"`
+	FirstError        string  `json:"first_error"`
+	Extensions        string  `json:"extensions"`
+	SentCompressed    bool    `json:"sent_compressed"`
+	SentRatio         float64 `json:"sent_ratio"`
+	RepliesCompressed int     `json:"replies_compressed"`
+	Msgs              int64   `json:"msgs"`
+	MsgsPerSec        float64 `json:"msgs_per_sec"`
+	P50us             float64 `json:"p50_us"`
+	P99us             float64 `json:"p99_us"`
+	CPUPerMsg         float64 `json:"cpu_per_msg_us"`
+	Late              int64   `json:"late"`
+	ServerRSSBefore   float64 `json:"server_rss_before"`
+	ServerRSS         float64 `json:"server_rss"`
+	KernelTCPMem      *int64  `json:"kernel_tcp_mem"`
+	KernelSlab        *int64  `json:"kernel_slab"`
+	SourceIPs         int     `json:"source_ips"`
+}
+
+// compressed tells whether every connection sent its messages compressed
+// and had its first echo back compressed.
+func (l loadgenResult) compressed() bool {
+	return l.SentCompressed && l.Connected > 0 && l.RepliesCompressed == l.Connected
 }
 
 // runEcho runs one round of the loopback echo cells, each library in turn
@@ -367,23 +409,31 @@ func (r *Run) runEcho(ctx context.Context, round int) {
 }
 
 func (r *Run) echoOnce(ctx context.Context, lib string, conns, size int) (loadgenResult, error) {
-	var res loadgenResult
-	s, err := r.startServer(ctx, lib, false)
-	if err != nil {
-		return res, err
-	}
-	defer s.stop()
-	limit := r.Config.EchoWarmup + r.Config.EchoDuration + 2*time.Minute
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, r.loadgenBin,
-		"-addr", s.addr,
+	return r.loadRun(ctx, lib, nil,
+		r.Config.EchoWarmup+r.Config.EchoDuration+2*time.Minute,
 		"-mode", "echo",
 		"-conns", strconv.Itoa(conns),
 		"-size", strconv.Itoa(size),
 		"-warmup", r.Config.EchoWarmup.String(),
-		"-duration", r.Config.EchoDuration.String(),
-		"-serverpid", strconv.Itoa(s.cmd.Process.Pid))
+		"-duration", r.Config.EchoDuration.String())
+}
+
+// loadRun starts a fresh echoserver -lib lib with serverFlags, runs
+// loadgen with args (its -addr and -serverpid added) within limit, and
+// returns its result: for the echo and paced modes, which end by
+// themselves.
+func (r *Run) loadRun(ctx context.Context, lib string, serverFlags []string, limit time.Duration, args ...string) (loadgenResult, error) {
+	var res loadgenResult
+	s, err := r.startServer(ctx, lib, serverFlags...)
+	if err != nil {
+		return res, err
+	}
+	defer s.stop()
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	args = append([]string{"-addr", s.addr}, args...)
+	args = append(args, "-serverpid", strconv.Itoa(s.cmd.Process.Pid))
+	cmd := exec.CommandContext(ctx, r.loadgenBin, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -416,34 +466,53 @@ func (r *Run) runIdle(ctx context.Context, round int) {
 }
 
 func (r *Run) idleOnce(ctx context.Context, lib string, compress bool) (IdleSample, error) {
-	var out IdleSample
-	s, err := r.startServer(ctx, lib, compress)
+	var flags, args []string
+	if compress {
+		flags = []string{"-compress"}
+		args = []string{"-compress"}
+	}
+	args = append(args, "-size", "16")
+	s, res, err := r.idleRun(ctx, lib, flags, r.Config.IdleConns, args...)
 	if err != nil {
-		return out, err
+		return s, err
+	}
+	if res.Errors > 0 {
+		r.note("idle %s: %d of %d connected (%s)", lib, res.Connected, r.Config.IdleConns, res.FirstError)
+	}
+	return s, nil
+}
+
+// idleRun starts a fresh echoserver -lib lib with serverFlags, opens conns
+// connections with loadgen -mode idle and args, and measures what they
+// add to the server, per connection, after a GC: IdleSample. The
+// connections are closed when it returns.
+func (r *Run) idleRun(ctx context.Context, lib string, serverFlags []string, conns int, args ...string) (IdleSample, loadgenResult, error) {
+	var out IdleSample
+	var res loadgenResult
+	s, err := r.startServer(ctx, lib, serverFlags...)
+	if err != nil {
+		return out, res, err
 	}
 	defer s.stop()
 	before, err := s.stats()
 	if err != nil {
-		return out, fmt.Errorf("stats: %v", err)
+		return out, res, fmt.Errorf("stats: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	args := []string{"-addr", s.addr, "-mode", "idle", "-conns", strconv.Itoa(r.Config.IdleConns), "-size", "16", "-dialconc", "128"}
-	if compress {
-		args = append(args, "-compress")
-	}
+	args = append([]string{"-addr", s.addr, "-mode", "idle", "-conns", strconv.Itoa(conns), "-dialconc", "128"}, args...)
 	cmd := exec.CommandContext(ctx, r.loadgenBin, args...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return out, err
+		return out, res, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return out, err
+		return out, res, err
 	}
 	if err := cmd.Start(); err != nil {
-		return out, err
+		return out, res, err
 	}
 	defer func() {
 		stdin.Close()
@@ -451,22 +520,18 @@ func (r *Run) idleOnce(ctx context.Context, lib string, compress bool) (IdleSamp
 	}()
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
-		return out, fmt.Errorf("loadgen: %v", err)
+		return out, res, fmt.Errorf("loadgen: %v", err)
 	}
-	var res loadgenResult
 	if err := json.Unmarshal([]byte(line), &res); err != nil {
-		return out, err
+		return out, res, err
 	}
 	if res.Connected == 0 {
-		return out, fmt.Errorf("no connection: %s", res.FirstError)
-	}
-	if res.Errors > 0 {
-		r.note("idle %s: %d of %d connected (%s)", lib, res.Connected, r.Config.IdleConns, res.FirstError)
+		return out, res, fmt.Errorf("no connection: %s", res.FirstError)
 	}
 	time.Sleep(r.Config.IdleSettle)
 	after, err := s.stats()
 	if err != nil {
-		return out, fmt.Errorf("stats: %v", err)
+		return out, res, fmt.Errorf("stats: %v", err)
 	}
 	n := float64(res.Connected)
 	return IdleSample{
@@ -476,7 +541,8 @@ func (r *Run) idleOnce(ctx context.Context, lib string, compress bool) (IdleSamp
 		StackPerCon: (after.StackInuse - before.StackInuse) / n,
 		GoroPerConn: (after.Goroutines - before.Goroutines) / n,
 		Extensions:  res.Extensions,
-	}, nil
+		RSSBase:     before.RSS,
+	}, res, nil
 }
 
 func splitComma(s string) []string {

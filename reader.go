@@ -38,8 +38,8 @@ type reader struct {
 	compressed bool        // the message in progress is compressed
 	last       bool        // chunk ends the message
 
-	stopOnControl bool              // next returns after each control frame
-	msgReader     *messageReader    // what Reader returns, made on first use
+	stopOnControl bool               // next returns after each control frame
+	msgReader     *messageReader     // what Reader returns, made on first use
 	intr          *xsync.Interrupter // makes a blocked read honour its ctx; made on first need
 
 	// Waiting for data without a buffer (read_unix.go): the socket, and

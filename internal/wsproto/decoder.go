@@ -69,7 +69,6 @@ type Decoder struct {
 
 	inFrame    bool // a data frame's payload is being read
 	fin        bool // the current frame is final
-	masked     bool // the current frame is masked
 	inMessage  bool // a data message has started and not ended
 	first      bool // no Data event of the message reported yet
 	op         Opcode
@@ -180,7 +179,6 @@ func (d *Decoder) header(b []byte, ev *Event) (int, error) {
 	}
 	d.inFrame = true
 	d.fin = h.Fin
-	d.masked = h.Masked
 	d.key = h.Key
 	d.left = h.Length
 	return d.payload(b[hlen:], hlen, ev)
@@ -310,7 +308,9 @@ func (d *Decoder) payload(b []byte, off int, ev *Event) (int, error) {
 		b = b[:d.left]
 	}
 	k := len(b)
-	if d.masked && k > 0 {
+	// A server reads the client's frames, which violation made sure are
+	// all masked; a client reads unmasked ones.
+	if !d.cfg.Client && k > 0 {
 		d.key = Mask(b, d.key)
 	}
 	d.left -= int64(k)

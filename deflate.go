@@ -1,7 +1,6 @@
 package websocket
 
 import (
-	"compress/flate"
 	"io"
 	"sync"
 
@@ -9,8 +8,8 @@ import (
 )
 
 // This file moves permessage-deflate data (RFC 7692, section 7.2): it
-// compresses outgoing messages with internal/deflate and inflates incoming
-// ones with compress/flate. Negotiation lives in deflate_negotiate.go.
+// compresses outgoing messages and inflates incoming ones with
+// internal/deflate. Negotiation lives in deflate_negotiate.go.
 //
 // Compressors and inflaters are process-wide pools, taken only while a
 // message moves. Under context takeover a connection keeps, per
@@ -18,12 +17,14 @@ import (
 // loaded back as the dictionary of the next message.
 
 // deflateTail is the empty stored block that ends a sync flush. RFC 7692
-// strips it from every compressed message and the receiver puts it back.
+// strips it from every compressed message; our inflater takes the end of
+// a message's payload for it.
 var deflateTail = []byte{0x00, 0x00, 0xff, 0xff}
 
-// inflateTrailer is what the receiver appends to a message: the tail, then
-// an empty final stored block, so the inflater reports io.EOF exactly at
-// the end of the message.
+// inflateTrailer is what a receiver inflating with compress/flate appends
+// to a message: the tail, then an empty final stored block, so that the
+// reader reports io.EOF exactly at the end of the message. Ours needs
+// none; the tests use it to check what we send against compress/flate.
 var inflateTrailer = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
 
 // deflate is the compression state of one connection.
@@ -185,80 +186,35 @@ func (d *deflate) appendCompressed(dst *[]byte, p []byte) error {
 // never waits for the network. Inflaters are pooled, under context
 // takeover too: the connection's history is the dictionary.
 type inflater struct {
-	fr  io.ReadCloser
-	src messageSource
+	z lz.Inflater
 }
 
-var inflaterPool sync.Pool
+var inflaterPool = sync.Pool{New: func() any { return new(inflater) }}
 
-// messageSource feeds the inflater the reader's chunk, the message's
-// compressed payload, followed by inflateTrailer.
-type messageSource struct {
-	r       *reader
-	trailer int // bytes of inflateTrailer already given
-}
-
-func (s *messageSource) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	if c := s.r.chunk; len(c) > 0 {
-		n := copy(p, c)
-		s.r.chunk = c[n:]
-		return n, nil
-	}
-	if s.trailer == len(inflateTrailer) {
-		return 0, io.EOF
-	}
-	n := copy(p, inflateTrailer[s.trailer:])
-	s.trailer += n
-	return n, nil
-}
-
-// ReadByte serves the inflater straight from the chunk, which spares
-// compress/flate a bufio.Reader of its own.
-func (s *messageSource) ReadByte() (byte, error) {
-	if c := s.r.chunk; len(c) > 0 {
-		s.r.chunk = c[1:]
-		return c[0], nil
-	}
-	if s.trailer == len(inflateTrailer) {
-		return 0, io.EOF
-	}
-	b := inflateTrailer[s.trailer]
-	s.trailer++
-	return b, nil
-}
-
-// startInflate prepares to inflate the message whose first frame was just
-// read.
-func (d *deflate) startInflate(r *reader) *inflater {
-	inf, _ := inflaterPool.Get().(*inflater)
-	if inf == nil {
-		inf = &inflater{}
-	}
-	inf.src = messageSource{r: r}
-	var dict []byte // copied by compress/flate
+// startInflate prepares to inflate src, the whole compressed payload of a
+// message without its tail. The history under takeover is read where it
+// is: it changes only once the message ended (inflatedAll).
+func (d *deflate) startInflate(src []byte) *inflater {
+	inf := inflaterPool.Get().(*inflater)
+	var dict []byte
 	if d.recvTakeover {
 		dict = d.recvHist.Bytes()
 	}
-	if inf.fr == nil {
-		inf.fr = flate.NewReaderDict(&inf.src, dict)
-	} else {
-		inf.fr.(flate.Resetter).Reset(&inf.src, dict)
-	}
+	inf.z.Reset(src, dict)
 	return inf
 }
 
-// inflated records output for the next message's dictionary under takeover.
-func (d *deflate) inflated(p []byte) {
+// inflatedAll records, under takeover, the output of the message just
+// inflated as the next message's dictionary; last is the output of the
+// final Read, the inflater kept the rest.
+func (d *deflate) inflatedAll(inf *inflater, last []byte) {
 	if d.recvTakeover {
-		d.recvHist.Append(p)
+		inf.z.AppendHistory(&d.recvHist, last)
 	}
 }
 
 // endInflate returns the inflater to the pool once its message is done.
 func (d *deflate) endInflate(inf *inflater) {
-	inf.src = messageSource{}
+	inf.z.Reset(nil, nil) // let go of the payload and the history
 	inflaterPool.Put(inf)
 }

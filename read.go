@@ -239,9 +239,10 @@ func (r *reader) readDirect(ctx context.Context, p []byte) (int, error) {
 }
 
 // collect gathers the whole payload of a compressed message, then starts
-// inflating it. Inflation never waits for the network: compress/flate
-// cannot resume after its source fails, and a ctx that ends while the
-// message arrives must leave the connection usable.
+// inflating it. Inflation never waits for the network: a ctx that ends
+// while the message arrives must leave the connection usable, and the
+// payload is then inflated in one slice. The chunk keeps pointing at the
+// payload, which the inflater reads, until the end of the message.
 func (r *reader) collect(ctx context.Context) error {
 	if r.inf != nil {
 		return nil
@@ -260,7 +261,7 @@ func (r *reader) collect(ctx context.Context) error {
 		r.partial = append(r.partial, r.chunk...)
 		r.chunk = r.partial
 	}
-	r.inf = r.c.deflate.startInflate(r)
+	r.inf = r.c.deflate.startInflate(r.chunk)
 	return nil
 }
 
@@ -273,20 +274,16 @@ func (r *reader) readInflated(ctx context.Context, p []byte) (int, error) {
 	if room := r.dec.InflateRoom(); int64(len(p)) > room {
 		p = p[:room]
 	}
-	n, err := r.inf.fr.Read(p)
-	r.c.deflate.inflated(p[:n])
+	n, err := r.inf.z.Read(p)
 	if derr := r.dec.Inflated(p[:n]); derr != nil {
 		return 0, r.failDecode(ctx, derr)
 	}
 	switch {
 	case err == io.EOF:
-		if len(r.chunk) > 0 {
-			// The stream ended with a final block before the payload did.
-			return 0, r.failDecode(ctx, r.dec.FailInflate("data after the final deflate block"))
-		}
 		if derr := r.dec.InflatedEnd(); derr != nil {
 			return 0, r.failDecode(ctx, derr)
 		}
+		r.c.deflate.inflatedAll(r.inf, p[:n])
 		r.endOfMessage()
 		if n > 0 {
 			return n, nil

@@ -1,6 +1,6 @@
-// Package deflate is the raw DEFLATE (RFC 1951) compressor of the
-// permessage-deflate extension (RFC 7692), built for many connections that
-// each compress now and then:
+// Package deflate is the raw DEFLATE (RFC 1951) compressor and decoder of
+// the permessage-deflate extension (RFC 7692), built for many connections
+// that each compress now and then:
 //
 //   - A Compressor is large (two hash tables, input window and token buffer,
 //     about 490 KB) and is meant to be pooled: a connection takes one only
@@ -21,4 +21,18 @@
 // dynamic Huffman codes, the fixed codes or stored, whichever is smallest.
 // Every message ends with a sync flush (an empty stored block, whose
 // 00 00 ff ff tail RFC 7692 strips).
+//
+// An Inflater decodes one message whose compressed payload is whole in
+// memory, tail stripped: input that ends between blocks, or inside that
+// tail, ends the message. It is pooled like a Compressor (about 45 KB)
+// and never allocates. Read writes straight into the caller's buffer and
+// never more than it holds, so a caller bounds what a decompression bomb
+// costs; back-references behind the current Read reach the dictionary
+// (read in place, not copied) and the 32 KiB of earlier output the
+// Inflater keeps, which AppendHistory adds to a History at the end. The
+// decoder loads input 8 bytes at a time into a 64-bit bit buffer and
+// decodes with a table per code indexed by the next 10 bits (8 for
+// distances) and subtables for longer codes, copying matches 8 bytes at
+// a time, while at least 8 bytes of input remain; the last bytes are
+// decoded a symbol at a time.
 package deflate

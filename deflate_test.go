@@ -490,3 +490,51 @@ func BenchmarkCompressedMessage(b *testing.B) {
 		})
 	}
 }
+
+// TestCorruptCompressedMessage: a compressed message the inflater cannot
+// decode fails the connection with 1007 (invalid payload data) and a
+// reason that says why, never a panic or a hang.
+func TestCorruptCompressedMessage(t *testing.T) {
+	var valid bytes.Buffer
+	fw, _ := flate.NewWriter(&valid, flate.BestSpeed)
+	fw.Write([]byte("hello, hello, hello"))
+	fw.Close() // ends with a final block
+	tests := []struct {
+		name    string
+		payload []byte
+		reason  string
+	}{
+		{
+			name:    "reserved block type",
+			payload: []byte{0x07, 0x00},
+			reason:  "invalid compressed data",
+		},
+		{
+			name:    "payload ends inside a block",
+			payload: valid.Bytes()[:3],
+			reason:  "invalid compressed data",
+		},
+		{
+			name:    "data after the final block",
+			payload: append(bytes.Clone(valid.Bytes()), 0x00),
+			reason:  "data after the final deflate block",
+		},
+		{
+			name:    "stored block length not matching its complement",
+			payload: []byte{0x00, 0x05, 0x00, 0x00, 0x00, 'h', 'e', 'l', 'l', 'o'},
+			reason:  "invalid compressed data",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := &AcceptOptions{ConnOptions: ConnOptions{Compression: CompressionOptions{Mode: CompressionNoContextTakeover}}}
+			p, errc := rawClientExt(t, opts, "permessage-deflate; client_no_context_takeover")
+			p.nc.Write(frame(true, bitRsv1, opText, true, tt.payload))
+			p.expectClose(StatusInvalidFramePayloadData)
+			err := <-errc
+			if CloseStatus(err) != -1 || !strings.Contains(err.Error(), tt.reason) {
+				t.Errorf("server's Read: %v; want a failure that says %q", err, tt.reason)
+			}
+		})
+	}
+}

@@ -187,39 +187,67 @@ func (c *Conn) CloseNow() error {
 	return nil
 }
 
-// closeNow closes the TCP connection once and records why.
+// closeNow closes the TCP connection once and records why. A call that
+// comes while another is closing returns once that one is done, as with
+// sync.Once, whose 12 bytes every connection would carry.
 func (c *Conn) closeNow(why error) {
-	c.closeOnce.Do(func() {
-		c.closeMu.Lock()
-		c.closeErr = why
-		if c.ending != nil && c.ending.timer != nil {
-			c.ending.timer.Stop()
-		}
-		c.closeMu.Unlock()
-		c.stopHeartbeat()
-		c.closeMu.Lock()
-		c.closedFlag.Store(true)
-		if ch := c.closed.Load(); ch != nil {
-			close(*ch)
-		}
-		nc := c.nc // a Poller may replace it (netConn)
-		c.closeMu.Unlock()
-		nc.Close()
-		if q := c.wr.queue.Load(); q != nil {
-			q.release()
-		}
-		if ev := c.ev.Load(); ev != nil {
-			if l := ev.l.Load(); l != nil {
-				if ev.sock != nil {
-					ev.sock.Close() // nc was closed when the loop took the socket
-				}
-				l.connClosed(c) // the loop reports the end
+	c.closeMu.Lock()
+	if c.closeStarted {
+		var wait chan struct{}
+		if !c.closeFinished {
+			if c.end().closeDone == nil {
+				c.end().closeDone = make(chan struct{})
 			}
+			wait = c.end().closeDone
 		}
-		if c.group != nil {
-			c.group.remove(c)
+		c.closeMu.Unlock()
+		if wait != nil {
+			<-wait
 		}
-	})
+		return
+	}
+	c.closeStarted = true
+	c.closeErr = why
+	if c.ending != nil && c.ending.timer != nil {
+		c.ending.timer.Stop()
+	}
+	c.closeMu.Unlock()
+	c.closeTransport()
+	c.closeMu.Lock()
+	c.closeFinished = true
+	if c.ending != nil && c.ending.closeDone != nil {
+		close(c.ending.closeDone)
+	}
+	c.closeMu.Unlock()
+}
+
+// closeTransport is the work of the one closeNow that closes: it stops
+// the heartbeat, wakes every waiter, closes the socket and tells the
+// Poller and the Group.
+func (c *Conn) closeTransport() {
+	c.stopHeartbeat()
+	c.closeMu.Lock()
+	c.closedFlag.Store(true)
+	if ch := c.closed.Load(); ch != nil {
+		close(*ch)
+	}
+	nc := c.nc // a Poller may replace it (netConn)
+	c.closeMu.Unlock()
+	nc.Close()
+	if q := c.wr.queue.Load(); q != nil {
+		q.release()
+	}
+	if ev := c.ev.Load(); ev != nil {
+		if l := ev.l.Load(); l != nil {
+			if ev.sock != nil {
+				ev.sock.Close() // nc was closed when the loop took the socket
+			}
+			l.connClosed(c) // the loop reports the end
+		}
+	}
+	if c.group != nil {
+		c.group.remove(c)
+	}
 }
 
 // armEndTimer bounds the rest of the closing handshake by CloseTimeout
@@ -283,6 +311,9 @@ type ending struct {
 	peer    CloseError     // the peer's close frame, once peerCloseSeen
 	failure *ProtocolError // why we failed the connection, if we did
 	timer   *time.Timer    // bounds a closing handshake nobody waits for
+	// closeDone is closed when closeNow has finished, made by a second
+	// closeNow that has to wait for the first.
+	closeDone chan struct{}
 }
 
 // end returns the ending state; the caller holds closeMu.

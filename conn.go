@@ -172,10 +172,11 @@ type Conn struct {
 	closeSent     bool                          // our close frame is on the wire
 	peerCloseSeen bool                          // peerClose holds the peer's close frame
 	lingerOnFail  bool                          // the reader drains after our close frame before closing
+	closeStarted  bool                          // closeNow has begun closing
+	closeFinished bool                          // and is done
 	ending        *ending                       // made when the connection starts to end (close.go)
 	closed        atomic.Pointer[chan struct{}] // closed once the TCP connection is closed; made by done
 	closeErr      error                         // why the connection ended, returned by later operations
-	closeOnce     sync.Once
 }
 
 func newConn(nc net.Conn, client bool, opts *ConnOptions, subprotocol string, buffered []byte, dp *deflateParams) *Conn {

@@ -373,10 +373,8 @@ func (l *loop) data(c *Conn, ev *wsproto.Event) bool {
 		r.start(ev)
 	}
 	if !ev.First || !ev.Last {
-		if cap(r.partial) == 0 {
-			r.partial = takePartial()
-		}
-		r.partial = append(r.partial, ev.Payload...)
+		p := r.partialBuf()
+		*p = append(*p, ev.Payload...)
 		r.chunk = nil
 	}
 	if !ev.Last {
@@ -394,11 +392,11 @@ func (l *loop) complete(c *Conn) bool {
 		if err != nil {
 			return false
 		}
-		l.p.dispatch(c, r.msgType, out)
+		l.p.dispatch(c, MessageType(r.msgOp), out)
 		l.msg = keepSmall(out)
 		return true
 	}
-	l.p.dispatch(c, r.msgType, r.partial)
+	l.p.dispatch(c, MessageType(r.msgOp), *r.partialBuf())
 	r.endOfMessage() // after the call: msg is partial's storage, which goes back to the pool
 	return true
 }
@@ -408,11 +406,12 @@ func (l *loop) complete(c *Conn) bool {
 // the read buffer: fewer system calls and one copy less.
 func (l *loop) fillPartial(c *Conn) (n, space int, err error) {
 	r := &c.rd
-	if cap(r.partial)-len(r.partial) < bpool.ReadSize {
-		r.partial = growForRead(r.partial, r.dec.PayloadLeft())
+	p := r.partialBuf()
+	if cap(*p)-len(*p) < bpool.ReadSize {
+		*p = growForRead(*p, r.dec.PayloadLeft())
 	}
-	start := len(r.partial)
-	room := r.partial[start:min(cap(r.partial), start+int(min(r.dec.PayloadLeft(), maxDirectRead)))]
+	start := len(*p)
+	room := (*p)[start:min(cap(*p), start+int(min(r.dec.PayloadLeft(), maxDirectRead)))]
 	n, err = l.read(r, room)
 	if err != nil {
 		return 0, len(room), err
@@ -424,7 +423,7 @@ func (l *loop) fillPartial(c *Conn) (n, space int, err error) {
 		return n, len(room), nil
 	}
 	c.noteFrame()
-	r.partial = r.partial[:start+n]
+	*p = (*p)[:start+n]
 	if ev.Last {
 		l.complete(c)
 	}

@@ -57,7 +57,7 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 		r.msgReader = &messageReader{r: r} // kept; a connection that never calls Reader does not carry it
 	}
 	r.msgReader.ctx = ctx
-	return r.msgType, r.msgReader, nil
+	return MessageType(r.msgOp), r.msgReader, nil
 }
 
 // ReadAppend waits for the next data message and appends its payload to
@@ -115,11 +115,13 @@ func (c *Conn) lockRead(ctx context.Context) error {
 // progress.
 func (r *reader) start(ev *wsproto.Event) {
 	r.inMessage = true
-	r.msgType = MessageType(ev.Op)
+	r.msgOp = ev.Op
 	r.compressed = ev.Compressed
 	r.chunk = ev.Payload
 	r.last = ev.Last
-	r.partial = r.partial[:0]
+	if r.partial != nil {
+		*r.partial = (*r.partial)[:0]
+	}
 }
 
 // endOfMessage is called once the message has been read to its end.
@@ -247,19 +249,17 @@ func (r *reader) collect(ctx context.Context) error {
 	if r.inf != nil {
 		return nil
 	}
-	if !r.last && cap(r.partial) == 0 {
-		r.partial = takePartial() // pooled storage from an earlier large message, if any
-	}
 	for !r.last {
-		r.partial = append(r.partial, r.chunk...)
+		p := r.partialBuf()
+		*p = append(*p, r.chunk...)
 		r.chunk = nil
 		if err := r.nextChunk(ctx); err != nil {
 			return err
 		}
 	}
-	if len(r.partial) > 0 {
-		r.partial = append(r.partial, r.chunk...)
-		r.chunk = r.partial
+	if p := r.partial; p != nil && len(*p) > 0 {
+		*p = append(*p, r.chunk...)
+		r.chunk = *p
 	}
 	r.inf = r.c.deflate.startInflate(r.chunk)
 	return nil
@@ -304,7 +304,7 @@ func (r *reader) readMessage(ctx context.Context, dst []byte) (MessageType, []by
 	}
 	start := len(dst)
 	if r.resume && !r.compressed {
-		dst = append(dst, r.partial...)
+		dst = append(dst, *r.partialBuf()...)
 		r.releasePartial()
 		r.resume = false
 	} else if r.resume {
@@ -320,11 +320,12 @@ func (r *reader) readMessage(ctx context.Context, dst []byte) (MessageType, []by
 	}
 	switch {
 	case err == nil:
-		return r.msgType, dst, nil
+		return MessageType(r.msgOp), dst, nil
 	case r.err == nil && r.inMessage:
 		// Only ctx ended: keep what arrived for the next call.
 		if !r.compressed {
-			r.partial = append(r.partial[:0], dst[start:]...)
+			p := r.partialBuf()
+			*p = append((*p)[:0], dst[start:]...)
 		}
 		r.resume = true
 	}
@@ -396,25 +397,26 @@ func (r *reader) appendInflated(ctx context.Context, dst []byte) ([]byte, error)
 	}
 }
 
-// takePartial returns storage for a message that arrives in pieces.
-func takePartial() []byte {
-	if b := bpool.GetVar(); b != nil {
-		return *b
+// partialBuf returns partial, taking pooled storage for it first: that of
+// an earlier message that came in pieces, if any.
+func (r *reader) partialBuf() *[]byte {
+	if r.partial == nil {
+		r.partial = bpool.GetVar()
+		if r.partial == nil {
+			r.partial = new([]byte)
+		}
 	}
-	return nil
+	return r.partial
 }
 
-// releasePartial empties partial, returning large storage to the pool, so
-// that one large message does not cost memory for the rest of the
-// connection's life.
+// releasePartial returns partial's storage to the pool, so that a message
+// that came in pieces costs no memory for the rest of the connection's
+// life, and the next one takes storage without allocating.
 func (r *reader) releasePartial() {
-	if cap(r.partial) > bpool.ReadSize {
-		b := r.partial // the pool keeps a pointer: not to r's own field
+	if r.partial != nil {
+		bpool.PutVar(r.partial)
 		r.partial = nil
-		bpool.PutVar(&b)
-		return
 	}
-	r.partial = r.partial[:0]
 }
 
 // growForRead extends dst's capacity without trusting the peer's declared

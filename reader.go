@@ -27,16 +27,16 @@ type reader struct {
 	r, w int // undecoded bytes are buf[r:w]
 
 	// The data message being read.
-	msgType    MessageType // type of the message in progress
-	chunk      []byte      // decoded payload not yet consumed (aliases buf or partial)
-	partial    []byte      // a compressed message's payload collected so far, or an interrupted ReadAppend's part
-	inf        *inflater   // the compressed message's decompressor, once all its payload is in
-	err        error       // sticky: once set the connection is unusable for reading
-	inMessage  bool        // begun (its first event decoded) and not read to its end
-	unclaimed  bool        // begun by a Ping or Close reading on the application's behalf
-	resume     bool        // a ReadAppend interrupted by its ctx: partial holds what it had
-	compressed bool        // the message in progress is compressed
-	last       bool        // chunk ends the message
+	chunk      []byte    // decoded payload not yet consumed (aliases buf or partial)
+	partial    *[]byte   // pooled: a compressed message's payload collected so far, or an interrupted ReadAppend's part
+	inf        *inflater // the compressed message's decompressor, once all its payload is in
+	err        error     // sticky: once set the connection is unusable for reading
+	inMessage  bool      // begun (its first event decoded) and not read to its end
+	unclaimed  bool      // begun by a Ping or Close reading on the application's behalf
+	resume     bool      // a ReadAppend interrupted by its ctx: partial holds what it had
+	compressed bool      // the message in progress is compressed
+	last       bool      // chunk ends the message
+	msgOp      opcode    // opcode of the message in progress: its MessageType, in a byte
 
 	stopOnControl bool               // next returns after each control frame
 	msgReader     *messageReader     // what Reader returns, made on first use

@@ -59,11 +59,13 @@ type PollerOptions struct {
 	OnClose func(c *Conn, err error)
 
 	// Loops is the number of event loops, each a goroutine with its own
-	// epoll instance; 0 means GOMAXPROCS/4 + 1. A loop spends most of its
+	// epoll instance; 0 means GOMAXPROCS/2 + 1. A loop spends most of its
 	// time in system calls, and the fewer the loops, the more events each
-	// collects per wait. Fewer loops than cores also leave room for the
-	// application's goroutines. Raise it when OnMessage does enough work
-	// to keep a loop's core busy.
+	// collects per wait; but one loop serves its connections on one core
+	// at a time. On two cores, 1,000 busy connections got 1.2× the
+	// messages a second at 0.87× the CPU per message from two loops as
+	// from one (BENCHMARKS.md, "Poller event loops"), hence the default.
+	// Raise it when OnMessage does enough work to keep a loop's core busy.
 	Loops int
 
 	// WriteQueueLimit bounds, per epoll-served connection, the bytes
@@ -88,7 +90,7 @@ func NewPoller(opts PollerOptions) (*Poller, error) {
 		return nil, errors.New("websocket: PollerOptions.OnMessage is required")
 	}
 	if opts.Loops <= 0 {
-		opts.Loops = runtime.GOMAXPROCS(0)/4 + 1
+		opts.Loops = runtime.GOMAXPROCS(0)/2 + 1
 	}
 	if opts.WriteQueueLimit <= 0 {
 		opts.WriteQueueLimit = DefaultWriteQueueLimit

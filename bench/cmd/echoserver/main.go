@@ -12,7 +12,7 @@
 // -takeover negotiates it with context takeover both ways and 15-bit
 // windows, for the libraries that can (ours, ours-poller, coder, gws; the
 // others refuse to start with it). -loops sets the number of event loops
-// of ours-poller's Poller (default: the Poller's own, GOMAXPROCS/4 + 1).
+// of ours-poller's Poller (default: the Poller's own, GOMAXPROCS/2 + 1).
 // The server raises its soft limit on open files to the hard limit.
 package main
 
@@ -75,7 +75,7 @@ func main() {
 	lib := flag.String("lib", "", "library: ours, ours-poller, gorilla, coder, gobwas, gws or nbio")
 	compress := flag.Bool("compress", false, "negotiate permessage-deflate when offered, no context takeover")
 	takeover := flag.Bool("takeover", false, "negotiate permessage-deflate when offered, context takeover both ways (ours, ours-poller, coder, gws)")
-	loops := flag.Int("loops", 0, "ours-poller: event loops (0: the Poller's default, GOMAXPROCS/4 + 1)")
+	loops := flag.Int("loops", 0, "ours-poller: event loops (0: the Poller's default, GOMAXPROCS/2 + 1)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	serve, ok := servers[*lib]

@@ -69,7 +69,7 @@ func serveOurs(ln net.Listener, o options) {
 }
 
 // ours-poller: Accept with the same options as ours, then Serve on one
-// process-wide Poller (default options: GOMAXPROCS/4 + 1 event loops, or
+// process-wide Poller (default options: GOMAXPROCS/2 + 1 event loops, or
 // -loops; epoll on Linux, so an idle connection has no goroutine);
 // OnMessage writes the message back from the event loop and closes the
 // connection if the write fails.

@@ -544,7 +544,7 @@ func (v *view) handshakes() {
 // pollerMode says what the ours (poller) rows are; pollerText says it in
 // a sentence of its own.
 const (
-	pollerMode = "our Poller mode: connections served by epoll event loops (the default, GOMAXPROCS/4 + 1 loops) instead of a goroutine each; `OnMessage` echoes from the loop."
+	pollerMode = "our Poller mode: connections served by epoll event loops (the default, GOMAXPROCS/2 + 1 loops) instead of a goroutine each; `OnMessage` echoes from the loop."
 	pollerText = "`ours (poller)` is " + pollerMode + " " + nbioText
 	nbioText   = "`nbio` is lesismal/nbio, the event-driven peer the Poller is compared with: its own HTTP server and epoll pollers (`nbhttp.Engine`, `IOModNonBlocking`), no goroutine per connection; the other peers run a goroutine per connection."
 )

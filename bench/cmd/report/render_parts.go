@@ -151,7 +151,7 @@ func (v *view) echoDeflate() {
 
 // defaultLoops is the Poller's default number of event loops on a machine
 // of cores cores (GOMAXPROCS being the number of cores).
-func defaultLoops(cores int) int { return cores/4 + 1 }
+func defaultLoops(cores int) int { return cores/2 + 1 }
 
 func (v *view) loops() {
 	if len(v.res.Loops) == 0 {
@@ -164,7 +164,7 @@ func (v *view) loops() {
 	bestPeer, _, bok := bestPeerIn(c.LoopsPeers, get, echoCPU, false)
 	v.p("## Poller event loops")
 	v.p("")
-	v.p("`ours (poller)` echoing %s binary messages on %s connections (`echoserver -lib ours-poller -loops N`), with each number of event loops, and %s in the same cell for reference, all in turn in every round. The Poller's default is GOMAXPROCS/4 + 1 loops: %d on this machine's %d cores, the row marked *default*. Warm-up, measurement and columns as in the loopback echo; ratios are taken round by round against the default and against the peer of this table with the least CPU per message. Rerun with `go run ./cmd/report -from results.json -only loops`.",
+	v.p("`ours (poller)` echoing %s binary messages on %s connections (`echoserver -lib ours-poller -loops N`), with each number of event loops, and %s in the same cell for reference, all in turn in every round. The Poller's default is GOMAXPROCS/2 + 1 loops: %d on this machine's %d cores, the row marked *default*. Warm-up, measurement and columns as in the loopback echo; ratios are taken round by round against the default and against the peer of this table with the least CPU per message. Rerun with `go run ./cmd/report -from results.json -only loops`.",
 		sizeLabel(c.LoopsSize), fmtInt(float64(c.LoopsConns)), strings.Join(c.LoopsPeers, " and "), def, v.res.Machine.Cores)
 	v.p("")
 	v.p("| loops | msgs/s | p50 | p99 | server CPU per msg | ÷ default, msgs/s | ÷ default, p99 | ÷ default, CPU | ÷ best peer, CPU |")

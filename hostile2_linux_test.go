@@ -56,10 +56,11 @@ func newHostileServer(t *testing.T, opts PollerOptions, aopts *AcceptOptions, sm
 		if err != nil {
 			return
 		}
-		s.conns <- c
-		if err := p.Serve(c); err != nil {
+		err = p.Serve(c)
+		if err != nil {
 			t.Errorf("Serve: %v", err)
 		}
+		s.conns <- c // served: writes from the test go through its queue
 	}))
 	if smallSndbuf {
 		ts.Listener = smallSendBuffers{ts.Listener}

@@ -36,10 +36,16 @@ func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
 		return 0, ErrPingFromCallback
 	}
 	ps := c.pingState()
+	done := make(chan struct{})
+	// The id is taken under the frame lock, so that ids grow in the order
+	// the pings go out: a pong then answers every ping with a smaller id
+	// (gotPong), whichever of several concurrent Pings wrote first.
+	if err := c.lockFrame(ctx); err != nil {
+		return 0, wrapError("websocket: failed to send ping", err)
+	}
 	ps.mu.Lock()
 	ps.seq++
 	id := ps.seq
-	done := make(chan struct{})
 	if ps.waiting == nil {
 		ps.waiting = make(map[uint64]chan struct{})
 	}
@@ -50,11 +56,13 @@ func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
 		delete(ps.waiting, id)
 		ps.mu.Unlock()
 	}()
-
 	var payload [8]byte
 	binary.BigEndian.PutUint64(payload[:], id)
+	var frame [maxControlFrame]byte
 	start := time.Now()
-	if err := c.writeControl(ctx, opPing, payload[:]); err != nil {
+	err := c.sendFrame(ctx, c.appendControlFrame(frame[:0], opPing, payload[:]))
+	c.unlockFrame()
+	if err != nil {
 		return 0, wrapError("websocket: failed to send ping", err)
 	}
 	mayRead := true

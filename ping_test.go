@@ -1,9 +1,14 @@
 package websocket
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"testing"
 	"testing/synctest"
 )
@@ -99,5 +104,59 @@ func TestSendPingFromPollerCallback(t *testing.T) {
 	}
 	if got := <-pings; got != "ping me" {
 		t.Fatalf("client got ping %q", got)
+	}
+}
+
+// TestConcurrentPingsLastPongAnswersAll: many Pings at once to a peer
+// that answers only the last ping it read, as RFC 6455 (section 5.5.3)
+// lets it. That pong answers every Ping, which takes ping ids that grow
+// in the order the pings go on the wire, not in the order the Pings
+// began.
+func TestConcurrentPingsLastPongAnswersAll(t *testing.T) {
+	const pings = 50
+	addr := rawServer(t, func(nc net.Conn, req *http.Request) {
+		fmt.Fprintf(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", acceptKey(req.Header.Get("Sec-WebSocket-Key")))
+		br := bufio.NewReader(nc)
+		var last []byte
+		for range pings {
+			var hb [maxHeaderSize]byte
+			if _, err := io.ReadFull(br, hb[:2]); err != nil {
+				return
+			}
+			n := headerLen(hb[1])
+			if _, err := io.ReadFull(br, hb[2:n]); err != nil {
+				return
+			}
+			h, _, err := parseHeader(hb[:n])
+			if err != nil || h.Op != opPing {
+				t.Errorf("frame %+v, %v; want a ping", h, err)
+				return
+			}
+			last = make([]byte, h.Length)
+			if _, err := io.ReadFull(br, last); err != nil {
+				return
+			}
+			maskBytes(last, h.Key)
+		}
+		nc.Write(frame(true, 0, opPong, false, last))
+		waitForClose(nc)
+	})
+	ctx := testCtx(t)
+	c, _, err := Dial(ctx, "ws://"+addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	results := make(chan error, pings)
+	for range pings {
+		go func() {
+			_, err := c.Ping(ctx)
+			results <- err
+		}()
+	}
+	for range pings {
+		if err := <-results; err != nil {
+			t.Fatalf("Ping: %v", err)
+		}
 	}
 }

@@ -21,12 +21,6 @@ import (
 // a message's payload for it.
 var deflateTail = []byte{0x00, 0x00, 0xff, 0xff}
 
-// inflateTrailer is what a receiver inflating with compress/flate appends
-// to a message: the tail, then an empty final stored block, so that the
-// reader reports io.EOF exactly at the end of the message. Ours needs
-// none; the tests use it to check what we send against compress/flate.
-var inflateTrailer = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
-
 // deflate is the compression state of one connection.
 type deflate struct {
 	level     int // 1: the history's end is searched; 2: all of it (CompressionOptions.Level)

@@ -17,6 +17,13 @@ import (
 )
 
 // compressionModes runs f once per compression setup, both ends alike.
+// inflateTrailer is what a receiver inflating with compress/flate appends
+// to a message: the tail, then an empty final stored block, so that the
+// reader reports io.EOF exactly at the end of the message. The library's
+// inflater needs none; the tests use it to check what we send against
+// compress/flate.
+var inflateTrailer = []byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
+
 func compressionModes(t *testing.T, f func(t *testing.T, aopts *AcceptOptions, dopts *DialOptions)) {
 	modes := []struct {
 		name string

@@ -16,6 +16,16 @@ func (c *Conn) noteFrame() {
 	}
 }
 
+// noteDataFrame is noteFrame for a data frame, which a blocking reader
+// returns to the application: a pong or close waiting for the write side
+// is kicked first, as nothing may read for a while.
+func (c *Conn) noteDataFrame() {
+	c.noteFrame()
+	if c.controlPending() {
+		c.kickControl()
+	}
+}
+
 // heartbeat pings a quiet peer and closes the connection when it does not
 // answer. It runs on timers, so an idle connection has no goroutine for it.
 type heartbeat struct {

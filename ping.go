@@ -58,9 +58,8 @@ func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
 	}()
 	var payload [8]byte
 	binary.BigEndian.PutUint64(payload[:], id)
-	var frame [maxControlFrame]byte
 	start := time.Now()
-	err := c.sendFrame(ctx, c.appendControlFrame(frame[:0], opPing, payload[:]))
+	err := c.sendControl(ctx, opPing, payload[:])
 	c.unlockFrame()
 	if err != nil {
 		return 0, wrapError("websocket: failed to send ping", err)

@@ -345,10 +345,7 @@ func (r *reader) readWhole(ctx context.Context, dst []byte) (MessageType, []byte
 		return 0, dst, false, nil
 	}
 	r.r += n
-	r.c.noteFrame()
-	if r.c.controlPending() {
-		r.c.kickControl()
-	}
+	r.c.noteDataFrame()
 	dst = append(dst, p...)
 	r.releaseIfIdle()
 	return MessageType(op), dst, true, nil

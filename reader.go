@@ -38,9 +38,9 @@ type reader struct {
 	last       bool      // chunk ends the message
 	msgOp      opcode    // opcode of the message in progress: its MessageType, in a byte
 
-	stopOnControl bool               // next returns after each control frame
-	msgReader     *messageReader     // what Reader returns, made on first use
-	intr          *xsync.Interrupter // makes a blocked read honour its ctx; made on first need
+	stopOnControl bool              // next returns after each control frame
+	msgReader     *messageReader    // what Reader returns, made on first use
+	intr          xsync.Interrupter // makes a blocked read honour its ctx
 
 	// Waiting for data without a buffer (read_unix.go): the socket, and
 	// the state of a read through it, made on the first one.
@@ -99,19 +99,11 @@ func (r *reader) releaseIfIdle() {
 // watch arranges for reads to be interrupted when ctx ends. The returned
 // value must be passed to unwatch once the reads are over.
 func (r *reader) watch(ctx context.Context) (stop func() bool) {
-	if ctx.Done() == nil {
-		return nil
-	}
-	if r.intr == nil {
-		r.intr = new(xsync.Interrupter) // on the first read a ctx can end
-	}
 	return r.intr.Watch(ctx, r.c.nc, xsync.Read)
 }
 
 func (r *reader) unwatch(stop func() bool) {
-	if stop != nil {
-		r.intr.Unwatch(stop, r.c.nc, xsync.Read)
-	}
+	r.intr.Unwatch(stop, r.c.nc, xsync.Read)
 }
 
 // fill reads at least one more byte into the buffer.
@@ -173,10 +165,7 @@ func (r *reader) next(ctx context.Context, ev *wsproto.Event) error {
 		case err != nil:
 			return r.failDecode(ctx, err)
 		case ev.Kind == wsproto.Data:
-			r.c.noteFrame()
-			if r.c.controlPending() {
-				r.c.kickControl()
-			}
+			r.c.noteDataFrame()
 			return nil
 		case ev.Kind != wsproto.None:
 			r.c.noteFrame()

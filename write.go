@@ -33,8 +33,8 @@ type writer struct {
 	// writev is set when the connection turns net.Buffers into one
 	// vectored write (TCP and Unix sockets).
 	writev bool
-	msg    *messageWriter     // the streaming Writer's state, made on first use (stream.go)
-	intr   *xsync.Interrupter // makes a blocked write honour its ctx; made on first need
+	msg    *messageWriter    // the streaming Writer's state, made on first use (stream.go)
+	intr   xsync.Interrupter // makes a blocked write honour its ctx
 	// queue is set when a Poller's loop serves the connection: writes then
 	// never wait for the socket (queue.go).
 	queue atomic.Pointer[outQueue]
@@ -57,7 +57,7 @@ func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err er
 	if w.queue.Load() != nil {
 		return w.queue.Load().send(w.c, false, bufs)
 	}
-	stop := w.watch(ctx)
+	stop := w.intr.Watch(ctx, w.c.nc, xsync.Write)
 	var n int64
 	if len(bufs) == 1 {
 		var m int
@@ -75,25 +75,11 @@ func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err er
 	} else {
 		n, err = writeEach(w.c.nc, bufs)
 	}
-	if stop != nil {
-		w.intr.Unwatch(stop, w.c.nc, xsync.Write)
-	}
+	w.intr.Unwatch(stop, w.c.nc, xsync.Write)
 	if err != nil {
 		err = interruptCause(ctx, err)
 	}
 	return n > 0, err
-}
-
-// watch arranges for the write to be interrupted when ctx ends; pass what
-// it returns, if not nil, to w.intr.Unwatch.
-func (w *writer) watch(ctx context.Context) (stop func() bool) {
-	if ctx.Done() == nil {
-		return nil
-	}
-	if w.intr == nil {
-		w.intr = new(xsync.Interrupter) // on the first write a ctx can end
-	}
-	return w.intr.Watch(ctx, w.c.nc, xsync.Write)
 }
 
 // scratch returns small, made on first use.
@@ -241,6 +227,11 @@ func (c *Conn) writeControl(ctx context.Context, op opcode, payload []byte) erro
 		return err
 	}
 	defer c.unlockFrame()
+	return c.sendControl(ctx, op, payload)
+}
+
+// sendControl sends a control frame; the caller holds frameMu.
+func (c *Conn) sendControl(ctx context.Context, op opcode, payload []byte) error {
 	var buf [maxControlFrame]byte
 	return c.sendFrame(ctx, c.appendControlFrame(buf[:0], op, payload))
 }

@@ -31,11 +31,17 @@ var past = time.Unix(1, 0)
 // moved into the past, and put back once the operation is over. This is
 // how every blocking operation here honours its ctx without a goroutine
 // per call. One Interrupter serves one operation at a time, on one
-// connection and side; its zero value is ready, and it allocates once, on
-// its first cancelable operation.
+// connection and side; its zero value is ready. It is a pointer, 8 bytes
+// in every connection, to state made on its first cancelable operation:
+// a connection whose operations never have a ctx that can end carries
+// nothing more.
 type Interrupter struct {
+	s *interruptState
+}
+
+type interruptState struct {
 	wg   sync.WaitGroup
-	fire func() // moves the deadline; made on first use
+	fire func() // moves the deadline
 }
 
 // Watch arranges for nc's side to be interrupted when ctx ends. Pass the
@@ -49,14 +55,16 @@ func (in *Interrupter) Watch(ctx context.Context, nc Deadliner, side Side) (stop
 }
 
 func (in *Interrupter) watch(ctx context.Context, nc Deadliner, side Side) (stop func() bool) {
-	in.wg.Add(1)
-	if in.fire == nil {
-		in.fire = func() {
+	if in.s == nil {
+		s := new(interruptState)
+		s.fire = func() {
 			setDeadline(nc, side, past)
-			in.wg.Done()
+			s.wg.Done()
 		}
+		in.s = s
 	}
-	return context.AfterFunc(ctx, in.fire)
+	in.s.wg.Add(1)
+	return context.AfterFunc(ctx, in.s.fire)
 }
 
 // Unwatch ends what Watch started, with the same nc and side. If the
@@ -71,10 +79,10 @@ func (in *Interrupter) Unwatch(stop func() bool, nc Deadliner, side Side) (inter
 
 func (in *Interrupter) unwatch(stop func() bool, nc Deadliner, side Side) bool {
 	if stop() {
-		in.wg.Done()
+		in.s.wg.Done()
 		return false
 	}
-	in.wg.Wait()
+	in.s.wg.Wait()
 	setDeadline(nc, side, time.Time{})
 	return true
 }

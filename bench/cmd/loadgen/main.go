@@ -370,16 +370,10 @@ func (c *client) roundTrip() error {
 	}
 	got := 0
 	for {
-		b, err := c.br.Peek(2)
+		op, fin, length, compressed, err := c.nextHeader()
 		if err != nil {
 			return err
 		}
-		if b, err = c.br.Peek(hlenOf(b)); err != nil {
-			return err
-		}
-		op, fin, length, hlen := wsframe.ParseHeader(b)
-		compressed := b[0]&0x40 != 0
-		c.br.Discard(hlen)
 		if _, err := c.br.Discard(int(length)); err != nil {
 			return err
 		}
@@ -409,16 +403,10 @@ func (c *client) checkedTrip(m *message, first bool) error {
 	var body []byte
 	compressed := false
 	for {
-		b, err := c.br.Peek(2)
+		op, fin, length, rsv1, err := c.nextHeader()
 		if err != nil {
 			return err
 		}
-		if b, err = c.br.Peek(hlenOf(b)); err != nil {
-			return err
-		}
-		op, fin, length, hlen := wsframe.ParseHeader(b)
-		rsv1 := b[0]&0x40 != 0
-		c.br.Discard(hlen)
 		if op >= wsframe.OpClose {
 			if _, err := c.br.Discard(int(length)); err != nil {
 				return err
@@ -457,6 +445,22 @@ func (c *client) checkedTrip(m *message, first bool) error {
 		return fmt.Errorf("echo of %d bytes (compressed: %v) differs from the %d bytes sent", len(body), compressed, len(m.payload))
 	}
 	return nil
+}
+
+// nextHeader reads the next frame's header from the server and reports
+// its opcode, FIN and RSV1 bits and payload length.
+func (c *client) nextHeader() (op byte, fin bool, length int64, rsv1 bool, err error) {
+	b, err := c.br.Peek(2)
+	if err != nil {
+		return 0, false, 0, false, err
+	}
+	if b, err = c.br.Peek(hlenOf(b)); err != nil {
+		return 0, false, 0, false, err
+	}
+	op, fin, length, hlen := wsframe.ParseHeader(b)
+	rsv1 = b[0]&0x40 != 0
+	c.br.Discard(hlen)
+	return op, fin, length, rsv1, nil
 }
 
 func hlenOf(b []byte) int {

@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -214,9 +215,23 @@ func (s *streamConn) Write(p []byte) (int, error) {
 	closed := s.closed
 	s.mu.Unlock()
 	if err != nil && closed {
-		err = errStreamClosed
+		err = closedWriteError(expired)
 	}
 	return n, err
+}
+
+// closedWriteError is the error of a write that failed with the stream
+// closed under it. Where the deadline had passed first, the write was
+// interrupted, and the reset that interrupted it may be what closed the
+// stream (a server's request context ends with it): report the deadline,
+// so that the Conn reports the ctx that set it.
+func closedWriteError(expired <-chan struct{}) error {
+	select {
+	case <-expired:
+		return fmt.Errorf("HTTP/2 stream reset to interrupt the write: %w", os.ErrDeadlineExceeded)
+	default:
+		return errStreamClosed
+	}
 }
 
 // writeExpired runs when the write deadline passes.

@@ -105,7 +105,7 @@ func acceptStream(w http.ResponseWriter, r *http.Request, opts *AcceptOptions, s
 	// HTTP/2 connection ends: end the Conn then, so that a handler waiting
 	// for Done returns even if nothing reads.
 	stop := context.AfterFunc(r.Context(), func() {
-		c.closeNow(fmt.Errorf("websocket: connection closed without a close frame: %w: the HTTP/2 stream or its connection ended", &CloseError{Code: StatusAbnormalClosure}))
+		c.closeNow(fmt.Errorf("websocket: %w: the HTTP/2 stream or its connection ended", &CloseError{Code: StatusAbnormalClosure}))
 	})
 	s.atClose(func() { stop() })
 	if g := opts.Group; g != nil {

@@ -1109,3 +1109,113 @@ func TestHTTP2RefusalSaysHowToEnable(t *testing.T) {
 		}
 	}
 }
+
+// A server's write that waits for the client's flow control and whose ctx
+// ends returns the ctx's error. Interrupting it resets the stream, which
+// also ends the request's context: the error must still say why the write
+// stopped, not that the stream ended.
+func TestHTTP2ServerWriteCtx(t *testing.T) {
+	h2Modes(t, func(t *testing.T, useTLS bool) {
+		wstest.CheckLeaks(t)
+		writeErr := make(chan error, 1)
+		srv := newH2Server(t, useTLS, h2Handler(t, nil, func(c *Conn, r *http.Request) {
+			msg := payload(2, 4000)
+			for sent := 0; sent < 5000; sent++ {
+				short, cancel := context.WithTimeout(r.Context(), 50*time.Millisecond)
+				err := c.Write(short, MessageBinary, msg)
+				cancel()
+				if err != nil {
+					writeErr <- err
+					return
+				}
+			}
+			writeErr <- errors.New("writes never waited")
+		}))
+		dopts := srv.dopts
+		dopts.HTTP2 = new(HTTP2Transport)
+		ctx := testCtx(t)
+		for i := 0; i < 5; i++ {
+			c, _, err := dialTest(t, ctx, srv.url, &dopts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The client does not read until the server's write failed.
+			err = <-writeErr
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("server Write %d: %v, want an error wrapping context.DeadlineExceeded", i, err)
+			}
+			c.CloseNow()
+		}
+	})
+}
+
+// The limits and the heartbeat hold over HTTP/2 as over HTTP/1.1.
+func TestHTTP2LimitsAndHeartbeat(t *testing.T) {
+	h2Modes(t, func(t *testing.T, useTLS bool) {
+		wstest.CheckLeaks(t)
+		serverErr := make(chan error, 1)
+		opts := &AcceptOptions{ConnOptions: ConnOptions{
+			ReadLimit:    1024,
+			PingInterval: 50 * time.Millisecond,
+		}}
+		srv := newH2Server(t, useTLS, h2Handler(t, opts, func(c *Conn, r *http.Request) {
+			_, _, err := c.Read(r.Context())
+			serverErr <- err
+		}))
+		dopts := srv.dopts
+		dopts.HTTP2 = new(HTTP2Transport)
+		ctx := testCtx(t)
+
+		t.Run("read limit", func(t *testing.T) {
+			c, _, err := dialTest(t, ctx, srv.url, &dopts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Write(ctx, MessageBinary, payload(3, 1025)); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-serverErr; !errors.Is(err, ErrMessageTooBig) {
+				t.Errorf("server Read: %v, want ErrMessageTooBig", err)
+			}
+			_, _, err = c.Read(ctx)
+			if code := CloseStatus(err); code != StatusMessageTooBig {
+				t.Errorf("client Read: %v (code %d), want a close with 1009", err, code)
+			}
+		})
+		t.Run("heartbeat", func(t *testing.T) {
+			c, _, err := dialTest(t, ctx, srv.url, &dopts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The client never reads, so it never answers the pings.
+			if err := <-serverErr; !errors.Is(err, ErrHeartbeatTimeout) {
+				t.Errorf("server Read: %v, want ErrHeartbeatTimeout", err)
+			}
+			c.CloseNow()
+		})
+	})
+}
+
+// A Dial over HTTP/2 whose ctx ends while the server has not answered
+// returns the ctx's error and leaves nothing behind.
+func TestHTTP2DialCtx(t *testing.T) {
+	h2Modes(t, func(t *testing.T, useTLS bool) {
+		wstest.CheckLeaks(t)
+		release := make(chan struct{})
+		srv := newH2Server(t, useTLS, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}))
+		defer close(release)
+		dopts := srv.dopts
+		dopts.HTTP2 = new(HTTP2Transport)
+		short, cancel := context.WithTimeout(testCtx(t), 100*time.Millisecond)
+		defer cancel()
+		c, _, err := dialTest(t, short, srv.url, &dopts)
+		if c != nil || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Dial: %v, %v; want context.DeadlineExceeded", c, err)
+		}
+	})
+}

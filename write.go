@@ -115,10 +115,14 @@ func writeEach(nc net.Conn, bufs [][]byte) (int64, error) {
 // connection when part of the frame went out (the stream cannot be resumed)
 // or the network failed.
 func (c *Conn) frameError(written bool, err error) error {
-	if c.isClosed() {
+	ctxEnded := isCtxErr(err)
+	if c.isClosed() && !ctxEnded {
 		return c.errAfterClose()
 	}
-	if isCtxErr(err) && !written {
+	// A write interrupted by its ctx reports the ctx even when the
+	// interruption ended the connection meanwhile, as resetting an HTTP/2
+	// stream does: that is why this write stopped.
+	if ctxEnded && !written && !c.isClosed() {
 		return err // nothing went out: the connection is intact
 	}
 	err = wrapError("websocket: failed to write frame", err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -93,6 +94,19 @@ func TestAcceptRejects(t *testing.T) {
 			status: http.StatusBadRequest,
 		},
 		{
+			name:   "body with Content-Length",
+			modify: func(r *http.Request) { r.ContentLength = 6 },
+			status: http.StatusBadRequest,
+		},
+		{
+			name: "chunked body",
+			modify: func(r *http.Request) {
+				r.ContentLength = -1
+				r.TransferEncoding = []string{"chunked"}
+			},
+			status: http.StatusBadRequest,
+		},
+		{
 			name:   "cross origin",
 			modify: func(r *http.Request) { r.Header.Set("Origin", "https://evil.example") },
 			status: http.StatusForbidden,
@@ -178,6 +192,105 @@ func TestOriginAllowed(t *testing.T) {
 			r.Header.Set("Origin", tc.origin)
 			if herr := checkOrigin(r, tc.patterns, nil); herr != nil {
 				t.Fatal(herr)
+			}
+		})
+	}
+}
+
+// TestAcceptRefusesRequestBody: an upgrade request that carries a body is
+// refused with 400 before the hijack, whether the body is framed by
+// Content-Length or chunked. Accepted, the body's bytes (here a valid
+// masked text frame) were read as the client's first message. A frame
+// written right behind a request without a body, in the same TCP write,
+// is still the first message.
+func TestAcceptRefusesRequestBody(t *testing.T) {
+	const head = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+	msg := frame(true, 0, opText, true, []byte("hello"))
+	tests := []struct {
+		name    string
+		request string
+		status  int
+	}{
+		{
+			name:    "Content-Length body",
+			request: head + fmt.Sprintf("Content-Length: %d\r\n\r\n", len(msg)) + string(msg),
+			status:  http.StatusBadRequest,
+		},
+		{
+			name:    "chunked body",
+			request: head + fmt.Sprintf("Transfer-Encoding: chunked\r\n\r\n%x\r\n", len(msg)) + string(msg) + "\r\n0\r\n\r\n",
+			status:  http.StatusBadRequest,
+		},
+		{
+			name:    "Content-Length 0, frame pipelined",
+			request: head + "Content-Length: 0\r\n\r\n" + string(msg),
+			status:  http.StatusSwitchingProtocols,
+		},
+		{
+			name:    "frame pipelined",
+			request: head + "\r\n" + string(msg),
+			status:  http.StatusSwitchingProtocols,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			wstest.CheckLeaks(t)
+			type result struct {
+				acceptErr error
+				msg       string
+				readErr   error
+			}
+			results := make(chan result, 1)
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c, err := Accept(w, r, nil)
+				if err != nil {
+					results <- result{acceptErr: err}
+					return
+				}
+				defer c.CloseNow()
+				ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+				defer cancel()
+				_, b, err := c.Read(ctx)
+				results <- result{msg: string(b), readErr: err}
+			}))
+			defer ts.Close()
+			nc, err := net.Dial("tcp", ts.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			nc.SetDeadline(time.Now().Add(5 * time.Second))
+			// One write: the body or frame arrives with the head and sits
+			// in net/http's buffer when the handler runs.
+			if _, err := io.WriteString(nc, tc.request); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d (%q), want %d", resp.StatusCode, body, tc.status)
+			}
+			res := <-results
+			if tc.status != http.StatusSwitchingProtocols {
+				var herr *HandshakeError
+				if !errors.As(res.acceptErr, &herr) || herr.Status != tc.status {
+					t.Fatalf("Accept returned %v, want a HandshakeError with status %d", res.acceptErr, tc.status)
+				}
+				const reason = "upgrade request must not have a body"
+				if !strings.Contains(string(body), reason) || herr.Reason != reason {
+					t.Fatalf("reason %q, body %q, want %q", herr.Reason, body, reason)
+				}
+				return
+			}
+			if res.acceptErr != nil || res.readErr != nil {
+				t.Fatalf("Accept: %v, Read: %v", res.acceptErr, res.readErr)
+			}
+			if res.msg != "hello" {
+				t.Fatalf("message %q, want %q", res.msg, "hello")
 			}
 		})
 	}

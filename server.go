@@ -218,6 +218,13 @@ func checkClientHandshake(r *http.Request) *HandshakeError {
 		return &HandshakeError{Status: http.StatusBadRequest, Reason: `Connection header does not contain "upgrade"`}
 	case !headerContainsToken(r.Header, "Upgrade", "websocket"):
 		return &HandshakeError{Status: http.StatusBadRequest, Reason: `Upgrade header does not contain "websocket"`}
+	case r.ContentLength != 0 || len(r.TransferEncoding) > 0:
+		// A body has no meaning on the opening GET, and net/http leaves
+		// its unread bytes in the buffer the hijack hands over: accepted,
+		// they would be read as the client's first frames, smuggled past
+		// whatever inspected the request. (net/http sets ContentLength to
+		// -1 for a chunked body; Content-Length: 0 is no body.)
+		return &HandshakeError{Status: http.StatusBadRequest, Reason: "upgrade request must not have a body"}
 	}
 	versions := r.Header["Sec-Websocket-Version"]
 	switch {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -543,5 +544,82 @@ func TestCorruptCompressedMessage(t *testing.T) {
 				t.Errorf("server's Read: %v; want a failure that says %q", err, tt.reason)
 			}
 		})
+	}
+}
+
+// A refused decompression bomb costs about the read limit in storage, not
+// a multiple of it: the message's buffer grows no further than the limit
+// (growInflated, below), and finding the byte past it takes no buffer of
+// its own. The blocking reader and the Poller's loop gather compressed
+// messages through the same appendInflated.
+func TestDecompressionBombStorage(t *testing.T) {
+	const limit = 32 << 20
+	for _, tc := range []struct {
+		name string
+		size int // inflated size of the message sent
+		ok   bool
+	}{
+		{
+			name: "bomb",
+			size: 40 << 20,
+		},
+		{
+			name: "exactly the limit",
+			size: limit,
+			ok:   true,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var z bytes.Buffer
+			fw, _ := flate.NewWriter(&z, flate.BestSpeed)
+			fw.Write(make([]byte, tc.size))
+			fw.Flush()
+			body := z.Bytes()[:z.Len()-len(deflateTail)]
+			opts := &ConnOptions{ReadLimit: limit}
+			opts.Compression = CompressionOptions{Mode: CompressionNoContextTakeover}
+			nc := &onceConn{r: bytes.NewReader(frame(true, bitRsv1, opBinary, true, body))}
+			c := newConn(nc, false, opts, "", nil, &deflateParams{})
+			defer c.CloseNow()
+			_, msg, err := c.Read(context.Background())
+			if !tc.ok {
+				if !errors.Is(err, ErrMessageTooBig) {
+					t.Fatalf("Read: %v, want ErrMessageTooBig", err)
+				}
+				return
+			}
+			if err != nil || len(msg) != tc.size {
+				t.Fatalf("Read: %d bytes, %v", len(msg), err)
+			}
+			// Large allocations are rounded up to whole pages.
+			if cap(msg) > limit+8192 {
+				t.Errorf("a message of the limit's size took a buffer of %d bytes", cap(msg))
+			}
+		})
+	}
+}
+
+// growInflated never grows past the most that may come, and what all the
+// buffers of one message add up to stays under twice that: growForRead's
+// unbounded doubling reached 65 MB for a 32 MiB limit, 3.3 times the
+// limit in all.
+func TestGrowInflated(t *testing.T) {
+	for _, limit := range []int64{1, 511, 512, 4 << 10, 100_000, 1 << 20, 32 << 20, 32<<20 + 7} {
+		var dst []byte
+		var total int64
+		for int64(cap(dst)) < limit {
+			dst = growInflated(dst[:cap(dst)], limit-int64(cap(dst)))
+			total += int64(cap(dst))
+		}
+		// Capacities are rounded up to a size class or whole pages.
+		if c := int64(cap(dst)); c > limit+limit/8+8192 {
+			t.Errorf("limit %d: grew to %d", limit, c)
+		}
+		if total > 2*limit+2048 {
+			t.Errorf("limit %d: allocated %d in all, over twice the limit", limit, total)
+		}
+	}
+	// No limit: plain doubling, no overflow.
+	if got := cap(growInflated(make([]byte, 0, 4096), math.MaxInt64)); got < 8192 || got > 16384 {
+		t.Errorf("unlimited growth from 4096 gave %d", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 
 	"github.com/fullduplex/websocket/internal/bpool"
 	"github.com/fullduplex/websocket/internal/wsproto"
@@ -377,14 +378,30 @@ func (r *reader) appendPlain(ctx context.Context, dst []byte) ([]byte, error) {
 	}
 }
 
-// appendInflated appends a compressed message, inflated, to dst.
+// appendInflated appends a compressed message, inflated, to dst. The
+// storage grows no further than the read limit (growInflated): a refused
+// decompression bomb costs a buffer of the limit, and in all about 1.6
+// times the limit allocated.
 func (r *reader) appendInflated(ctx context.Context, dst []byte) ([]byte, error) {
+	var probe [1]byte
 	for {
-		if len(dst) == cap(dst) {
-			dst = growForRead(dst, 0)
+		p := dst[len(dst):cap(dst)]
+		atLimit := false
+		if len(p) == 0 {
+			if room := r.dec.InflateRoom(); room > 1 {
+				dst = growInflated(dst, room-1)
+				p = dst[len(dst):cap(dst)]
+			} else {
+				// At the limit: one byte more fails the message (and
+				// readInflated returns none), and finding it needs no
+				// storage for what would follow.
+				p, atLimit = probe[:], true
+			}
 		}
-		n, err := r.readInflated(ctx, dst[len(dst):cap(dst)])
-		dst = dst[:len(dst)+n]
+		n, err := r.readInflated(ctx, p)
+		if !atLimit {
+			dst = dst[:len(dst)+n]
+		}
 		if err == io.EOF || err == nil && !r.inMessage {
 			return dst, nil
 		}
@@ -428,6 +445,20 @@ func growForRead(dst []byte, frameLeft int64) []byte {
 		add = int(frameLeft)
 	}
 	return append(dst[:cap(dst)], make([]byte, add)...)[:len(dst)]
+}
+
+// growInflated extends dst's capacity for inflated output, of which at
+// most most more bytes may come. It doubles as growForRead does, except
+// that a growth that would pass half of the largest size possible goes to
+// it at once: the last copy then moves at most half of it, and the
+// buffers before it add up to less than the limit.
+func growInflated(dst []byte, most int64) []byte {
+	c := int64(cap(dst))
+	add := max(c, 512)
+	if most <= c+2*add { // the new capacity, c+add, would pass (c+most)/2
+		add = most
+	}
+	return slices.Grow(dst[:cap(dst)], int(add))[:len(dst)]
 }
 
 // readUntilClose reads on behalf of Close until the peer's close frame.

@@ -15,6 +15,7 @@ func TestCheckOrigin(t *testing.T) {
 	tests := []struct {
 		name      string
 		origins   []string // Origin header values
+		tls       bool     // the request came over TLS
 		patterns  []string
 		skip      bool  // InsecureSkipOriginCheck
 		answer    *bool // CheckOrigin's answer; nil: no CheckOrigin
@@ -77,6 +78,94 @@ func TestCheckOrigin(t *testing.T) {
 			accepted:  false,
 		},
 		{
+			name:      "https Origin on a plain request to its host",
+			origins:   []string{"https://example.com"},
+			answer:    ptr(false),
+			wantCalls: 0,
+			accepted:  true,
+		},
+		{
+			name:      "https Origin on a TLS request to its host",
+			origins:   []string{"https://example.com"},
+			tls:       true,
+			answer:    ptr(false),
+			wantCalls: 0,
+			accepted:  true,
+		},
+		{
+			name:      "http Origin on a TLS request to its host",
+			origins:   []string{"http://example.com"},
+			tls:       true,
+			answer:    ptr(false),
+			wantCalls: 1,
+			accepted:  false,
+		},
+		{
+			name:      "http Origin on a TLS request, allowed by CheckOrigin",
+			origins:   []string{"http://example.com"},
+			tls:       true,
+			answer:    ptr(true),
+			wantCalls: 1,
+			accepted:  true,
+		},
+		{
+			name:      "http Origin on a TLS request, host pattern",
+			origins:   []string{"http://app.good.example"},
+			tls:       true,
+			patterns:  []string{"*.good.example"},
+			answer:    ptr(false),
+			wantCalls: 1,
+			accepted:  false,
+		},
+		{
+			name:      "http Origin on a TLS request, pattern pins http",
+			origins:   []string{"http://example.com"},
+			tls:       true,
+			patterns:  []string{"http://example.com"},
+			answer:    ptr(false),
+			wantCalls: 0,
+			accepted:  true,
+		},
+		{
+			name:      "ftp Origin on its host",
+			origins:   []string{"ftp://example.com"},
+			answer:    ptr(false),
+			wantCalls: 1,
+			accepted:  false,
+		},
+		{
+			name:      "ftp Origin, host pattern",
+			origins:   []string{"ftp://app.good.example"},
+			patterns:  []string{"*.good.example"},
+			answer:    ptr(false),
+			wantCalls: 1,
+			accepted:  false,
+		},
+		{
+			name:      "extension Origin, pattern names its scheme",
+			origins:   []string{"chrome-extension://abcdefghijklmnop"},
+			patterns:  []string{"chrome-extension://abcdefghijklmnop"},
+			answer:    ptr(false),
+			wantCalls: 0,
+			accepted:  true,
+		},
+		{
+			name:      "pattern pins https, http Origin",
+			origins:   []string{"http://app.good.example"},
+			patterns:  []string{"https://*.good.example"},
+			answer:    ptr(false),
+			wantCalls: 1,
+			accepted:  false,
+		},
+		{
+			name:      "pattern pins https, https Origin",
+			origins:   []string{"https://app.good.example"},
+			patterns:  []string{"https://*.good.example"},
+			answer:    ptr(false),
+			wantCalls: 0,
+			accepted:  true,
+		},
+		{
 			name:      "InsecureSkipOriginCheck wins",
 			origins:   []string{"https://evil.example"},
 			skip:      true,
@@ -87,7 +176,11 @@ func TestCheckOrigin(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := httptest.NewRequest(http.MethodGet, "http://example.com/ws", nil)
+			target := "http://example.com/ws"
+			if tc.tls {
+				target = "https://example.com/ws" // sets r.TLS
+			}
+			r := httptest.NewRequest(http.MethodGet, target, nil)
 			r.Header.Set("Connection", "Upgrade")
 			r.Header.Set("Upgrade", "websocket")
 			r.Header.Set("Sec-WebSocket-Version", "13")

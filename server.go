@@ -29,7 +29,21 @@ type AcceptOptions struct {
 	// whose browsers may connect. A pattern is matched with path.Match,
 	// case-insensitively, against the Origin's host ("example.com",
 	// "*.example.com", "localhost:*"), or against scheme://host when the
-	// pattern contains "://".
+	// pattern contains "://" ("https://*.example.com",
+	// "chrome-extension://<id>").
+	//
+	// The request's own host and a pattern without a scheme admit only a
+	// web page's origin: https, or http if the request did not come over
+	// TLS. A page served over plain HTTP can be rewritten by anyone on its
+	// network path, so it does not get the TLS endpoint, and the cookies
+	// sent to it, in its site's name (browsers, too, hold http://a and
+	// https://a to be different origins); list it with its scheme,
+	// "http://example.com", to admit it all the same. Behind a proxy that
+	// terminates TLS the request arrives without TLS, so both schemes pass
+	// there: an https page on the plain hop is the common deployment, and
+	// browsers do not let an https page open ws:// themselves. Other
+	// schemes (ftp, file, a browser extension's) pass only a pattern that
+	// names them.
 	OriginPatterns []string
 
 	// InsecureSkipOriginCheck accepts every Origin. It opens the endpoint to
@@ -47,8 +61,9 @@ type AcceptOptions struct {
 	//   - no Origin header (not a browser): accepted, CheckOrigin not called;
 	//   - more than one Origin, or one that is not an absolute URL with a
 	//     host: refused with 403, CheckOrigin not called;
-	//   - the Origin's host equal to the request's Host, or matching one of
-	//     OriginPatterns: accepted, CheckOrigin not called;
+	//   - the Origin a web page's on the request's Host (its scheme https,
+	//     or http on a request that did not come over TLS), or matching one
+	//     of OriginPatterns: accepted, CheckOrigin not called;
 	//   - otherwise CheckOrigin(r) is called: true accepts, false refuses
 	//     with 403. Without CheckOrigin the request is refused.
 	//
@@ -256,8 +271,8 @@ func reject(w http.ResponseWriter, herr *HandshakeError) error {
 }
 
 // checkOrigin allows requests without an Origin (non-browser clients),
-// same-origin requests, origins matching one of patterns, and those fn
-// allows (see AcceptOptions.CheckOrigin).
+// same-site requests, origins matching one of patterns, and those fn
+// allows (see AcceptOptions.OriginPatterns and CheckOrigin).
 func checkOrigin(r *http.Request, patterns []string, fn func(*http.Request) bool) *HandshakeError {
 	origins := r.Header["Origin"]
 	if len(origins) == 0 {
@@ -271,13 +286,21 @@ func checkOrigin(r *http.Request, patterns []string, fn func(*http.Request) bool
 	if err != nil || u.Host == "" {
 		return forbidden
 	}
-	if strings.EqualFold(u.Host, r.Host) {
+	// Unless a pattern names the scheme, only a web page's origin counts,
+	// and a page that came over plain HTTP, which a network attacker can
+	// rewrite, does not count for a request that came over TLS. Without
+	// TLS both schemes pass: TLS may end at a proxy in front of us.
+	// (url.Parse lowercases the scheme.)
+	web := u.Scheme == "https" || u.Scheme == "http" && r.TLS == nil
+	if web && strings.EqualFold(u.Host, r.Host) {
 		return nil
 	}
 	for _, p := range patterns {
 		target := u.Host
 		if strings.Contains(p, "://") {
 			target = u.Scheme + "://" + u.Host
+		} else if !web {
+			continue
 		}
 		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(target)); ok {
 			return nil

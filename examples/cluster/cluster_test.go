@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,7 +29,14 @@ var (
 	clusterRooms    = flag.Int("cluster.rooms", 12, "rooms the clients are spread over")
 	clusterInterval = flag.Duration("cluster.interval", time.Second, "time between two messages of one client")
 	clusterBin      = flag.String("cluster.bin", "", "run the servers from this `binary` (go build -o BIN .) instead of the test binary")
+	clusterSaturate = flag.Duration("cluster.saturate", 0, "after the steady state, have every room talk as fast as the cluster takes it for this `long` (0: no such phase)")
+	clusterFigures  = flag.String("cluster.figures", "", "write what the test measured to this `file`, as a Markdown table (see figures.sh)")
 )
+
+// saturateRounds is how many rounds a room may have in flight during the
+// saturated phase: it bounds what any member has queued to that many times
+// its room's size in messages, well below -send-queue.
+const saturateRounds = 2
 
 // TestClusterBehindNginx runs three server processes, built from this
 // package and clustered through their embedded NATS servers, behind nginx,
@@ -45,6 +53,10 @@ var (
 //     or its receiver, that nothing was duplicated or reordered, that
 //     members who stayed connected to each other lost nothing, and that
 //     every member's view of its room is right at the end.
+//
+// With -cluster.saturate, a saturated phase (see saturated) comes between
+// the two; with -cluster.figures, what the test measured is written out
+// as a Markdown table (figures.sh puts it in README.md).
 func TestClusterBehindNginx(t *testing.T) {
 	nginx := findNginx()
 	if nginx == "" {
@@ -53,8 +65,12 @@ func TestClusterBehindNginx(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three servers, nginx and hundreds of clients; skipped with -short")
 	}
+	if *clusterFigures != "" && raceDetector {
+		t.Fatal("-cluster.figures: run without -race, which would be measured too")
+	}
 	start := time.Now()
 	dir := t.TempDir()
+	fig := newFigures(nginx)
 
 	// Three servers, each routing to the other two.
 	nodes := []string{"n1", "n2", "n3"}
@@ -76,7 +92,7 @@ func TestClusterBehindNginx(t *testing.T) {
 			"-routes", strings.Join(routes, ","),
 		)
 	}
-	ctx := testCtx(t, 150*time.Second)
+	ctx := testCtx(t, 150*time.Second+2**clusterSaturate)
 	for _, s := range servers {
 		waitFor(ctx, t, fmt.Sprintf("%s to hear from all three servers", s.node), func() bool {
 			return len(s.health(t).Nodes) == len(nodes)
@@ -128,14 +144,18 @@ func TestClusterBehindNginx(t *testing.T) {
 		spread[node]++
 	}
 	t.Logf("%d clients in %d rooms, connected through nginx to %v", n, len(rooms), spread)
+	var memory []string
 	for i, s := range servers {
 		if spread[s.node] < n/6 {
 			t.Errorf("nginx gave %s %d of %d clients", s.node, spread[s.node], n)
 		}
 		if spread[s.node] > 0 {
-			t.Logf("%s: %.1f KiB of RSS per connection (%d connections)", s.node, float64(s.rss(t)-rssBefore[i])/1024/float64(spread[s.node]), spread[s.node])
+			kib := float64(s.rss(t)-rssBefore[i]) / 1024 / float64(spread[s.node])
+			t.Logf("%s: %.1f KiB of RSS per connection (%d connections)", s.node, kib, spread[s.node])
+			memory = append(memory, fmt.Sprintf("%s %.1f KiB (%d connections)", s.node, kib, spread[s.node]))
 		}
 	}
+	fig.add("Memory: growth of each server's RSS from before the clients connected to after, per connection", strings.Join(memory, ", "))
 	waitPresence(ctx, t, rooms)
 
 	// 1. Steady state.
@@ -161,8 +181,18 @@ func TestClusterBehindNginx(t *testing.T) {
 	t.Logf("steady state: %d messages, %d deliveries in %v (%.0f deliveries/s, paced at one message per client per %v); fan-out latency p50 %v, p99 %v, max %v",
 		n*steadyMessages, deliveries, elapsed.Round(time.Millisecond), float64(deliveries)/elapsed.Seconds(), *clusterInterval,
 		percentile(lat, 50), percentile(lat, 99), percentile(lat, 100))
+	perMessage := float64(deliveries) / float64(n*steadyMessages)
+	fig.add(fmt.Sprintf("Paced (the offered load): each client sends one message per %v, %d in all", *clusterInterval, steadyMessages),
+		fmt.Sprintf("%.0f messages/s in, %.0f deliveries/s out (%.0f members a room)", float64(n)/clusterInterval.Seconds(), float64(n)/clusterInterval.Seconds()*perMessage, perMessage))
+	fig.add("Paced: fan-out latency (send to receipt, every member), p50 / p99 / max", fmt.Sprintf("%v / %v / %v", percentile(lat, 50), percentile(lat, 99), percentile(lat, 100)))
 	if t.Failed() {
 		return
+	}
+	if *clusterSaturate > 0 {
+		saturated(ctx, t, fig, clients, rooms, *clusterSaturate)
+		if t.Failed() {
+			return
+		}
 	}
 
 	// 2. Failures, while everybody talks.
@@ -178,12 +208,14 @@ func TestClusterBehindNginx(t *testing.T) {
 	servers[0].signal(t, syscall.SIGKILL)
 	waitFor(ctx, t, "the clients of n1 to reconnect", func() bool { return allConnected(clients, "n1") })
 	t.Logf("SIGKILL n1: its %d clients reconnected in %v", len(on["n1"]), time.Since(killedAt).Round(time.Millisecond))
+	fig.add("SIGKILL n1: until all its clients are back in their rooms on other servers, through nginx", fmt.Sprintf("%v (%d clients)", time.Since(killedAt).Round(10*time.Millisecond), len(on["n1"])))
 	time.Sleep(time.Second)
 	on2 := onNode(clients)
 	termAt := time.Now()
 	servers[1].signal(t, syscall.SIGTERM)
 	waitFor(ctx, t, "the clients of n2 to reconnect", func() bool { return allConnected(clients, "n1", "n2") })
 	t.Logf("SIGTERM n2: its %d clients reconnected in %v", len(on2["n2"]), time.Since(termAt).Round(time.Millisecond))
+	fig.add("SIGTERM n2: until all its clients are back in their rooms on n3", fmt.Sprintf("%v (%d clients)", time.Since(termAt).Round(10*time.Millisecond), len(on2["n2"])))
 	if err := servers[1].wait(15 * time.Second); err != nil {
 		t.Errorf("n2 after SIGTERM: %v", err)
 	}
@@ -213,7 +245,9 @@ func TestClusterBehindNginx(t *testing.T) {
 	}
 
 	// What was lost, and whether each loss is one at-most-once allows.
-	checkLosses(t, clients, rooms, killedAt, termAt)
+	ls := checkLosses(t, clients, rooms, killedAt, termAt)
+	fig.add("At most once: deliveries lost in the whole run, every one around the SIGKILL of n1 or the SIGTERM of n2 (the test fails otherwise)",
+		fmt.Sprintf("%d of %d (%.2f%%); none duplicated or reordered", ls.lost, ls.expected, 100*float64(ls.lost)/float64(max(ls.expected, 1))))
 	lat = latencies(clients)
 	t.Logf("whole run: fan-out latency p50 %v, p99 %v, max %v", percentile(lat, 50), percentile(lat, 99), percentile(lat, 100))
 
@@ -224,6 +258,140 @@ func TestClusterBehindNginx(t *testing.T) {
 		t.Errorf("n3 after SIGTERM: %v", err)
 	}
 	t.Logf("total %v", time.Since(start).Round(time.Millisecond))
+	if *clusterFigures != "" && !t.Failed() {
+		if err := fig.write(*clusterFigures, n, len(rooms)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// saturated has every room talk in rounds, as fast as the cluster takes
+// them, for d: in a round each member of the room sends one message, and
+// a room starts a round only while fewer than saturateRounds of its
+// rounds are still on their way to some member. Then it waits until
+// every message has reached every member of its room. Every message must
+// arrive, once and in order: the bound keeps every member far from the
+// slow-consumer limit.
+func saturated(ctx context.Context, t *testing.T, fig *figures, clients []*load.Client, rooms map[string][]*load.Client, d time.Duration) {
+	t.Helper()
+	before := make(map[string]uint64, len(clients))
+	for _, c := range clients {
+		before[c.Name] = c.Sent()
+	}
+	phase := time.Now()
+	end := phase.Add(d)
+	var wg sync.WaitGroup
+	for _, members := range rooms {
+		wg.Go(func() {
+			// received counts what the room's members got: a round adds
+			// len(members) messages for each of them.
+			received := func() (sum uint64) {
+				for _, c := range members {
+					sum += c.Received()
+				}
+				return sum
+			}
+			base, perRound := received(), uint64(len(members)*len(members))
+			tick := time.NewTicker(time.Millisecond)
+			defer tick.Stop()
+			for rounds := uint64(0); time.Now().Before(end) && ctx.Err() == nil; {
+				if done := (received() - base) / perRound; rounds-done < saturateRounds {
+					for _, c := range members {
+						c.Send(ctx) // a failure shows in the checks below
+					}
+					rounds++
+					continue
+				}
+				select {
+				case <-tick.C:
+				case <-ctx.Done():
+				}
+			}
+		})
+	}
+	wg.Wait()
+	waitDelivered(ctx, t, rooms)
+	elapsed := time.Since(phase)
+	var messages, deliveries uint64
+	for _, members := range rooms {
+		for _, s := range members {
+			k := s.Sent() - before[s.Name]
+			messages += k
+			deliveries += k * uint64(len(members))
+		}
+	}
+	for _, r := range clients {
+		snap := r.Snapshot()
+		if snap.Connects != 1 {
+			t.Errorf("saturated: %s was disconnected (%v)", r.Name, snap.Codes)
+		}
+		for _, s := range rooms[r.Room] {
+			p := snap.Peers[s.Name]
+			if sent := s.Sent(); p.Received != sent || p.Last != sent || len(p.Gaps) > 0 || p.OutOfOrder > 0 {
+				t.Errorf("saturated: %s got %+v from %s, want each of %d messages once, in order", r.Name, p, s.Name, sent)
+			}
+		}
+	}
+	lat := latencies(clients)
+	t.Logf("saturated: %d messages, %d deliveries in %v (%.0f messages/s, %.0f deliveries/s; at most %d rounds in flight per room); fan-out latency p50 %v, p99 %v, max %v",
+		messages, deliveries, elapsed.Round(time.Millisecond), float64(messages)/elapsed.Seconds(), float64(deliveries)/elapsed.Seconds(), saturateRounds,
+		percentile(lat, 50), percentile(lat, 99), percentile(lat, 100))
+	fig.add(fmt.Sprintf("Saturated: for %v every room talks in rounds (each member sends one message), %d rounds in flight per room, then all is delivered", d, saturateRounds),
+		fmt.Sprintf("%.0f messages/s in, %.0f deliveries/s out (%d messages in %v)", float64(messages)/elapsed.Seconds(), float64(deliveries)/elapsed.Seconds(), messages, elapsed.Round(10*time.Millisecond)))
+	fig.add("Saturated: fan-out latency, p50 / p99 / max", fmt.Sprintf("%v / %v / %v", percentile(lat, 50), percentile(lat, 99), percentile(lat, 100)))
+}
+
+// figures is what TestClusterBehindNginx measured, for -cluster.figures.
+type figures struct {
+	nginx string
+	rows  [][2]string
+}
+
+func newFigures(nginx string) *figures {
+	f := &figures{nginx: "nginx"}
+	if *clusterFigures == "" {
+		return f
+	}
+	out, _ := exec.Command(nginx, "-v").CombinedOutput()
+	if _, v, ok := strings.Cut(strings.TrimSpace(string(out)), "nginx version: "); ok {
+		f.nginx = v
+	}
+	return f
+}
+
+func (f *figures) add(what, value string) {
+	f.rows = append(f.rows, [2]string{what, value})
+}
+
+// write writes the figures as Markdown: a line saying what ran where,
+// then the table.
+func (f *figures) write(path string, clients, rooms int) error {
+	servers := "the test binary, without the race detector"
+	if *clusterBin != "" {
+		servers = "`" + filepath.Base(*clusterBin) + "` (`-cluster.bin`)"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Measured on %s: %s, %d CPUs (%s), %s, %s. Three server processes (%s), nginx and the test's %d clients, in %d rooms, all on this machine, through 127.0.0.1.\n\n",
+		time.Now().UTC().Format("2006-01-02"), runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU(), cpuModel(), runtime.Version(), f.nginx, servers, clients, rooms)
+	b.WriteString("| measured | result |\n|---|---|\n")
+	for _, r := range f.rows {
+		fmt.Fprintf(&b, "| %s | %s |\n", r[0], r[1])
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// cpuModel returns the processor's name, as Linux reports it.
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown processor"
+	}
+	for line := range strings.Lines(string(b)) {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown processor"
 }
 
 // checkLosses goes over every pair of sender and receiver in a room and
@@ -240,7 +408,7 @@ func TestClusterBehindNginx(t *testing.T) {
 //     passing it on).
 //
 // Anything else, a duplicate or a message out of order is an error.
-func checkLosses(t *testing.T, clients []*load.Client, rooms map[string][]*load.Client, killedAt, termAt time.Time) {
+func checkLosses(t *testing.T, clients []*load.Client, rooms map[string][]*load.Client, killedAt, termAt time.Time) lossStats {
 	t.Helper()
 	snaps := make(map[string]load.Snapshot, len(clients))
 	for _, c := range clients {
@@ -309,6 +477,12 @@ func checkLosses(t *testing.T, clients []*load.Client, rooms map[string][]*load.
 	}
 	t.Logf("at most once: %d messages sent, %d deliveries due, %d lost (%.2f%%): %d while the receiver was reconnecting, %d sent to the killed server n1 and %d to the stopped n2 as they went; %d around the SIGKILL, %d around the SIGTERM; %d duplicated or reordered; %d of %d clients never disconnected; %d drops for being too slow",
 		sent, expected, lost, 100*float64(lost)/float64(max(expected, 1)), byReceiver, bySender["n1"], bySender["n2"], nearKill, nearTerm, outOfOrder, steady, len(clients), slow)
+	return lossStats{expected: expected, lost: lost}
+}
+
+// lossStats is what checkLosses counted: deliveries due and lost.
+type lossStats struct {
+	expected, lost uint64
 }
 
 // talk has every client send count messages (forever if count < 0), one

@@ -81,6 +81,7 @@ type Client struct {
 	sentAt    []int64                // send time (Unix ns) by number - 1
 	sentOn    []int                  // the connection each was sent on, by number - 1
 	peers     map[string]*PeerLog
+	received  uint64            // numbered messages received, from anyone
 	view      map[string]string // member id → name, as welcome, join and leave tell
 	latencies []time.Duration
 	errs      []error
@@ -240,6 +241,7 @@ func (c *Client) handle(conn *websocket.Conn, f *frame) {
 			c.peers[f.Name] = p
 		}
 		seq := *f.Seq
+		c.received++
 		p.Received++
 		p.LastBy[f.ID] = max(p.LastBy[f.ID], seq)
 		switch {
@@ -378,6 +380,14 @@ func (c *Client) Last(sender string) uint64 {
 		return p.Last
 	}
 	return 0
+}
+
+// Received returns how many numbered messages the client has received,
+// from all senders, on all its connections.
+func (c *Client) Received() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.received
 }
 
 // TakeLatencies returns the fan-out latencies measured since the last

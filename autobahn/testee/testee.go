@@ -35,6 +35,42 @@ type Options struct {
 	// option: it accepts WebSockets over HTTP/2 whenever its http.Server
 	// offers extended CONNECT.
 	HTTP2 *websocket.HTTP2Transport
+	// CaseTimeout bounds each exchange of the client with the fuzzing
+	// server, its dial included: a case (RunCase), the case count
+	// (CaseCount) and the reports (UpdateReports). Zero or negative means
+	// DefaultCaseTimeout. The server does not use it.
+	CaseTimeout time.Duration
+	// DialTimeout bounds each dial of the client, up to the end of the
+	// opening handshake, within CaseTimeout. Zero or negative means
+	// DefaultDialTimeout.
+	DialTimeout time.Duration
+}
+
+// DefaultCaseTimeout is the client's bound on one exchange with the
+// fuzzing server when Options.CaseTimeout is not set. It is longer than
+// the longest any Autobahn case may take by design (1000 s, for 9.5 and
+// 9.6, plus its closing handshake), so that it only ends a case the
+// fuzzing server has abandoned and never turns a slow pass into a failure.
+const DefaultCaseTimeout = 20 * time.Minute
+
+// DefaultDialTimeout is the client's bound on a dial when
+// Options.DialTimeout is not set. A fuzzing server answers a handshake at
+// once; a server that accepts TCP connections and never answers is found
+// within this bound, whatever the case.
+const DefaultDialTimeout = 10 * time.Second
+
+func (o Options) caseTimeout() time.Duration {
+	if o.CaseTimeout <= 0 {
+		return DefaultCaseTimeout
+	}
+	return o.CaseTimeout
+}
+
+func (o Options) dialTimeout() time.Duration {
+	if o.DialTimeout <= 0 {
+		return DefaultDialTimeout
+	}
+	return o.DialTimeout
 }
 
 func (o Options) conn() websocket.ConnOptions {
@@ -77,7 +113,9 @@ func Handler(opts Options) http.Handler {
 				c.CloseNow()
 			}
 		} else {
-			echo(r.Context(), c)
+			// A hijacked connection outlives the request; do not tie it
+			// to the request's context.
+			echo(context.WithoutCancel(r.Context()), c)
 		}
 		// Over HTTP/2 the connection is the request's stream, which ends
 		// when the handler returns; over HTTP/1.1 a Poller's connection
@@ -98,27 +136,29 @@ func echoMessage(c *websocket.Conn, typ websocket.MessageType, p []byte) {
 	}
 }
 
-// echo sends every message back until reading fails (the peer closed, or
-// broke the protocol and the connection was failed).
-func echo(ctx context.Context, c *websocket.Conn) {
+// echo sends every message back until reading or writing fails (the peer
+// closed, or broke the protocol and the connection was failed, or ctx
+// ended), and returns that error.
+func echo(ctx context.Context, c *websocket.Conn) error {
 	defer c.CloseNow()
-	// A hijacked connection outlives the request; do not tie it to the
-	// request's context.
-	ctx = context.WithoutCancel(ctx)
 	var buf []byte
 	for {
 		typ, p, err := c.ReadAppend(ctx, buf[:0])
 		if err != nil {
-			return
+			return err
 		}
 		if err := c.Write(ctx, typ, p); err != nil {
-			return
+			return err
 		}
 		buf = p
 	}
 }
 
+// dial opens the client's connection to path on the fuzzing server,
+// within opts.DialTimeout.
 func dial(ctx context.Context, base, path string, query url.Values, opts Options) (*websocket.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, opts.dialTimeout())
+	defer cancel()
 	u := strings.TrimSuffix(base, "/") + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
@@ -133,8 +173,10 @@ func dial(ctx context.Context, base, path string, query url.Values, opts Options
 }
 
 // CaseCount asks the fuzzing server at base (ws://host:port) how many cases
-// it runs.
+// it runs, within opts.CaseTimeout.
 func CaseCount(ctx context.Context, base string, opts Options) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, opts.caseTimeout())
+	defer cancel()
 	c, err := dial(ctx, base, "/getCaseCount", nil, opts)
 	if err != nil {
 		return 0, err
@@ -154,18 +196,28 @@ func CaseCount(ctx context.Context, base string, opts Options) (int, error) {
 }
 
 // RunCase lets the fuzzing server run its case n (1-based) against this
-// client, echoing every message until the server ends the case.
+// client, echoing every message until the server ends the case. The end
+// of the connection is the end of the case, whatever the close code, as
+// the fuzzing server judges it; RunCase fails only if it cannot connect
+// or the case is still running when ctx or opts.CaseTimeout ends.
 func RunCase(ctx context.Context, base string, n int, agent string, opts Options) error {
+	ctx, cancel := context.WithTimeout(ctx, opts.caseTimeout())
+	defer cancel()
 	c, err := dial(ctx, base, "/runCase", url.Values{"case": {strconv.Itoa(n)}, "agent": {agent}}, opts)
 	if err != nil {
 		return fmt.Errorf("case %d: %w", n, err)
 	}
-	echo(ctx, c)
+	if err := echo(ctx, c); ctx.Err() != nil {
+		return fmt.Errorf("case %d: %w", n, err)
+	}
 	return nil
 }
 
-// UpdateReports asks the fuzzing server to write its reports for agent.
+// UpdateReports asks the fuzzing server to write its reports for agent,
+// within opts.CaseTimeout.
 func UpdateReports(ctx context.Context, base, agent string, opts Options) error {
+	ctx, cancel := context.WithTimeout(ctx, opts.caseTimeout())
+	defer cancel()
 	c, err := dial(ctx, base, "/updateReports", url.Values{"agent": {agent}}, opts)
 	if err != nil {
 		return err
@@ -182,8 +234,8 @@ func UpdateReports(ctx context.Context, base, agent string, opts Options) error 
 }
 
 // RunClient follows the whole testee-client protocol: it asks for the case
-// count, runs every case, then asks for the reports. progress, if set, is
-// called before each case.
+// count, runs every case, then asks for the reports, each step within
+// opts.CaseTimeout. progress, if set, is called before each case.
 func RunClient(ctx context.Context, base, agent string, opts Options, progress func(n, count int)) error {
 	count, err := CaseCount(ctx, base, opts)
 	if err != nil {

@@ -16,7 +16,10 @@
 //	go run ./autobahn/cmd/testee -mode client -url ws://127.0.0.1:9001 -agent NAME [-compress] [-http2]
 //
 // With -http2 the client opens its WebSockets over HTTP/2 only, sharing
-// connections.
+// connections. Each case, the case count and the reports request must end
+// within -case-timeout (default 20m, longer than any Autobahn case may
+// take), each dial within -dial-timeout (default 10s): a fuzzing server
+// that stops answering makes the client fail instead of hang.
 package main
 
 import (
@@ -46,9 +49,21 @@ func main() {
 	compress := flag.Bool("compress", false, "negotiate permessage-deflate")
 	poller := flag.Bool("poller", false, "server mode: serve connections with a websocket.Poller")
 	h2 := flag.Bool("http2", false, "WebSockets over HTTP/2: the server accepts them over h2c too, the client opens only them")
+	caseTimeout := flag.Duration("case-timeout", testee.DefaultCaseTimeout, "client mode: the longest a case (or the case count, or the reports request) may take")
+	dialTimeout := flag.Duration("dial-timeout", testee.DefaultDialTimeout, "client mode: the longest a dial and opening handshake may take")
 	flag.Parse()
+	if *caseTimeout <= 0 || *dialTimeout <= 0 {
+		fmt.Fprintln(os.Stderr, "-case-timeout and -dial-timeout must be positive")
+		flag.Usage()
+		os.Exit(2)
+	}
 
-	opts := testee.Options{Compress: *compress, Poller: *poller}
+	opts := testee.Options{
+		Compress:    *compress,
+		Poller:      *poller,
+		CaseTimeout: *caseTimeout,
+		DialTimeout: *dialTimeout,
+	}
 	if *h2 && *mode == "client" {
 		opts.HTTP2 = new(websocket.HTTP2Transport)
 	}

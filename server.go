@@ -73,7 +73,8 @@ type AcceptOptions struct {
 	// Allowing an origin lets its pages connect with the user's cookies:
 	// compare the whole scheme and host, never a substring or a suffix
 	// without its dot ("evil-example.com" ends in "example.com"). A gorilla
-	// Upgrader.CheckOrigin moves here as it is.
+	// Upgrader.CheckOrigin moves here unchanged; it is simply not asked
+	// about the requests the rules above accept.
 	CheckOrigin func(r *http.Request) bool
 
 	// ResponseHeader holds extra header fields for the 101 response, such

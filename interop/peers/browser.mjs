@@ -15,11 +15,8 @@
 //   echo-shutdown  on the page of echo job `page`, wait for the server to
 //                  close the connection and report the status shown.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const args = process.argv.slice(2);
 const executablePath = args[0] === '--executable' ? args[1] : '/usr/bin/chromium';
@@ -29,26 +26,7 @@ function emit(obj) {
 }
 
 // The browser runs with an empty profile of its own, deleted at exit.
-const userDataDir = mkdtempSync(join(tmpdir(), 'interop-chromium-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath,
-  headless: true,
-  ignoreHTTPSErrors: true,
-  viewport: { width: 1000, height: 800 },
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--disable-quic',
-    '--ignore-certificate-errors',
-  ],
-  timeout: 60000,
-});
-const version = `Chromium ${context.browser()?.version() ?? 'unknown'}`;
+const { context, version, close: closeBrowser } = await launchChromium(executablePath, 'interop-chromium-');
 emit({ event: 'ready', version });
 
 const pages = new Map(); // echo job id -> page
@@ -293,7 +271,6 @@ rl.on('line', (line) => {
 });
 rl.on('close', async () => {
   await queue;
-  await context.close();
-  rmSync(userDataDir, { recursive: true, force: true });
+  await closeBrowser();
   process.exit(0);
 });

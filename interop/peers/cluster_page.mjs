@@ -17,11 +17,8 @@
 //             (class, sender, text) and the members list; with
 //             `screenshot`, save a screenshot there.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const args = process.argv.slice(2);
 const executablePath = args[0] === '--executable' ? args[1] : '/usr/bin/chromium';
@@ -31,24 +28,7 @@ function emit(obj) {
 }
 
 // The browser runs with an empty profile of its own, deleted at exit.
-const userDataDir = mkdtempSync(join(tmpdir(), 'interop-chromium-cluster-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1000, height: 800 },
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--disable-quic',
-  ],
-  timeout: 60000,
-});
-const version = `Chromium ${context.browser()?.version() ?? 'unknown'}`;
+const { context, version, close: closeBrowser } = await launchChromium(executablePath, 'interop-chromium-cluster-');
 emit({ event: 'ready', version });
 
 const page = await context.newPage();
@@ -116,7 +96,6 @@ rl.on('line', (line) => {
 });
 rl.on('close', async () => {
   await queue;
-  await context.close();
-  rmSync(userDataDir, { recursive: true, force: true });
+  await closeBrowser();
   process.exit(0);
 });

@@ -15,11 +15,8 @@
 //       last, close the page's client with its Close button. Reports
 //       {"event":"result","id":N,"ok":…,"data":{…}}.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const args = process.argv.slice(2);
 const executablePath = args[0] === '--executable' ? args[1] : '/usr/bin/chromium';
@@ -29,26 +26,7 @@ function emit(obj) {
 }
 
 // The browser runs with an empty profile of its own, deleted at exit.
-const userDataDir = mkdtempSync(join(tmpdir(), 'interop-chromium-h2-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath,
-  headless: true,
-  ignoreHTTPSErrors: true,
-  viewport: { width: 1000, height: 800 },
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--disable-quic',
-    '--ignore-certificate-errors',
-  ],
-  timeout: 60000,
-});
-const version = `Chromium ${context.browser()?.version() ?? 'unknown'}`;
+const { context, version, close: closeBrowser } = await launchChromium(executablePath, 'interop-chromium-h2-');
 emit({ event: 'ready', version });
 
 // socketChecks runs in the page: the WebSockets besides the page's own.
@@ -198,7 +176,6 @@ rl.on('line', (line) => {
 });
 rl.on('close', async () => {
   await queue;
-  await context.close();
-  rmSync(userDataDir, { recursive: true, force: true });
+  await closeBrowser();
   process.exit(0);
 });

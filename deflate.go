@@ -2,9 +2,11 @@ package websocket
 
 import (
 	"io"
+	"math/bits"
 	"sync"
 
 	lz "github.com/fullduplex/websocket/internal/deflate"
+	"github.com/fullduplex/websocket/internal/wsproto"
 )
 
 // This file moves permessage-deflate data (RFC 7692, section 7.2): it
@@ -196,6 +198,31 @@ func (d *deflate) startInflate(src []byte) *inflater {
 	}
 	inf.z.Reset(src, dict)
 	return inf
+}
+
+// checkAhead inflates what has arrived of a compressed text message, from
+// its start, for the decoder to check (wsproto.Decoder.CheckAhead): invalid
+// UTF-8, invalid compressed data and output past the read limit then fail
+// the message while it still arrives, not once the peer chose to end it.
+// It runs each time the gathered payload, src, has grown past a power of
+// two since before, its length then, so the checks inflate at most about
+// twice what the message's own inflation does, and a refused bomb no more
+// than the read limit.
+func (r *reader) checkAhead(before int, src []byte) error {
+	if !r.compressed || r.msgOp != wsproto.OpText || bits.Len(uint(before)) == bits.Len(uint(len(src))) {
+		return nil
+	}
+	d := r.c.deflate
+	inf := d.startInflate(src)
+	defer d.endInflate(inf)
+	var out [4096]byte
+	return r.dec.CheckAhead(func() ([]byte, error) {
+		n, err := inf.z.Read(out[:])
+		if lz.IsTruncated(err) {
+			err = io.EOF
+		}
+		return out[:n], err
+	})
 }
 
 // inflatedAll records, under takeover, the output of the message just

@@ -374,8 +374,15 @@ func (l *loop) data(c *Conn, ev *wsproto.Event) bool {
 	}
 	if !ev.First || !ev.Last {
 		p := r.partialBuf()
+		before := len(*p)
 		*p = append(*p, ev.Payload...)
 		r.chunk = nil
+		if !ev.Last {
+			if err := r.checkAhead(before, *p); err != nil {
+				r.failDecode(nil, err)
+				return false
+			}
+		}
 	}
 	if !ev.Last {
 		return true
@@ -426,6 +433,8 @@ func (l *loop) fillPartial(c *Conn) (n, space int, err error) {
 	*p = (*p)[:start+n]
 	if ev.Last {
 		l.complete(c)
+	} else if err := r.checkAhead(start, *p); err != nil {
+		r.failDecode(nil, err)
 	}
 	return n, len(room), nil
 }

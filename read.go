@@ -252,8 +252,12 @@ func (r *reader) collect(ctx context.Context) error {
 	}
 	for !r.last {
 		p := r.partialBuf()
+		before := len(*p)
 		*p = append(*p, r.chunk...)
 		r.chunk = nil
+		if err := r.checkAhead(before, *p); err != nil {
+			return r.failDecode(ctx, err)
+		}
 		if err := r.nextChunk(ctx); err != nil {
 			return err
 		}
@@ -380,8 +384,8 @@ func (r *reader) appendPlain(ctx context.Context, dst []byte) ([]byte, error) {
 
 // appendInflated appends a compressed message, inflated, to dst. The
 // storage grows no further than the read limit (growInflated): a refused
-// decompression bomb costs a buffer of the limit, and in all about 1.6
-// times the limit allocated.
+// decompression bomb costs a buffer of the limit, and under twice the
+// limit allocated in all.
 func (r *reader) appendInflated(ctx context.Context, dst []byte) ([]byte, error) {
 	var probe [1]byte
 	for {

@@ -24,6 +24,10 @@ var (
 	errDistance     = errors.New("distance reaches before the start of the history")
 )
 
+// IsTruncated reports whether err is the error of input that ends inside
+// a block: for a message whose payload is still arriving, not an error.
+func IsTruncated(err error) bool { return err == errTruncated }
+
 // The decoder's place in the stream.
 const (
 	atHeader  = iota // before a block header

@@ -430,7 +430,7 @@ func (c *Conn) awaitPeerClose(ctx context.Context) error {
 		}
 		if locked {
 			err = c.rd.readUntilClose(ctx)
-			c.readMu.Unlock()
+			c.unlockRead()
 			if errors.Is(err, errDataPending) {
 				// The application reads: it will see the rest, and the
 				// peer's close, itself.
@@ -489,7 +489,7 @@ func (c *Conn) peerCloseSeenNow() bool {
 func (c *Conn) awaitServerEOF(ctx context.Context) {
 	if locked, _ := c.readMu.Lock(ctx, c.done(), nil); locked {
 		c.rd.drain(ctx)
-		c.readMu.Unlock()
+		c.unlockRead()
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,8 +18,9 @@ var ErrPingFromCallback = errors.New("websocket: Ping from a Poller callback wou
 // Ping sends a ping and waits for the matching pong, returning the round
 // trip time.
 //
-// The pong is seen by whatever reads the connection. If no goroutine is
-// reading when Ping starts, Ping reads by itself: it handles control frames
+// The pong is seen by whatever reads the connection. Whenever no goroutine
+// is reading while Ping waits (when it starts, or once a Read, another
+// Ping or Close lets go), Ping reads by itself: it handles control frames
 // until its pong arrives, and stops at the first data message, which is
 // left whole for the next Read (a Read that starts meanwhile waits for
 // Ping to step aside). If a data message comes first and nothing reads it,
@@ -64,12 +66,16 @@ func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, wrapError("websocket: failed to send ping", err)
 	}
-	mayRead := true
 	for {
-		if mayRead && c.tryStartPump() {
+		// Asked for before trying, so that a read lock let go in between
+		// is not missed.
+		readFree := ps.awaitReadFree()
+		if c.tryStartPump() {
 			err := c.rd.pumpControl(ctx, done)
-			c.endPump()
-			mayRead = false
+			// Stopped at a data message, the pump must not wake the
+			// Pings (itself included): only the Read of that message
+			// lets them read on, and its letting go wakes them.
+			c.endPump(!errors.Is(err, errDataPending))
 			if err != nil && !errors.Is(err, errDataPending) {
 				return 0, err
 			}
@@ -77,6 +83,10 @@ func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
 		select {
 		case <-done:
 			return time.Since(start), nil
+		case <-readFree:
+			// Whoever read let go (a Read returned, another Ping's
+			// pump or Close ended): if nobody reads now, read for the
+			// pong ourselves.
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-c.done():
@@ -136,11 +146,36 @@ func (c *Conn) tryStartPump() bool {
 	return true
 }
 
-func (c *Conn) endPump() {
+// endPump ends what tryStartPump began, waking the Pings waiting to read
+// if wake is set.
+func (c *Conn) endPump(wake bool) {
 	c.pumpMu.Lock()
 	c.pumping = false
 	c.pumpMu.Unlock()
-	c.readMu.Unlock()
+	if wake {
+		c.unlockRead()
+	} else {
+		c.readMu.Unlock()
+	}
+}
+
+// unlockRead releases the read lock, then wakes the Pings that wait for
+// their pong while nobody else may be reading: one of them reads for it.
+// Without this, a Ping that began while a Read held the lock waited for
+// good once the application stopped reading, its pong unread.
+// Its fast path inlines: the first Ping sets the lock's slow flag.
+func (c *Conn) unlockRead() {
+	if !c.readMu.UnlockFast() {
+		c.unlockReadSlow()
+	}
+}
+
+//go:noinline
+func (c *Conn) unlockReadSlow() {
+	c.readMu.UnlockSlow()
+	if ps := c.pings.Load(); ps != nil && ps.wantRead.Load() {
+		ps.readLetGo()
+	}
 }
 
 // gotPong wakes the Ping waiting for this payload, if any.
@@ -175,6 +210,34 @@ type pings struct {
 	mu      sync.Mutex
 	seq     uint64
 	waiting map[uint64]chan struct{}
+
+	// readFree is closed when the read lock is let go while wantRead is
+	// set: Pings waiting for their pong may then read for it.
+	wantRead atomic.Bool
+	readFree chan struct{}
+}
+
+// awaitReadFree returns a channel closed the next time the read lock is
+// let go.
+func (ps *pings) awaitReadFree() <-chan struct{} {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.readFree == nil {
+		ps.readFree = make(chan struct{})
+		ps.wantRead.Store(true)
+	}
+	return ps.readFree
+}
+
+// readLetGo wakes the Pings waiting in awaitReadFree.
+func (ps *pings) readLetGo() {
+	ps.mu.Lock()
+	if ps.readFree != nil {
+		close(ps.readFree)
+		ps.readFree = nil
+		ps.wantRead.Store(false)
+	}
+	ps.mu.Unlock()
 }
 
 func (c *Conn) pingState() *pings {
@@ -183,6 +246,9 @@ func (c *Conn) pingState() *pings {
 	}
 	// Start at a random number, so that a payload chosen for SendPing is
 	// not taken for the answer to a Ping.
+	// The slow flag first: a read lock let go after a Ping asked to be
+	// woken must take unlockRead's slow path, which wakes it.
+	c.readMu.SetSlow()
 	c.pings.CompareAndSwap(nil, &pings{seq: rand.Uint64()})
 	return c.pings.Load()
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"testing"
 	"testing/synctest"
+	"time"
 )
 
 // TestSendPing: SendPing returns once the ping is written; the pong
@@ -158,5 +159,56 @@ func TestConcurrentPingsLastPongAnswersAll(t *testing.T) {
 		if err := <-results; err != nil {
 			t.Fatalf("Ping: %v", err)
 		}
+	}
+}
+
+// A Ping that starts while a Read holds the read lock, and whose pong
+// comes only after the application stopped reading, still gets it: the
+// Read's letting go of the lock wakes the Ping to read for itself. It
+// waited for good before (the soak test's writers pinging while their
+// side's reader finished), with its pong unread in the socket.
+func TestPingReadsOnceTheReaderStops(t *testing.T) {
+	client, server := pair(t, nil, nil)
+	ctx := testCtx(t)
+	read := make(chan error, 1)
+	go func() {
+		_, _, err := client.Read(ctx) // holds the read lock until a message comes
+		read <- err
+	}()
+	pinged := make(chan error, 1)
+	go func() {
+		_, err := client.Ping(ctx)
+		pinged <- err
+	}()
+	// Wait until the Ping has sent its ping and asked to be woken, which
+	// it does right before it tries the read lock the Read holds.
+	for {
+		if ps := client.pings.Load(); ps != nil && ps.wantRead.Load() {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("Ping never waited")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if err := server.Write(ctx, MessageText, []byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-read; err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	// Only now does the server read the ping and answer it; the client
+	// application reads no more.
+	go server.Read(ctx)
+	short, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	select {
+	case err := <-pinged:
+		if err != nil {
+			t.Fatalf("Ping: %v", err)
+		}
+	case <-short.Done():
+		t.Fatal("Ping got no pong once the application stopped reading")
 	}
 }

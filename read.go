@@ -26,7 +26,7 @@ func (m *messageReader) Read(p []byte) (int, error) {
 	if err := c.lockRead(m.ctx); err != nil {
 		return 0, err
 	}
-	defer c.readMu.Unlock()
+	defer c.unlockRead()
 	return m.r.read(m.ctx, p)
 }
 
@@ -49,7 +49,7 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	if err := c.lockRead(ctx); err != nil {
 		return 0, nil, err
 	}
-	defer c.readMu.Unlock()
+	defer c.unlockRead()
 	r := &c.rd
 	if err := r.begin(ctx); err != nil {
 		return 0, nil, err
@@ -74,7 +74,7 @@ func (c *Conn) ReadAppend(ctx context.Context, dst []byte) (MessageType, []byte,
 		return 0, dst, err
 	}
 	typ, dst, err := c.rd.readMessage(ctx, dst)
-	c.readMu.Unlock() // no defer: unlock inlines, and readMessage does not panic
+	c.unlockRead() // no defer: readMessage does not panic
 	return typ, dst, err
 }
 

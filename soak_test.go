@@ -19,6 +19,7 @@ import (
 
 var soakConns = flag.Int("soak.conns", 50, "connections in TestSoak")
 var soakMessages = flag.Int("soak.messages", 40, "messages each way per connection in TestSoak")
+var soakTimeout = flag.Duration("soak.timeout", 60*time.Second, "how long each connection of TestSoak may take, from its dial to its close")
 
 // soakMessage builds message seq of a stream: 4 bytes of sequence number,
 // 4 bytes of CRC-32 of the rest, then size random bytes.
@@ -43,11 +44,22 @@ func checkSoakMessage(t *testing.T, b []byte) uint32 {
 
 var soakSizes = []int{0, 10, 125, 126, 1000, 4096, 20000, 70000}
 
+// soakSize picks a message size: one of soakSizes, or one in 500 times a
+// large message of 1 MiB, which fills both sides' socket buffers while the
+// peer pings.
+func soakSize(rng *rand.Rand) int {
+	if rng.IntN(500) == 0 {
+		return 1 << 20
+	}
+	return soakSizes[rng.IntN(len(soakSizes))]
+}
+
 // TestSoak runs many connections exchanging sequence-numbered, checksummed
 // messages both ways with two writers per side, random pings, and closes
 // from either side. Nothing may be lost, duplicated, reordered or
-// corrupted, and no goroutine may be left. -soak.conns and -soak.messages
-// scale it up.
+// corrupted, every ping gets its pong, and no goroutine may be left.
+// -soak.conns, -soak.messages and -soak.timeout scale it up
+// (scripts/soak.sh).
 func TestSoak(t *testing.T) {
 	wstest.CheckLeaks(t)
 	checkFDs(t)
@@ -57,7 +69,7 @@ func TestSoak(t *testing.T) {
 	// detector, an emulator, many connections) that outlasts the 5 s
 	// default. What is checked here is loss and order, not time, so the
 	// bound is the test's own.
-	opts := ConnOptions{Compression: compression, CloseTimeout: 60 * time.Second}
+	opts := ConnOptions{Compression: compression, CloseTimeout: *soakTimeout}
 	var serverWG sync.WaitGroup
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Accept(w, r, &AcceptOptions{ConnOptions: opts})
@@ -76,7 +88,7 @@ func TestSoak(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), *soakTimeout)
 			defer cancel()
 			closer := "client"
 			if i%2 == 0 {
@@ -128,7 +140,7 @@ func checkFDs(t *testing.T) {
 // interleaved per writer) and checks the peer's, then closes if it is the
 // closer, or waits for the peer's close otherwise.
 func soakPeer(t *testing.T, c *Conn, seed uint64, closer bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), *soakTimeout)
 	defer cancel()
 	defer c.CloseNow()
 	n := *soakMessages
@@ -139,7 +151,7 @@ func soakPeer(t *testing.T, c *Conn, seed uint64, closer bool) {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(seed, uint64(w)))
 			for seq := w; seq < n; seq += 2 {
-				msg := soakMessage(rng, uint32(seq), soakSizes[rng.IntN(len(soakSizes))])
+				msg := soakMessage(rng, uint32(seq), soakSize(rng))
 				var err error
 				if rng.IntN(2) == 0 {
 					err = c.Write(ctx, MessageBinary, msg)
@@ -163,9 +175,15 @@ func soakPeer(t *testing.T, c *Conn, seed uint64, closer bool) {
 					t.Errorf("write %d: %v", seq, err)
 					return
 				}
-				if rng.IntN(10) == 0 {
-					// Pings go out between messages, answered by the peer's reader.
-					go c.Ping(ctx)
+				if rng.IntN(10) == 0 && seq+2 < n {
+					// A ping between messages, while the other writer and
+					// the peer's writers go on: its pong must come back
+					// (the peer still has this writer's last message to
+					// read, so it is reading).
+					if _, err := c.Ping(ctx); err != nil {
+						t.Errorf("ping after %d: %v", seq, err)
+						return
+					}
 				}
 			}
 		}()

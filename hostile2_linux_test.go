@@ -416,18 +416,18 @@ func readFullNoAlloc(rc *rawWSClient, p []byte) (int, error) {
 // echo, and echoes go on until every ping has been read and every echo
 // queued. Those peers stay connected, and the server's memory is bounded
 // by their queues. Goroutines and file descriptors are all released at
-// the end. N is 50; WS_HOSTILE_FULL=1 runs the full load, N=200.
+// the end. N is 50, with a 64 KiB queue limit and 48 KiB messages;
+// WS_HOSTILE_FULL=1 (scripts/soak.sh) runs the full load: N=200, the
+// default queue limit (1 MiB) and 480 KiB messages.
 func TestPollerHostileLoad(t *testing.T) {
-	n := 50
+	n, queueLimit, msgSize := 50, 64<<10, 48<<10 // two messages fit under the limit: the second echo is queued, never refused
 	if os.Getenv("WS_HOSTILE_FULL") == "1" {
-		n = 200
+		n, queueLimit, msgSize = 200, DefaultWriteQueueLimit, 480<<10
 	}
 	const (
-		queueLimit = 64 << 10
-		pings      = 300      // per pinger: their pongs fill TCP's buffers, and stay within the queue's limit
-		msgSize    = 48 << 10 // two fit under the limit: the second echo is queued, never refused
-		maxP99     = 50 * time.Millisecond
-		minEchos   = 100
+		pings    = 300 // per pinger: their pongs fill TCP's buffers, and stay within the queue's limit
+		maxP99   = 50 * time.Millisecond
+		minEchos = 100
 	)
 	var pinged, echoed atomic.Int64
 	aopts := &AcceptOptions{ConnOptions: ConnOptions{OnPing: func([]byte) { pinged.Add(1) }}}
@@ -504,7 +504,7 @@ func TestPollerHostileLoad(t *testing.T) {
 	}
 	// Each peer holds at most its queue's limit and one echo.
 	grown := heapInUse() - base
-	limit := int64(n)*(queueLimit+64<<10) + 16<<20
+	limit := int64(n)*int64(queueLimit+max(msgSize, 64<<10)) + 16<<20
 	t.Logf("heap in use grew by %s for %d connections (bound %s)", mib(grown), 2*n+1, mib(limit))
 	if grown > limit {
 		t.Errorf("heap in use grew by %s, bound %s", mib(grown), mib(limit))

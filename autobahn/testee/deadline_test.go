@@ -49,37 +49,37 @@ var clientSteps = []struct {
 	},
 }
 
-// TestClientDialTimeout: against a server that accepts TCP connections
-// and never answers, every step of the client fails within DialTimeout
-// instead of waiting forever (the client used to set no deadline at all).
-func TestClientDialTimeout(t *testing.T) {
-	for _, step := range clientSteps {
-		t.Run(step.name, func(t *testing.T) {
-			wstest.CheckLeaks(t)
-			base := mute(t)
-			opts := testee.Options{DialTimeout: 100 * time.Millisecond}
-			err := runBounded(t, step.run, base, opts)
-			if !errors.Is(err, context.DeadlineExceeded) {
-				t.Fatalf("error %v, want one wrapping context.DeadlineExceeded", err)
-			}
-		})
-	}
-}
-
-// TestClientCaseTimeout: against a server that completes the handshake
-// and then sends nothing, every step of the client fails within
-// CaseTimeout.
-func TestClientCaseTimeout(t *testing.T) {
-	for _, step := range clientSteps {
-		t.Run(step.name, func(t *testing.T) {
-			wstest.CheckLeaks(t)
-			base := silentAfterHandshake(t)
-			opts := testee.Options{CaseTimeout: 200 * time.Millisecond}
-			err := runBounded(t, step.run, base, opts)
-			if !errors.Is(err, context.DeadlineExceeded) {
-				t.Fatalf("error %v, want one wrapping context.DeadlineExceeded", err)
-			}
-		})
+// TestClientTimeouts: every step of the client fails within its bound
+// instead of waiting forever (the client used to set no deadline at all):
+// DialTimeout against a server that accepts TCP connections and never
+// answers, CaseTimeout against one that completes the handshake and then
+// sends nothing.
+func TestClientTimeouts(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		server func(t *testing.T) string
+		opts   testee.Options
+	}{
+		{
+			name:   "dial",
+			server: mute,
+			opts:   testee.Options{DialTimeout: 100 * time.Millisecond},
+		},
+		{
+			name:   "case",
+			server: silentAfterHandshake,
+			opts:   testee.Options{CaseTimeout: 200 * time.Millisecond},
+		},
+	} {
+		for _, step := range clientSteps {
+			t.Run(tc.name+"/"+step.name, func(t *testing.T) {
+				wstest.CheckLeaks(t)
+				err := runBounded(t, step.run, tc.server(t), tc.opts)
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("error %v, want one wrapping context.DeadlineExceeded", err)
+				}
+			})
+		}
 	}
 }
 

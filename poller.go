@@ -13,9 +13,10 @@ import (
 // for each message, instead of a goroutine per connection blocked in Read.
 // An idle connection then costs no goroutine stack and no buffer: on Linux,
 // plain TCP and Unix connections are watched with epoll and read only when
-// data is there. Connections the poller cannot watch that way (TLS, other
-// net.Conn implementations, other systems) are served by a goroutine each,
-// with the same callbacks, so code written for a Poller runs everywhere.
+// data is there. Connections the poller cannot watch that way (TLS,
+// WebSockets over HTTP/2 streams, other net.Conn implementations, other
+// systems) are served by a goroutine each, with the same callbacks, so
+// code written for a Poller runs everywhere.
 //
 // The trade-off is the usual one of event loops: OnMessage runs on a
 // goroutine shared with other connections, so while it runs, those

@@ -148,15 +148,20 @@ func (c *Conn) tryStartPump() bool {
 
 // endPump ends what tryStartPump began, waking the Pings waiting to read
 // if wake is set.
+//
+// The read lock is let go under pumpMu, with pumping cleared: lockRead,
+// which tries the lock again under pumpMu when it finds it held, then sees
+// it free or sees pumping set, never a lock held by nobody it may wait
+// for, which it reported as a concurrent Read.
 func (c *Conn) endPump(wake bool) {
 	c.pumpMu.Lock()
 	c.pumping = false
-	c.pumpMu.Unlock()
 	if wake {
 		c.unlockRead()
 	} else {
 		c.readMu.Unlock()
 	}
+	c.pumpMu.Unlock()
 }
 
 // unlockRead releases the read lock, then wakes the Pings that wait for

@@ -212,3 +212,91 @@ func TestPingReadsOnceTheReaderStops(t *testing.T) {
 		t.Fatal("Ping got no pong once the application stopped reading")
 	}
 }
+
+// Pings that read for their pong between the Reads of a message streamed
+// with Reader change nothing the Reads see, compressed or not:
+//   - a pump ending let go of the read lock after it cleared its flag, and
+//     a Read that came in between found the lock held by nobody it could
+//     wait for (ErrConcurrentRead mid-message, seen in an interop run);
+//   - a compressed message's last bytes come with its end, so a pump that
+//     ran before the Reader's next Read started the next message, and the
+//     Reader went on into it (a 64 KiB message read as 64 KiB plus the
+//     next one; the interop suite's Node server rows).
+func TestPingsBetweenStreamedReads(t *testing.T) {
+	for _, mode := range []CompressionMode{CompressionDisabled, CompressionContextTakeover} {
+		t.Run(mode.String(), func(t *testing.T) {
+			copts := CompressionOptions{Mode: mode}
+			client, server := pair(t,
+				&AcceptOptions{ConnOptions: ConnOptions{Compression: copts}},
+				&DialOptions{ConnOptions: ConnOptions{Compression: copts}})
+			ctx := testCtx(t)
+			go server.Read(ctx) // answers the client's pings
+			const messages, size = 100, 64 << 10
+			go func() {
+				for i := range messages {
+					if err := server.Write(ctx, MessageText, []byte("next")); err != nil {
+						t.Error(err)
+						return
+					}
+					w, err := server.Writer(ctx, MessageBinary)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					msg := bytes.Repeat([]byte{byte(i)}, size)
+					for len(msg) > 0 {
+						n := min(len(msg), 1000)
+						w.Write(msg[:n])
+						msg = msg[n:]
+					}
+					if err := w.Close(); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+			pingCtx, stopPings := context.WithCancel(ctx)
+			pings := make(chan error, 1)
+			go func() {
+				for pingCtx.Err() == nil {
+					if _, err := client.Ping(pingCtx); err != nil && pingCtx.Err() == nil {
+						pings <- err
+						return
+					}
+				}
+				pings <- nil
+			}()
+			buf := make([]byte, 32<<10) // a compressed message's end comes with its last bytes
+			for i := range messages {
+				if _, msg, err := client.Read(ctx); err != nil || string(msg) != "next" {
+					t.Fatalf("message before %d: %q, %v", i, msg, err)
+				}
+				_, r, err := client.Reader(ctx)
+				if err != nil {
+					t.Fatalf("Reader %d: %v", i, err)
+				}
+				got := 0
+				for {
+					n, err := r.Read(buf)
+					if !bytes.Equal(buf[:n], bytes.Repeat([]byte{byte(i)}, n)) {
+						t.Fatalf("message %d: bytes from another message after %d", i, got)
+					}
+					got += n
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						t.Fatalf("message %d, after %d bytes: %v", i, got, err)
+					}
+				}
+				if got != size {
+					t.Fatalf("message %d: %d bytes, want %d", i, got, size)
+				}
+			}
+			stopPings()
+			if err := <-pings; err != nil {
+				t.Fatalf("Ping: %v", err)
+			}
+		})
+	}
+}

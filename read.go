@@ -27,6 +27,12 @@ func (m *messageReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	defer c.unlockRead()
+	if m.r.unclaimed {
+		// This message ended, and a Ping or Close reading on the
+		// application's behalf has started the next one, which belongs
+		// to the next Read or Reader.
+		return 0, io.EOF
+	}
 	return m.r.read(m.ctx, p)
 }
 

@@ -182,7 +182,8 @@ func (d *deflate) appendCompressed(dst *[]byte, p []byte) error {
 // never waits for the network. Inflaters are pooled, under context
 // takeover too: the connection's history is the dictionary.
 type inflater struct {
-	z lz.Inflater
+	z       lz.Inflater
+	scratch [4096]byte // checkAhead's output, which it only checks
 }
 
 var inflaterPool = sync.Pool{New: func() any { return new(inflater) }}
@@ -215,13 +216,12 @@ func (r *reader) checkAhead(before int, src []byte) error {
 	d := r.c.deflate
 	inf := d.startInflate(src)
 	defer d.endInflate(inf)
-	var out [4096]byte
 	return r.dec.CheckAhead(func() ([]byte, error) {
-		n, err := inf.z.Read(out[:])
+		n, err := inf.z.Read(inf.scratch[:])
 		if lz.IsTruncated(err) {
 			err = io.EOF
 		}
-		return out[:n], err
+		return inf.scratch[:n], err
 	})
 }
 

@@ -249,11 +249,11 @@ func (c *Conn) pingState() *pings {
 	if ps := c.pings.Load(); ps != nil {
 		return ps
 	}
-	// Start at a random number, so that a payload chosen for SendPing is
-	// not taken for the answer to a Ping.
 	// The slow flag first: a read lock let go after a Ping asked to be
 	// woken must take unlockRead's slow path, which wakes it.
 	c.readMu.SetSlow()
+	// Start at a random number, so that a payload chosen for SendPing is
+	// not taken for the answer to a Ping.
 	c.pings.CompareAndSwap(nil, &pings{seq: rand.Uint64()})
 	return c.pings.Load()
 }

@@ -382,10 +382,8 @@ func (l *loop) data(c *Conn, ev *wsproto.Event) bool {
 				r.failDecode(nil, err)
 				return false
 			}
+			return true
 		}
-	}
-	if !ev.Last {
-		return true
 	}
 	return l.complete(c)
 }

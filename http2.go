@@ -214,24 +214,28 @@ func (s *streamConn) Write(p []byte) (int, error) {
 	s.writing = false
 	closed := s.closed
 	s.mu.Unlock()
-	if err != nil && closed {
-		err = closedWriteError(expired)
+	if err != nil {
+		err = failedWriteError(err, closed, expired)
 	}
 	return n, err
 }
 
-// closedWriteError is the error of a write that failed with the stream
-// closed under it. Where the deadline had passed first, the write was
-// interrupted, and the reset that interrupted it may be what closed the
-// stream (a server's request context ends with it): report the deadline,
-// so that the Conn reports the ctx that set it.
-func closedWriteError(expired <-chan struct{}) error {
+// failedWriteError is the error of a write that failed. Where the deadline
+// had passed, the write was interrupted: on a server's side by resetting
+// the stream, after which net/http's error says only that the stream is
+// gone, and the reset may also have closed the stream (the request's
+// context ends with it). Report the deadline, so that the Conn reports
+// the ctx that set it.
+func failedWriteError(err error, closed bool, expired <-chan struct{}) error {
 	select {
 	case <-expired:
 		return fmt.Errorf("HTTP/2 stream reset to interrupt the write: %w", os.ErrDeadlineExceeded)
 	default:
+	}
+	if closed {
 		return errStreamClosed
 	}
+	return err
 }
 
 // writeExpired runs when the write deadline passes.

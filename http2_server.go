@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -120,18 +119,14 @@ func acceptStream(w http.ResponseWriter, r *http.Request, opts *AcceptOptions, s
 
 // responseStream is the sending half of a server's stream: the response.
 type responseStream struct {
-	w           http.ResponseWriter
-	rc          *http.ResponseController
-	interrupted atomic.Bool
+	w  http.ResponseWriter
+	rc *http.ResponseController
 }
 
 func (o *responseStream) write(p []byte, _ <-chan struct{}) (int, error) {
 	n, err := o.w.Write(p)
 	if err == nil && !frameHeaderOnly(p) {
 		err = o.rc.Flush()
-	}
-	if err != nil && o.interrupted.Load() {
-		err = fmt.Errorf("HTTP/2 stream reset to interrupt the write: %w", err)
 	}
 	return n, err
 }
@@ -157,7 +152,6 @@ func frameHeaderOnly(p []byte) bool {
 // interrupt resets the stream: net/http offers no other way to make a
 // write waiting for the peer's flow control return.
 func (o *responseStream) interrupt() {
-	o.interrupted.Store(true)
 	o.rc.SetWriteDeadline(time.Unix(1, 0)) // a deadline that has passed
 }
 

@@ -177,13 +177,20 @@ func (d *deflate) appendCompressed(dst *[]byte, p []byte) error {
 	return nil
 }
 
-// inflater decompresses one message at a time. Its input is always the
-// whole compressed payload of the message, already received, so inflating
-// never waits for the network. Inflaters are pooled, under context
-// takeover too: the connection's history is the dictionary.
+// inflater decompresses one message at a time. A goroutine reading a
+// Conn gives it the whole compressed payload of the message, already
+// received, so inflating never waits for the network; a Poller's loop
+// feeds it the payload as it arrives (inflate_stream.go). Inflaters are
+// pooled, under context takeover too: the connection's history is the
+// dictionary.
 type inflater struct {
-	z       lz.Inflater
-	scratch [4096]byte // checkAhead's output, which it only checks
+	z lz.Inflater
+
+	// checkAhead's output, which it only checks; fed in pieces, the input
+	// the inflater has yet to decode, scratch[:restN], then the next
+	// piece's start joined to it.
+	scratch [4096]byte
+	restN   int
 }
 
 var inflaterPool = sync.Pool{New: func() any { return new(inflater) }}

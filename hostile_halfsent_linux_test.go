@@ -2,33 +2,42 @@ package websocket
 
 import (
 	"bufio"
+	"bytes"
+	"compress/flate"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/wsproto"
 )
 
 // TestPollerHalfSentCompressedFrames: peers that negotiate
 // permessage-deflate, send the header and the first 16 KiB of a
 // compressed frame declaring 1 MiB, and then go quiet cost a Poller no
-// goroutine each, and no more memory than what they sent plus the
-// connection's own state. Such a frame used to be finished on a goroutine
-// of its own that waited for the rest; a loop must instead keep what
-// arrived and resume at the next event, like any other frame. A healthy
+// goroutine each, and no more memory than the output of what they sent,
+// an inflater and the connection's own state. Such a frame used to be
+// finished on a goroutine of its own that waited for the rest; a loop
+// inflates what arrived and resumes at the next event. A healthy
 // connection on the same loop still gets its echoes.
 func TestPollerHalfSentCompressedFrames(t *testing.T) {
 	const (
 		n        = 300
 		declared = 1 << 20  // the frame's length field
 		sent     = 16 << 10 // of its payload, what each peer sends
+		// inflated is the output of those bytes: stored blocks, whose
+		// first header takes 5 of them.
+		inflated = sent - 5
 		// perConn bounds the heap each quiet peer costs, both ends
-		// together: the payload gathered (sent, in a buffer that may
-		// have grown to twice it) and the connections' state. Measured:
-		// about 22 KiB on linux/amd64, with or without -race.
-		perConn = 2*sent + 8<<10
+		// together: the output so far (in a buffer that may have grown
+		// to twice it), a pooled inflater held while the message is in
+		// progress (about 45 KiB) and the connections' state. Measured:
+		// about 70 KiB on linux/amd64.
+		perConn = 2*inflated + 48<<10 + 8<<10
 		// slack covers the test's own allocations and the pools.
 		slack = 1 << 20
 	)
@@ -47,13 +56,13 @@ func TestPollerHalfSentCompressedFrames(t *testing.T) {
 	<-srv.conns
 	echoOnce(t, good, -1, time.Second)
 
-	// Every peer's bytes are built before the measurement.
+	// Every peer's bytes are built before the measurement: the start of
+	// a valid payload, incompressible data in stored blocks.
 	h := header{Fin: true, Rsv: bitRsv1, Op: opBinary, Masked: true, Key: 0x12345678, Length: declared}
 	half := make([]byte, maxHeaderSize+sent)
-	half = half[:putHeader(half, h)+sent]
-	for i := range half[len(half)-sent:] {
-		half[len(half)-sent+i] = byte(i * 7) // not inflated before the frame's end
-	}
+	half = half[:putHeader(half, h)]
+	half = append(half, storedPayload(t, declared)[:sent]...)
+	wsproto.Mask(half[len(half)-sent:], h.Key)
 
 	goroutines := runtime.NumGoroutine()
 	base := heapInUse()
@@ -82,8 +91,8 @@ func TestPollerHalfSentCompressedFrames(t *testing.T) {
 			got = len(*c.rd.partial)
 		}
 		c.readMu.Unlock()
-		if got != sent {
-			t.Fatalf("peer %d: the server holds %d bytes of the frame, want %d", i, got, sent)
+		if got != inflated {
+			t.Fatalf("peer %d: the server holds %d bytes of the message, inflated, want %d", i, got, inflated)
 		}
 	}
 
@@ -142,4 +151,18 @@ func dialDeflateRaw(t *testing.T, addr string, deadline time.Time) net.Conn {
 		t.Fatalf("compression not negotiated: %q", ext)
 	}
 	return nc
+}
+
+// storedPayload returns the permessage-deflate payload of n random bytes
+// compressed without compression: stored blocks.
+func storedPayload(t *testing.T, n int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := flate.NewWriter(&buf, flate.NoCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(randomBytes(rand.New(rand.NewPCG(1, 1)), n))
+	w.Flush()
+	return bytes.TrimSuffix(buf.Bytes(), deflateTail)
 }

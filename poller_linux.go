@@ -289,7 +289,7 @@ func (l *loop) service(c *Conn) {
 		}
 		var n, space int
 		var err error
-		if r.inMessage && r.r == r.w && r.dec.PayloadLeft() >= bpool.ReadSize {
+		if r.inMessage && !r.compressed && r.r == r.w && r.dec.PayloadLeft() >= bpool.ReadSize {
 			n, space, err = l.fillPartial(c)
 		} else {
 			n, space, err = l.fill(r)
@@ -360,50 +360,69 @@ func (l *loop) deliver(c *Conn) bool {
 
 // data gathers a message's payload and delivers the message at its end.
 // A message whose every byte arrived in one read is delivered straight
-// from the read buffer; one that comes in pieces is gathered in partial,
-// at a cost linear in its size, and a compressed one is inflated whole
-// once its last byte is in.
+// from the read buffer (a compressed one inflated into the loop's msg);
+// one that comes in pieces is gathered in partial, at a cost linear in its
+// size, a compressed one inflated piece by piece as it arrives.
 func (l *loop) data(c *Conn, ev *wsproto.Event) bool {
 	r := &c.rd
-	if ev.First && ev.Last && !ev.Compressed {
-		l.p.dispatch(c, MessageType(ev.Op), ev.Payload)
-		return true
+	if ev.First && ev.Last {
+		if !ev.Compressed {
+			l.p.dispatch(c, MessageType(ev.Op), ev.Payload)
+			return true
+		}
+		r.start(ev)
+		return l.inflateWhole(c)
 	}
 	if ev.First {
 		r.start(ev)
-	}
-	if !ev.First || !ev.Last {
-		p := r.partialBuf()
-		before := len(*p)
-		*p = append(*p, ev.Payload...)
 		r.chunk = nil
-		if !ev.Last {
-			if err := r.checkAhead(before, *p); err != nil {
-				r.failDecode(nil, err)
-				return false
-			}
-			return true
-		}
 	}
-	return l.complete(c)
+	if r.compressed {
+		return l.inflatePiece(c, ev.Payload, ev.Last)
+	}
+	p := r.partialBuf()
+	*p = append(*p, ev.Payload...)
+	if ev.Last {
+		l.complete(c)
+	}
+	return true
 }
 
-// complete delivers the message gathered, inflating it if compressed.
-func (l *loop) complete(c *Conn) bool {
+// inflateWhole delivers a compressed message that arrived in one read,
+// inflated into the loop's msg.
+func (l *loop) inflateWhole(c *Conn) bool {
 	r := &c.rd
 	r.last = true
-	if r.compressed {
-		out, err := r.appendInflated(nil, l.msg[:0])
-		if err != nil {
-			return false
-		}
-		l.p.dispatch(c, MessageType(r.msgOp), out)
-		l.msg = keepSmall(out)
-		return true
+	out, err := r.appendInflated(nil, l.msg[:0])
+	if err != nil {
+		return false
 	}
+	l.p.dispatch(c, MessageType(r.msgOp), out)
+	l.msg = keepSmall(out)
+	return true
+}
+
+// inflatePiece inflates the next piece of a compressed message that comes
+// in pieces, and delivers the message with its last one.
+func (l *loop) inflatePiece(c *Conn, payload []byte, last bool) bool {
+	r := &c.rd
+	msg, err := r.inflateArriving(payload, last)
+	if err != nil {
+		return false
+	}
+	if last {
+		l.p.dispatch(c, MessageType(r.msgOp), msg)
+		r.releasePartial() // after the call: msg is partial's storage
+	}
+	return true
+}
+
+// complete delivers an uncompressed message gathered in partial.
+func (l *loop) complete(c *Conn) {
+	r := &c.rd
+	r.last = true
 	l.p.dispatch(c, MessageType(r.msgOp), *r.partialBuf())
 	r.endOfMessage() // after the call: msg is partial's storage, which goes back to the pool
-	return true
 }
 
 // fillPartial reads the payload of a large frame straight into the
@@ -431,8 +450,6 @@ func (l *loop) fillPartial(c *Conn) (n, space int, err error) {
 	*p = (*p)[:start+n]
 	if ev.Last {
 		l.complete(c)
-	} else if err := r.checkAhead(start, *p); err != nil {
-		r.failDecode(nil, err)
 	}
 	return n, len(room), nil
 }

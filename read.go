@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/fullduplex/websocket/internal/bpool"
+	lz "github.com/fullduplex/websocket/internal/deflate"
 	"github.com/fullduplex/websocket/internal/wsproto"
 )
 
@@ -300,6 +301,8 @@ func (r *reader) readInflated(ctx context.Context, p []byte) (int, error) {
 			return n, nil
 		}
 		return 0, io.EOF
+	case err == lz.ErrNeedInput:
+		return n, err // fed in pieces: the next one has not arrived
 	case err != nil:
 		return 0, r.failDecode(ctx, r.dec.FailInflate(err.Error()))
 	}

@@ -301,6 +301,10 @@ func (r *reader) dropBuffer() {
 	r.chunk = nil
 	r.releaseIfIdle()
 	r.releasePartial()
+	if r.inf != nil {
+		r.c.deflate.endInflate(r.inf)
+		r.inf = nil
+	}
 }
 
 // maxLinger bounds how long a failing connection waits for the peer to

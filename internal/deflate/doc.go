@@ -23,8 +23,12 @@
 // 00 00 ff ff tail RFC 7692 strips).
 //
 // An Inflater decodes one message whose compressed payload is whole in
-// memory, tail stripped: input that ends between blocks, or inside that
-// tail, ends the message. It is pooled like a Compressor (about 45 KB)
+// memory (Reset), tail stripped: input that ends between blocks, or inside
+// that tail, ends the message. Or it is fed the payload in pieces as they
+// arrive (ResetStream, Feed): it then stops where a piece ends, even
+// inside a symbol or a block header, returns ErrNeedInput and decodes
+// that unit again once the next piece is joined to what it left (Rest,
+// under 300 bytes). It is pooled like a Compressor (about 45 KB)
 // and never allocates. Read writes straight into the caller's buffer and
 // never more than it holds, so a caller bounds what a decompression bomb
 // costs; back-references behind the current Read reach the dictionary

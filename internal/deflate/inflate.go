@@ -24,6 +24,10 @@ var (
 	errDistance     = errors.New("distance reaches before the start of the history")
 )
 
+// ErrNeedInput is what Read returns when a message fed in pieces (Feed)
+// needs the next piece to go on: not an error of the input.
+var ErrNeedInput = errors.New("deflate: more input needed")
+
 // IsTruncated reports whether err is the error of input that ends inside
 // a block: for a message whose payload is still arriving, not an error.
 func IsTruncated(err error) bool { return err == errTruncated }
@@ -40,8 +44,8 @@ const (
 const winSize = maxDistance
 
 // An Inflater decodes raw DEFLATE (RFC 1951): the payload of one
-// permessage-deflate message (RFC 7692) at a time, whole in memory. It
-// never allocates and never produces more than asked, so a caller that
+// permessage-deflate message (RFC 7692) at a time, whole in memory or fed
+// in pieces. It never allocates and never produces more than asked, so a caller that
 // bounds what it reads bounds what a decompression bomb costs.
 //
 // It is large (about 45 KB: the decoding tables of a block, and 32 KiB of
@@ -59,6 +63,8 @@ type Inflater struct {
 
 	state      int
 	final      bool // the block in progress is the last one
+	more       bool // src is not the end of the message's input (Feed)
+	skip       uint // bits of Rest's first byte already consumed
 	storedLeft int
 	copyLen    int // a match that did not fit in the last Read: bytes to go
 	copyDist   int
@@ -93,9 +99,61 @@ func (f *Inflater) Reset(src, dict []byte) {
 	if len(dict) > winSize {
 		dict = dict[len(dict)-winSize:]
 	}
-	f.src, f.pos, f.bits, f.nb = src, 0, 0, 0
+	f.src, f.pos, f.bits, f.nb, f.more, f.skip = src, 0, 0, 0, false, 0
 	f.state, f.final, f.storedLeft, f.copyLen, f.copyDist, f.err = atHeader, false, 0, 0, 0, nil
 	f.dict, f.wpos, f.ringLen = dict, 0, 0
+}
+
+// ResetStream starts a message whose compressed payload comes in pieces,
+// each given to Feed as it arrives, so that it is decoded without being
+// gathered first. dict is as for Reset.
+func (f *Inflater) ResetStream(dict []byte) {
+	f.Reset(nil, dict)
+	f.more = true
+}
+
+// Feed gives a message started with ResetStream its next input: src is
+// Rest, the input the last Read left, followed by the bytes that arrived
+// since; more reports whether the payload goes on after src (its last
+// byte is then the message's end, tail stripped, as for Reset). src is
+// read in place until the next Feed.
+//
+// A piece may end anywhere, inside a symbol or a block header: Read
+// decodes up to the last whole symbol and returns ErrNeedInput, leaving
+// the rest (at most a dynamic block's header: under 300 bytes) to be given
+// again.
+func (f *Inflater) Feed(src []byte, more bool) {
+	f.src, f.pos, f.bits, f.nb, f.more = src, 0, 0, 0, more
+	if f.err != ErrNeedInput {
+		return
+	}
+	f.err = nil
+	if f.skip > 0 {
+		f.fill()
+		if f.nb < f.skip {
+			f.err = errTruncated // Rest was not given again
+			return
+		}
+		f.drop(f.skip)
+		f.skip = 0
+	}
+}
+
+// Rest returns the input that the Read that returned ErrNeedInput did not
+// consume, to be given again at the start of the next Feed: it aliases
+// the last Feed's src.
+func (f *Inflater) Rest() []byte { return f.src[f.pos:] }
+
+// bitPos returns the position in src of the next bit to decode.
+func (f *Inflater) bitPos() int { return f.pos<<3 - int(f.nb) }
+
+// needInput stops at mark, a bitPos of a symbol's or block header's
+// start, for the next piece of input: the bits from mark on are decoded
+// again once it is there.
+func (f *Inflater) needInput(mark int) {
+	f.pos, f.skip = mark>>3, uint(mark&7)
+	f.bits, f.nb = 0, 0
+	f.err = ErrNeedInput
 }
 
 // Read decodes up to len(p) bytes of the message into p. It returns io.EOF
@@ -113,11 +171,11 @@ func (f *Inflater) Read(p []byte) (int, error) {
 	for more := true; more && f.err == nil; {
 		o, more = f.step(p, o)
 	}
-	if f.err != nil {
+	if f.err != nil && f.err != ErrNeedInput {
 		return o, f.err
 	}
 	f.keep(p[:o])
-	return o, nil
+	return o, f.err
 }
 
 // step decodes from the current state into p[o:]: a block header, a
@@ -140,7 +198,7 @@ func (f *Inflater) step(p []byte, o int) (int, bool) {
 		o = f.huffman(p, o)
 		return o, f.state != inHuffman
 	default:
-		f.err = io.EOF
+		f.endFinal()
 	}
 	return o, true
 }
@@ -152,17 +210,41 @@ func (f *Inflater) endBlock() {
 		return
 	}
 	f.state = atEnd
-	if len(f.src)-f.pos+int(f.nb>>3) > 0 {
+	f.endFinal()
+}
+
+// endFinal ends the message after its final block: no input may follow,
+// in this piece or, fed in pieces, in those to come.
+func (f *Inflater) endFinal() {
+	switch {
+	case len(f.src)-f.pos+int(f.nb>>3) > 0:
 		f.err = errAfterFinal
+	case f.more:
+		f.needInput(f.bitPos())
+	default:
+		f.err = io.EOF
+	}
+}
+
+// endMessage ends the message where its input ends, between blocks, or
+// waits at mark for more input if there is more.
+func (f *Inflater) endMessage(mark int) {
+	if f.more {
+		f.needInput(mark)
 		return
 	}
+	f.state = atEnd
 	f.err = io.EOF
 }
 
-// endMessage ends the message where its input ends, between blocks.
-func (f *Inflater) endMessage() {
-	f.state = atEnd
-	f.err = io.EOF
+// truncated fails the message for input that ends inside a block, or
+// waits at mark for more input if there is more.
+func (f *Inflater) truncated(mark int) {
+	if f.more {
+		f.needInput(mark)
+		return
+	}
+	f.err = errTruncated
 }
 
 // fill loads input into bits until they hold at least 56 bits, or all the

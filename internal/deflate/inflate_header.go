@@ -7,11 +7,14 @@ package deflate
 const syncTail = "\x00\x00\xff\xff"
 
 // header reads a block header, and a dynamic block's codes.
+// Input fed in pieces that ends inside a header is decoded again from the
+// header's start once more has come.
 func (f *Inflater) header() {
+	mark := f.bitPos()
 	f.fill()
 	if f.nb < 3 {
 		// The input ends between blocks, with at most the rest of a byte.
-		f.endMessage()
+		f.endMessage(mark)
 		return
 	}
 	f.final = f.bits&1 != 0
@@ -19,33 +22,40 @@ func (f *Inflater) header() {
 	f.drop(3)
 	switch typ {
 	case 0:
-		f.storedHeader()
+		f.storedHeader(mark)
 	case 1:
 		f.lit, f.dist = &fixedLitTable, &fixedDistTable
 		f.state = inHuffman
 	case 2:
-		if f.err = f.dynamicHeader(); f.err == nil {
+		err := f.dynamicHeader()
+		switch err {
+		case nil:
 			f.lit, f.dist = &f.litTab, &f.distTab
 			f.state = inHuffman
+		case errTruncated:
+			f.truncated(mark)
+		default:
+			f.err = err
 		}
 	default:
 		f.err = errBlockType
 	}
 }
 
-// storedHeader reads a stored block's lengths, after its header bits. The
-// input may end there, or inside the lengths if they are the start of
-// syncTail: that is the empty block ending a sync flush, stripped.
-func (f *Inflater) storedHeader() {
+// storedHeader reads a stored block's lengths, after its header bits, which
+// start at mark. The input may end there, or inside the lengths if they
+// are the start of syncTail: that is the empty block ending a sync flush,
+// stripped.
+func (f *Inflater) storedHeader(mark int) {
 	// Skip to the byte boundary; whole bytes in bits go back to src.
 	f.pos -= int(f.nb >> 3)
 	f.bits, f.nb = 0, 0
 	rest := f.src[f.pos:]
 	if len(rest) < 4 {
 		if string(rest) == syncTail[:len(rest)] {
-			f.endMessage()
+			f.endMessage(mark)
 		} else {
-			f.err = errTruncated
+			f.truncated(mark)
 		}
 		return
 	}
@@ -66,7 +76,7 @@ func (f *Inflater) stored(p []byte, o int) int {
 	f.pos += k
 	f.storedLeft -= k
 	if k < n {
-		f.err = errTruncated
+		f.truncated(f.pos << 3) // stored data is whole bytes: nothing to decode again
 	} else if f.storedLeft == 0 {
 		f.endBlock()
 	}

@@ -154,8 +154,13 @@ func (f *Inflater) fast(out []byte, o int) int {
 // slow decodes a symbol at a time, checking for the end of input and of
 // out. When out is full it still takes an end of block, so that a Read
 // that fills p exactly at the end of the message returns io.EOF.
+//
+// Input fed in pieces that ends inside a symbol, or between a length and
+// its distance, is decoded again from the symbol's (the length's) start
+// once more has come.
 func (f *Inflater) slow(out []byte, o int) int {
 	for {
+		mark := f.bitPos()
 		f.fill()
 		e, skip := litLookup(f.lit, f.bits)
 		n := skip + uint(e&entDrop)
@@ -164,7 +169,7 @@ func (f *Inflater) slow(out []byte, o int) int {
 			f.err = errSymbol
 			return o
 		case n > f.nb:
-			f.err = errTruncated
+			f.truncated(mark)
 			return o
 		case e&entEOB != 0:
 			f.drop(n)
@@ -187,7 +192,7 @@ func (f *Inflater) slow(out []byte, o int) int {
 			f.err = errDistSymbol
 			return o
 		case n > f.nb:
-			f.err = errTruncated
+			f.truncated(mark)
 			return o
 		}
 		dist := entryValue(d>>16, d, f.bits>>skip)

@@ -1,0 +1,94 @@
+package websocket
+
+import (
+	"bytes"
+	"compress/flate"
+	"math/rand/v2"
+	"testing"
+)
+
+// A Poller inflates compressed messages that arrive in pieces as the
+// pieces come: fragments of every size, frames cut anywhere by the
+// writes, pings between fragments, under context takeover with messages
+// that arrived whole in between, so that every message's dictionary is
+// the output of earlier ones, inflated either way. Every echo must be the
+// message sent.
+func TestPollerInflatesPiecesUnderTakeover(t *testing.T) {
+	copts := CompressionOptions{Mode: CompressionContextTakeover, Threshold: -1}
+	srv := newPollerServer(t, "tcp", &AcceptOptions{ConnOptions: ConnOptions{Compression: copts}}, nil)
+	c := srv.dial(t, &DialOptions{ConnOptions: ConnOptions{Compression: copts}})
+	if d := c.deflate; d == nil || !d.recvTakeover || !d.sendTakeover {
+		t.Fatal("context takeover not negotiated both ways")
+	}
+
+	rng := rand.New(rand.NewPCG(7, 7))
+	var buf bytes.Buffer
+	w, err := flate.NewWriter(&buf, flate.BestSpeed) // the client's context, message to message
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 60 {
+		msg := pieceMessage(rng, i)
+		var payloads [][]byte
+		nfrag := 1 + rng.IntN(6)
+		if i%4 == 0 {
+			nfrag = 1 // whole, and written at once below: inflated in one go
+		}
+		for k := range nfrag {
+			buf.Reset()
+			w.Write(msg[len(msg)*k/nfrag : len(msg)*(k+1)/nfrag])
+			w.Flush()
+			payloads = append(payloads, bytes.Clone(buf.Bytes()))
+		}
+		last := payloads[len(payloads)-1]
+		payloads[len(payloads)-1] = bytes.TrimSuffix(last, deflateTail)
+
+		var stream []byte
+		for k, f := range fragmentFrames(payloads) {
+			if k > 0 && rng.IntN(3) == 0 {
+				stream = append(stream, frame(true, 0, opPing, true, []byte("between"))...)
+			}
+			stream = append(stream, f...)
+		}
+		writeInPieces(t, c, stream, rng, i%4 == 0)
+		_, got, err := c.Read(testCtx(t))
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if !bytes.Equal(got, msg) {
+			t.Fatalf("message %d: echo of %d bytes differs from the %d sent", i, len(got), len(msg))
+		}
+	}
+}
+
+// pieceMessage returns the i-th message of the test: text that repeats
+// within itself and across messages, of sizes from bytes to 200 KiB, with
+// multi-byte UTF-8 that the pieces cut anywhere.
+func pieceMessage(rng *rand.Rand, i int) []byte {
+	words := []string{"héllo", "wörld", "ünïcode ✓", "room", "lobby", `{"id":`, "42}", "\n"}
+	n := []int{10, 1000, 40 << 10, 200 << 10}[i%4] + rng.IntN(100)
+	var b []byte
+	for len(b) < n {
+		b = append(b, words[rng.IntN(len(words))]...)
+		if rng.IntN(50) == 0 {
+			b = append(b, byte('a'+rng.IntN(26)))
+		}
+	}
+	return b
+}
+
+// writeInPieces writes stream to c's socket in writes of random sizes, or
+// at once.
+func writeInPieces(t *testing.T, c *Conn, stream []byte, rng *rand.Rand, atOnce bool) {
+	t.Helper()
+	for len(stream) > 0 {
+		n := len(stream)
+		if !atOnce {
+			n = min(n, 1+rng.IntN(3000))
+		}
+		if _, err := c.nc.Write(stream[:n]); err != nil {
+			t.Fatal(err)
+		}
+		stream = stream[n:]
+	}
+}

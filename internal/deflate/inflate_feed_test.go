@@ -1,0 +1,204 @@
+package deflate
+
+import (
+	"bytes"
+	"compress/flate"
+	"io"
+	"math/rand/v2"
+	"testing"
+)
+
+// maxRest bounds what Rest can hold: the longest unit decoded at once, a
+// dynamic block's header (3 + 14 + 19*3 bits, then at most 316 code
+// lengths of at most 7 bits each: 286 bytes), plus the byte it starts in.
+const maxRest = 290
+
+// inflatePieces decodes src fed in pieces that end at cuts (ascending
+// offsets into src), reading with p of size n, as a connection does with
+// a message arriving in frames or reads: each Feed gets Rest and the
+// next piece. It returns the output and the history AppendHistory leaves,
+// and fails t if Rest ever holds more than maxRest bytes.
+func inflatePieces(t *testing.T, z *Inflater, src, dict []byte, cuts []int, n int) ([]byte, []byte, error) {
+	t.Helper()
+	var h History
+	h.SetSize(winSize)
+	h.Append(dict)
+	z.ResetStream(h.Bytes())
+	var in, out []byte
+	p := make([]byte, n)
+	from := 0
+	for i := 0; i <= len(cuts); i++ {
+		to := len(src)
+		if i < len(cuts) {
+			to = cuts[i]
+		}
+		in = append(in[:copy(in, z.Rest())], src[from:to]...)
+		from = to
+		z.Feed(in, i < len(cuts))
+		for {
+			k, err := z.Read(p)
+			out = append(out, p[:k]...)
+			switch {
+			case err == io.EOF:
+				z.AppendHistory(&h, p[:k])
+				return out, h.Bytes(), nil
+			case err == ErrNeedInput && i < len(cuts):
+				if r := len(z.Rest()); r > maxRest {
+					t.Fatalf("Rest holds %d bytes", r)
+				}
+			case err != nil:
+				return out, nil, err
+			}
+			if err != nil {
+				break
+			}
+		}
+	}
+	t.Fatal("ErrNeedInput after the last piece")
+	return nil, nil, nil
+}
+
+// checkPieces decodes src whole and in pieces ending at cuts, with p of
+// size n, and fails t unless both give the same output, error and history.
+func checkPieces(t *testing.T, z *Inflater, src, dict []byte, cuts []int, n int) {
+	t.Helper()
+	var h History
+	h.SetSize(winSize)
+	h.Append(dict)
+	z.Reset(src, h.Bytes())
+	want, werr := inflateLast(z, n, &h)
+	got, hist, err := inflatePieces(t, z, src, dict, cuts, n)
+	if err != werr {
+		t.Fatalf("p of %d, cuts %v: %v, whole: %v", n, cuts, err, werr)
+	}
+	if werr != nil {
+		return
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("p of %d, cuts %v: %d bytes, whole %d", n, cuts, len(got), len(want))
+	}
+	if !bytes.Equal(hist, h.Bytes()) {
+		t.Fatalf("p of %d, cuts %v: the history differs from the whole message's", n, cuts)
+	}
+}
+
+// feedPayloads returns valid payloads of every block type, with and
+// without a dictionary, and the dictionaries.
+func feedPayloads(t *testing.T) (srcs, dicts [][]byte) {
+	text := chat(2500, 5)
+	dict := fuzzDict[:6<<10]
+	for _, level := range []int{flate.HuffmanOnly, flate.NoCompression, flate.BestSpeed, flate.BestCompression} {
+		for _, d := range [][]byte{nil, dict} {
+			srcs = append(srcs, flatePayloads(t, level, d, [][]byte{text}, 3)[0])
+			dicts = append(dicts, d)
+		}
+	}
+	var w tokenWriter // a final block, fixed codes, matches into itself
+	w.header(true, 1)
+	w.literals([]byte("abc"))
+	w.match(258, 3)
+	w.match(10, 1)
+	w.eob()
+	return append(srcs, w.bytes()), append(dicts, nil)
+}
+
+// TestInflateFeedEveryCut splits valid payloads in two at every offset,
+// and feeds them a byte at a time.
+func TestInflateFeedEveryCut(t *testing.T) {
+	z := NewInflater()
+	srcs, dicts := feedPayloads(t)
+	for i, src := range srcs {
+		for cut := range len(src) + 1 {
+			checkPieces(t, z, src, dicts[i], []int{cut}, 4096)
+		}
+		bytewise := make([]int, len(src))
+		for k := range bytewise {
+			bytewise[k] = k
+		}
+		for _, n := range []int{1, 7, 300, 1 << 16} {
+			checkPieces(t, z, src, dicts[i], bytewise, n)
+		}
+	}
+}
+
+// TestInflateFeedBroken feeds truncated and corrupted payloads in pieces:
+// the same error as whole, and never one before the input that holds it.
+func TestInflateFeedBroken(t *testing.T) {
+	z := NewInflater()
+	srcs, dicts := feedPayloads(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i, src := range srcs {
+		for cut := range len(src) {
+			checkPieces(t, z, src[:cut], dicts[i], randomCuts(rng, cut), 64)
+		}
+		for bit := range 8 * min(len(src), 150) {
+			b := bytes.Clone(src)
+			b[bit/8] ^= 1 << (bit % 8)
+			checkPieces(t, z, b, dicts[i], randomCuts(rng, len(b)), 4096)
+		}
+	}
+}
+
+// TestInflateFeedAfterFinal: input after a final block fails, whichever
+// piece brings it, and a final block fed in pieces ends the message only
+// with the last one.
+func TestInflateFeedAfterFinal(t *testing.T) {
+	var w tokenWriter
+	w.header(true, 1)
+	w.literals([]byte("final"))
+	w.eob()
+	src := w.bytes()
+	z := NewInflater()
+	for _, tc := range []struct {
+		name string
+		src  []byte
+		cuts []int
+	}{
+		{
+			name: "extra byte in a later piece",
+			src:  append(bytes.Clone(src), 0),
+			cuts: []int{len(src)},
+		},
+		{
+			name: "extra byte in the same piece",
+			src:  append(bytes.Clone(src), 0),
+			cuts: []int{len(src) + 1},
+		},
+		{
+			name: "empty pieces after the end",
+			src:  src,
+			cuts: []int{len(src), len(src), len(src)},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkPieces(t, z, tc.src, nil, tc.cuts, 100)
+		})
+	}
+}
+
+// randomCuts returns ascending offsets into a payload of n bytes, with
+// repeats (empty pieces) and pieces of every size up to about 64 bytes.
+func randomCuts(rng *rand.Rand, n int) []int {
+	var cuts []int
+	for at := rng.IntN(8); at <= n; at += rng.IntN(64) {
+		cuts = append(cuts, at)
+	}
+	return cuts
+}
+
+// FuzzInflateFeed compares decoding any input fed in pieces with decoding
+// it whole, which FuzzInflate compares with compress/flate.
+func FuzzInflateFeed(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s.src, s.dict, s.p, uint64(1))
+	}
+	z := NewInflater()
+	f.Fuzz(func(t *testing.T, src []byte, dictLen, p uint16, seed uint64) {
+		dict := fuzzDict[:int(dictLen)%(len(fuzzDict)+1)]
+		if len(src) > 1<<14 {
+			return // a bomb's output would take long to compare
+		}
+		rng := rand.New(rand.NewPCG(seed, 0))
+		checkPieces(t, z, src, dict, randomCuts(rng, len(src)), 1+int(p)%(1<<16))
+	})
+}

@@ -2,11 +2,9 @@ package websocket
 
 import (
 	"io"
-	"math/bits"
 	"sync"
 
 	lz "github.com/fullduplex/websocket/internal/deflate"
-	"github.com/fullduplex/websocket/internal/wsproto"
 )
 
 // This file moves permessage-deflate data (RFC 7692, section 7.2): it
@@ -177,60 +175,22 @@ func (d *deflate) appendCompressed(dst *[]byte, p []byte) error {
 	return nil
 }
 
-// inflater decompresses one message at a time. A goroutine reading a
-// Conn gives it the whole compressed payload of the message, already
-// received, so inflating never waits for the network; a Poller's loop
-// feeds it the payload as it arrives (inflate_stream.go). Inflaters are
-// pooled, under context takeover too: the connection's history is the
-// dictionary.
+// inflater decompresses one message at a time, fed its compressed payload
+// in pieces as they arrive (inflate_stream.go). Inflaters are pooled,
+// under context takeover too: the connection's history is the dictionary.
 type inflater struct {
 	z lz.Inflater
 
-	// checkAhead's output, which it only checks; fed in pieces, the input
-	// the inflater has yet to decode, scratch[:restN], then the next
-	// piece's start joined to it.
+	// What z left undecoded of its last input, scratch[:restN] (kept is
+	// set once it is there), joined with the start of the next piece.
 	scratch [4096]byte
 	restN   int
+	kept    bool
+	left    []byte // of the current piece, what z has not had yet
+	pushed  bool   // a Poller's loop gives the pieces: Read must not wait for them
 }
 
 var inflaterPool = sync.Pool{New: func() any { return new(inflater) }}
-
-// startInflate prepares to inflate src, the whole compressed payload of a
-// message without its tail. The history under takeover is read where it
-// is: it changes only once the message ended (inflatedAll).
-func (d *deflate) startInflate(src []byte) *inflater {
-	inf := inflaterPool.Get().(*inflater)
-	var dict []byte
-	if d.recvTakeover {
-		dict = d.recvHist.Bytes()
-	}
-	inf.z.Reset(src, dict)
-	return inf
-}
-
-// checkAhead inflates what has arrived of a compressed text message, from
-// its start, for the decoder to check (wsproto.Decoder.CheckAhead): invalid
-// UTF-8, invalid compressed data and output past the read limit then fail
-// the message while it still arrives, not once the peer chose to end it.
-// It runs each time the gathered payload, src, has grown past a power of
-// two since before, its length then, so the checks inflate at most about
-// twice what the message's own inflation does, and a refused bomb no more
-// than the read limit.
-func (r *reader) checkAhead(before int, src []byte) error {
-	if !r.compressed || r.msgOp != wsproto.OpText || bits.Len(uint(before)) == bits.Len(uint(len(src))) {
-		return nil
-	}
-	d := r.c.deflate
-	inf := d.startInflate(src)
-	defer d.endInflate(inf)
-	return r.dec.CheckAhead(func() ([]byte, error) {
-		n, err := inf.z.Read(inf.scratch[:])
-		if lz.IsTruncated(err) {
-			err = io.EOF
-		}
-		return inf.scratch[:n], err
-	})
-}
 
 // inflatedAll records, under takeover, the output of the message just
 // inflated as the next message's dictionary; last is the output of the
@@ -244,5 +204,6 @@ func (d *deflate) inflatedAll(inf *inflater, last []byte) {
 // endInflate returns the inflater to the pool once its message is done.
 func (d *deflate) endInflate(inf *inflater) {
 	inf.z.Reset(nil, nil) // let go of the payload and the history
+	inf.left = nil
 	inflaterPool.Put(inf)
 }

@@ -1,94 +1,175 @@
 package websocket
 
 import (
+	"context"
 	"errors"
+	"io"
 
 	lz "github.com/fullduplex/websocket/internal/deflate"
 )
 
-// A Poller's loop inflates a compressed message that comes in pieces
-// (fragments, or one frame over several reads) as each piece arrives,
-// instead of gathering its payload first: a loop never waits for a peer,
-// and the payload is read once, from the read buffer, where it was just
-// unmasked. The output gathers in the reader's partial, checked as it
-// comes (UTF-8, the read limit), so a bad or oversized message fails at
-// the piece that makes it so. What a piece leaves undecoded, the start of
-// a symbol or block header that the next piece completes (under 300
-// bytes), waits in the inflater's scratch.
+// A compressed message is inflated as its pieces arrive (frames, or the
+// parts of one frame that each read brings), never gathered first: the
+// payload is read once, where it was just unmasked, a bad or oversized
+// message fails at the piece that makes it so, and what a message holds
+// while it arrives is its output, not its compressed payload too.
+//
+// Two drivers feed the inflater. A goroutine's Read pulls: when the
+// inflater runs out of input, readInflated reads the next piece, waiting
+// for the network (a ctx that ends there leaves the inflater as it was).
+// A Poller's loop pushes: inflateArriving inflates each piece as its
+// event delivers it and returns. Either way, what a piece leaves undecoded
+// (the start of a symbol or block header that the next piece completes,
+// under 300 bytes) is copied into the inflater's scratch before the read
+// buffer it points into is reused, and joined there with the next piece.
 
-// errRestTooLong is the failure of a piece whose undecoded rest does not
-// fit scratch, which the inflater's bound on Rest rules out.
+// errRestTooLong fails a piece whose undecoded rest does not fit scratch,
+// which the inflater's bound on Rest rules out.
 var errRestTooLong = errors.New("undecoded compressed data longer than a block header")
 
-// startStream prepares to inflate a message fed in pieces.
-func (d *deflate) startStream() *inflater {
+// startStream prepares to inflate a message fed in pieces, the first of
+// which is chunk.
+func (d *deflate) startStream(chunk []byte) *inflater {
 	inf := inflaterPool.Get().(*inflater)
 	var dict []byte
 	if d.recvTakeover {
 		dict = d.recvHist.Bytes()
 	}
 	inf.z.ResetStream(dict)
-	inf.restN = 0
+	inf.restN, inf.kept, inf.left, inf.pushed = 0, false, chunk, false
 	return inf
 }
 
-// feed gives the inflater its next input: the rest of the last one, then
-// payload, of which it returns the part not given yet. Joining the two
-// copies at most scratch's size of payload; without a rest, payload is
-// read where it is.
-func (inf *inflater) feed(payload []byte, more bool) (left []byte) {
+// give gives the inflater its next input from left, the part of the
+// current piece it has not had: joined in scratch to the rest it kept, as
+// much as scratch takes, or with no rest, all of it, read in place (the
+// piece must then stay as it is until the inflater needs input again).
+// more reports whether the message goes on after the current piece.
+func (inf *inflater) give(more bool) {
+	inf.kept = false
 	if inf.restN == 0 {
-		inf.z.Feed(payload, more)
+		inf.z.Feed(inf.left, more)
+		inf.left = nil
+		return
+	}
+	n := inf.restN + copy(inf.scratch[inf.restN:], inf.left)
+	inf.left = inf.left[n-inf.restN:]
+	inf.restN = 0
+	inf.z.Feed(inf.scratch[:n], more || len(inf.left) > 0)
+}
+
+// keepRest copies what the inflater, out of input, left undecoded into
+// scratch, so that the input it points into may go. It may be called
+// again before the next give.
+func (inf *inflater) keepRest() error {
+	if inf.kept {
 		return nil
 	}
-	n := inf.restN + copy(inf.scratch[inf.restN:], payload)
-	left = payload[n-inf.restN:]
-	inf.restN = 0
-	inf.z.Feed(inf.scratch[:n], more || len(left) > 0)
-	return left
+	rest := inf.z.Rest()
+	if len(rest) > len(inf.scratch) {
+		return errRestTooLong
+	}
+	inf.restN = copy(inf.scratch[:], rest)
+	inf.kept = true
+	return nil
+}
+
+// readInflated reads decompressed payload into p, inflating the message's
+// pieces as it needs them, never more than one byte past the read limit,
+// so a decompression bomb costs no memory.
+func (r *reader) readInflated(ctx context.Context, p []byte) (int, error) {
+	if r.inf == nil {
+		r.inf = r.c.deflate.startStream(r.chunk)
+		r.inf.give(!r.last)
+	}
+	if room := r.dec.InflateRoom(); int64(len(p)) > room {
+		p = p[:room]
+	}
+	for {
+		n, err := r.inf.z.Read(p)
+		if derr := r.dec.Inflated(p[:n]); derr != nil {
+			return 0, r.failDecode(ctx, derr)
+		}
+		switch {
+		case err == io.EOF:
+			return r.inflatedEnd(ctx, p[:n])
+		case err == lz.ErrNeedInput && r.inf.pushed:
+			return n, err // the loop gives the next piece when it comes
+		case err == lz.ErrNeedInput && n == 0:
+			if err := r.nextInput(ctx); err != nil {
+				return 0, err
+			}
+			continue
+		case err != nil && err != lz.ErrNeedInput:
+			return 0, r.failDecode(ctx, r.dec.FailInflate(err.Error()))
+		}
+		return n, nil
+	}
+}
+
+// inflatedEnd ends a compressed message whose last output is last.
+func (r *reader) inflatedEnd(ctx context.Context, last []byte) (int, error) {
+	if derr := r.dec.InflatedEnd(); derr != nil {
+		return 0, r.failDecode(ctx, derr)
+	}
+	r.c.deflate.inflatedAll(r.inf, last)
+	r.endOfMessage()
+	if len(last) > 0 {
+		return len(last), nil
+	}
+	return 0, io.EOF
+}
+
+// nextInput gives the inflater, out of input, its next: the rest of the
+// current piece, or the next piece, read from the network if need be.
+func (r *reader) nextInput(ctx context.Context) error {
+	if err := r.inf.keepRest(); err != nil {
+		return r.failDecode(ctx, r.dec.FailInflate(err.Error()))
+	}
+	if len(r.inf.left) == 0 {
+		// The chunk is used up: it may go with the read buffer.
+		r.chunk = nil
+		if err := r.nextChunk(ctx); err != nil {
+			return err
+		}
+		r.inf.left = r.chunk
+	}
+	r.inf.give(!r.last)
+	return nil
 }
 
 // inflateArriving inflates payload, the next piece of the compressed
-// message in progress; last reports that it ends the message. It returns
-// the message, inflated, once its last piece is in (its storage goes back
-// to the pool with the next message's start, or with the connection);
-// before, nil.
+// message in progress on a Poller's loop; last reports that it ends the
+// message. The output gathers in partial. It returns the message once its
+// last piece is in (partial's storage, which goes back to the pool after
+// the call: releasePartial), and nil before.
 func (r *reader) inflateArriving(payload []byte, last bool) ([]byte, error) {
 	if r.inf == nil {
-		r.inf = r.c.deflate.startStream()
+		r.inf = r.c.deflate.startStream(nil)
+		r.inf.pushed = true
 	}
+	r.inf.left = payload
 	for {
-		left := r.inf.feed(payload, !last)
-		// endOfMessage, at the message's end, lets go of partial: the
-		// output is taken out of it for the call.
+		r.inf.give(!last)
+		// At the message's end, readInflated lets go of partial: the output
+		// is taken out of it for the call.
 		out := r.partialBuf()
 		r.partial = nil
 		msg, err := r.appendInflated(nil, *out)
 		*out = msg
-		if err != lz.ErrNeedInput {
-			r.partial = out
-			if err != nil || r.inMessage {
-				return nil, err
-			}
+		r.partial = out
+		switch {
+		case err == lz.ErrNeedInput:
+		case err != nil || r.inMessage:
+			return nil, err
+		default:
 			return msg, nil
 		}
-		r.partial = out
-		rest := r.inf.z.Rest()
-		fed := len(payload) - len(left)
-		switch {
-		case len(left) == 0:
-			if len(rest) > len(r.inf.scratch) {
-				return nil, r.failDecode(nil, r.dec.FailInflate(errRestTooLong.Error()))
-			}
-			r.inf.restN = copy(r.inf.scratch[:], rest)
+		if err := r.inf.keepRest(); err != nil {
+			return nil, r.failDecode(nil, r.dec.FailInflate(err.Error()))
+		}
+		if len(r.inf.left) == 0 {
 			return nil, nil
-		case len(rest) <= fed:
-			// The rest is the end of what was copied from payload: go on
-			// from there in payload itself.
-			payload = payload[fed-len(rest):]
-		default:
-			r.inf.restN = copy(r.inf.scratch[:], rest)
-			payload = left
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 
 	"github.com/fullduplex/websocket/internal/bpool"
-	lz "github.com/fullduplex/websocket/internal/deflate"
 	"github.com/fullduplex/websocket/internal/wsproto"
 )
 
@@ -45,8 +44,8 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 
 // Reader waits for the next data message and returns its type and a reader
 // of its payload, which returns io.EOF at the end of the message. The reader
-// streams an uncompressed message frame by frame; a compressed one is
-// collected whole (within the read limit) and inflated as it is read. It is
+// streams a message as it arrives, a compressed one inflated piece by
+// piece as it is read. It is
 // valid until the next call to Read or Reader; a message not read to its
 // end is discarded by that call.
 //
@@ -153,12 +152,10 @@ func (r *reader) begin(ctx context.Context) error {
 		return nil
 	}
 	if r.resume {
-		// An interrupted ReadAppend's message is dropped; a compressed
-		// one still needs what was collected, to be inflated.
+		// An interrupted ReadAppend's message is dropped (a compressed
+		// one is still inflated to its end, by discard).
 		r.resume = false
-		if !r.compressed {
-			r.releasePartial()
-		}
+		r.releasePartial()
 	}
 	for r.inMessage {
 		if err := r.discard(ctx); err != nil {
@@ -248,67 +245,6 @@ func (r *reader) readDirect(ctx context.Context, p []byte) (int, error) {
 	return n, nil
 }
 
-// collect gathers the whole payload of a compressed message, then starts
-// inflating it. Inflation never waits for the network: a ctx that ends
-// while the message arrives must leave the connection usable, and the
-// payload is then inflated in one slice. The chunk keeps pointing at the
-// payload, which the inflater reads, until the end of the message.
-func (r *reader) collect(ctx context.Context) error {
-	if r.inf != nil {
-		return nil
-	}
-	for !r.last {
-		p := r.partialBuf()
-		before := len(*p)
-		*p = append(*p, r.chunk...)
-		r.chunk = nil
-		if err := r.checkAhead(before, *p); err != nil {
-			return r.failDecode(ctx, err)
-		}
-		if err := r.nextChunk(ctx); err != nil {
-			return err
-		}
-	}
-	if p := r.partial; p != nil && len(*p) > 0 {
-		*p = append(*p, r.chunk...)
-		r.chunk = *p
-	}
-	r.inf = r.c.deflate.startInflate(r.chunk)
-	return nil
-}
-
-// readInflated reads decompressed payload, never inflating more than one
-// byte past the read limit, so a decompression bomb costs no memory.
-func (r *reader) readInflated(ctx context.Context, p []byte) (int, error) {
-	if err := r.collect(ctx); err != nil {
-		return 0, err
-	}
-	if room := r.dec.InflateRoom(); int64(len(p)) > room {
-		p = p[:room]
-	}
-	n, err := r.inf.z.Read(p)
-	if derr := r.dec.Inflated(p[:n]); derr != nil {
-		return 0, r.failDecode(ctx, derr)
-	}
-	switch {
-	case err == io.EOF:
-		if derr := r.dec.InflatedEnd(); derr != nil {
-			return 0, r.failDecode(ctx, derr)
-		}
-		r.c.deflate.inflatedAll(r.inf, p[:n])
-		r.endOfMessage()
-		if n > 0 {
-			return n, nil
-		}
-		return 0, io.EOF
-	case err == lz.ErrNeedInput:
-		return n, err // fed in pieces: the next one has not arrived
-	case err != nil:
-		return 0, r.failDecode(ctx, r.dec.FailInflate(err.Error()))
-	}
-	return n, nil
-}
-
 // readMessage is ReadAppend for the holder of readMu.
 func (r *reader) readMessage(ctx context.Context, dst []byte) (MessageType, []byte, error) {
 	if !r.inMessage && !r.resume && !r.unclaimed && r.err == nil {
@@ -317,12 +253,10 @@ func (r *reader) readMessage(ctx context.Context, dst []byte) (MessageType, []by
 		}
 	}
 	start := len(dst)
-	if r.resume && !r.compressed {
+	if r.resume {
 		dst = append(dst, *r.partialBuf()...)
 		r.releasePartial()
 		r.resume = false
-	} else if r.resume {
-		r.resume = false // the collected part waits in partial
 	} else if err := r.begin(ctx); err != nil {
 		return 0, dst, err
 	}
@@ -337,10 +271,8 @@ func (r *reader) readMessage(ctx context.Context, dst []byte) (MessageType, []by
 		return MessageType(r.msgOp), dst, nil
 	case r.err == nil && r.inMessage:
 		// Only ctx ended: keep what arrived for the next call.
-		if !r.compressed {
-			p := r.partialBuf()
-			*p = append((*p)[:0], dst[start:]...)
-		}
+		p := r.partialBuf()
+		*p = append((*p)[:0], dst[start:]...)
 		r.resume = true
 	}
 	return 0, dst[:start], err

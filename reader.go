@@ -28,8 +28,8 @@ type reader struct {
 
 	// The data message being read.
 	chunk      []byte    // decoded payload not yet consumed (aliases buf or partial)
-	partial    *[]byte   // pooled: a compressed message's payload collected so far, or an interrupted ReadAppend's part
-	inf        *inflater // the compressed message's decompressor, once all its payload is in
+	partial    *[]byte   // pooled: an interrupted ReadAppend's part, or what a Poller's loop gathered of a message
+	inf        *inflater // the compressed message's decompressor, once it is read
 	err        error     // sticky: once set the connection is unusable for reading
 	inMessage  bool      // begun (its first event decoded) and not read to its end
 	unclaimed  bool      // begun by a Ping or Close reading on the application's behalf

@@ -28,10 +28,6 @@ var (
 // needs the next piece to go on: not an error of the input.
 var ErrNeedInput = errors.New("deflate: more input needed")
 
-// IsTruncated reports whether err is the error of input that ends inside
-// a block: for a message whose payload is still arriving, not an error.
-func IsTruncated(err error) bool { return err == errTruncated }
-
 // The decoder's place in the stream.
 const (
 	atHeader  = iota // before a block header

@@ -3,7 +3,6 @@ package wsproto
 import (
 	"encoding/binary"
 	"fmt"
-	"io"
 	"math"
 )
 
@@ -392,37 +391,6 @@ func (d *Decoder) Inflated(p []byte) error {
 		return d.invalidUTF8("invalid UTF-8 in text message")
 	}
 	return nil
-}
-
-// CheckAhead checks the output of inflating, from its start, the part of
-// the compressed message in progress that has arrived, so that a text
-// message with invalid UTF-8 or output past the read limit fails before
-// its last frame, and a peer cannot make the reader gather the rest of
-// it first. next returns the successive pieces of that output, io.EOF
-// where the input runs out, or another error if the input is not valid
-// compressed data. The decoder is unchanged unless the check fails: the
-// message is checked again as it is inflated for the reader.
-func (d *Decoder) CheckAhead(next func() ([]byte, error)) error {
-	if d.err != nil || !d.checkText {
-		return d.err
-	}
-	ahead := *d // as at the message's start: nothing is inflated before its end
-	ahead.size = 0
-	ahead.utf8.Reset()
-	for {
-		p, err := next()
-		if len(p) > 0 {
-			if aerr := ahead.Inflated(p); aerr != nil {
-				return d.fail(ahead.err)
-			}
-		}
-		switch {
-		case err == io.EOF:
-			return nil
-		case err != nil:
-			return d.FailInflate(err.Error())
-		}
-	}
 }
 
 // InflatedEnd checks the end of a compressed message's output.

@@ -45,7 +45,9 @@ var compressSizes = []struct {
 	n    int
 }{
 	{"1KiB", 1 << 10},
+	{"16KiB", 16 << 10},
 	{"64KiB", 64 << 10},
+	{"1MiB", 1 << 20},
 }
 
 // compressMsgCount is the number of distinct messages of a stream.

@@ -186,7 +186,71 @@ var compressRows = []struct{ lib, mode string }{
 	{"gws", "notakeover"}, {"gws", "takeover"},
 }
 
-var compressSizes = []sizeSpec{{"1KiB", "1 KiB", 1 << 10}, {"64KiB", "64 KiB", 64 << 10}}
+var compressSizes = []sizeSpec{{"1KiB", "1 KiB", 1 << 10}, {"16KiB", "16 KiB", 16 << 10}, {"64KiB", "64 KiB", 64 << 10}, {"1MiB", "1 MiB", 1 << 20}}
+
+// compressRowsAt renders the rows of one size of the op table: each
+// library and mode, then ours ÷ the fastest peer per mode.
+func (v *view) compressRowsAt(op string, s sizeSpec) {
+	for _, r := range compressRows {
+		n := "Compress/" + op + "/" + s.key + "/" + r.lib + "/" + r.mode
+		ns, ok := v.bench(n, nsOp)
+		if !ok {
+			continue
+		}
+		mbs, _ := v.bench(n, throughput(s.n))
+		allocs, _ := v.bench(n, allocsOp)
+		bop, _ := v.bench(n, bytesOp)
+		ratio, _ := v.bench(n, ratioOf)
+		v.p("| %s | %s | %s | %s | %.0f | %s (%s) | %.3f |", s.label, r.lib, compressModeLabel(r.mode), fmtNs(ns), mbs, fmtInt(allocs), fmtBytes(bop), ratio)
+	}
+	for _, mode := range []string{"notakeover", "takeover"} {
+		peer, label, ok := v.bestPeerCompress(op, s, mode)
+		if !ok {
+			continue
+		}
+		if x, ok := v.benchRatio("Compress/"+op+"/"+s.key+"/ours/"+mode, peer, nsOp); ok {
+			v.p("| %s | **ours ÷ fastest peer, time** | %s | %s (%s) | | | |", s.label, compressModeLabel(mode), fmtRatio(x), label)
+		}
+	}
+}
+
+// compressVersusPeers returns, for op at each size, ours with context
+// takeover ÷ the fastest of gws and gorilla in any mode: the speed target
+// of compression.
+func (v *view) compressVersusPeers(op string) (parts []string, oks []bool) {
+	for _, s := range compressSizes {
+		own := "Compress/" + op + "/" + s.key + "/ours/takeover"
+		best, bestName := 0.0, ""
+		for _, r := range compressRows {
+			if r.lib != "gws" && r.lib != "gorilla" {
+				continue
+			}
+			n := "Compress/" + op + "/" + s.key + "/" + r.lib + "/" + r.mode
+			if x, ok := v.bench(n, nsOp); ok && (bestName == "" || x < best) {
+				best, bestName = x, n
+			}
+		}
+		if x, ok := v.benchRatio(own, bestName, nsOp); ok && bestName != "" {
+			parts = append(parts, s.label+" "+fmtRatio(x))
+			oks = append(oks, x < 1)
+		}
+	}
+	return parts, oks
+}
+
+// compressAllocs returns the most allocations per message of ours, both
+// modes, op at every size.
+func (v *view) compressAllocs(op string) (float64, bool) {
+	worst, found := 0.0, false
+	for _, s := range compressSizes {
+		for _, mode := range []string{"notakeover", "takeover"} {
+			if a, ok := v.bench("Compress/"+op+"/"+s.key+"/ours/"+mode, allocsOp); ok {
+				worst, found = max(worst, a), true
+			}
+		}
+	}
+	return worst, found
+}
 
 func compressModeLabel(mode string) string {
 	if mode == "takeover" {
@@ -234,46 +298,10 @@ func (v *view) compression() {
 	for _, op := range []string{"Read", "Write"} {
 		v.p("### Compressed %s", strings.ToLower(op))
 		v.p("")
-		hdr := "| library | mode |"
-		sep := "|---|---|"
+		v.p("| size | library | mode | time | MB/s | allocs (bytes) | ratio |")
+		v.p("|---|---|---|---:|---:|---:|---:|")
 		for _, s := range compressSizes {
-			hdr += fmt.Sprintf(" %s time | %s MB/s | %s allocs (bytes) | %s ratio |", s.label, s.label, s.label, s.label)
-			sep += "---:|---:|---:|---:|"
-		}
-		v.p("%s", hdr)
-		v.p("%s", sep)
-		for _, r := range compressRows {
-			line := "| " + r.lib + " | " + compressModeLabel(r.mode) + " |"
-			for _, s := range compressSizes {
-				n := "Compress/" + op + "/" + s.key + "/" + r.lib + "/" + r.mode
-				ns, ok := v.bench(n, nsOp)
-				if !ok {
-					line += " n/a | n/a | n/a | n/a |"
-					continue
-				}
-				mbs, _ := v.bench(n, throughput(s.n))
-				allocs, _ := v.bench(n, allocsOp)
-				bop, _ := v.bench(n, bytesOp)
-				ratio, _ := v.bench(n, ratioOf)
-				line += fmt.Sprintf(" %s | %.0f | %s (%s) | %.3f |", fmtNs(ns), mbs, fmtInt(allocs), fmtBytes(bop), ratio)
-			}
-			v.p("%s", line)
-		}
-		for _, mode := range []string{"notakeover", "takeover"} {
-			line := "| **ours ÷ fastest peer, time** | " + compressModeLabel(mode) + " |"
-			for _, s := range compressSizes {
-				peer, label, ok := v.bestPeerCompress(op, s, mode)
-				x, ok2 := 0.0, false
-				if ok {
-					x, ok2 = v.benchRatio("Compress/"+op+"/"+s.key+"/ours/"+mode, peer, nsOp)
-				}
-				if ok2 {
-					line += fmt.Sprintf(" %s (%s) | | | |", fmtRatio(x), label)
-				} else {
-					line += " n/a | | | |"
-				}
-			}
-			v.p("%s", line)
+			v.compressRowsAt(op, s)
 		}
 		v.p("")
 	}

@@ -48,6 +48,9 @@ func TestRenderCompression(t *testing.T) {
 	res := &Results{Bench: map[string][]Sample{
 		"Compress/Write/1KiB/ours/takeover":  {{NsOp: 1000, MBs: 1024, Ratio: 0.25}},
 		"Compress/Write/1KiB/coder/takeover": {{NsOp: 2000, MBs: 512, Ratio: 0.25}},
+		"Compress/Write/1MiB/ours/takeover":  {{NsOp: 3e6, MBs: 350, Ratio: 0.2}},
+		"Compress/Write/1MiB/gws/notakeover": {{NsOp: 4e6, MBs: 262, Ratio: 0.21}},
+		"Compress/Write/1MiB/gws/takeover":   {{NsOp: 2e6, MBs: 524, Ratio: 0.2}},
 		"CompressMemory/ours/notakeover":     {{NsOp: 1, HeapPerConn: 6000}},
 		"Compress/Window/chat/9bits/ours":    {{NsOp: 2000, Ratio: 0.3}},
 	}}
@@ -60,13 +63,22 @@ func TestRenderCompression(t *testing.T) {
 	}
 	section := md[c:next]
 	for _, want := range []string{
-		"| ours | context takeover | 1 µs | 1024 | 0 (0 B) | 0.250 | n/a | n/a | n/a | n/a |",
-		"| **ours ÷ fastest peer, time** | context takeover | 0.50× (coder) | | | | n/a | | | |",
+		"| 1 KiB | ours | context takeover | 1 µs | 1024 | 0 (0 B) | 0.250 |",
+		"| 1 KiB | **ours ÷ fastest peer, time** | context takeover | 0.50× (coder) | | | |",
 		"| ours | no context takeover | 6.0 KB |",
 		"| ours | 2 µs, 0.300, 0 allocs | – | – | – |",
 	} {
 		if !strings.Contains(section, want) {
 			t.Errorf("missing %q in\n%s", want, section)
+		}
+	}
+	for _, want := range []string{
+		"| 1 MiB | **ours ÷ fastest peer, time** | context takeover | 1.50× (gws) | | | |",
+		"| Compressing whole messages with context takeover faster than gws and gorilla | ours ÷ the fastest of them: 1 MiB 1.50× | **no** |",
+		"| Zero allocations per compressed message | most allocs per message: write 0 | yes |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("missing %q", want)
 		}
 	}
 	if _, ok := charts["compress-memory.svg"]; !ok {

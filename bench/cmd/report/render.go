@@ -805,6 +805,26 @@ func (v *view) targets() {
 	}
 	add("Zero allocations per message, both APIs, read and write", "most allocs per message: "+strings.Join(parts, ", "), allOK(oks))
 
+	// Compression: whole messages with context takeover against the
+	// fastest of gws and gorilla, and no allocation per message.
+	for _, op := range []string{"Write", "Read"} {
+		verb := map[string]string{"Write": "Compressing", "Read": "Inflating"}[op]
+		target := verb + " whole messages with context takeover faster than gws and gorilla"
+		if parts, oks := v.compressVersusPeers(op); len(parts) > 0 {
+			add(target, "ours ÷ the fastest of them: "+strings.Join(parts, ", "), allOK(oks))
+		} else {
+			add(target, "not measured", -1)
+		}
+	}
+	parts, oks = nil, nil
+	for _, op := range []string{"Write", "Read"} {
+		if worst, ok := v.compressAllocs(op); ok {
+			parts = append(parts, fmt.Sprintf("%s %s", strings.ToLower(op), fmtInt(worst)))
+			oks = append(oks, worst == 0)
+		}
+	}
+	add("Zero allocations per compressed message", "most allocs per message: "+strings.Join(parts, ", "), allOK(oks))
+
 	// Echo and idle memory, for both of our server modes: each row for
 	// ours, then the same for ours (poller), against the same best peer.
 	owns := []string{"ours", "ours-poller"}

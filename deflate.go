@@ -182,9 +182,11 @@ type inflater struct {
 	z lz.Inflater
 
 	// What z left undecoded of its last input, scratch[:restN] (kept is
-	// set once it is there), joined with the start of the next piece.
+	// set once it is there, starved is restN then), joined with the start
+	// of the next piece.
 	scratch [4096]byte
 	restN   int
+	starved int
 	kept    bool
 	left    []byte // of the current piece, what z has not had yet
 	pushed  bool   // a Poller's loop gives the pieces: Read must not wait for them

@@ -36,7 +36,7 @@ func (d *deflate) startStream(chunk []byte) *inflater {
 		dict = d.recvHist.Bytes()
 	}
 	inf.z.ResetStream(dict)
-	inf.restN, inf.kept, inf.left, inf.pushed = 0, false, chunk, false
+	inf.restN, inf.starved, inf.kept, inf.left, inf.pushed = 0, 0, false, chunk, false
 	return inf
 }
 
@@ -45,7 +45,18 @@ func (d *deflate) startStream(chunk []byte) *inflater {
 // much as scratch takes, or with no rest, all of it, read in place (the
 // piece must then stay as it is until the inflater needs input again).
 // more reports whether the message goes on after the current piece.
+//
+// A piece shorter than the rest is only added to it, without decoding: a
+// rest that long is the start of a block header, decoded again from its
+// start each time, and a peer sending tiny pieces would make that cost
+// quadratic. Decoding waits until the rest has doubled since the
+// inflater ran out, so a header costs at most about twice its decoding.
 func (inf *inflater) give(more bool) {
+	if more && inf.restN+len(inf.left) < 2*inf.starved {
+		inf.restN += copy(inf.scratch[inf.restN:], inf.left)
+		inf.left = nil
+		return // still out of input; kept stays set
+	}
 	inf.kept = false
 	if inf.restN == 0 {
 		inf.z.Feed(inf.left, more)
@@ -70,6 +81,7 @@ func (inf *inflater) keepRest() error {
 		return errRestTooLong
 	}
 	inf.restN = copy(inf.scratch[:], rest)
+	inf.starved = inf.restN
 	inf.kept = true
 	return nil
 }

@@ -3,8 +3,11 @@ package websocket
 import (
 	"bytes"
 	"compress/flate"
+	"io"
 	"math/rand/v2"
 	"testing"
+
+	lz "github.com/fullduplex/websocket/internal/deflate"
 )
 
 // A Poller inflates compressed messages that arrive in pieces as the
@@ -91,4 +94,67 @@ func writeInPieces(t *testing.T, c *Conn, stream []byte, rng *rand.Rand, atOnce 
 		}
 		stream = stream[n:]
 	}
+}
+
+// A peer that sends a compressed message a byte at a time makes the
+// inflater run out of input inside each block header. The header is
+// decoded again only once the bytes kept since have doubled, not at every
+// byte, and the message still inflates whole.
+func TestInflaterWaitsForLongRest(t *testing.T) {
+	// Many small dynamic blocks of skewed bytes over the whole byte range,
+	// each repeated: long headers, a good part of each block.
+	rng := rand.New(rand.NewPCG(3, 3))
+	var msg []byte
+	var buf bytes.Buffer
+	w, _ := flate.NewWriter(&buf, flate.BestCompression)
+	for range 30 {
+		block := make([]byte, 1000)
+		for i := range block {
+			block[i] = byte(rng.IntN(1 + rng.IntN(256)))
+		}
+		block = bytes.Repeat(block, 2) // compressible: not stored
+		msg = append(msg, block...)
+		w.Write(block)
+		w.Flush()
+	}
+	payload := bytes.TrimSuffix(buf.Bytes(), deflateTail)
+
+	inf := (&deflate{}).startStream(nil)
+	defer (&deflate{}).endInflate(inf)
+	inf.pushed = true
+	var out []byte
+	p := make([]byte, 64<<10)
+	fed, most := 0, 0 // bytes handed to the decoder, the rests again included
+	for i := range payload {
+		inf.left = payload[i : i+1]
+		for {
+			before := inf.restN
+			inf.give(i < len(payload)-1)
+			if !inf.kept {
+				fed += before + 1
+				most = max(most, before)
+			}
+			n, err := inf.z.Read(p)
+			out = append(out, p[:n]...)
+			if err == io.EOF {
+				break
+			}
+			if err != lz.ErrNeedInput {
+				t.Fatalf("byte %d: %v", i, err)
+			}
+			if err := inf.keepRest(); err != nil {
+				t.Fatal(err)
+			}
+			if len(inf.left) == 0 {
+				break
+			}
+		}
+	}
+	if !bytes.Equal(out, msg) {
+		t.Fatalf("inflated %d bytes, want the %d sent", len(out), len(msg))
+	}
+	if limit := 3 * len(payload); fed > limit {
+		t.Errorf("%d bytes decoded for a payload of %d fed a byte at a time, want at most %d", fed, len(payload), limit)
+	}
+	t.Logf("%d bytes decoded for a payload of %d; longest rest %d", fed, len(payload), most)
 }

@@ -12,7 +12,7 @@ import (
 // compressedFragments compresses parts as one permessage-deflate message,
 // each part flushed into a payload of its own (the last without the sync
 // flush tail), as a peer sends a message in fragments.
-func compressedFragments(t *testing.T, parts ...[]byte) [][]byte {
+func compressedFragments(t testing.TB, parts ...[]byte) [][]byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := flate.NewWriter(&buf, flate.BestSpeed)

@@ -349,6 +349,12 @@ func FuzzPollerDeliver(f *testing.F) {
 	f.Add(frame(true, 0, opBinary, false, bytes.Repeat([]byte("z"), 5000))[:300], false, uint16(100))
 	f.Add(append(frame(false, 0, opBinary, true, make([]byte, 4085)), frame(true, 0, opContinuation, true, make([]byte, 100))...)[:4096], false, uint16(1000))
 	f.Add(append(frame(false, 0, opBinary, true, make([]byte, 4000)), frame(true, 0, opPing, true, make([]byte, 125))...)[:4096], false, uint16(4095))
+	var pieces []byte // a compressed text message in fragments, as a peer sends it
+	for _, fr := range fragmentFrames(compressedFragments(f, bytes.Repeat([]byte("héllo, wörld "), 40), []byte("ünïcode"), bytes.Repeat([]byte("abc"), 500))) {
+		pieces = append(pieces, fr...)
+	}
+	f.Add(pieces, true, uint16(5))
+	f.Add(pieces, true, uint16(300))
 	f.Fuzz(func(t *testing.T, data []byte, compress bool, step uint16) {
 		newTestConn := func(stream, buffered []byte) *Conn {
 			var dp *deflateParams

@@ -84,7 +84,8 @@ type Config struct {
 	// echoed one JSON message of IdleDeflateSize bytes (at most
 	// IdleDeflateCoderConns for coder with context takeover, which keeps
 	// about 1.2 MB of heap per connection); the window-full rows
-	// IdleDeflateFillConns connections, each having echoed
+	// IdleDeflateFillConns connections (coder at most
+	// IdleDeflateCoderConns), each having echoed
 	// IdleDeflateFillMsgs distinct messages. It runs in the first
 	// IdleDeflateRounds rounds only.
 	IdleDeflateConns      int `json:"idle_deflate_conns,omitempty"`
@@ -135,7 +136,7 @@ func defaultConfig(quick bool) Config {
 		IdleDeflateConns:      10000,
 		IdleDeflateCoderConns: 2000,
 		IdleDeflateSize:       1 << 10,
-		IdleDeflateFillConns:  1000,
+		IdleDeflateFillConns:  10000,
 		IdleDeflateFillMsgs:   40,
 		IdleDeflateRounds:     1,
 

@@ -137,7 +137,7 @@ func TestRenderIdleDeflate(t *testing.T) {
 	s := section(t, md, "## Memory per idle connection with compression in use")
 	wantLines(t, s,
 		"10,000 connections per server, 2,000 for coder with context takeover",
-		"the window-full column: 1,000 connections, each having echoed 40 distinct messages (40 KiB each way",
+		"the window-full column: 10,000 connections (2,000 for coder), each having echoed 40 distinct messages (40 KiB each way",
 		"| library | not compressed | compressed, no context takeover | compressed, context takeover | context takeover, window full (40 messages) | negotiated with takeover |",
 		"| ours (poller) | 2.0 KB (1.0 KB) | 2.0 KB (1.0 KB) | 4.0 KB (2.0 KB) | 66.0 KB (33.0 KB) | `permessage-deflate` |",
 		"| gorilla | 16.0 KB (8.0 KB) | 16.0 KB (8.0 KB) | — | — |  |",

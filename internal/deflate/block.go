@@ -1,5 +1,10 @@
 package deflate
 
+import (
+	"encoding/binary"
+	"slices"
+)
+
 // putBits writes the low nb bits of v (nb at most 32), LSB first.
 func (c *Compressor) putBits(v uint32, nb uint) {
 	c.bits |= uint64(v) << c.nbits
@@ -60,12 +65,13 @@ func (c *Compressor) writeBlock(raw []byte) {
 	// per 65535 bytes.
 	stored := (len(raw)/65535+1)*(3+7+32) + 8*len(raw)
 
+	c.reserve(min(dynamic, fixed, stored))
 	switch {
 	case stored <= dynamic && stored <= fixed:
 		c.writeStored(raw)
 	case fixed <= dynamic:
 		c.putBits(typeFixed<<1, 3)
-		c.writeTokens(&fixedLit, &fixedDist)
+		c.writeTokens(raw, &fixedLit, &fixedDist)
 	default:
 		c.lit.assign(nlit)
 		c.dist.assign(ndist)
@@ -89,7 +95,16 @@ func (c *Compressor) writeBlock(raw []byte) {
 				c.putBits(uint32(e>>5), 7)
 			}
 		}
-		c.writeTokens(&c.lit, &c.dist)
+		c.writeTokens(raw, &c.lit, &c.dist)
+	}
+}
+
+// reserve makes room in the output for a block of size bits, the bits
+// pending before it and the 8 bytes writeTokens stores at a time, so that
+// the output grows at most once per block.
+func (c *Compressor) reserve(size int) {
+	if cap(c.out)-len(c.out) < size/8+16 {
+		c.out = slices.Grow(c.out, size/8+16)
 	}
 }
 
@@ -169,22 +184,62 @@ func (c *Compressor) codeLengthBits() int {
 	return n + 2*int(c.clFreq[16]) + 3*int(c.clFreq[17]) + 7*int(c.clFreq[18])
 }
 
-// writeTokens writes the block's tokens and its end, after its header.
-func (c *Compressor) writeTokens(lit, dist *huffCode) {
-	for _, t := range c.tokens {
-		if t < 1<<31 {
-			c.putBits(uint32(lit.code[t]), uint(lit.len[t]))
-			continue
-		}
-		l := (t >> 16) & 0xff
-		lc := uint32(lengthCode[l])
-		sym := 257 + lc
-		c.putBits(uint32(lit.code[sym])|(l-uint32(lengthBase[lc]))<<lit.len[sym], uint(lit.len[sym])+uint(lengthExtra[lc]))
-		d := t & 0x7fff
-		dc := distCode(d)
-		c.putBits(uint32(dist.code[dc])|(d-uint32(distBase[dc]))<<dist.len[dc], uint(dist.len[dc])+uint(distExtra[dc]))
+// writeTokens writes the block's symbols and its end, after its header:
+// the literals of raw and the matches of seqs. The output must have room
+// for them and 8 bytes more (see writeBlock): the bits go out 8 bytes at
+// a time, of which the whole ones are kept.
+func (c *Compressor) writeTokens(raw []byte, lit, dist *huffCode) {
+	out := c.out[:cap(c.out)]
+	n := len(c.out)
+	bits, nbits := c.bits, c.nbits
+	n, bits, nbits = flushBits(out, n, bits, nbits)
+	pos := 0
+	// Shifts are masked to 63, which they never exceed, so that the
+	// compiler does not guard them.
+	for _, q := range c.seqs {
+		k := int(q >> seqLitShift)
+		n, bits, nbits = writeLiterals(out, n, bits, nbits, raw[pos:pos+k], lit)
+		l := uint32(q>>seqLenShift) & 0xff
+		pos += k + int(l) + 3
+		// A match is at most 48 bits: 15 of code and 5 extra for the
+		// length, 15 and 13 for the distance.
+		li := lengthInfo[l]
+		e := lit.enc[257+li&31]
+		bits |= (uint64(e&0xffff) | uint64(li>>16)<<(e>>16&63)) << (nbits & 63)
+		nbits += uint(e>>16 + li>>8&15)
+		d := uint32(q) & 0x7fff
+		dc := uint32(q>>seqDistCodeShift) & 31
+		e = dist.enc[dc]
+		bits |= (uint64(e&0xffff) | uint64(d-uint32(distBase[dc]))<<(e>>16&63)) << (nbits & 63)
+		nbits += uint(e>>16) + uint(distExtra[dc])
+		n, bits, nbits = flushBits(out, n, bits, nbits)
 	}
-	c.putBits(uint32(lit.code[endOfBlock]), uint(lit.len[endOfBlock]))
+	n, bits, nbits = writeLiterals(out, n, bits, nbits, raw[pos:], lit)
+	e := lit.enc[endOfBlock]
+	bits |= uint64(e&0xffff) << (nbits & 63)
+	nbits += uint(e >> 16)
+	c.out = out[:n]
+	c.bits, c.nbits = bits, nbits
+}
+
+// writeLiterals writes the literals of p with the code h.
+func writeLiterals(out []byte, n int, bits uint64, nbits uint, p []byte, h *huffCode) (int, uint64, uint) {
+	for _, b := range p {
+		e := h.enc[b]
+		bits |= uint64(e&0xffff) << (nbits & 63)
+		nbits += uint(e >> 16)
+		n, bits, nbits = flushBits(out, n, bits, nbits)
+	}
+	return n, bits, nbits
+}
+
+// flushBits writes the whole bytes of bits (nbits of them) to out at n,
+// storing 8 bytes, and returns what is left: fewer than 8 bits. It does
+// not branch on how many there were, which the data decides.
+func flushBits(out []byte, n int, bits uint64, nbits uint) (int, uint64, uint) {
+	binary.LittleEndian.PutUint64(out[n:n+8], bits)
+	k := nbits >> 3
+	return n + int(k), bits >> (k << 3 & 63), nbits & 7
 }
 
 // writeStored writes raw as stored blocks.

@@ -7,7 +7,7 @@ import (
 )
 
 const (
-	tableBits = 14
+	tableBits = 15
 	tableSize = 1 << tableBits
 
 	// blockSize is the input of one DEFLATE block: its tokens are
@@ -79,7 +79,10 @@ type Compressor struct {
 	long  [tableSize]uint32 // the same for 8 bytes, tried first
 	base  int
 
-	tokens   []uint32 // literal: the byte; match: 1<<31 | (length-3)<<16 | (distance-1)
+	// seqs are the block's matches, each with the run of literals before
+	// it, which are read back from buf when the block is written (see
+	// seqLitShift); the literals after the last match end the block.
+	seqs     []uint64
 	litFreq  [numLitLen]uint32
 	distFreq [numDist]uint32
 
@@ -97,9 +100,9 @@ type Compressor struct {
 // NewCompressor returns a Compressor with a window of 2^15 bytes.
 func NewCompressor() *Compressor {
 	c := &Compressor{
-		buf:    make([]byte, 0, maxDistance+blockSize),
-		tokens: make([]uint32, 0, blockSize),
-		clSeq:  make([]uint16, 0, numLitLen+numDist),
+		buf:   make([]byte, 0, maxDistance+blockSize),
+		seqs:  make([]uint64, 0, blockSize/minMatch+1),
+		clSeq: make([]uint16, 0, numLitLen+numDist),
 	}
 	c.Reset(nil, 15, nil, -1)
 	return c
@@ -230,9 +233,11 @@ func (c *Compressor) slide() {
 	c.base += shift
 }
 
-func load32(b []byte, i int) uint32 { return binary.LittleEndian.Uint32(b[i:]) }
+// load32 and load64 slice b with its end given, so that one bounds check
+// covers the load.
+func load32(b []byte, i int) uint32 { return binary.LittleEndian.Uint32(b[i : i+4]) }
 
-func load64(b []byte, i int) uint64 { return binary.LittleEndian.Uint64(b[i:]) }
+func load64(b []byte, i int) uint64 { return binary.LittleEndian.Uint64(b[i : i+8]) }
 
 // hashKey hashes the first hashLen bytes of u.
 func hashKey(u uint64) uint32 {
@@ -244,9 +249,18 @@ const hashLen = 5
 // hashLong hashes all 8 bytes of u.
 func hashLong(u uint64) uint32 { return uint32((u * 0x9e3779b97f4a7c15) >> (64 - tableBits)) }
 
+// A seq packs a match and the literals before it: distance-1 in its low
+// 15 bits, the distance code in the next 5, length-3 in the 8 above them,
+// and from seqLitShift on the number of literals.
+const (
+	seqDistCodeShift = 15
+	seqLenShift      = 20
+	seqLitShift      = 32
+)
+
 // block finds the matches in buf[pos:end] and codes them as one block.
 func (c *Compressor) block(end int) {
-	c.tokens = c.tokens[:0]
+	c.seqs = c.seqs[:0]
 	clear(c.litFreq[:])
 	clear(c.distFreq[:])
 	start := c.pos
@@ -256,74 +270,77 @@ func (c *Compressor) block(end int) {
 		lit = c.match(buf, start, end)
 	}
 	for _, b := range buf[lit:end] {
-		c.tokens = append(c.tokens, uint32(b))
 		c.litFreq[b]++
 	}
 	c.pos = end
 	c.writeBlock(buf[start:end])
 }
 
-// match is the greedy matcher: it records literals and matches for
-// buf[s:end] and returns where the trailing literals begin.
+// match is the greedy matcher: it records the matches in buf[s:end] with
+// the literals before each, counts the symbols, and returns where the
+// trailing literals begin.
 func (c *Compressor) match(buf []byte, s, end int) int {
-	tokens := c.tokens
+	seqs := c.seqs
 	base, low, maxDist := c.base, c.low, c.maxDist
 	lit := s
 	limit := end - 8
 	for s <= limit {
 		cur := load64(buf, s)
-		h, hl := hashKey(cur), hashLong(cur)
-		cand := int(c.long[hl]) - base
-		c.long[hl] = uint32(s + base)
-		short := int(c.table[h]) - base
-		c.table[h] = uint32(s + base)
-		if cand < low || s-cand > maxDist || load64(buf, cand) != cur {
-			cand = short
-			if cand < low || s-cand > maxDist || load32(buf, cand) != uint32(cur) {
+		hl, h := hashLong(cur), hashKey(cur)
+		cand := int(c.long[hl&(tableSize-1)]) - base
+		short := int(c.table[h&(tableSize-1)]) - base
+		c.long[hl&(tableSize-1)] = uint32(s + base)
+		c.table[h&(tableSize-1)] = uint32(s + base)
+		// The one bound a candidate must meet: positions are stored in
+		// increasing order, so every candidate lies before s.
+		lo := max(low, s-maxDist)
+		n := 8
+		if cand < lo || load64(buf, cand) != cur {
+			cand, n = short, minMatch
+			if cand < lo || load32(buf, cand) != uint32(cur) {
 				s += 1 + (s-lit)>>skipShift
 				continue
 			}
 		}
-		// Extend the match backwards over pending literals, then forwards.
-		back := 0
-		for s > lit && cand > low && buf[s-1] == buf[cand-1] && back < maxMatch-minMatch {
+		// Extend the match forwards, then backwards over pending literals.
+		n += matchLen(buf[cand+n:], buf[s+n:min(end, s+maxMatch)])
+		for s > lit && cand > low && n < maxMatch && buf[s-1] == buf[cand-1] {
 			s--
 			cand--
-			back++
+			n++
 		}
-		n := back + minMatch
-		n += matchLen(buf[cand+n:], buf[s+n:min(end, s+maxMatch)])
 		for _, b := range buf[lit:s] {
-			tokens = append(tokens, uint32(b))
 			c.litFreq[b]++
 		}
 		dist := s - cand
-		d := uint32(dist - 1)
-		dc := distCode(d)
+		d := uint64(dist - 1)
+		dc := distCode(uint32(d))
+		c.distFreq[dc]++
+		d |= uint64(dc)<<seqDistCodeShift | uint64(s-lit)<<seqLitShift
 		for {
-			l := uint32(n - 3)
-			tokens = append(tokens, 1<<31|l<<16|d)
+			l := uint64(n - 3)
+			seqs = append(seqs, d|l<<seqLenShift)
 			c.litFreq[257+int(lengthCode[l])]++
-			c.distFreq[dc]++
 			s += n
 			// A repeat longer than one match goes on at the same distance.
 			if s > limit || load32(buf, s) != load32(buf, s-dist) {
 				break
 			}
 			n = minMatch + matchLen(buf[s-dist+minMatch:], buf[s+minMatch:min(end, s+maxMatch)])
+			d &= 1<<seqLitShift - 1
+			c.distFreq[dc]++
 		}
 		lit = s
 		if s <= limit {
-			// The two positions before s, so that the next match can
-			// start near the end of this one.
-			u2, u1 := load64(buf, s-2), load64(buf, s-1)
-			c.table[hashKey(u2)] = uint32(s - 2 + base)
-			c.table[hashKey(u1)] = uint32(s - 1 + base)
-			c.long[hashLong(u2)] = uint32(s - 2 + base)
-			c.long[hashLong(u1)] = uint32(s - 1 + base)
+			// The position before s, so that the next match can start
+			// near the end of this one (the one before that costs more
+			// time than it gains).
+			u1 := load64(buf, s-1)
+			c.table[hashKey(u1)&(tableSize-1)] = uint32(s - 1 + base)
+			c.long[hashLong(u1)&(tableSize-1)] = uint32(s - 1 + base)
 		}
 	}
-	c.tokens = tokens
+	c.seqs = seqs
 	return lit
 }
 
@@ -332,7 +349,7 @@ func (c *Compressor) match(buf []byte, s, end int) int {
 func matchLen(a, b []byte) int {
 	n := 0
 	for len(b)-n >= 8 {
-		x := binary.LittleEndian.Uint64(a[n:]) ^ binary.LittleEndian.Uint64(b[n:])
+		x := binary.LittleEndian.Uint64(a[n:n+8]) ^ binary.LittleEndian.Uint64(b[n:n+8])
 		if x != 0 {
 			return n + bits.TrailingZeros64(x)>>3
 		}

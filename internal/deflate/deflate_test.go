@@ -377,3 +377,14 @@ func FuzzCompress(f *testing.F) {
 		checkStream(t, wb, msgs, payloads, takeover)
 	})
 }
+
+func TestDistCode(t *testing.T) {
+	for c := range distBase {
+		lo := uint32(distBase[c])
+		for d := lo; d < lo+1<<distExtra[c]; d++ {
+			if got := distCode(d); got != uint32(c) {
+				t.Fatalf("distCode(%d) = %d, want %d", d, got, c)
+			}
+		}
+	}
+}

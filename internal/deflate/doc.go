@@ -2,8 +2,8 @@
 // the permessage-deflate extension (RFC 7692), built for many connections
 // that each compress now and then:
 //
-//   - A Compressor is large (two hash tables, input window and token buffer,
-//     about 490 KB) and is meant to be pooled: a connection takes one only
+//   - A Compressor is large (two hash tables, input window and match buffer,
+//     about 500 KB) and is meant to be pooled: a connection takes one only
 //     while a message moves.
 //   - What a connection keeps between messages under context takeover is
 //     a History: the last 2^windowBits bytes of plaintext and nothing else.

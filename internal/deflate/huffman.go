@@ -6,10 +6,12 @@ import (
 )
 
 // huffCode is a prefix code: for each symbol its length in bits (0: not
-// used) and its code, bit-reversed, ready to be written LSB first.
+// used) and its code, bit-reversed, ready to be written LSB first; enc
+// holds both for the writer's one load: code | length<<16.
 type huffCode struct {
 	len  [288]uint8
 	code [288]uint16
+	enc  [288]uint32
 }
 
 // assign gives the first n symbols their canonical codes from their
@@ -28,10 +30,11 @@ func (h *huffCode) assign(n int) {
 	}
 	for i, l := range h.len[:n] {
 		if l == 0 {
-			h.code[i] = 0
+			h.code[i], h.enc[i] = 0, 0
 			continue
 		}
 		h.code[i] = bits.Reverse16(next[l]) >> (16 - l)
+		h.enc[i] = uint32(h.code[i]) | uint32(l)<<16
 		next[l]++
 	}
 }

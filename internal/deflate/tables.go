@@ -1,5 +1,7 @@
 package deflate
 
+import "math/bits"
+
 // The length and distance alphabets of RFC 1951, section 3.2.5.
 
 const (
@@ -44,8 +46,10 @@ var codeLenOrder = [numCodeLen]uint8{16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12
 
 var (
 	lengthCode [256]uint8 // by length-3: the length code's index (0..28)
-	distLow    [256]uint8 // by distance-1 below 256: the distance code
-	distHigh   [256]uint8 // by (distance-1)>>7 from 256 on: the distance code
+
+	// lengthInfo is by length-3 what the writer needs of it: the length
+	// code's index, its number of extra bits <<8 and their value <<16.
+	lengthInfo [256]uint32
 
 	fixedLit  huffCode // the fixed literal/length code (lengths for 288 symbols)
 	fixedDist huffCode // the fixed distance code
@@ -57,17 +61,7 @@ func init() {
 		hi := lo + 1<<lengthExtra[c]
 		for l := lo; l < hi && l < 256; l++ {
 			lengthCode[l] = uint8(c)
-		}
-	}
-	for c := range distBase {
-		lo := int(distBase[c])
-		hi := lo + 1<<distExtra[c]
-		for d := lo; d < hi; d++ {
-			if d < 256 {
-				distLow[d] = uint8(c)
-			} else {
-				distHigh[d>>7] = uint8(c)
-			}
+			lengthInfo[l] = uint32(c) | uint32(lengthExtra[c])<<8 | uint32(l-lo)<<16
 		}
 	}
 	for i := range 288 {
@@ -89,10 +83,14 @@ func init() {
 	fixedDist.assign(30)
 }
 
-// distCode returns the distance code of a distance minus 1 (0..32767).
+// distCode returns the distance code of a distance minus 1 (0..32767):
+// from 4 on, two codes per power of two, told apart by the bit below the
+// top one. It is computed, not looked up in one of two tables, because
+// which table would be a branch the CPU cannot predict.
 func distCode(d uint32) uint32 {
-	if d < 256 {
-		return uint32(distLow[d])
+	if d < 4 {
+		return d
 	}
-	return uint32(distHigh[d>>7])
+	extra := uint32(bits.Len32(d)) - 2
+	return 2*extra + 2 + (d>>extra)&1
 }

@@ -3,6 +3,7 @@ package websocket
 import (
 	"io"
 	"sync"
+	"sync/atomic"
 
 	lz "github.com/fullduplex/websocket/internal/deflate"
 )
@@ -32,6 +33,7 @@ type deflate struct {
 	sendTakeover   bool
 	sendWindowBits int
 	sendHist       lz.History // the plaintext sent, under takeover
+	sendToken      uint64     // names the stream a pooled compressor last ended for us; 0: none
 
 	// The peer's direction.
 	recvTakeover   bool
@@ -103,10 +105,51 @@ func (d *deflate) shouldCompress(n int) bool {
 // compressor is a pooled compressor lent to one message.
 type compressor struct {
 	z    *lz.Compressor
-	hist *lz.History // the connection's send history under takeover, nil without
+	d    *deflate // the connection it is lent to, under takeover
+	hist *lz.History
+
+	// token is the deflate.sendToken of the connection whose last message
+	// this compressor ended (0: none). A connection that gets back the
+	// compressor it used last, as one sending a burst of messages from one
+	// goroutine usually does, continues its stream in place: nothing is
+	// copied or hashed, and compressing costs what it costs with a
+	// compressor of its own.
+	token uint64
 }
 
 var compressorPool = sync.Pool{New: func() any { return &compressor{z: lz.NewCompressor()} }}
+
+// streamTokens numbers the ends of messages compressed under takeover,
+// so that a token names one stream at one point, process-wide.
+var streamTokens atomic.Uint64
+
+// start readies c for a message of n bytes (n < 0: unknown) written to w,
+// continuing the connection's stream in place if c ended its last message.
+func (d *deflate) start(c *compressor, n int, w io.Writer) {
+	if d.sendTakeover && d.sendToken != 0 && c.token == d.sendToken {
+		c.z.Continue(w)
+	} else {
+		var dict []byte
+		if d.sendTakeover {
+			dict = d.sendHist.Bytes()
+		}
+		c.z.Reset(w, d.sendWindowBits, dict, d.sizeHint(n))
+	}
+	c.token = 0
+	if d.sendTakeover {
+		c.d = d
+		c.hist = &d.sendHist
+	}
+}
+
+// finish records, under takeover, that c holds the connection's stream as
+// it is now. A message that then fails calls abandonSend, which forgets it.
+func (d *deflate) finish(c *compressor) {
+	if d.sendTakeover {
+		d.sendToken = streamTokens.Add(1)
+		c.token = d.sendToken
+	}
+}
 
 // Write compresses p; output goes to the writer given to compressor.
 func (c *compressor) Write(p []byte) (int, error) {
@@ -125,12 +168,7 @@ func (c *compressor) Flush() error { return c.z.Flush() }
 // context takeover. The returned release must be called after the message.
 func (d *deflate) compressor(n int, w io.Writer) (*compressor, func(*compressor)) {
 	c := compressorPool.Get().(*compressor)
-	var dict []byte
-	if d.sendTakeover {
-		dict = d.sendHist.Bytes()
-		c.hist = &d.sendHist
-	}
-	c.z.Reset(w, d.sendWindowBits, dict, d.sizeHint(n))
+	d.start(c, n, w)
 	return c, putCompressor
 }
 
@@ -143,17 +181,29 @@ func (d *deflate) sizeHint(n int) int {
 	return n
 }
 
+// putCompressor returns c to the pool after a streamed message, which
+// ended with a flush or was abandoned.
 func putCompressor(c *compressor) {
-	c.z.Reset(nil, 15, nil, 0) // let go of the writer
-	c.hist = nil
+	c.done()
 	compressorPool.Put(c)
 }
 
+// done ends c's loan to its connection.
+func (c *compressor) done() {
+	if c.d != nil {
+		c.d.finish(c)
+	}
+	c.z.Continue(nil) // let go of the writer
+	c.d, c.hist = nil, nil
+}
+
 // abandonSend forgets the compression history after a message that may
-// not have reached the peer, so later messages never refer to it.
+// not have reached the peer, so later messages never refer to it, nor to
+// the stream a pooled compressor holds for the connection.
 func (d *deflate) abandonSend() {
 	if d.sendTakeover {
 		d.sendHist.Reset()
+		d.sendToken = 0
 	}
 }
 
@@ -161,17 +211,13 @@ func (d *deflate) abandonSend() {
 // the sync-flush tail.
 func (d *deflate) appendCompressed(dst *[]byte, p []byte) error {
 	c := compressorPool.Get().(*compressor)
-	var dict []byte
-	if d.sendTakeover {
-		dict = d.sendHist.Bytes()
-	}
-	c.z.Reset(nil, d.sendWindowBits, dict, d.sizeHint(len(p)))
+	d.start(c, len(p), nil)
 	*dst = c.z.Append(*dst, p)
 	*dst = (*dst)[:len(*dst)-len(deflateTail)]
 	if d.sendTakeover {
 		d.sendHist.Append(p)
 	}
-	compressorPool.Put(c)
+	putCompressor(c)
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"unsafe"
 
+	lz "github.com/fullduplex/websocket/internal/deflate"
 	"github.com/fullduplex/websocket/internal/wstest"
 )
 
@@ -304,6 +305,60 @@ func TestWindowBitsMatches(t *testing.T) {
 			dict = append(dict, msg...)
 			dict = dict[max(0, len(dict)-1<<bits):]
 		}
+	}
+}
+
+// TestCompressorsSharedByStreams lends two compressors at random to the
+// messages of three connections under context takeover, whole and
+// streamed, so that a compressor sometimes continues the stream it ended
+// and sometimes serves another. Some messages fail and are abandoned: the
+// peer never sees them, and nothing after may refer to them. Each
+// connection's messages are decoded by compress/flate with its history.
+func TestCompressorsSharedByStreams(t *testing.T) {
+	type stream struct {
+		d    *deflate
+		dict []byte
+	}
+	var streams []*stream
+	for _, bits := range []int{9, 12, 15} {
+		d := newDeflate(deflateParams{serverMaxWindowBits: bits, clientMaxWindowBits: bits}, false,
+			&CompressionOptions{Mode: CompressionContextTakeover})
+		streams = append(streams, &stream{d: d})
+	}
+	lent := []*compressor{{z: lz.NewCompressor()}, {z: lz.NewCompressor()}}
+	rng := rand.New(rand.NewPCG(7, 7))
+	continued := 0
+	for i := range 300 {
+		s := streams[rng.IntN(len(streams))]
+		c := lent[rng.IntN(len(lent))]
+		msg := compressible(rng.IntN(3000), uint64(i))
+		if s.d.sendToken != 0 && c.token == s.d.sendToken {
+			continued++
+		}
+		var body bytes.Buffer
+		s.d.start(c, -1, &body)
+		if i%3 == 0 {
+			body.Write(c.z.Append(nil, msg))
+			s.d.sendHist.Append(msg)
+		} else {
+			c.Write(msg)
+			c.Flush()
+		}
+		c.done()
+		if i%10 == 9 {
+			s.d.abandonSend()
+			continue
+		}
+		src := append(body.Bytes()[:body.Len()-len(deflateTail)], inflateTrailer...)
+		got, err := io.ReadAll(flate.NewReaderDict(bytes.NewReader(src), s.dict))
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("message %d (%d bits): %v, equal=%v", i, s.d.sendWindowBits, err, bytes.Equal(got, msg))
+		}
+		s.dict = append(s.dict, msg...)
+		s.dict = s.dict[max(0, len(s.dict)-1<<s.d.sendWindowBits):]
+	}
+	if continued < 30 {
+		t.Fatalf("only %d of 300 messages continued a stream in place", continued)
 	}
 }
 

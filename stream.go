@@ -258,9 +258,6 @@ func (m *messageWriter) Close() error {
 			// The flush ended the output with the tail, which stays out.
 			m.n -= len(deflateTail)
 		}
-		if err != nil {
-			m.c.deflate.abandonSend()
-		}
 		m.release(m.fw)
 		m.fw, m.release = nil, nil
 	}
@@ -271,6 +268,11 @@ func (m *messageWriter) Close() error {
 		// data message may follow on this stream.
 		err = wrapError("websocket: message left unfinished", err)
 		m.c.closeNow(err)
+	}
+	if err != nil && m.c.deflate != nil {
+		// The peer may not have the message, whose plaintext is in the
+		// history and in the stream the released compressor holds.
+		m.c.deflate.abandonSend()
 	}
 	m.open = false
 	if m.bufp != nil {

@@ -144,6 +144,20 @@ func (c *Compressor) Reset(w io.Writer, windowBits int, dict []byte, sizeHint in
 	}
 }
 
+// Continue starts the next message of the stream whose last message this
+// Compressor ended, written to w (nil for Append): the window and the
+// hash tables are kept as they are, so nothing is copied or hashed again,
+// and the whole window is searched. The last message must have ended with
+// Flush or Append and its output reached the peer; the window size is the
+// one given to Reset. Continue(nil) lets go of the writer and keeps the
+// stream.
+func (c *Compressor) Continue(w io.Writer) {
+	c.w = w
+	c.err = nil
+	c.out = c.out[:0]
+	c.bits, c.nbits = 0, 0
+}
+
 // Write compresses p. Output goes to the writer given to Reset as whole
 // blocks are coded, and at Flush.
 func (c *Compressor) Write(p []byte) (int, error) {

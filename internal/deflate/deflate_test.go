@@ -266,6 +266,46 @@ func TestStream(t *testing.T) {
 	}
 }
 
+// TestContinue compresses streams whose messages after the first start
+// with Continue, alternating whole messages (Append) with written ones
+// (Write, Flush), and decodes them with the stream's history as the
+// dictionary.
+func TestContinue(t *testing.T) {
+	c := NewCompressor()
+	for _, bits := range []int{8, 10, 12, 15} {
+		rng := rand.New(rand.NewPCG(uint64(bits), 11))
+		var msgs, payloads [][]byte
+		c.Reset(nil, bits, nil, -1)
+		for i := range 40 {
+			msg := corpora[i%len(corpora)].gen(rng.IntN(3<<bits), uint64(i))
+			var p []byte
+			if i%2 == 0 {
+				c.Continue(nil)
+				p = c.Append(nil, msg)
+			} else {
+				var out bytes.Buffer
+				c.Continue(&out)
+				for q := msg; len(q) > 0; {
+					n := min(len(q), 1+rng.IntN(5000))
+					if _, err := c.Write(q[:n]); err != nil {
+						t.Fatal(err)
+					}
+					q = q[n:]
+				}
+				if err := c.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				p = out.Bytes()
+			}
+			msgs = append(msgs, msg)
+			payloads = append(payloads, p[:len(p)-4])
+		}
+		if checkStream(t, bits, msgs, payloads, true) == 0 {
+			t.Fatalf("bits %d: no matches", bits)
+		}
+	}
+}
+
 func TestHistory(t *testing.T) {
 	for _, size := range []int{16, 4096} {
 		var h History

@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -79,6 +80,7 @@ type compressConn interface {
 var compressModes = []compressMode{
 	{"ours", "notakeover", false, openOurs(ours.CompressionNoContextTakeover)},
 	{"ours", "takeover", true, openOurs(ours.CompressionContextTakeover)},
+	{"ours", "takeover-turns", true, openOursTurns},
 	{"gorilla", "notakeover", false, openGorilla},
 	{"coder", "notakeover", false, openCoder(coder.CompressionNoContextTakeover)},
 	{"coder", "takeover", true, openCoder(coder.CompressionContextTakeover)},
@@ -266,6 +268,41 @@ func openOurs(mode ours.CompressionMode) func(testing.TB, net.Conn) compressConn
 	}
 }
 
+// turnConns is the number of connections of the takeover-turns rows.
+const turnConns = 8
+
+// oursTurns writes each message through the next of turnConns connections
+// with context takeover, so that no message finds the pooled compressor
+// holding its connection's stream: each loads its history again, as with
+// many connections sending at once.
+type oursTurns struct {
+	conns []compressConn
+	next  int
+}
+
+// openOursTurns opens turnConns connections writing to conn (the write
+// benchmark only: they never read).
+func openOursTurns(tb testing.TB, conn net.Conn) compressConn {
+	t := &oursTurns{}
+	for range turnConns {
+		t.conns = append(t.conns, openOurs(ours.CompressionContextTakeover)(tb, conn))
+	}
+	return t
+}
+
+func (t *oursTurns) read() ([]byte, error) { return nil, errors.New("takeover-turns only writes") }
+
+func (t *oursTurns) write(p []byte) error {
+	t.next = (t.next + 1) % len(t.conns)
+	return t.conns[t.next].write(p)
+}
+
+func (t *oursTurns) close() {
+	for _, c := range t.conns {
+		c.close()
+	}
+}
+
 func (o *oursCompress) read() ([]byte, error) {
 	var err error
 	_, o.buf, err = o.c.ReadAppend(context.Background(), o.buf[:0])
@@ -407,6 +444,9 @@ func BenchmarkCompress(b *testing.B) {
 	for _, op := range []string{"Read", "Write"} {
 		for _, size := range compressSizes {
 			for _, m := range rotatedCompressModes() {
+				if op == "Read" && m.mode == "takeover-turns" {
+					continue
+				}
 				b.Run(op+"/"+size.name+"/"+m.lib+"/"+m.mode, func(b *testing.B) {
 					b.SetBytes(int64(size.n))
 					b.ReportAllocs()

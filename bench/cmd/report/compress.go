@@ -180,7 +180,7 @@ func dropRerunNotes(notes []string, parts map[string]bool) []string {
 
 // compressRows are the rows of the compression tables: library and mode.
 var compressRows = []struct{ lib, mode string }{
-	{"ours", "notakeover"}, {"ours", "takeover"},
+	{"ours", "notakeover"}, {"ours", "takeover"}, {"ours", "takeover-turns"},
 	{"gorilla", "notakeover"},
 	{"coder", "notakeover"}, {"coder", "takeover"},
 	{"gws", "notakeover"}, {"gws", "takeover"},
@@ -203,8 +203,8 @@ func (v *view) compressRowsAt(op string, s sizeSpec) {
 		ratio, _ := v.bench(n, ratioOf)
 		v.p("| %s | %s | %s | %s | %.0f | %s (%s) | %.3f |", s.label, r.lib, compressModeLabel(r.mode), fmtNs(ns), mbs, fmtInt(allocs), fmtBytes(bop), ratio)
 	}
-	for _, mode := range []string{"notakeover", "takeover"} {
-		peer, label, ok := v.bestPeerCompress(op, s, mode)
+	for _, mode := range []string{"notakeover", "takeover", "takeover-turns"} {
+		peer, label, ok := v.bestPeerCompress(op, s, strings.TrimSuffix(mode, "-turns"))
 		if !ok {
 			continue
 		}
@@ -215,11 +215,11 @@ func (v *view) compressRowsAt(op string, s sizeSpec) {
 }
 
 // compressVersusPeers returns, for op at each size, ours with context
-// takeover ÷ the fastest of gws and gorilla in any mode: the speed target
-// of compression.
-func (v *view) compressVersusPeers(op string) (parts []string, oks []bool) {
+// takeover (mode "takeover" or "takeover-turns") ÷ the fastest of gws and
+// gorilla in any mode: the speed target of compression.
+func (v *view) compressVersusPeers(op, mode string) (parts []string, oks []bool) {
 	for _, s := range compressSizes {
-		own := "Compress/" + op + "/" + s.key + "/ours/takeover"
+		own := "Compress/" + op + "/" + s.key + "/ours/" + mode
 		best, bestName := 0.0, ""
 		for _, r := range compressRows {
 			if r.lib != "gws" && r.lib != "gorilla" {
@@ -243,7 +243,7 @@ func (v *view) compressVersusPeers(op string) (parts []string, oks []bool) {
 func (v *view) compressAllocs(op string) (float64, bool) {
 	worst, found := 0.0, false
 	for _, s := range compressSizes {
-		for _, mode := range []string{"notakeover", "takeover"} {
+		for _, mode := range []string{"notakeover", "takeover", "takeover-turns"} {
 			if a, ok := v.bench("Compress/"+op+"/"+s.key+"/ours/"+mode, allocsOp); ok {
 				worst, found = max(worst, a), true
 			}
@@ -253,8 +253,11 @@ func (v *view) compressAllocs(op string) (float64, bool) {
 }
 
 func compressModeLabel(mode string) string {
-	if mode == "takeover" {
+	switch mode {
+	case "takeover":
 		return "context takeover"
+	case "takeover-turns":
+		return "context takeover, 8 connections in turn"
 	}
 	return "no context takeover"
 }
@@ -293,7 +296,7 @@ func (v *view) compression() {
 		v.p("")
 		return
 	}
-	v.p("permessage-deflate (RFC 7692) negotiated on an in-memory server connection, text messages of distinct JSON documents (records of ids, names, e-mail addresses, numbers, dates and tags) of one size. Reads replay a stream of compressed, masked client frames made with `compress/flate` at its default level, each message compressed on its own for `no context takeover` rows, or with the context carried from message to message for `context takeover` rows (the connection is replaced, timer stopped, when that stream of 256 KiB or 16 messages, whichever is more, runs out). Writes compress at each library's default level to a connection that discards them. Every message is compressed (thresholds off). MB/s counts uncompressed bytes; `ratio` is the bytes on the wire (frames) ÷ the uncompressed bytes, lower is smaller. gobwas/ws is left out: its `wsflate` is a toolkit the application drives frame by frame. gorilla has no context takeover. gws runs with `PermessageDeflate` at its defaults (no context takeover) and with context takeover in both directions (window bits raised to 15, its takeover default being 12), one `Upgrader` shared by all connections.")
+	v.p("permessage-deflate (RFC 7692) negotiated on an in-memory server connection, text messages of distinct JSON documents (records of ids, names, e-mail addresses, numbers, dates and tags) of one size. Reads replay a stream of compressed, masked client frames made with `compress/flate` at its default level, each message compressed on its own for `no context takeover` rows, or with the context carried from message to message for `context takeover` rows (the connection is replaced, timer stopped, when that stream of 256 KiB or 16 messages, whichever is more, runs out). Writes compress at each library's default level to a connection that discards them. Our compressors are pooled and lent to one message at a time: in the `context takeover` rows one connection writes every message and gets back the compressor that ended its last one, which continues the stream in place, as a connection sending a burst does; in the `8 connections in turn` rows each message goes to the next of eight connections, so that every message loads its connection's history into a compressor again, as with many connections sending at once. Every message is compressed (thresholds off). MB/s counts uncompressed bytes; `ratio` is the bytes on the wire (frames) ÷ the uncompressed bytes, lower is smaller. gobwas/ws is left out: its `wsflate` is a toolkit the application drives frame by frame. gorilla has no context takeover. gws runs with `PermessageDeflate` at its defaults (no context takeover) and with context takeover in both directions (window bits raised to 15, its takeover default being 12), one `Upgrader` shared by all connections.")
 	v.p("")
 	for _, op := range []string{"Read", "Write"} {
 		v.p("### Compressed %s", strings.ToLower(op))

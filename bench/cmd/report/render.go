@@ -810,10 +810,13 @@ func (v *view) targets() {
 	for _, op := range []string{"Write", "Read"} {
 		verb := map[string]string{"Write": "Compressing", "Read": "Inflating"}[op]
 		target := verb + " whole messages with context takeover faster than gws and gorilla"
-		if parts, oks := v.compressVersusPeers(op); len(parts) > 0 {
+		if parts, oks := v.compressVersusPeers(op, "takeover"); len(parts) > 0 {
 			add(target, "ours ÷ the fastest of them: "+strings.Join(parts, ", "), allOK(oks))
 		} else {
 			add(target, "not measured", -1)
+		}
+		if parts, oks := v.compressVersusPeers(op, "takeover-turns"); len(parts) > 0 {
+			add(target+" — 8 connections in turn", "ours ÷ the fastest of them: "+strings.Join(parts, ", "), allOK(oks))
 		}
 	}
 	parts, oks = nil, nil

@@ -174,6 +174,31 @@ func (f *Inflater) Read(p []byte) (int, error) {
 	return o, f.err
 }
 
+// ReadAppend decodes the message's next bytes into the spare capacity of
+// msg and returns msg extended; its results are otherwise those of Read.
+// Unlike Read's, its back-references read the message's earlier output in
+// place, and it keeps none of it: msg must hold, oldest byte first, all
+// of the message's output since it began, or since the last Read or Keep.
+// A Read that follows must be preceded by Keep of that output.
+func (f *Inflater) ReadAppend(msg []byte) ([]byte, error) {
+	if f.err != nil {
+		return msg, f.err
+	}
+	p, o := msg[:cap(msg)], len(msg)
+	if o == len(p) {
+		return msg, nil
+	}
+	for more := true; more && f.err == nil; {
+		o, more = f.step(p, o)
+	}
+	return p[:o], f.err
+}
+
+// Keep adds out, the message's output that ReadAppend decoded in place,
+// to the history that later Reads' back-references reach, as Read does
+// with its own output.
+func (f *Inflater) Keep(out []byte) { f.keep(out) }
+
 // step decodes from the current state into p[o:]: a block header, a
 // block's data until p is full or the block ends, or the end. It reports
 // false when p is full.

@@ -58,27 +58,131 @@ func inflatePieces(t *testing.T, z *Inflater, src, dict []byte, cuts []int, n in
 	return nil, nil, nil
 }
 
+// inflatePiecesInPlace is inflatePieces reading with ReadAppend into
+// storage that grows by grow bytes whenever it is full, moving to new
+// storage each time, as a connection's ReadAppend does; once keepAt bytes
+// are out, it gives them to Keep and goes on with Read into p of size
+// grow.
+func inflatePiecesInPlace(t *testing.T, z *Inflater, src, dict []byte, cuts []int, grow, keepAt int) ([]byte, []byte, error) {
+	t.Helper()
+	var h History
+	h.SetSize(winSize)
+	h.Append(dict)
+	z.ResetStream(h.Bytes())
+	var in, msg []byte
+	p := make([]byte, grow)
+	inPlace := true
+	from := 0
+	for i := 0; i <= len(cuts); i++ {
+		to := len(src)
+		if i < len(cuts) {
+			to = cuts[i]
+		}
+		in = append(in[:copy(in, z.Rest())], src[from:to]...)
+		from = to
+		z.Feed(in, i < len(cuts))
+		for {
+			if inPlace && len(msg) >= keepAt {
+				z.Keep(msg)
+				inPlace = false
+			}
+			var last []byte
+			var err error
+			if inPlace {
+				if len(msg) == cap(msg) {
+					msg = append(make([]byte, 0, cap(msg)+grow), msg...)
+				}
+				msg, err = z.ReadAppend(msg)
+				last = msg
+			} else {
+				var k int
+				k, err = z.Read(p)
+				msg = append(msg, p[:k]...)
+				last = p[:k]
+			}
+			switch {
+			case err == io.EOF:
+				z.AppendHistory(&h, last)
+				return msg, h.Bytes(), nil
+			case err == ErrNeedInput && i < len(cuts):
+				if r := len(z.Rest()); r > maxRest {
+					t.Fatalf("Rest holds %d bytes", r)
+				}
+			case err != nil:
+				return msg, nil, err
+			}
+			if err != nil {
+				break
+			}
+		}
+	}
+	t.Fatal("ErrNeedInput after the last piece")
+	return nil, nil, nil
+}
+
 // checkPieces decodes src whole and in pieces ending at cuts, with p of
 // size n, and fails t unless both give the same output, error and history.
 func checkPieces(t *testing.T, z *Inflater, src, dict []byte, cuts []int, n int) {
+	t.Helper()
+	checkPiecesWith(t, z, src, dict, n, func() ([]byte, []byte, error) {
+		return inflatePieces(t, z, src, dict, cuts, n)
+	})
+}
+
+// checkPiecesWith decodes src whole, with p of size n, and with pieces,
+// and fails t unless both give the same output, error and history.
+func checkPiecesWith(t *testing.T, z *Inflater, src, dict []byte, n int, pieces func() ([]byte, []byte, error)) {
 	t.Helper()
 	var h History
 	h.SetSize(winSize)
 	h.Append(dict)
 	z.Reset(src, h.Bytes())
 	want, werr := inflateLast(z, n, &h)
-	got, hist, err := inflatePieces(t, z, src, dict, cuts, n)
+	got, hist, err := pieces()
 	if err != werr {
-		t.Fatalf("p of %d, cuts %v: %v, whole: %v", n, cuts, err, werr)
+		t.Fatalf("p of %d: %v, whole: %v", n, err, werr)
 	}
 	if werr != nil {
 		return
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("p of %d, cuts %v: %d bytes, whole %d", n, cuts, len(got), len(want))
+		t.Fatalf("p of %d: %d bytes, whole %d", n, len(got), len(want))
 	}
 	if !bytes.Equal(hist, h.Bytes()) {
-		t.Fatalf("p of %d, cuts %v: the history differs from the whole message's", n, cuts)
+		t.Fatalf("p of %d: the history differs from the whole message's", n)
+	}
+}
+
+// TestInflateReadAppend decodes valid and corrupted payloads in random
+// pieces with ReadAppend, into storage of several growth steps, going on
+// with Read after Keep at several points: the output, error and history
+// are those of the whole message.
+func TestInflateReadAppend(t *testing.T) {
+	z := NewInflater()
+	srcs, dicts := feedPayloads(t)
+	big := chat(150<<10, 9)
+	for _, level := range []int{flate.BestSpeed, flate.BestCompression} {
+		srcs = append(srcs, flatePayloads(t, level, fuzzDict, [][]byte{big}, 1)[0])
+		dicts = append(dicts, fuzzDict)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i, src := range srcs {
+		for _, grow := range []int{7, 512, 40 << 10} {
+			if grow < 512 && len(src) > 10<<10 {
+				continue // the storage would move quadratically often
+			}
+			for _, keepAt := range []int{0, 1000, 1 << 30} {
+				cuts := randomCuts(rng, len(src))
+				checkPiecesWith(t, z, src, dicts[i], 4096, func() ([]byte, []byte, error) {
+					return inflatePiecesInPlace(t, z, src, dicts[i], cuts, grow, keepAt)
+				})
+				b := bytes.Clone(src)
+				b[rng.IntN(len(b))] ^= 1 << rng.IntN(8)
+				checkPiecesWith(t, z, b, dicts[i], 4096, func() ([]byte, []byte, error) {
+					return inflatePiecesInPlace(t, z, b, dicts[i], cuts, grow, keepAt)
+				})
+			}
+		}
 	}
 }
 

@@ -70,7 +70,8 @@ func (f *Inflater) copyRing(dst []byte, back int) int {
 
 // AppendHistory appends the message's output to h, once the message has
 // ended: the output of its earlier Reads, which the Inflater kept, then
-// last, the output of the Read that returned io.EOF. Under context
+// last, the output of the Read that returned io.EOF (after ReadAppend,
+// all the output it decoded in place: the slice it returned). Under context
 // takeover, h is the next message's dictionary; the message's own
 // dictionary (h's earlier content, given to Reset) is read until then,
 // so h must not change before.

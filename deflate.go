@@ -236,6 +236,7 @@ type inflater struct {
 	kept    bool
 	left    []byte // of the current piece, what z has not had yet
 	pushed  bool   // a Poller's loop gives the pieces: Read must not wait for them
+	ringed  bool   // read through Read: z keeps the output (else ReadAppend's is in place)
 }
 
 var inflaterPool = sync.Pool{New: func() any { return new(inflater) }}

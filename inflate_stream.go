@@ -36,7 +36,7 @@ func (d *deflate) startStream(chunk []byte) *inflater {
 		dict = d.recvHist.Bytes()
 	}
 	inf.z.ResetStream(dict)
-	inf.restN, inf.starved, inf.kept, inf.left, inf.pushed = 0, 0, false, chunk, false
+	inf.restN, inf.starved, inf.kept, inf.left, inf.pushed, inf.ringed = 0, 0, false, chunk, false, false
 	return inf
 }
 
@@ -86,25 +86,70 @@ func (inf *inflater) keepRest() error {
 	return nil
 }
 
-// readInflated reads decompressed payload into p, inflating the message's
-// pieces as it needs them, never more than one byte past the read limit,
-// so a decompression bomb costs no memory.
-func (r *reader) readInflated(ctx context.Context, p []byte) (int, error) {
+// startInflate starts inflating the message in progress, if it has not.
+func (r *reader) startInflate() {
 	if r.inf == nil {
 		r.inf = r.c.deflate.startStream(r.chunk)
 		r.inf.give(!r.last)
 	}
-	if room := r.dec.InflateRoom(); int64(len(p)) > room {
-		p = p[:room]
+}
+
+// readInflated reads decompressed payload into p, inflating the message's
+// pieces as it needs them, never more than one byte past the read limit,
+// so a decompression bomb costs no memory. The inflater keeps what it
+// decodes into p for the back-references that follow.
+func (r *reader) readInflated(ctx context.Context, p []byte) (int, error) {
+	r.startInflate()
+	if !r.inf.ringed && r.partial != nil {
+		// partial is the only home of what was inflated in place between
+		// calls (an interrupted ReadAppend's, a Poller's loop's).
+		r.ringInPlace(*r.partial)
+	}
+	r.inf.ringed = true
+	return r.inflate(ctx, p, -1)
+}
+
+// ringInPlace moves the message to reading through Read, whose
+// back-references look in the inflater's ring, once: out, all that was
+// inflated in place so far, goes there first.
+func (r *reader) ringInPlace(out []byte) {
+	if !r.inf.ringed {
+		r.inf.z.Keep(out)
+		r.inf.ringed = true
+	}
+}
+
+// inflateInPlace inflates into out[o:], where out[:o] is all of the
+// message's output so far, which back-references read in place.
+func (r *reader) inflateInPlace(ctx context.Context, out []byte, o int) (int, error) {
+	r.startInflate()
+	return r.inflate(ctx, out, o)
+}
+
+// inflate decodes the message's next output: with o < 0 into out through
+// Read, which keeps it; otherwise into out[o:] through ReadAppend, out[:o]
+// being all of the message's output so far.
+func (r *reader) inflate(ctx context.Context, out []byte, o int) (int, error) {
+	from := max(o, 0)
+	if room := r.dec.InflateRoom(); int64(len(out)-from) > room {
+		out = out[: from+int(room) : from+int(room)] // ReadAppend fills the capacity
 	}
 	for {
-		n, err := r.inf.z.Read(p)
-		if derr := r.dec.Inflated(p[:n]); derr != nil {
+		var n int
+		var err error
+		if o < 0 {
+			n, err = r.inf.z.Read(out)
+		} else {
+			var got []byte
+			got, err = r.inf.z.ReadAppend(out[:o])
+			n = len(got) - o
+		}
+		if derr := r.dec.Inflated(out[from : from+n]); derr != nil {
 			return 0, r.failDecode(ctx, derr)
 		}
 		switch {
 		case err == io.EOF:
-			return r.inflatedEnd(ctx, p[:n])
+			return r.inflatedEnd(ctx, out[:from+n], n)
 		case err == lz.ErrNeedInput && r.inf.pushed:
 			return n, err // the loop gives the next piece when it comes
 		case err == lz.ErrNeedInput && n == 0:
@@ -119,15 +164,16 @@ func (r *reader) readInflated(ctx context.Context, p []byte) (int, error) {
 	}
 }
 
-// inflatedEnd ends a compressed message whose last output is last.
-func (r *reader) inflatedEnd(ctx context.Context, last []byte) (int, error) {
+// inflatedEnd ends a compressed message whose output ends with n bytes of
+// last: last is the output of its final Read, or all of it in place.
+func (r *reader) inflatedEnd(ctx context.Context, last []byte, n int) (int, error) {
 	if derr := r.dec.InflatedEnd(); derr != nil {
 		return 0, r.failDecode(ctx, derr)
 	}
 	r.c.deflate.inflatedAll(r.inf, last)
 	r.endOfMessage()
-	if len(last) > 0 {
-		return len(last), nil
+	if n > 0 {
+		return n, nil
 	}
 	return 0, io.EOF
 }
@@ -167,7 +213,7 @@ func (r *reader) inflateArriving(payload []byte, last bool) ([]byte, error) {
 		// is taken out of it for the call.
 		out := r.partialBuf()
 		r.partial = nil
-		msg, err := r.appendInflated(nil, *out)
+		msg, err := r.appendInflated(nil, *out, 0)
 		*out = msg
 		r.partial = out
 		switch {

@@ -3,9 +3,13 @@ package websocket
 import (
 	"bytes"
 	"compress/flate"
+	"context"
+	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	lz "github.com/fullduplex/websocket/internal/deflate"
 )
@@ -157,4 +161,88 @@ func TestInflaterWaitsForLongRest(t *testing.T) {
 		t.Errorf("%d bytes decoded for a payload of %d fed a byte at a time, want at most %d", fed, len(payload), limit)
 	}
 	t.Logf("%d bytes decoded for a payload of %d; longest rest %d", fed, len(payload), most)
+}
+
+// takeoverFrames compresses msgs as one stream under context takeover,
+// each message in the given number of fragments, and returns each
+// message's masked frames.
+func takeoverFrames(t *testing.T, fragments int, msgs ...[]byte) [][][]byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := flate.NewWriter(&buf, flate.BestSpeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][][]byte
+	for _, m := range msgs {
+		var payloads [][]byte
+		for i := range fragments {
+			buf.Reset()
+			w.Write(m[i*len(m)/fragments : (i+1)*len(m)/fragments])
+			w.Flush()
+			payloads = append(payloads, bytes.Clone(buf.Bytes()))
+		}
+		last := payloads[len(payloads)-1]
+		payloads[len(payloads)-1] = last[:len(last)-len(deflateTail)]
+		out = append(out, fragmentFrames(payloads))
+	}
+	return out
+}
+
+// TestCompressedReadInterrupted: a ReadAppend whose ctx ends in the middle
+// of a compressed message keeps what it inflated in place. Resumed, the
+// message reads whole; dropped for a Reader, it is still inflated to its
+// end, its back-references reaching what the interrupted read left. Either
+// way the later messages, under context takeover, read right.
+func TestCompressedReadInterrupted(t *testing.T) {
+	msgs := [][]byte{
+		compressible(30000, 1),
+		compressible(20000, 2),
+		compressible(20000, 3),
+	}
+	msgs[1] = append(msgs[1], msgs[0][5000:15000]...) // back-references into the first
+	for _, resume := range []bool{true, false} {
+		t.Run(fmt.Sprintf("resume=%v", resume), func(t *testing.T) {
+			copts := CompressionOptions{Mode: CompressionContextTakeover}
+			client, server := pair(t, &AcceptOptions{ConnOptions: ConnOptions{Compression: copts}},
+				&DialOptions{ConnOptions: ConnOptions{Compression: copts}})
+			frames := takeoverFrames(t, 2, msgs...)
+			ctx := testCtx(t)
+			if _, err := client.nc.Write(frames[0][0]); err != nil {
+				t.Fatal(err)
+			}
+			short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			defer cancel()
+			if _, _, err := server.Read(short); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("read of half a message: %v", err)
+			}
+			rest := bytes.Join(append(frames[0][1:], append(frames[1], frames[2]...)...), nil)
+			if _, err := client.nc.Write(rest); err != nil {
+				t.Fatal(err)
+			}
+			want := msgs
+			if resume {
+				_, got, err := server.Read(ctx)
+				if err != nil || !bytes.Equal(got, msgs[0]) {
+					t.Fatalf("resumed read: %d bytes, %v", len(got), err)
+				}
+				want = msgs[1:]
+			} else {
+				_, r, err := server.Reader(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := io.ReadAll(r)
+				if err != nil || !bytes.Equal(got, msgs[1]) {
+					t.Fatalf("the message after the dropped one: %d bytes, %v", len(got), err)
+				}
+				want = msgs[2:]
+			}
+			for i, m := range want {
+				if _, got, err := server.Read(ctx); err != nil || !bytes.Equal(got, m) {
+					t.Fatalf("message %d: %d bytes, %v", i, len(got), err)
+				}
+			}
+		})
+	}
 }

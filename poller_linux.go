@@ -393,7 +393,7 @@ func (l *loop) data(c *Conn, ev *wsproto.Event) bool {
 func (l *loop) inflateWhole(c *Conn) bool {
 	r := &c.rd
 	r.last = true
-	out, err := r.appendInflated(nil, l.msg[:0])
+	out, err := r.appendInflated(nil, l.msg[:0], 0)
 	if err != nil {
 		return false
 	}

@@ -153,8 +153,12 @@ func (r *reader) begin(ctx context.Context) error {
 	}
 	if r.resume {
 		// An interrupted ReadAppend's message is dropped (a compressed
-		// one is still inflated to its end, by discard).
+		// one is still inflated to its end, by discard, whose
+		// back-references may reach what partial holds).
 		r.resume = false
+		if r.inf != nil && r.partial != nil {
+			r.ringInPlace(*r.partial)
+		}
 		r.releasePartial()
 	}
 	for r.inMessage {
@@ -262,7 +266,7 @@ func (r *reader) readMessage(ctx context.Context, dst []byte) (MessageType, []by
 	}
 	var err error
 	if r.compressed {
-		dst, err = r.appendInflated(ctx, dst)
+		dst, err = r.appendInflated(ctx, dst, start)
 	} else {
 		dst, err = r.appendPlain(ctx, dst)
 	}
@@ -327,24 +331,31 @@ func (r *reader) appendPlain(ctx context.Context, dst []byte) ([]byte, error) {
 // storage grows no further than the read limit (growInflated): a refused
 // decompression bomb costs a buffer of the limit, and under twice the
 // limit allocated in all.
-func (r *reader) appendInflated(ctx context.Context, dst []byte) ([]byte, error) {
+//
+// The message's output so far is dst[start:], where the inflater reads its
+// back-references in place.
+func (r *reader) appendInflated(ctx context.Context, dst []byte, start int) ([]byte, error) {
 	var probe [1]byte
 	for {
-		p := dst[len(dst):cap(dst)]
-		atLimit := false
-		if len(p) == 0 {
-			if room := r.dec.InflateRoom(); room > 1 {
-				dst = growInflated(dst, room-1)
-				p = dst[len(dst):cap(dst)]
-			} else {
-				// At the limit: one byte more fails the message (and
-				// readInflated returns none), and finding it needs no
-				// storage for what would follow.
-				p, atLimit = probe[:], true
-			}
+		if room := r.dec.InflateRoom(); len(dst) == cap(dst) && room > 1 {
+			dst = growInflated(dst, room-1)
 		}
-		n, err := r.readInflated(ctx, p)
-		if !atLimit {
+		var n int
+		var err error
+		switch {
+		case len(dst) == cap(dst):
+			// At the limit: one byte more fails the message (and
+			// readInflated returns none), and finding it needs no storage
+			// for what would follow, only the output so far where Read's
+			// back-references look.
+			r.startInflate()
+			r.ringInPlace(dst[start:])
+			n, err = r.readInflated(ctx, probe[:])
+		case r.inf != nil && r.inf.ringed:
+			n, err = r.readInflated(ctx, dst[len(dst):cap(dst)])
+			dst = dst[:len(dst)+n]
+		default:
+			n, err = r.inflateInPlace(ctx, dst[start:cap(dst)], len(dst)-start)
 			dst = dst[:len(dst)+n]
 		}
 		if err == io.EOF || err == nil && !r.inMessage {

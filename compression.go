@@ -31,8 +31,8 @@ const (
 	// the best ratio for streams of similar messages. Compressors and
 	// decompressors still come from the process-wide pools, taken only
 	// while a message moves (a connection that gets back the compressor it
-	// used last continues in place; any other first loads its history,
-	// which costs about what compressing that many bytes does); what a
+	// used last continues in place; any other first loads and hashes its
+	// history, about a quarter more time for a 16 KiB message); what a
 	// connection keeps between messages is
 	// its history in each direction: the last bytes sent and received, at
 	// most 2^window_bits each (32 KiB at 15 bits, 1 KiB at 10), growing

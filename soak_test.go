@@ -3,8 +3,10 @@ package websocket
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"flag"
 	"hash/crc32"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -21,12 +23,24 @@ var soakConns = flag.Int("soak.conns", 50, "connections in TestSoak")
 var soakMessages = flag.Int("soak.messages", 40, "messages each way per connection in TestSoak")
 var soakTimeout = flag.Duration("soak.timeout", 60*time.Second, "how long each connection of TestSoak may take, from its dial to its close")
 
+// soakWords make the compressible part of soak messages: repeats within
+// a message and across messages, so that compression under context
+// takeover refers back into the message and into the history.
+var soakWords = strings.Fields("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango")
+
 // soakMessage builds message seq of a stream: 4 bytes of sequence number,
-// 4 bytes of CRC-32 of the rest, then size random bytes.
+// 4 bytes of CRC-32 of the rest, then size bytes, random or, for half the
+// messages, words.
 func soakMessage(rng *rand.Rand, seq uint32, size int) []byte {
 	b := make([]byte, 8+size)
-	for i := 8; i < len(b); i++ {
-		b[i] = byte(rng.Uint32())
+	if rng.IntN(2) == 0 {
+		for i := 8; i < len(b); i++ {
+			b[i] = byte(rng.Uint32())
+		}
+	} else {
+		for i := 8; i < len(b); {
+			i += copy(b[i:], soakWords[rng.IntN(len(soakWords))]+" ")
+		}
 	}
 	binary.BigEndian.PutUint32(b, seq)
 	binary.BigEndian.PutUint32(b[4:], crc32.ChecksumIEEE(b[8:]))
@@ -104,6 +118,15 @@ func TestSoak(t *testing.T) {
 	}
 	wg.Wait()
 	serverWG.Wait()
+}
+
+// readStreamed reads the next message through Reader.
+func readStreamed(ctx context.Context, c *Conn) ([]byte, error) {
+	_, r, err := c.Reader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
 }
 
 // checkFDs fails the test if file descriptors opened during it are still
@@ -188,14 +211,34 @@ func soakPeer(t *testing.T, c *Conn, seed uint64, closer bool) {
 			}
 		}()
 	}
-	// Each writer's messages must arrive in order, all of them.
+	// Each writer's messages must arrive in order, all of them. Some reads
+	// stream the message, and some give up after a millisecond: the next
+	// Read resumes the message where it stopped.
 	next := [2]uint32{0, 1}
-	for got := 0; got < n; got++ {
-		_, b, err := c.Read(ctx)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	interrupted := false
+	for got := 0; got < n; {
+		var b []byte
+		var err error
+		switch k := rng.IntN(8); {
+		case k == 0 && !interrupted:
+			b, err = readStreamed(ctx, c)
+		case k == 1:
+			short, cancel := context.WithTimeout(ctx, time.Millisecond)
+			_, b, err = c.Read(short)
+			cancel()
+			if interrupted = errors.Is(err, context.DeadlineExceeded); interrupted {
+				continue
+			}
+		default:
+			_, b, err = c.Read(ctx)
+		}
+		interrupted = false
 		if err != nil {
 			t.Errorf("read after %d messages: %v", got, err)
 			return
 		}
+		got++
 		seq := checkSoakMessage(t, b)
 		if seq != next[seq%2] {
 			t.Errorf("message %d arrived, expected %d", seq, next[seq%2])

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -34,11 +35,14 @@ func TestHeartbeatClosesDeadPeer(t *testing.T) {
 
 func TestHeartbeatKeepsLivePeer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var pongs int
+		// OnPong runs on whichever goroutine reads the pong: the server's
+		// Read, or the heartbeat's Ping reading on its own once Read has
+		// returned.
+		var pongs atomic.Int32
 		client, server := pipePair(nil, &ConnOptions{
 			PingInterval: 10 * time.Second,
 			PingTimeout:  5 * time.Second,
-			OnPong:       func([]byte) { pongs++ },
+			OnPong:       func([]byte) { pongs.Add(1) },
 		})
 		// The client reads (and so answers pings) but sends nothing.
 		go client.Read(context.Background())
@@ -48,8 +52,8 @@ func TestHeartbeatKeepsLivePeer(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("server read: %v", err)
 		}
-		if pongs < 5 {
-			t.Fatalf("%d pongs in a minute of 10s heartbeats", pongs)
+		if n := pongs.Load(); n < 5 {
+			t.Fatalf("%d pongs in a minute of 10s heartbeats", n)
 		}
 		server.CloseNow()
 		client.CloseNow()

@@ -165,7 +165,7 @@ func TestConnSizeClass(t *testing.T) {
 	if unsafe.Sizeof(uintptr(0)) != 8 {
 		t.Skip("size classes are checked on 64-bit platforms")
 	}
-	const class = 512
+	const class = 384
 	if size := unsafe.Sizeof(Conn{}); size > class {
 		t.Errorf("Conn is %d bytes: it leaves the %d-byte size class", size, class)
 	}

@@ -87,7 +87,7 @@ func TestPollerHalfSentCompressedFrames(t *testing.T) {
 			t.Fatalf("peer %d: %v", i, err)
 		}
 		got := 0
-		if c.rd.partial != nil {
+		if c.rd.readState != nil && c.rd.partial != nil {
 			got = len(*c.rd.partial)
 		}
 		c.readMu.Unlock()

@@ -246,3 +246,58 @@ func TestCompressedReadInterrupted(t *testing.T) {
 		})
 	}
 }
+
+// TestPollerIdleConnRests: once a Poller's connection has delivered its
+// messages, plain, compressed whole and compressed in fragments, and
+// nothing more arrives, it holds no read state: no decoder, buffer,
+// partial message or inflater.
+func TestPollerIdleConnRests(t *testing.T) {
+	served := make(chan *Conn, 1)
+	popts := &PollerOptions{Loops: 1, OnMessage: func(c *Conn, typ MessageType, msg []byte) {
+		select {
+		case served <- c:
+		default:
+		}
+		if err := c.Write(testCtx(t), typ, msg); err != nil {
+			t.Errorf("echo: %v", err)
+		}
+	}}
+	copts := CompressionOptions{Mode: CompressionContextTakeover, Threshold: -1}
+	srv := newPollerServer(t, "tcp", &AcceptOptions{ConnOptions: ConnOptions{Compression: copts}}, popts)
+	client := srv.dial(t, &DialOptions{ConnOptions: ConnOptions{Compression: copts}})
+	ctx := testCtx(t)
+	big := compressible(200000, 4)
+	for i, send := range []func() error{
+		func() error { return client.WriteUncompressed(ctx, MessageText, []byte("plain")) },
+		func() error { return client.Write(ctx, MessageText, []byte("compressed whole")) },
+		func() error {
+			w, err := client.Writer(ctx, MessageBinary)
+			if err != nil {
+				return err
+			}
+			for p := big; len(p) > 0; p = p[min(len(p), 3000):] {
+				w.Write(p[:min(len(p), 3000)])
+			}
+			return w.Close()
+		},
+	} {
+		if err := send(); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := client.Read(ctx); err != nil {
+			t.Fatal(err)
+		}
+		c := <-served
+		served <- c
+		// The echo was written from OnMessage, so the loop held readMu
+		// then; taking it now waits for the loop to let go.
+		if err := c.readMu.lockOrClosed(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		rested := c.rd.readState == nil
+		c.readMu.Unlock()
+		if !rested {
+			t.Fatalf("message %d: the idle connection still holds its read state", i)
+		}
+	}
+}

@@ -274,6 +274,7 @@ func (l *loop) serviceHeld(c *Conn, ev *evState) {
 // last byte is in.
 func (l *loop) service(c *Conn) {
 	r := &c.rd
+	r.hold()
 	total := 0
 	for !c.isClosed() {
 		if total >= maxServiceBytes {
@@ -298,6 +299,7 @@ func (l *loop) service(c *Conn) {
 		switch {
 		case err == errWouldBlock:
 			r.releaseIfIdle()
+			r.rest()
 			return
 		case err != nil:
 			r.connError(err)
@@ -305,6 +307,7 @@ func (l *loop) service(c *Conn) {
 			// Drained: the next byte raises a new event.
 			if l.deliver(c) {
 				r.releaseIfIdle()
+				r.rest()
 				return
 			}
 		}

@@ -22,8 +22,8 @@ import (
 )
 
 // TestPollerIdleCost: on Linux, plain TCP connections are watched by the
-// loops: once idle, a served connection has no goroutine, no read buffer
-// and no closed channel.
+// loops: once idle, a served connection has no goroutine, no read state
+// (decoder, read buffer) and no closed channel.
 func TestPollerIdleCost(t *testing.T) {
 	var mu sync.Mutex
 	var served []*Conn
@@ -70,8 +70,8 @@ func TestPollerIdleCost(t *testing.T) {
 		if !c.readMu.TryLock() {
 			continue
 		}
-		if c.rd.buf != nil {
-			t.Error("an idle served connection holds a read buffer")
+		if c.rd.readState != nil {
+			t.Error("an idle served connection holds its read state (decoder, buffer)")
 		}
 		c.readMu.Unlock()
 		// Only a goroutine that waits for the end makes the closed

@@ -208,6 +208,7 @@ func (r *reader) read(ctx context.Context, p []byte) (int, error) {
 	if !r.inMessage {
 		return 0, io.EOF
 	}
+	r.hold()
 	if r.compressed {
 		return r.readInflated(ctx, p)
 	}
@@ -251,6 +252,7 @@ func (r *reader) readDirect(ctx context.Context, p []byte) (int, error) {
 
 // readMessage is ReadAppend for the holder of readMu.
 func (r *reader) readMessage(ctx context.Context, dst []byte) (MessageType, []byte, error) {
+	r.hold()
 	if !r.inMessage && !r.resume && !r.unclaimed && r.err == nil {
 		if typ, out, ok, err := r.readWhole(ctx, dst); ok {
 			return typ, out, err

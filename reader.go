@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,23 +21,20 @@ import (
 // it belongs to the goroutine holding Conn.readMu, which is a goroutine
 // blocked in Read (this file) or a Poller's loop (poller_linux.go).
 type reader struct {
-	c    *Conn
-	dec  wsproto.Decoder
-	bufp *[]byte // pooled buffer, nil while nothing is buffered
-	buf  []byte
-	r, w int // undecoded bytes are buf[r:w]
+	c *Conn
+
+	// The state of reading (its fields are promoted): nil only while a
+	// Poller's connection rests between messages (hold, rest).
+	*readState
 
 	// The data message being read.
-	chunk      []byte    // decoded payload not yet consumed (aliases buf or partial)
-	partial    *[]byte   // pooled: an interrupted ReadAppend's part, or what a Poller's loop gathered of a message
-	inf        *inflater // the compressed message's decompressor, once it is read
-	err        error     // sticky: once set the connection is unusable for reading
-	inMessage  bool      // begun (its first event decoded) and not read to its end
-	unclaimed  bool      // begun by a Ping or Close reading on the application's behalf
-	resume     bool      // a ReadAppend interrupted by its ctx: partial holds what it had
-	compressed bool      // the message in progress is compressed
-	last       bool      // chunk ends the message
-	msgOp      opcode    // opcode of the message in progress: its MessageType, in a byte
+	err        error  // sticky: once set the connection is unusable for reading
+	inMessage  bool   // begun (its first event decoded) and not read to its end
+	unclaimed  bool   // begun by a Ping or Close reading on the application's behalf
+	resume     bool   // a ReadAppend interrupted by its ctx: partial holds what it had
+	compressed bool   // the message in progress is compressed
+	last       bool   // chunk ends the message
+	msgOp      opcode // opcode of the message in progress: its MessageType, in a byte
 
 	stopOnControl bool              // next returns after each control frame
 	msgReader     *messageReader    // what Reader returns, made on first use
@@ -46,6 +44,55 @@ type reader struct {
 	// the state of a read through it, made on the first one.
 	raw   syscall.RawConn
 	rawRd *rawRead
+}
+
+// readState is what the reader needs while it reads: the protocol core's
+// state, the read buffer and the message in progress. A connection served
+// by a Poller's loop gives it back to a pool whenever it rests between
+// messages with nothing buffered, so that an idle connection does not
+// carry it; a goroutine-served connection keeps it, as a goroutine blocked
+// in Read would take it again at once.
+type readState struct {
+	dec  wsproto.Decoder
+	bufp *[]byte // pooled buffer, nil while nothing is buffered
+	buf  []byte
+	r, w int // undecoded bytes are buf[r:w]
+
+	chunk   []byte    // decoded payload not yet consumed (aliases buf or partial)
+	partial *[]byte   // pooled: an interrupted ReadAppend's part, or what a Poller's loop gathered of a message
+	inf     *inflater // the compressed message's decompressor, once it is read
+}
+
+var readStatePool = sync.Pool{New: func() any { return new(readState) }}
+
+// hold gives the reader its state, if it rested without. Every entry into
+// the reading code that a Poller's connection may reach at rest calls it.
+func (r *reader) hold() {
+	if r.readState != nil {
+		return
+	}
+	st := readStatePool.Get().(*readState)
+	c := r.c
+	st.dec = wsproto.NewDecoder(wsproto.Config{
+		Client:      c.client,
+		Compression: c.deflate != nil,
+		SkipUTF8:    c.opts.SkipUTF8Validation,
+	})
+	r.readState = st
+}
+
+// rest gives the state back to the pool if nothing in it is needed before
+// the next byte arrives: no buffer, no message, nothing carried over in
+// the protocol core.
+func (r *reader) rest() {
+	st := r.readState
+	if st == nil || st.buf != nil || st.partial != nil || st.inf != nil || len(st.chunk) > 0 ||
+		r.inMessage || r.resume || r.unclaimed || !st.dec.AtRest() {
+		return
+	}
+	*st = readState{}
+	r.readState = nil
+	readStatePool.Put(st)
 }
 
 // rawRead is what a blocking read through syscall.RawConn needs: the
@@ -59,11 +106,7 @@ type rawRead struct {
 
 func (r *reader) init(c *Conn, buffered []byte) {
 	r.c = c
-	r.dec = wsproto.NewDecoder(wsproto.Config{
-		Client:      c.client,
-		Compression: c.deflate != nil,
-		SkipUTF8:    c.opts.SkipUTF8Validation,
-	})
+	r.hold()
 	r.initRaw(c.nc)
 	if len(buffered) > 0 {
 		r.acquire()
@@ -154,6 +197,7 @@ func (r *reader) readConn(ctx context.Context, p []byte) (int, error) {
 // next decodes the next data event into ev, reading from the network as needed and
 // acting on the control frames on the way.
 func (r *reader) next(ctx context.Context, ev *wsproto.Event) error {
+	r.hold()
 	for {
 		if r.err != nil {
 			return r.err
@@ -297,6 +341,9 @@ func protocolErrorOf(err error) *ProtocolError {
 // dropBuffer returns the read buffer to the pool once the connection can
 // no longer be read; whatever it held is lost with the connection.
 func (r *reader) dropBuffer() {
+	if r.readState == nil {
+		return // at rest: nothing held
+	}
 	r.r, r.w = 0, 0
 	r.chunk = nil
 	r.releaseIfIdle()
@@ -333,6 +380,7 @@ func (r *reader) awaitServerEOF(ctx context.Context) {
 // drain reads and drops whatever the peer still sends until it closes the
 // connection or ctx ends.
 func (r *reader) drain(ctx context.Context) {
+	r.hold()
 	r.dropBuffer()
 	var scratch [512]byte
 	for !r.c.isClosed() {

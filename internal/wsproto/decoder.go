@@ -139,6 +139,13 @@ func (d *Decoder) PayloadLeft() int64 {
 // InMessage reports whether a data message has started and not ended.
 func (d *Decoder) InMessage() bool { return d.inMessage }
 
+// AtRest reports whether the decoder stands between messages and frames
+// with nothing carried over: a new Decoder of the same Config would
+// decode what follows the same way.
+func (d *Decoder) AtRest() bool {
+	return !d.inFrame && !d.inMessage && d.left == 0 && d.err == nil && !d.closed
+}
+
 // Err returns the error that failed the decoder, or nil.
 func (d *Decoder) Err() error {
 	if d.err == nil {

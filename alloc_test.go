@@ -158,9 +158,10 @@ func TestAcceptAllocs(t *testing.T) {
 // TestWriterHandleBatches: streamed messages allocate one batch of handles
 // per handleBatch messages, and every handle is new.
 // TestConnSizeClass keeps the Conn, which every idle connection holds, in
-// the 512-byte size class on 64-bit platforms: one byte more and it would
-// take 576 (objects over 512 bytes carry an 8-byte malloc header). State
-// only some connections need belongs behind a pointer made on first use.
+// the 384-byte size class on 64-bit platforms: one byte more and it would
+// take 416. State only some connections need belongs behind a pointer made
+// on first use, and state only a reading connection needs in readState,
+// which a Poller's idle connection gives back.
 func TestConnSizeClass(t *testing.T) {
 	if unsafe.Sizeof(uintptr(0)) != 8 {
 		t.Skip("size classes are checked on 64-bit platforms")

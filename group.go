@@ -226,7 +226,7 @@ func (c *Conn) writeMayWait() bool {
 		return true
 	}
 	q := c.wr.queue.Load()
-	return int(q.queued.Load()) > q.limit && !c.onServingGoroutine()
+	return int(q.queued.Load()) > c.queueLimit() && !c.onServingGoroutine()
 }
 
 // dropSlow fails c for not taking a broadcast message in time. The frame

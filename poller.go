@@ -204,15 +204,13 @@ type evState struct {
 	// it; the holder of readMu does so when it lets go.
 	closing atomic.Bool
 	// sock is the connection's socket once the loop took it out of the
-	// runtime's poller (poll.Socket); Conn.nc is then closed. Set before l.
-	sock detachedSocket
+	// runtime's poller; Conn.nc is then closed. Set before l.
+	sock *loopSocket
 }
 
-// detachedSocket is what closing needs of a socket a loop took over.
-type detachedSocket interface {
-	Close() error
-	CloseWrite() error
-}
+// queueLimit is the WriteQueueLimit of the Poller serving c, whose writes
+// go through a queue.
+func (c *Conn) queueLimit() int { return c.ev.Load().p.opts.WriteQueueLimit }
 
 func (p *Poller) dispatch(c *Conn, typ MessageType, msg []byte) {
 	if c.controlPending() {

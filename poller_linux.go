@@ -45,6 +45,9 @@ type loop struct {
 	readFn func(fd uintptr) bool
 }
 
+// loopSocket is a socket a loop took out of the runtime's poller.
+type loopSocket = poll.Socket
+
 func (p *Poller) startLoops() error {
 	for range p.opts.Loops {
 		ep, err := poll.New()
@@ -101,7 +104,7 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 		c.nc = detach(c.nc)
 		c.closeMu.Unlock()
 	}
-	c.wr.queue.Store(&outQueue{limit: p.opts.WriteQueueLimit})
+	c.wr.queue.Store(new(outQueue))
 	c.unlockFrame()
 	l.mu.Lock()
 	token := l.next

@@ -33,7 +33,6 @@ type outQueue struct {
 	mu         sync.Mutex
 	buf        []byte // what is left to write is buf[off:]
 	off        int
-	limit      int
 	queued     atomic.Int64  // len(buf) - off, read without mu by the loop
 	closeAfter bool          // a close frame is in buf: report it written when buf drains
 	room       chan struct{} // closed when queued falls to limit; made by a writer that waits
@@ -52,7 +51,7 @@ func (q *outQueue) send(c *Conn, isClose bool, bufs [][]byte) (written bool, err
 		q.mu.Unlock()
 		return false, c.errAfterClose()
 	}
-	if int(q.queued.Load()) > q.limit && c.onServingGoroutine() {
+	if int(q.queued.Load()) > c.queueLimit() && c.onServingGoroutine() {
 		q.mu.Unlock()
 		return false, ErrWriteQueueFull
 	}
@@ -127,7 +126,7 @@ func (q *outQueue) flush(c *Conn) {
 		q.off = len(q.buf) - len(rest[0])
 	}
 	q.queued.Store(int64(len(q.buf) - q.off))
-	if q.room != nil && int(q.queued.Load()) <= q.limit {
+	if q.room != nil && int(q.queued.Load()) <= c.queueLimit() {
 		close(q.room)
 		q.room = nil
 	}
@@ -151,12 +150,12 @@ func (q *outQueue) flush(c *Conn) {
 // call it before taking frameMu: the loop that drains the queue may need
 // frameMu itself.
 func (q *outQueue) awaitRoom(ctx context.Context, c *Conn) error {
-	for int(q.queued.Load()) > q.limit {
+	for int(q.queued.Load()) > c.queueLimit() {
 		if c.onServingGoroutine() {
 			return nil // the write fails in send: a loop never waits
 		}
 		q.mu.Lock()
-		if int(q.queued.Load()) <= q.limit {
+		if int(q.queued.Load()) <= c.queueLimit() {
 			q.mu.Unlock()
 			return nil
 		}

@@ -264,7 +264,7 @@ func (c *Conn) lockFrame(ctx context.Context) error {
 //
 //go:noinline
 func (c *Conn) lockFrameSlow(ctx context.Context) error {
-	if q := c.wr.queue.Load(); q != nil && int(q.queued.Load()) > q.limit {
+	if q := c.wr.queue.Load(); q != nil && int(q.queued.Load()) > c.queueLimit() {
 		if err := q.awaitRoom(ctx, c); err != nil {
 			return err
 		}

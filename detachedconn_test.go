@@ -19,12 +19,14 @@ func TestDetachKeepsAddresses(t *testing.T) {
 		name          string
 		local, remote net.Addr
 		compact       bool
+		v4            bool // in 16 bytes
 	}{
 		{
 			name:    "IPv4",
 			local:   &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1).To4(), Port: 8080},
 			remote:  &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1).To4(), Port: 50123},
 			compact: true,
+			v4:      true,
 		},
 		{
 			name:    "IPv6",
@@ -37,6 +39,7 @@ func TestDetachKeepsAddresses(t *testing.T) {
 			local:   &net.TCPAddr{IP: net.ParseIP("::ffff:10.0.0.1"), Port: 443},
 			remote:  &net.TCPAddr{IP: net.ParseIP("::ffff:10.0.0.2"), Port: 4443},
 			compact: true,
+			v4:      true,
 		},
 		{
 			name:   "IPv6 with a zone",
@@ -52,8 +55,10 @@ func TestDetachKeepsAddresses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := detach(addrConn{local: tt.local, remote: tt.remote})
-			if _, got := d.(*detachedConn); got != tt.compact {
-				t.Errorf("kept compactly (%T): %v, want %v", d, got, tt.compact)
+			_, c4 := d.(*detachedConn4)
+			_, c16 := d.(*detachedConn)
+			if got := c4 || c16; got != tt.compact || c4 != tt.v4 {
+				t.Errorf("kept as %T: compact %v (want %v), IPv4 %v (want %v)", d, got, tt.compact, c4, tt.v4)
 			}
 			for _, pair := range [][2]net.Addr{{d.LocalAddr(), tt.local}, {d.RemoteAddr(), tt.remote}} {
 				got, want := pair[0], pair[1]

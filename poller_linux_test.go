@@ -464,7 +464,7 @@ func TestPollerDetachedAddrs(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := <-conns
-	if d, ok := s.c.netConn().(*detachedConn); !ok || unsafe.Sizeof(*d) > 64 {
+	if d, ok := s.c.netConn().(*detachedConn4); !ok || unsafe.Sizeof(*d) > 16 {
 		t.Errorf("a served TCP connection keeps its %T", s.c.netConn())
 	}
 	if during := <-s.during; during != s.remote {

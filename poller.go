@@ -38,10 +38,11 @@ type Poller struct {
 	loops []*loop       // nil where epoll is not used
 	next  atomic.Uint64 // spreads connections over the loops
 
-	mu     sync.Mutex
-	conns  map[*Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup // loops and per-connection goroutines
+	mu       sync.Mutex
+	n        int                // connections served, for Len
+	blocking map[*Conn]struct{} // those served by a goroutine each; the loops list theirs
+	closed   bool
+	wg       sync.WaitGroup // loops and connections
 }
 
 // DefaultWriteQueueLimit is the default of PollerOptions.WriteQueueLimit.
@@ -96,7 +97,7 @@ func NewPoller(opts PollerOptions) (*Poller, error) {
 	if opts.WriteQueueLimit <= 0 {
 		opts.WriteQueueLimit = DefaultWriteQueueLimit
 	}
-	p := &Poller{opts: opts, conns: make(map[*Conn]struct{})}
+	p := &Poller{opts: opts, blocking: make(map[*Conn]struct{})}
 	if err := p.startLoops(); err != nil {
 		return nil, err
 	}
@@ -122,12 +123,15 @@ func (p *Poller) Serve(c *Conn) error {
 		c.readMu.Unlock()
 		return ErrPollerClosed
 	}
-	p.conns[c] = struct{}{}
+	p.n++
 	p.wg.Add(1)
 	p.mu.Unlock()
 	ev := &evState{p: p}
 	if !c.ev.CompareAndSwap(nil, ev) {
-		p.forget(c)
+		p.mu.Lock()
+		p.n--
+		p.mu.Unlock()
+		p.wg.Done()
 		c.readMu.Unlock()
 		return errors.New("websocket: connection is already served by a Poller")
 	}
@@ -135,15 +139,29 @@ func (p *Poller) Serve(c *Conn) error {
 		return nil
 	}
 	c.readMu.Unlock()
+	p.mu.Lock()
+	p.blocking[c] = struct{}{}
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		c.CloseNow() // Close ran since the check above and did not see c
+	}
 	go p.serveBlocking(c)
 	return nil
+}
+
+// isClosed reports whether Close was called.
+func (p *Poller) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
 }
 
 // Len returns the number of connections the poller serves.
 func (p *Poller) Len() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.conns)
+	return p.n
 }
 
 // Close closes every connection the poller serves with CloseNow (OnClose
@@ -158,11 +176,14 @@ func (p *Poller) Close() error {
 		return ErrPollerClosed
 	}
 	p.closed = true
-	conns := make([]*Conn, 0, len(p.conns))
-	for c := range p.conns {
+	conns := make([]*Conn, 0, p.n)
+	for c := range p.blocking {
 		conns = append(conns, c)
 	}
 	p.mu.Unlock()
+	// A connection that a loop registers after this sees p.closed and
+	// closes itself (register).
+	conns = p.loopConns(conns)
 	for _, c := range conns {
 		c.CloseNow()
 	}
@@ -171,23 +192,19 @@ func (p *Poller) Close() error {
 	return nil
 }
 
-// forget removes c and reports whether it was still served.
-func (p *Poller) forget(c *Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, ok := p.conns[c]; !ok {
-		return false
-	}
-	delete(p.conns, c)
-	p.wg.Done()
-	return true
-}
-
 // finish reports the end of c to the application, once.
 func (p *Poller) finish(c *Conn, err error) {
-	if p.forget(c) && p.opts.OnClose != nil {
+	if c.ev.Load().flags.Or(evFinished)&evFinished != 0 {
+		return
+	}
+	p.mu.Lock()
+	p.n--
+	delete(p.blocking, c)
+	p.mu.Unlock()
+	if p.opts.OnClose != nil {
 		p.opts.OnClose(c, err)
 	}
+	p.wg.Done()
 }
 
 // evState is what a Poller keeps per connection.
@@ -197,16 +214,26 @@ type evState struct {
 	token uint64               // the connection's key in l
 	g     atomic.Uint64        // the goroutine reading the connection when no loop does
 
-	// pending is set by the loop when an event arrived while another
-	// goroutine held readMu; that goroutine services the connection again.
-	pending atomic.Bool
-	// closing is set when the connection closed and its loop must report
-	// it; the holder of readMu does so when it lets go.
-	closing atomic.Bool
+	flags atomic.Uint32 // evPending, evClosing, evFinished
 	// sock is the connection's socket once the loop took it out of the
 	// runtime's poller; Conn.nc is then closed. Set before l.
 	sock *loopSocket
 }
+
+// evState's flags.
+const (
+	// evPending is set by the loop when an event arrived while another
+	// goroutine held readMu; that goroutine services the connection again.
+	evPending = 1 << iota
+	// evClosing is set when the connection closed and its loop must
+	// report it; the holder of readMu does so when it lets go.
+	evClosing
+	// evFinished is set when the end was reported (Poller.finish).
+	evFinished
+)
+
+// has reports whether flag is set.
+func (ev *evState) has(flag uint32) bool { return ev.flags.Load()&flag != 0 }
 
 // queueLimit is the WriteQueueLimit of the Poller serving c, whose writes
 // go through a queue.

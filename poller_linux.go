@@ -34,6 +34,7 @@ type loop struct {
 	closedQ  []*Conn
 	readyQ   []*Conn // registered, to be serviced by the loop a first time
 	stopping bool
+	ended    bool // stopping with no connection left: the loop ends, registering none
 	done     bool // the loop should end
 
 	msg []byte // reused for the inflated messages the loop delivers
@@ -107,6 +108,14 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 	c.wr.queue.Store(new(outQueue))
 	c.unlockFrame()
 	l.mu.Lock()
+	if l.ended {
+		// The Poller closed and the loop is gone: nothing will watch c.
+		l.mu.Unlock()
+		c.readMu.Unlock()
+		c.closeNow(ErrPollerClosed)
+		p.finish(c, c.errAfterClose())
+		return true
+	}
 	token := l.next
 	l.next++
 	ev.token = token
@@ -127,6 +136,8 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 	c.readMu.Unlock()
 	if c.isClosed() {
 		l.connClosed(c)
+	} else if p.isClosed() {
+		c.CloseNow() // Close ran since Serve checked, and did not see c in l.conns
 	}
 	// Data may have come with the handshake or before the registration;
 	// anything arriving from now on raises an event.
@@ -137,10 +148,16 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 	return true
 }
 
-func (l *loop) forget(token uint64) {
-	l.mu.Lock()
-	delete(l.conns, token)
-	l.mu.Unlock()
+// loopConns appends the connections the loops watch to conns.
+func (p *Poller) loopConns(conns []*Conn) []*Conn {
+	for _, l := range p.loops {
+		l.mu.Lock()
+		for _, c := range l.conns {
+			conns = append(conns, c)
+		}
+		l.mu.Unlock()
+	}
+	return conns
 }
 
 // notify wakes the loop.
@@ -201,6 +218,7 @@ func (l *loop) woken() bool {
 		delete(l.conns, c.ev.Load().token)
 	}
 	done := l.stopping && len(l.conns) == 0
+	l.ended = done
 	l.mu.Unlock()
 	for _, c := range readyQ {
 		l.ready(c)
@@ -215,7 +233,7 @@ func (l *loop) woken() bool {
 // OnClose never runs beside, or before, an OnMessage of the connection. If
 // readMu is held, its holder sees closing when it lets go (serviceHeld).
 func (l *loop) finishWhenFree(c *Conn, ev *evState) {
-	ev.closing.Store(true)
+	ev.flags.Or(evClosing)
 	if c.readMu.TryLock() {
 		l.finishHeld(c)
 	}
@@ -250,7 +268,7 @@ func (l *loop) abandon() {
 // readMu; that one then sees pending and services it again.
 func (l *loop) ready(c *Conn) {
 	ev := c.ev.Load()
-	ev.pending.Store(true)
+	ev.flags.Or(evPending)
 	if c.readMu.TryLock() {
 		l.serviceHeld(c, ev)
 	}
@@ -260,14 +278,14 @@ func (l *loop) ready(c *Conn) {
 // looping while events arrived meanwhile.
 func (l *loop) serviceHeld(c *Conn, ev *evState) {
 	for {
-		ev.pending.Store(false)
+		ev.flags.And(^uint32(evPending))
 		l.service(c)
 		c.readMu.Unlock()
-		if ev.closing.Load() && c.readMu.TryLock() {
+		if ev.has(evClosing) && c.readMu.TryLock() {
 			l.finishHeld(c) // closed while serviced: report it now
 			return
 		}
-		if !ev.pending.Load() || !c.readMu.TryLock() {
+		if !ev.has(evPending) || !c.readMu.TryLock() {
 			return
 		}
 	}

@@ -170,13 +170,11 @@ func TestPollerPingerThatDoesNotRead(t *testing.T) {
 			t.Fatalf("echo %d during the flood: %q %v", i, got, err)
 		}
 	}
-	p.mu.Lock()
-	for c := range p.conns {
+	for _, c := range p.loopConns(nil) {
 		if q := c.wr.queue.Load(); q != nil && int(q.queued.Load()) > p.opts.WriteQueueLimit {
 			t.Errorf("a connection queues %d bytes, over the limit of %d", q.queued.Load(), p.opts.WriteQueueLimit)
 		}
 	}
-	p.mu.Unlock()
 	nc.Close()
 	<-flooded
 	<-closed

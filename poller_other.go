@@ -18,6 +18,8 @@ func (p *Poller) startLoops() error { return nil }
 
 func (p *Poller) stopLoops() {}
 
+func (p *Poller) loopConns(conns []*Conn) []*Conn { return conns }
+
 func (p *Poller) register(*Conn, *evState) bool { return false }
 
 func (l *loop) goroutine() uint64 { return 0 }

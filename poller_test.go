@@ -514,3 +514,67 @@ func TestPollerFragmentsFillBuffer(t *testing.T) {
 		})
 	}
 }
+
+// TestPollerCloseWhileServing: Close racing with Serve of many connections
+// returns, and every connection Serve took gets exactly one OnClose:
+// one registered after Close looked for the connections closes itself.
+func TestPollerCloseWhileServing(t *testing.T) {
+	const n = 40
+	servers := make([]*Conn, n)
+	for i := range servers {
+		_, servers[i] = pair(t, nil, nil)
+	}
+	var mu sync.Mutex
+	closes := map[*Conn]int{}
+	p, err := NewPoller(PollerOptions{
+		Loops:     2,
+		OnMessage: func(*Conn, MessageType, []byte) {},
+		OnClose: func(c *Conn, _ error) {
+			mu.Lock()
+			closes[c]++
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan *Conn, n)
+	var wg sync.WaitGroup
+	for _, c := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			switch err := p.Serve(c); {
+			case err == nil:
+				served <- c
+			case !errors.Is(err, ErrPollerClosed):
+				t.Errorf("Serve: %v", err)
+			}
+		}()
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	wg.Wait()
+	close(served)
+	mu.Lock()
+	defer mu.Unlock()
+	for c := range served {
+		if closes[c] != 1 {
+			t.Errorf("a served connection got %d OnClose calls", closes[c])
+		}
+	}
+	if len(closes) > n {
+		t.Errorf("%d OnClose calls for %d connections", len(closes), n)
+	}
+	if got := p.Len(); got != 0 {
+		t.Errorf("Len = %d after Close", got)
+	}
+}

@@ -290,8 +290,9 @@ func randomCuts(rng *rand.Rand, n int) []int {
 	return cuts
 }
 
-// FuzzInflateFeed compares decoding any input fed in pieces with decoding
-// it whole, which FuzzInflate compares with compress/flate.
+// FuzzInflateFeed compares decoding any input fed in pieces, with Read and
+// in place with ReadAppend, with decoding it whole, which FuzzInflate
+// compares with compress/flate.
 func FuzzInflateFeed(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s.src, s.dict, s.p, uint64(1))
@@ -303,6 +304,14 @@ func FuzzInflateFeed(f *testing.F) {
 			return // a bomb's output would take long to compare
 		}
 		rng := rand.New(rand.NewPCG(seed, 0))
-		checkPieces(t, z, src, dict, randomCuts(rng, len(src)), 1+int(p)%(1<<16))
+		n := 1 + int(p)%(1<<16)
+		cuts := randomCuts(rng, len(src))
+		checkPieces(t, z, src, dict, cuts, n)
+		// The same pieces decoded in place, switching to Read at a random
+		// point.
+		keepAt := rng.IntN(1 << 16)
+		checkPiecesWith(t, z, src, dict, n, func() ([]byte, []byte, error) {
+			return inflatePiecesInPlace(t, z, src, dict, cuts, max(n, 64), keepAt)
+		})
 	})
 }

@@ -158,15 +158,15 @@ func TestAcceptAllocs(t *testing.T) {
 // TestWriterHandleBatches: streamed messages allocate one batch of handles
 // per handleBatch messages, and every handle is new.
 // TestConnSizeClass keeps the Conn, which every idle connection holds, in
-// the 384-byte size class on 64-bit platforms: one byte more and it would
-// take 416. State only some connections need belongs behind a pointer made
+// the 352-byte size class on 64-bit platforms: one byte more and it would
+// take 384. State only some connections need belongs behind a pointer made
 // on first use, and state only a reading connection needs in readState,
 // which a Poller's idle connection gives back.
 func TestConnSizeClass(t *testing.T) {
 	if unsafe.Sizeof(uintptr(0)) != 8 {
 		t.Skip("size classes are checked on 64-bit platforms")
 	}
-	const class = 384
+	const class = 352
 	if size := unsafe.Sizeof(Conn{}); size > class {
 		t.Errorf("Conn is %d bytes: it leaves the %d-byte size class", size, class)
 	}

@@ -207,7 +207,7 @@ func (c *Conn) closeNow(why error) {
 		return
 	}
 	c.closeStarted = true
-	c.closeErr = why
+	c.end().why = why
 	if c.ending != nil && c.ending.timer != nil {
 		c.ending.timer.Stop()
 	}
@@ -306,6 +306,7 @@ func (c *Conn) closeFrameWritten() {
 // ending is the part of a connection's state that only its end needs,
 // made on first use under closeMu, so an open connection does not carry it.
 type ending struct {
+	why     error          // why the connection ended (closeNow), returned by later operations
 	rcvd    chan struct{}  // closed when the peer's close frame was read
 	sentCh  chan struct{}  // closed with closeSent, made when someone waits for it
 	peer    CloseError     // the peer's close frame, once peerCloseSeen
@@ -548,7 +549,7 @@ func (c *Conn) isClosed() bool { return c.closedFlag.Load() }
 // errAfterClose is the error operations return once the connection is gone.
 func (c *Conn) errAfterClose() error {
 	c.closeMu.Lock()
-	err := c.closeErr
+	err := c.end().why
 	peer, seen := c.end().peer, c.peerCloseSeen
 	c.closeMu.Unlock()
 	if err == nil || err == ErrClosed {

@@ -176,7 +176,6 @@ type Conn struct {
 	closeFinished bool                          // and is done
 	ending        *ending                       // made when the connection starts to end (close.go)
 	closed        atomic.Pointer[chan struct{}] // closed once the TCP connection is closed; made by done
-	closeErr      error                         // why the connection ended, returned by later operations
 }
 
 func newConn(nc net.Conn, client bool, opts *ConnOptions, subprotocol string, buffered []byte, dp *deflateParams) *Conn {

@@ -20,42 +20,13 @@ const maxRest = 290
 // and fails t if Rest ever holds more than maxRest bytes.
 func inflatePieces(t *testing.T, z *Inflater, src, dict []byte, cuts []int, n int) ([]byte, []byte, error) {
 	t.Helper()
-	var h History
-	h.SetSize(winSize)
-	h.Append(dict)
-	z.ResetStream(h.Bytes())
-	var in, out []byte
+	var out []byte
 	p := make([]byte, n)
-	from := 0
-	for i := 0; i <= len(cuts); i++ {
-		to := len(src)
-		if i < len(cuts) {
-			to = cuts[i]
-		}
-		in = append(in[:copy(in, z.Rest())], src[from:to]...)
-		from = to
-		z.Feed(in, i < len(cuts))
-		for {
-			k, err := z.Read(p)
-			out = append(out, p[:k]...)
-			switch {
-			case err == io.EOF:
-				z.AppendHistory(&h, p[:k])
-				return out, h.Bytes(), nil
-			case err == ErrNeedInput && i < len(cuts):
-				if r := len(z.Rest()); r > maxRest {
-					t.Fatalf("Rest holds %d bytes", r)
-				}
-			case err != nil:
-				return out, nil, err
-			}
-			if err != nil {
-				break
-			}
-		}
-	}
-	t.Fatal("ErrNeedInput after the last piece")
-	return nil, nil, nil
+	return feedPieces(t, z, src, dict, cuts, func() ([]byte, []byte, error) {
+		k, err := z.Read(p)
+		out = append(out, p[:k]...)
+		return out, p[:k], err
+	})
 }
 
 // inflatePiecesInPlace is inflatePieces reading with ReadAppend into
@@ -65,13 +36,40 @@ func inflatePieces(t *testing.T, z *Inflater, src, dict []byte, cuts []int, n in
 // grow.
 func inflatePiecesInPlace(t *testing.T, z *Inflater, src, dict []byte, cuts []int, grow, keepAt int) ([]byte, []byte, error) {
 	t.Helper()
+	var msg []byte
+	p := make([]byte, grow)
+	inPlace := true
+	return feedPieces(t, z, src, dict, cuts, func() ([]byte, []byte, error) {
+		if inPlace && len(msg) >= keepAt {
+			z.Keep(msg)
+			inPlace = false
+		}
+		if !inPlace {
+			k, err := z.Read(p)
+			msg = append(msg, p[:k]...)
+			return msg, p[:k], err
+		}
+		if len(msg) == cap(msg) {
+			msg = append(make([]byte, 0, cap(msg)+grow), msg...)
+		}
+		var err error
+		msg, err = z.ReadAppend(msg)
+		return msg, msg, err
+	})
+}
+
+// feedPieces feeds src to z in pieces that end at cuts, z primed with
+// dict, and after each Feed calls read until it fails. read returns all
+// the output so far, what AppendHistory takes at the message's end, and
+// the error of its read. feedPieces returns the output and the history,
+// and fails t if Rest ever holds more than maxRest bytes.
+func feedPieces(t *testing.T, z *Inflater, src, dict []byte, cuts []int, read func() (all, last []byte, err error)) ([]byte, []byte, error) {
+	t.Helper()
 	var h History
 	h.SetSize(winSize)
 	h.Append(dict)
 	z.ResetStream(h.Bytes())
-	var in, msg []byte
-	p := make([]byte, grow)
-	inPlace := true
+	var in []byte
 	from := 0
 	for i := 0; i <= len(cuts); i++ {
 		to := len(src)
@@ -82,34 +80,17 @@ func inflatePiecesInPlace(t *testing.T, z *Inflater, src, dict []byte, cuts []in
 		from = to
 		z.Feed(in, i < len(cuts))
 		for {
-			if inPlace && len(msg) >= keepAt {
-				z.Keep(msg)
-				inPlace = false
-			}
-			var last []byte
-			var err error
-			if inPlace {
-				if len(msg) == cap(msg) {
-					msg = append(make([]byte, 0, cap(msg)+grow), msg...)
-				}
-				msg, err = z.ReadAppend(msg)
-				last = msg
-			} else {
-				var k int
-				k, err = z.Read(p)
-				msg = append(msg, p[:k]...)
-				last = p[:k]
-			}
+			all, last, err := read()
 			switch {
 			case err == io.EOF:
 				z.AppendHistory(&h, last)
-				return msg, h.Bytes(), nil
+				return all, h.Bytes(), nil
 			case err == ErrNeedInput && i < len(cuts):
 				if r := len(z.Rest()); r > maxRest {
 					t.Fatalf("Rest holds %d bytes", r)
 				}
 			case err != nil:
-				return msg, nil, err
+				return all, nil, err
 			}
 			if err != nil {
 				break

@@ -104,9 +104,8 @@ func (d *deflate) shouldCompress(n int) bool {
 
 // compressor is a pooled compressor lent to one message.
 type compressor struct {
-	z    *lz.Compressor
-	d    *deflate // the connection it is lent to, under takeover
-	hist *lz.History
+	z *lz.Compressor
+	d *deflate // the connection it is lent to, under takeover
 
 	// token is the deflate.sendToken of the connection whose last message
 	// this compressor ended (0: none). A connection that gets back the
@@ -138,7 +137,6 @@ func (d *deflate) start(c *compressor, n int, w io.Writer) {
 	c.token = 0
 	if d.sendTakeover {
 		c.d = d
-		c.hist = &d.sendHist
 	}
 }
 
@@ -154,8 +152,8 @@ func (d *deflate) finish(c *compressor) {
 // Write compresses p; output goes to the writer given to compressor.
 func (c *compressor) Write(p []byte) (int, error) {
 	n, err := c.z.Write(p)
-	if c.hist != nil {
-		c.hist.Append(p[:n])
+	if c.d != nil {
+		c.d.sendHist.Append(p[:n])
 	}
 	return n, err
 }
@@ -194,7 +192,7 @@ func (c *compressor) done() {
 		c.d.finish(c)
 	}
 	c.z.Continue(nil) // let go of the writer
-	c.d, c.hist = nil, nil
+	c.d = nil
 }
 
 // abandonSend forgets the compression history after a message that may

@@ -110,9 +110,13 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 	l.mu.Lock()
 	if l.ended {
 		// The Poller closed and the loop is gone: nothing will watch c.
+		// closeNow closes a loop's socket only once the loop is set.
 		l.mu.Unlock()
 		c.readMu.Unlock()
 		c.closeNow(ErrPollerClosed)
+		if ev.sock != nil {
+			ev.sock.Close()
+		}
 		p.finish(c, c.errAfterClose())
 		return true
 	}

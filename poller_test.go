@@ -519,6 +519,7 @@ func TestPollerFragmentsFillBuffer(t *testing.T) {
 // returns, and every connection Serve took gets exactly one OnClose:
 // one registered after Close looked for the connections closes itself.
 func TestPollerCloseWhileServing(t *testing.T) {
+	checkFDs(t)
 	const n = 40
 	servers := make([]*Conn, n)
 	for i := range servers {

@@ -126,8 +126,10 @@ func BenchmarkCompressRecords(b *testing.B) {
 }
 
 // benchCompressor compresses msgs in turn with a window of 2^bits bytes,
-// each on its own or, under takeover, with the ones before it as the
-// dictionary, as the write path does, and reports the compression ratio.
+// each on its own or, under takeover, with the ones before it loaded as
+// the dictionary for every message (the write path's cold case: its
+// compressor may also continue a stream in place), and reports the
+// compression ratio.
 func benchCompressor(b *testing.B, msgs [][]byte, bits int, takeover bool) {
 	n := len(msgs[0])
 	c := NewCompressor()

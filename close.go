@@ -237,6 +237,9 @@ func (c *Conn) closeTransport() {
 	if q := c.wr.queue.Load(); q != nil {
 		q.release()
 	}
+	if c.deflate != nil {
+		c.deflate.retire() // its histories go once no read or write touches them
+	}
 	if ev := c.ev.Load(); ev != nil {
 		if l := ev.l.Load(); l != nil {
 			if ev.sock != nil {

@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -24,66 +25,72 @@ var deflateTail = []byte{0x00, 0x00, 0xff, 0xff}
 
 // deflate is the compression state of one connection.
 type deflate struct {
-	level     int // 1: the history's end is searched; 2: all of it (CompressionOptions.Level)
-	threshold int
-
 	// Our direction. Matches never reach further back than
 	// 2^sendWindowBits bytes, whatever the size: the smaller of the window
 	// negotiated and CompressionOptions.SendWindowBits.
-	sendTakeover   bool
-	sendWindowBits int
-	sendHist       lz.History // the plaintext sent, under takeover
-	sendToken      uint64     // names the stream a pooled compressor last ended for us; 0: none
+	sendHist  lz.History // the plaintext sent, under takeover
+	sendToken uint64     // names the stream a pooled compressor last ended for us; 0: none
 
 	// The peer's direction.
+	recvHist lz.History // the plaintext received, under takeover
+
+	// The block both histories move to once they outgrow the heap
+	// (deflate_history.go): its offheap.ID (0: none), and the holds on it
+	// with the bits retired and polled.
+	block atomic.Uint64
+	users atomic.Int32
+
+	threshold      int32
+	level          int8 // 1: the history's end is searched; 2: all of it (CompressionOptions.Level)
+	sendWindowBits int8
+	recvWindowBits int8
+	sendTakeover   bool
 	recvTakeover   bool
-	recvWindowBits int
-	recvHist       lz.History // the plaintext received, under takeover
 }
 
 func newDeflate(p deflateParams, client bool, opts *CompressionOptions) *deflate {
-	d := &deflate{level: min(opts.Level, 2), threshold: opts.Threshold}
-	if d.level <= 0 {
-		d.level = 1
+	level := min(opts.Level, 2)
+	if level <= 0 {
+		level = 1
 	}
-	if d.threshold == 0 {
-		d.threshold = 128
+	threshold := opts.Threshold
+	if threshold == 0 {
+		threshold = 128
 	}
 	takeover := opts.Mode == CompressionContextTakeover
+	d := &deflate{level: int8(level), threshold: int32(min(max(threshold, -1), math.MaxInt32))}
+	sendBits, recvBits := p.serverMaxWindowBits, p.clientMaxWindowBits
+	d.sendTakeover = takeover && !p.serverNoContextTakeover
+	d.recvTakeover = takeover && !p.clientNoContextTakeover
 	if client {
+		sendBits, recvBits = recvBits, sendBits
 		d.sendTakeover = takeover && !p.clientNoContextTakeover
-		d.sendWindowBits = p.clientMaxWindowBits
 		d.recvTakeover = takeover && !p.serverNoContextTakeover
-		d.recvWindowBits = p.serverMaxWindowBits
-	} else {
-		d.sendTakeover = takeover && !p.serverNoContextTakeover
-		d.sendWindowBits = p.serverMaxWindowBits
-		d.recvTakeover = takeover && !p.clientNoContextTakeover
-		d.recvWindowBits = p.clientMaxWindowBits
 	}
-	if d.sendWindowBits == 0 {
-		d.sendWindowBits = 15
+	if sendBits == 0 {
+		sendBits = 15
 	}
 	// Any window up to the negotiated one is valid, so our own limit
 	// needs nothing from the peer; it was announced (as 9 when 8) only so
 	// that the peer may inflate with less.
-	d.sendWindowBits = min(d.sendWindowBits, deflateSendWindow(opts))
-	if d.recvWindowBits == 0 {
-		d.recvWindowBits = 15
+	sendBits = min(sendBits, deflateSendWindow(opts))
+	if recvBits == 0 {
+		recvBits = 15
 	}
+	d.sendWindowBits, d.recvWindowBits = int8(sendBits), int8(recvBits)
 	if d.sendTakeover {
-		d.sendHist.SetSize(1 << d.sendWindowBits)
+		d.sendHist.SetSize(1 << sendBits)
 	}
 	if d.recvTakeover {
 		// zlib never uses a window below 9 bits, even when asked for 8, so
 		// the dictionary keeps at least 512 bytes.
-		d.recvHist.SetSize(1 << max(d.recvWindowBits, 9))
+		d.recvHist.SetSize(1 << max(recvBits, 9))
 	}
 	if !d.sendTakeover && !d.recvTakeover {
 		// Without takeover the state never changes after this point, so
 		// connections with the same settings share one: an idle compressed
 		// connection then costs nothing extra.
-		key := deflateKey{d.level, d.threshold, d.sendWindowBits, d.recvWindowBits}
+		key := deflateKey{level, int(d.threshold), sendBits, recvBits}
 		shared, _ := sharedDeflates.LoadOrStore(key, d)
 		return shared.(*deflate)
 	}
@@ -99,7 +106,7 @@ var sharedDeflates sync.Map // deflateKey -> *deflate
 // shouldCompress reports whether a message of n bytes (or of unknown size,
 // n < 0) is worth compressing.
 func (d *deflate) shouldCompress(n int) bool {
-	return d.threshold < 0 || n < 0 || n >= d.threshold
+	return d.threshold < 0 || n < 0 || n >= int(d.threshold)
 }
 
 // compressor is a pooled compressor lent to one message.
@@ -125,14 +132,16 @@ var streamTokens atomic.Uint64
 // start readies c for a message of n bytes (n < 0: unknown) written to w,
 // continuing the connection's stream in place if c ended its last message.
 func (d *deflate) start(c *compressor, n int, w io.Writer) {
-	if d.sendTakeover && d.sendToken != 0 && c.token == d.sendToken {
+	switch {
+	case d.sendTakeover && d.sendToken != 0 && c.token == d.sendToken:
 		c.z.Continue(w)
-	} else {
-		var dict []byte
-		if d.sendTakeover {
-			dict = d.sendHist.Bytes()
-		}
-		c.z.Reset(w, d.sendWindowBits, dict, d.sizeHint(n))
+	case d.sendTakeover && d.hold():
+		c.z.Reset(w, int(d.sendWindowBits), d.sendHist.Bytes(), d.sizeHint(n))
+		d.unhold()
+	default:
+		// Without takeover, or once the connection has ended (its message
+		// then goes nowhere), there is no dictionary.
+		c.z.Reset(w, int(d.sendWindowBits), nil, d.sizeHint(n))
 	}
 	c.token = 0
 	if d.sendTakeover {
@@ -153,7 +162,7 @@ func (d *deflate) finish(c *compressor) {
 func (c *compressor) Write(p []byte) (int, error) {
 	n, err := c.z.Write(p)
 	if c.d != nil {
-		c.d.sendHist.Append(p[:n])
+		c.d.sent(p[:n])
 	}
 	return n, err
 }
@@ -213,7 +222,7 @@ func (d *deflate) appendCompressed(dst *[]byte, p []byte) error {
 	*dst = c.z.Append(*dst, p)
 	*dst = (*dst)[:len(*dst)-len(deflateTail)]
 	if d.sendTakeover {
-		d.sendHist.Append(p)
+		d.sent(p)
 	}
 	putCompressor(c)
 	return nil
@@ -243,8 +252,10 @@ var inflaterPool = sync.Pool{New: func() any { return new(inflater) }}
 // inflated as the next message's dictionary; last is the output of the
 // final Read, the inflater kept the rest.
 func (d *deflate) inflatedAll(inf *inflater, last []byte) {
-	if d.recvTakeover {
+	if d.recvTakeover && d.hold() {
+		d.makeRoom(&d.recvHist, inf.z.HistoryGrowth(&d.recvHist, last))
 		inf.z.AppendHistory(&d.recvHist, last)
+		d.unhold()
 	}
 }
 

@@ -227,7 +227,7 @@ func TestCompressedAllocs(t *testing.T) {
 			// A message compressed without history is valid under takeover
 			// too, so the peer can send the same frame forever.
 			var z deflate
-			z.sendWindowBits = bits
+			z.sendWindowBits = int8(bits)
 			var body []byte
 			z.appendCompressed(&body, msg)
 			f := frame(true, bitRsv1, opText, true, body)
@@ -409,7 +409,7 @@ func TestIdleCompressedMemory(t *testing.T) {
 			if !d.sendTakeover || !d.recvTakeover {
 				t.Fatalf("%d bits: takeover not negotiated both ways", bits)
 			}
-			if d.sendWindowBits != bits {
+			if int(d.sendWindowBits) != bits {
 				t.Errorf("%s: compresses with %d bits", tc.name, d.sendWindowBits)
 			}
 			if n := cap(d.sendHist.Bytes()); n != 1<<bits {
@@ -462,7 +462,7 @@ func TestSendWindowBits(t *testing.T) {
 						server: min(bitsOf(ss.send), bitsOf(cs.max)),
 					}
 					for c, bits := range want {
-						if got := c.deflate.sendWindowBits; got != bits {
+						if got := c.deflate.sendWindowBits; int(got) != bits {
 							t.Fatalf("client=%v compresses with %d bits, want %d", c == client, got, bits)
 						}
 					}

@@ -135,14 +135,9 @@ func (r *reader) inflate(ctx context.Context, out []byte, o int) (int, error) {
 		out = out[: from+int(room) : from+int(room)] // ReadAppend fills the capacity
 	}
 	for {
-		var n int
-		var err error
-		if o < 0 {
-			n, err = r.inf.z.Read(out)
-		} else {
-			var got []byte
-			got, err = r.inf.z.ReadAppend(out[:o])
-			n = len(got) - o
+		n, err := r.decode(out, o)
+		if err == errRetired {
+			return 0, r.c.errAfterClose()
 		}
 		if derr := r.dec.Inflated(out[from : from+n]); derr != nil {
 			return 0, r.failDecode(ctx, derr)
@@ -162,6 +157,27 @@ func (r *reader) inflate(ctx context.Context, out []byte, o int) (int, error) {
 		}
 		return n, nil
 	}
+}
+
+// errRetired fails a decode that comes after the connection's end, when
+// its history may be gone.
+var errRetired = errors.New("websocket: connection ended while inflating")
+
+// decode is one Read (o < 0) or ReadAppend of the inflater, which reads
+// the connection's history under takeover, held for the call.
+func (r *reader) decode(out []byte, o int) (int, error) {
+	d := r.c.deflate
+	if d.recvTakeover {
+		if !d.hold() {
+			return 0, errRetired
+		}
+		defer d.unhold()
+	}
+	if o < 0 {
+		return r.inf.z.Read(out)
+	}
+	got, err := r.inf.z.ReadAppend(out[:o])
+	return len(got) - o, err
 }
 
 // inflatedEnd ends a compressed message whose output ends with n bytes of

@@ -107,6 +107,9 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 	}
 	c.wr.queue.Store(new(outQueue))
 	c.unlockFrame()
+	if c.deflate != nil && (c.deflate.sendTakeover || c.deflate.recvTakeover) {
+		c.deflate.setPolled()
+	}
 	l.mu.Lock()
 	if l.ended {
 		// The Poller closed and the loop is gone: nothing will watch c.

@@ -49,7 +49,7 @@ func (pm *PreparedMessage) payload(key int) []byte {
 	}
 	// A fresh compressor without history is valid for any peer, whatever
 	// its context takeover.
-	d := &deflate{level: key >> 4, sendWindowBits: key & 15}
+	d := &deflate{level: int8(key >> 4), sendWindowBits: int8(key & 15)}
 	var b []byte
 	d.appendCompressed(&b, pm.data)
 	if pm.bodies == nil {
@@ -88,7 +88,7 @@ func (d *deflate) preparedKey(n int) int {
 	if d == nil || !d.shouldCompress(n) {
 		return 0
 	}
-	return d.level<<4 | d.sendWindowBits
+	return int(d.level)<<4 | int(d.sendWindowBits)
 }
 
 // WritePrepared sends a prepared message, as Write would send its data.

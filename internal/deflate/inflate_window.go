@@ -76,14 +76,29 @@ func (f *Inflater) copyRing(dst []byte, back int) int {
 // dictionary (h's earlier content, given to Reset) is read until then,
 // so h must not change before.
 func (f *Inflater) AppendHistory(h *History, last []byte) {
-	if need := min(h.size-len(last), f.ringLen); need > 0 {
-		start := (f.wpos - need) & (winSize - 1)
-		if start < f.wpos {
-			h.Append(f.ring[start:f.wpos])
-		} else {
-			h.Append(f.ring[start:])
-			h.Append(f.ring[:f.wpos])
-		}
-	}
+	a, b := f.historyTail(h, last)
+	h.Append(a)
+	h.Append(b)
 	h.Append(last)
+}
+
+// HistoryGrowth returns how many bytes AppendHistory(h, last) would add
+// to h, so that its storage may be placed first.
+func (f *Inflater) HistoryGrowth(h *History, last []byte) int {
+	a, b := f.historyTail(h, last)
+	return len(a) + len(b) + len(last)
+}
+
+// historyTail returns what of the output the Inflater kept goes into h
+// before last, in at most two pieces of the ring.
+func (f *Inflater) historyTail(h *History, last []byte) (a, b []byte) {
+	need := min(int(h.size)-len(last), f.ringLen)
+	if need <= 0 {
+		return nil, nil
+	}
+	start := (f.wpos - need) & (winSize - 1)
+	if start < f.wpos {
+		return f.ring[start:f.wpos], nil
+	}
+	return f.ring[start:], f.ring[:f.wpos]
 }

@@ -166,9 +166,25 @@ func TestConnSizeClass(t *testing.T) {
 	if unsafe.Sizeof(uintptr(0)) != 8 {
 		t.Skip("size classes are checked on 64-bit platforms")
 	}
-	const class = 352
-	if size := unsafe.Sizeof(Conn{}); size > class {
-		t.Errorf("Conn is %d bytes: it leaves the %d-byte size class", size, class)
+	for _, tc := range []struct {
+		name  string
+		size  uintptr
+		class uintptr
+	}{
+		{
+			name:  "Conn",
+			size:  unsafe.Sizeof(Conn{}),
+			class: 352,
+		},
+		{
+			name:  "deflate",
+			size:  unsafe.Sizeof(deflate{}),
+			class: 80,
+		},
+	} {
+		if tc.size > tc.class {
+			t.Errorf("%s is %d bytes: it leaves the %d-byte size class", tc.name, tc.size, tc.class)
+		}
 	}
 }
 

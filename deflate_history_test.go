@@ -133,6 +133,9 @@ func TestRetireWhileBusy(t *testing.T) {
 			client, server := pair(t, aopts, dopts)
 			ctx := testCtx(t)
 			var wg sync.WaitGroup
+			// The server's reader says when it has read enough: the
+			// connections close after a different amount each round.
+			enough := make(chan struct{})
 			for _, c := range []*Conn{client, server} {
 				wg.Add(2)
 				go func() {
@@ -143,6 +146,9 @@ func TestRetireWhileBusy(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					for i := 0; ; i++ {
+						if c == server && i == round*3 {
+							close(enough)
+						}
 						_, got, err := c.Read(ctx)
 						if err != nil {
 							return
@@ -154,11 +160,7 @@ func TestRetireWhileBusy(t *testing.T) {
 					}
 				}()
 			}
-			// Close after some traffic, a different amount each round.
-			for i := 0; i < 4+round*3; i++ {
-				runtime.Gosched()
-				time.Sleep(time.Duration(round) * 100 * time.Microsecond)
-			}
+			<-enough
 			server.CloseNow()
 			client.CloseNow()
 			wg.Wait()
@@ -194,7 +196,9 @@ func TestDroppedDeflateFreesBlock(t *testing.T) {
 			t.Fatal("the block of a dropped connection was not freed")
 		}
 		runtime.GC()
-		time.Sleep(time.Millisecond) // the cleanup runs on its own goroutine
+		// Cleanups run on a goroutine of their own, after the GC that
+		// found d unreachable; nothing signals them, so this polls.
+		time.Sleep(time.Millisecond)
 	}
 }
 

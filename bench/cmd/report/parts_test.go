@@ -57,7 +57,7 @@ func TestRenderEchoDeflate(t *testing.T) {
 	md, charts := render(res, "")
 	s := section(t, md, "## Compressed echo")
 	wantLines(t, s,
-		"takes to about 0.38 of their size",
+		"takes: 1 KiB messages to about 0.38 of their size, 16 KiB messages to about 0.38 of their size",
 		"### 64 connection(s), compressed",
 		"| 1 KiB | ours | 50,000 | 200 µs | 2 ms | 20 µs | 0.67× (gws) | 1.50× (gws) | 0.67× (gws) |",
 		"| 16 KiB | ours (poller) | 66,667 | 150 µs | 1.5 ms | 15 µs | 0.50× (gws) | 2.00× (gws) | 0.50× (gws) |",

@@ -73,12 +73,21 @@ func (v *view) echoDeflate() {
 		return
 	}
 	c := v.res.Config
-	ratio := ""
-	for _, samples := range v.res.EchoDeflate {
-		if len(samples) > 0 && samples[0].SentRatio > 0 {
-			ratio = fmt.Sprintf(", which compress/flate at its default level takes to about %.2f of their size", samples[0].SentRatio)
-			break
+	// The ratio depends on the size only; the first library that has one
+	// gives it, in a fixed order so that a rerender says the same.
+	var ratios []string
+	for _, size := range c.DeflateEchoSizes {
+		for _, lib := range deflateLibs {
+			samples := v.res.EchoDeflate[fmt.Sprintf("%s/64/%d", lib, size)]
+			if len(samples) > 0 && samples[0].SentRatio > 0 {
+				ratios = append(ratios, fmt.Sprintf("%s messages to about %.2f of their size", sizeLabel(size), samples[0].SentRatio))
+				break
+			}
 		}
+	}
+	ratio := ""
+	if len(ratios) > 0 {
+		ratio = ", which compress/flate at its default level takes: " + strings.Join(ratios, ", ")
 	}
 	v.p("## Compressed echo")
 	v.p("")

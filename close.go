@@ -158,7 +158,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.closeTimeout())
 	defer cancel()
-	c.closing.Store(true)
+	c.flags.set(flagClosing)
 	sent, err := c.sendClose(ctx, code, reason)
 	if err != nil {
 		c.closeNow(ErrClosed)
@@ -227,7 +227,7 @@ func (c *Conn) closeNow(why error) {
 func (c *Conn) closeTransport() {
 	c.stopHeartbeat()
 	c.closeMu.Lock()
-	c.closedFlag.Store(true)
+	c.flags.set(flagClosed)
 	if ch := c.closed.Load(); ch != nil {
 		close(*ch)
 	}
@@ -248,8 +248,8 @@ func (c *Conn) closeTransport() {
 			l.connClosed(c) // the loop reports the end
 		}
 	}
-	if c.group != nil {
-		c.group.remove(c)
+	if x := c.extras; x != nil && x.group != nil {
+		x.group.remove(c)
 	}
 }
 
@@ -367,7 +367,7 @@ func (c *Conn) maybeEnd() {
 func (c *Conn) endCause() error {
 	c.closeMu.Lock()
 	defer c.closeMu.Unlock()
-	if c.closing.Load() || !c.peerCloseSeen {
+	if c.flags.has(flagClosing) || !c.peerCloseSeen {
 		return ErrClosed
 	}
 	ce := c.end().peer
@@ -539,7 +539,7 @@ func (c *Conn) done() <-chan struct{} {
 		return *ch
 	}
 	ch := make(chan struct{})
-	if c.closedFlag.Load() {
+	if c.flags.has(flagClosed) {
 		close(ch)
 	}
 	c.closed.Store(&ch)
@@ -547,7 +547,7 @@ func (c *Conn) done() <-chan struct{} {
 }
 
 // isClosed reports whether the TCP connection has been closed.
-func (c *Conn) isClosed() bool { return c.closedFlag.Load() }
+func (c *Conn) isClosed() bool { return c.flags.has(flagClosed) }
 
 // errAfterClose is the error operations return once the connection is gone.
 func (c *Conn) errAfterClose() error {

@@ -138,9 +138,9 @@ func (o *ConnOptions) writeBufferSize() int {
 // answered and the peer's close is seen only while something reads. Close
 // reads by itself when nothing else does.
 type Conn struct {
-	nc          net.Conn
-	opts        *ConnOptions // shared with the caller's options, never written
-	subprotocol string
+	nc     net.Conn
+	opts   *ConnOptions // shared with the caller's options, never written
+	extras *connExtras  // what only some connections have; nil for none
 
 	readLimit atomic.Int64
 
@@ -153,36 +153,72 @@ type Conn struct {
 	frameMu sema // held for one frame
 	wr      writer
 
-	pings     atomic.Pointer[pings]    // Ping's waiters, made on the first Ping
-	hb        *heartbeat               // nil without PingInterval
-	deflate   *deflate                 // permessage-deflate state, nil when not negotiated
-	group     *Group                   // the group tracking this connection, if any
-	ev        atomic.Pointer[evState]  // set when a Poller serves the connection
-	ctl       atomic.Pointer[ctlQueue] // control frames waiting for the write side (control.go)
-	pumpMu    sync.Mutex               // guards pumping and read-lock attempts by Read and Ping
-	pumping   bool                     // a Ping holds readMu to read on its own
-	closing   atomic.Bool              // Close has started; it may read on its own
-	streaming atomic.Bool              // a Writer holds msgMu: whole-message writes must take it too
-	client    bool                     // client role: we mask what we send and refuse masked frames
+	pings   atomic.Pointer[pings]         // Ping's waiters, made on the first Ping
+	deflate *deflate                      // permessage-deflate state, nil when not negotiated
+	ev      atomic.Pointer[evState]       // set when a Poller serves the connection
+	ctl     atomic.Pointer[ctlQueue]      // control frames waiting for the write side (control.go)
+	pumpMu  sync.Mutex                    // guards pumping and read-lock attempts by Read and Ping
+	closeMu sync.Mutex                    // guards the lifecycle below (close.go), except flags
+	ending  *ending                       // made when the connection starts to end (close.go)
+	closed  atomic.Pointer[chan struct{}] // closed once the TCP connection is closed; made by done
+	flags   connFlags                     // flagClosing, flagStreaming, flagCloseQueued, flagClosed
 
-	// Lifecycle (close.go): under closeMu, except the atomics.
-	closeMu       sync.Mutex
-	closeQueued   atomic.Bool                   // our close frame is queued or sent: no data frame follows
-	closedFlag    atomic.Bool                   // set just before closed is closed; the cheap check of the hot paths
-	closeSent     bool                          // our close frame is on the wire
-	peerCloseSeen bool                          // peerClose holds the peer's close frame
-	lingerOnFail  bool                          // the reader drains after our close frame before closing
-	closeStarted  bool                          // closeNow has begun closing
-	closeFinished bool                          // and is done
-	ending        *ending                       // made when the connection starts to end (close.go)
-	closed        atomic.Pointer[chan struct{}] // closed once the TCP connection is closed; made by done
+	pumping       bool // a Ping holds readMu to read on its own
+	client        bool // client role: we mask what we send and refuse masked frames
+	closeSent     bool // our close frame is on the wire
+	peerCloseSeen bool // peerClose holds the peer's close frame
+	lingerOnFail  bool // the reader drains after our close frame before closing
+	closeStarted  bool // closeNow has begun closing
+	closeFinished bool // and is done
 }
+
+// connExtras holds what a connection has only with some options: made by
+// newConn or Accept when one is set, never changed once the connection is
+// returned.
+type connExtras struct {
+	subprotocol string     // agreed in the handshake
+	hb          *heartbeat // with PingInterval
+	group       *Group     // AcceptOptions.Group
+}
+
+// extra returns c's extras, making them; only while c is being made.
+func (c *Conn) extra() *connExtras {
+	if c.extras == nil {
+		c.extras = new(connExtras)
+	}
+	return c.extras
+}
+
+// heartbeat returns c's heartbeat, nil without PingInterval.
+func (c *Conn) heartbeat() *heartbeat {
+	if x := c.extras; x != nil {
+		return x.hb
+	}
+	return nil
+}
+
+// connFlags holds a connection's atomic booleans in one word.
+type connFlags struct{ v atomic.Uint32 }
+
+// The bits of connFlags.
+const (
+	flagClosing     = 1 << iota // Close has started; it may read on its own
+	flagStreaming               // a Writer holds msgMu: whole-message writes must take it too
+	flagCloseQueued             // our close frame is queued or sent: no data frame follows
+	flagClosed                  // set just before closed is closed; the cheap check of the hot paths
+)
+
+func (f *connFlags) has(bit uint32) bool { return f.v.Load()&bit != 0 }
+func (f *connFlags) set(bit uint32)      { f.v.Or(bit) }
+func (f *connFlags) clear(bit uint32)    { f.v.And(^bit) }
 
 func newConn(nc net.Conn, client bool, opts *ConnOptions, subprotocol string, buffered []byte, dp *deflateParams) *Conn {
 	c := &Conn{
-		nc:          nc,
-		client:      client,
-		subprotocol: subprotocol,
+		nc:     nc,
+		client: client,
+	}
+	if subprotocol != "" {
+		c.extra().subprotocol = subprotocol
 	}
 	c.opts = opts
 	if opts == nil {
@@ -204,7 +240,12 @@ func newConn(nc net.Conn, client bool, opts *ConnOptions, subprotocol string, bu
 var defaultConnOptions ConnOptions
 
 // Subprotocol returns the subprotocol agreed in the handshake, or "".
-func (c *Conn) Subprotocol() string { return c.subprotocol }
+func (c *Conn) Subprotocol() string {
+	if x := c.extras; x != nil {
+		return x.subprotocol
+	}
+	return ""
+}
 
 // LocalAddr returns the local network address.
 func (c *Conn) LocalAddr() net.Addr { return c.netConn().LocalAddr() }

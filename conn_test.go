@@ -182,7 +182,7 @@ func TestCloseLeavesDataToReader(t *testing.T) {
 	defer c.CloseNow()
 	closeErr := make(chan error, 1)
 	go func() { closeErr <- c.Close(StatusNormalClosure, "") }()
-	for !c.closing.Load() || !c.readMu.Held() {
+	for !c.flags.has(flagClosing) || !c.readMu.Held() {
 		runtime.Gosched()
 	}
 	type result struct {

@@ -44,7 +44,7 @@ const maxPendingPongs = 1024
 func (c *Conn) queuePong(payload []byte) {
 	q := c.ctlQueue()
 	q.mu.Lock()
-	if c.closeQueued.Load() {
+	if c.flags.has(flagCloseQueued) {
 		q.mu.Unlock()
 		return
 	}
@@ -63,10 +63,10 @@ func (c *Conn) queueClose(code StatusCode, reason string) bool {
 	q := c.ctlQueue()
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if c.closeQueued.Load() {
+	if c.flags.has(flagCloseQueued) {
 		return false
 	}
-	c.closeQueued.Store(true)
+	c.flags.set(flagCloseQueued)
 	q.closeLen = len(wsproto.AppendClose(q.close[:0], uint16(code), reason))
 	q.hasClose = true
 	q.pending.Store(true)

@@ -79,21 +79,23 @@ func TestHistoriesOffHeap(t *testing.T) {
 	}
 	t.Run("goroutine", func(t *testing.T) {
 		client, server := pair(t, aopts, dopts)
-		done := make(chan struct{})
+		echoed := make(chan struct{}, 3*len(msgs))
 		go func() {
-			defer close(done)
 			ctx := testCtx(t)
 			for {
 				typ, msg, err := server.Read(ctx)
 				if err != nil || server.Write(ctx, typ, msg) != nil {
 					return
 				}
+				echoed <- struct{}{}
 			}
 		}()
 		exchange(t, client)
+		for range 3 * len(msgs) {
+			<-echoed // the server's writes are over: its histories may be read
+		}
 		sid, cid := checkBlock(t, "server", server.deflate), checkBlock(t, "client", client.deflate)
 		client.CloseNow()
-		<-done
 		server.CloseNow()
 		if offheap.Lent(sid) || offheap.Lent(cid) {
 			t.Fatal("a connection's block outlived it")

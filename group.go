@@ -80,7 +80,7 @@ func (g *Group) snapshot() []*Conn {
 	defer g.mu.Unlock()
 	conns := make([]*Conn, 0, len(g.conns))
 	for c := range g.conns {
-		if !c.closeQueued.Load() {
+		if !c.flags.has(flagCloseQueued) {
 			conns = append(conns, c)
 		}
 	}

@@ -186,7 +186,7 @@ func slowGroup(t *testing.T, sopts *ConnOptions) (g *Group, fast, slow, slowServ
 	slow, slowServer = pipePair(nil, sopts)
 	ch := make(chan string, 16)
 	for _, s := range []*Conn{fastServer, slowServer} {
-		s.group = g
+		s.extra().group = g
 		g.add(s)
 		t.Cleanup(func() { s.CloseNow() })
 	}

@@ -11,8 +11,8 @@ import (
 // noteFrame records that a frame arrived, for the heartbeat. Without one
 // it costs nothing: the counter is an atomic the hot path can skip.
 func (c *Conn) noteFrame() {
-	if c.hb != nil {
-		c.hb.activity.Add(1)
+	if hb := c.heartbeat(); hb != nil {
+		hb.activity.Add(1)
 	}
 }
 
@@ -41,14 +41,14 @@ type heartbeat struct {
 
 func (c *Conn) startHeartbeat() {
 	hb := &heartbeat{c: c}
-	c.hb = hb
+	c.extra().hb = hb
 	hb.mu.Lock()
 	hb.timer = time.AfterFunc(c.opts.PingInterval, hb.tick)
 	hb.mu.Unlock()
 }
 
 func (c *Conn) stopHeartbeat() {
-	if hb := c.hb; hb != nil {
+	if hb := c.heartbeat(); hb != nil {
 		hb.stop.Store(true)
 		hb.mu.Lock()
 		hb.timer.Stop()
@@ -72,7 +72,7 @@ func (hb *heartbeat) tick() {
 	if hb.stop.Load() {
 		return
 	}
-	if now := c.hb.activity.Load(); now != hb.last {
+	if now := hb.activity.Load(); now != hb.last {
 		hb.last = now
 		hb.again()
 		return
@@ -81,7 +81,7 @@ func (hb *heartbeat) tick() {
 	if timeout <= 0 {
 		timeout = c.opts.PingInterval
 	}
-	before := c.hb.activity.Load()
+	before := hb.activity.Load()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	_, err := c.Ping(ctx)
 	cancel()
@@ -89,7 +89,7 @@ func (hb *heartbeat) tick() {
 		return
 	}
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && c.hb.activity.Load() == before {
+		if errors.Is(err, context.DeadlineExceeded) && hb.activity.Load() == before {
 			c.fail(&ProtocolError{Code: StatusGoingAway, Reason: "heartbeat timeout", Err: ErrHeartbeatTimeout}, false)
 			return
 		}
@@ -97,6 +97,6 @@ func (hb *heartbeat) tick() {
 			return
 		}
 	}
-	hb.last = c.hb.activity.Load()
+	hb.last = hb.activity.Load()
 	hb.again()
 }

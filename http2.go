@@ -47,6 +47,7 @@ type streamConn struct {
 	wmu     sync.Mutex
 	mu      sync.Mutex
 	writing bool // a Write is in out.write
+	reset   bool // the write deadline reset the stream during that Write
 	closed  bool
 	wdl     deadline
 
@@ -60,9 +61,10 @@ type streamWriter interface {
 	// write sends p whole, or fails. expired is closed when the write
 	// deadline passes; a writer that cannot wait on it is interrupted.
 	write(p []byte, expired <-chan struct{}) (int, error)
-	// interrupt makes a write in progress return. The server's resets the
-	// stream: what a handler wrote cannot be taken back.
-	interrupt()
+	// interrupt makes a write in progress return, and reports whether it
+	// destroyed the stream to do so. The server's resets the stream: what
+	// a handler wrote cannot be taken back.
+	interrupt() (reset bool)
 	// close ends our direction of the stream, where that can be done
 	// apart from the handler's return.
 	close()
@@ -212,8 +214,14 @@ func (s *streamConn) Write(p []byte) (int, error) {
 	n, err := s.out.write(p, expired)
 	s.mu.Lock()
 	s.writing = false
-	closed := s.closed
+	closed, reset := s.closed, s.reset
+	s.reset = false
 	s.mu.Unlock()
+	if err == nil && reset {
+		// The deadline passed as the write ended, and resetting the stream
+		// to interrupt it has ended the stream: the write did not take.
+		err = os.ErrDeadlineExceeded
+	}
 	if err != nil {
 		err = failedWriteError(err, closed, expired)
 	}
@@ -242,7 +250,7 @@ func failedWriteError(err error, closed bool, expired <-chan struct{}) error {
 func (s *streamConn) writeExpired() {
 	s.mu.Lock()
 	if s.writing {
-		s.out.interrupt()
+		s.reset = s.out.interrupt()
 	}
 	s.mu.Unlock()
 }

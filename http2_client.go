@@ -485,7 +485,7 @@ func (p *requestPipe) write(b []byte, expired <-chan struct{}) (int, error) {
 }
 
 // interrupt does nothing: a write waits on its deadline and on close.
-func (p *requestPipe) interrupt() {}
+func (p *requestPipe) interrupt() bool { return false }
 
 // close ends the request body: the transport sends END_STREAM.
 func (p *requestPipe) close() {

@@ -108,7 +108,7 @@ func acceptStream(w http.ResponseWriter, r *http.Request, opts *AcceptOptions, s
 	})
 	s.atClose(func() { stop() })
 	if g := opts.Group; g != nil {
-		c.group = g
+		c.extra().group = g
 		if !g.add(c) {
 			c.Close(StatusGoingAway, "server shutting down")
 			return nil, ErrClosed
@@ -151,8 +151,9 @@ func frameHeaderOnly(p []byte) bool {
 
 // interrupt resets the stream: net/http offers no other way to make a
 // write waiting for the peer's flow control return.
-func (o *responseStream) interrupt() {
+func (o *responseStream) interrupt() bool {
 	o.rc.SetWriteDeadline(time.Unix(1, 0)) // a deadline that has passed
+	return true
 }
 
 // close does nothing: the response ends when the handler returns.

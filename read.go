@@ -106,7 +106,7 @@ func (c *Conn) lockRead(ctx context.Context) error {
 	}
 	pumping := c.pumping
 	c.pumpMu.Unlock()
-	if !pumping && !c.closing.Load() {
+	if !pumping && !c.flags.has(flagClosing) {
 		return ErrConcurrentRead
 	}
 	// Ping or Close is reading on the application's behalf and steps aside

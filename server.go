@@ -149,7 +149,7 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		return nil, err
 	}
 	if g := opts.Group; g != nil {
-		c.group = g
+		c.extra().group = g
 		if !g.add(c) {
 			c.Close(StatusGoingAway, "server shutting down")
 			return nil, ErrClosed

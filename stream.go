@@ -35,7 +35,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	if err := c.msgMu.lockOrClosed(ctx, c); err != nil {
 		return nil, err
 	}
-	c.streaming.Store(true)
+	c.flags.set(flagStreaming)
 	m := c.wr.msg
 	if m == nil {
 		// Made on the first Writer, under msgMu, and kept: a connection
@@ -279,7 +279,7 @@ func (m *messageWriter) Close() error {
 		m.c.wr.pool.Put(m.bufp)
 		m.bufp = nil
 	}
-	m.c.streaming.Store(false)
+	m.c.flags.clear(flagStreaming)
 	m.c.msgMu.Unlock()
 	return err
 }

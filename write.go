@@ -272,7 +272,7 @@ func (c *Conn) lockFrameSlow(ctx context.Context) error {
 	if err := c.frameMu.lockOrClosedSlow(ctx, c); err != nil {
 		return err
 	}
-	if c.closeQueued.Load() {
+	if c.flags.has(flagCloseQueued) {
 		return c.unlockAfterCloseSent()
 	}
 	return nil
@@ -312,7 +312,7 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 		if err := c.lockFrame(ctx); err != nil {
 			return err
 		}
-		if !c.streaming.Load() {
+		if !c.flags.has(flagStreaming) {
 			err := c.writeFrame(ctx, true, opcode(typ), 0, p)
 			c.unlockFrame()
 			return err

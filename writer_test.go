@@ -84,7 +84,7 @@ func TestStaleWriterClose(t *testing.T) {
 			if err := w1.Close(); err == nil {
 				t.Error("second Close of a Writer succeeded")
 			}
-			if !from.msgMu.Held() || !from.streaming.Load() {
+			if !from.msgMu.Held() || !from.flags.has(flagStreaming) {
 				t.Error("a stale Close released the message lock the new Writer holds")
 			}
 			close(proceed)

@@ -431,6 +431,21 @@ func (v *view) idleDeflate() {
 	v.p("")
 }
 
+// takeoverIncrementTarget adds, for the goroutine mode, what full windows
+// add to the same connection without compression: its goroutine's stack
+// and the rest of an idle connection are the idle part's to bound, not
+// compression's.
+func (v *view) takeoverIncrementTarget(add func(string, string, int), allOK func([]bool) int, full, bound float64, s, cb int, neg string) {
+	target := "Idle RSS that compression adds to a connection with context takeover, history full (the full column less the uncompressed one): at most 2^window_bits bytes per direction + 1 KiB — ours"
+	plain, ok := sampleMedian(v.res.IdleDeflate["ours/plain"], idleRSS)
+	if !ok {
+		add(target, "not measured", -1)
+		return
+	}
+	added := full - plain
+	add(target, fmt.Sprintf("%s (%s less %s) against %s (%d/%d bits)%s", fmtBytes(added), fmtBytes(full), fmtBytes(plain), fmtBytes(bound), s, cb, neg), allOK([]bool{added <= bound && neg == ""}))
+}
+
 // idleDeflateTargets adds the targets of memory with compression in use:
 // under context takeover with the history full, at most a window per
 // direction and 1 KiB, for both of our modes; and the Poller below nbio
@@ -456,6 +471,9 @@ func (v *view) idleDeflateTargets(add func(string, string, int), allOK func([]bo
 			neg = " (context takeover was not negotiated both ways)"
 		}
 		add(target, fmt.Sprintf("%s against %s (%d/%d bits)%s", fmtBytes(rss), fmtBytes(bound), s, cb, neg), allOK([]bool{rss <= bound && neg == ""}))
+		if own == "ours" {
+			v.takeoverIncrementTarget(add, allOK, rss, bound, s, cb, neg)
+		}
 	}
 	target := "Poller RSS per idle connection below nbio's, compressed messages both ways (no context takeover)"
 	own, ok1 := sampleMedian(v.res.IdleDeflate["ours-poller/deflate"], idleRSS)

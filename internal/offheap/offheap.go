@@ -114,21 +114,27 @@ func (c *class) block(slot int) []byte {
 func Free(id ID) {
 	ci, slot, gen := id.parts()
 	mu.Lock()
-	defer mu.Unlock()
 	if ci >= len(classes) {
+		mu.Unlock()
 		return
 	}
 	c := classes[ci]
 	if slot >= c.carved || c.gens[slot] != gen {
+		mu.Unlock()
 		return // ended before, and perhaps lent again since
 	}
 	if c.gens[slot]++; c.gens[slot] == 0 {
 		c.gens[slot] = 1 // no ID is 0
 	}
-	b := c.block(slot)
-	release(b)
-	c.free = append(c.free, int32(slot))
 	inUse -= c.size
+	b := c.block(slot)
+	mu.Unlock()
+	// Off the free list until its pages are given back, the block is
+	// nobody's: the system call need not hold up other loans.
+	release(b)
+	mu.Lock()
+	c.free = append(c.free, int32(slot))
+	mu.Unlock()
 }
 
 // InUse returns the bytes lent and not yet freed.

@@ -9,10 +9,11 @@ import (
 
 // Under context takeover a connection keeps, per direction, the last
 // 2^window_bits bytes of plaintext. A history grows on the Go heap while
-// it is small; once it outgrows heapHistory, both of the connection's
-// histories move to one block outside the heap (internal/offheap), where a
-// full 32 KiB window costs its pages and nothing else (on the heap the
-// runtime's own bookkeeping adds about 1.5 KB to two of them).
+// it is small; once it outgrows heapHistory (or half its window), it
+// moves to the connection's block outside the heap (internal/offheap),
+// which holds both histories: a full window there costs its bytes and
+// nothing else (on the heap the runtime's own bookkeeping adds about
+// 1.5 KB to two full 32 KiB windows, and about 150 B to two of 1 KiB).
 //
 // A block's lifetime is manual, so every touch of a history's bytes is
 // bracketed by hold and unhold, and the connection's end calls retire:
@@ -21,14 +22,11 @@ import (
 // being closed, which only a goroutine-mode connection can be, frees its
 // block through a GC cleanup instead.
 
-// heapHistory is the most a history holds on the heap; 2 KiB, so that a
-// connection that exchanged a few short messages keeps a few hundred
-// bytes, not a page.
+// heapHistory is the most a history holds on the heap, or half its
+// window if that is less: 2 KiB, so that a connection that exchanged a
+// few short messages keeps a few hundred bytes, not a page; a smaller
+// window moves once it is half full, as it is then likely to fill.
 const heapHistory = 2048
-
-// offheapMinWindow is the smallest window moved off the heap: a smaller
-// one fits in heapHistory or in a page, where the heap costs no more.
-const offheapMinWindow = 4096
 
 // The bits of deflate.users above the count of holds.
 const (
@@ -94,7 +92,7 @@ func (d *deflate) sent(p []byte) {
 // makeRoom prepares h, held, to take n more bytes: a history that would
 // outgrow heapHistory moves into the connection's block.
 func (d *deflate) makeRoom(h *lz.History, n int) {
-	if h.Placed() || h.Size() < offheapMinWindow || h.Need(n) <= heapHistory {
+	if h.Placed() || h.Need(n) <= min(heapHistory, h.Size()/2) {
 		return
 	}
 	block := d.blockMemory()
@@ -103,18 +101,9 @@ func (d *deflate) makeRoom(h *lz.History, n int) {
 	}
 	off := 0
 	if h == &d.recvHist {
-		off = d.offheapWindow(&d.sendHist)
+		off = d.sendHist.Size()
 	}
 	h.Place(block[off:])
-}
-
-// offheapWindow returns the room h has in the block: its window, if that
-// is large enough to move off the heap.
-func (d *deflate) offheapWindow(h *lz.History) int {
-	if n := h.Size(); n >= offheapMinWindow {
-		return n
-	}
-	return 0
 }
 
 // blockMemory returns the connection's block, lending it if it has none:
@@ -124,7 +113,7 @@ func (d *deflate) blockMemory() []byte {
 	if id := offheap.ID(d.block.Load()); id != 0 {
 		return offheap.Bytes(id)
 	}
-	b, id, ok := offheap.Alloc(d.offheapWindow(&d.sendHist) + d.offheapWindow(&d.recvHist))
+	b, id, ok := offheap.Alloc(d.sendHist.Size() + d.recvHist.Size())
 	if !ok {
 		return nil
 	}

@@ -8,7 +8,7 @@
 // from a large anonymous mapping and costs exactly the pages its owner has
 // touched; freeing it gives those pages back to the OS at once
 // (MADV_DONTNEED), so an unused block, or the untouched end of one, is not
-// resident.
+// resident. Blocks smaller than a page are powers of two that tile it.
 //
 // The price is manual lifetime: nothing may read or write a block after
 // Free. Free checks the generation a block was lent with, so a late or
@@ -67,14 +67,15 @@ func classOf(size int) (int, *class) {
 	return len(classes) - 1, c
 }
 
-// Alloc lends a zeroed block of at least n bytes, rounded up to whole
-// pages, and the ID that frees it. It reports false where blocks are not
-// available, for a size over a chunk, or when the OS refuses memory.
+// Alloc lends a zeroed block of at least n bytes and the ID that frees
+// it: whole pages, or below a page the next power of two, so that blocks
+// tile their pages. It reports false where blocks are not available, for
+// a size over a chunk, or when the OS refuses memory.
 func Alloc(n int) ([]byte, ID, bool) {
-	if !available || n <= 0 || n > chunkBytes || n > 0xffffff {
+	if !available || n <= 0 || n > chunkBytes {
 		return nil, 0, false
 	}
-	size := (n + pageSize - 1) &^ (pageSize - 1)
+	size := blockSize(n)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(classes) >= 255 {
@@ -99,6 +100,21 @@ func Alloc(n int) ([]byte, ID, bool) {
 	}
 	inUse += size
 	return c.block(slot), makeID(ci, slot, c.gens[slot]), true
+}
+
+// minBlock is the smallest block lent.
+const minBlock = 256
+
+// blockSize returns the size of the blocks that hold n bytes.
+func blockSize(n int) int {
+	if n >= pageSize {
+		return (n + pageSize - 1) &^ (pageSize - 1)
+	}
+	size := minBlock
+	for size < n {
+		size *= 2
+	}
+	return size
 }
 
 // block returns the memory of slot.
@@ -130,8 +146,13 @@ func Free(id ID) {
 	b := c.block(slot)
 	mu.Unlock()
 	// Off the free list until its pages are given back, the block is
-	// nobody's: the system call need not hold up other loans.
-	release(b)
+	// nobody's: the system call need not hold up other loans. A block
+	// smaller than a page shares it with others: it is cleared instead.
+	if len(b) < pageSize {
+		clear(b)
+	} else {
+		release(b)
+	}
 	mu.Lock()
 	c.free = append(c.free, int32(slot))
 	mu.Unlock()

@@ -26,6 +26,16 @@ func TestAllocFree(t *testing.T) {
 		size int
 	}{
 		{
+			name: "under the smallest block",
+			n:    100,
+			size: minBlock,
+		},
+		{
+			name: "below a page: a power of two",
+			n:    1500,
+			size: min(2048, pageSize),
+		},
+		{
 			name: "one page",
 			n:    pageSize,
 			size: pageSize,
@@ -50,8 +60,8 @@ func TestAllocFree(t *testing.T) {
 			if len(b) != tt.size || cap(b) != tt.size {
 				t.Fatalf("len %d cap %d, want %d", len(b), cap(b), tt.size)
 			}
-			if addr(b)%uintptr(pageSize) != 0 {
-				t.Fatalf("block at %#x is not page aligned", addr(b))
+			if align := uintptr(min(tt.size, pageSize)); addr(b)%align != 0 {
+				t.Fatalf("block of %d bytes at %#x is not aligned to %d", tt.size, addr(b), align)
 			}
 			if !bytes.Equal(b, make([]byte, len(b))) {
 				t.Fatal("a new block is not zeroed")

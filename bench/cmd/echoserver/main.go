@@ -6,12 +6,14 @@
 // answers "OK"; "memstats [nogc]" answers one line of JSON with the
 // runtime's memory classes (see memStats). It exits when stdin is closed.
 //
-//	echoserver -lib ours|ours-poller|gorilla|coder|gobwas|gws|nbio [-compress] [-takeover] [-loops N] [-cpuprofile FILE]
+//	echoserver -lib ours|ours-poller|gorilla|coder|gobwas|gws|nbio [-compress] [-takeover [-windowbits N]] [-loops N] [-cpuprofile FILE]
 //
 // -compress negotiates permessage-deflate with no context takeover;
 // -takeover negotiates it with context takeover both ways and 15-bit
 // windows, for the libraries that can (ours, ours-poller, coder, gws; the
-// others refuse to start with it). -loops sets the number of event loops
+// others refuse to start with it); with -windowbits N, ours and
+// ours-poller ask the client for N-bit windows and use N bits themselves
+// (MaxWindowBits and SendWindowBits). -loops sets the number of event loops
 // of ours-poller's Poller (default: the Poller's own, GOMAXPROCS/2 + 1).
 // The server raises its soft limit on open files to the hard limit.
 package main
@@ -50,6 +52,9 @@ type options struct {
 	// with no context takeover, or, with takeover, with context takeover
 	// in both directions.
 	compress, takeover bool
+	// windowBits, with takeover, is the window of both directions for ours
+	// and ours-poller; 0 leaves 15.
+	windowBits int
 	// loops is the number of event loops of ours-poller's Poller; 0 leaves
 	// the Poller's default.
 	loops int
@@ -75,12 +80,16 @@ func main() {
 	lib := flag.String("lib", "", "library: ours, ours-poller, gorilla, coder, gobwas, gws or nbio")
 	compress := flag.Bool("compress", false, "negotiate permessage-deflate when offered, no context takeover")
 	takeover := flag.Bool("takeover", false, "negotiate permessage-deflate when offered, context takeover both ways (ours, ours-poller, coder, gws)")
+	windowBits := flag.Int("windowbits", 0, "with -takeover, ours and ours-poller: the window of both directions, 8 to 15 (0: 15)")
 	loops := flag.Int("loops", 0, "ours-poller: event loops (0: the Poller's default, GOMAXPROCS/2 + 1)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	serve, ok := servers[*lib]
 	if !ok {
 		log.Fatalf("echoserver: unknown -lib %q", *lib)
+	}
+	if *windowBits != 0 && (!*takeover || !strings.HasPrefix(*lib, "ours") || *windowBits < 8 || *windowBits > 15) {
+		log.Fatalf("echoserver: -windowbits takes 8 to 15, with -takeover and -lib ours or ours-poller")
 	}
 	if *takeover && !slices.Contains(takeoverLibs, *lib) {
 		log.Fatalf("echoserver: -lib %s cannot negotiate context takeover", *lib)
@@ -106,7 +115,7 @@ func main() {
 			f.Close()
 		}()
 	}
-	go serve(ln, options{compress: *compress || *takeover, takeover: *takeover, loops: *loops})
+	go serve(ln, options{compress: *compress || *takeover, takeover: *takeover, windowBits: *windowBits, loops: *loops})
 	fmt.Printf("LISTEN %s\n", ln.Addr())
 
 	in := bufio.NewScanner(os.Stdin)

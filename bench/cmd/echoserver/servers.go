@@ -30,12 +30,15 @@ func httpServe(ln net.Listener, h http.HandlerFunc) {
 
 // ourOptions are the AcceptOptions of both of our servers: the defaults,
 // and with compression CompressionNoContextTakeover, or
-// CompressionContextTakeover (15-bit windows both ways, the default).
+// CompressionContextTakeover (15-bit windows both ways, the default, or
+// options.windowBits).
 func ourOptions(o options) *ours.AcceptOptions {
 	opts := &ours.AcceptOptions{}
 	switch {
 	case o.takeover:
 		opts.Compression.Mode = ours.CompressionContextTakeover
+		opts.Compression.MaxWindowBits = o.windowBits
+		opts.Compression.SendWindowBits = o.windowBits
 	case o.compress:
 		opts.Compression.Mode = ours.CompressionNoContextTakeover
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -266,7 +267,9 @@ func (r *Run) runPaced(ctx context.Context, round int) {
 }
 
 // idleDeflateModes are the rows of the idle-deflate part, in order.
-var idleDeflateModes = []string{"plain", "deflate", "takeover", "takeover-full"}
+// takeover-full-10 is takeover-full with 10-bit windows both ways, which
+// only our servers are told to ask for (echoserver -windowbits).
+var idleDeflateModes = []string{"plain", "deflate", "takeover", "takeover-full", "takeover-full-10"}
 
 // idleDeflateLibs returns the libraries measured in mode.
 func idleDeflateLibs(mode string) []string {
@@ -275,9 +278,14 @@ func idleDeflateLibs(mode string) []string {
 		return serverLibs
 	case "deflate":
 		return deflateLibs
+	case "takeover-full-10":
+		return []string{"ours", "ours-poller"}
 	}
 	return takeoverLibs
 }
+
+// windowFull reports whether mode fills the windows.
+func windowFull(mode string) bool { return strings.HasPrefix(mode, "takeover-full") }
 
 // idleDeflateRun returns the server's and loadgen's flags and the
 // connection count of lib in mode.
@@ -288,14 +296,17 @@ func (c Config) idleDeflateRun(lib, mode string) (serverFlags, loadArgs []string
 	case "deflate":
 		serverFlags = []string{"-compress"}
 		loadArgs = append(loadArgs, "-compress", "-compressed")
-	case "takeover", "takeover-full":
+	case "takeover", "takeover-full", "takeover-full-10":
 		serverFlags = []string{"-takeover"}
+		if mode == "takeover-full-10" {
+			serverFlags = append(serverFlags, "-windowbits", "10")
+		}
 		loadArgs = append(loadArgs, "-compress", "-compressed")
 		if lib == "coder" {
 			conns = min(conns, c.IdleDeflateCoderConns)
 		}
 	}
-	if mode == "takeover-full" {
+	if windowFull(mode) {
 		conns = min(conns, c.IdleDeflateFillConns)
 		loadArgs = append(loadArgs, "-msgs", strconv.Itoa(c.IdleDeflateFillMsgs))
 	}
@@ -318,7 +329,7 @@ func (r *Run) runIdleDeflate(ctx context.Context, round int) {
 			r.checkLoad(round, "idle-deflate "+key, res, conns, mode != "plain")
 			s.Round = round
 			s.Msgs = 1
-			if mode == "takeover-full" {
+			if windowFull(mode) {
 				s.Msgs = r.Config.IdleDeflateFillMsgs
 			}
 			s.Compressed = res.compressed()

@@ -129,6 +129,9 @@ func TestRenderIdleDeflate(t *testing.T) {
 			case "takeover-full":
 				x += 64000
 				ext = "permessage-deflate"
+			case "takeover-full-10":
+				x += 2000
+				ext = "permessage-deflate; server_max_window_bits=10; client_max_window_bits=10"
 			}
 			res.IdleDeflate[lib+"/"+mode] = []IdleSample{{Conns: 100, RSSPerConn: x, HeapPerConn: x / 2, Extensions: ext, Compressed: mode != "plain"}}
 		}
@@ -138,11 +141,11 @@ func TestRenderIdleDeflate(t *testing.T) {
 	wantLines(t, s,
 		"10,000 connections per server, 2,000 for coder with context takeover",
 		"the window-full column: 10,000 connections (2,000 for coder), each having echoed 40 distinct messages (40 KiB each way",
-		"| library | not compressed | compressed, no context takeover | compressed, context takeover | context takeover, window full (40 messages) | negotiated with takeover |",
-		"| ours (poller) | 2.0 KB (1.0 KB) | 2.0 KB (1.0 KB) | 4.0 KB (2.0 KB) | 66.0 KB (33.0 KB) | `permessage-deflate` |",
-		"| gorilla | 16.0 KB (8.0 KB) | 16.0 KB (8.0 KB) | — | — |  |",
-		"| gobwas | 10.0 KB (5.0 KB) | — | — | — |  |",
-		"| **ours (poller) ÷ best peer** | 1.33× (nbio) | 1.33× (nbio) | 0.31× (gws) | 0.88× (gws) | |",
+		"| library | not compressed | compressed, no context takeover | compressed, context takeover | context takeover, window full (40 messages) | context takeover, 10-bit windows full (40 messages) | negotiated with takeover |",
+		"| ours (poller) | 2.0 KB (1.0 KB) | 2.0 KB (1.0 KB) | 4.0 KB (2.0 KB) | 66.0 KB (33.0 KB) | 4.0 KB (2.0 KB) | `permessage-deflate` |",
+		"| gorilla | 16.0 KB (8.0 KB) | 16.0 KB (8.0 KB) | — | — | — |  |",
+		"| gobwas | 10.0 KB (5.0 KB) | — | — | — | — |  |",
+		"| **ours (poller) ÷ best peer** | 1.33× (nbio) | 1.33× (nbio) | 0.31× (gws) | 0.88× (gws) | | |",
 	)
 	if _, ok := charts["idle-deflate.svg"]; !ok {
 		t.Error("no idle-deflate.svg chart")
@@ -150,7 +153,9 @@ func TestRenderIdleDeflate(t *testing.T) {
 	targets := section(t, md, "## Targets")
 	wantLines(t, targets,
 		"| Idle RSS per connection with context takeover, history full: at most 2^window_bits bytes per direction + 1 KiB (66.6 KB at 15 bits) | 70.0 KB against 66.6 KB (15/15 bits) | **no** |",
-		"| Idle RSS that compression adds to a connection with context takeover, history full (the full column less the uncompressed one): at most 2^window_bits bytes per direction + 1 KiB — ours | 64.0 KB (70.0 KB less 6.0 KB) against 66.6 KB (15/15 bits) | yes |",
+		"| Idle RSS that compression adds to a connection with context takeover, history full (the full column less the uncompressed one): at most 2^window_bits bytes per direction + 1 KiB (66.6 KB at 15 bits) — ours | 64.0 KB (70.0 KB less 6.0 KB) against 66.6 KB (15/15 bits) | yes |",
+		"| Idle RSS per connection with context takeover, history full: at most 2^window_bits bytes per direction + 1 KiB (3.1 KB at 10 bits) — ours (poller) | 4.0 KB against 3.1 KB (10/10 bits) | **no** |",
+		"| Idle RSS that compression adds to a connection with context takeover, history full (the full column less the uncompressed one): at most 2^window_bits bytes per direction + 1 KiB (3.1 KB at 10 bits) — ours | 2.0 KB (8.0 KB less 6.0 KB) against 3.1 KB (10/10 bits) | yes |",
 		"| Idle RSS per connection with context takeover, history full: at most 2^window_bits bytes per direction + 1 KiB (66.6 KB at 15 bits) — ours (poller) | 66.0 KB against 66.6 KB (15/15 bits) | yes |",
 		"| Poller RSS per idle connection below nbio's, compressed messages both ways (no context takeover) | 2.0 KB vs 1.5 KB: 1.33× | **no** |",
 	)

@@ -313,6 +313,8 @@ func (c Config) idleDeflateLabel(mode string) string {
 		return "compressed, no context takeover"
 	case "takeover":
 		return "compressed, context takeover"
+	case "takeover-full-10":
+		return fmt.Sprintf("context takeover, 10-bit windows full (%d messages)", c.IdleDeflateFillMsgs)
 	}
 	return fmt.Sprintf("context takeover, window full (%d messages)", c.IdleDeflateFillMsgs)
 }
@@ -356,7 +358,7 @@ func (v *view) idleDeflate() {
 	c := v.res.Config
 	v.p("## Memory per idle connection with compression in use")
 	v.p("")
-	v.p("As the idle part, but every connection first echoes %s JSON text message, compressed both ways where the columns say so, before going idle; per connection, the growth of the server's resident memory after a GC (Go heap in use in brackets). %s connections per server, %s for coder with context takeover (about 1.2 MB of heap per connection); the window-full column: %s connections (%s for coder), each having echoed %d distinct messages (%s each way, more than a 15-bit window), so that a history kept per connection is as large as it gets. Context takeover: `echoserver -takeover`, negotiated both ways with 15-bit windows by ours, coder and gws; gorilla and nbio have no context takeover (—), and gobwas' echo server does not compress. The last column is what the servers agreed to with takeover. The part runs in the first %d round(s) of a report; rerun it with `go run ./cmd/report -from results.json -only idle-deflate` (about five minutes, most of it connecting the window-full column).",
+	v.p("As the idle part, but every connection first echoes %s JSON text message, compressed both ways where the columns say so, before going idle; per connection, the growth of the server's resident memory after a GC (Go heap in use in brackets). %s connections per server, %s for coder with context takeover (about 1.2 MB of heap per connection); the window-full column: %s connections (%s for coder), each having echoed %d distinct messages (%s each way, more than a 15-bit window), so that a history kept per connection is as large as it gets; the 10-bit column: the same with our two servers asking for 10-bit windows both ways (`echoserver -takeover -windowbits 10`: `MaxWindowBits` and `SendWindowBits`), which the other servers cannot be told to. Context takeover: `echoserver -takeover`, negotiated both ways with 15-bit windows by ours, coder and gws; gorilla and nbio have no context takeover (—), and gobwas' echo server does not compress. The last column is what the servers agreed to with takeover. The part runs in the first %d round(s) of a report; rerun it with `go run ./cmd/report -from results.json -only idle-deflate` (about five minutes, most of it connecting the window-full column).",
 		"one "+sizeLabel(c.IdleDeflateSize), fmtInt(float64(c.IdleDeflateConns)), fmtInt(float64(min(c.IdleDeflateConns, c.IdleDeflateCoderConns))),
 		fmtInt(float64(min(c.IdleDeflateConns, c.IdleDeflateFillConns))), fmtInt(float64(min(c.IdleDeflateConns, c.IdleDeflateCoderConns, c.IdleDeflateFillConns))), c.IdleDeflateFillMsgs, sizeLabel(c.IdleDeflateFillMsgs*c.IdleDeflateSize), max(c.IdleDeflateRounds, 1))
 	v.p("")
@@ -431,12 +433,38 @@ func (v *view) idleDeflate() {
 	v.p("")
 }
 
+// windowsFullTarget adds the target of own's idle connections with both
+// windows full in mode, of bits bits: at most the windows and 1 KiB.
+func (v *view) windowsFullTarget(add func(string, string, int), allOK func([]bool) int, own, mode string, bits int) {
+	target := fmt.Sprintf("Idle RSS per connection with context takeover, history full: at most 2^window_bits bytes per direction + 1 KiB (%s at %d bits)", fmtBytes(float64(int(2)<<bits+1024)), bits)
+	if own != "ours" {
+		target += " — " + libLabel(own)
+	}
+	samples := v.res.IdleDeflate[own+"/"+mode]
+	rss, ok := sampleMedian(samples, idleRSS)
+	if !ok {
+		add(target, "not measured", -1)
+		return
+	}
+	ext := samples[0].Extensions
+	bound := takeoverBound(ext)
+	s, cb := windowBits(ext)
+	neg := ""
+	if !strings.Contains(ext, "permessage-deflate") || strings.Contains(ext, "no_context_takeover") {
+		neg = " (context takeover was not negotiated both ways)"
+	}
+	add(target, fmt.Sprintf("%s against %s (%d/%d bits)%s", fmtBytes(rss), fmtBytes(bound), s, cb, neg), allOK([]bool{rss <= bound && neg == ""}))
+	if own == "ours" {
+		v.takeoverIncrementTarget(add, allOK, rss, bound, bits, s, cb, neg)
+	}
+}
+
 // takeoverIncrementTarget adds, for the goroutine mode, what full windows
 // add to the same connection without compression: its goroutine's stack
 // and the rest of an idle connection are the idle part's to bound, not
 // compression's.
-func (v *view) takeoverIncrementTarget(add func(string, string, int), allOK func([]bool) int, full, bound float64, s, cb int, neg string) {
-	target := "Idle RSS that compression adds to a connection with context takeover, history full (the full column less the uncompressed one): at most 2^window_bits bytes per direction + 1 KiB — ours"
+func (v *view) takeoverIncrementTarget(add func(string, string, int), allOK func([]bool) int, full, bound float64, bits, s, cb int, neg string) {
+	target := fmt.Sprintf("Idle RSS that compression adds to a connection with context takeover, history full (the full column less the uncompressed one): at most 2^window_bits bytes per direction + 1 KiB (%s at %d bits) — ours", fmtBytes(float64(int(2)<<bits+1024)), bits)
 	plain, ok := sampleMedian(v.res.IdleDeflate["ours/plain"], idleRSS)
 	if !ok {
 		add(target, "not measured", -1)
@@ -452,27 +480,12 @@ func (v *view) takeoverIncrementTarget(add func(string, string, int), allOK func
 // once compressed messages went both ways (no context takeover, which is
 // all nbio has).
 func (v *view) idleDeflateTargets(add func(string, string, int), allOK func([]bool) int) {
-	for _, own := range []string{"ours", "ours-poller"} {
-		target := "Idle RSS per connection with context takeover, history full: at most 2^window_bits bytes per direction + 1 KiB (66.6 KB at 15 bits)"
-		if own != "ours" {
-			target += " — " + libLabel(own)
-		}
-		samples := v.res.IdleDeflate[own+"/takeover-full"]
-		rss, ok := sampleMedian(samples, idleRSS)
-		if !ok {
-			add(target, "not measured", -1)
-			continue
-		}
-		ext := samples[0].Extensions
-		bound := takeoverBound(ext)
-		s, cb := windowBits(ext)
-		neg := ""
-		if !strings.Contains(ext, "permessage-deflate") || strings.Contains(ext, "no_context_takeover") {
-			neg = " (context takeover was not negotiated both ways)"
-		}
-		add(target, fmt.Sprintf("%s against %s (%d/%d bits)%s", fmtBytes(rss), fmtBytes(bound), s, cb, neg), allOK([]bool{rss <= bound && neg == ""}))
-		if own == "ours" {
-			v.takeoverIncrementTarget(add, allOK, rss, bound, s, cb, neg)
+	for _, full := range []struct {
+		mode string
+		bits int
+	}{{"takeover-full", 15}, {"takeover-full-10", 10}} {
+		for _, own := range []string{"ours", "ours-poller"} {
+			v.windowsFullTarget(add, allOK, own, full.mode, full.bits)
 		}
 	}
 	target := "Poller RSS per idle connection below nbio's, compressed messages both ways (no context takeover)"

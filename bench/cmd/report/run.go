@@ -36,7 +36,8 @@ type Results struct {
 	// (part echo-deflate); Loops the Poller's echo by its number of event
 	// loops, "2" (part loops); Paced the paced samples by lib (part
 	// paced); IdleDeflate idle samples with compression in use by
-	// "lib/plain", "lib/deflate", "lib/takeover" or "lib/takeover-full"
+	// "lib/plain", "lib/deflate", "lib/takeover", "lib/takeover-full" or
+	// "lib/takeover-full-10"
 	// (part idle-deflate); Scale the samples at the largest connection
 	// count by "lib/idle" and "lib/echo", and ScaleEnv the limits they
 	// ran under (part scale). See parts.go.

@@ -229,41 +229,54 @@ type PacedSample struct {
 // runPaced runs one round of the paced compressed echo.
 func (r *Run) runPaced(ctx context.Context, round int) {
 	c := r.Config
-	log.Printf("  paced compressed echo: %d connections, %g message(s) a second each, %d B", c.PacedConns, c.PacedRate, c.PacedSize)
-	for _, lib := range rotated(deflateLibs, round) {
-		args := append([]string{
-			"-mode", "paced",
-			"-rate", strconv.FormatFloat(c.PacedRate, 'g', -1, 64),
-			"-conns", strconv.Itoa(c.PacedConns),
-			"-size", strconv.Itoa(c.PacedSize),
-			"-warmup", c.PacedWarmup.String(),
-			"-duration", c.PacedDuration.String(),
-			"-memsample", "250ms",
-			"-dialconc", "128",
-		}, deflateLoadArgs...)
-		res, err := r.loadRun(ctx, lib, []string{"-compress"}, c.PacedWarmup+c.PacedDuration+3*time.Minute, args...)
-		if err != nil {
-			r.note("round %d: paced %s: %v", round+1, lib, err)
-			continue
+	for _, takeover := range []bool{false, true} {
+		log.Printf("  paced compressed echo: %d connections, %g message(s) a second each, %d B, context takeover %v", c.PacedConns, c.PacedRate, c.PacedSize, takeover)
+		libs, flag, suffix := deflateLibs, "-compress", ""
+		if takeover {
+			libs, flag, suffix = takeoverLibs, "-takeover", "/takeover"
 		}
-		r.checkLoad(round, "paced "+lib, res, c.PacedConns, true)
-		s := PacedSample{
-			Round:      round,
-			Conns:      res.Connected,
-			MsgsPerSec: res.MsgsPerSec,
-			P50us:      res.P50us,
-			P99us:      res.P99us,
-			CPUPerMsg:  res.CPUPerMsg,
-			Late:       res.Late,
-			Errors:     res.Errors,
-			Extensions: res.Extensions,
-			Compressed: res.compressed(),
+		for _, lib := range rotated(libs, round) {
+			r.pacedRun(ctx, round, lib, flag, lib+suffix)
 		}
-		if res.Connected > 0 && res.ServerRSS > 0 {
-			s.RSSPerConn = (res.ServerRSS - res.ServerRSSBefore) / float64(res.Connected)
-		}
-		r.Results.Paced[lib] = append(r.Results.Paced[lib], s)
 	}
+}
+
+// pacedRun measures one round of lib's server started with flag, recorded
+// under key.
+func (r *Run) pacedRun(ctx context.Context, round int, lib, flag, key string) {
+	c := r.Config
+	args := append([]string{
+		"-mode", "paced",
+		"-rate", strconv.FormatFloat(c.PacedRate, 'g', -1, 64),
+		"-conns", strconv.Itoa(c.PacedConns),
+		"-size", strconv.Itoa(c.PacedSize),
+		"-warmup", c.PacedWarmup.String(),
+		"-duration", c.PacedDuration.String(),
+		"-memsample", "250ms",
+		"-dialconc", "128",
+	}, deflateLoadArgs...)
+	res, err := r.loadRun(ctx, lib, []string{flag}, c.PacedWarmup+c.PacedDuration+3*time.Minute, args...)
+	if err != nil {
+		r.note("round %d: paced %s: %v", round+1, key, err)
+		return
+	}
+	r.checkLoad(round, "paced "+key, res, c.PacedConns, true)
+	s := PacedSample{
+		Round:      round,
+		Conns:      res.Connected,
+		MsgsPerSec: res.MsgsPerSec,
+		P50us:      res.P50us,
+		P99us:      res.P99us,
+		CPUPerMsg:  res.CPUPerMsg,
+		Late:       res.Late,
+		Errors:     res.Errors,
+		Extensions: res.Extensions,
+		Compressed: res.compressed(),
+	}
+	if res.Connected > 0 && res.ServerRSS > 0 {
+		s.RSSPerConn = (res.ServerRSS - res.ServerRSSBefore) / float64(res.Connected)
+	}
+	r.Results.Paced[key] = append(r.Results.Paced[key], s)
 }
 
 // idleDeflateModes are the rows of the idle-deflate part, in order.

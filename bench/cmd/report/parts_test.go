@@ -103,6 +103,9 @@ func TestRenderPaced(t *testing.T) {
 	res := newResults()
 	for lib, x := range map[string]float64{"ours": 80, "ours-poller": 60, "gorilla": 110, "coder": 100, "gws": 90, "nbio": 140} {
 		res.Paced[lib] = []PacedSample{{Conns: 1000, MsgsPerSec: 1000, P50us: x * 2, P99us: x * 10, CPUPerMsg: x, RSSPerConn: x * 100, Compressed: true}}
+		if slices.Contains(takeoverLibs, lib) {
+			res.Paced[lib+"/takeover"] = []PacedSample{{Conns: 1000, MsgsPerSec: 1000, P50us: x * 2, P99us: x * 10, CPUPerMsg: x * 2, RSSPerConn: x * 200, Compressed: true}}
+		}
 	}
 	md, _ := render(res, "")
 	s := section(t, md, "## Busy compressed connections")
@@ -112,7 +115,12 @@ func TestRenderPaced(t *testing.T) {
 		"| nbio | 1,000 | 1,000 | 280 µs | 1.4 ms | 140 µs | 14.0 KB | 0 |",
 		"| **ours ÷ best peer** | | | | 0.89× (gws) | 0.89× (gws) | 0.89× (gws) | |",
 		"| **ours (poller) ÷ best peer** | | | | 0.67× (gws) | 0.67× (gws) | 0.67× (gws) | |",
+		"With context takeover (`echoserver -takeover`",
+		"| ours (poller) | 1,000 | 1,000 | 120 µs | 600 µs | 120 µs | 12.0 KB | 0 |",
 	)
+	if strings.Contains(s[strings.Index(s, "With context takeover"):], "| nbio |") {
+		t.Error("nbio has a row with context takeover")
+	}
 }
 
 func TestRenderIdleDeflate(t *testing.T) {

@@ -242,13 +242,34 @@ func (v *view) paced() {
 	c := v.res.Config
 	v.p("## Busy compressed connections")
 	v.p("")
-	v.p("%s connections to one server, each sending one compressed %s JSON message every %s and waiting for its echo (`loadgen -mode paced -rate %g`; each connection starts at an offset of its own, so the messages arrive spread evenly): %s messages a second in all, most connections idle at any moment, as a server of many quiet clients sees them. Compression as in the compressed echo (`echoserver -compress`, no context takeover). %s of warm-up, then %s measured: the server's CPU per message, and its resident memory per connection while busy, the mean of samples taken every 250 ms less the server's before the connections, with no forced GC (GOGC headroom and garbage included). `late` counts the sends that fell a whole period behind. Rerun with `go run ./cmd/report -from results.json -only paced`.",
+	v.p("%s connections to one server, each sending one compressed %s JSON message every %s and waiting for its echo (`loadgen -mode paced -rate %g`; each connection starts at an offset of its own, so the messages arrive spread evenly): %s messages a second in all, most connections idle at any moment, as a server of many quiet clients sees them. Compression as in the compressed echo (`echoserver -compress`, no context takeover), then with context takeover. %s of warm-up, then %s measured: the server's CPU per message, and its resident memory per connection while busy, the mean of samples taken every 250 ms less the server's before the connections, with no forced GC (GOGC headroom and garbage included). `late` counts the sends that fell a whole period behind. Rerun with `go run ./cmd/report -from results.json -only paced`.",
 		fmtInt(float64(c.PacedConns)), sizeLabel(c.PacedSize), fmtPeriod(c.PacedRate), c.PacedRate, fmtInt(float64(c.PacedConns)*c.PacedRate), c.PacedWarmup, c.PacedDuration)
 	v.p("")
+	v.pacedTable(deflateLibs, "")
+	if v.pacedMeasured(takeoverLibs, "/takeover") {
+		v.p("With context takeover (`echoserver -takeover`, both ways, 15-bit windows; each connection's histories grow to the 1 KiB of its messages' text, and gorilla and nbio have no takeover):")
+		v.p("")
+		v.pacedTable(takeoverLibs, "/takeover")
+	}
+}
+
+// pacedMeasured reports whether any of libs has samples under suffix.
+func (v *view) pacedMeasured(libs []string, suffix string) bool {
+	for _, lib := range libs {
+		if len(v.res.Paced[lib+suffix]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// pacedTable renders the paced rows of libs, their samples under
+// lib+suffix, and our ratios to the best of them.
+func (v *view) pacedTable(libs []string, suffix string) {
 	v.p("| library | connections | msgs/s | p50 | p99 | server CPU per msg | RSS per conn, busy | late |")
 	v.p("|---|---:|---:|---:|---:|---:|---:|---:|")
-	get := func(lib string) []PacedSample { return v.res.Paced[lib] }
-	for _, lib := range deflateLibs {
+	get := func(lib string) []PacedSample { return v.res.Paced[lib+suffix] }
+	for _, lib := range libs {
 		samples := get(lib)
 		if len(samples) == 0 {
 			v.p("| %s | n/a | n/a | n/a | n/a | n/a | n/a | |", libLabel(lib))
@@ -267,9 +288,9 @@ func (v *view) paced() {
 		}
 		v.p("| %s%s | %s | %s | %s | %s | %s | %s | %s |", libLabel(lib), mark, fmtInt(conns), fmtInt(m), fmtUs(p50), fmtUs(p99), fmtUs(cpu), fmtBytes(rss), fmtInt(late))
 	}
-	cPeer, _, cok := bestPeerIn(deflateLibs, get, pacedCPU, false)
-	rPeer, _, rok := bestPeerIn(deflateLibs, get, pacedRSS, false)
-	pPeer, _, pok := bestPeerIn(deflateLibs, get, pacedP99, false)
+	cPeer, _, cok := bestPeerIn(libs, get, pacedCPU, false)
+	rPeer, _, rok := bestPeerIn(libs, get, pacedRSS, false)
+	pPeer, _, pok := bestPeerIn(libs, get, pacedP99, false)
 	for _, own := range []string{"ours", "ours-poller"} {
 		if len(get(own)) == 0 {
 			continue

@@ -25,9 +25,7 @@ var deflateTail = []byte{0x00, 0x00, 0xff, 0xff}
 
 // deflate is the compression state of one connection.
 type deflate struct {
-	// Our direction. Matches never reach further back than
-	// 2^sendWindowBits bytes, whatever the size: the smaller of the window
-	// negotiated and CompressionOptions.SendWindowBits.
+	// Our direction.
 	sendHist  lz.History // the plaintext sent, under takeover
 	sendToken uint64     // names the stream a pooled compressor last ended for us; 0: none
 
@@ -40,8 +38,11 @@ type deflate struct {
 	block atomic.Uint64
 	users atomic.Int32
 
-	threshold      int32
-	level          int8 // 1: the history's end is searched; 2: all of it (CompressionOptions.Level)
+	threshold int32
+	level     int8 // 1: the history's end is searched; 2: all of it (CompressionOptions.Level)
+	// Matches never reach further back than 2^sendWindowBits bytes,
+	// whatever the size: the smaller of the window negotiated and
+	// CompressionOptions.SendWindowBits.
 	sendWindowBits int8
 	recvWindowBits int8
 	sendTakeover   bool

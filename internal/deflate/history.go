@@ -47,8 +47,7 @@ func (h *History) Append(p []byte) {
 		return
 	}
 	if len(p) >= size {
-		h.grow(size, 0)
-		h.set(append(h.buf()[:0], p[len(p)-size:]...))
+		h.set(append(h.grow(size, 0)[:0], p[len(p)-size:]...))
 		return
 	}
 	buf := h.buf()

@@ -55,17 +55,27 @@ var (
 	inUse   int      // bytes lent
 )
 
-// classOf returns the class of blocks of size bytes, creating it.
+// classOf returns the class of blocks of size bytes, creating it; nil when
+// an ID could not name another class.
 func classOf(size int) (int, *class) {
 	for i, c := range classes {
 		if c.size == size {
 			return i, c
 		}
 	}
+	if len(classes) == maxClasses {
+		return 0, nil
+	}
 	c := &class{size: size, perChunk: max(1, chunkBytes/size)}
 	classes = append(classes, c)
 	return len(classes) - 1, c
 }
+
+// The limits of what an ID can name.
+const (
+	maxClasses = 1 << 8
+	maxSlots   = 1 << 24
+)
 
 // Alloc lends a zeroed block of at least n bytes and the ID that frees
 // it: whole pages, or below a page the next power of two, so that blocks
@@ -78,15 +88,18 @@ func Alloc(n int) ([]byte, ID, bool) {
 	size := blockSize(n)
 	mu.Lock()
 	defer mu.Unlock()
-	if len(classes) >= 255 {
+	ci, c := classOf(size)
+	if c == nil {
 		return nil, 0, false
 	}
-	ci, c := classOf(size)
 	var slot int
 	if k := len(c.free); k > 0 {
 		slot = int(c.free[k-1])
 		c.free = c.free[:k-1]
 	} else {
+		if c.carved == maxSlots {
+			return nil, 0, false
+		}
 		if c.carved == len(c.chunks)*c.perChunk {
 			m, err := mapChunk(c.perChunk * size)
 			if err != nil {

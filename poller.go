@@ -78,6 +78,16 @@ type PollerOptions struct {
 	// peers and bursts at the cost of memory per slow peer. Zero means
 	// DefaultWriteQueueLimit (1 MiB).
 	WriteQueueLimit int
+
+	// NoBatching makes every read and write of a loop a system call of its
+	// own. By default, on Linux with io_uring, a loop reads the
+	// connections one wait reported readable with one system call, and
+	// sends what was written to them meanwhile (frames up to 2 KiB) with
+	// one more, after every OnMessage of the batch returned: fewer system
+	// calls per message, at the price of replies leaving together rather
+	// than each as soon as it is written. Batching is skipped silently
+	// where io_uring is missing or refused.
+	NoBatching bool
 }
 
 // ErrPollerClosed is returned by Poller.Serve after Poller.Close.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fullduplex/websocket/internal/bpool"
 	"github.com/fullduplex/websocket/internal/poll"
+	"github.com/fullduplex/websocket/internal/uring"
 	"github.com/fullduplex/websocket/internal/wsproto"
 )
 
@@ -44,6 +45,12 @@ type loop struct {
 	readN  int
 	readE  error
 	readFn func(fd uintptr) bool
+
+	// ring batches the loop's reads and writes (poller_batch_linux.go);
+	// nil when each is a system call of its own.
+	ring     *uring.Ring
+	batch    []batchEntry
+	resultFn func(tag uint64, res int32) // l.result, bound once
 }
 
 // loopSocket is a socket a loop took out of the runtime's poller.
@@ -59,6 +66,7 @@ func (p *Poller) startLoops() error {
 		}
 		l := &loop{p: p, ep: ep, conns: make(map[uint64]*Conn), next: poll.WakeToken + 1}
 		l.readFn = l.readNow
+		l.newRing()
 		p.loops = append(p.loops, l)
 		p.wg.Add(1)
 		go l.run()
@@ -182,6 +190,11 @@ func (l *loop) connClosed(c *Conn) {
 func (l *loop) run() {
 	defer l.p.wg.Done()
 	defer l.ep.Close()
+	defer func() {
+		if l.ring != nil {
+			l.ring.Close()
+		}
+	}()
 	l.g.Store(goid())
 	handle := l.event // made once: Wait's callback
 	for !l.done {
@@ -191,6 +204,7 @@ func (l *loop) run() {
 			l.abandon()
 			return
 		}
+		l.runBatch()
 	}
 }
 
@@ -210,7 +224,11 @@ func (l *loop) event(ev poll.Event) {
 		c.wr.queue.Load().flush(c)
 	}
 	if ev.Readable {
-		l.ready(c)
+		if l.ring != nil {
+			l.collect(c)
+		} else {
+			l.ready(c)
+		}
 	}
 }
 
@@ -277,16 +295,18 @@ func (l *loop) ready(c *Conn) {
 	ev := c.ev.Load()
 	ev.flags.Or(evPending)
 	if c.readMu.TryLock() {
-		l.serviceHeld(c, ev)
+		l.serviceHeld(c, ev, nil)
 	}
 }
 
 // serviceHeld services c, whose readMu the caller holds, and releases it,
-// looping while events arrived meanwhile.
-func (l *loop) serviceHeld(c *Conn, ev *evState) {
+// looping while events arrived meanwhile. pre, if not nil, is a read
+// already done (a batch's).
+func (l *loop) serviceHeld(c *Conn, ev *evState, pre *prefill) {
 	for {
 		ev.flags.And(^uint32(evPending))
-		l.service(c)
+		l.service(c, pre)
+		pre = nil
 		c.readMu.Unlock()
 		if ev.has(evClosing) && c.readMu.TryLock() {
 			l.finishHeld(c) // closed while serviced: report it now
@@ -299,8 +319,8 @@ func (l *loop) serviceHeld(c *Conn, ev *evState) {
 }
 
 // service reads what the socket holds and delivers every message whose
-// last byte is in.
-func (l *loop) service(c *Conn) {
+// last byte is in. pre, if not nil, is its first read, already done.
+func (l *loop) service(c *Conn, pre *prefill) {
 	r := &c.rd
 	r.hold()
 	total := 0
@@ -318,7 +338,10 @@ func (l *loop) service(c *Conn) {
 		}
 		var n, space int
 		var err error
-		if r.inMessage && !r.compressed && r.r == r.w && r.dec.PayloadLeft() >= bpool.ReadSize {
+		if pre != nil {
+			n, space, err = pre.n, pre.space, pre.err
+			pre = nil
+		} else if r.inMessage && !r.compressed && r.r == r.w && r.dec.PayloadLeft() >= bpool.ReadSize {
 			n, space, err = l.fillPartial(c)
 		} else {
 			n, space, err = l.fill(r)

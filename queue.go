@@ -35,6 +35,11 @@ type outQueue struct {
 	off        int
 	queued     atomic.Int64  // len(buf) - off, read without mu by the loop
 	closeAfter bool          // a close frame is in buf: report it written when buf drains
+	// batch is set while the connection's loop runs a batch that includes
+	// it (poller_batch_linux.go): small writes then wait in buf for the
+	// batch's end, when one system call sends what every connection of
+	// the batch queued.
+	batch bool
 	room       chan struct{} // closed when queued falls to limit; made by a writer that waits
 	// hdr is where the holder of frameMu assembles a server frame's
 	// header (writeFrame): send copies what it queues, so hdr is free
@@ -56,8 +61,11 @@ func (q *outQueue) send(c *Conn, isClose bool, bufs [][]byte) (written bool, err
 		return false, ErrWriteQueueFull
 	}
 	if q.queued.Load() == 0 {
-		bufs, err = q.sendNow(c, bufs)
-		if err != nil {
+		if q.batch && totalLen(bufs) <= batchBufSize {
+			if q.buf == nil {
+				q.buf = batchBufPool.Get().(*[batchBufSize]byte)[:0]
+			}
+		} else if bufs, err = q.sendNow(c, bufs); err != nil {
 			q.mu.Unlock()
 			return true, err
 		}
@@ -121,16 +129,39 @@ func (q *outQueue) flush(c *Conn) {
 	}
 	rest, err := q.sendNow(c, [][]byte{q.buf[q.off:]})
 	if len(rest) == 0 {
-		q.off, q.buf = 0, nil // drop the storage: an idle connection keeps none
+		q.off = len(q.buf)
 	} else {
 		q.off = len(q.buf) - len(rest[0])
+	}
+	q.settle(c, err)
+}
+
+// sent records that n bytes of what was queued went out in a batch (err
+// is errWouldBlock when the socket took less, or what failed), and
+// releases q.mu, which the batch took.
+func (q *outQueue) sent(c *Conn, n int, err error) {
+	q.off += n
+	if err == errWouldBlock {
+		err = nil // EPOLLOUT will say when the rest can go
+	}
+	q.settle(c, err)
+}
+
+// settle updates the queue after a write of q.buf up to q.off, releases
+// q.mu and acts on the outcome: a failed write fails the connection, a
+// queue that drained reports its close frame written, or lets the
+// pending control frames go.
+func (q *outQueue) settle(c *Conn, err error) {
+	drained := q.off == len(q.buf)
+	if drained {
+		q.dropStorage() // an idle connection keeps none
 	}
 	q.queued.Store(int64(len(q.buf) - q.off))
 	if q.room != nil && int(q.queued.Load()) <= c.queueLimit() {
 		close(q.room)
 		q.room = nil
 	}
-	closeOut := q.closeAfter && len(rest) == 0 && err == nil
+	closeOut := q.closeAfter && drained && err == nil
 	if closeOut {
 		q.closeAfter = false
 	}
@@ -140,9 +171,32 @@ func (q *outQueue) flush(c *Conn) {
 		c.frameError(true, err)
 	case closeOut:
 		c.closeFrameWritten()
-	case len(rest) == 0:
+	case drained:
 		c.kickControl() // control frames wait for an empty queue
 	}
+}
+
+// batchBufSize is the largest frame a batch holds back, and the size of
+// the pooled storage that holds it: larger frames are written at once, as
+// a copy would cost about what the system call saves.
+const batchBufSize = 2048
+
+var batchBufPool = sync.Pool{New: func() any { return new([batchBufSize]byte) }}
+
+// dropStorage lets go of buf, giving pooled storage back.
+func (q *outQueue) dropStorage() {
+	if cap(q.buf) == batchBufSize {
+		batchBufPool.Put((*[batchBufSize]byte)(q.buf[:batchBufSize]))
+	}
+	q.buf, q.off = nil, 0
+}
+
+func totalLen(bufs [][]byte) int {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	return n
 }
 
 // awaitRoom waits, unless called from the serving loop, until no more
@@ -178,7 +232,7 @@ func (q *outQueue) awaitRoom(ctx context.Context, c *Conn) error {
 // release drops the queue's storage once the connection is closed.
 func (q *outQueue) release() {
 	q.mu.Lock()
-	q.buf, q.off = nil, 0
+	q.dropStorage()
 	q.queued.Store(0)
 	q.mu.Unlock()
 }

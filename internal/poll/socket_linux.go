@@ -127,6 +127,19 @@ func (s *Socket) Control(f func(fd uintptr)) error {
 	return nil
 }
 
+// Acquire returns the descriptor, which stays open until Release, for
+// calls made outside Read and Write (a batch of them through io_uring);
+// false once Close was called.
+func (s *Socket) Acquire() (fd int, ok bool) {
+	if !s.use() {
+		return -1, false
+	}
+	return s.fd, true
+}
+
+// Release ends an Acquire.
+func (s *Socket) Release() { s.done() }
+
 // Read runs f with the descriptor once; f must read without waiting. If
 // f reports false (it would wait), Read returns ErrWouldBlock: a Socket
 // cannot wait for readiness, its loop does.

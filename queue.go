@@ -33,14 +33,14 @@ type outQueue struct {
 	mu         sync.Mutex
 	buf        []byte // what is left to write is buf[off:]
 	off        int
-	queued     atomic.Int64  // len(buf) - off, read without mu by the loop
-	closeAfter bool          // a close frame is in buf: report it written when buf drains
+	queued     atomic.Int64 // len(buf) - off, read without mu by the loop
+	closeAfter bool         // a close frame is in buf: report it written when buf drains
 	// batch is set while the connection's loop runs a batch that includes
 	// it (poller_batch_linux.go): small writes then wait in buf for the
 	// batch's end, when one system call sends what every connection of
 	// the batch queued.
 	batch bool
-	room       chan struct{} // closed when queued falls to limit; made by a writer that waits
+	room  chan struct{} // closed when queued falls to limit; made by a writer that waits
 	// hdr is where the holder of frameMu assembles a server frame's
 	// header (writeFrame): send copies what it queues, so hdr is free
 	// again once send returns.

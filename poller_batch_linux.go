@@ -5,7 +5,6 @@ import (
 	"math"
 	"syscall"
 
-	"github.com/fullduplex/websocket/internal/bpool"
 	"github.com/fullduplex/websocket/internal/uring"
 )
 
@@ -38,7 +37,8 @@ type batchEntry struct {
 	ev    *evState
 	q     *outQueue
 	fd    int // held (Socket.Acquire) while a batched call uses it; -1 when none
-	space int // the room the batched read had
+	space int    // the room the batched read had
+	room  []byte // where it read, when into the message being gathered
 	res   int32
 }
 
@@ -87,7 +87,7 @@ func (l *loop) runBatch() {
 		var pre *prefill
 		if e.fd >= 0 {
 			n, err := recvResult(e.res)
-			pre = &prefill{n: n, space: e.space, err: err}
+			pre = &prefill{n: n, space: e.space, err: err, room: e.room}
 		}
 		l.serviceHeld(e.c, e.ev, pre)
 	}
@@ -107,20 +107,23 @@ func (l *loop) recvBatch() {
 			continue
 		}
 		r.hold()
-		if r.inMessage && !r.compressed && r.r == r.w && r.dec.PayloadLeft() >= bpool.ReadSize {
-			continue // a large payload is read straight into the message (fillPartial)
+		var dst []byte
+		if r.readsIntoMessage() {
+			e.room = partialRoom(r) // as fillPartial reads
+			dst = e.room
+		} else {
+			r.makeRoom()
+			dst = r.buf[r.w:]
 		}
-		r.makeRoom()
-		space := len(r.buf) - r.w
-		if space == 0 {
+		if len(dst) == 0 {
 			continue
 		}
 		fd, ok := e.ev.sock.Acquire()
 		if !ok {
 			continue
 		}
-		e.fd, e.space, e.res = fd, space, noResult
-		l.ring.Recv(fd, r.buf[r.w:], uint64(i))
+		e.fd, e.space, e.res = fd, len(dst), noResult
+		l.ring.Recv(fd, dst, uint64(i))
 	}
 	err := l.ring.Run(l.resultFn)
 	for i := range l.batch {
@@ -129,7 +132,7 @@ func (l *loop) recvBatch() {
 			continue
 		}
 		e.ev.sock.Release()
-		if e.res > 0 {
+		if e.res > 0 && e.room == nil {
 			e.c.rd.w += int(e.res)
 		}
 		if err != nil && e.res == noResult {
@@ -212,6 +215,7 @@ func (l *loop) dropRing() {
 type prefill struct {
 	n, space int
 	err      error
+	room     []byte // not nil when it read into the message being gathered
 }
 
 // recvResult turns a batched read's result into what loop.read returns.

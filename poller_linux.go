@@ -340,8 +340,11 @@ func (l *loop) service(c *Conn, pre *prefill) {
 		var err error
 		if pre != nil {
 			n, space, err = pre.n, pre.space, pre.err
+			if pre.room != nil && n > 0 {
+				l.partialRead(c, pre.room[:n])
+			}
 			pre = nil
-		} else if r.inMessage && !r.compressed && r.r == r.w && r.dec.PayloadLeft() >= bpool.ReadSize {
+		} else if r.readsIntoMessage() {
 			n, space, err = l.fillPartial(c)
 		} else {
 			n, space, err = l.fill(r)
@@ -483,29 +486,60 @@ func (l *loop) complete(c *Conn) {
 // message being gathered, a growing chunk at a time, instead of through
 // the read buffer: fewer system calls and one copy less.
 func (l *loop) fillPartial(c *Conn) (n, space int, err error) {
-	r := &c.rd
-	p := r.partialBuf()
-	if cap(*p)-len(*p) < bpool.ReadSize {
-		*p = growForRead(*p, r.dec.PayloadLeft())
-	}
-	start := len(*p)
-	room := (*p)[start:min(cap(*p), start+int(min(r.dec.PayloadLeft(), maxDirectRead)))]
-	n, err = l.read(r, room)
+	room := partialRoom(&c.rd)
+	n, err = l.read(&c.rd, room)
 	if err != nil {
 		return 0, len(room), err
 	}
+	l.partialRead(c, room[:n])
+	return n, len(room), nil
+}
+
+// readsIntoMessage reports whether the next read goes straight into the
+// message being gathered (fillPartial): a large uncompressed payload is
+// due and nothing is buffered.
+func (r *reader) readsIntoMessage() bool {
+	return r.inMessage && !r.compressed && r.r == r.w && r.dec.PayloadLeft() >= bpool.ReadSize
+}
+
+// partialRoom returns where the next read into the message being gathered
+// goes: the room after it, grown as needed, up to what its frame still
+// carries and a read buffer's worth more. What follows the payload is
+// read with it when it is there, so that the read that ends the payload
+// ends short, showing the socket drained: a read that exactly filled its
+// room would need another to find out.
+func partialRoom(r *reader) []byte {
+	p := r.partialBuf()
+	want := r.dec.PayloadLeft() + bpool.ReadSize
+	if cap(*p)-len(*p) < bpool.ReadSize {
+		*p = growForRead(*p, want)
+	}
+	start := len(*p)
+	return (*p)[start:min(cap(*p), start+int(min(want, maxDirectRead)))]
+}
+
+// partialRead takes in the payload bytes just read into partialRoom, and
+// delivers the message if they end it.
+func (l *loop) partialRead(c *Conn, got []byte) {
+	r := &c.rd
+	payload := got[:min(int64(len(got)), r.dec.PayloadLeft())]
+	if next := got[len(payload):]; len(next) > 0 {
+		// The bytes past the frame go to the read buffer, before the
+		// message, where they were read, goes back to its pool.
+		r.acquire()
+		r.r, r.w = 0, copy(r.buf, next)
+	}
 	var ev wsproto.Event
-	_, derr := r.dec.DecodeInto(room[:n], &ev)
-	if derr != nil {
-		r.failDecode(nil, derr)
-		return n, len(room), nil
+	if _, err := r.dec.DecodeInto(payload, &ev); err != nil {
+		r.failDecode(nil, err)
+		return
 	}
 	c.noteFrame()
-	*p = (*p)[:start+n]
+	p := r.partialBuf()
+	*p = (*p)[:len(*p)+len(payload)]
 	if ev.Last {
 		l.complete(c)
 	}
-	return n, len(room), nil
 }
 
 // readNow runs inside RawConn.Read: one read into dst, no waiting.

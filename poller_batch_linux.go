@@ -36,7 +36,7 @@ type batchEntry struct {
 	c     *Conn
 	ev    *evState
 	q     *outQueue
-	fd    int // held (Socket.Acquire) while a batched call uses it; -1 when none
+	fd    int    // held (Socket.Acquire) while a batched call uses it; -1 when none
 	space int    // the room the batched read had
 	room  []byte // where it read, when into the message being gathered
 	res   int32

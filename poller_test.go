@@ -32,14 +32,18 @@ type closedConn struct {
 }
 
 // pollerModes runs a test body with connections on epoll (plain TCP, on
-// Linux) and on a goroutine each (TLS, which no loop can watch).
+// Linux; with batched system calls, and with "tcp-plain" without) and on
+// a goroutine each (TLS, which no loop can watch).
 func pollerModes(t *testing.T, body func(t *testing.T, srv *pollerServer)) {
-	for _, mode := range []string{"tcp", "tls"} {
+	for _, mode := range pollerModeNames {
 		t.Run(mode, func(t *testing.T) {
 			body(t, newPollerServer(t, mode, nil, nil))
 		})
 	}
 }
+
+// pollerModeNames are the modes of pollerModes.
+var pollerModeNames = []string{"tcp", "tcp-plain", "tls"}
 
 // newPollerServer starts an echo server: every message comes back as is,
 // and a text message "close" makes the server Close with 1000 from
@@ -52,6 +56,9 @@ func newPollerServer(t *testing.T, mode string, aopts *AcceptOptions, popts *Pol
 	opts := PollerOptions{Loops: 2}
 	if popts != nil {
 		opts = *popts
+	}
+	if mode == "tcp-plain" {
+		opts.NoBatching = true
 	}
 	if opts.OnMessage == nil {
 		opts.OnMessage = func(c *Conn, typ MessageType, msg []byte) {
@@ -152,7 +159,7 @@ func TestPollerEcho(t *testing.T) {
 			aopts := &AcceptOptions{}
 			aopts.Compression.Mode = comp.mode
 			aopts.Compression.Threshold = -1
-			for _, mode := range []string{"tcp", "tls"} {
+			for _, mode := range pollerModeNames {
 				t.Run(mode, func(t *testing.T) {
 					srv := newPollerServer(t, mode, aopts, nil)
 					dopts := &DialOptions{}
@@ -286,7 +293,7 @@ func TestPollerCloseElsewhere(t *testing.T) {
 		Loops:     1,
 		OnMessage: func(c *Conn, typ MessageType, msg []byte) { srvConns <- c },
 	}
-	for _, mode := range []string{"tcp", "tls"} {
+	for _, mode := range pollerModeNames {
 		t.Run(mode, func(t *testing.T) {
 			srv := newPollerServer(t, mode, nil, popts)
 			c := srv.dial(t, nil)
@@ -381,7 +388,7 @@ func TestPollerProtocolError(t *testing.T) {
 func TestPollerPing(t *testing.T) {
 	srvConns := make(chan *Conn, 1)
 	popts := &PollerOptions{OnMessage: func(c *Conn, typ MessageType, msg []byte) { srvConns <- c }}
-	for _, mode := range []string{"tcp", "tls"} {
+	for _, mode := range pollerModeNames {
 		t.Run(mode, func(t *testing.T) {
 			srv := newPollerServer(t, mode, nil, popts)
 			c := srv.dial(t, nil)

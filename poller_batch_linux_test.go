@@ -1,0 +1,151 @@
+package websocket
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/fullduplex/websocket/internal/uring"
+)
+
+// TestPollerLoopsBatch: where io_uring works, every loop batches its
+// system calls unless told not to, so that the Poller tests exercise
+// batching here ("tcp-plain" covers the other path).
+func TestPollerLoopsBatch(t *testing.T) {
+	r, err := uring.New(8)
+	if err != nil {
+		t.Skipf("io_uring unavailable, loops use plain system calls: %v", err)
+	}
+	r.Close()
+	for _, tc := range []struct {
+		name string
+		opts PollerOptions
+		ring bool
+	}{
+		{
+			name: "default",
+			opts: PollerOptions{Loops: 2},
+			ring: true,
+		},
+		{
+			name: "NoBatching",
+			opts: PollerOptions{Loops: 2, NoBatching: true},
+			ring: false,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.OnMessage = func(*Conn, MessageType, []byte) {}
+			p, err := NewPoller(tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			for i, l := range p.loops {
+				if got := l.ring != nil; got != tc.ring {
+					t.Errorf("loop %d batches: %v, want %v", i, got, tc.ring)
+				}
+			}
+		})
+	}
+}
+
+// TestPollerBatchKeepsOrder: what a batch holds back, what bypasses it
+// (frames over batchBufSize) and what other goroutines write meanwhile
+// reach each peer in the order each writer wrote it. Each client sends its
+// requests in one burst, so batches hold several messages of one
+// connection; OnMessage answers each with a small, a large and a small
+// message, while a goroutine per connection writes a numbered series.
+func TestPollerBatchKeepsOrder(t *testing.T) {
+	const (
+		clients  = 6
+		requests = 40
+		side     = 60
+	)
+	big := strings.Repeat("x", batchBufSize+100)
+	var wg sync.WaitGroup
+	popts := &PollerOptions{
+		Loops: 2,
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) {
+			ctx := context.Background()
+			if string(msg) == "side" {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range side {
+						if c.Write(ctx, MessageText, []byte("side:"+strconv.Itoa(i))) != nil {
+							return
+						}
+					}
+				}()
+				return
+			}
+			for _, reply := range []string{"echo:" + string(msg), "big:" + string(msg) + ":" + big, "after:" + string(msg)} {
+				if err := c.Write(ctx, MessageText, []byte(reply)); err != nil {
+					t.Errorf("reply: %v", err)
+					return
+				}
+			}
+		},
+	}
+	for _, mode := range []string{"tcp", "tcp-plain"} {
+		t.Run(mode, func(t *testing.T) {
+			srv := newPollerServer(t, mode, nil, popts)
+			var cwg sync.WaitGroup
+			for range clients {
+				c := srv.dial(t, nil)
+				cwg.Add(1)
+				go func() {
+					defer cwg.Done()
+					if err := checkBatchOrder(testCtx(t), c, requests, side, big); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			cwg.Wait()
+			wg.Wait()
+		})
+	}
+}
+
+// checkBatchOrder sends "side" and the requests in a burst, then reads
+// every reply and checks that each series arrives in order.
+func checkBatchOrder(ctx context.Context, c *Conn, requests, side int, big string) error {
+	if err := c.Write(ctx, MessageText, []byte("side")); err != nil {
+		return err
+	}
+	for i := range requests {
+		if err := c.Write(ctx, MessageText, []byte(strconv.Itoa(i))); err != nil {
+			return err
+		}
+	}
+	nextSide, nextReq, step := 0, 0, 0
+	steps := []string{"echo:", "big:", "after:"}
+	for nextSide < side || nextReq < requests {
+		_, msg, err := c.Read(ctx)
+		if err != nil {
+			return fmt.Errorf("after %d requests and %d side messages: %w", nextReq, nextSide, err)
+		}
+		if s, ok := bytes.CutPrefix(msg, []byte("side:")); ok {
+			if string(s) != strconv.Itoa(nextSide) {
+				return fmt.Errorf("side message %q, want %d", s, nextSide)
+			}
+			nextSide++
+			continue
+		}
+		want := steps[step] + strconv.Itoa(nextReq)
+		if step == 1 {
+			want += ":" + big
+		}
+		if string(msg) != want {
+			return fmt.Errorf("reply %.40q, want %.40q", msg, want)
+		}
+		if step = (step + 1) % len(steps); step == 0 {
+			nextReq++
+		}
+	}
+	return nil
+}

@@ -122,8 +122,11 @@ func (l *loop) recvBatch() {
 		if !ok {
 			continue
 		}
+		if l.ring.Recv(fd, dst, uint64(i)) != nil {
+			e.ev.sock.Release()
+			continue
+		}
 		e.fd, e.space, e.res = fd, len(dst), noResult
-		l.ring.Recv(fd, dst, uint64(i))
 	}
 	err := l.ring.Run(l.resultFn)
 	for i := range l.batch {
@@ -165,13 +168,16 @@ func (l *loop) sendBatch() {
 		if e.ev.sock != nil {
 			fd, ok = e.ev.sock.Acquire()
 		}
+		if ok && l.ring.Send(fd, q.buf[q.off:], uint64(i)) != nil {
+			e.ev.sock.Release()
+			ok = false
+		}
 		if !ok {
 			q.mu.Unlock()
 			q.flush(e.c) // written the usual way
 			continue
 		}
 		e.fd, e.res = fd, noResult
-		l.ring.Send(fd, q.buf[q.off:], uint64(i))
 	}
 	err := l.ring.Run(l.resultFn)
 	for i := range l.batch {

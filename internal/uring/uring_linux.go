@@ -196,6 +196,13 @@ func (r *Ring) add(op uint8, fd int, p []byte, tag uint64) error {
 
 // Run submits the batch, waits until every call in it completed, and
 // passes each call's tag and result (bytes, or a negated errno) to f.
+//
+// Non-blocking socket calls complete while they are submitted, so one
+// io_uring_enter that waits for nothing normally does it all. Waiting for
+// completions in that same call could wait forever if the kernel took
+// fewer calls than asked (it stops short of memory); so a wait, when one
+// is needed, is for calls already taken. After an error the ring is in an
+// unknown state: close it.
 func (r *Ring) Run(f func(tag uint64, res int32)) error {
 	want := r.queued
 	if want == 0 {
@@ -204,7 +211,11 @@ func (r *Ring) Run(f func(tag uint64, res int32)) error {
 	atomic.StoreUint32(r.sqTail, r.tail)
 	submitted, got := 0, 0
 	for got < want {
-		n, _, errno := syscall.Syscall6(sysEnter, uintptr(r.fd), uintptr(want-submitted), uintptr(want-got), enterGetEvents, 0, 0)
+		toSubmit, wait, flags := want-submitted, 0, uintptr(0)
+		if toSubmit == 0 {
+			wait, flags = want-got, enterGetEvents
+		}
+		n, _, errno := syscall.Syscall6(sysEnter, uintptr(r.fd), uintptr(toSubmit), uintptr(wait), flags, 0, 0)
 		switch errno {
 		case 0:
 			submitted += int(n)
@@ -214,6 +225,10 @@ func (r *Ring) Run(f func(tag uint64, res int32)) error {
 			return fmt.Errorf("io_uring_enter: %w", errno)
 		}
 		got += r.reap(f)
+		if toSubmit > 0 && n == 0 && errno == 0 {
+			r.queued = want - submitted
+			return errors.New("io_uring_enter: no call taken")
+		}
 	}
 	r.queued = 0
 	return nil

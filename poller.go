@@ -32,6 +32,11 @@ import (
 // reading costs its own queue and nothing else. Pongs and close frames go
 // through the same queue.
 //
+// Where the kernel offers io_uring, a loop batches its system calls: the
+// connections one wait found readable are read with one call, and the
+// small frames written to them meanwhile are sent with one more once
+// their callbacks returned (PollerOptions.NoBatching).
+//
 // A Poller is safe for concurrent use.
 type Poller struct {
 	opts  PollerOptions

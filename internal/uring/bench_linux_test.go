@@ -56,3 +56,11 @@ func BenchmarkEchoBatched(b *testing.B) {
 		r.Run(done)
 	})
 }
+
+// BenchmarkSyscall is the cost of entering and leaving the kernel, which
+// batching saves: getpid does no work of its own.
+func BenchmarkSyscall(b *testing.B) {
+	for range b.N {
+		syscall.Getpid()
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/fullduplex/websocket/internal/uring"
@@ -148,4 +149,56 @@ func checkBatchOrder(ctx context.Context, c *Conn, requests, side int, big strin
 		}
 	}
 	return nil
+}
+
+// TestPollerRingFailure: a ring whose io_uring_enter fails is dropped.
+// The connections of the failed batch, whose bytes may have been read and
+// lost, are failed; the loop goes on with plain system calls, so the next
+// connection is echoed.
+func TestPollerRingFailure(t *testing.T) {
+	if r, err := uring.New(8); err != nil {
+		t.Skipf("io_uring unavailable: %v", err)
+	} else {
+		r.Close()
+	}
+	srv := newPollerServer(t, "tcp", nil, &PollerOptions{Loops: 1})
+	l := srv.poller.loops[0]
+	ctx := testCtx(t)
+	first := srv.dial(t, nil)
+	echo := func(c *Conn, msg string) error {
+		if err := c.Write(ctx, MessageText, []byte(msg)); err != nil {
+			return err
+		}
+		_, got, err := c.Read(ctx)
+		if err == nil && string(got) != msg {
+			err = fmt.Errorf("echo %q, want %q", got, msg)
+		}
+		return err
+	}
+	if err := echo(first, "before"); err != nil {
+		t.Fatal(err)
+	}
+	// Put a pipe where the ring's descriptor was: io_uring_enter on it
+	// fails, and closing the ring later closes the pipe's end.
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(p[1])
+	if err := syscall.Dup3(p[0], l.ring.Fd(), syscall.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Close(p[0])
+	if err := echo(first, "during"); err == nil {
+		t.Fatal("the connection of the failed batch was echoed")
+	}
+	if cc := srv.nextClosed(t); cc.err == nil || !strings.Contains(cc.err.Error(), "input/output error") {
+		t.Errorf("the failed connection ended with %v, want EIO", cc.err)
+	}
+	second := srv.dial(t, nil)
+	for i := range 3 {
+		if err := echo(second, "after "+strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -167,6 +167,9 @@ func (r *Ring) Close() error {
 	return syscall.Close(r.fd)
 }
 
+// Fd is the ring's descriptor, for tests that make it fail.
+func (r *Ring) Fd() int { return r.fd }
+
 // Len is the number of calls added since the last Run.
 func (r *Ring) Len() int { return r.queued }
 

@@ -121,9 +121,10 @@ func (c *Conn) appendControlFrame(dst []byte, op opcode, payload []byte) []byte 
 // otherwise its holder sends them when it lets go. It never waits.
 func (c *Conn) kickControl() {
 	for c.controlPending() && c.frameMu.TryLock() {
-		if q := c.wr.queue.Load(); q != nil && q.queued.Load() > 0 {
-			// Control frames wait for the queue to drain; the flush that
-			// empties it kicks again.
+		if q := c.wr.queue.Load(); q != nil && q.queued.Load() > 0 && !q.takesControl() {
+			// Control frames wait for the queue to drain, unless all it
+			// holds is what a batch held back; the flush that empties it
+			// kicks again.
 			c.frameMu.Unlock()
 			if q.queued.Load() > 0 {
 				return

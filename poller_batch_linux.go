@@ -159,7 +159,7 @@ func (l *loop) sendBatch() {
 		q := e.q
 		e.fd = -1
 		q.mu.Lock()
-		q.batch = false
+		q.batch, q.held = false, false
 		if q.queued.Load() == 0 || e.c.isClosed() {
 			q.mu.Unlock()
 			continue
@@ -203,7 +203,7 @@ func (l *loop) flushBatch() {
 	for i := range l.batch {
 		e := &l.batch[i]
 		e.q.mu.Lock()
-		e.q.batch = false
+		e.q.batch, e.q.held = false, false
 		e.q.mu.Unlock()
 		e.q.flush(e.c)
 	}

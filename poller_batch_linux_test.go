@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/fullduplex/websocket/internal/uring"
 )
@@ -200,5 +203,40 @@ func TestPollerRingFailure(t *testing.T) {
 		if err := echo(second, "after "+strconv.Itoa(i)); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestPollerPongBeforeLaterReplies: a pong answers a ping before the
+// reply to the message that followed the ping, as without batching, even
+// when the reply to the message before the ping is still held back.
+func TestPollerPongBeforeLaterReplies(t *testing.T) {
+	for _, mode := range []string{"tcp", "tcp-plain"} {
+		t.Run(mode, func(t *testing.T) {
+			srv := newPollerServer(t, mode, nil, &PollerOptions{Loops: 1})
+			rc := dialRawWS(t, strings.TrimPrefix(srv.url, "ws://"), 0, time.Now().Add(5*time.Second))
+			var burst []byte
+			burst = append(burst, frame(true, 0, opText, true, []byte("m1"))...)
+			burst = append(burst, frame(true, 0, opPing, true, []byte("p"))...)
+			burst = append(burst, frame(true, 0, opText, true, []byte("m2"))...)
+			if _, err := rc.nc.Write(burst); err != nil { // one read, one batch
+				t.Fatal(err)
+			}
+			var got []string
+			for range 3 {
+				var h [2]byte
+				if _, err := io.ReadFull(rc.br, h[:]); err != nil {
+					t.Fatalf("after %q: %v", got, err)
+				}
+				payload := make([]byte, h[1]&0x7f) // small, unmasked
+				if _, err := io.ReadFull(rc.br, payload); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, fmt.Sprintf("%d:%s", h[0]&0x0f, payload))
+			}
+			want := []string{"1:m1", "10:p", "1:m2"}
+			if !slices.Equal(got, want) {
+				t.Fatalf("frames %q, want %q (opcode:payload)", got, want)
+			}
+		})
 	}
 }

@@ -18,9 +18,10 @@ import (
 // WriteQueueLimit: past it, a write from the serving loop fails and drops
 // the connection, and a write from any other goroutine waits for room
 // (bounded by its ctx) before it takes the write side. Control frames do
-// not join a queue that holds anything: they stay pending until it
-// drains, so a ping flood costs one pending pong, and a close frame goes
-// out after the data queued before it.
+// not join a queue that holds what the socket refused: they stay pending
+// until it drains, so a ping flood costs one pending pong, and a close
+// frame goes out after the data queued before it. They do join what a
+// loop's batch held back (takesControl), which leaves with the batch.
 
 // ErrWriteQueueFull is returned by a write to a connection served by a
 // Poller when the peer left more than PollerOptions.WriteQueueLimit bytes
@@ -40,7 +41,11 @@ type outQueue struct {
 	// batch's end, when one system call sends what every connection of
 	// the batch queued.
 	batch bool
-	room  chan struct{} // closed when queued falls to limit; made by a writer that waits
+	// held is set while everything in buf was held back by the batch,
+	// whole frames with nothing refused by the socket before them:
+	// control frames may then join buf (takesControl).
+	held bool
+	room chan struct{} // closed when queued falls to limit; made by a writer that waits
 	// hdr is where the holder of frameMu assembles a server frame's
 	// header (writeFrame): send copies what it queues, so hdr is free
 	// again once send returns.
@@ -65,6 +70,7 @@ func (q *outQueue) send(c *Conn, isClose bool, bufs [][]byte) (written bool, err
 			if q.buf == nil {
 				q.buf = batchBufPool.Get().(*[batchBufSize]byte)[:0]
 			}
+			q.held = true
 		} else if bufs, err = q.sendNow(c, bufs); err != nil {
 			q.mu.Unlock()
 			return true, err
@@ -134,6 +140,16 @@ func (q *outQueue) flush(c *Conn) {
 		q.off = len(q.buf) - len(rest[0])
 	}
 	q.settle(c, err)
+}
+
+// takesControl reports whether control frames may join what is queued:
+// only what a batch held back is, which leaves with the batch, so a pong
+// queued behind it is not held up by a peer that does not read, and goes
+// out before the replies written after it.
+func (q *outQueue) takesControl() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.batch && q.held
 }
 
 // sent records that n bytes of what was queued went out in a batch (err

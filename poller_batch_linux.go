@@ -40,6 +40,7 @@ type batchEntry struct {
 	space int    // the room the batched read had
 	room  []byte // where it read, when into the message being gathered
 	res   int32
+	plain bool // its queue is written the usual way, after the batch's send
 }
 
 // noRing turns batching off, for tests of the plain path.
@@ -148,7 +149,8 @@ func (l *loop) recvBatch() {
 }
 
 // sendBatch sends, with one system call, what was queued during the batch
-// on its connections. Each queue stays locked until its result is in.
+// on its connections. Each queue stays locked until its result is in; a
+// queue that cannot join the send is flushed once every lock is let go.
 func (l *loop) sendBatch() {
 	if l.ring == nil {
 		l.flushBatch()
@@ -174,7 +176,7 @@ func (l *loop) sendBatch() {
 		}
 		if !ok {
 			q.mu.Unlock()
-			q.flush(e.c) // written the usual way
+			e.plain = true
 			continue
 		}
 		e.fd, e.res = fd, noResult
@@ -194,6 +196,11 @@ func (l *loop) sendBatch() {
 	}
 	if err != nil {
 		l.dropRing()
+	}
+	for i := range l.batch {
+		if e := &l.batch[i]; e.plain {
+			e.q.flush(e.c)
+		}
 	}
 }
 

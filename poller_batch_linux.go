@@ -220,7 +220,9 @@ func (l *loop) flushBatch() {
 // short of a kernel out of memory.
 func (l *loop) dropRing() {
 	l.ring.Close()
+	l.mu.Lock() // only the loop reads ring unlocked; others take mu (tests)
 	l.ring = nil
+	l.mu.Unlock()
 }
 
 // prefill is the outcome of a connection's batched read, already in its

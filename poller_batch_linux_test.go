@@ -188,7 +188,10 @@ func TestPollerRingFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer syscall.Close(p[1])
-	if err := syscall.Dup3(p[0], l.ring.Fd(), syscall.O_CLOEXEC); err != nil {
+	l.mu.Lock() // dropRing sets ring under mu
+	ringFd := l.ring.Fd()
+	l.mu.Unlock()
+	if err := syscall.Dup3(p[0], ringFd, syscall.O_CLOEXEC); err != nil {
 		t.Fatal(err)
 	}
 	syscall.Close(p[0])

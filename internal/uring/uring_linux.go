@@ -106,7 +106,14 @@ type Ring struct {
 	tail   uint32
 }
 
-// New makes a ring for batches of up to entries calls (a power of two).
+// ErrParks is returned by New when the kernel parks a non-blocking call
+// that cannot complete, instead of failing it with EAGAIN: older kernels
+// ignore MSG_DONTWAIT in io_uring and wait for the socket, and Run would
+// wait with them.
+var ErrParks = errors.New("uring: the kernel parks calls that would block")
+
+// New makes a ring for batches of up to entries calls (a power of two),
+// once it has checked that the kernel fails a call that would block.
 func New(entries uint32) (*Ring, error) {
 	var p params
 	fd, _, errno := syscall.Syscall(sysSetup, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
@@ -118,7 +125,47 @@ func New(entries uint32) (*Ring, error) {
 		r.Close()
 		return nil, err
 	}
+	if err := r.probe(); err != nil {
+		r.Close() // cancels a parked call; its socket and buffer stay open
+		return nil, err
+	}
 	return r, nil
+}
+
+// probeBuf is where the probe's recv would read: it lives as long as the
+// process, as a call the kernel parked might outlive the ring.
+var probeBuf [1]byte
+
+// probe submits a recv on an empty socket and checks that it completed,
+// with EAGAIN, during its submission.
+func (r *Ring) probe() error {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("uring: probe: %w", err)
+	}
+	defer syscall.Close(fds[1])
+	defer syscall.Close(fds[0])
+	r.Recv(fds[0], probeBuf[:], 0)
+	atomic.StoreUint32(r.sqTail, r.tail)
+	r.queued = 0
+	for {
+		_, _, errno := syscall.Syscall6(sysEnter, uintptr(r.fd), 1, 0, 0, 0, 0)
+		if errno == syscall.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return fmt.Errorf("io_uring_enter: %w", errno)
+		}
+		break
+	}
+	res := int32(1)
+	if r.reap(func(_ uint64, v int32) { res = v }) == 0 {
+		return ErrParks
+	}
+	if res != -int32(syscall.EAGAIN) {
+		return fmt.Errorf("uring: probe: recv on an empty socket returned %d", res)
+	}
+	return nil
 }
 
 func (r *Ring) mapRings(p *params) error {

@@ -91,8 +91,8 @@ type ConnOptions struct {
 	// after the pong has been queued. It runs on the reading goroutine and
 	// must not block; the payload is only valid during the call.
 	OnPing func(payload []byte)
-	// OnPong, if set, is called with the payload of every pong received.
-	// Same rules as OnPing.
+	// OnPong, if set, is called with the payload of every pong received,
+	// before a Ping that this pong answers returns. Same rules as OnPing.
 	OnPong func(payload []byte)
 
 	// Compression configures permessage-deflate (RFC 7692). The zero value

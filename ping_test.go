@@ -300,3 +300,27 @@ func TestPingsBetweenStreamedReads(t *testing.T) {
 		})
 	}
 }
+
+// TestPingReturnsAfterOnPong: when Ping returns, OnPong has seen the pong
+// that answered it, so what the hook recorded (a plain variable here,
+// which the race detector checks) is there to read.
+func TestPingReturnsAfterOnPong(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var last []byte
+		client, server := pipePair(&ConnOptions{OnPong: func(p []byte) { last = bytes.Clone(p) }}, nil)
+		defer client.CloseNow()
+		defer server.CloseNow()
+		ctx := context.Background()
+		go server.Read(ctx) // answers pings
+		go client.Read(ctx) // sees the pongs, and wakes the Pings
+		for i := range 3 {
+			if _, err := client.Ping(ctx); err != nil {
+				t.Fatalf("Ping %d: %v", i, err)
+			}
+			if len(last) == 0 {
+				t.Fatalf("Ping %d returned before OnPong saw its pong", i)
+			}
+			last = nil
+		}
+	})
+}

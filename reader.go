@@ -242,10 +242,12 @@ func (r *reader) control(ctx context.Context, ev *wsproto.Event) error {
 			c.opts.OnPing(ev.Payload)
 		}
 	case wsproto.Pong:
-		c.gotPong(ev.Payload)
+		// OnPong first: a Ping that returns at this pong finds what its
+		// hook recorded.
 		if c.opts.OnPong != nil {
 			c.opts.OnPong(ev.Payload)
 		}
+		c.gotPong(ev.Payload)
 	case wsproto.Close:
 		ce := CloseError{Code: StatusCode(ev.Code), Reason: string(ev.Payload)}
 		r.err = fmt.Errorf("websocket: failed to read: %w", &ce)

@@ -3,7 +3,8 @@ package websocket
 import (
 	"sync"
 	"syscall"
-	"unsafe"
+
+	"github.com/fullduplex/websocket/internal/poll"
 )
 
 // vecState is what a non-blocking writev needs. It is pooled rather than
@@ -64,15 +65,15 @@ func (w *writer) trySendv(bufs [][]byte) (int, error) {
 // writev runs inside RawConn.Write: one attempt, never a wait.
 func (v *vecState) writev(fd uintptr) bool {
 	for {
-		n, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&v.iov[0])), uintptr(v.cnt))
-		if errno == syscall.EINTR {
+		n, err := poll.WritevNonblock(int(fd), v.iov[:v.cnt])
+		if err == syscall.EINTR {
 			continue
 		}
-		if errno != 0 {
-			v.err = errno
+		if err != nil {
+			v.err = err
 			return true
 		}
-		v.n = int(n)
+		v.n = n
 		return true
 	}
 }

@@ -6,7 +6,7 @@
 // answers "OK"; "memstats [nogc]" answers one line of JSON with the
 // runtime's memory classes (see memStats). It exits when stdin is closed.
 //
-//	echoserver -lib ours|ours-poller|gorilla|coder|gobwas|gws|nbio [-compress] [-takeover [-windowbits N]] [-loops N] [-cpuprofile FILE]
+//	echoserver -lib ours|ours-poller|gorilla|coder|gobwas|gws|nbio [-compress] [-takeover [-windowbits N]] [-loops N] [-nobatch] [-cpuprofile FILE]
 //
 // -compress negotiates permessage-deflate with no context takeover;
 // -takeover negotiates it with context takeover both ways and 15-bit
@@ -58,6 +58,9 @@ type options struct {
 	// loops is the number of event loops of ours-poller's Poller; 0 leaves
 	// the Poller's default.
 	loops int
+	// noBatching sets ours-poller's PollerOptions.NoBatching: one system
+	// call per read and per write.
+	noBatching bool
 }
 
 // servers start an echo server on ln.
@@ -82,6 +85,7 @@ func main() {
 	takeover := flag.Bool("takeover", false, "negotiate permessage-deflate when offered, context takeover both ways (ours, ours-poller, coder, gws)")
 	windowBits := flag.Int("windowbits", 0, "with -takeover, ours and ours-poller: the window of both directions, 8 to 15 (0: 15)")
 	loops := flag.Int("loops", 0, "ours-poller: event loops (0: the Poller's default, GOMAXPROCS/2 + 1)")
+	noBatch := flag.Bool("nobatch", false, "ours-poller: PollerOptions.NoBatching, one system call per read and per write")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	serve, ok := servers[*lib]
@@ -94,8 +98,8 @@ func main() {
 	if *takeover && !slices.Contains(takeoverLibs, *lib) {
 		log.Fatalf("echoserver: -lib %s cannot negotiate context takeover", *lib)
 	}
-	if *loops != 0 && *lib != "ours-poller" {
-		log.Fatalf("echoserver: -loops is for -lib ours-poller")
+	if (*loops != 0 || *noBatch) && *lib != "ours-poller" {
+		log.Fatalf("echoserver: -loops and -nobatch are for -lib ours-poller")
 	}
 	raiseFileLimit()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -115,7 +119,7 @@ func main() {
 			f.Close()
 		}()
 	}
-	go serve(ln, options{compress: *compress || *takeover, takeover: *takeover, windowBits: *windowBits, loops: *loops})
+	go serve(ln, options{compress: *compress || *takeover, takeover: *takeover, windowBits: *windowBits, loops: *loops, noBatching: *noBatch})
 	fmt.Printf("LISTEN %s\n", ln.Addr())
 
 	in := bufio.NewScanner(os.Stdin)

@@ -79,7 +79,8 @@ func serveOurs(ln net.Listener, o options) {
 func serveOursPoller(ln net.Listener, o options) {
 	opts := ourOptions(o)
 	p, err := ours.NewPoller(ours.PollerOptions{
-		Loops: o.loops,
+		Loops:      o.loops,
+		NoBatching: o.noBatching,
 		OnMessage: func(c *ours.Conn, typ ours.MessageType, msg []byte) {
 			if err := c.Write(context.Background(), typ, msg); err != nil {
 				c.CloseNow()

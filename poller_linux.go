@@ -545,7 +545,7 @@ func (l *loop) partialRead(c *Conn, got []byte) {
 // readNow runs inside RawConn.Read: one read into dst, no waiting.
 func (l *loop) readNow(fd uintptr) bool {
 	for {
-		n, err := poll.ReadNonblock(int(fd), l.dst)
+		n, err := syscall.Read(int(fd), l.dst)
 		if err == syscall.EINTR {
 			continue
 		}

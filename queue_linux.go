@@ -3,8 +3,7 @@ package websocket
 import (
 	"sync"
 	"syscall"
-
-	"github.com/fullduplex/websocket/internal/poll"
+	"unsafe"
 )
 
 // vecState is what a non-blocking writev needs. It is pooled rather than
@@ -65,15 +64,15 @@ func (w *writer) trySendv(bufs [][]byte) (int, error) {
 // writev runs inside RawConn.Write: one attempt, never a wait.
 func (v *vecState) writev(fd uintptr) bool {
 	for {
-		n, err := poll.WritevNonblock(int(fd), v.iov[:v.cnt])
-		if err == syscall.EINTR {
+		n, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&v.iov[0])), uintptr(v.cnt))
+		if errno == syscall.EINTR {
 			continue
 		}
-		if err != nil {
-			v.err = err
+		if errno != 0 {
+			v.err = errno
 			return true
 		}
-		v.n = n
+		v.n = int(n)
 		return true
 	}
 }

@@ -7,16 +7,13 @@ import (
 	"io"
 	"net"
 	"syscall"
-
-	"github.com/fullduplex/websocket/internal/poll"
 )
 
 // An idle connection should hold no read buffer, yet a blocked Read needs
 // somewhere to put the bytes. On Unix the reader waits for readability
 // through the runtime poller with syscall.RawConn and takes a pooled
-// buffer only once data is there: the system calls net.Conn.Read makes,
-// with the buffer acquired after the wait instead of before (and, on
-// Linux, the read made as poll.ReadNonblock says).
+// buffer only once data is there: exactly the syscalls net.Conn.Read makes,
+// with the buffer acquired after the wait instead of before.
 
 // initRaw remembers the raw socket of plain TCP and Unix connections.
 func (r *reader) initRaw(nc net.Conn) {
@@ -41,7 +38,7 @@ func (r *reader) rawRead(fd uintptr) bool {
 	st := r.rawRd
 	r.acquire()
 	for {
-		n, err := poll.ReadNonblock(int(fd), r.buf[r.w:])
+		n, err := syscall.Read(int(fd), r.buf[r.w:])
 		switch {
 		case err == syscall.EINTR:
 			continue
@@ -103,7 +100,7 @@ func (w *writer) trySend(b []byte) (int, error) {
 	var werr error
 	err := rc.Write(func(fd uintptr) bool {
 		for {
-			n, werr = poll.WriteNonblock(int(fd), b)
+			n, werr = syscall.Write(int(fd), b)
 			if werr != syscall.EINTR {
 				return true
 			}

@@ -265,7 +265,7 @@ func (r *Ring) Run(f func(tag uint64, res int32)) error {
 		if toSubmit == 0 {
 			wait, flags = want-got, enterGetEvents
 		}
-		n, errno := enter(r.fd, toSubmit, wait, flags)
+		n, _, errno := syscall.Syscall6(sysEnter, uintptr(r.fd), uintptr(toSubmit), uintptr(wait), flags, 0, 0)
 		switch errno {
 		case 0:
 			submitted += int(n)
@@ -296,16 +296,4 @@ func (r *Ring) reap(f func(tag uint64, res int32)) int {
 	}
 	atomic.StoreUint32(r.cqHead, head)
 	return n
-}
-
-// enter calls io_uring_enter. Submitting alone never sleeps (every call
-// carries MSG_DONTWAIT), so it skips the scheduler's system call
-// bookkeeping; waiting for completions goes through it.
-func enter(fd, toSubmit, wait int, flags uintptr) (uintptr, syscall.Errno) {
-	if wait == 0 {
-		n, _, errno := syscall.RawSyscall6(sysEnter, uintptr(fd), uintptr(toSubmit), 0, flags, 0, 0)
-		return n, errno
-	}
-	n, _, errno := syscall.Syscall6(sysEnter, uintptr(fd), uintptr(toSubmit), uintptr(wait), flags, 0, 0)
-	return n, errno
 }

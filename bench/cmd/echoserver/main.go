@@ -15,6 +15,8 @@
 // ours-poller ask the client for N-bit windows and use N bits themselves
 // (MaxWindowBits and SendWindowBits). -loops sets the number of event loops
 // of ours-poller's Poller (default: the Poller's own, GOMAXPROCS/2 + 1).
+// -nobatch turns off its batching (PollerOptions.NoBatching), for
+// comparisons by hand.
 // The server raises its soft limit on open files to the hard limit.
 package main
 

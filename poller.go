@@ -229,7 +229,7 @@ type evState struct {
 	token uint64               // the connection's key in l
 	g     atomic.Uint64        // the goroutine reading the connection when no loop does
 
-	flags atomic.Uint32 // evPending, evClosing, evFinished
+	flags atomic.Uint32 // evPending, evClosing, evFinished, evQueued
 	// sock is the connection's socket once the loop took it out of the
 	// runtime's poller; Conn.nc is then closed. Set before l.
 	sock *loopSocket
@@ -245,6 +245,8 @@ const (
 	evClosing
 	// evFinished is set when the end was reported (Poller.finish).
 	evFinished
+	// evQueued is set when the connection joined its loop's closedQ.
+	evQueued
 )
 
 // has reports whether flag is set.

@@ -81,8 +81,8 @@ func (p *Poller) stopLoops() {
 	for _, l := range p.loops {
 		l.mu.Lock()
 		l.stopping = true
+		l.wakeLocked()
 		l.mu.Unlock()
-		l.notify()
 	}
 }
 
@@ -137,31 +137,57 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 	ev.l.Store(l) // from here closeNow tells the loop (connClosed)
 	l.conns[token] = c
 	l.mu.Unlock()
+	if testHookRegistering != nil {
+		testHookRegistering()
+	}
 	// Control holds the socket open while it runs: the fd cannot be closed
 	// and reused by another connection before it is registered.
 	var err error
 	if cerr := r.raw.Control(func(fd uintptr) { err = l.ep.Add(int(fd), token) }); cerr != nil {
 		err = cerr
 	}
-	if err != nil {
-		c.readMu.Unlock()
-		c.closeNow(fmt.Errorf("websocket: poller: %w", err))
-		return true // the loop reports the end
-	}
-	c.readMu.Unlock()
-	if c.isClosed() {
-		l.connClosed(c)
-	} else if p.isClosed() {
-		c.CloseNow() // Close ran since Serve checked, and did not see c in l.conns
-	}
-	// Data may have come with the handshake or before the registration;
-	// anything arriving from now on raises an event.
-	l.mu.Lock()
-	l.readyQ = append(l.readyQ, c)
-	l.mu.Unlock()
-	l.notify()
+	l.start(c, ev, err)
 	return true
 }
+
+// start lets go of the readMu that register held and sets c going: the
+// loop services it first through readyQ, or, if c closed meanwhile, its
+// end is reported. addErr is the error of adding c to the epoll set.
+func (l *loop) start(c *Conn, ev *evState, addErr error) {
+	c.readMu.Unlock()
+	if addErr != nil {
+		// The socket may be closed already: Close took c meanwhile.
+		c.closeNow(fmt.Errorf("websocket: poller: %w", addErr))
+	}
+	if ev.has(evClosing) {
+		// The loop took c's close while Serve held readMu, so the report
+		// is left to Serve; the loop may have ended since (Poller.Close).
+		if c.readMu.TryLock() {
+			l.finishHeld(c)
+		}
+		return
+	}
+	if c.isClosed() {
+		l.connClosed(c) // closeNow may have run before the loop was set
+		return
+	}
+	if l.p.isClosed() {
+		c.CloseNow() // Close ran since Serve checked, and did not see c in l.conns
+		return
+	}
+	// Data may have come with the handshake or before the registration;
+	// anything arriving from now on raises an event. Should c close
+	// since the check and its loop end, the loop reported the end, and
+	// wakeLocked leaves the loop's closed eventfd alone.
+	l.mu.Lock()
+	l.readyQ = append(l.readyQ, c)
+	l.wakeLocked()
+	l.mu.Unlock()
+}
+
+// testHookRegistering, if set, runs while register holds a connection's
+// readMu with the connection already in its loop's table.
+var testHookRegistering func()
 
 // loopConns appends the connections the loops watch to conns.
 func (p *Poller) loopConns(conns []*Conn) []*Conn {
@@ -175,16 +201,27 @@ func (p *Poller) loopConns(conns []*Conn) []*Conn {
 	return conns
 }
 
-// notify wakes the loop.
-func (l *loop) notify() { l.ep.Wake() }
+// wakeLocked wakes the loop; the caller holds l.mu. A loop that ended
+// has closed its eventfd, whose number may by now name another file, so
+// the write happens only while l.mu says the loop is still there.
+func (l *loop) wakeLocked() {
+	if !l.ended {
+		l.ep.Wake()
+	}
+}
 
 // connClosed is called by closeNow: the loop reports the end to the
-// application on its own goroutine, after any message in progress.
+// application on its own goroutine, after any message in progress. A
+// connection is queued once, however many of closeNow and register see it
+// closed.
 func (l *loop) connClosed(c *Conn) {
+	if c.ev.Load().flags.Or(evQueued)&evQueued != 0 {
+		return
+	}
 	l.mu.Lock()
 	l.closedQ = append(l.closedQ, c)
+	l.wakeLocked()
 	l.mu.Unlock()
-	l.notify()
 }
 
 func (l *loop) run() {
@@ -264,13 +301,16 @@ func (l *loop) finishWhenFree(c *Conn, ev *evState) {
 	}
 }
 
-// finishHeld reports c's end and releases readMu, which the caller holds.
+// finishHeld reports c's end, unless that was done, and releases readMu,
+// which the caller holds.
 func (l *loop) finishHeld(c *Conn) {
-	if s := c.ev.Load().sock; s != nil {
-		s.Close() // closeNow did, unless it ran before the loop was set
+	if ev := c.ev.Load(); !ev.has(evFinished) {
+		if ev.sock != nil {
+			ev.sock.Close() // closeNow did, unless it ran before the loop was set
+		}
+		c.rd.dropBuffer()
+		l.p.finish(c, c.errAfterClose())
 	}
-	c.rd.dropBuffer()
-	l.p.finish(c, c.errAfterClose())
 	c.readMu.Unlock()
 }
 
@@ -282,6 +322,7 @@ func (l *loop) abandon() {
 		conns = append(conns, c)
 	}
 	l.conns = nil
+	l.ended = true // register closes what comes now; nothing wakes the loop
 	l.mu.Unlock()
 	for _, c := range conns {
 		c.CloseNow()
@@ -378,8 +419,8 @@ const maxServiceBytes = 256 << 10
 func (l *loop) requeue(c *Conn) {
 	l.mu.Lock()
 	l.readyQ = append(l.readyQ, c)
+	l.wakeLocked()
 	l.mu.Unlock()
-	l.notify()
 }
 
 // deliver feeds the buffered bytes to the protocol core and acts on what

@@ -476,3 +476,55 @@ func TestPollerDetachedAddrs(t *testing.T) {
 		t.Errorf("RemoteAddr %s, the client's LocalAddr %s", got, want)
 	}
 }
+
+// TestPollerCloseDuringRegister: Close takes a connection that Serve is
+// still registering (Serve holds its read lock), and the loop, with no
+// connection left, ends before Serve lets go. Serve then reports the end
+// itself: OnClose runs once and Close returns. Before, the report was
+// queued to the loop that had ended, and Close waited for it forever.
+func TestPollerCloseDuringRegister(t *testing.T) {
+	checkFDs(t)
+	_, server := pair(t, nil, nil)
+	var closes atomic.Int32
+	p, err := NewPoller(PollerOptions{
+		Loops:     1,
+		OnMessage: func(*Conn, MessageType, []byte) {},
+		OnClose:   func(*Conn, error) { closes.Add(1) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := p.loops[0]
+	loopEnded := func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.ended
+	}
+	closed := make(chan error, 1)
+	testHookRegistering = func() {
+		go func() { closed <- p.Close() }()
+		deadline := time.Now().Add(10 * time.Second)
+		for !loopEnded() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	t.Cleanup(func() { testHookRegistering = nil })
+	if err := p.Serve(server); err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	testHookRegistering = nil
+	if !loopEnded() {
+		t.Fatal("the loop did not end while Serve held the connection")
+	}
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	if n := closes.Load(); n != 1 {
+		t.Errorf("OnClose ran %d times, want 1", n)
+	}
+}

@@ -28,14 +28,25 @@ func CheckLeaks(t *testing.T) {
 				return
 			}
 			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("%d goroutines before, %d after:\n%s", before, n, strings.TrimSpace(string(buf)))
+				t.Errorf("%d goroutines before, %d after:\n%s", before, n, strings.TrimSpace(allStacks()))
 				return
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	})
+}
+
+// allStacks returns every goroutine's stack, the whole dump up to 16 MiB:
+// the goroutine that explains a leak is often not among the first.
+func allStacks() string {
+	buf := make([]byte, 1<<16)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) || len(buf) >= 16<<20 {
+			return string(buf[:n])
+		}
+		buf = make([]byte, 2*len(buf))
+	}
 }
 
 // LoopConn is an in-memory net.Conn for benchmarks and allocation

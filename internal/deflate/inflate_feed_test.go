@@ -284,8 +284,11 @@ func FuzzInflateFeed(f *testing.F) {
 		if len(src) > 1<<14 {
 			return // a bomb's output would take long to compare
 		}
-		rng := rand.New(rand.NewPCG(seed, 0))
 		n := 1 + int(p)%(1<<16)
+		if !fuzzWorkBounded(z, src, dict, n) {
+			return
+		}
+		rng := rand.New(rand.NewPCG(seed, 0))
 		cuts := randomCuts(rng, len(src))
 		checkPieces(t, z, src, dict, cuts, n)
 		// The same pieces decoded in place, switching to Read at a random
@@ -295,4 +298,28 @@ func FuzzInflateFeed(f *testing.F) {
 			return inflatePiecesInPlace(t, z, src, dict, cuts, max(n, 64), keepAt)
 		})
 	})
+}
+
+// fuzzWorkBounded reports whether src's output is small enough to compare
+// at read size n within milliseconds. A 16 KiB input can inflate to 16
+// MiB: read a byte at a time, or gathered in place with storage that grows
+// by n (inflatePiecesInPlace copies it at each step), one such input would
+// take minutes and stall the fuzzer.
+func fuzzWorkBounded(z *Inflater, src, dict []byte, n int) bool {
+	const maxOut = 4 << 20
+	var h History
+	h.SetSize(winSize)
+	h.Append(dict)
+	z.Reset(src, h.Bytes())
+	p := make([]byte, 64<<10)
+	out := 0
+	for out <= maxOut {
+		k, err := z.Read(p)
+		out += k
+		if err != nil {
+			break
+		}
+	}
+	grow := max(n, 64)
+	return out <= maxOut && out/n <= 1<<16 && (out/grow)*out <= 1<<28
 }

@@ -72,6 +72,13 @@ type Config struct {
 	LoopsConns int      `json:"loops_conns,omitempty"`
 	LoopsSize  int      `json:"loops_size,omitempty"`
 
+	// Part tail: the echo at TailConns connections and each of TailSizes,
+	// every server, with the load generator on each number of threads in
+	// TailProcs (its GOMAXPROCS; 0 is all cores, as in the echo part).
+	TailConns int   `json:"tail_conns,omitempty"`
+	TailSizes []int `json:"tail_sizes,omitempty"`
+	TailProcs []int `json:"tail_procs,omitempty"`
+
 	// Part paced: PacedConns connections, each echoing PacedRate
 	// compressed JSON messages of PacedSize bytes a second.
 	PacedConns    int           `json:"paced_conns,omitempty"`
@@ -126,6 +133,10 @@ func defaultConfig(quick bool) Config {
 		LoopsPeers: []string{"gobwas", "nbio"},
 		LoopsConns: 1000,
 		LoopsSize:  1 << 10,
+
+		TailConns: 64,
+		TailSizes: []int{16, 1 << 10},
+		TailProcs: []int{0, 1},
 
 		PacedConns:    1000,
 		PacedRate:     1,
@@ -190,6 +201,13 @@ func (c *Config) fillNew() {
 	}
 	fill(&c.LoopsConns, d.LoopsConns)
 	fill(&c.LoopsSize, d.LoopsSize)
+	fill(&c.TailConns, d.TailConns)
+	if len(c.TailSizes) == 0 {
+		c.TailSizes = d.TailSizes
+	}
+	if len(c.TailProcs) == 0 {
+		c.TailProcs = d.TailProcs
+	}
 	fill(&c.PacedConns, d.PacedConns)
 	if c.PacedRate == 0 {
 		c.PacedRate = d.PacedRate
@@ -393,7 +411,7 @@ func writeReport(res *Results, benchDir string, outs outputs) {
 }
 
 // partNames are the parts of a report, in the order they run.
-var partNames = []string{"inmem", "compress", "echo", "idle", "echo-deflate", "loops", "paced", "idle-deflate", "scale", "h2mux"}
+var partNames = []string{"inmem", "compress", "echo", "idle", "echo-deflate", "loops", "tail", "paced", "idle-deflate", "scale", "h2mux"}
 
 func parseParts(s string) map[string]bool {
 	all := map[string]bool{}

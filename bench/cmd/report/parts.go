@@ -17,6 +17,8 @@ import (
 //     negotiated and used both ways;
 //   - loops: the Poller's echo at 1,000 connections with 1, 2 and 4 event
 //     loops, against its default;
+//   - tail: the echo at 64 connections with the load generator on all
+//     cores and on one thread, for where the p99 comes from;
 //   - paced: 1,000 connections each echoing one compressed message a
 //     second, the server's CPU per message and memory while busy;
 //   - idle-deflate: memory per idle connection once compressed messages
@@ -43,6 +45,9 @@ func (res *Results) initNew() {
 	if res.Loops == nil {
 		res.Loops = map[string][]EchoSample{}
 	}
+	if res.Tail == nil {
+		res.Tail = map[string][]EchoSample{}
+	}
 	if res.Paced == nil {
 		res.Paced = map[string][]PacedSample{}
 	}
@@ -62,6 +67,9 @@ func (res *Results) resetNew(parts map[string]bool) {
 	if parts["loops"] {
 		res.Loops = map[string][]EchoSample{}
 	}
+	if parts["tail"] {
+		res.Tail = map[string][]EchoSample{}
+	}
 	if parts["paced"] {
 		res.Paced = map[string][]PacedSample{}
 	}
@@ -77,7 +85,7 @@ func (res *Results) resetNew(parts map[string]bool) {
 // needsServers tells whether parts include an added part, all of which
 // run echoserver and loadgen.
 func needsServers(parts map[string]bool) bool {
-	for _, p := range []string{"echo-deflate", "loops", "paced", "idle-deflate", "scale"} {
+	for _, p := range []string{"echo-deflate", "loops", "tail", "paced", "idle-deflate", "scale"} {
 		if parts[p] {
 			return true
 		}
@@ -90,6 +98,7 @@ func needsServers(parts map[string]bool) bool {
 func (c *Config) keepCounts(saved Config) {
 	c.DeflateEchoConns, c.DeflateEchoSizes = saved.DeflateEchoConns, saved.DeflateEchoSizes
 	c.Loops, c.LoopsPeers, c.LoopsConns, c.LoopsSize = saved.Loops, saved.LoopsPeers, saved.LoopsConns, saved.LoopsSize
+	c.TailConns, c.TailSizes, c.TailProcs = saved.TailConns, saved.TailSizes, saved.TailProcs
 	c.PacedConns, c.PacedRate, c.PacedSize = saved.PacedConns, saved.PacedRate, saved.PacedSize
 	c.IdleDeflateConns, c.IdleDeflateCoderConns, c.IdleDeflateSize = saved.IdleDeflateConns, saved.IdleDeflateCoderConns, saved.IdleDeflateSize
 	c.IdleDeflateFillConns, c.IdleDeflateFillMsgs, c.IdleDeflateRounds = saved.IdleDeflateFillConns, saved.IdleDeflateFillMsgs, saved.IdleDeflateRounds
@@ -103,6 +112,9 @@ func (r *Run) runNewParts(ctx context.Context, round int, parts map[string]bool)
 	}
 	if parts["loops"] {
 		r.runLoops(ctx, round)
+	}
+	if parts["tail"] {
+		r.runTail(ctx, round)
 	}
 	if parts["paced"] {
 		r.runPaced(ctx, round)
@@ -204,6 +216,42 @@ func (r *Run) runLoops(ctx context.Context, round int) {
 		}
 		r.checkLoad(round, x.what, res, c.LoopsConns, false)
 		r.Results.Loops[x.key] = append(r.Results.Loops[x.key], echoSample(round, res))
+	}
+}
+
+// tailKey is the key of a tail sample: lib, message size, and loadgen's
+// GOMAXPROCS (0: all cores).
+func tailKey(lib string, size, procs int) string {
+	return fmt.Sprintf("%s/%d/%d", lib, size, procs)
+}
+
+// runTail runs one round of the tail part: every server echoing at
+// TailConns connections, the load generator on each thread count.
+func (r *Run) runTail(ctx context.Context, round int) {
+	c := r.Config
+	for _, size := range c.TailSizes {
+		for _, procs := range c.TailProcs {
+			log.Printf("  tail: %d connections, %d B, loadgen GOMAXPROCS %d (0: all cores)", c.TailConns, size, procs)
+			var env []string
+			if procs > 0 {
+				env = []string{"GOMAXPROCS=" + strconv.Itoa(procs)}
+			}
+			for _, lib := range rotated(serverLibs, round) {
+				key := tailKey(lib, size, procs)
+				res, err := r.loadRunEnv(ctx, lib, nil, env, c.EchoWarmup+c.EchoDuration+2*time.Minute,
+					"-mode", "echo",
+					"-conns", strconv.Itoa(c.TailConns),
+					"-size", strconv.Itoa(size),
+					"-warmup", c.EchoWarmup.String(),
+					"-duration", c.EchoDuration.String())
+				if err != nil {
+					r.note("round %d: tail %s: %v", round+1, key, err)
+					continue
+				}
+				r.checkLoad(round, "tail "+key, res, c.TailConns, false)
+				r.Results.Tail[key] = append(r.Results.Tail[key], echoSample(round, res))
+			}
+		}
 	}
 }
 

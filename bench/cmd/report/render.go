@@ -26,6 +26,7 @@ func render(res *Results, analysis string) (string, map[string]string) {
 	v.echo()
 	v.echoDeflate()
 	v.loops()
+	v.tail()
 	v.paced()
 	v.idle()
 	v.idleDeflate()

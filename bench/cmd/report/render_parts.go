@@ -518,3 +518,68 @@ func (v *view) idleDeflateTargets(add func(string, string, int), allOK func([]bo
 	}
 	add(target, fmt.Sprintf("%s vs %s: %s", fmtBytes(own), fmtBytes(peer), fmtRatio(own/peer)), allOK([]bool{own < peer}))
 }
+
+// --- tail ---
+
+// procsLabel names a load generator thread count of the tail part.
+func procsLabel(procs, cores int) string {
+	if procs == 0 {
+		return fmt.Sprintf("loadgen on all %d cores", cores)
+	}
+	return fmt.Sprintf("loadgen GOMAXPROCS=%d", procs)
+}
+
+func (v *view) tail() {
+	if len(v.res.Tail) == 0 {
+		return
+	}
+	c := v.res.Config
+	v.p("## Echo tail latency and the load generator")
+	v.p("")
+	v.p("The loopback echo at %s connections again, every server in turn in every round, once with the load generator on all cores (as in the loopback echo above) and once with it on one thread (`GOMAXPROCS=1 loadgen …`). Server and load generator share this machine's %d cores, so the load generator's own threads being preempted shows in the round-trip times it records. The p99 ratio is ours ÷ the peer with the lowest median p99 under the same load generator, round by round. Rerun with `go run ./cmd/report -from results.json -only tail`.",
+		fmtInt(float64(c.TailConns)), v.res.Machine.Cores)
+	v.p("")
+	for _, size := range c.TailSizes {
+		v.tailTable(size)
+	}
+}
+
+// tailTable writes the tail part's table for one message size.
+func (v *view) tailTable(size int) {
+	c := v.res.Config
+	cores := v.res.Machine.Cores
+	v.p("**%s messages**", sizeLabel(size))
+	v.p("")
+	head, rule := "| server |", "|---|"
+	for _, procs := range c.TailProcs {
+		l := procsLabel(procs, cores)
+		head += fmt.Sprintf(" %s: msgs/s | p50 | p99 | p99 ÷ best peer |", l)
+		rule += "---:|---:|---:|---:|"
+	}
+	v.p("%s", head)
+	v.p("%s", rule)
+	for _, lib := range serverLibs {
+		row := "| " + libLabel(lib) + " |"
+		for _, procs := range c.TailProcs {
+			get := func(l string) []EchoSample { return v.res.Tail[tailKey(l, size, procs)] }
+			samples := get(lib)
+			m, ok := sampleMedian(samples, echoMsgs)
+			if !ok {
+				row += " n/a | n/a | n/a | |"
+				continue
+			}
+			p50, _ := sampleMedian(samples, echoP50)
+			p99, _ := sampleMedian(samples, echoP99)
+			cell := ""
+			if !isPeer(lib) {
+				if best, _, ok := bestPeerIn(serverLibs, get, echoP99, false); ok {
+					x, ok := pairedRatio(samples, get(best), echoRound, echoP99)
+					cell = ratioCell(x, ok, best)
+				}
+			}
+			row += fmt.Sprintf(" %s | %s | %s | %s |", fmtInt(m), fmtUs(p50), fmtUs(p99), cell)
+		}
+		v.p("%s", row)
+	}
+	v.p("")
+}

@@ -43,6 +43,7 @@ type Results struct {
 	// ran under (part scale). See parts.go.
 	EchoDeflate map[string][]EchoSample  `json:"echo_deflate,omitempty"`
 	Loops       map[string][]EchoSample  `json:"loops,omitempty"`
+	Tail        map[string][]EchoSample  `json:"tail,omitempty"`
 	Paced       map[string][]PacedSample `json:"paced,omitempty"`
 	IdleDeflate map[string][]IdleSample  `json:"idle_deflate,omitempty"`
 	Scale       map[string][]ScaleSample `json:"scale,omitempty"`
@@ -424,6 +425,11 @@ func (r *Run) echoOnce(ctx context.Context, lib string, conns, size int) (loadge
 // returns its result: for the echo and paced modes, which end by
 // themselves.
 func (r *Run) loadRun(ctx context.Context, lib string, serverFlags []string, limit time.Duration, args ...string) (loadgenResult, error) {
+	return r.loadRunEnv(ctx, lib, serverFlags, nil, limit, args...)
+}
+
+// loadRunEnv is loadRun with env added to loadgen's environment.
+func (r *Run) loadRunEnv(ctx context.Context, lib string, serverFlags, env []string, limit time.Duration, args ...string) (loadgenResult, error) {
 	var res loadgenResult
 	s, err := r.startServer(ctx, lib, serverFlags...)
 	if err != nil {
@@ -435,6 +441,9 @@ func (r *Run) loadRun(ctx context.Context, lib string, serverFlags []string, lim
 	args = append([]string{"-addr", s.addr}, args...)
 	args = append(args, "-serverpid", strconv.Itoa(s.cmd.Process.Pid))
 	cmd := exec.CommandContext(ctx, r.loadgenBin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {

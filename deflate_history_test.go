@@ -80,7 +80,9 @@ func TestHistoriesOffHeap(t *testing.T) {
 	t.Run("goroutine", func(t *testing.T) {
 		client, server := pair(t, aopts, dopts)
 		echoed := make(chan struct{}, 3*len(msgs))
+		serving := make(chan struct{})
 		go func() {
+			defer close(serving)
 			ctx := testCtx(t)
 			for {
 				typ, msg, err := server.Read(ctx)
@@ -97,6 +99,9 @@ func TestHistoriesOffHeap(t *testing.T) {
 		sid, cid := checkBlock(t, "server", server.deflate), checkBlock(t, "client", client.deflate)
 		client.CloseNow()
 		server.CloseNow()
+		// The server's Read may still be running: its histories are
+		// retired once it lets go of them, which is after CloseNow.
+		<-serving
 		if offheap.Lent(sid) || offheap.Lent(cid) {
 			t.Fatal("a connection's block outlived it")
 		}

@@ -62,7 +62,7 @@ defaults
     timeout server 60s
     timeout tunnel 120s
 frontend fe
-    bind 127.0.0.1:{{port}}{{bind}}
+    bind fd@3{{bind}}
     default_backend be
 backend be
     server app 127.0.0.1:{{backend}}{{server}}
@@ -129,7 +129,19 @@ func TestHAProxy(t *testing.T) {
 func testHAProxy(t *testing.T, r *row, haproxy string, front haproxyFront, backH2 bool, comp compression) {
 	backend := newRecordingResponder(t, comp)
 	dir := t.TempDir()
-	listen := freePort(t)
+	// HAProxy takes over our listening socket (bind fd@3): a port chosen
+	// here and bound later by HAProxy could be taken in between.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := ln.Addr().(*net.TCPAddr).Port
+	lnFile, err := ln.(*net.TCPListener).File()
+	ln.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lnFile.Close()
 	var bind, server string
 	var roots *x509.CertPool
 	if front == frontH2C {
@@ -147,7 +159,6 @@ func testHAProxy(t *testing.T, r *row, haproxy string, front haproxyFront, backH
 	}
 	ready, probe := probeListener(t)
 	conf := strings.NewReplacer(
-		"{{port}}", fmt.Sprint(listen),
 		"{{bind}}", bind,
 		"{{backend}}", fmt.Sprint(port(t, backend.srv)),
 		"{{server}}", server,
@@ -163,6 +174,7 @@ func testHAProxy(t *testing.T, r *row, haproxy string, front haproxyFront, backH
 		argv:       []string{haproxy, "-db", "-f", confPath},
 		merge:      true,
 		stopSignal: syscall.SIGTERM,
+		extraFiles: []*os.File{lnFile},
 	})
 	select {
 	case <-ready:

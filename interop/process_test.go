@@ -63,6 +63,9 @@ type procSpec struct {
 	// stopSignal, if not zero, is sent to the process group to stop the
 	// program; otherwise closing its stdin does.
 	stopSignal syscall.Signal
+	// extraFiles are inherited by the program as descriptors 3, 4, …
+	// (a listening socket, so no other program can take its port).
+	extraFiles []*os.File
 }
 
 // startPeer starts a program in its own process group, with stdout read as
@@ -89,6 +92,7 @@ func startPeer(t *testing.T, spec procSpec) *peerProc {
 		p.cmd.Stderr = pw
 	}
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p.cmd.ExtraFiles = spec.extraFiles
 	p.cmd.Env = append(os.Environ(), "NO_PROXY=*", "no_proxy=*")
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)

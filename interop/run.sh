@@ -102,6 +102,27 @@ go test -race -count=1 -timeout 9m -v "${go_args[@]}" . -args -results "$PWD/RES
 	tee out/go-test.log | grep --line-buffered -v -E '^\s+(INFO|NOTICE|CONNECT|WARNING)\b'
 test_status=${PIPESTATUS[0]}
 
+# A failing test's own output, repeated at the end where a truncated log
+# still shows it: the lines go test -v printed under each failing test
+# that has no failing subtest, its last 80 lines at most.
+if [ "$test_status" -ne 0 ]; then
+	echo "== output of the failing tests"
+	awk '
+		/^=== (RUN|CONT|NAME|PAUSE) / { cur = $3; next }
+		/^[ \t]*--- FAIL: / { name = $3; failed[name] = 1; parent = name
+			while (sub(/\/[^\/]*$/, "", parent)) haschild[parent] = 1
+			next }
+		cur != "" { n = count[cur]++; buf[cur, n] = $0 }
+		END {
+			for (name in failed) {
+				if (name in haschild) continue
+				print "--- " name
+				from = count[name] > 80 ? count[name] - 80 : 0
+				for (i = from; i < count[name]; i++) print buf[name, i]
+			}
+		}' out/go-test.log
+fi
+
 passed=0 failed=0 pending=0
 if [ -f RESULTS.md.new ]; then
 	mv RESULTS.md.new "$results"

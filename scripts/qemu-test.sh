@@ -2,7 +2,8 @@
 # Runs the tests of the root package, wsjson and the internal packages
 # (the protocol engine, the compressor, the detached socket, the lock) for
 # another GOARCH on this linux/amd64 machine, each test binary under
-# Debian's qemu-user (apt-get install qemu-user), through go test -exec.
+# Debian's qemu-user (apt-get install qemu-user; 386 also needs gcc-multilib,
+# see below), through go test -exec.
 # Without -race: 386 has no race detector, and arm64's needs cgo, so an
 # arm64 C toolchain.
 #
@@ -12,24 +13,41 @@
 # 386 needs qemu because this machine's kernel has no IA32 emulation:
 # running a 386 binary directly fails with "exec format error".
 #
-# Two settings keep a bug of qemu-user's i386 emulation from crashing the
-# Go runtime; neither changes what the tests check:
+# Three settings keep a bug of qemu-user's i386 emulation from crashing
+# the Go runtime; none changes what the tests check.
 #
 # qemu-user keeps one GDT for all the threads of the emulated process, but
 # Go's linux/386 runtime gives each thread its own TLS by pointing the same
 # GDT entry at the thread's m.tls (set_thread_area, then a reload of GS).
-# The kernel swaps that entry per thread; qemu does not, so whenever qemu
-# reloads GS from the table, which it does on every return from a signal
-# handler (rt_sigreturn), the thread picks up the TLS of whichever thread
-# set the entry last and the runtime dies ("bad g in signal handler",
-# "morestack on gsignal", "exitsyscall: syscall frame is no longer
-# valid"). Even a hello world crashes once the runtime preempts a
-# goroutine with SIGURG. So on 386 the Go handler must never run:
-# GODEBUG=asyncpreemptoff=1 stops the preemption signals (goroutines are
-# still preempted at function calls), and SIGPIPE, which the kernel raises
-# on each write to a socket the peer has reset, is blocked before qemu
-# starts, so the write returns EPIPE (as the Go handler would make it do)
-# without a handler running.
+# The kernel swaps that entry per thread; qemu does not, so a thread that
+# loads GS from the table while another thread's address is in it runs
+# with the other thread's TLS, and the runtime dies ("morestack on g0",
+# "wirep: already in go", "exitsyscall: syscall frame is no longer
+# valid", "bad g in signal handler").
+#
+# 1. Thread start. Without cgo, each new thread calls set_thread_area
+#    itself and then loads GS, so two threads starting at once race on
+#    the shared entry: a program that only starts 200 threads (locked
+#    goroutines) crashed 3 runs in 30 here, and a test binary crashed in
+#    CI before its first test. With cgo the runtime starts threads with
+#    pthread_create, glibc passes the TLS in clone(CLONE_SETTLS), and qemu
+#    sets it up in the parent under its clone lock, so thread starts no
+#    longer race (0 crashes in 100 runs of the same program, both cores
+#    busy). So on 386 the tests are built with CGO_ENABLED=1 and
+#    -linkmode=external, which links runtime/cgo into every test binary,
+#    whether or not the package imports net. This needs a 32-bit C
+#    toolchain: apt-get install gcc-multilib. The package code under test
+#    has no cgo and the tests dial IP addresses, never names, so the cgo
+#    resolver is never used.
+# 2. Signals. qemu also reloads GS from the table on every return from a
+#    signal handler (rt_sigreturn), with the same result, so on 386 the Go
+#    handler must never run: GODEBUG=asyncpreemptoff=1 stops the
+#    preemption signals (goroutines are still preempted at function
+#    calls), and SIGPIPE, which the kernel raises on each write to a
+#    socket the peer has reset, is blocked before qemu starts, so the
+#    write returns EPIPE (as the Go handler would make it do) without a
+#    handler running.
+#
 # What cannot be worked around: SIGCHLD. The runtime unblocks it in every
 # thread (_SigUnblock in runtime/sigtab_linux_generic.go) and handles it,
 # so a 386 test that starts a child process (os/exec) crashes the test
@@ -40,7 +58,7 @@
 # handler, so on 386 it may end in one of the runtime errors above rather
 # than a clean panic: a failure all the same; read it on amd64, or on a 386
 # kernel.
-# Both settings apply to 386 only: on arm64 the TLS is a register and
+# All three apply to 386 only: on arm64 the TLS is a register and
 # qemu-aarch64 runs the tests as they are.
 set -euo pipefail
 
@@ -79,9 +97,16 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 export GOOS=linux GOARCH=$arch CGO_ENABLED=0
+link=()
 if [ "$arch" = 386 ]; then
 	export GODEBUG=${GODEBUG:+$GODEBUG,}asyncpreemptoff=1
+	export CGO_ENABLED=1
+	link=(-ldflags=-linkmode=external)
+	if ! echo 'int main(void){return 0;}' | gcc -m32 -x c -o /dev/null - 2>/dev/null; then
+		echo "FAIL: gcc -m32 cannot link a 32-bit program: apt-get install gcc-multilib" >&2
+		exit 1
+	fi
 fi
 export QEMU_TEST_QEMU=$qemu QEMU_TEST_ARCH=$arch
-echo "GOARCH=$arch under $("$qemu" --version | head -1)${GODEBUG:+, GODEBUG=$GODEBUG}"
-go test -exec "bash '$root/scripts/qemu-test.sh' --exec" "$@" . ./wsjson ./internal/...
+echo "GOARCH=$arch under $("$qemu" --version | head -1), CGO_ENABLED=$CGO_ENABLED${GODEBUG:+, GODEBUG=$GODEBUG}"
+go test -exec "bash '$root/scripts/qemu-test.sh' --exec" "${link[@]}" "$@" . ./wsjson ./internal/...

@@ -8,7 +8,6 @@ package interop
 import (
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/wstest"
 )
 
 var (
@@ -181,13 +182,9 @@ func artifactDir(t *testing.T) string {
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago, for
-// programs that cannot report the port they bound (nginx, tinyproxy).
+// programs that cannot report the port they bound nor take over a socket
+// (nginx, tinyproxy, NATS routes); wstest.FreePort says how it is chosen.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return wstest.FreePort(t)
 }

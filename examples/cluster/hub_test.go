@@ -6,19 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
-	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fullduplex/websocket"
+	"github.com/fullduplex/websocket/internal/wstest"
 )
 
 // These tests run servers inside the test process, each with its embedded
@@ -52,44 +49,10 @@ func checkLeaks(t *testing.T) {
 }
 
 // freePort returns a TCP port on 127.0.0.1 that is free, for a NATS
-// server to listen on later. It is taken below the kernel's ephemeral
-// range: a port from that range, free when checked, can be handed to any
-// outgoing connection or ":0" listener (the other servers' routes and
-// NATS client ports) before the NATS server binds it.
+// server to listen on later; wstest.FreePort says how it is chosen.
 func freePort(t *testing.T) int {
 	t.Helper()
-	low := ephemeralLow()
-	for range 200 {
-		port := 10000 + rand.IntN(low-10000)
-		if _, dup := usedPorts.LoadOrStore(port, true); dup {
-			continue
-		}
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		return port
-	}
-	t.Fatal("no free port below the ephemeral range")
-	return 0
-}
-
-// usedPorts holds the ports freePort gave, so that it never gives one twice.
-var usedPorts sync.Map
-
-// ephemeralLow is the first port of the kernel's ephemeral range (Linux
-// ip_local_port_range; 32768 where unreadable, below every system's).
-func ephemeralLow() int {
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil && n > 11000 {
-				low = n
-			}
-		}
-	}
-	return low
+	return wstest.FreePort(t)
 }
 
 // inProc is a server running in the test process.

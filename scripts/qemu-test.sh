@@ -14,7 +14,9 @@
 # running a 386 binary directly fails with "exec format error".
 #
 # Three settings keep a bug of qemu-user's i386 emulation from crashing
-# the Go runtime; none changes what the tests check.
+# the Go runtime, in the two ways below (linking with cgo for the first;
+# no async preemption and a blocked SIGPIPE for the second); none changes
+# what the tests check.
 #
 # qemu-user keeps one GDT for all the threads of the emulated process, but
 # Go's linux/386 runtime gives each thread its own TLS by pointing the same

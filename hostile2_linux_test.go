@@ -522,3 +522,29 @@ func heapInUse() int64 {
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// TestPollerHugeDeclaredLengthNoLimit: with the read limit off, a frame may
+// declare 2^63-1 bytes. The loop reads what arrives into the message being
+// gathered, growing it only as bytes come, and reports the connection's end
+// when the peer goes; sizing the next read must not overflow on that
+// length (it once sliced out of range and crashed the process).
+func TestPollerHugeDeclaredLengthNoLimit(t *testing.T) {
+	for _, mode := range []string{"tcp", "tcp-plain"} {
+		t.Run(mode, func(t *testing.T) {
+			aopts := &AcceptOptions{ConnOptions: ConnOptions{ReadLimit: -1}}
+			srv := newPollerServer(t, mode, aopts, nil)
+			c := srv.dial(t, nil)
+			hdr := []byte{0x82, 0x80 | 127, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}
+			if _, err := c.nc.Write(append(hdr, make([]byte, 3*4096)...)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.nc.Write(make([]byte, 8192)); err != nil {
+				t.Fatal(err)
+			}
+			c.CloseNow()
+			if cc := srv.nextClosed(t); cc.err == nil {
+				t.Error("OnClose reported no error for a peer gone in the middle of a frame")
+			}
+		})
+	}
+}

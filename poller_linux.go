@@ -551,7 +551,9 @@ func (r *reader) readsIntoMessage() bool {
 // room would need another to find out.
 func partialRoom(r *reader) []byte {
 	p := r.partialBuf()
-	want := r.dec.PayloadLeft() + bpool.ReadSize
+	// Bounded before the addition: with the read limit off, a peer can
+	// declare a payload of 2^63-1 bytes.
+	want := min(r.dec.PayloadLeft(), maxDirectRead) + bpool.ReadSize
 	if cap(*p)-len(*p) < bpool.ReadSize {
 		*p = growForRead(*p, want)
 	}

@@ -432,6 +432,11 @@ func (c *Conn) awaitPeerClose(ctx context.Context) error {
 		if err != nil {
 			return errCloseTimeout
 		}
+		if locked && c.ev.Load() != nil {
+			// Serve took c while this waited: the Poller reads now.
+			c.unlockServed()
+			return c.awaitPeerCloseServed(ctx)
+		}
 		if locked {
 			err = c.rd.readUntilClose(ctx)
 			c.unlockRead()
@@ -492,6 +497,10 @@ func (c *Conn) peerCloseSeenNow() bool {
 // first, bounded by ctx.
 func (c *Conn) awaitServerEOF(ctx context.Context) {
 	if locked, _ := c.readMu.Lock(ctx, c.done(), nil); locked {
+		if c.ev.Load() != nil {
+			c.unlockServed() // served since the caller looked: the Poller reads
+			return
+		}
 		c.rd.drain(ctx)
 		c.unlockRead()
 	}

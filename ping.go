@@ -142,6 +142,10 @@ func (c *Conn) tryStartPump() bool {
 	if !c.readMu.TryLock() {
 		return false
 	}
+	if c.ev.Load() != nil {
+		c.unlockServed() // Serve took c since the check above
+		return false
+	}
 	c.pumping = true
 	return true
 }

@@ -286,16 +286,32 @@ func (p *Poller) serveBlocking(c *Conn) {
 }
 
 // readBlocking is ReadAppend for the poller's own goroutines, which may read
-// a served connection.
+// a served connection. It waits for readMu: a Close or Ping that waited for
+// it while Serve ran lets go at once when it sees c served (unlockServed).
 func (c *Conn) readBlocking(ctx context.Context, dst []byte) (MessageType, []byte, error) {
-	if !c.readMu.TryLock() {
-		return 0, dst, ErrConcurrentRead
+	if locked, err := c.readMu.Lock(ctx, c.done(), nil); err != nil {
+		return 0, dst, err
+	} else if !locked {
+		return 0, dst, c.errAfterClose()
 	}
 	defer c.readMu.Unlock()
 	if c.isClosed() {
 		return 0, dst, c.errAfterClose()
 	}
 	return c.rd.readMessage(ctx, dst)
+}
+
+// unlockServed lets go of readMu for a goroutine that took it to read c
+// itself (a Close waiting for the peer's close, a Ping's pump) and found c
+// served meanwhile: Serve took c between that goroutine's check and its
+// lock. What c's loop left to the holder in that time, an event or the
+// connection's end, goes back to the loop.
+func (c *Conn) unlockServed() {
+	c.unlockRead()
+	ev := c.ev.Load()
+	if l := ev.l.Load(); l != nil {
+		l.released(c, ev)
+	}
 }
 
 // maxKeptBuffer bounds the message buffer a loop keeps between messages.

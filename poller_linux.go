@@ -185,6 +185,20 @@ func (l *loop) start(c *Conn, ev *evState, addErr error) {
 	l.mu.Unlock()
 }
 
+// released takes back what the loop left to a goroutine other than its own
+// that held c's readMu (unlockServed): the report of c's end, or an event
+// to service, which only the loop may do.
+func (l *loop) released(c *Conn, ev *evState) {
+	switch {
+	case ev.has(evClosing):
+		if c.readMu.TryLock() {
+			l.finishHeld(c)
+		}
+	case ev.has(evPending):
+		l.requeue(c)
+	}
+}
+
 // testHookRegistering, if set, runs while register holds a connection's
 // readMu with the connection already in its loop's table.
 var testHookRegistering func()

@@ -25,3 +25,5 @@ func (p *Poller) register(*Conn, *evState) bool { return false }
 func (l *loop) goroutine() uint64 { return 0 }
 
 func (l *loop) connClosed(*Conn) {}
+
+func (l *loop) released(*Conn, *evState) {}

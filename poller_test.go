@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -584,5 +585,102 @@ func TestPollerCloseWhileServing(t *testing.T) {
 	}
 	if got := p.Len(); got != 0 {
 		t.Errorf("Len = %d after Close", got)
+	}
+}
+
+// TestPollerCloseRacingServe: a Close that began waiting for readMu before
+// Serve published the connection as served gets readMu when Serve lets
+// go. It must then leave the reading to the Poller rather than read the
+// loop's socket itself, and whatever the loop left to it meanwhile (here,
+// in the second case, the connection's end) must still be reported: OnClose
+// runs once and Poller.Close returns. The test holds the Poller's mutex to
+// keep Serve between its lock and its publication while Close starts.
+func TestPollerCloseRacingServe(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// endWhileHeld: a ping is waiting, and the server's OnPing, which
+		// runs on Close's goroutine while it holds readMu, ends the
+		// connection and waits until its loop has seen that.
+		endWhileHeld bool
+	}{
+		{
+			name: "close-handshake",
+		},
+		{
+			name:         "end-while-held",
+			endWhileHeld: true,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var closes atomic.Int32
+			var sc *Conn
+			aopts := &AcceptOptions{}
+			if tc.endWhileHeld {
+				aopts.OnPing = func([]byte) {
+					sc.CloseNow()
+					ev := sc.ev.Load()
+					deadline := time.Now().Add(2 * time.Second)
+					for !ev.has(evClosing) && time.Now().Before(deadline) {
+						time.Sleep(time.Millisecond)
+					}
+				}
+			}
+			cc, s := pair(t, aopts, nil)
+			sc = s
+			if tc.endWhileHeld {
+				if _, err := cc.nc.Write(frame(true, 0, opPing, true, []byte("x"))); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				go func() { // answers the close handshake
+					for {
+						if _, _, err := cc.Read(context.Background()); err != nil {
+							return
+						}
+					}
+				}()
+			}
+			p, err := NewPoller(PollerOptions{
+				Loops:     1,
+				OnMessage: func(*Conn, MessageType, []byte) {},
+				OnClose:   func(*Conn, error) { closes.Add(1) },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.mu.Lock()
+			serveErr := make(chan error, 1)
+			go func() { serveErr <- p.Serve(sc) }()
+			for !sc.readMu.Held() {
+				time.Sleep(time.Millisecond)
+			}
+			closeErr := make(chan error, 1)
+			go func() { closeErr <- sc.Close(StatusNormalClosure, "") }()
+			for !sc.readMu.HasWaiters() {
+				time.Sleep(time.Millisecond)
+			}
+			p.mu.Unlock()
+			if err := <-serveErr; err != nil {
+				t.Fatalf("Serve: %v", err)
+			}
+			select {
+			case err := <-closeErr:
+				if !tc.endWhileHeld && err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Close did not return")
+			}
+			pc := make(chan error, 1)
+			go func() { pc <- p.Close() }()
+			select {
+			case <-pc:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("Poller.Close hangs; OnClose ran %d times", closes.Load())
+			}
+			if n := closes.Load(); n != 1 {
+				t.Errorf("OnClose ran %d times, want once", n)
+			}
+		})
 	}
 }

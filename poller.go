@@ -125,6 +125,11 @@ func NewPoller(opts PollerOptions) (*Poller, error) {
 // not call Read, ReadAppend or Reader on c afterwards; Write, Ping, Close
 // and the rest work as usual (see Poller for how writes behave, and Close
 // and Ping for what they do when called from a callback).
+//
+// A connection in the middle of a message, begun by a Ping or Close that
+// read on the application's behalf or by a read cut off by its ctx, is
+// served by a goroutine of its own rather than a loop: the message is
+// delivered whole first, as the next ReadAppend would have.
 func (p *Poller) Serve(c *Conn) error {
 	if c.isClosed() {
 		return ErrClosed

@@ -89,10 +89,14 @@ func (p *Poller) stopLoops() {
 // register puts c, whose readMu the caller holds, under a loop's watch.
 // From then on writes go through the connection's queue and the loop
 // services the connection, starting with whatever is already buffered. It
-// reports false when c has no raw socket to watch.
+// reports false when c has no raw socket to watch, or is in the middle of
+// a message: one a Ping or Close began reading on the application's
+// behalf, or a read the application gave up part-way. A loop starts every
+// message it delivers itself, so such a connection gets a goroutine, whose
+// reads finish the message first.
 func (p *Poller) register(c *Conn, ev *evState) bool {
 	r := &c.rd
-	if len(p.loops) == 0 || r.raw == nil {
+	if len(p.loops) == 0 || r.raw == nil || r.midMessage() {
 		return false
 	}
 	l := p.loops[p.next.Add(1)%uint64(len(p.loops))]

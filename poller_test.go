@@ -3,6 +3,7 @@ package websocket
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"context"
 	"errors"
 	"fmt"
@@ -682,5 +683,119 @@ func TestPollerCloseRacingServe(t *testing.T) {
 				t.Errorf("OnClose ran %d times, want once", n)
 			}
 		})
+	}
+}
+
+// TestPollerServeAfterPingReadAhead: a Ping that reads on the
+// application's behalf stops at the first data message and leaves it begun
+// for the next read. Serve must deliver that message, then the next; a loop
+// starts every message it delivers itself, so such a connection is served
+// by a goroutine (it used to go to a loop, which lost the message).
+func TestPollerServeAfterPingReadAhead(t *testing.T) {
+	cc, sc := pair(t, nil, nil)
+	got := make(chan string, 4)
+	p, err := NewPoller(PollerOptions{Loops: 1,
+		OnMessage: func(_ *Conn, _ MessageType, m []byte) { got <- string(m) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	// The client's message is in the server's socket before Ping pumps.
+	if _, err := cc.nc.Write(frame(true, 0, opText, true, []byte("hello"))); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	pingDone := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := sc.Ping(ctx) // the raw client never answers
+		pingDone <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the pump read "hello" and let go
+	for {
+		err := p.Serve(sc)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrConcurrentRead) {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := cc.nc.Write(frame(true, 0, opText, true, []byte("world"))); err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	timeout := time.After(2 * time.Second)
+	for len(msgs) < 2 {
+		select {
+		case m := <-got:
+			msgs = append(msgs, m)
+		case <-timeout:
+			t.Fatalf("OnMessage got %q, want [hello world]", msgs)
+		}
+	}
+	if msgs[0] != "hello" || msgs[1] != "world" {
+		t.Fatalf("OnMessage got %q, want [hello world]", msgs)
+	}
+	<-pingDone
+}
+
+// TestPollerServeAfterInterruptedCompressedRead: a ReadAppend cut off by
+// its ctx in the middle of a compressed message leaves the message and its
+// inflater in progress. After Serve, the message must be delivered whole,
+// as the next ReadAppend would have: a loop fed the next fragment to that
+// inflater, which then read the socket itself and crashed on a nil ctx.
+func TestPollerServeAfterInterruptedCompressedRead(t *testing.T) {
+	comp := CompressionOptions{Mode: CompressionNoContextTakeover}
+	cc, sc := pair(t, &AcceptOptions{ConnOptions: ConnOptions{Compression: comp}},
+		&DialOptions{ConnOptions: ConnOptions{Compression: comp}})
+	if sc.deflate == nil {
+		t.Fatal("compression not negotiated")
+	}
+	want := strings.Repeat("the quick brown fox jumps over the lazy dog ", 200)
+	var z bytes.Buffer
+	fw, _ := flate.NewWriter(&z, flate.BestSpeed)
+	fw.Write([]byte(want))
+	fw.Flush()
+	payload := bytes.TrimSuffix(z.Bytes(), []byte{0, 0, 0xff, 0xff})
+	half := len(payload) / 2
+	// The first fragment now; the server's ReadAppend runs out of time.
+	if _, err := cc.nc.Write(frame(false, bitRsv1, opText, true, payload[:half])); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	_, _, err := sc.ReadAppend(ctx, nil)
+	cancel()
+	if err != context.DeadlineExceeded {
+		t.Fatalf("ReadAppend: %v", err)
+	}
+	got := make(chan string, 1)
+	p, err := NewPoller(PollerOptions{Loops: 1,
+		OnMessage: func(_ *Conn, _ MessageType, m []byte) { got <- string(m) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if err := p.Serve(sc); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	third := half + (len(payload)-half)/2
+	if _, err := cc.nc.Write(frame(false, 0, opContinuation, true, payload[half:third])); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if _, err := cc.nc.Write(frame(true, 0, opContinuation, true, payload[third:])); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if m != want {
+			t.Fatalf("OnMessage got %d bytes, want %d", len(m), len(want))
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("message not delivered")
 	}
 }

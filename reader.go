@@ -81,6 +81,11 @@ func (r *reader) hold() {
 	r.readState = st
 }
 
+// midMessage reports whether a message has begun that the application was
+// not given: one a Ping or Close read up to (unclaimed), or one whose read
+// was cut off (resume).
+func (r *reader) midMessage() bool { return r.inMessage || r.resume || r.unclaimed }
+
 // rest gives the state back to the pool if nothing in it is needed before
 // the next byte arrives: no buffer, no message, nothing carried over in
 // the protocol core.

@@ -31,7 +31,7 @@
 // A Group tracks server connections, broadcasts to them and closes them
 // together at shutdown.
 //
-// Every entry point has a runnable example. See the examples directory
+// Every entry point has an example. See the examples directory
 // for a browser echo demo, a terminal client and a chat hub, and
 // docs/migrating-from-gorilla.md and docs/migrating-from-coder.md for
 // moving a program over from those libraries.

@@ -45,11 +45,18 @@ func streamEchoHandler(w http.ResponseWriter, r *http.Request) {
 
 func ExampleAccept_http2() {
 	http.HandleFunc("/ws", streamEchoHandler)
-	// An HTTP/2 server: with TLS, or over cleartext (h2c) with
-	// srv.Protocols.SetUnencryptedHTTP2(true).
+	// An HTTP/2 server, with TLS:
 	srv := &http.Server{Addr: "localhost:8443"}
 	_ = srv
 	// log.Fatal(srv.ListenAndServeTLS("cert.pem", "key.pem"))
+	//
+	// Or over cleartext (h2c), keeping HTTP/1.1 for the Upgrade (Protocols
+	// is nil until set, and HTTP/2 alone would refuse HTTP/1.1):
+	//
+	//	srv.Protocols = new(http.Protocols)
+	//	srv.Protocols.SetHTTP1(true)
+	//	srv.Protocols.SetUnencryptedHTTP2(true)
+	//	log.Fatal(srv.ListenAndServe())
 }
 
 func ExampleHTTP2Transport() {

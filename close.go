@@ -148,9 +148,10 @@ func checkCloseArgs(code StatusCode, reason string) error {
 // sent (1000-1003, 1007-1014, 3000-4999) and reason at most 123 bytes of
 // UTF-8.
 //
-// On a connection served by a Poller, Close called from a callback of the
-// loop that serves it returns once the close frame is sent (or queued):
-// waiting would hold up the loop that reads the answer. The poller
+// On a connection served by a Poller, Close called from a callback of that
+// Poller, on any of its loops, returns once the close frame is sent (or
+// queued): waiting would hold up a loop, maybe the one that reads the
+// answer. The poller
 // finishes the handshake, bounded by CloseTimeout.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if err := checkCloseArgs(code, reason); err != nil {

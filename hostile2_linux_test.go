@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -546,5 +547,61 @@ func TestPollerHugeDeclaredLengthNoLimit(t *testing.T) {
 				t.Error("OnClose reported no error for a peer gone in the middle of a frame")
 			}
 		})
+	}
+}
+
+// TestPollerPeerShutdownWithLastData: a peer whose last bytes and TCP FIN
+// arrive together gets its connection ended, as in goroutine mode. epoll
+// says both in one edge-triggered event, and a read that ends short no
+// longer shows the socket drained: the loop must read on to the end of the
+// stream, or the connection stays half-open (CLOSE-WAIT) with no OnClose.
+// The cases end the peer's data whole, inside a frame's header, and
+// inside a large payload; each is repeated, as whether the FIN comes with
+// the data or after it is up to the kernel.
+func TestPollerPeerShutdownWithLastData(t *testing.T) {
+	big := frame(true, 0, opBinary, true, make([]byte, 60000))
+	for _, mode := range []string{"batched", "plain"} {
+		for _, tc := range []struct {
+			name string
+			last []byte
+		}{
+			{
+				name: "whole-message",
+				last: frame(true, 0, opText, true, []byte("hi")),
+			},
+			{
+				name: "in-header",
+				last: []byte{0x81},
+			},
+			{
+				name: "in-payload",
+				last: big[:40000],
+			},
+		} {
+			t.Run(mode+"/"+tc.name, func(t *testing.T) {
+				const rounds = 20
+				srv := newHostileServer(t, PollerOptions{
+					Loops:      1,
+					NoBatching: mode == "plain",
+					OnMessage:  func(c *Conn, typ MessageType, msg []byte) {},
+				}, nil, false)
+				deadline := time.Now().Add(20 * time.Second)
+				for range rounds {
+					rc := dialRawWS(t, srv.addr, 0, deadline)
+					<-srv.conns
+					if _, err := rc.nc.Write(tc.last); err != nil {
+						t.Fatal(err)
+					}
+					rc.nc.(*net.TCPConn).CloseWrite()
+				}
+				for i := range rounds {
+					select {
+					case <-srv.closed:
+					case <-time.After(5 * time.Second):
+						t.Fatalf("%d of %d connections still open 5s after the peer's FIN", rounds-i, rounds)
+					}
+				}
+			})
+		}
 	}
 }

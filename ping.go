@@ -11,9 +11,11 @@ import (
 	"time"
 )
 
-// ErrPingFromCallback is returned by Ping called from a Poller callback
-// on the loop that serves the connection, which alone could read the pong.
-var ErrPingFromCallback = errors.New("websocket: Ping from a Poller callback would wait for a pong its own loop must read; call it from another goroutine")
+// ErrPingFromCallback is returned by Ping called from a Poller callback on a
+// connection that Poller serves: the pong must be read by a loop, and a
+// loop never waits for another (two callbacks pinging each other's
+// connections would stall both loops).
+var ErrPingFromCallback = errors.New("websocket: Ping from a Poller callback would wait for a pong a loop must read; call it from another goroutine")
 
 // Ping sends a ping and waits for the matching pong, returning the round
 // trip time.
@@ -26,9 +28,9 @@ var ErrPingFromCallback = errors.New("websocket: Ping from a Poller callback wou
 // Ping to step aside). If a data message comes first and nothing reads it,
 // Ping waits until ctx ends, since the pong queues behind the message.
 //
-// On a connection served by a Poller, Ping called from a callback of the
-// loop that serves it returns ErrPingFromCallback at once: the pong could
-// only be read by that loop, which the callback holds up. On a connection
+// On a connection served by a Poller, Ping called from a callback of that
+// Poller, on any of its loops, returns ErrPingFromCallback at once: the
+// pong could only be read by a loop, and the callback holds one up. On a connection
 // Dial opened in a browser, Ping returns ErrPingInBrowser at once.
 func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
 	if c.viaBrowser() {

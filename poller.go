@@ -252,6 +252,10 @@ const (
 	evFinished
 	// evQueued is set when the connection joined its loop's closedQ.
 	evQueued
+	// evHangup is set when epoll said the peer shut down its side (or the
+	// socket failed): the loop reads on to the end of the stream, since no
+	// further event will announce it.
+	evHangup
 )
 
 // has reports whether flag is set.
@@ -334,20 +338,29 @@ func keepSmall(msg []byte) []byte {
 // now.
 var errWouldBlock = errors.New("websocket: operation would block")
 
-// onServingGoroutine reports whether the calling goroutine is the one that
-// reads c for a Poller: a loop (in a callback of c or of any connection on
-// the same loop) or c's own goroutine. Such a call must not wait for
-// something only that goroutine would read.
+// onServingGoroutine reports whether the calling goroutine serves
+// connections for c's Poller: any of its loops (in a callback of any
+// connection they serve), or c's own goroutine. Such a call must not wait
+// for something a loop would read or drain: the loop c is on may be held
+// up in turn by a callback waiting for this loop, and both would stall
+// with every connection they serve.
 func (c *Conn) onServingGoroutine() bool {
 	ev := c.ev.Load()
 	if ev == nil {
 		return false
 	}
 	g := goid()
-	if l := ev.l.Load(); l != nil && l.goroutine() == g {
-		return true
+	return ev.g.Load() == g || ev.p.onLoop(g)
+}
+
+// onLoop reports whether goroutine g is one of p's loops.
+func (p *Poller) onLoop(g uint64) bool {
+	for _, l := range p.loops {
+		if l.goroutine() == g {
+			return true
+		}
 	}
-	return ev.g.Load() == g
+	return false
 }
 
 // goid returns the calling goroutine's id, parsed from its stack header

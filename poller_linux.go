@@ -278,6 +278,9 @@ func (l *loop) event(ev poll.Event) {
 	if ev.Writable {
 		c.wr.queue.Load().flush(c)
 	}
+	if ev.Hangup {
+		c.ev.Load().flags.Or(evHangup)
+	}
 	if ev.Readable {
 		if l.ring != nil {
 			l.collect(c)
@@ -416,8 +419,11 @@ func (l *loop) service(c *Conn, pre *prefill) {
 			return
 		case err != nil:
 			r.connError(err)
-		case n < space:
-			// Drained: the next byte raises a new event.
+		case n < space && !c.ev.Load().has(evHangup):
+			// Drained: the next byte raises a new event. Not so for the
+			// end of the stream once the peer shut down its side: that
+			// was said with the last data, so reads go on until they
+			// meet it.
 			if l.deliver(c) {
 				r.releaseIfIdle()
 				r.rest()

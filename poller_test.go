@@ -799,3 +799,52 @@ func TestPollerServeAfterInterruptedCompressedRead(t *testing.T) {
 		t.Fatal("message not delivered")
 	}
 }
+
+// TestPollerCallbackNeverWaitsForAnotherLoop: a callback on one loop that
+// pings a connection served by another loop gets ErrPingFromCallback at
+// once, as it does for its own connection. Waiting would let two
+// callbacks, each pinging a connection of the other's loop, stall both
+// loops until their ctx ends.
+func TestPollerCallbackNeverWaitsForAnotherLoop(t *testing.T) {
+	ca, a := pair(t, nil, nil)
+	cb, b := pair(t, nil, nil)
+	other := map[*Conn]*Conn{a: b, b: a}
+	res := make(chan error, 2)
+	p, err := NewPoller(PollerOptions{
+		Loops: 2,
+		OnMessage: func(c *Conn, _ MessageType, _ []byte) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := other[c].Ping(ctx)
+			res <- err
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	for _, c := range []*Conn{a, b} {
+		if err := p.Serve(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if la, lb := a.ev.Load().l.Load(), b.ev.Load().l.Load(); la == nil || la == lb {
+		t.Skip("the connections are not on two loops (no epoll here)")
+	}
+	for _, c := range []*Conn{ca, cb} {
+		go c.Read(context.Background()) // answers pings, until the cleanup closes it
+		if err := c.Write(testCtx(t), MessageText, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		select {
+		case err := <-res:
+			if !errors.Is(err, ErrPingFromCallback) {
+				t.Errorf("Ping from a callback of another loop: %v, want ErrPingFromCallback", err)
+			}
+		case <-time.After(4 * time.Second):
+			t.Fatal("Ping from a callback of another loop waited")
+		}
+	}
+}

@@ -24,6 +24,10 @@ type Event struct {
 	Token    uint64
 	Readable bool // data, the end of the stream, or an error to read
 	Writable bool // room in the send buffer
+	// Hangup: the peer shut down its sending side, or the socket failed.
+	// Edge-triggered, this is said once, possibly with the last data: a
+	// reader must go on to the end of the stream, as no event will follow.
+	Hangup bool
 }
 
 // Epoll is an epoll instance with its wake-up eventfd. The epoll fd is
@@ -106,6 +110,7 @@ func (e *Epoll) Wait(f func(Event)) error {
 			Token:    uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32,
 			Readable: ev.Events&^syscall.EPOLLOUT != 0,
 			Writable: ev.Events&syscall.EPOLLOUT != 0,
+			Hangup:   ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0,
 		})
 	}
 	return nil

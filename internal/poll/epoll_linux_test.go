@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// TestEpoll: a socket added edge-triggered reports writable at once and
-// readable when data arrives; Wake reports the wake token.
+// TestEpoll: a socket added edge-triggered reports writable at once,
+// readable when data arrives, and a hangup when the peer shuts down its
+// side; Wake reports the wake token.
 func TestEpoll(t *testing.T) {
 	e, err := New()
 	if err != nil {
@@ -31,8 +32,14 @@ func TestEpoll(t *testing.T) {
 		t.Fatalf("after Add: %+v", got[7])
 	}
 	b.Write([]byte("x"))
-	if got := waitFor(t, e); !got[7].Readable {
+	if got := waitFor(t, e); !got[7].Readable || got[7].Hangup {
 		t.Fatalf("after a write from the peer: %+v", got)
+	}
+	// The last data and the peer's shutdown together: one event says both.
+	b.Write([]byte("y"))
+	b.(*net.UnixConn).CloseWrite()
+	if got := waitFor(t, e); !got[7].Readable || !got[7].Hangup {
+		t.Fatalf("after the peer's last write and shutdown: %+v", got)
 	}
 	e.Wake()
 	if got := waitFor(t, e); got[WakeToken].Token != WakeToken || !got[WakeToken].Readable {

@@ -37,6 +37,7 @@ func TestAcceptRejects(t *testing.T) {
 		modify func(r *http.Request)
 		opts   *AcceptOptions
 		status int
+		reason string // a substring of the body, where it matters
 	}{
 		{
 			name:   "plain GET",
@@ -74,6 +75,21 @@ func TestAcceptRejects(t *testing.T) {
 			status: http.StatusUpgradeRequired,
 		},
 		{
+			name:   "version twice",
+			modify: func(r *http.Request) { r.Header.Add("Sec-WebSocket-Version", "13") },
+			status: http.StatusBadRequest,
+			reason: "Sec-WebSocket-Version appears more than once",
+		},
+		{
+			name: "bad extension offer",
+			modify: func(r *http.Request) {
+				r.Header.Set("Sec-WebSocket-Extensions", "permessage-deflate; server_max_window_bits=")
+			},
+			opts:   &AcceptOptions{ConnOptions: ConnOptions{Compression: CompressionOptions{Mode: CompressionContextTakeover}}},
+			status: http.StatusBadRequest,
+			reason: "malformed Sec-WebSocket-Extensions header: expected",
+		},
+		{
 			name:   "key missing",
 			modify: func(r *http.Request) { r.Header.Del("Sec-WebSocket-Key") },
 			status: http.StatusBadRequest,
@@ -92,6 +108,7 @@ func TestAcceptRejects(t *testing.T) {
 			name:   "two keys",
 			modify: func(r *http.Request) { r.Header.Add("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==") },
 			status: http.StatusBadRequest,
+			reason: "Sec-WebSocket-Key appears more than once",
 		},
 		{
 			name:   "body with Content-Length",
@@ -156,6 +173,9 @@ func TestAcceptRejects(t *testing.T) {
 			}
 			if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 				t.Fatalf("content type %q", ct)
+			}
+			if body := w.Body.String(); !strings.Contains(body, tc.reason) || strings.Count(body, "malformed") > 1 {
+				t.Fatalf("body %q, want it to say %q once", body, tc.reason)
 			}
 		})
 	}

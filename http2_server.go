@@ -49,7 +49,9 @@ func checkStreamHandshake(r *http.Request) *HandshakeError {
 	switch {
 	case len(versions) == 0:
 		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Version header is missing"}
-	case len(versions) != 1 || strings.TrimSpace(versions[0]) != "13":
+	case len(versions) > 1: // RFC 6455, 11.3.5 (RFC 8441 keeps the header)
+		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Version appears more than once"}
+	case strings.TrimSpace(versions[0]) != "13":
 		return &HandshakeError{Status: http.StatusUpgradeRequired, Reason: "Sec-WebSocket-Version " + strings.Join(versions, ", ") + " is not supported, only 13"}
 	}
 	return nil

@@ -183,7 +183,7 @@ func acceptDeflate(r *http.Request, opts *AcceptOptions) (*deflateParams, string
 	}
 	params, response, ok, err := negotiateDeflate(r.Header["Sec-Websocket-Extensions"], &opts.Compression)
 	if err != nil {
-		return nil, "", &HandshakeError{Status: http.StatusBadRequest, Reason: "malformed Sec-WebSocket-Extensions: " + err.Error()}
+		return nil, "", &HandshakeError{Status: http.StatusBadRequest, Reason: err.Error()} // it says what is malformed
 	}
 	if !ok {
 		return nil, "", nil
@@ -246,11 +246,15 @@ func checkClientHandshake(r *http.Request) *HandshakeError {
 	switch {
 	case len(versions) == 0:
 		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Version header is missing"}
-	case len(versions) != 1 || strings.TrimSpace(versions[0]) != "13":
+	case len(versions) > 1: // RFC 6455, 11.3.5: at most once in a request
+		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Version appears more than once"}
+	case strings.TrimSpace(versions[0]) != "13":
 		return &HandshakeError{Status: http.StatusUpgradeRequired, Reason: "Sec-WebSocket-Version " + strings.Join(versions, ", ") + " is not supported, only 13"}
 	}
-	keys := r.Header["Sec-Websocket-Key"]
-	if len(keys) != 1 || !validKey(keys[0]) {
+	switch keys := r.Header["Sec-Websocket-Key"]; {
+	case len(keys) > 1: // RFC 6455, 11.3.1: at most once in a request
+		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Key appears more than once"}
+	case len(keys) == 0 || !validKey(keys[0]):
 		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Key is not 16 bytes in base64"}
 	}
 	return nil

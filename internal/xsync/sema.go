@@ -45,11 +45,28 @@ func (s *Sema) TryLock() bool {
 }
 
 // tryLockQueued takes the lock if it is free while others wait for it or
-// the slow flag is set.
+// the slow flag is set. It retries while the lock stays free: waiters
+// come and go in the same word, and a woken waiter that gave up on a CAS
+// failed only by a waiter leaving would sleep with the lock free and the
+// wake-up token spent.
 func (s *Sema) tryLockQueued() bool {
-	v := s.state.Load()
-	return v&held == 0 && s.state.CompareAndSwap(v, v|held)
+	for {
+		v := s.state.Load()
+		if v&held != 0 {
+			return false
+		}
+		if testHookQueued != nil {
+			testHookQueued(s)
+		}
+		if s.state.CompareAndSwap(v, v|held) {
+			return true
+		}
+	}
 }
+
+// testHookQueued, if set, runs in tryLockQueued between reading the state
+// word and the CAS.
+var testHookQueued func(*Sema)
 
 // Held reports whether the lock is held, by anyone.
 func (s *Sema) Held() bool { return s.state.Load()&held != 0 }

@@ -3,9 +3,12 @@ package xsync
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 )
 
 func TestSemaFastPaths(t *testing.T) {
@@ -116,5 +119,41 @@ func TestSemaExclusion(t *testing.T) {
 		if s.Held() || s.HasWaiters() {
 			t.Fatalf("slow=%v: state %#x at the end", slowFlag, s.state.Load())
 		}
+	}
+}
+
+// TestSemaNoLostWakeup: a waiter woken by Unlock must get the lock even
+// when another waiter gives up (its ctx ends) between its reading of the
+// state word and its CAS, which then fails with the lock free. It used to
+// go back to sleep, with the wake-up token spent, until an unrelated
+// unlock. The hook plays the waiter that leaves at that moment.
+func TestSemaNoLostWakeup(t *testing.T) {
+	var s Sema
+	s.TryLock()
+	s.state.Add(waiter) // the waiter that will leave
+	var armed atomic.Bool
+	testHookQueued = func(hs *Sema) {
+		if hs == &s && armed.CompareAndSwap(true, false) {
+			s.state.Add(-waiter)
+		}
+	}
+	defer func() { testHookQueued = nil }()
+	got := make(chan struct{})
+	go func() {
+		s.Lock(context.Background(), nil, nil)
+		close(got)
+	}()
+	for s.state.Load()/waiter != 2 {
+		runtime.Gosched()
+	}
+	armed.Store(true)
+	s.Unlock()
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter still waits with the lock free")
+	}
+	if armed.Load() {
+		t.Fatal("the hook did not run: the test did not reach the race it checks")
 	}
 }

@@ -33,6 +33,10 @@ type writer struct {
 	// writev is set when the connection turns net.Buffers into one
 	// vectored write (TCP and Unix sockets).
 	writev bool
+	// tls is set for a *tls.Conn, which counts only whole records as
+	// written and fails every write after one its deadline cut off: a
+	// write its ctx interrupted leaves nothing to resume (frameError).
+	tls bool
 	msg    *messageWriter    // the streaming Writer's state, made on first use (stream.go)
 	intr   xsync.Interrupter // makes a blocked write honour its ctx
 	// queue is set when a Poller's loop serves the connection: writes then
@@ -43,8 +47,8 @@ type writer struct {
 func (w *writer) init(c *Conn) {
 	w.c = c
 	w.pool = bpool.Writes(c.opts.writeBufferSize())
-	_, isTLS := c.nc.(*tls.Conn)
-	w.vectored = !isTLS
+	_, w.tls = c.nc.(*tls.Conn)
+	w.vectored = !w.tls
 	switch c.nc.(type) {
 	case *net.TCPConn, *net.UnixConn:
 		w.writev = true
@@ -122,7 +126,7 @@ func (c *Conn) frameError(written bool, err error) error {
 	// A write interrupted by its ctx reports the ctx even when the
 	// interruption ended the connection meanwhile, as resetting an HTTP/2
 	// stream does: that is why this write stopped.
-	if ctxEnded && !written && !c.isClosed() {
+	if ctxEnded && !written && !c.isClosed() && !c.wr.tls {
 		return err // nothing went out: the connection is intact
 	}
 	err = wrapError("websocket: failed to write frame", err)
@@ -312,7 +316,11 @@ func (c *Conn) unlockAfterCloseSent() error {
 // before any byte of the message went out, Write returns ctx's error and
 // the connection stays usable. If it ends part-way through, the frame
 // cannot be finished: the connection is closed without a close frame (the
-// peer sees 1006) and the error says so.
+// peer sees 1006) and the error says so. Over TLS (wss), ctx ending during
+// the write itself closes the connection in every case: crypto/tls may
+// have sent part of a record while reporting nothing written, and fails
+// every write after one its deadline cut off. Ending while waiting for
+// other writers leaves it usable there too.
 //
 // A nil error means the message was handed to the operating system, not
 // that the peer took it: a peer that refuses it (a message over its read

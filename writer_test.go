@@ -1,8 +1,15 @@
 package websocket
 
 import (
+	"context"
+	"crypto/tls"
+	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestStaleWriterWrite: a Writer kept past its Close must not write into
@@ -98,4 +105,47 @@ func TestStaleWriterClose(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestWriteCtxOverTLSCloses: over TLS, a write that its ctx cuts off
+// closes the connection, even when nothing was reported written:
+// crypto/tls may have put part of a record on the wire, and it fails every
+// write after a deadline. Reporting the connection usable, as over plain
+// TCP, left a torn record for the peer and a connection whose next write
+// failed.
+func TestWriteCtxOverTLSCloses(t *testing.T) {
+	srv := make(chan *Conn, 1)
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		srv <- c
+	}))
+	defer ts.Close()
+	client, _, err := Dial(testCtx(t), "wss"+strings.TrimPrefix(ts.URL, "https"), &DialOptions{
+		TLSConfig: &tls.Config{InsecureSkipVerify: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.CloseNow()
+	server := <-srv
+	defer server.CloseNow()
+	msg := make([]byte, 64<<10)
+	var werr error
+	for i := 0; werr == nil && i < 10000; i++ { // the server does not read: the socket fills
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		werr = client.Write(ctx, MessageBinary, msg)
+		cancel()
+	}
+	if !errors.Is(werr, context.DeadlineExceeded) {
+		t.Fatalf("Write into a full socket: %v, want the ctx's deadline", werr)
+	}
+	select {
+	case <-client.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection stayed open after a TLS write its ctx cut off")
+	}
 }

@@ -3,6 +3,7 @@ package websocket
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 
@@ -27,6 +28,9 @@ func (m *messageReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	defer c.unlockRead()
+	if m.r.cut {
+		return 0, errMessageCut
+	}
 	if m.r.unclaimed {
 		// This message ended, and a Ping or Close reading on the
 		// application's behalf has started the next one, which belongs
@@ -147,20 +151,12 @@ func (r *reader) endOfMessage() {
 // Ping or Close left unclaimed, or the next one after the rest of a
 // message an earlier Reader abandoned.
 func (r *reader) begin(ctx context.Context) error {
+	r.cut = false
 	if r.unclaimed {
 		r.unclaimed = false
 		return nil
 	}
-	if r.resume {
-		// An interrupted ReadAppend's message is dropped (a compressed
-		// one is still inflated to its end, by discard, whose
-		// back-references may reach what partial holds).
-		r.resume = false
-		if r.inf != nil && r.partial != nil {
-			r.ringInPlace(*r.partial)
-		}
-		r.releasePartial()
-	}
+	r.dropResumed()
 	for r.inMessage {
 		if err := r.discard(ctx); err != nil {
 			return err
@@ -172,6 +168,21 @@ func (r *reader) begin(ctx context.Context) error {
 	}
 	r.start(&ev)
 	return nil
+}
+
+// dropResumed drops what an interrupted ReadAppend kept of its message, if
+// any; the rest is left for discard (a compressed message is still
+// inflated to its end, whose back-references may reach what partial
+// holds).
+func (r *reader) dropResumed() {
+	if !r.resume {
+		return
+	}
+	r.resume = false
+	if r.inf != nil && r.partial != nil {
+		r.ringInPlace(*r.partial)
+	}
+	r.releasePartial()
 }
 
 // discard drops the rest of the message in progress. A compressed message
@@ -419,16 +430,28 @@ func growInflated(dst []byte, most int64) []byte {
 	return slices.Grow(dst[:cap(dst)], int(add))[:len(dst)]
 }
 
+// errMessageCut is what a Reader returns once Close, reading on to the
+// peer's close frame while nobody read, discarded the rest of its message.
+var errMessageCut = fmt.Errorf("%w: the rest of the message was discarded while the connection closed", ErrClosed)
+
 // readUntilClose reads on behalf of Close until the peer's close frame.
 // Data messages go to the application if a Read is waiting for them
-// (errDataPending) and are discarded otherwise.
+// (errDataPending) and are discarded otherwise. Once it discarded the rest
+// of a message a Reader had begun, it discards the messages after it too:
+// the Read waiting then is that Reader's, which gets errMessageCut.
 func (r *reader) readUntilClose(ctx context.Context) error {
 	waiting := r.c.readMu.HasWaiters
 	for r.err == nil {
 		if r.inMessage || r.resume {
-			if waiting() || r.resume {
+			if waiting() && !r.cut {
 				return errDataPending
 			}
+			// The application's Reader, if it was reading this message,
+			// must not take the end of what Close read for the end of
+			// the message. A ReadAppend its ctx cut off is not waiting:
+			// its message goes too.
+			r.cut = r.cut || (r.inMessage && !r.unclaimed && !r.resume)
+			r.dropResumed()
 			if err := r.discard(ctx); err != nil {
 				return err
 			}

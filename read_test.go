@@ -1,12 +1,15 @@
 package websocket
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestReadAfterAbandonedReader reads part of a message through Reader and
@@ -121,4 +124,93 @@ func writeMaybeFragmented(ctx context.Context, c *Conn, p []byte, fragmented boo
 		return err
 	}
 	return w.Close()
+}
+
+// TestReaderCutByClose: a Reader between two reads of its message while
+// Close reads on to the peer's close frame. Close discards the rest of the
+// message, as nobody is reading, and the Reader must then report that,
+// rather than io.EOF, which would make the part it read pass for the whole
+// message.
+func TestReaderCutByClose(t *testing.T) {
+	pong := make(chan struct{}, 1)
+	aopts := &AcceptOptions{ConnOptions: ConnOptions{OnPong: func([]byte) { pong <- struct{}{} }}}
+	cc, server := pair(t, aopts, nil)
+	peer := &rawPeer{t: t, nc: cc.nc, br: bufio.NewReader(cc.nc)} // the client, by hand
+	ctx := testCtx(t)
+	if _, err := peer.nc.Write(frame(false, 0, opBinary, true, bytes.Repeat([]byte("A"), 100))); err != nil {
+		t.Fatal(err)
+	}
+	_, r, err := server.Reader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(r, make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- server.Close(StatusNormalClosure, "") }()
+	if h, _, err := peer.readFrame(); err != nil || h.Op != opClose {
+		t.Fatalf("want the close frame: %v %v", h.Op, err)
+	}
+	// The rest of the message, then a pong: once OnPong ran, Close's read
+	// has consumed the continuation.
+	peer.nc.Write(frame(true, 0, opContinuation, true, []byte("BBBB")))
+	peer.nc.Write(frame(true, 0, opPong, true, nil))
+	<-pong
+	// The Reader reads again; Close, still reading, lets it have the
+	// connection once the next message starts.
+	type result struct {
+		rest []byte
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		rest, err := io.ReadAll(r)
+		res <- result{rest, err}
+	}()
+	for !server.readMu.HasWaiters() {
+		time.Sleep(time.Millisecond)
+	}
+	peer.nc.Write(frame(true, 0, opBinary, true, []byte("next")))
+	peer.nc.Write(frame(true, 0, opClose, true, closePayload(StatusNormalClosure, "")))
+	if got := <-res; !errors.Is(got.err, ErrClosed) {
+		t.Errorf("Reader after Close discarded the rest of its message: %q, %v; want an error wrapping ErrClosed", got.rest, got.err)
+	}
+	if err := <-closed; err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// TestCloseAfterReadAppendCutOff: a ReadAppend whose ctx ended in the
+// middle of a message keeps what it read for the next ReadAppend. A Close
+// with nothing reading must read on by itself, dropping that message, and
+// finish as soon as the peer answers; it used to leave the message for a
+// reader that never came and wait out CloseTimeout.
+func TestCloseAfterReadAppendCutOff(t *testing.T) {
+	cc, server := pair(t, &AcceptOptions{ConnOptions: ConnOptions{CloseTimeout: 3 * time.Second}}, nil)
+	peer := &rawPeer{t: t, nc: cc.nc, br: bufio.NewReader(cc.nc)}
+	peer.nc.Write(frame(false, 0, opBinary, true, []byte("part")))
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	_, _, err := server.ReadAppend(ctx, nil)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ReadAppend: %v, want its ctx's deadline", err)
+	}
+	go func() { // the peer finishes the message and answers the close at once
+		peer.nc.Write(frame(true, 0, opContinuation, true, []byte("rest")))
+		for {
+			h, _, err := peer.readFrame()
+			if err != nil {
+				return
+			}
+			if h.Op == opClose {
+				peer.nc.Write(frame(true, 0, opClose, true, closePayload(StatusNormalClosure, "")))
+				return
+			}
+		}
+	}()
+	start := time.Now()
+	if err := server.Close(StatusNormalClosure, ""); err != nil {
+		t.Fatalf("Close after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	}
 }

@@ -32,6 +32,7 @@ type reader struct {
 	inMessage  bool   // begun (its first event decoded) and not read to its end
 	unclaimed  bool   // begun by a Ping or Close reading on the application's behalf
 	resume     bool   // a ReadAppend interrupted by its ctx: partial holds what it had
+	cut        bool   // Close discarded the rest of the message a Reader was reading
 	compressed bool   // the message in progress is compressed
 	last       bool   // chunk ends the message
 	msgOp      opcode // opcode of the message in progress: its MessageType, in a byte

@@ -36,9 +36,9 @@ type writer struct {
 	// tls is set for a *tls.Conn, which counts only whole records as
 	// written and fails every write after one its deadline cut off: a
 	// write its ctx interrupted leaves nothing to resume (frameError).
-	tls bool
-	msg    *messageWriter    // the streaming Writer's state, made on first use (stream.go)
-	intr   xsync.Interrupter // makes a blocked write honour its ctx
+	tls  bool
+	msg  *messageWriter    // the streaming Writer's state, made on first use (stream.go)
+	intr xsync.Interrupter // makes a blocked write honour its ctx
 	// queue is set when a Poller's loop serves the connection: writes then
 	// never wait for the socket (queue.go).
 	queue atomic.Pointer[outQueue]

@@ -15,35 +15,78 @@ import (
 // successive messages back to back. Messages of the other type make Read
 // fail. The peer closing normally (1000 or 1001) reads as io.EOF.
 //
-// Deadlines set on the returned conn bound its reads and writes; ctx
-// bounds them all and its end closes the connection. Close closes the
-// WebSocket with 1000.
+// Deadlines set on the returned conn bound its reads and writes, those
+// already blocked included, as net.Conn requires: a read or write they cut
+// off returns os.ErrDeadlineExceeded. ctx bounds them all, and its end
+// closes the connection at once (CloseNow). Close closes the WebSocket with
+// 1000.
 func NetConn(ctx context.Context, c *Conn, typ MessageType) net.Conn {
-	return &netConn{c: c, typ: typ, ctx: ctx}
+	n := &netConn{c: c, typ: typ, ctx: ctx}
+	n.rd.init(ctx)
+	n.wd.init(ctx)
+	n.stopClose = context.AfterFunc(ctx, func() { c.CloseNow() })
+	return n
 }
 
 type netConn struct {
-	c   *Conn
-	typ MessageType
-	ctx context.Context
+	c         *Conn
+	typ       MessageType
+	ctx       context.Context
+	stopClose func() bool
 
 	readMu sync.Mutex
 	reader io.Reader
 	eof    bool
 
-	deadlineMu    sync.Mutex
-	readDeadline  time.Time
-	writeDeadline time.Time
+	rd, wd ctxDeadline
 }
 
 var _ net.Conn = (*netConn)(nil)
 
-// deadlineCtx bounds one operation by the conn's ctx and a deadline.
-func (n *netConn) deadlineCtx(d time.Time) (context.Context, context.CancelFunc) {
-	if d.IsZero() {
-		return context.WithCancel(n.ctx)
+// ctxDeadline is one direction's deadline as a context that the deadline
+// cancels: operations take the current one, so moving the deadline,
+// earlier or later, applies to those already blocked. A context the
+// deadline ended is replaced when the deadline moves again. (The streams
+// of http2.go wait on a channel instead, deadline; the Conn's operations
+// here take a ctx.)
+type ctxDeadline struct {
+	mu     sync.Mutex
+	parent context.Context
+	ctx    context.Context
+	cancel context.CancelFunc
+	timer  *time.Timer
+}
+
+func (d *ctxDeadline) init(parent context.Context) {
+	d.parent = parent
+	d.ctx, d.cancel = context.WithCancel(parent)
+}
+
+// context returns what an operation in this direction waits under.
+func (d *ctxDeadline) context() context.Context {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ctx
+}
+
+// set moves the deadline to t; the zero time means none.
+func (d *ctxDeadline) set(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil && !d.timer.Stop() {
+		// The timer fired: the context it cancelled is spent.
+		d.ctx, d.cancel = context.WithCancel(d.parent)
+	} else if d.ctx.Err() != nil && d.parent.Err() == nil {
+		d.ctx, d.cancel = context.WithCancel(d.parent) // a past deadline cancelled it
 	}
-	return context.WithDeadline(n.ctx, d)
+	d.timer = nil
+	switch {
+	case t.IsZero():
+	case !t.After(time.Now()):
+		d.cancel()
+	default:
+		d.timer = time.AfterFunc(time.Until(t), d.cancel)
+	}
 }
 
 func (n *netConn) Read(p []byte) (int, error) {
@@ -52,15 +95,12 @@ func (n *netConn) Read(p []byte) (int, error) {
 	if n.eof {
 		return 0, io.EOF
 	}
-	n.deadlineMu.Lock()
-	ctx, cancel := n.deadlineCtx(n.readDeadline)
-	n.deadlineMu.Unlock()
-	defer cancel()
+	ctx := n.rd.context()
 	for {
 		if n.reader == nil {
 			typ, r, err := n.c.Reader(ctx)
 			if err != nil {
-				return 0, n.readError(err)
+				return 0, n.opError(err)
 			}
 			if typ != n.typ {
 				n.c.Close(StatusUnsupportedData, "unexpected message type")
@@ -80,31 +120,31 @@ func (n *netConn) Read(p []byte) (int, error) {
 			continue
 		}
 		if err != nil {
-			return k, n.readError(err)
+			return k, n.opError(err)
 		}
 		return k, nil
 	}
 }
 
-func (n *netConn) readError(err error) error {
+// opError turns an error of the WebSocket into what a net.Conn returns: a
+// normal close reads as io.EOF, and a deadline's cut as
+// os.ErrDeadlineExceeded (the deadline's context is cancelled, not timed
+// out, so that it can be moved while an operation waits).
+func (n *netConn) opError(err error) error {
 	switch CloseStatus(err) {
 	case StatusNormalClosure, StatusGoingAway:
 		n.eof = true
 		return io.EOF
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) && n.ctx.Err() == nil {
 		return os.ErrDeadlineExceeded
 	}
 	return err
 }
 
 func (n *netConn) Write(p []byte) (int, error) {
-	n.deadlineMu.Lock()
-	ctx, cancel := n.deadlineCtx(n.writeDeadline)
-	n.deadlineMu.Unlock()
-	defer cancel()
-	if err := n.c.Write(ctx, n.typ, p); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
+	if err := n.c.Write(n.wd.context(), n.typ, p); err != nil {
+		if errors.Is(err, context.Canceled) && n.ctx.Err() == nil {
 			return 0, os.ErrDeadlineExceeded
 		}
 		return 0, err
@@ -112,28 +152,26 @@ func (n *netConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (n *netConn) Close() error { return n.c.Close(StatusNormalClosure, "") }
+func (n *netConn) Close() error {
+	n.stopClose()
+	return n.c.Close(StatusNormalClosure, "")
+}
 
 func (n *netConn) LocalAddr() net.Addr  { return n.c.LocalAddr() }
 func (n *netConn) RemoteAddr() net.Addr { return n.c.RemoteAddr() }
 
 func (n *netConn) SetDeadline(t time.Time) error {
-	n.deadlineMu.Lock()
-	n.readDeadline, n.writeDeadline = t, t
-	n.deadlineMu.Unlock()
+	n.rd.set(t)
+	n.wd.set(t)
 	return nil
 }
 
 func (n *netConn) SetReadDeadline(t time.Time) error {
-	n.deadlineMu.Lock()
-	n.readDeadline = t
-	n.deadlineMu.Unlock()
+	n.rd.set(t)
 	return nil
 }
 
 func (n *netConn) SetWriteDeadline(t time.Time) error {
-	n.deadlineMu.Lock()
-	n.writeDeadline = t
-	n.deadlineMu.Unlock()
+	n.wd.set(t)
 	return nil
 }

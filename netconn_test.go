@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"testing"
@@ -38,5 +39,64 @@ func TestNetConn(t *testing.T) {
 	sn2.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 	if _, err := sn2.Read(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("deadline: %v", err)
+	}
+}
+
+// TestNetConnDeadlines: as net.Conn requires, a deadline set while a Read
+// is blocked applies to it, earlier or later, and a Read it cut off
+// returns os.ErrDeadlineExceeded with the connection still usable once the
+// deadline is cleared.
+func TestNetConnDeadlines(t *testing.T) {
+	client, server := pair(t, nil, nil)
+	sn := NetConn(context.Background(), server, MessageBinary)
+	read := func() <-chan error {
+		errc := make(chan error, 1)
+		go func() {
+			buf := make([]byte, 10)
+			n, err := sn.Read(buf)
+			if err == nil && string(buf[:n]) != "data" {
+				err = fmt.Errorf("read %q, want %q", buf[:n], "data")
+			}
+			errc <- err
+		}()
+		for !server.readMu.Held() { // blocked, waiting for a message
+			time.Sleep(time.Millisecond)
+		}
+		return errc
+	}
+
+	errc := read()
+	sn.SetReadDeadline(time.Now())
+	select {
+	case err := <-errc:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("blocked Read after SetReadDeadline(now): %v, want os.ErrDeadlineExceeded", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a blocked Read stayed blocked after SetReadDeadline(now)")
+	}
+
+	sn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	errc = read()
+	sn.SetReadDeadline(time.Now().Add(time.Minute)) // moved later while blocked
+	time.Sleep(150 * time.Millisecond)
+	if err := client.Write(testCtx(t), MessageBinary, []byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("Read under a deadline moved later: %v", err)
+	}
+}
+
+// TestNetConnCtxEndCloses: the end of NetConn's ctx closes the connection.
+func TestNetConnCtxEndCloses(t *testing.T) {
+	_, server := pair(t, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	NetConn(ctx, server, MessageBinary)
+	cancel()
+	select {
+	case <-server.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection stayed open after NetConn's ctx ended")
 	}
 }

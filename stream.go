@@ -232,12 +232,17 @@ func (m *messageWriter) flush(fin bool) error {
 		err = c.sendFrame(m.ctx, hdr[:hn])
 	}
 	m.n = 0
+	if err != nil {
+		// Unless part of the frame went out, which closed the
+		// connection, nothing of it did: a first fragment keeps its
+		// opcode, so that Close leaves the connection usable, as Write
+		// does.
+		m.err = err
+		return err
+	}
 	m.op = opContinuation
 	m.rsv = 0
-	if err != nil {
-		m.err = err
-	}
-	return err
+	return nil
 }
 
 // Close sends the final fragment and releases the connection for other

@@ -1,10 +1,12 @@
 package websocket
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -147,5 +149,47 @@ func TestWriteCtxOverTLSCloses(t *testing.T) {
 	case <-client.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("the connection stayed open after a TLS write its ctx cut off")
+	}
+}
+
+// TestWriterFirstFragmentCutOff: a Writer whose ctx ends before any byte
+// of its first fragment went out leaves the connection usable, as Write
+// does; its Close reports the ctx. Close used to treat the message as
+// begun on the wire and close the connection.
+func TestWriterFirstFragmentCutOff(t *testing.T) {
+	cnc, snc := net.Pipe() // nothing goes out while the server does not read
+	defer snc.Close()
+	go func() { // answers the handshake, then never reads
+		req, err := http.ReadRequest(bufio.NewReader(snc))
+		if err != nil {
+			return
+		}
+		io.WriteString(snc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+
+			acceptKey(req.Header.Get("Sec-WebSocket-Key"))+"\r\n\r\n")
+	}()
+	client, _, err := Client(testCtx(t), cnc, "ws://x/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.CloseNow()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	w, err := client.Writer(ctx, MessageBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 100)
+	var werr error
+	for i := 0; i < 1000 && werr == nil; i++ { // enough to flush a first fragment
+		_, werr = w.Write(chunk)
+	}
+	if !errors.Is(werr, context.DeadlineExceeded) {
+		t.Fatalf("Writer.Write: %v, want its ctx's deadline", werr)
+	}
+	if err := w.Close(); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Writer.Close: %v, want its ctx's deadline", err)
+	}
+	if client.isClosed() {
+		t.Fatal("nothing of the message went out, yet its Writer closed the connection")
 	}
 }

@@ -486,14 +486,7 @@ func TestPollerCloseDuringRegister(t *testing.T) {
 	checkFDs(t)
 	_, server := pair(t, nil, nil)
 	var closes atomic.Int32
-	p, err := NewPoller(PollerOptions{
-		Loops:     1,
-		OnMessage: func(*Conn, MessageType, []byte) {},
-		OnClose:   func(*Conn, error) { closes.Add(1) },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := countingPoller(t, &closes)
 	l := p.loops[0]
 	loopEnded := func() bool {
 		l.mu.Lock()

@@ -641,14 +641,7 @@ func TestPollerCloseRacingServe(t *testing.T) {
 					}
 				}()
 			}
-			p, err := NewPoller(PollerOptions{
-				Loops:     1,
-				OnMessage: func(*Conn, MessageType, []byte) {},
-				OnClose:   func(*Conn, error) { closes.Add(1) },
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := countingPoller(t, &closes)
 			p.mu.Lock()
 			serveErr := make(chan error, 1)
 			go func() { serveErr <- p.Serve(sc) }()
@@ -847,4 +840,19 @@ func TestPollerCallbackNeverWaitsForAnotherLoop(t *testing.T) {
 			t.Fatal("Ping from a callback of another loop waited")
 		}
 	}
+}
+
+// countingPoller returns a Poller with one loop that ignores messages and
+// counts its OnClose calls in closes. The test closes it.
+func countingPoller(t *testing.T, closes *atomic.Int32) *Poller {
+	t.Helper()
+	p, err := NewPoller(PollerOptions{
+		Loops:     1,
+		OnMessage: func(*Conn, MessageType, []byte) {},
+		OnClose:   func(*Conn, error) { closes.Add(1) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

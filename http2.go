@@ -354,7 +354,7 @@ func (s *streamConn) SetWriteDeadline(t time.Time) error {
 // closes when the client resets the stream or the HTTP/2 connection ends,
 // whether or not something reads.
 func (c *Conn) Done() <-chan struct{} {
-	if s, ok := c.nc.(*streamConn); ok {
+	if s, ok := c.netConn().(*streamConn); ok {
 		return s.released
 	}
 	return c.done()

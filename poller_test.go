@@ -856,3 +856,32 @@ func countingPoller(t *testing.T, closes *atomic.Int32) *Poller {
 	}
 	return p
 }
+
+// TestPollerDoneDuringServe: Done may be called from any goroutine while
+// Serve hands the connection over (which replaces its net.Conn with the
+// loop's socket); the race detector checks it.
+func TestPollerDoneDuringServe(t *testing.T) {
+	_, server := pair(t, nil, nil)
+	var closes atomic.Int32
+	p := countingPoller(t, &closes)
+	defer p.Close()
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-server.Done():
+				return
+			default:
+			}
+		}
+	}()
+	if err := p.Serve(server); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	<-watched
+}

@@ -151,8 +151,7 @@ func checkCloseArgs(code StatusCode, reason string) error {
 // On a connection served by a Poller, Close called from a callback of that
 // Poller, on any of its loops, returns once the close frame is sent (or
 // queued): waiting would hold up a loop, maybe the one that reads the
-// answer. The poller
-// finishes the handshake, bounded by CloseTimeout.
+// answer. The poller finishes the handshake, bounded by CloseTimeout.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if err := checkCloseArgs(code, reason); err != nil {
 		return err

@@ -30,8 +30,9 @@ var ErrPingFromCallback = errors.New("websocket: Ping from a Poller callback wou
 //
 // On a connection served by a Poller, Ping called from a callback of that
 // Poller, on any of its loops, returns ErrPingFromCallback at once: the
-// pong could only be read by a loop, and the callback holds one up. On a connection
-// Dial opened in a browser, Ping returns ErrPingInBrowser at once.
+// pong could only be read by a loop, and the callback holds one up. On a
+// connection Dial opened in a browser, Ping returns ErrPingInBrowser at
+// once.
 func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
 	if c.viaBrowser() {
 		return 0, ErrPingInBrowser

@@ -687,8 +687,10 @@ func TestPollerCloseRacingServe(t *testing.T) {
 func TestPollerServeAfterPingReadAhead(t *testing.T) {
 	cc, sc := pair(t, nil, nil)
 	got := make(chan string, 4)
-	p, err := NewPoller(PollerOptions{Loops: 1,
-		OnMessage: func(_ *Conn, _ MessageType, m []byte) { got <- string(m) }})
+	p, err := NewPoller(PollerOptions{
+		Loops:     1,
+		OnMessage: func(_ *Conn, _ MessageType, m []byte) { got <- string(m) },
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -742,7 +744,8 @@ func TestPollerServeAfterPingReadAhead(t *testing.T) {
 // inflater, which then read the socket itself and crashed on a nil ctx.
 func TestPollerServeAfterInterruptedCompressedRead(t *testing.T) {
 	comp := CompressionOptions{Mode: CompressionNoContextTakeover}
-	cc, sc := pair(t, &AcceptOptions{ConnOptions: ConnOptions{Compression: comp}},
+	cc, sc := pair(t,
+		&AcceptOptions{ConnOptions: ConnOptions{Compression: comp}},
 		&DialOptions{ConnOptions: ConnOptions{Compression: comp}})
 	if sc.deflate == nil {
 		t.Fatal("compression not negotiated")
@@ -765,8 +768,10 @@ func TestPollerServeAfterInterruptedCompressedRead(t *testing.T) {
 		t.Fatalf("ReadAppend: %v", err)
 	}
 	got := make(chan string, 1)
-	p, err := NewPoller(PollerOptions{Loops: 1,
-		OnMessage: func(_ *Conn, _ MessageType, m []byte) { got <- string(m) }})
+	p, err := NewPoller(PollerOptions{
+		Loops:     1,
+		OnMessage: func(_ *Conn, _ MessageType, m []byte) { got <- string(m) },
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

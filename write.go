@@ -26,16 +26,15 @@ type writer struct {
 	// except by a Poller's server connection, which never needs it
 	// (writeFrame).
 	small *[maxControlFrame]byte
-	// vectored sends a server frame's header and payload as two buffers
-	// (one writev on TCP) instead of copying them together; off for TLS,
-	// where every Write becomes a record of its own.
-	vectored bool
 	// writev is set when the connection turns net.Buffers into one
 	// vectored write (TCP and Unix sockets).
 	writev bool
-	// tls is set for a *tls.Conn, which counts only whole records as
-	// written and fails every write after one its deadline cut off: a
-	// write its ctx interrupted leaves nothing to resume (frameError).
+	// tls is set for a *tls.Conn. Every Write there becomes a record of
+	// its own, so a server frame's header and payload are copied together
+	// rather than sent as two buffers (writeFrame). And tls.Conn counts
+	// only whole records as written and fails every write after one its
+	// deadline cut off: a write its ctx interrupted leaves nothing to
+	// resume (frameError).
 	tls  bool
 	msg  *messageWriter    // the streaming Writer's state, made on first use (stream.go)
 	intr xsync.Interrupter // makes a blocked write honour its ctx
@@ -48,7 +47,6 @@ func (w *writer) init(c *Conn) {
 	w.c = c
 	w.pool = bpool.Writes(c.opts.writeBufferSize())
 	_, w.tls = c.nc.(*tls.Conn)
-	w.vectored = !w.tls
 	switch c.nc.(type) {
 	case *net.TCPConn, *net.UnixConn:
 		w.writev = true
@@ -152,7 +150,7 @@ const smallFrame = maxControlPayload
 // It never modifies p.
 func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, rsv byte, p []byte) error {
 	w := &c.wr
-	if !c.client && (len(p) <= smallFrame || w.vectored) {
+	if !c.client && (len(p) <= smallFrame || !w.tls) {
 		if q := w.queue.Load(); q != nil {
 			// A Poller's connection: the header in the queue's scratch
 			// and the payload as it is, one writev, and no small array

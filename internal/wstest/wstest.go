@@ -1,7 +1,8 @@
 // Package wstest holds the test helpers that do not need the websocket
 // package itself: a goroutine-leak check, in-memory connections and
-// listeners, and ports for the programs tests start (FreePort). Helpers that build a *websocket.Conn from its internals
-// (pair, memConn) stay in the package's own tests, which are white-box.
+// listeners, and ports for the programs tests start (FreePort). Helpers
+// that build a *websocket.Conn from its internals (pair, memConn) stay in
+// the package's own tests, which are white-box.
 package wstest
 
 import (

@@ -138,10 +138,15 @@ func checkCloseArgs(code StatusCode, reason string) error {
 // nobody waits for is bounded by the end timer.
 
 // Close performs the closing handshake: it sends a close frame with code
-// and reason, waits for the peer's close frame (reading and discarding data
-// messages if nothing else is reading), and closes the TCP connection. The
-// whole handshake is bounded by CloseTimeout; when it runs out the TCP
-// connection is closed anyway and Close reports the timeout.
+// and reason, waits for the peer's close frame, and closes the TCP
+// connection. The whole handshake is bounded by CloseTimeout; when it runs
+// out the TCP connection is closed anyway and Close reports the timeout.
+//
+// Until the peer's close frame arrives, data messages go to a Read that
+// waits for them; while none waits, Close reads on by itself and discards
+// them. Once it has discarded one, it discards every message after it
+// too, so that a read loop busy between two Reads sees its messages stop,
+// never a later one after a gap.
 //
 // Close returns nil when the handshake completed. Calling it again, or
 // after the peer closed, returns ErrClosed. code must be one that may be

@@ -1,11 +1,15 @@
 package websocket
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 )
 
 // slowClose is a net.Conn whose Close waits until release is closed.
@@ -49,6 +53,42 @@ func TestCloseNowWaitsForTheFirst(t *testing.T) {
 		<-second
 		if err := c.Write(context.Background(), MessageText, nil); !errors.Is(err, ErrClosed) {
 			t.Errorf("Write after close: %v", err)
+		}
+	})
+}
+
+// TestCloseLeavesNoGap: once Close, reading on with nothing waiting, has
+// discarded a message, it discards the ones after it too. A read loop
+// that was busy between two Reads then sees its messages end with the
+// connection, never a later message after a missing one. It used to get
+// the next message, as if the discarded one had not been sent.
+func TestCloseLeavesNoGap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		defer b.Close()
+		c := newConn(a, false, &ConnOptions{CloseTimeout: 3 * time.Second}, "", nil, nil)
+		defer c.CloseNow()
+		closed := make(chan error, 1)
+		go func() { closed <- c.Close(StatusNormalClosure, "") }()
+		br := bufio.NewReader(b)
+		if op, _, _, err := readWire(br); err != nil || op != opClose {
+			t.Fatalf("want our close frame, got %v %v", op, err)
+		}
+		b.Write(frame(true, 0, opText, true, []byte("1"))) // nobody waits: Close drops it
+		synctest.Wait()
+		read := make(chan string, 1)
+		go func() {
+			_, msg, err := c.Read(context.Background())
+			read <- fmt.Sprintf("%q %v", msg, err)
+		}()
+		synctest.Wait() // the read loop is back, and waits
+		b.Write(frame(true, 0, opText, true, []byte("2")))
+		b.Write(frame(true, 0, opClose, true, closePayload(StatusNormalClosure, "")))
+		if err := <-closed; err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if got := <-read; !strings.Contains(got, ErrClosed.Error()) {
+			t.Errorf("Read after Close dropped a message: %s, want ErrClosed", got)
 		}
 	})
 }

@@ -426,3 +426,59 @@ func TestPingAnsweredAfterReadCtxEnds(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseAnswerOutlivesReadCtx: a Read whose ctx ends while our answer
+// to the peer's close frame waits behind a write must not close the
+// connection: the answer goes out once the write does, and the connection
+// ends when the peer closes it, or at CloseTimeout. The client used to
+// close at once, so the server read the end of the stream instead of the
+// answer, and its Close reported an abnormal closure.
+func TestCloseAnswerOutlivesReadCtx(t *testing.T) {
+	for _, client := range []bool{true, false} {
+		t.Run(fmt.Sprintf("client=%v", client), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const closeTimeout = 3 * time.Second
+				a, b := net.Pipe()
+				c := newConn(a, client, &ConnOptions{CloseTimeout: closeTimeout}, "", nil, nil)
+				defer c.CloseNow()
+				wrote := make(chan error, 1)
+				go func() { wrote <- c.Write(context.Background(), MessageBinary, make([]byte, 1<<16)) }()
+				synctest.Wait() // the Write is blocked: nobody reads the pipe
+				go b.Write(frame(true, 0, opClose, !client, closePayload(4000, "bye")))
+				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+				defer cancel()
+				if _, _, err := c.Read(ctx); CloseStatus(err) != 4000 {
+					t.Fatalf("Read: %v, want the peer's close 4000", err)
+				}
+				synctest.Wait()
+				if c.isClosed() {
+					t.Fatal("the Read's ctx ended and closed the connection before the answer went out")
+				}
+				// The peer reads what was written, then the answer.
+				br := bufio.NewReader(b)
+				if op, _, n, err := readWire(br); err != nil || op != opBinary || n != 1<<16 {
+					t.Fatalf("the message written before: %v %d %v", op, n, err)
+				}
+				op, payload, _, err := readWire(br)
+				if err != nil || op != opClose || len(payload) < 2 || binary.BigEndian.Uint16(payload) != 4000 {
+					t.Fatalf("answer to the close: %v %q %v", op, payload, err)
+				}
+				if err := <-wrote; err != nil {
+					t.Errorf("Write: %v", err)
+				}
+				// A server closes once both close frames crossed; a client
+				// waits for the server to, then closes at CloseTimeout.
+				start := time.Now()
+				<-c.Done()
+				want := time.Duration(0)
+				if client {
+					want = closeTimeout
+				}
+				if waited := time.Since(start); waited > want {
+					t.Errorf("closed after %v, want at most %v", waited, want)
+				}
+				b.Close()
+			})
+		})
+	}
+}

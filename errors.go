@@ -3,7 +3,10 @@ package websocket
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 )
 
 // ProtocolError reports that the peer broke the protocol or a limit. The
@@ -57,3 +60,24 @@ func (e *chainError) Error() string {
 }
 
 func (e *chainError) Unwrap() error { return e.err }
+
+// peerGone reports whether a network error means the connection ended
+// under us: the peer closed or reset it, or it was closed. A read or write
+// that meets one reports an abnormal closure (1006), as a read of the end
+// of the stream does.
+func peerGone(err error) bool {
+	return errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE)
+}
+
+// abnormalClosure wraps err, a network error for which peerGone holds,
+// into a CloseError with StatusAbnormalClosure, with msg in front if any.
+func abnormalClosure(msg string, err error) error {
+	if msg == "" {
+		return fmt.Errorf("websocket: %w: %w", &CloseError{Code: StatusAbnormalClosure}, err)
+	}
+	return fmt.Errorf("websocket: %s: %w: %w", msg, &CloseError{Code: StatusAbnormalClosure}, err)
+}

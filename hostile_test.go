@@ -18,8 +18,9 @@ import (
 )
 
 // TestPeerStopsReading: a writer blocked by a peer that reads nothing
-// returns when its ctx ends, with the connection still usable for control
-// frames, and memory does not grow with the attempted writes.
+// returns when its ctx ends, memory does not grow with the attempted
+// writes, and a writer waiting behind a blocked one gives up with its own
+// ctx.
 func TestPeerStopsReading(t *testing.T) {
 	// The client end never reads.
 	_, server := pair(t, nil, nil)
@@ -43,11 +44,24 @@ func TestPeerStopsReading(t *testing.T) {
 	if grown := int64(after.HeapInuse) - int64(before.HeapInuse); grown > 8<<20 {
 		t.Fatalf("heap grew by %d bytes while the peer was not reading", grown)
 	}
-	// Another writer waiting behind the blocked one gives up with its own ctx.
+	// Another writer, waiting behind one that a peer not reading blocks,
+	// gives up with its own ctx.
+	client, server := pair(t, nil, nil)
+	blockedCtx, unblock := context.WithCancel(context.Background())
+	defer unblock()
+	blocked := make(chan error, 1)
+	go func() { blocked <- server.Write(blockedCtx, MessageBinary, make([]byte, 16<<20)) }()
+	if _, err := io.ReadFull(client.nc, make([]byte, 1)); err != nil { // the first writer has begun
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := server.Write(ctx, MessageText, []byte("x")); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("second writer: %v", err)
+	}
+	unblock()
+	if err := <-blocked; !errors.Is(err, context.Canceled) {
+		t.Fatalf("blocked writer: %v, want its ctx's cancellation", err)
 	}
 }
 

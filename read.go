@@ -19,6 +19,7 @@ import (
 type messageReader struct {
 	r   *reader
 	ctx context.Context
+	off int // how much of partial a replay has returned (reader.replay)
 }
 
 // Read reads the message's payload; it returns io.EOF after the last byte.
@@ -37,7 +38,24 @@ func (m *messageReader) Read(p []byte) (int, error) {
 		// to the next Read or Reader.
 		return 0, io.EOF
 	}
+	if m.r.replay {
+		if n := m.replayPartial(p); n > 0 {
+			return n, nil
+		}
+	}
 	return m.r.read(m.ctx, p)
+}
+
+// replayPartial copies into p what a ReadAppend cut off by its ctx kept
+// of the message and this reader has not returned yet; 0 once all of it
+// has been, and the message goes on from the network.
+func (m *messageReader) replayPartial(p []byte) int {
+	n := copy(p, (*m.r.partial)[m.off:])
+	m.off += n
+	if m.off == len(*m.r.partial) {
+		m.r.replay = false // partial stays until the message ends: a compressed one's history may be in it
+	}
+	return n
 }
 
 // Read waits for the next data message and returns it whole, in a new
@@ -61,11 +79,16 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	}
 	defer c.unlockRead()
 	r := &c.rd
-	if err := r.begin(ctx); err != nil {
-		return 0, nil, err
-	}
 	if r.msgReader == nil {
 		r.msgReader = &messageReader{r: r} // kept; a connection that never calls Reader does not carry it
+	}
+	if r.resume {
+		// A ReadAppend cut off by its ctx kept the start of this message:
+		// the reader returns it first, then the rest.
+		r.resume, r.cut = false, false
+		r.replay, r.msgReader.off = true, 0
+	} else if err := r.begin(ctx); err != nil {
+		return 0, nil, err
 	}
 	r.msgReader.ctx = ctx
 	return MessageType(r.msgOp), r.msgReader, nil
@@ -77,8 +100,8 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 //
 // If ctx ends while waiting for the message or in the middle of it, Read
 // returns ctx's error and the connection stays usable: the part of the
-// message already received is kept and the next Read or ReadAppend returns
-// the whole message.
+// message already received is kept and the next Read, ReadAppend or Reader
+// returns the whole message.
 func (c *Conn) ReadAppend(ctx context.Context, dst []byte) (MessageType, []byte, error) {
 	if err := c.lockRead(ctx); err != nil {
 		return 0, dst, err
@@ -396,6 +419,7 @@ func (r *reader) partialBuf() *[]byte {
 // that came in pieces costs no memory for the rest of the connection's
 // life, and the next one takes storage without allocating.
 func (r *reader) releasePartial() {
+	r.replay = false
 	if r.partial != nil {
 		bpool.PutVar(r.partial)
 		r.partial = nil
@@ -436,14 +460,15 @@ var errMessageCut = fmt.Errorf("%w: the rest of the message was discarded while 
 
 // readUntilClose reads on behalf of Close until the peer's close frame.
 // Data messages go to the application if a Read is waiting for them
-// (errDataPending) and are discarded otherwise. Once it discarded the rest
-// of a message a Reader had begun, it discards the messages after it too:
-// the Read waiting then is that Reader's, which gets errMessageCut.
+// (errDataPending) and are discarded otherwise. Once it discarded one
+// message, or the rest of one, it discards all that follow: a read loop
+// that was only busy between two Reads must see the messages end, not
+// skip one and go on. A Reader whose message was cut gets errMessageCut.
 func (r *reader) readUntilClose(ctx context.Context) error {
 	waiting := r.c.readMu.HasWaiters
 	for r.err == nil {
 		if r.inMessage || r.resume {
-			if waiting() && !r.cut {
+			if waiting() && !r.cut && !r.dropping {
 				return errDataPending
 			}
 			// The application's Reader, if it was reading this message,
@@ -451,6 +476,7 @@ func (r *reader) readUntilClose(ctx context.Context) error {
 			// the message. A ReadAppend its ctx cut off is not waiting:
 			// its message goes too.
 			r.cut = r.cut || (r.inMessage && !r.unclaimed && !r.resume)
+			r.dropping = true
 			r.dropResumed()
 			if err := r.discard(ctx); err != nil {
 				return err

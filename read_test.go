@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -212,5 +213,73 @@ func TestCloseAfterReadAppendCutOff(t *testing.T) {
 	start := time.Now()
 	if err := server.Close(StatusNormalClosure, ""); err != nil {
 		t.Fatalf("Close after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	}
+}
+
+// readAllSmall reads r to its end through a buffer of n bytes, so that a
+// message takes many calls.
+func readAllSmall(r io.Reader, n int) ([]byte, error) {
+	var out []byte
+	buf := make([]byte, n)
+	for {
+		k, err := r.Read(buf)
+		out = append(out, buf[:k]...)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+}
+
+// TestReaderAfterReadCutOff: a ReadAppend whose ctx ends in the middle of
+// a message keeps what arrived, and a Reader that follows returns the
+// whole message, the kept part first, read in pieces smaller and larger
+// than it. The Reader used to drop the message, so a read loop that
+// switched APIs lost a message without a word.
+func TestReaderAfterReadCutOff(t *testing.T) {
+	for _, bufSize := range []int{
+		0, // the Reader is abandoned after a few bytes of what was kept
+		7,
+		4096,
+		1 << 20,
+	} {
+		t.Run(strconv.Itoa(bufSize), func(t *testing.T) {
+			client, server := pair(t, nil, nil)
+			ctx := testCtx(t)
+			part := bytes.Repeat([]byte("0123456789"), 3000)
+			rest := bytes.Repeat([]byte("abcdefghij"), 2000)
+			if _, err := client.nc.Write(frame(false, 0, opBinary, true, part)); err != nil {
+				t.Fatal(err)
+			}
+			short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			defer cancel()
+			if _, _, err := server.ReadAppend(short, nil); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("read of half a message: %v", err)
+			}
+			msg := append(frame(true, 0, opContinuation, true, rest), frame(true, 0, opText, true, []byte("next"))...)
+			if _, err := client.nc.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			typ, r, err := server.Reader(ctx)
+			if err != nil || typ != MessageBinary {
+				t.Fatalf("Reader: %v %v", typ, err)
+			}
+			if bufSize == 0 {
+				head := make([]byte, 5)
+				if n, err := r.Read(head); err != nil || !bytes.Equal(head[:n], part[:n]) {
+					t.Fatalf("Reader: %q %v; want the start of the kept part", head[:n], err)
+				}
+			} else {
+				got, err := readAllSmall(r, bufSize)
+				if err != nil || !bytes.Equal(got, append(part, rest...)) {
+					t.Fatalf("Reader returned %d bytes, %v; want the whole message, %d bytes", len(got), err, len(part)+len(rest))
+				}
+			}
+			if typ, got, err := server.Read(ctx); err != nil || typ != MessageText || string(got) != "next" {
+				t.Fatalf("next message: %v %q %v", typ, got, err)
+			}
+		})
 	}
 }

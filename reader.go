@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"sync"
 	"syscall"
@@ -33,11 +32,13 @@ type reader struct {
 	unclaimed  bool   // begun by a Ping or Close reading on the application's behalf
 	resume     bool   // a ReadAppend interrupted by its ctx: partial holds what it had
 	cut        bool   // Close discarded the rest of the message a Reader was reading
+	replay     bool   // the Reader returns partial (a cut ReadAppend's) before the rest
 	compressed bool   // the message in progress is compressed
 	last       bool   // chunk ends the message
 	msgOp      opcode // opcode of the message in progress: its MessageType, in a byte
 
 	stopOnControl bool              // next returns after each control frame
+	dropping      bool              // Close has discarded a message: it discards the rest
 	msgReader     *messageReader    // what Reader returns, made on first use
 	intr          xsync.Interrupter // makes a blocked read honour its ctx
 
@@ -285,8 +286,8 @@ func (r *reader) connError(err error) error {
 		return r.err
 	}
 	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET):
-		r.err = fmt.Errorf("websocket: %w: %w", &CloseError{Code: StatusAbnormalClosure}, err)
+	case peerGone(err):
+		r.err = abnormalClosure("", err)
 	default:
 		r.err = wrapError("websocket: failed to read frame", err)
 	}
@@ -369,20 +370,31 @@ const maxLinger = time.Second
 // linger drains what the peer still sends after we failed the connection,
 // until it closes, ctx ends or maxLinger passes, then closes ours.
 func (r *reader) linger(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, min(maxLinger, r.c.opts.closeTimeout()))
-	defer cancel()
-	r.drain(ctx)
-	r.c.closeNow(r.err)
+	if r.drainFor(ctx, min(maxLinger, r.c.opts.closeTimeout())) {
+		r.c.closeNow(r.err)
+	}
 }
 
 // awaitServerEOF gives the server the chance to close the TCP connection
 // first after the closing handshake (RFC 6455, section 7.1.1), bounded by
 // ctx and CloseTimeout, then closes ours.
 func (r *reader) awaitServerEOF(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, r.c.opts.closeTimeout())
+	if r.drainFor(ctx, r.c.opts.closeTimeout()) {
+		r.c.closeNow(r.c.endCause())
+	}
+}
+
+// drainFor drains for at most d, and reports whether the caller should
+// close the connection now: the peer closed it, or d passed. When ctx ended
+// first it reports false: the caller's ctx bounds its wait, not the
+// closing handshake, whose end timer (armed by peerClosed or fail) closes
+// the connection if the peer does not. Closing here could cut off our close
+// frame, still queued behind another goroutine's write.
+func (r *reader) drainFor(ctx context.Context, d time.Duration) bool {
+	dctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	r.drain(ctx)
-	r.c.closeNow(r.c.endCause())
+	r.drain(dctx)
+	return ctx.Err() == nil
 }
 
 // drain reads and drops whatever the peer still sends until it closes the

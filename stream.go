@@ -268,11 +268,15 @@ func (m *messageWriter) Close() error {
 	}
 	if err == nil {
 		err = m.flush(true)
-	} else if m.op == opContinuation && !m.c.isClosed() {
+	} else if m.op == opContinuation {
 		// Fragments went out but the message cannot be finished; no other
-		// data message may follow on this stream.
+		// data message may follow on this stream. Once our close frame is
+		// queued none will anyway: the peer drops the message with its
+		// answer, and closing now would cut the closing handshake short.
 		err = wrapError("websocket: message left unfinished", err)
-		m.c.closeNow(err)
+		if !m.c.isClosed() && !m.c.flags.has(flagCloseQueued) {
+			m.c.closeNow(err)
+		}
 	}
 	if err != nil && m.c.deflate != nil {
 		// The peer may not have the message, whose plaintext is in the

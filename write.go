@@ -127,10 +127,24 @@ func (c *Conn) frameError(written bool, err error) error {
 	if ctxEnded && !written && !c.isClosed() && !c.wr.tls {
 		return err // nothing went out: the connection is intact
 	}
-	err = wrapError("websocket: failed to write frame", err)
+	switch {
+	case ctxEnded:
+		// What other calls report matches ErrClosed, not the ctx: a
+		// read loop that retries on context.Canceled would spin on it.
+		c.closeNow(errWriteCut)
+		return wrapError("websocket: failed to write frame", err)
+	case peerGone(err):
+		err = abnormalClosure("failed to write frame", err)
+	default:
+		err = wrapError("websocket: failed to write frame", err)
+	}
 	c.closeNow(err)
 	return err
 }
+
+// errWriteCut is what calls report after a write stopped by its ctx left
+// a frame unfinished, which ended the connection.
+var errWriteCut = fmt.Errorf("%w: a write stopped by its context left a frame unfinished", ErrClosed)
 
 // maskKey returns a fresh masking key. The runtime's generator is seeded
 // from the OS and cannot be predicted by the peer, as RFC 6455 requires.
@@ -318,7 +332,12 @@ func (c *Conn) unlockAfterCloseSent() error {
 // the write itself closes the connection in every case: crypto/tls may
 // have sent part of a record while reporting nothing written, and fails
 // every write after one its deadline cut off. Ending while waiting for
-// other writers leaves it usable there too.
+// other writers leaves it usable there too. Once a write closed the
+// connection, other calls report ErrClosed, not ctx's error.
+//
+// A write that finds the peer gone (the connection reset, a broken pipe)
+// reports a *CloseError with StatusAbnormalClosure, as a read of the end
+// of the stream does, and so do the calls after it.
 //
 // A nil error means the message was handed to the operating system, not
 // that the peer took it: a peer that refuses it (a message over its read

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -192,4 +193,111 @@ func TestWriterFirstFragmentCutOff(t *testing.T) {
 	if client.isClosed() {
 		t.Fatal("nothing of the message went out, yet its Writer closed the connection")
 	}
+}
+
+// TestWriteCutMidFrameEndsWithErrClosed: a Write whose ctx ends after part
+// of its frame went out closes the connection and reports its ctx; what
+// the other calls then report matches ErrClosed and not the ctx, which a
+// read loop retrying on context errors would spin on.
+func TestWriteCutMidFrameEndsWithErrClosed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		defer b.Close()
+		c := newConn(a, false, nil, "", nil, nil)
+		defer c.CloseNow()
+		go io.CopyN(io.Discard, b, 1000) // part of the frame, then the peer stops reading
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		if err := c.Write(ctx, MessageBinary, make([]byte, 1<<16)); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Write: %v, want its ctx's deadline", err)
+		}
+		if !c.isClosed() {
+			t.Fatal("a frame left half written, and the connection still open")
+		}
+		_, _, rerr := c.Read(context.Background())
+		werr := c.Write(context.Background(), MessageText, []byte("x"))
+		for _, err := range []error{rerr, werr} {
+			if !errors.Is(err, ErrClosed) || isCtxErr(err) {
+				t.Errorf("after the cut write: %v, want ErrClosed and no ctx error", err)
+			}
+		}
+	})
+}
+
+// TestWriteToResetPeerIsAbnormalClosure: a write that finds the peer gone
+// (its connection reset) reports an abnormal closure (1006), and so do
+// the calls after it, the Read included, as when the read side meets the
+// end of the stream first.
+func TestWriteToResetPeerIsAbnormalClosure(t *testing.T) {
+	client, server := pair(t, nil, nil)
+	tcp, ok := client.netConn().(*net.TCPConn)
+	if !ok {
+		t.Fatalf("client transport is %T, want *net.TCPConn", client.netConn())
+	}
+	tcp.SetLinger(0) // close sends a reset
+	client.CloseNow()
+	var werr error
+	for i := 0; i < 1000 && werr == nil; i++ {
+		werr = server.Write(testCtx(t), MessageBinary, make([]byte, 1000))
+	}
+	if CloseStatus(werr) != StatusAbnormalClosure {
+		t.Fatalf("Write to a reset peer: %v, want close status 1006", werr)
+	}
+	if _, _, err := server.Read(testCtx(t)); CloseStatus(err) != StatusAbnormalClosure {
+		t.Errorf("Read after the failed write: %v, want close status 1006", err)
+	}
+}
+
+// TestWriterCutByOwnClose: Close called while a Writer streams a message
+// sends its close frame between two fragments. The Writer then fails, and
+// its Close reports the message unfinished, but must leave the closing
+// handshake to finish: the peer drops the message when it reads our close
+// frame. Writer.Close used to close the connection, so Close reported
+// the end of the stream instead of the peer's answer.
+func TestWriterCutByOwnClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		defer b.Close()
+		c := newConn(a, true, &ConnOptions{CloseTimeout: 3 * time.Second}, "", nil, nil)
+		defer c.CloseNow()
+		ops := make(chan opcode, 16) // what the peer reads
+		go func() {
+			defer close(ops)
+			br := bufio.NewReader(b)
+			for {
+				op, _, _, err := readWire(br)
+				if err != nil {
+					return
+				}
+				ops <- op
+			}
+		}()
+		w, err := c.Writer(context.Background(), MessageBinary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fragment := make([]byte, 2*DefaultWriteBufferSize)
+		if _, err := w.Write(fragment); err != nil {
+			t.Fatalf("first fragment: %v", err)
+		}
+		closed := make(chan error, 1)
+		go func() { closed <- c.Close(StatusNormalClosure, "") }()
+		for op := range ops {
+			if op == opClose {
+				break
+			}
+		}
+		synctest.Wait() // Close waits for the peer's answer
+		if _, err := w.Write(fragment); err == nil {
+			t.Fatal("Writer.Write after the close frame went out succeeded")
+		}
+		if err := w.Close(); err == nil {
+			t.Error("Writer.Close of a message cut by Close reported nothing")
+		}
+		b.Write(frame(true, 0, opClose, false, closePayload(StatusNormalClosure, "")))
+		b.Close() // the server closes first
+		if err := <-closed; err != nil {
+			t.Errorf("Close: %v, want the handshake completed", err)
+		}
+	})
 }

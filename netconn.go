@@ -50,11 +50,12 @@ var _ net.Conn = (*netConn)(nil)
 // of http2.go wait on a channel instead, deadline; the Conn's operations
 // here take a ctx.)
 type ctxDeadline struct {
-	mu     sync.Mutex
-	parent context.Context
-	ctx    context.Context
-	cancel context.CancelFunc
-	timer  *time.Timer
+	mu       sync.Mutex
+	parent   context.Context
+	ctx      context.Context
+	cancel   context.CancelFunc
+	timer    *time.Timer
+	released bool // the connection was closed: nothing is made any more
 }
 
 func (d *ctxDeadline) init(parent context.Context) {
@@ -73,6 +74,9 @@ func (d *ctxDeadline) context() context.Context {
 func (d *ctxDeadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.released {
+		return
+	}
 	if d.timer != nil && !d.timer.Stop() {
 		// The timer fired: the context it cancelled is spent.
 		d.ctx, d.cancel = context.WithCancel(d.parent)
@@ -87,6 +91,18 @@ func (d *ctxDeadline) set(t time.Time) {
 	default:
 		d.timer = time.AfterFunc(time.Until(t), d.cancel)
 	}
+}
+
+// release stops the deadline's timer and detaches its context from the
+// parent's: the connection is closed.
+func (d *ctxDeadline) release() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+	d.cancel()
+	d.released = true
 }
 
 func (n *netConn) Read(p []byte) (int, error) {
@@ -154,7 +170,12 @@ func (n *netConn) Write(p []byte) (int, error) {
 
 func (n *netConn) Close() error {
 	n.stopClose()
-	return n.c.Close(StatusNormalClosure, "")
+	err := n.c.Close(StatusNormalClosure, "")
+	// Each direction's context is a child of ctx: left registered there,
+	// a long-lived ctx would keep two per connection it ever wrapped.
+	n.rd.release()
+	n.wd.release()
+	return err
 }
 
 func (n *netConn) LocalAddr() net.Addr  { return n.c.LocalAddr() }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -98,5 +100,47 @@ func TestNetConnCtxEndCloses(t *testing.T) {
 	case <-server.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("the connection stayed open after NetConn's ctx ended")
+	}
+}
+
+// registryCtx counts what is registered on it to run when it ends, and
+// not yet unregistered; the context package registers children of a
+// parent that has an AfterFunc method through it.
+type registryCtx struct {
+	context.Context
+	live atomic.Int64
+}
+
+// Value hides the context underneath, whose children the context package
+// would otherwise register with it directly.
+func (r *registryCtx) Value(any) any { return nil }
+
+func (r *registryCtx) AfterFunc(f func()) func() bool {
+	r.live.Add(1)
+	stop := context.AfterFunc(r.Context, f)
+	var once sync.Once
+	return func() bool {
+		once.Do(func() { r.live.Add(-1) })
+		return stop()
+	}
+}
+
+// TestNetConnCloseReleasesCtx: a closed NetConn leaves nothing registered
+// on its ctx, which may be a server's context that lives for days: its
+// deadlines' contexts were children of it, and stayed until it ended.
+func TestNetConnCloseReleasesCtx(t *testing.T) {
+	parent := &registryCtx{Context: testCtx(t)}
+	for range 3 {
+		client, server := pair(t, nil, nil)
+		go client.Read(testCtx(t)) // answers our close
+		n := NetConn(parent, server, MessageBinary)
+		n.SetDeadline(time.Now().Add(time.Hour))
+		if err := n.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		n.SetReadDeadline(time.Now().Add(time.Hour)) // after Close, registers nothing
+	}
+	if live := parent.live.Load(); live != 0 {
+		t.Errorf("%d registrations left on the ctx of closed connections", live)
 	}
 }

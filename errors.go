@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -69,8 +70,17 @@ func peerGone(err error) bool {
 	return errors.Is(err, io.EOF) ||
 		errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, net.ErrClosed) ||
-		errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.EPIPE)
+		connLost(err)
+}
+
+// connLost reports whether err carries one of the system's errors for a
+// connection reset or aborted under us, or a write to one the peer shut.
+func connLost(err error) bool {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return false
+	}
+	return slices.Contains(lostConnErrnos, errno)
 }
 
 // abnormalClosure wraps err, a network error for which peerGone holds,

@@ -2,10 +2,14 @@ package websocket
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/fullduplex/websocket/internal/wstest"
@@ -123,4 +127,30 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// TestPeerGone: the errors that mean the connection was lost under us,
+// wrapped as the net package wraps them, are told from the others.
+func TestPeerGone(t *testing.T) {
+	opError := func(op string, err error) error {
+		return &net.OpError{Op: op, Net: "tcp", Err: os.NewSyscallError(op, err)}
+	}
+	cases := []struct {
+		err  error
+		gone bool
+	}{
+		{err: io.EOF, gone: true},
+		{err: fmt.Errorf("reading: %w", io.ErrUnexpectedEOF), gone: true},
+		{err: &net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed}, gone: true},
+		{err: opError("read", lostConnErrnos[0]), gone: true},
+		{err: opError("writev", lostConnErrnos[len(lostConnErrnos)-1]), gone: true},
+		{err: os.ErrDeadlineExceeded, gone: false},
+		{err: opError("read", syscall.EINVAL), gone: false},
+		{err: errors.New("something else"), gone: false},
+	}
+	for _, tc := range cases {
+		if got := peerGone(tc.err); got != tc.gone {
+			t.Errorf("peerGone(%v) = %v, want %v", tc.err, got, tc.gone)
+		}
+	}
 }

@@ -171,8 +171,8 @@ func (s *streamConn) Read(p []byte) (int, error) {
 }
 
 // streamEndError is a stream that ended other than with END_STREAM: the
-// peer reset it or its connection was lost. Reads report it as a TCP
-// connection ended without close frame (1006), which it stands for.
+// peer reset it or its connection was lost. Reads and writes report it as
+// a TCP connection ended without close frame (1006), which it stands for.
 type streamEndError struct{ err error }
 
 func (e *streamEndError) Error() string   { return "HTTP/2 stream ended abruptly: " + e.err.Error() }
@@ -243,7 +243,9 @@ func failedWriteError(err error, closed bool, expired <-chan struct{}) error {
 	if closed {
 		return errStreamClosed
 	}
-	return err
+	// Otherwise the peer reset the stream or its connection was lost:
+	// the Conn reports that as a TCP connection lost (1006).
+	return &streamEndError{err}
 }
 
 // writeExpired runs when the write deadline passes.

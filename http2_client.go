@@ -465,6 +465,10 @@ func (p *requestPipe) Close() error {
 	return nil
 }
 
+// errRequestEnded is a write to a request body the transport let go:
+// the stream was reset or its connection lost.
+var errRequestEnded = &streamEndError{errors.New("the transport closed the request body")}
+
 func (p *requestPipe) write(b []byte, expired <-chan struct{}) (int, error) {
 	n := 0
 	for len(b) > 0 {
@@ -476,7 +480,7 @@ func (p *requestPipe) write(b []byte, expired <-chan struct{}) (int, error) {
 		case <-p.done:
 			return n, errStreamClosed
 		case <-p.rdone:
-			return n, errors.New("websocket: the HTTP/2 stream ended")
+			return n, errRequestEnded
 		case <-expired:
 			return n, os.ErrDeadlineExceeded
 		}

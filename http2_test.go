@@ -1219,3 +1219,60 @@ func TestHTTP2DialCtx(t *testing.T) {
 		}
 	})
 }
+
+// TestHTTP2WriteToGonePeer: over HTTP/2 as over TCP, a write that finds
+// the peer gone (the server's handler returned, ending the stream; the
+// client reset its stream) reports an abnormal closure (1006), and so does
+// the Read after it. The client's write said only that the stream ended,
+// and the server's passed net/http's error on.
+func TestHTTP2WriteToGonePeer(t *testing.T) {
+	writeUntilFailure := func(ctx context.Context, c *Conn) (werr, rerr error) {
+		for i := 0; i < 100000 && werr == nil; i++ {
+			werr = c.Write(ctx, MessageBinary, make([]byte, 1000))
+		}
+		_, _, rerr = c.Read(ctx)
+		return werr, rerr
+	}
+	check := func(t *testing.T, side string, werr, rerr error) {
+		t.Helper()
+		if CloseStatus(werr) != StatusAbnormalClosure || CloseStatus(rerr) != StatusAbnormalClosure {
+			t.Errorf("%s: Write %v; Read after %v; want close status 1006 for both", side, werr, rerr)
+		}
+	}
+	h2Modes(t, func(t *testing.T, useTLS bool) {
+		t.Run("client", func(t *testing.T) {
+			gone := make(chan struct{})
+			srv := newH2Server(t, useTLS, h2Handler(t, nil, func(c *Conn, r *http.Request) {
+				close(gone) // the handler returns: the stream ends
+			}))
+			dopts := srv.dopts
+			dopts.HTTP2 = new(HTTP2Transport)
+			c, _, err := dialTest(t, testCtx(t), srv.url, &dopts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			<-gone
+			werr, rerr := writeUntilFailure(testCtx(t), c)
+			check(t, "client", werr, rerr)
+		})
+		t.Run("server", func(t *testing.T) {
+			start := make(chan struct{})
+			result := make(chan [2]error, 1)
+			srv := newH2Server(t, useTLS, h2Handler(t, nil, func(c *Conn, r *http.Request) {
+				<-start
+				werr, rerr := writeUntilFailure(testCtx(t), c)
+				result <- [2]error{werr, rerr}
+			}))
+			dopts := srv.dopts
+			dopts.HTTP2 = new(HTTP2Transport)
+			c, _, err := dialTest(t, testCtx(t), srv.url, &dopts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.CloseNow() // resets the stream
+			close(start)
+			res := <-result
+			check(t, "server", res[0], res[1])
+		})
+	})
+}

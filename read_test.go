@@ -7,9 +7,11 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -282,4 +284,34 @@ func TestReaderAfterReadCutOff(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReaderReplayZeroLengthRead: a zero-length Read (io.Reader allows
+// one) on a Reader still returning what a cut ReadAppend kept returns 0
+// and nil. It used to read on, and where the rest of the message was an
+// empty final frame, end the message and lose the kept part.
+func TestReaderReplayZeroLengthRead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		defer b.Close()
+		c := newConn(a, false, nil, "", nil, nil)
+		defer c.CloseNow()
+		go b.Write(frame(false, 0, opBinary, true, []byte("kept")))
+		short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		if _, _, err := c.ReadAppend(short, nil); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("ReadAppend: %v, want its ctx's deadline", err)
+		}
+		go b.Write(frame(true, 0, opContinuation, true, nil))
+		_, r, err := c.Reader(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := r.Read(nil); n != 0 || err != nil {
+			t.Fatalf("Read(nil): %d, %v; want 0, nil", n, err)
+		}
+		if got, err := io.ReadAll(r); err != nil || string(got) != "kept" {
+			t.Errorf("Reader: %q, %v; want \"kept\"", got, err)
+		}
+	})
 }

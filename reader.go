@@ -38,7 +38,7 @@ type reader struct {
 	msgOp      opcode // opcode of the message in progress: its MessageType, in a byte
 
 	stopOnControl bool              // next returns after each control frame
-	dropping      bool              // Close has discarded a message: it discards the rest
+	dropping      bool              // Close has discarded a message: it discards the rest (never reset: Close ends the connection)
 	msgReader     *messageReader    // what Reader returns, made on first use
 	intr          xsync.Interrupter // makes a blocked read honour its ctx
 
@@ -368,7 +368,8 @@ func (r *reader) dropBuffer() {
 const maxLinger = time.Second
 
 // linger drains what the peer still sends after we failed the connection,
-// until it closes, ctx ends or maxLinger passes, then closes ours.
+// until it closes or maxLinger passes, then closes ours; when ctx ends
+// first, the timer fail armed closes it.
 func (r *reader) linger(ctx context.Context) {
 	if r.drainFor(ctx, min(maxLinger, r.c.opts.closeTimeout())) {
 		r.c.closeNow(r.err)
@@ -376,8 +377,9 @@ func (r *reader) linger(ctx context.Context) {
 }
 
 // awaitServerEOF gives the server the chance to close the TCP connection
-// first after the closing handshake (RFC 6455, section 7.1.1), bounded by
-// ctx and CloseTimeout, then closes ours.
+// first after the closing handshake (RFC 6455, section 7.1.1), then closes
+// ours, at CloseTimeout at the latest; when ctx ends first, the timer
+// peerClosed armed closes it.
 func (r *reader) awaitServerEOF(ctx context.Context) {
 	if r.drainFor(ctx, r.c.opts.closeTimeout()) {
 		r.c.closeNow(r.c.endCause())

@@ -275,7 +275,7 @@ func (m *messageWriter) Close() error {
 		// answer, and closing now would cut the closing handshake short.
 		err = wrapError("websocket: message left unfinished", err)
 		if !m.c.isClosed() && !m.c.flags.has(flagCloseQueued) {
-			m.c.closeNow(err)
+			m.c.closeNow(endCauseOf(err))
 		}
 	}
 	if err != nil && m.c.deflate != nil {

@@ -129,10 +129,9 @@ func (c *Conn) frameError(written bool, err error) error {
 	}
 	switch {
 	case ctxEnded:
-		// What other calls report matches ErrClosed, not the ctx: a
-		// read loop that retries on context.Canceled would spin on it.
-		c.closeNow(errWriteCut)
-		return wrapError("websocket: failed to write frame", err)
+		err = wrapError("websocket: failed to write frame", err)
+		c.closeNow(endCauseOf(err))
+		return err
 	case peerGone(err):
 		err = abnormalClosure("failed to write frame", err)
 	default:
@@ -142,9 +141,20 @@ func (c *Conn) frameError(written bool, err error) error {
 	return err
 }
 
-// errWriteCut is what calls report after a write stopped by its ctx left
-// a frame unfinished, which ended the connection.
-var errWriteCut = fmt.Errorf("%w: a write stopped by its context left a frame unfinished", ErrClosed)
+// errWriteCut is what calls report after a write, stopped by its ctx or
+// by CloseTimeout, left a frame or a message unfinished, which ended the
+// connection.
+var errWriteCut = fmt.Errorf("%w: a write was cut off, leaving a frame or message unfinished", ErrClosed)
+
+// endCauseOf is the error a write that ends the connection leaves for the
+// calls after it: its own, unless that is a ctx's, which would tell a read
+// loop that retries on context.Canceled to go on forever.
+func endCauseOf(err error) error {
+	if isCtxErr(err) {
+		return errWriteCut
+	}
+	return err
+}
 
 // maskKey returns a fresh masking key. The runtime's generator is seeded
 // from the OS and cannot be predicted by the peer, as RFC 6455 requires.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -195,33 +196,69 @@ func TestWriterFirstFragmentCutOff(t *testing.T) {
 	}
 }
 
-// TestWriteCutMidFrameEndsWithErrClosed: a Write whose ctx ends after part
-// of its frame went out closes the connection and reports its ctx; what
-// the other calls then report matches ErrClosed and not the ctx, which a
-// read loop retrying on context errors would spin on.
-func TestWriteCutMidFrameEndsWithErrClosed(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		a, b := net.Pipe()
-		defer b.Close()
-		c := newConn(a, false, nil, "", nil, nil)
-		defer c.CloseNow()
-		go io.CopyN(io.Discard, b, 1000) // part of the frame, then the peer stops reading
-		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		defer cancel()
-		if err := c.Write(ctx, MessageBinary, make([]byte, 1<<16)); !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Write: %v, want its ctx's deadline", err)
-		}
-		if !c.isClosed() {
-			t.Fatal("a frame left half written, and the connection still open")
-		}
-		_, _, rerr := c.Read(context.Background())
-		werr := c.Write(context.Background(), MessageText, []byte("x"))
-		for _, err := range []error{rerr, werr} {
-			if !errors.Is(err, ErrClosed) || isCtxErr(err) {
-				t.Errorf("after the cut write: %v, want ErrClosed and no ctx error", err)
-			}
-		}
-	})
+// TestWriteCutEndsWithErrClosed: a write whose ctx ends after part of its
+// frame, or of its message, went out closes the connection and reports
+// its ctx; what the other calls then report matches ErrClosed and not the
+// ctx, which a read loop retrying on context errors would spin on. A
+// Writer cut between two fragments ends the connection in Writer.Close.
+func TestWriteCutEndsWithErrClosed(t *testing.T) {
+	cases := []struct {
+		name string
+		peer func(b net.Conn)                         // reads part of what is sent, then stops
+		cut  func(c *Conn, ctx context.Context) error // returns once ctx cut it
+	}{
+		{
+			name: "Write mid-frame",
+			peer: func(b net.Conn) { io.CopyN(io.Discard, b, 1000) },
+			cut: func(c *Conn, ctx context.Context) error {
+				return c.Write(ctx, MessageBinary, make([]byte, 1<<16))
+			},
+		},
+		{
+			name: "Writer between fragments",
+			peer: func(b net.Conn) { readWire(bufio.NewReader(b)) }, // the first fragment, whole
+			cut: func(c *Conn, ctx context.Context) error {
+				w, err := c.Writer(ctx, MessageBinary)
+				if err != nil {
+					return err
+				}
+				fragment := make([]byte, 2*DefaultWriteBufferSize)
+				for err == nil {
+					_, err = w.Write(fragment)
+				}
+				if cerr := w.Close(); !errors.Is(cerr, context.DeadlineExceeded) {
+					return fmt.Errorf("Writer.Close: %v, want its ctx's deadline", cerr)
+				}
+				return err
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a, b := net.Pipe()
+				defer b.Close()
+				c := newConn(a, false, nil, "", nil, nil)
+				defer c.CloseNow()
+				go tc.peer(b)
+				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+				defer cancel()
+				if err := tc.cut(c, ctx); !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("the cut write: %v, want its ctx's deadline", err)
+				}
+				if !c.isClosed() {
+					t.Fatal("a frame or message left half written, and the connection still open")
+				}
+				_, _, rerr := c.Read(context.Background())
+				werr := c.Write(context.Background(), MessageText, []byte("x"))
+				for _, err := range []error{rerr, werr} {
+					if !errors.Is(err, ErrClosed) || isCtxErr(err) {
+						t.Errorf("after the cut write: %v, want ErrClosed and no ctx error", err)
+					}
+				}
+			})
+		})
+	}
 }
 
 // TestWriteToResetPeerIsAbnormalClosure: a write that finds the peer gone

@@ -167,6 +167,11 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	sent, err := c.sendClose(ctx, code, reason)
 	if err != nil {
 		c.closeNow(ErrClosed)
+		if ctx.Err() != nil {
+			// CloseTimeout, not a caller's ctx: report it as the other
+			// timeout of the handshake is.
+			return errCloseSendTimeout
+		}
 		return err
 	}
 	if !sent {
@@ -512,6 +517,11 @@ func (c *Conn) awaitServerEOF(ctx context.Context) {
 }
 
 var errCloseTimeout = errors.New("websocket: close handshake timed out waiting for the peer's close frame")
+
+// errCloseSendTimeout is what Close reports when its close frame could not
+// be sent within CloseTimeout (a write the peer does not read holds the
+// connection).
+var errCloseSendTimeout = errors.New("websocket: close handshake timed out sending the close frame")
 
 func isPeerClose(err error) bool {
 	var ce *CloseError

@@ -92,3 +92,25 @@ func TestCloseLeavesNoGap(t *testing.T) {
 		}
 	})
 }
+
+// TestCloseTimeoutNotCtxError: Close, whose close frame cannot go out
+// within CloseTimeout behind a write the peer does not read, reports the
+// handshake's timeout, not a ctx error: it takes no ctx, and its other
+// timeout (the peer's close frame not coming) matches no ctx error either.
+func TestCloseTimeoutNotCtxError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		defer b.Close()
+		c := newConn(a, false, &ConnOptions{CloseTimeout: time.Second}, "", nil, nil)
+		defer c.CloseNow()
+		go c.Write(context.Background(), MessageBinary, make([]byte, 1<<16)) // blocked: nobody reads
+		synctest.Wait()
+		err := c.Close(StatusNormalClosure, "")
+		if err != errCloseSendTimeout {
+			t.Errorf("Close: %v, want %v", err, errCloseSendTimeout)
+		}
+		if isCtxErr(err) {
+			t.Errorf("Close: %v matches a ctx error", err)
+		}
+	})
+}

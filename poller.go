@@ -27,10 +27,14 @@ import (
 // Writes to an epoll-served connection, from a callback or from anywhere
 // else, never wait for the socket either: what the socket does not take at
 // once is queued and written by the loop when the socket becomes writable.
-// A write that finds more than WriteQueueLimit bytes queued fails with
-// ErrWriteQueueFull and closes the connection, so a peer that stops
-// reading costs its own queue and nothing else. Pongs and close frames go
-// through the same queue.
+// A write from a callback that finds more than WriteQueueLimit bytes
+// queued fails with ErrWriteQueueFull and closes the connection, so a
+// peer that stops reading costs its own queue and nothing else; so does
+// one that would wait for another goroutine's message while that writer
+// waits for room. A write from any other goroutine waits for room
+// instead, bounded by its ctx: backpressure for a producer, and a ctx that
+// ends leaves the connection open (a heartbeat drops a peer that stopped
+// reading for good). Pongs and close frames go through the same queue.
 //
 // Where the kernel offers io_uring, a loop batches its system calls: the
 // connections one wait found readable are read with one call, and the
@@ -77,10 +81,12 @@ type PollerOptions struct {
 
 	// WriteQueueLimit bounds, per epoll-served connection, the bytes
 	// written but not yet taken by the socket (beyond the kernel's own
-	// send buffer). A write that finds more than this queued fails with
-	// ErrWriteQueueFull and closes the connection: the peer is not reading.
-	// A single write may exceed it once. Higher values tolerate slower
-	// peers and bursts at the cost of memory per slow peer. Zero means
+	// send buffer). A write from a callback that finds more than this
+	// queued fails with ErrWriteQueueFull and closes the connection: the
+	// peer is not reading, and a loop never waits. A write from another
+	// goroutine waits for room, until its ctx ends. A single write may
+	// exceed the limit once. Higher values tolerate slower peers and
+	// bursts at the cost of memory per slow peer. Zero means
 	// DefaultWriteQueueLimit (1 MiB).
 	WriteQueueLimit int
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -889,4 +890,102 @@ func TestPollerDoneDuringServe(t *testing.T) {
 	}
 	close(stop)
 	<-watched
+}
+
+// TestPollerLoopNeverWaitsForMessageLock: a writer on another goroutine
+// that holds the message lock (a compressed Write, or a Writer streaming)
+// and waits for room in the queue of a peer that does not read, waits
+// for the loop to drain it. A callback's write to that connection must not
+// wait for the lock then: it fails with ErrWriteQueueFull, as a loop's
+// write over the limit does. It used to wait, for good with a Background
+// ctx, and every connection of the loop with it.
+func TestPollerLoopNeverWaitsForMessageLock(t *testing.T) {
+	random := make([]byte, 64<<10)
+	rand.NewChaCha8([32]byte{}).Read(random)
+	cases := []struct {
+		name   string
+		copts  CompressionOptions
+		writer func(c *Conn) // writes until the connection ends
+	}{
+		{
+			name:  "compressed Write",
+			copts: CompressionOptions{Mode: CompressionNoContextTakeover},
+			writer: func(c *Conn) {
+				for c.Write(context.Background(), MessageBinary, random) == nil {
+				}
+			},
+		},
+		{
+			name: "Writer",
+			writer: func(c *Conn) {
+				w, err := c.Writer(context.Background(), MessageBinary)
+				if err != nil {
+					return
+				}
+				for err == nil {
+					_, err = w.Write(random)
+				}
+				w.Close()
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			client, server := pair(t,
+				&AcceptOptions{ConnOptions: ConnOptions{Compression: tc.copts}},
+				&DialOptions{ConnOptions: ConnOptions{Compression: tc.copts}})
+			res := make(chan error, 1)
+			p, err := NewPoller(PollerOptions{
+				Loops:           1,
+				WriteQueueLimit: 64 << 10,
+				OnMessage: func(c *Conn, _ MessageType, _ []byte) {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					res <- c.Write(ctx, MessageBinary, random[:4096])
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { p.Close() })
+			if err := p.Serve(server); err != nil {
+				t.Fatal(err)
+			}
+			if server.wr.queue.Load() == nil {
+				t.Skip("no write queue: the connection is not on a loop (no epoll here)")
+			}
+			go tc.writer(server) // the client never reads
+			waitForRoomWaiter(t, server)
+			if err := client.Write(testCtx(t), MessageText, []byte("go")); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-res:
+				if !errors.Is(err, ErrWriteQueueFull) {
+					t.Errorf("callback's write: %v, want ErrWriteQueueFull", err)
+				}
+			case <-time.After(4 * time.Second):
+				t.Fatal("the callback's write waited for a writer that waits for the loop")
+			}
+		})
+	}
+}
+
+// waitForRoomWaiter waits until a writer to c waits for room in its queue.
+func waitForRoomWaiter(t *testing.T, c *Conn) {
+	t.Helper()
+	q := c.wr.queue.Load()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		q.mu.Lock()
+		waiting := q.room != nil
+		q.mu.Unlock()
+		if waiting {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no writer came to wait for room in the queue")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -23,10 +23,11 @@ import (
 // frame goes out after the data queued before it. They do join what a
 // loop's batch held back (takesControl), which leaves with the batch.
 
-// ErrWriteQueueFull is returned by a write to a connection served by a
-// Poller when the peer left more than PollerOptions.WriteQueueLimit bytes
-// unread. The connection is closed: a peer that does not read would not
-// read a close frame either.
+// ErrWriteQueueFull is returned by a write from a Poller's callback to a
+// connection served by that Poller when the peer left more than
+// PollerOptions.WriteQueueLimit bytes unread. The connection is closed: a
+// peer that does not read would not read a close frame either. A write
+// from another goroutine waits for room instead.
 var ErrWriteQueueFull = errors.New("websocket: the peer does not read: write queue full")
 
 // outQueue holds the bytes a Poller-served connection could not write yet.
@@ -46,6 +47,10 @@ type outQueue struct {
 	// control frames may then join buf (takesControl).
 	held bool
 	room chan struct{} // closed when queued falls to limit; made by a writer that waits
+	// stuck is closed when a writer starts waiting for room: made by a
+	// loop that waits for msgMu, whose holder may be that writer, waiting
+	// for the loop (lockMessage).
+	stuck chan struct{}
 	// hdr is where the holder of frameMu assembles a server frame's
 	// header (writeFrame): send copies what it queues, so hdr is free
 	// again once send returns.
@@ -233,6 +238,10 @@ func (q *outQueue) awaitRoom(ctx context.Context, c *Conn) error {
 			q.room = make(chan struct{})
 		}
 		room := q.room
+		if q.stuck != nil {
+			close(q.stuck)
+			q.stuck = nil
+		}
 		q.mu.Unlock()
 		select {
 		case <-room:
@@ -244,6 +253,27 @@ func (q *outQueue) awaitRoom(ctx context.Context, c *Conn) error {
 	}
 	return nil
 }
+
+// stuckCh returns a channel closed once a writer waits for room: at once
+// if one does now.
+func (q *outQueue) stuckCh() <-chan struct{} {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.room != nil {
+		return closedChan
+	}
+	if q.stuck == nil {
+		q.stuck = make(chan struct{})
+	}
+	return q.stuck
+}
+
+// closedChan is a channel that is always closed.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
 
 // release drops the queue's storage once the connection is closed.
 func (q *outQueue) release() {

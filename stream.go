@@ -32,7 +32,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	if err := checkMessageType(typ); err != nil {
 		return nil, err
 	}
-	if err := c.msgMu.lockOrClosed(ctx, c); err != nil {
+	if err := c.lockMessage(ctx); err != nil {
 		return nil, err
 	}
 	c.flags.set(flagStreaming)

@@ -377,7 +377,7 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 		}
 		c.unlockFrame()
 	}
-	if err := c.msgMu.lockOrClosed(ctx, c); err != nil {
+	if err := c.lockMessage(ctx); err != nil {
 		return err
 	}
 	defer c.msgMu.Unlock()
@@ -409,7 +409,7 @@ func (c *Conn) WriteUncompressed(ctx context.Context, typ MessageType, p []byte)
 // lockMessageFrame takes both write locks, for a message sent as one frame
 // outside Write's fast path.
 func (c *Conn) lockMessageFrame(ctx context.Context) error {
-	if err := c.msgMu.lockOrClosed(ctx, c); err != nil {
+	if err := c.lockMessage(ctx); err != nil {
 		return err
 	}
 	if err := c.lockFrame(ctx); err != nil {
@@ -417,6 +417,32 @@ func (c *Conn) lockMessageFrame(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// lockMessage takes msgMu, which a writer holds for a whole message. A
+// Poller's loop never waits for another goroutine: a writer holding msgMu
+// may itself wait for room in the queue, which only the loop drains.
+// So the loop waits for msgMu only until a writer waits for room, and
+// then fails as a write from a loop that finds the queue over its limit
+// does: with ErrWriteQueueFull, closing the connection.
+func (c *Conn) lockMessage(ctx context.Context) error {
+	if c.msgMu.LockFast() {
+		return nil
+	}
+	q := c.wr.queue.Load()
+	if q == nil || !c.onServingGoroutine() {
+		return c.msgMu.lockOrClosedSlow(ctx, c)
+	}
+	locked, err := c.msgMu.Lock(ctx, q.stuckCh(), c.done())
+	switch {
+	case err != nil:
+		return err
+	case locked:
+		return nil
+	case c.isClosed():
+		return c.errAfterClose()
+	}
+	return c.frameError(false, ErrWriteQueueFull)
 }
 
 func (c *Conn) unlockMessageFrame() {

@@ -395,21 +395,23 @@ func (r *reader) awaitServerEOF(ctx context.Context) {
 func (r *reader) drainFor(ctx context.Context, d time.Duration) bool {
 	dctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	r.drain(dctx)
-	return ctx.Err() == nil
+	err := r.drain(dctx)
+	return !isCtxErr(err) || ctx.Err() == nil
 }
 
 // drain reads and drops whatever the peer still sends until it closes the
-// connection or ctx ends.
-func (r *reader) drain(ctx context.Context) {
+// connection or ctx ends, and returns what ended the reading (nil once
+// the connection is closed).
+func (r *reader) drain(ctx context.Context) error {
 	r.hold()
 	r.dropBuffer()
 	var scratch [512]byte
 	for !r.c.isClosed() {
 		if _, err := r.readConn(ctx, scratch[:]); err != nil {
-			return
+			return err
 		}
 	}
+	return nil
 }
 
 func isCtxErr(err error) bool {

@@ -74,7 +74,8 @@ type Config struct {
 
 	// Part tail: the echo at TailConns connections and each of TailSizes,
 	// every server, with the load generator on each number of threads in
-	// TailProcs (its GOMAXPROCS; 0 is all cores, as in the echo part).
+	// TailProcs (its GOMAXPROCS; 0 is all cores, as in the echo part;
+	// tailPinned: server and load generator each on cores of its own).
 	TailConns int   `json:"tail_conns,omitempty"`
 	TailSizes []int `json:"tail_sizes,omitempty"`
 	TailProcs []int `json:"tail_procs,omitempty"`
@@ -136,7 +137,7 @@ func defaultConfig(quick bool) Config {
 
 		TailConns: 64,
 		TailSizes: []int{16, 1 << 10},
-		TailProcs: []int{0, 1},
+		TailProcs: []int{0, 1, tailPinned},
 
 		PacedConns:    1000,
 		PacedRate:     1,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -220,10 +221,14 @@ func (r *Run) runLoops(ctx context.Context, round int) {
 }
 
 // tailKey is the key of a tail sample: lib, message size, and loadgen's
-// GOMAXPROCS (0: all cores).
+// GOMAXPROCS (0: all cores; tailPinned: the two processes pinned).
 func tailKey(lib string, size, procs int) string {
 	return fmt.Sprintf("%s/%d/%d", lib, size, procs)
 }
+
+// tailPinned, among TailProcs, runs the server and the load generator
+// pinned to cores of their own (pinned).
+const tailPinned = -1
 
 // runTail runs one round of the tail part: every server echoing at
 // TailConns connections, the load generator on each thread count.
@@ -231,14 +236,17 @@ func (r *Run) runTail(ctx context.Context, round int) {
 	c := r.Config
 	for _, size := range c.TailSizes {
 		for _, procs := range c.TailProcs {
-			log.Printf("  tail: %d connections, %d B, loadgen GOMAXPROCS %d (0: all cores)", c.TailConns, size, procs)
-			var env []string
-			if procs > 0 {
-				env = []string{"GOMAXPROCS=" + strconv.Itoa(procs)}
+			log.Printf("  tail: %d connections, %d B, loadgen GOMAXPROCS %d (0: all cores, %d: pinned)", c.TailConns, size, procs, tailPinned)
+			var pl placement
+			switch {
+			case procs == tailPinned:
+				pl = pinned(runtime.NumCPU())
+			case procs > 0:
+				pl.env = []string{"GOMAXPROCS=" + strconv.Itoa(procs)}
 			}
 			for _, lib := range rotated(serverLibs, round) {
 				key := tailKey(lib, size, procs)
-				res, err := r.loadRunEnv(ctx, lib, nil, env, c.EchoWarmup+c.EchoDuration+2*time.Minute,
+				res, err := r.loadRunPlaced(ctx, lib, nil, pl, c.EchoWarmup+c.EchoDuration+2*time.Minute,
 					"-mode", "echo",
 					"-conns", strconv.Itoa(c.TailConns),
 					"-size", strconv.Itoa(size),

@@ -523,8 +523,12 @@ func (v *view) idleDeflateTargets(add func(string, string, int), allOK func([]bo
 
 // procsLabel names a load generator thread count of the tail part.
 func procsLabel(procs, cores int) string {
-	if procs == 0 {
+	switch procs {
+	case 0:
 		return fmt.Sprintf("loadgen on all %d cores", cores)
+	case tailPinned:
+		pl := pinned(cores)
+		return fmt.Sprintf("server on CPU %s, loadgen on CPU %s", pl.serverCPUs, pl.loadgenCPUs)
 	}
 	return fmt.Sprintf("loadgen GOMAXPROCS=%d", procs)
 }
@@ -536,8 +540,8 @@ func (v *view) tail() {
 	c := v.res.Config
 	v.p("## Echo tail latency and the load generator")
 	v.p("")
-	v.p("The loopback echo at %s connections again, every server in turn in every round, once with the load generator on all cores (as in the loopback echo above) and once with it on one thread (`GOMAXPROCS=1 loadgen …`). Server and load generator share this machine's %d cores, so the load generator's own threads being preempted shows in the round-trip times it records. The p99 ratio is ours ÷ the peer with the lowest median p99 under the same load generator, round by round. Rerun with `go run ./cmd/report -from results.json -only tail`.",
-		fmtInt(float64(c.TailConns)), v.res.Machine.Cores)
+	v.p("The loopback echo at %s connections again, every server in turn in every round, with the load generator on all cores (as in the loopback echo above), on one thread (`GOMAXPROCS=1 loadgen …`), and with each process pinned to cores of its own by `taskset` (%s), which is how nbio's author runs his benchmarks (lesismal/go-websocket-benchmark, script/util.sh: the server on the first half of the cores less one, the client on the rest). Unpinned, server and load generator share this machine's %d cores, so the load generator's own threads being preempted shows in the round-trip times it records. The p99 ratio is ours ÷ the peer with the lowest median p99 under the same placement, round by round. Rerun with `go run ./cmd/report -from results.json -only tail`.",
+		fmtInt(float64(c.TailConns)), procsLabel(tailPinned, v.res.Machine.Cores), v.res.Machine.Cores)
 	v.p("")
 	for _, size := range c.TailSizes {
 		v.tailTable(size)
@@ -553,8 +557,8 @@ func (v *view) tailTable(size int) {
 	head, rule := "| server |", "|---|"
 	for _, procs := range c.TailProcs {
 		l := procsLabel(procs, cores)
-		head += fmt.Sprintf(" %s: msgs/s | p50 | p99 | p99 ÷ best peer |", l)
-		rule += "---:|---:|---:|---:|"
+		head += fmt.Sprintf(" %s: msgs/s | p50 | p99 | p99 ÷ best peer | server CPU per msg |", l)
+		rule += "---:|---:|---:|---:|---:|"
 	}
 	v.p("%s", head)
 	v.p("%s", rule)
@@ -565,11 +569,12 @@ func (v *view) tailTable(size int) {
 			samples := get(lib)
 			m, ok := sampleMedian(samples, echoMsgs)
 			if !ok {
-				row += " n/a | n/a | n/a | |"
+				row += " n/a | n/a | n/a | | n/a |"
 				continue
 			}
 			p50, _ := sampleMedian(samples, echoP50)
 			p99, _ := sampleMedian(samples, echoP99)
+			cpu, _ := sampleMedian(samples, echoCPU)
 			cell := ""
 			if !isPeer(lib) {
 				if best, _, ok := bestPeerIn(serverLibs, get, echoP99, false); ok {
@@ -577,7 +582,7 @@ func (v *view) tailTable(size int) {
 					cell = ratioCell(x, ok, best)
 				}
 			}
-			row += fmt.Sprintf(" %s | %s | %s | %s |", fmtInt(m), fmtUs(p50), fmtUs(p99), cell)
+			row += fmt.Sprintf(" %s | %s | %s | %s | %s |", fmtInt(m), fmtUs(p50), fmtUs(p99), cell, fmtUs(cpu))
 		}
 		v.p("%s", row)
 	}

@@ -276,8 +276,19 @@ type server struct {
 // startServer starts echoserver -lib lib with flags (-compress,
 // -takeover, -loops N).
 func (r *Run) startServer(ctx context.Context, lib string, flags ...string) (*server, error) {
+	return r.startServerOn(ctx, "", lib, flags...)
+}
+
+// startServerOn is startServer with the server confined to cpus (a
+// taskset list; "" for all), from its start, so that its runtime sizes
+// GOMAXPROCS to them.
+func (r *Run) startServerOn(ctx context.Context, cpus, lib string, flags ...string) (*server, error) {
 	args := append([]string{"-lib", lib}, flags...)
 	cmd := exec.CommandContext(ctx, r.serverBin, args...)
+	if cpus != "" {
+		// taskset execs the server: its pid is the server's.
+		cmd = exec.CommandContext(ctx, "taskset", append([]string{"-c", cpus, r.serverBin}, args...)...)
+	}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -430,8 +441,46 @@ func (r *Run) loadRun(ctx context.Context, lib string, serverFlags []string, lim
 
 // loadRunEnv is loadRun with env added to loadgen's environment.
 func (r *Run) loadRunEnv(ctx context.Context, lib string, serverFlags, env []string, limit time.Duration, args ...string) (loadgenResult, error) {
+	return r.loadRunPlaced(ctx, lib, serverFlags, placement{env: env}, limit, args...)
+}
+
+// placement says where a load run's two processes run: loadgen's added
+// environment, and the CPUs (taskset lists, "" for all) of each.
+type placement struct {
+	env                     []string
+	serverCPUs, loadgenCPUs string
+}
+
+// pinned is the placement of nbio's author's benchmarks
+// (lesismal/go-websocket-benchmark, script/util.sh): the server on the
+// first half of the cores less one (at least the first), the load
+// generator on the rest, each process on cores of its own.
+func pinned(cores int) placement {
+	if cores < 2 {
+		return placement{} // nothing to share out
+	}
+	last := max(cores/2-1, 0)
+	if cores >= 16 {
+		last = 7
+	}
+	return placement{
+		serverCPUs:  cpuRange(0, last),
+		loadgenCPUs: cpuRange(last+1, cores-1),
+	}
+}
+
+// cpuRange is the taskset list of CPUs first to last.
+func cpuRange(first, last int) string {
+	if first == last {
+		return strconv.Itoa(first)
+	}
+	return fmt.Sprintf("%d-%d", first, last)
+}
+
+// loadRunPlaced is loadRun with the processes placed as pl says.
+func (r *Run) loadRunPlaced(ctx context.Context, lib string, serverFlags []string, pl placement, limit time.Duration, args ...string) (loadgenResult, error) {
 	var res loadgenResult
-	s, err := r.startServer(ctx, lib, serverFlags...)
+	s, err := r.startServerOn(ctx, pl.serverCPUs, lib, serverFlags...)
 	if err != nil {
 		return res, err
 	}
@@ -441,6 +490,10 @@ func (r *Run) loadRunEnv(ctx context.Context, lib string, serverFlags, env []str
 	args = append([]string{"-addr", s.addr}, args...)
 	args = append(args, "-serverpid", strconv.Itoa(s.cmd.Process.Pid))
 	cmd := exec.CommandContext(ctx, r.loadgenBin, args...)
+	if pl.loadgenCPUs != "" {
+		cmd = exec.CommandContext(ctx, "taskset", append([]string{"-c", pl.loadgenCPUs, r.loadgenBin}, args...)...)
+	}
+	env := pl.env
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
 	}

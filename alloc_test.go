@@ -181,6 +181,11 @@ func TestConnSizeClass(t *testing.T) {
 			size:  unsafe.Sizeof(deflate{}),
 			class: 80,
 		},
+		{
+			name:  "outQueue", // every Poller-served connection has one
+			size:  unsafe.Sizeof(outQueue{}),
+			class: 80,
+		},
 	} {
 		if tc.size > tc.class {
 			t.Errorf("%s is %d bytes: it leaves the %d-byte size class", tc.name, tc.size, tc.class)

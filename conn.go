@@ -206,6 +206,7 @@ const (
 	flagStreaming               // a Writer holds msgMu: whole-message writes must take it too
 	flagCloseQueued             // our close frame is queued or sent: no data frame follows
 	flagClosed                  // set just before closed is closed; the cheap check of the hot paths
+	flagDropping                // Close's read has discarded a message: it discards the rest (readUntilClose)
 )
 
 func (f *connFlags) has(bit uint32) bool { return f.v.Load()&bit != 0 }

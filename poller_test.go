@@ -978,7 +978,7 @@ func waitForRoomWaiter(t *testing.T, c *Conn) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		q.mu.Lock()
-		waiting := q.room != nil
+		waiting := q.waits != nil && q.waits.room != nil
 		q.mu.Unlock()
 		if waiting {
 			return

@@ -45,16 +45,30 @@ type outQueue struct {
 	// held is set while everything in buf was held back by the batch,
 	// whole frames with nothing refused by the socket before them:
 	// control frames may then join buf (takesControl).
-	held bool
-	room chan struct{} // closed when queued falls to limit; made by a writer that waits
-	// stuck is closed when a writer starts waiting for room: made by a
-	// loop that waits for msgMu, whose holder may be that writer, waiting
-	// for the loop (lockMessage).
-	stuck chan struct{}
+	held  bool
+	waits *queueWaits // made under mu by the first writer or loop that waits
 	// hdr is where the holder of frameMu assembles a server frame's
 	// header (writeFrame): send copies what it queues, so hdr is free
 	// again once send returns.
 	hdr [wsproto.MaxHeaderSize]byte
+}
+
+// queueWaits are the channels of those waiting on a queue, apart from the
+// queue, which every served connection carries while few ever wait.
+type queueWaits struct {
+	room chan struct{} // closed when queued falls to the limit; made by a writer that waits
+	// stuck is closed when a writer starts waiting for room: made by a
+	// loop that waits for msgMu, whose holder may be that writer, waiting
+	// for the loop (lockMessage).
+	stuck chan struct{}
+}
+
+// waiting returns q.waits, made on first use; the caller holds q.mu.
+func (q *outQueue) waiting() *queueWaits {
+	if q.waits == nil {
+		q.waits = new(queueWaits)
+	}
+	return q.waits
 }
 
 // send writes bufs, one frame or whole control frames, without waiting:
@@ -178,9 +192,9 @@ func (q *outQueue) settle(c *Conn, err error) {
 		q.dropStorage() // an idle connection keeps none
 	}
 	q.queued.Store(int64(len(q.buf) - q.off))
-	if q.room != nil && int(q.queued.Load()) <= c.queueLimit() {
-		close(q.room)
-		q.room = nil
+	if w := q.waits; w != nil && w.room != nil && int(q.queued.Load()) <= c.queueLimit() {
+		close(w.room)
+		w.room = nil
 	}
 	closeOut := q.closeAfter && drained && err == nil
 	if closeOut {
@@ -234,13 +248,14 @@ func (q *outQueue) awaitRoom(ctx context.Context, c *Conn) error {
 			q.mu.Unlock()
 			return nil
 		}
-		if q.room == nil {
-			q.room = make(chan struct{})
+		w := q.waiting()
+		if w.room == nil {
+			w.room = make(chan struct{})
 		}
-		room := q.room
-		if q.stuck != nil {
-			close(q.stuck)
-			q.stuck = nil
+		room := w.room
+		if w.stuck != nil {
+			close(w.stuck)
+			w.stuck = nil
 		}
 		q.mu.Unlock()
 		select {
@@ -259,13 +274,14 @@ func (q *outQueue) awaitRoom(ctx context.Context, c *Conn) error {
 func (q *outQueue) stuckCh() <-chan struct{} {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.room != nil {
+	w := q.waiting()
+	if w.room != nil {
 		return closedChan
 	}
-	if q.stuck == nil {
-		q.stuck = make(chan struct{})
+	if w.stuck == nil {
+		w.stuck = make(chan struct{})
 	}
-	return q.stuck
+	return w.stuck
 }
 
 // closedChan is a channel that is always closed.

@@ -19,7 +19,10 @@ import (
 type messageReader struct {
 	r   *reader
 	ctx context.Context
-	off int // how much of partial a replay has returned (reader.replay)
+	// replayed is how much of partial (what a ReadAppend its ctx cut off
+	// kept) the reader has returned, while it returns that before the
+	// rest of the message; -1 otherwise.
+	replayed int
 }
 
 // Read reads the message's payload; it returns io.EOF after the last byte.
@@ -38,7 +41,7 @@ func (m *messageReader) Read(p []byte) (int, error) {
 		// to the next Read or Reader.
 		return 0, io.EOF
 	}
-	if m.r.replay {
+	if m.replayed >= 0 {
 		if len(p) == 0 {
 			return 0, nil // the replay must not end with the message under it
 		}
@@ -53,10 +56,10 @@ func (m *messageReader) Read(p []byte) (int, error) {
 // of the message and this reader has not returned yet; 0 once all of it
 // has been, and the message goes on from the network.
 func (m *messageReader) replayPartial(p []byte) int {
-	n := copy(p, (*m.r.partial)[m.off:])
-	m.off += n
-	if m.off == len(*m.r.partial) {
-		m.r.replay = false // partial stays until the message ends: a compressed one's history may be in it
+	n := copy(p, (*m.r.partial)[m.replayed:])
+	m.replayed += n
+	if m.replayed == len(*m.r.partial) {
+		m.replayed = -1 // partial stays until the message ends: a compressed one's history may be in it
 	}
 	return n
 }
@@ -83,13 +86,13 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	defer c.unlockRead()
 	r := &c.rd
 	if r.msgReader == nil {
-		r.msgReader = &messageReader{r: r} // kept; a connection that never calls Reader does not carry it
+		r.msgReader = &messageReader{r: r, replayed: -1} // kept; a connection that never calls Reader does not carry it
 	}
 	if r.resume {
 		// A ReadAppend cut off by its ctx kept the start of this message:
 		// the reader returns it first, then the rest.
 		r.resume, r.cut = false, false
-		r.replay, r.msgReader.off = true, 0
+		r.msgReader.replayed = 0
 	} else if err := r.begin(ctx); err != nil {
 		return 0, nil, err
 	}
@@ -422,7 +425,9 @@ func (r *reader) partialBuf() *[]byte {
 // that came in pieces costs no memory for the rest of the connection's
 // life, and the next one takes storage without allocating.
 func (r *reader) releasePartial() {
-	r.replay = false
+	if r.msgReader != nil {
+		r.msgReader.replayed = -1 // nothing kept to replay
+	}
 	if r.partial != nil {
 		bpool.PutVar(r.partial)
 		r.partial = nil
@@ -471,7 +476,7 @@ func (r *reader) readUntilClose(ctx context.Context) error {
 	waiting := r.c.readMu.HasWaiters
 	for r.err == nil {
 		if r.inMessage || r.resume {
-			if waiting() && !r.cut && !r.dropping {
+			if waiting() && !r.cut && !r.c.flags.has(flagDropping) {
 				return errDataPending
 			}
 			// The application's Reader, if it was reading this message,
@@ -479,7 +484,7 @@ func (r *reader) readUntilClose(ctx context.Context) error {
 			// the message. A ReadAppend its ctx cut off is not waiting:
 			// its message goes too.
 			r.cut = r.cut || (r.inMessage && !r.unclaimed && !r.resume)
-			r.dropping = true
+			r.c.flags.set(flagDropping) // never cleared: Close ends the connection
 			r.dropResumed()
 			if err := r.discard(ctx); err != nil {
 				return err

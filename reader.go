@@ -32,13 +32,11 @@ type reader struct {
 	unclaimed  bool   // begun by a Ping or Close reading on the application's behalf
 	resume     bool   // a ReadAppend interrupted by its ctx: partial holds what it had
 	cut        bool   // Close discarded the rest of the message a Reader was reading
-	replay     bool   // the Reader returns partial (a cut ReadAppend's) before the rest
 	compressed bool   // the message in progress is compressed
 	last       bool   // chunk ends the message
 	msgOp      opcode // opcode of the message in progress: its MessageType, in a byte
 
 	stopOnControl bool              // next returns after each control frame
-	dropping      bool              // Close has discarded a message: it discards the rest (never reset: Close ends the connection)
 	msgReader     *messageReader    // what Reader returns, made on first use
 	intr          xsync.Interrupter // makes a blocked read honour its ctx
 

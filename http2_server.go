@@ -103,10 +103,14 @@ func acceptStream(w http.ResponseWriter, r *http.Request, opts *AcceptOptions, s
 	s := newStreamConn(r.Body, &responseStream{w: w, rc: rc}, local, remoteAddr(r.RemoteAddr))
 	c := newConn(s, false, &opts.ConnOptions, subprotocol, nil, dp)
 	// The request's context ends when the client resets the stream or the
-	// HTTP/2 connection ends: end the Conn then, so that a handler waiting
-	// for Done returns even if nothing reads.
+	// HTTP/2 connection ends. What the client sent before stays readable
+	// (net/http serves the body's buffered data before its error), as
+	// after a TCP peer's close: a reader reads it, then the end (1006),
+	// and closes; a write fails at once. So that a handler waiting for
+	// Done returns even if nothing reads, the Conn ends anyway after
+	// CloseTimeout.
 	stop := context.AfterFunc(r.Context(), func() {
-		c.closeNow(fmt.Errorf("websocket: %w: the HTTP/2 stream or its connection ended", &CloseError{Code: StatusAbnormalClosure}))
+		c.armEndTimer(fmt.Errorf("websocket: %w: the HTTP/2 stream or its connection ended", &CloseError{Code: StatusAbnormalClosure}))
 	})
 	s.atClose(func() { stop() })
 	if g := opts.Group; g != nil {

@@ -95,7 +95,9 @@ func (e *CloseError) Error() string {
 
 // CloseStatus returns the code of the first *CloseError in err's chain, or
 // -1 if there is none: the code of the peer's close frame, or 1006 when
-// the connection ended without one; never a code this side sent.
+// the connection ended without one. It is the peer's code even where both
+// sides closed at once and the peer echoed ours, whose frame it read
+// before it sent its own.
 func CloseStatus(err error) StatusCode {
 	var ce *CloseError
 	if errors.As(err, &ce) {

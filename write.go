@@ -127,17 +127,12 @@ func (c *Conn) frameError(written bool, err error) error {
 	if ctxEnded && !written && !c.isClosed() && !c.wr.tls {
 		return err // nothing went out: the connection is intact
 	}
-	switch {
-	case ctxEnded:
-		err = wrapError("websocket: failed to write frame", err)
-		c.closeNow(endCauseOf(err))
-		return err
-	case peerGone(err):
+	if peerGone(err) {
 		err = abnormalClosure("failed to write frame", err)
-	default:
+	} else {
 		err = wrapError("websocket: failed to write frame", err)
 	}
-	c.closeNow(err)
+	c.closeNow(endCauseOf(err))
 	return err
 }
 

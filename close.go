@@ -190,7 +190,9 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 
 // CloseNow closes the TCP connection at once, without a closing handshake.
 // Blocked reads and writes return. It returns ErrClosed if the connection
-// was already closed.
+// was already closed. Over HTTP/2 it resets the stream; on a client's side
+// it first waits, at most 100 ms, for the transport to send what writes
+// handed it, as a TCP connection still sends what it holds after close.
 func (c *Conn) CloseNow() error {
 	if c.isClosed() {
 		return ErrClosed

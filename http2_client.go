@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/net/http2"
 )
@@ -425,8 +426,10 @@ type requestPipe struct {
 	rdCh      chan int
 	done      chan struct{} // closed by close: the transport reads EOF
 	rdone     chan struct{} // closed when the transport closed the body
+	eof       chan struct{} // closed when the transport has read EOF
 	doneOnce  sync.Once
 	rdoneOnce sync.Once
+	eofOnce   sync.Once
 }
 
 func newRequestPipe() *requestPipe {
@@ -435,6 +438,7 @@ func newRequestPipe() *requestPipe {
 		rdCh:  make(chan int),
 		done:  make(chan struct{}),
 		rdone: make(chan struct{}),
+		eof:   make(chan struct{}),
 	}
 }
 
@@ -442,7 +446,7 @@ func newRequestPipe() *requestPipe {
 func (p *requestPipe) Read(b []byte) (int, error) {
 	select {
 	case <-p.done:
-		return 0, io.EOF
+		return p.end()
 	case <-p.rdone:
 		return 0, io.ErrClosedPipe
 	default:
@@ -453,10 +457,18 @@ func (p *requestPipe) Read(b []byte) (int, error) {
 		p.rdCh <- n
 		return n, nil
 	case <-p.done:
-		return 0, io.EOF
+		return p.end()
 	case <-p.rdone:
 		return 0, io.ErrClosedPipe
 	}
+}
+
+// end is the transport's read of the end of the body. The transport
+// reads on only once it has sent what it read before, so from here on a
+// reset of the stream no longer loses a message.
+func (p *requestPipe) end() (int, error) {
+	p.eofOnce.Do(func() { close(p.eof) })
+	return 0, io.EOF
 }
 
 // Close is the transport's, when the stream ends.
@@ -491,7 +503,26 @@ func (p *requestPipe) write(b []byte, expired <-chan struct{}) (int, error) {
 // interrupt does nothing: a write waits on its deadline and on close.
 func (p *requestPipe) interrupt() bool { return false }
 
-// close ends the request body: the transport sends END_STREAM.
+// requestLinger bounds how long close waits for the transport to send
+// what a write already handed it. It is short: a transport still holding
+// data after it is one the peer's flow control holds back, and a reset
+// (CloseNow) should not wait on a peer that has stopped reading.
+const requestLinger = 100 * time.Millisecond
+
+// close ends the request body: the transport sends END_STREAM. It returns
+// once the transport has read that end, and so has sent every message a
+// write handed it before (it takes the body a read at a time, and sends
+// what one read took before the next), or once the stream has ended, or
+// after requestLinger: a Write returns when the transport has taken its
+// bytes, not sent them, and the reset that Close and CloseNow go on to
+// would otherwise drop the last message.
 func (p *requestPipe) close() {
 	p.doneOnce.Do(func() { close(p.done) })
+	t := time.NewTimer(requestLinger)
+	defer t.Stop()
+	select {
+	case <-p.eof:
+	case <-p.rdone:
+	case <-t.C:
+	}
 }

@@ -1283,9 +1283,9 @@ func TestHTTP2WriteToGonePeer(t *testing.T) {
 // it, and then the server's Read reports the end (1006). CloseNow resets
 // the stream, which ends the request's context, and the server used to
 // close the Conn there, dropping every message net/http still held for
-// it. The client's last message may still be in its transport when the
-// reset goes out (a known gap: CloseNow does not wait for the transport),
-// so one message may be missing at the end, never in the middle.
+// it. And the client's CloseNow lets its transport send the last message
+// before the reset (a Write returns once the transport has taken the
+// bytes, not sent them): 8 in 80 runs lost it before.
 func TestHTTP2ClientCloseNowKeepsWhatWasSent(t *testing.T) {
 	const messages = 20
 	h2Modes(t, func(t *testing.T, useTLS bool) {
@@ -1320,7 +1320,7 @@ func TestHTTP2ClientCloseNowKeepsWhatWasSent(t *testing.T) {
 			}
 		}
 		c.CloseNow()
-		if n := <-got; n < messages-1 {
+		if n := <-got; n != messages {
 			t.Errorf("the server read %d of the %d messages sent before the reset", n, messages)
 		}
 	})

@@ -154,6 +154,9 @@ var ErrSlowConsumer = errors.New("websocket: peer too slow to take a broadcast m
 // Poller callback, holding that loop up to ctx's end: call it from another
 // goroutine, or with a short ctx, when the group has such connections.
 func (g *Group) Broadcast(ctx context.Context, pm *PreparedMessage) (dropped []*Conn) {
+	if ctx.Err() != nil {
+		return nil // ended already: send nothing, and so drop nobody
+	}
 	conns := g.snapshot()
 	// Those whose writes may wait first, the others after.
 	n := 0

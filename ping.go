@@ -125,6 +125,9 @@ func (c *Conn) SendPing(ctx context.Context, payload []byte) error {
 	if c.viaBrowser() {
 		return ErrPingInBrowser
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if len(payload) > maxControlPayload {
 		return fmt.Errorf("websocket: ping payload is %d bytes, the limit is %d", len(payload), maxControlPayload)
 	}

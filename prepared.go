@@ -99,6 +99,9 @@ func (d *deflate) preparedKey(n int) int {
 // history would leave the peer's window out of step, and the next message
 // would decode to the wrong bytes.
 func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if d := c.deflate; d != nil && d.sendTakeover {
 		return c.Write(ctx, pm.typ, pm.data)
 	}

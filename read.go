@@ -127,6 +127,9 @@ func (c *Conn) lockRead(ctx context.Context) error {
 	if c.ev.Load() != nil {
 		return errServedByPoller
 	}
+	if err := ctx.Err(); err != nil {
+		return err // an ended ctx reads nothing, even what has arrived
+	}
 	if c.readMu.TryLock() {
 		return nil
 	}

@@ -32,6 +32,9 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	if err := checkMessageType(typ); err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if err := c.lockMessage(ctx); err != nil {
 		return nil, err
 	}
@@ -147,8 +150,7 @@ func (m *messageWriter) Write(p []byte) (int, error) {
 // writeDirect sends p as one fragment.
 func (m *messageWriter) writeDirect(p []byte) (int, error) {
 	c := m.c
-	if err := c.lockFrame(m.ctx); err != nil {
-		m.err = err
+	if err := m.lockFrame(); err != nil {
 		return 0, err
 	}
 	defer c.unlockFrame()
@@ -202,11 +204,23 @@ func (m *messageWriter) flushHolding(hold int) error {
 	return nil
 }
 
+// lockFrame takes the frame lock for a fragment; a failure, its ctx's
+// end among them, fails the message.
+func (m *messageWriter) lockFrame() error {
+	err := m.ctx.Err()
+	if err == nil {
+		err = m.c.lockFrame(m.ctx)
+	}
+	if err != nil {
+		m.err = err
+	}
+	return err
+}
+
 // flush sends the buffered payload as a fragment.
 func (m *messageWriter) flush(fin bool) error {
 	c := m.c
-	if err := c.lockFrame(m.ctx); err != nil {
-		m.err = err
+	if err := m.lockFrame(); err != nil {
 		return err
 	}
 	defer c.unlockFrame()
@@ -268,7 +282,8 @@ func (m *messageWriter) Close() error {
 	}
 	if err == nil {
 		err = m.flush(true)
-	} else if m.op == opContinuation {
+	}
+	if err != nil && m.op == opContinuation {
 		// Fragments went out but the message cannot be finished; no other
 		// data message may follow on this stream. Once our close frame is
 		// queued none will anyway: the peer drops the message with its

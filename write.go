@@ -331,7 +331,8 @@ func (c *Conn) unlockAfterCloseSent() error {
 //
 // ctx bounds the wait for other writers and the write itself. If ctx ends
 // before any byte of the message went out, Write returns ctx's error and
-// the connection stays usable. If it ends part-way through, the frame
+// the connection stays usable; a ctx that has ended already sends nothing.
+// If it ends part-way through, the frame
 // cannot be finished: the connection is closed without a close frame (the
 // peer sees 1006) and the error says so. Over TLS (wss), ctx ending during
 // the write itself closes the connection in every case: crypto/tls may
@@ -350,6 +351,9 @@ func (c *Conn) unlockAfterCloseSent() error {
 // ConnOptions.ReadLimit).
 func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if err := checkMessageType(typ); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	compress := c.deflate != nil && c.deflate.shouldCompress(len(p))
@@ -392,6 +396,9 @@ func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 // (the CRIME and BREACH attacks).
 func (c *Conn) WriteUncompressed(ctx context.Context, typ MessageType, p []byte) error {
 	if err := checkMessageType(typ); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if err := c.lockMessageFrame(ctx); err != nil {

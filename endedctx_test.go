@@ -1,0 +1,143 @@
+package websocket
+
+import (
+	"context"
+	"errors"
+	"io"
+	"testing"
+)
+
+// TestEndedCtxDoesNothing: a call given a ctx that has already ended
+// returns its error and does nothing, as a call whose ctx ends while it
+// waits does: nothing is sent, nothing that arrived is consumed, and the
+// connection stays usable. The uncontended fast paths never looked at the
+// ctx, so such a Write sent its message and returned nil.
+func TestEndedCtxDoesNothing(t *testing.T) {
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	pm, err := NewPreparedMessage(MessageText, []byte("prepared"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := []struct {
+		name string
+		call func(c *Conn) error
+	}{
+		{
+			name: "Write",
+			call: func(c *Conn) error { return c.Write(ended, MessageText, []byte("x")) },
+		},
+		{
+			name: "WriteUncompressed",
+			call: func(c *Conn) error { return c.WriteUncompressed(ended, MessageText, []byte("x")) },
+		},
+		{
+			name: "WritePrepared",
+			call: func(c *Conn) error { return c.WritePrepared(ended, pm) },
+		},
+		{
+			name: "Writer",
+			call: func(c *Conn) error { _, err := c.Writer(ended, MessageText); return err },
+		},
+		{
+			name: "SendPing",
+			call: func(c *Conn) error { return c.SendPing(ended, nil) },
+		},
+		{
+			name: "Ping",
+			call: func(c *Conn) error { _, err := c.Ping(ended); return err },
+		},
+		{
+			name: "Read",
+			call: func(c *Conn) error { _, _, err := c.Read(ended); return err },
+		},
+		{
+			name: "ReadAppend",
+			call: func(c *Conn) error { _, _, err := c.ReadAppend(ended, nil); return err },
+		},
+		{
+			name: "Reader",
+			call: func(c *Conn) error { _, _, err := c.Reader(ended); return err },
+		},
+	}
+	for _, tc := range calls {
+		t.Run(tc.name, func(t *testing.T) {
+			client, server := pair(t, nil, nil)
+			ctx := testCtx(t)
+			// Something has arrived for the client: an ended ctx must not
+			// read it either.
+			if err := server.Write(ctx, MessageText, []byte("waiting")); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.call(client); !errors.Is(err, context.Canceled) {
+				t.Fatalf("%s with an ended ctx: %v, want context.Canceled", tc.name, err)
+			}
+			// Still usable both ways, and the first thing each side reads
+			// is what was sent with a live ctx.
+			if err := client.Write(ctx, MessageText, []byte("first")); err != nil {
+				t.Fatal(err)
+			}
+			if _, msg, err := server.Read(ctx); err != nil || string(msg) != "first" {
+				t.Fatalf("server read %q, %v; want \"first\", which an ended ctx sent nothing before", msg, err)
+			}
+			if _, msg, err := client.Read(ctx); err != nil || string(msg) != "waiting" {
+				t.Fatalf("client read %q, %v; want \"waiting\", which an ended ctx left unread", msg, err)
+			}
+		})
+	}
+}
+
+// TestEndedCtxBroadcastDropsNobody: Broadcast with an ended ctx sends
+// nothing and closes no connection; each of its writes would report the
+// ctx, which Broadcast takes as a member too slow to keep.
+func TestEndedCtxBroadcastDropsNobody(t *testing.T) {
+	var g Group
+	client, server := pair(t, &AcceptOptions{Group: &g}, nil)
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	pm, err := NewPreparedMessage(MessageText, []byte("late"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dropped := g.Broadcast(ended, pm); len(dropped) != 0 {
+		t.Fatalf("Broadcast with an ended ctx dropped %d connections", len(dropped))
+	}
+	ctx := testCtx(t)
+	if err := server.Write(ctx, MessageText, []byte("first")); err != nil {
+		t.Fatalf("the member is no longer usable: %v", err)
+	}
+	if _, msg, err := client.Read(ctx); err != nil || string(msg) != "first" {
+		t.Fatalf("client read %q, %v; want \"first\"", msg, err)
+	}
+}
+
+// TestWriterEndedBeforeLastFragment: a Writer whose ctx ends after a
+// fragment went out cannot finish its message, so Close ends the
+// connection. It used to return the ctx's error and leave the message
+// open on the wire, and the next message broke the protocol.
+func TestWriterEndedBeforeLastFragment(t *testing.T) {
+	client, server := pair(t, nil, nil)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	w, err := client.Writer(ctx, MessageBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// More than the write buffer: a first fragment goes out at once.
+	if _, err := w.Write(make([]byte, 3*DefaultWriteBufferSize)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := w.Close(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Writer.Close after its ctx ended: %v, want context.Canceled", err)
+	}
+	if !client.isClosed() {
+		t.Fatal("a message left unfinished on the wire, and the connection still open")
+	}
+	_, r, err := server.Reader(testCtx(t))
+	if err == nil {
+		_, err = io.Copy(io.Discard, r)
+	}
+	if CloseStatus(err) != StatusAbnormalClosure {
+		t.Fatalf("the server's read of the cut message: %v, want close status 1006", err)
+	}
+}

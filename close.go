@@ -247,8 +247,12 @@ func (c *Conn) closeTransport() {
 	}
 	nc := c.nc // a Poller may replace it (netConn)
 	c.closeMu.Unlock()
+	q := c.wr.queue.Load()
+	if q != nil {
+		q.sendHeld(c)
+	}
 	nc.Close()
-	if q := c.wr.queue.Load(); q != nil {
+	if q != nil {
 		q.release()
 	}
 	if c.deflate != nil {

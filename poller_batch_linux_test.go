@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -239,6 +240,47 @@ func TestPollerPongBeforeLaterReplies(t *testing.T) {
 			want := []string{"1:m1", "10:p", "1:m2"}
 			if !slices.Equal(got, want) {
 				t.Fatalf("frames %q, want %q (opcode:payload)", got, want)
+			}
+		})
+	}
+}
+
+// TestPollerHalfCloseGetsAnswers: a peer that sends a message, a ping and
+// a close frame and then shuts down its sending side gets the reply, the
+// pong and the answer to its close (RFC 6455, section 5.5.1) before the
+// connection ends. The end of the stream came in the batch that held them
+// back, and the connection used to close before the batch sent them.
+func TestPollerHalfCloseGetsAnswers(t *testing.T) {
+	for _, mode := range []string{"tcp", "tcp-plain"} {
+		t.Run(mode, func(t *testing.T) {
+			srv := newPollerServer(t, mode, nil, &PollerOptions{Loops: 1})
+			for range 10 {
+				rc := dialRawWS(t, strings.TrimPrefix(srv.url, "ws://"), 0, time.Now().Add(5*time.Second))
+				var burst []byte
+				burst = append(burst, frame(true, 0, opText, true, []byte("last"))...)
+				burst = append(burst, frame(true, 0, opPing, true, []byte("p"))...)
+				burst = append(burst, frame(true, 0, opClose, true, []byte{0x03, 0xe8})...)
+				if _, err := rc.nc.Write(burst); err != nil {
+					t.Fatal(err)
+				}
+				if err := rc.nc.(*net.TCPConn).CloseWrite(); err != nil {
+					t.Fatal(err)
+				}
+				rest, err := io.ReadAll(rc.br)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for len(rest) >= 2 {
+					n := int(rest[1] & 0x7f) // small, unmasked
+					got = append(got, fmt.Sprintf("%d:%s", rest[0]&0x0f, rest[2:2+n]))
+					rest = rest[2+n:]
+				}
+				want := []string{"1:last", "10:p", "8:\x03\xe8"}
+				if !slices.Equal(got, want) {
+					t.Fatalf("frames %q, want %q (opcode:payload)", got, want)
+				}
+				rc.nc.Close()
 			}
 		})
 	}

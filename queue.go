@@ -171,6 +171,19 @@ func (q *outQueue) takesControl() bool {
 	return q.batch && q.held
 }
 
+// sendHeld writes, without waiting, what a loop's batch held back, when
+// the connection closes before the batch could send it: a peer whose end
+// of the stream came in that batch, after a message or a close frame, is
+// owed the reply or the close frame's answer, which without batching
+// would have gone out when written.
+func (q *outQueue) sendHeld(c *Conn) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.batch && q.held && q.queued.Load() > 0 {
+		q.sendNow(c, [][]byte{q.buf[q.off:]})
+	}
+}
+
 // sent records that n bytes of what was queued went out in a batch (err
 // is errWouldBlock when the socket took less, or what failed), and
 // releases q.mu, which the batch took.

@@ -51,7 +51,10 @@ type ConnOptions struct {
 	// ReadLimit is the largest message, in bytes after decompression, that
 	// the connection accepts. A larger message fails the connection with
 	// close code 1009 before it is buffered. Zero means DefaultReadLimit;
-	// a negative value means no limit (only for trusted peers).
+	// a negative value means no limit (only for trusted peers). On the
+	// wire a compressed message may take up to 8 times the limit plus
+	// 64 KiB, far more than an encoder needs even if it flushes every few
+	// bytes, so that one that inflates to nothing cannot go on forever.
 	//
 	// The sender of such a message is not told by its write: Write, and a
 	// Writer's Write and Close, return nil once the operating system has

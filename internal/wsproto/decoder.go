@@ -182,7 +182,7 @@ func (d *Decoder) header(b []byte, ev *Event) (int, error) {
 		d.startMessage(&h)
 	}
 	if lim := d.wireLimit(); lim >= 0 && h.Length > lim-d.wire {
-		return 0, d.tooBig()
+		return 0, d.tooBigOnWire(lim)
 	}
 	d.inFrame = true
 	d.fin = h.Fin
@@ -355,15 +355,38 @@ func (d *Decoder) tooBig() error {
 	return d.fail(&Error{Code: CloseMessageTooBig, Reason: fmt.Sprintf("message exceeds the read limit of %d bytes", d.limit), Cause: CauseTooBig})
 }
 
+// tooBigOnWire fails a message longer on the wire than wireLimit allows.
+func (d *Decoder) tooBigOnWire(lim int64) error {
+	if !d.compressed {
+		return d.tooBig()
+	}
+	return d.fail(&Error{Code: CloseMessageTooBig, Reason: fmt.Sprintf("compressed message exceeds %d bytes on the wire (the read limit is %d bytes)", lim, d.limit), Cause: CauseTooBig})
+}
+
 // wireLimit bounds the bytes of a message on the wire. A compressed
-// message is limited after inflation; on the wire it only has to stay
-// within what deflate could possibly expand a message of the limit to.
+// message is limited after inflation, and on the wire only so that it
+// cannot go on forever while inflating to nothing: deflate expands
+// nothing sensible by more than a few bytes in 16 KiB, but an encoder
+// may flush after every few bytes of a message (4 or 5 bytes each time)
+// and a stream may hold any number of empty blocks, so the bound is
+// generous. It fails at a frame's header, before any of the frame is read.
 func (d *Decoder) wireLimit() int64 {
 	lim := d.limit
 	if lim < 0 || !d.compressed {
 		return lim
 	}
-	return saturatingAdd(lim, lim/8+1024)
+	return saturatingAdd(saturatingMul8(lim), wireSlack)
+}
+
+// wireSlack is what a compressed message may take on the wire besides 8
+// times the read limit: room for a small limit's framing.
+const wireSlack = 64 << 10
+
+func saturatingMul8(a int64) int64 {
+	if a > math.MaxInt64/8 {
+		return math.MaxInt64
+	}
+	return a * 8
 }
 
 func saturatingAdd(a, b int64) int64 {

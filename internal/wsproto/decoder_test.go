@@ -804,6 +804,13 @@ func decodeCases() []decodeCase {
 			want:  []string{fmt.Sprintf("binary first last compressed %q", strings.Repeat("z", 100))},
 		},
 		{
+			name:  "compressed message 7 times the limit on the wire, as a flush after every byte makes it, is not too big",
+			limit: 1000,
+			cfg:   Config{Compression: true},
+			in:    []frame{fr(rsv1|oBin, strings.Repeat("f", 3500)), fr(fin|oCont, strings.Repeat("f", 3500))},
+			want:  []string{fmt.Sprintf("binary first last compressed %q", strings.Repeat("f", 7000))},
+		},
+		{
 			name:  "compressed frame too big for any inflation fails at its header",
 			limit: 10,
 			cfg:   Config{Compression: true},

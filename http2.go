@@ -245,6 +245,9 @@ func failedWriteError(err error, closed bool, expired <-chan struct{}) error {
 	}
 	// Otherwise the peer reset the stream or its connection was lost:
 	// the Conn reports that as a TCP connection lost (1006).
+	if _, ok := err.(*streamEndError); ok {
+		return err // the client's request pipe says so already
+	}
 	return &streamEndError{err}
 }
 

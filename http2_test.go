@@ -1239,6 +1239,11 @@ func TestHTTP2WriteToGonePeer(t *testing.T) {
 		if CloseStatus(werr) != StatusAbnormalClosure || CloseStatus(rerr) != StatusAbnormalClosure {
 			t.Errorf("%s: Write %v; Read after %v; want close status 1006 for both", side, werr, rerr)
 		}
+		for _, err := range []error{werr, rerr} {
+			if err != nil && strings.Count(err.Error(), "stream ended abruptly") > 1 {
+				t.Errorf("%s: the error repeats itself: %v", side, err)
+			}
+		}
 	}
 	h2Modes(t, func(t *testing.T, useTLS bool) {
 		t.Run("client", func(t *testing.T) {

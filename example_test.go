@@ -160,6 +160,11 @@ func ExamplePoller() {
 			return
 		}
 		p.Serve(c) // returns at once; the poller reads from now on
+		if r.ProtoMajor == 2 {
+			// Over HTTP/2 the connection is this request's stream, which
+			// ends when the handler returns.
+			<-c.Done()
+		}
 	}))
 	defer srv.Close()
 

@@ -127,7 +127,10 @@ func NewPoller(opts PollerOptions) (*Poller, error) {
 
 // Serve hands c over to the poller, which from now on reads it and calls
 // OnMessage for each message until the connection ends, then OnClose.
-// Serve returns at once; the callbacks run on the poller's goroutines. Do
+// Serve returns at once; the callbacks run on the poller's goroutines.
+// Over HTTP/2 the handler that accepted c must then wait for c.Done (see
+// Conn.Done): the connection is the request's stream, and over HTTP/1.1
+// it is not, so a handler that serves both checks r.ProtoMajor. Do
 // not call Read, ReadAppend or Reader on c afterwards; Write, Ping, Close
 // and the rest work as usual (see Poller for how writes behave, and Close
 // and Ping for what they do when called from a callback).

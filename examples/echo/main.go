@@ -1,12 +1,16 @@
 // Echo is a WebSocket echo server with an in-browser client.
 //
-//	go run ./examples/echo [-addr host:port] [-tls] [-push DURATION] [-compress]
+//	go run ./examples/echo [-addr host:port] [-tls] [-push INTERVAL] [-ping INTERVAL] [-compress]
 //
 // It serves a page at / that connects to the endpoint /ws. Every message
 // sent to /ws is answered with "Server: Hello. You said: <message>", in a
 // message of the same type. With -push, the server also sends
-// "Server push <n> at <time>" to each client every DURATION on its own
-// initiative, to show that either side may speak at any time. With -tls it
+// "Server push <n> at <time>" to each client every INTERVAL on its own
+// initiative, to show that either side may speak at any time. A heartbeat
+// pings a client after every 30 seconds (-ping) of silence and closes it
+// with 1001 if no pong comes back in as long: browsers answer pings by
+// themselves, and the pings keep idle proxies and NATs from dropping the
+// connection. With -tls it
 // serves https and wss with a self-signed certificate generated at start,
 // which browsers warn about.
 //
@@ -76,7 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "localhost:8080", "listen on `host:port`")
 	useTLS := fs.Bool("tls", false, "serve https and wss with a self-signed certificate generated at start")
-	push := fs.Duration("push", 0, "also send each client a message every `period` (0: never)")
+	push := fs.Duration("push", 0, "also send each client a message every `interval` (0: never)")
+	ping := fs.Duration("ping", 30*time.Second, "ping a client after every `interval` of silence, and close it if no pong comes back (0: never)")
 	compress := fs.Bool("compress", false, "accept permessage-deflate compression when the client offers it")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -87,10 +92,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *push < 0 {
 		return fmt.Errorf("negative -push %v", *push)
 	}
+	if *ping < 0 {
+		return fmt.Errorf("negative -ping %v", *ping)
+	}
 	logger := log.New(stderr, "", log.LstdFlags)
 	// The default options check that the Origin of a browser is this
 	// server, which is where the page comes from.
 	opts := &websocket.AcceptOptions{}
+	opts.PingInterval = *ping
 	if *compress {
 		// Context takeover compresses a stream of similar messages best,
 		// at the price of a compressor and a 32 KiB window per connection.

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -234,6 +236,49 @@ func TestPush(t *testing.T) {
 	}
 }
 
+// TestHeartbeat: a client that stops answering pings is closed with 1001.
+// The client here speaks the protocol by hand, so that nothing answers
+// the pings for it.
+func TestHeartbeat(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv := startEcho(t, "-ping", "20ms")
+	nc, err := net.Dial("tcp", strings.TrimPrefix(strings.TrimSuffix(srv.wsURL, "/ws"), "ws://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(nc, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	pings := 0
+	for {
+		var h [2]byte
+		if _, err := io.ReadFull(br, h[:]); err != nil {
+			t.Fatalf("after %d pings, no close frame: %v", pings, err)
+		}
+		payload := make([]byte, h[1]&0x7f) // the server's control frames: short, unmasked
+		if _, err := io.ReadFull(br, payload); err != nil {
+			t.Fatal(err)
+		}
+		switch h[0] & 0x0f {
+		case 0x9:
+			pings++
+		case 0x8:
+			if len(payload) < 2 || binary.BigEndian.Uint16(payload) != 1001 || pings == 0 {
+				t.Fatalf("close frame %q after %d pings, want code 1001 after at least one", payload, pings)
+			}
+			return
+		default:
+			t.Fatalf("unexpected frame %#x", h[0])
+		}
+	}
+}
+
 func TestClientClose(t *testing.T) {
 	testutil.CheckLeaks(t)
 	srv := startEcho(t)
@@ -408,6 +453,10 @@ func TestFlags(t *testing.T) {
 		{
 			name: "negative push",
 			args: []string{"-push", "-1s"},
+		},
+		{
+			name: "negative ping",
+			args: []string{"-ping", "-1s"},
 		},
 		{
 			name: "extra argument",

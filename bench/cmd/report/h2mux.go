@@ -158,7 +158,7 @@ func mergeH2Mux(from string, override *Config, modfile, benchDir string, outs ou
 	}
 	r.Results.Notes[rerunNote] += fmt.Sprintf("; load average (1, 5, 15 min) %s before, %s after", loadBefore, loadAverage())
 	buf, _ := json.MarshalIndent(r.Results, "", "  ")
-	if err := os.WriteFile(outs.results, append(buf, '\n'), 0o644); err != nil {
+	if err := writeOutput(outs.results, append(buf, '\n'), 0o644); err != nil {
 		log.Fatal(err)
 	}
 	writeReport(&r.Results, benchDir, outs)

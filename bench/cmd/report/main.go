@@ -383,7 +383,7 @@ func main() {
 	r.Results.Elapsed = time.Since(start).Round(time.Second).String()
 
 	raw, _ := json.MarshalIndent(r.Results, "", "  ")
-	if err := os.WriteFile(outs.results, append(raw, '\n'), 0o644); err != nil {
+	if err := writeOutput(outs.results, append(raw, '\n'), 0o644); err != nil {
 		log.Fatal(err)
 	}
 	writeReport(&r.Results, benchDir, outs)
@@ -405,7 +405,7 @@ func writeReport(res *Results, benchDir string, outs outputs) {
 			log.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(outs.md, []byte(md), 0o644); err != nil {
+	if err := writeOutput(outs.md, []byte(md), 0o644); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("wrote %s, %d charts in %s\n", outs.md, len(charts), chartDir)
@@ -440,4 +440,13 @@ func rotated[T any](list []T, round int) []T {
 		out[i] = list[(i+round)%len(list)]
 	}
 	return out
+}
+
+// writeOutput writes one of the report's files, making its directory
+// first: -out and -results may name a directory that does not exist yet.
+func writeOutput(path string, data []byte, perm os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, perm)
 }

@@ -39,6 +39,9 @@ type loop struct {
 	done     bool // the loop should end
 
 	msg []byte // reused for the inflated messages the loop delivers
+	// spent is what the connection being serviced has cost this turn:
+	// bytes read and bytes inflated (maxServiceBytes).
+	spent int
 
 	// One non-blocking read (readNow), by the loop's goroutine only.
 	dst    []byte
@@ -385,9 +388,9 @@ func (l *loop) serviceHeld(c *Conn, ev *evState, pre *prefill) {
 func (l *loop) service(c *Conn, pre *prefill) {
 	r := &c.rd
 	r.hold()
-	total := 0
+	l.spent = 0
 	for !c.isClosed() {
-		if total >= maxServiceBytes {
+		if l.spent >= maxServiceBytes {
 			l.requeue(c)
 			return
 		}
@@ -397,6 +400,9 @@ func (l *loop) service(c *Conn, pre *prefill) {
 		}
 		if !l.deliver(c) {
 			continue // failed or closed: the checks above decide
+		}
+		if l.spent >= maxServiceBytes && pre == nil {
+			continue // what is buffered waits for the next turn, unread
 		}
 		var n, space int
 		var err error
@@ -411,7 +417,7 @@ func (l *loop) service(c *Conn, pre *prefill) {
 		} else {
 			n, space, err = l.fill(r)
 		}
-		total += n
+		l.spent += n
 		switch {
 		case err == errWouldBlock:
 			r.releaseIfIdle()
@@ -424,7 +430,7 @@ func (l *loop) service(c *Conn, pre *prefill) {
 			// end of the stream once the peer shut down its side: that
 			// was said with the last data, so reads go on until they
 			// meet it.
-			if l.deliver(c) {
+			if l.deliver(c) && l.spent < maxServiceBytes {
 				r.releaseIfIdle()
 				r.rest()
 				return
@@ -433,9 +439,11 @@ func (l *loop) service(c *Conn, pre *prefill) {
 	}
 }
 
-// maxServiceBytes bounds what one connection reads in one turn of its
-// loop. Past it the connection goes to the back of the line (requeue), so
-// a peer that floods cannot hold up the loop's other connections.
+// maxServiceBytes bounds what one connection reads and inflates in one
+// turn of its loop. Past it the connection goes to the back of the line
+// (requeue), so a peer that floods cannot hold up the loop's other
+// connections, nor one whose small compressed messages inflate a
+// thousandfold.
 const maxServiceBytes = 256 << 10
 
 // requeue services c again after the events already waiting: the socket
@@ -448,10 +456,14 @@ func (l *loop) requeue(c *Conn) {
 }
 
 // deliver feeds the buffered bytes to the protocol core and acts on what
-// it finds. It reports false when the connection failed or closed.
+// it finds, until they run out or the turn's budget does. It reports false
+// when the connection failed or closed.
 func (l *loop) deliver(c *Conn) bool {
 	r := &c.rd
 	for r.err == nil && !c.isClosed() {
+		if l.spent >= maxServiceBytes {
+			return true // the rest waits for the connection's next turn
+		}
 		r.dec.Limit = c.readLimit.Load()
 		var ev wsproto.Event
 		n, err := r.dec.DecodeInto(r.buf[r.r:r.w], &ev)
@@ -516,6 +528,7 @@ func (l *loop) inflateWhole(c *Conn) bool {
 	r := &c.rd
 	r.last = true
 	out, err := r.appendInflated(nil, l.msg[:0], 0)
+	l.spent += len(out)
 	if err != nil {
 		return false
 	}
@@ -528,9 +541,15 @@ func (l *loop) inflateWhole(c *Conn) bool {
 // in pieces, and delivers the message with its last one.
 func (l *loop) inflatePiece(c *Conn, payload []byte, last bool) bool {
 	r := &c.rd
+	before := len(*r.partialBuf())
 	msg, err := r.inflateArriving(payload, last)
 	if err != nil {
 		return false
+	}
+	if last {
+		l.spent += len(msg) - before
+	} else {
+		l.spent += len(*r.partialBuf()) - before
 	}
 	if last {
 		l.p.dispatch(c, MessageType(r.msgOp), msg)

@@ -521,3 +521,58 @@ func TestPollerCloseDuringRegister(t *testing.T) {
 		t.Errorf("OnClose ran %d times, want 1", n)
 	}
 }
+
+// TestPollerCompressedFloodYields: a peer whose small compressed messages
+// inflate a thousandfold gets a loop's turn's worth of inflated bytes, not
+// a turn's worth of wire bytes, before the loop's other connections are
+// served. The flood's first message holds the loop until the flood and
+// another connection's message are both in; that message must then come
+// after a few of the flood's, not after all of them.
+func TestPollerCompressedFloodYields(t *testing.T) {
+	const flood = 200 // 64 KiB each inflated, about 100 bytes each on the wire
+	big := make([]byte, 64<<10)
+	sent := make(chan struct{})
+	var first sync.Once
+	var before atomic.Int64 // flood messages delivered before the other's
+	victim := make(chan int64, 1)
+	popts := &PollerOptions{
+		Loops: 1,
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) {
+			if typ == MessageText {
+				victim <- before.Load()
+				return
+			}
+			first.Do(func() { <-sent })
+			before.Add(1)
+		},
+	}
+	aopts := &AcceptOptions{}
+	aopts.Compression.Mode = CompressionNoContextTakeover
+	aopts.Compression.Threshold = -1
+	srv := newPollerServer(t, "tcp", aopts, popts)
+	dopts := &DialOptions{}
+	dopts.Compression = aopts.Compression
+	ctx := testCtx(t)
+	attacker := srv.dial(t, dopts)
+	defer attacker.CloseNow()
+	other := srv.dial(t, nil)
+	defer other.CloseNow()
+	for range flood {
+		if err := attacker.Write(ctx, MessageBinary, big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := other.Write(ctx, MessageText, []byte("me too")); err != nil {
+		t.Fatal(err)
+	}
+	close(sent)
+	select {
+	case n := <-victim:
+		// A turn inflates at most maxServiceBytes and one message more.
+		if limit := int64(3 * (maxServiceBytes/len(big) + 1)); n > limit {
+			t.Fatalf("the other connection waited for %d of the flood's messages, want at most %d (three turns)", n, limit)
+		}
+	case <-ctx.Done():
+		t.Fatal("the other connection's message never came")
+	}
+}

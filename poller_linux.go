@@ -419,6 +419,11 @@ func (l *loop) service(c *Conn, pre *prefill) {
 		}
 		l.spent += n
 		switch {
+		case err == errWouldBlock && l.spent >= maxServiceBytes:
+			// A batch's read came back empty after delivery stopped
+			// short of what is buffered: no event will say it is there.
+			l.requeue(c)
+			return
 		case err == errWouldBlock:
 			r.releaseIfIdle()
 			r.rest()

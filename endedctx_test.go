@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestEndedCtxDoesNothing: a call given a ctx that has already ended
@@ -62,7 +67,10 @@ func TestEndedCtxDoesNothing(t *testing.T) {
 	}
 	for _, tc := range calls {
 		t.Run(tc.name, func(t *testing.T) {
-			client, server := pair(t, nil, nil)
+			var pings atomic.Int32
+			aopts := &AcceptOptions{}
+			aopts.OnPing = func([]byte) { pings.Add(1) }
+			client, server := pair(t, aopts, nil)
 			ctx := testCtx(t)
 			// Something has arrived for the client: an ended ctx must not
 			// read it either.
@@ -83,7 +91,71 @@ func TestEndedCtxDoesNothing(t *testing.T) {
 			if _, msg, err := client.Read(ctx); err != nil || string(msg) != "waiting" {
 				t.Fatalf("client read %q, %v; want \"waiting\", which an ended ctx left unread", msg, err)
 			}
+			if n := pings.Load(); n != 0 {
+				t.Fatalf("the server read %d pings", n)
+			}
 		})
+	}
+	// On a closed connection the error says so, not that ctx ended: a
+	// ctx error means the connection is still usable.
+	for _, tc := range calls {
+		t.Run(tc.name+"/closed", func(t *testing.T) {
+			client, _ := pair(t, nil, nil)
+			client.CloseNow()
+			if err := tc.call(client); !errors.Is(err, ErrClosed) {
+				t.Fatalf("%s with an ended ctx on a closed connection: %v, want ErrClosed", tc.name, err)
+			}
+		})
+	}
+}
+
+// endsAfterCheck is a ctx that ends right after its first Err: live when
+// a call looks, ended while it runs.
+type endsAfterCheck struct {
+	context.Context
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+func (c *endsAfterCheck) Err() error {
+	err := c.Context.Err()
+	c.once.Do(c.cancel)
+	return err
+}
+
+// TestBroadcastCtxEndsWhileItRuns: members whose writes never wait (a
+// Poller's, with room in their queues) get the message even when ctx ends
+// while Broadcast runs, and none is dropped as too slow: each of their
+// writes used to report the ctx once it had ended.
+func TestBroadcastCtxEndsWhileItRuns(t *testing.T) {
+	var g Group
+	srv := newPollerServer(t, "tcp", &AcceptOptions{Group: &g}, &PollerOptions{Loops: 1})
+	ctx := testCtx(t)
+	var clients []*Conn
+	for range 3 {
+		c := srv.dial(t, nil)
+		// An echo: the server's Conn is served, so it is in the group.
+		if err := c.Write(ctx, MessageText, []byte("in")); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := c.Read(ctx); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+	}
+	pm, err := NewPreparedMessage(MessageText, []byte("hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if dropped := g.Broadcast(&endsAfterCheck{Context: inner, cancel: cancel}, pm); len(dropped) != 0 {
+		t.Fatalf("Broadcast dropped %d members with room in their queues", len(dropped))
+	}
+	for i, c := range clients {
+		if _, msg, err := c.Read(ctx); err != nil || string(msg) != "hi" {
+			t.Fatalf("member %d read %q, %v; want the broadcast", i, msg, err)
+		}
 	}
 }
 
@@ -139,5 +211,33 @@ func TestWriterEndedBeforeLastFragment(t *testing.T) {
 	}
 	if CloseStatus(err) != StatusAbnormalClosure {
 		t.Fatalf("the server's read of the cut message: %v, want close status 1006", err)
+	}
+}
+
+// TestEndedCtxAfterWriteCut: a write cut off by its ctx closes the
+// connection, and the next call with that same, ended ctx reports the
+// closed connection, as the Write documentation says, not the ctx.
+func TestEndedCtxAfterWriteCut(t *testing.T) {
+	client, _ := pair(t, nil, nil) // the server never reads
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := client.Write(ctx, MessageBinary, make([]byte, 64<<20)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a write bigger than the socket buffers takes: %v, want its ctx's deadline", err)
+	}
+	if err := client.Write(ctx, MessageBinary, []byte("x")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("the next Write with the same ctx: %v, want ErrClosed", err)
+	}
+}
+
+// TestNetConnWriteAfterClose: a NetConn's Write after its Close reports
+// the closed connection, not a timeout: Close ends the ctx its deadlines
+// hang on, and a timeout invites a retry.
+func TestNetConnWriteAfterClose(t *testing.T) {
+	client, server := pair(t, nil, nil)
+	go server.Read(context.Background()) // until the end
+	nc := NetConn(context.Background(), client, MessageBinary)
+	nc.Close()
+	if _, err := nc.Write([]byte("x")); !errors.Is(err, net.ErrClosed) && !errors.Is(err, ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("NetConn.Write after Close: %v, want a closed connection", err)
 	}
 }

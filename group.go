@@ -176,12 +176,14 @@ func (g *Group) Broadcast(ctx context.Context, pm *PreparedMessage) (dropped []*
 			defer wg.Done()
 			// The write may outlive ctx: a dropped connection's frame gets
 			// CloseTimeout more to go out (see dropSlow).
-			c.WritePrepared(context.WithoutCancel(ctx), pm)
+			c.writePrepared(context.WithoutCancel(ctx), pm)
 			state[i].CompareAndSwap(bcWriting, bcWritten)
 		}()
 	}
 	for _, c := range queued {
-		err := c.WritePrepared(ctx, pm)
+		// Its write never waits for the socket, so ctx ending meanwhile
+		// does not stop it (writePrepared, not WritePrepared).
+		err := c.writePrepared(ctx, pm)
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			// It waited past ctx's end: for another writer, or for room
 			// its queue had when writeMayWait looked.

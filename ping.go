@@ -40,6 +40,9 @@ func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
 	if c.onServingGoroutine() {
 		return 0, ErrPingFromCallback
 	}
+	if err := c.ctxEnded(ctx); err != nil {
+		return 0, err
+	}
 	ps := c.pingState()
 	done := make(chan struct{})
 	// The id is taken under the frame lock, so that ids grow in the order
@@ -125,7 +128,7 @@ func (c *Conn) SendPing(ctx context.Context, payload []byte) error {
 	if c.viaBrowser() {
 		return ErrPingInBrowser
 	}
-	if err := ctx.Err(); err != nil {
+	if err := c.ctxEnded(ctx); err != nil {
 		return err
 	}
 	if len(payload) > maxControlPayload {

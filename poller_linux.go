@@ -401,8 +401,12 @@ func (l *loop) service(c *Conn, pre *prefill) {
 		if !l.deliver(c) {
 			continue // failed or closed: the checks above decide
 		}
-		if l.spent >= maxServiceBytes && pre == nil {
-			continue // what is buffered waits for the next turn, unread
+		if l.spent >= maxServiceBytes && (pre == nil || pre.room == nil) {
+			// What is buffered waits for the next turn, and so does the
+			// end of the stream a batch's read may have met: the bytes it
+			// read are in the buffer already, and the next read meets the
+			// end again.
+			continue
 		}
 		var n, space int
 		var err error

@@ -586,3 +586,70 @@ func TestPollerCompressedFloodYields(t *testing.T) {
 		t.Fatalf("%d of the flood's %d messages delivered", before.Load(), flood)
 	}
 }
+
+// TestPollerBudgetKeepsWhatPrecedesTheEnd: a connection whose turn ended
+// on its budget with messages still buffered, and whose peer then shuts
+// down its side, gets every one of them delivered and its close frame
+// answered. A batch's read met the end of the stream, which closed the
+// connection before the buffer was delivered. The pauses only make that
+// order likely; the outcome must not depend on them.
+func TestPollerBudgetKeepsWhatPrecedesTheEnd(t *testing.T) {
+	const messages = 13 // 64 KiB each inflated: several turns' worth
+	big := make([]byte, 64<<10)
+	var count atomic.Int64
+	in1, gate1 := make(chan struct{}), make(chan struct{})
+	in3, gate3 := make(chan struct{}), make(chan struct{})
+	closedErr := make(chan error, 1)
+	popts := &PollerOptions{
+		Loops: 1,
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) {
+			switch count.Add(1) {
+			case 1:
+				close(in1)
+				<-gate1
+			case 3:
+				close(in3)
+				<-gate3
+			}
+		},
+		OnClose: func(c *Conn, err error) { closedErr <- err },
+	}
+	aopts := &AcceptOptions{}
+	aopts.Compression.Mode = CompressionNoContextTakeover
+	aopts.Compression.Threshold = -1
+	srv := newPollerServer(t, "tcp", aopts, popts)
+	dopts := &DialOptions{}
+	dopts.Compression = aopts.Compression
+	ctx := testCtx(t)
+	c := srv.dial(t, dopts)
+	defer c.CloseNow()
+	send := func(n int) {
+		for range n {
+			if err := c.Write(ctx, MessageBinary, big); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send(1)
+	<-in1
+	send(messages - 1) // while the loop is held in the first one's callback
+	if err := c.writeControl(ctx, opClose, []byte{0x03, 0xe8}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // all of it in the socket: one read takes it
+	close(gate1)
+	<-in3
+	if err := c.nc.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the end of the stream in before the turn ends
+	close(gate3)
+	select {
+	case err := <-closedErr:
+		if n := count.Load(); n != messages || CloseStatus(err) != StatusNormalClosure {
+			t.Fatalf("OnClose after %d of %d messages, with %v; want all of them, then the peer's 1000", n, messages, err)
+		}
+	case <-ctx.Done():
+		t.Fatalf("no OnClose after %d messages", count.Load())
+	}
+}

@@ -99,11 +99,16 @@ func (d *deflate) preparedKey(n int) int {
 // history would leave the peer's window out of step, and the next message
 // would decode to the wrong bytes.
 func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
-	if err := ctx.Err(); err != nil {
+	if err := c.ctxEnded(ctx); err != nil {
 		return err
 	}
+	return c.writePrepared(ctx, pm)
+}
+
+// writePrepared is WritePrepared once ctx was seen live (see write).
+func (c *Conn) writePrepared(ctx context.Context, pm *PreparedMessage) error {
 	if d := c.deflate; d != nil && d.sendTakeover {
-		return c.Write(ctx, pm.typ, pm.data)
+		return c.write(ctx, pm.typ, pm.data)
 	}
 	if err := c.lockMessageFrame(ctx); err != nil {
 		return err

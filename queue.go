@@ -181,6 +181,8 @@ func (q *outQueue) sendHeld(c *Conn) {
 	defer q.mu.Unlock()
 	if q.batch && q.held && q.queued.Load() > 0 {
 		q.sendNow(c, [][]byte{q.buf[q.off:]})
+		q.dropStorage() // sent or lost: nothing may send it again (flush)
+		q.queued.Store(0)
 	}
 }
 

@@ -32,7 +32,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	if err := checkMessageType(typ); err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
+	if err := c.ctxEnded(ctx); err != nil {
 		return nil, err
 	}
 	if err := c.lockMessage(ctx); err != nil {
@@ -207,7 +207,7 @@ func (m *messageWriter) flushHolding(hold int) error {
 // lockFrame takes the frame lock for a fragment; a failure, its ctx's
 // end among them, fails the message.
 func (m *messageWriter) lockFrame() error {
-	err := m.ctx.Err()
+	err := m.c.ctxEnded(m.ctx)
 	if err == nil {
 		err = m.c.lockFrame(m.ctx)
 	}

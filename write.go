@@ -350,10 +350,28 @@ func (c *Conn) unlockAfterCloseSent() error {
 // limit) answers with a close frame, which the next Read reports (see
 // ConnOptions.ReadLimit).
 func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
-	if err := checkMessageType(typ); err != nil {
+	if err := c.ctxEnded(ctx); err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
+	return c.write(ctx, typ, p)
+}
+
+// ctxEnded returns the error of a call given a ctx that has already
+// ended, which then does nothing: how the connection ended if it did (a
+// ctx error would say it is still usable), or else ctx's error.
+func (c *Conn) ctxEnded(ctx context.Context) error {
+	err := ctx.Err()
+	if err != nil && c.isClosed() {
+		return c.errAfterClose()
+	}
+	return err
+}
+
+// write is Write once ctx was seen live. Group.Broadcast calls it for
+// connections whose writes never wait, which ctx ending meanwhile must not
+// stop.
+func (c *Conn) write(ctx context.Context, typ MessageType, p []byte) error {
+	if err := checkMessageType(typ); err != nil {
 		return err
 	}
 	compress := c.deflate != nil && c.deflate.shouldCompress(len(p))
@@ -398,7 +416,7 @@ func (c *Conn) WriteUncompressed(ctx context.Context, typ MessageType, p []byte)
 	if err := checkMessageType(typ); err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
+	if err := c.ctxEnded(ctx); err != nil {
 		return err
 	}
 	if err := c.lockMessageFrame(ctx); err != nil {

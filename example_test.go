@@ -159,7 +159,10 @@ func ExamplePoller() {
 		if err != nil {
 			return
 		}
-		p.Serve(c) // returns at once; the poller reads from now on
+		if err := p.Serve(c); err != nil { // returns at once; the poller reads from now on
+			c.CloseNow() // not taken: still ours to close
+			return
+		}
 		if r.ProtoMajor == 2 {
 			// Over HTTP/2 the connection is this request's stream, which
 			// ends when the handler returns.

@@ -135,6 +135,10 @@ func NewPoller(opts PollerOptions) (*Poller, error) {
 // and the rest work as usual (see Poller for how writes behave, and Close
 // and Ping for what they do when called from a callback).
 //
+// An error means c was not handed over (the poller was closed, c is
+// closed, being read, or served already): the caller still owns c, and
+// OnClose will not be called for it, so close it unless it is in use.
+//
 // A connection in the middle of a message, begun by a Ping or Close that
 // read on the application's behalf or by a read cut off by its ctx, is
 // served by a goroutine of its own rather than a loop: the message is

@@ -164,11 +164,14 @@ func (q *outQueue) flush(c *Conn) {
 // takesControl reports whether control frames may join what is queued:
 // only what a batch held back is, which leaves with the batch, so a pong
 // queued behind it is not held up by a peer that does not read, and goes
-// out before the replies written after it.
+// out before the replies written after it. And only while that is small:
+// a batch reads a flooding pinger many times in one turn, and each read
+// would add a pong, where a pong that waits pending is replaced by the
+// next (a flood of pings costs one).
 func (q *outQueue) takesControl() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.batch && q.held
+	return q.batch && q.held && len(q.buf)-q.off <= batchBufSize-maxControlFrame
 }
 
 // sendHeld writes, without waiting, what a loop's batch held back, when

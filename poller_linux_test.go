@@ -549,12 +549,8 @@ func TestPollerCompressedFloodYields(t *testing.T) {
 			}
 		},
 	}
-	aopts := &AcceptOptions{}
-	aopts.Compression.Mode = CompressionNoContextTakeover
-	aopts.Compression.Threshold = -1
+	aopts, dopts := compressEveryMessage()
 	srv := newPollerServer(t, "tcp", aopts, popts)
-	dopts := &DialOptions{}
-	dopts.Compression = aopts.Compression
 	ctx := testCtx(t)
 	attacker := srv.dial(t, dopts)
 	defer attacker.CloseNow()
@@ -614,12 +610,8 @@ func TestPollerBudgetKeepsWhatPrecedesTheEnd(t *testing.T) {
 		},
 		OnClose: func(c *Conn, err error) { closedErr <- err },
 	}
-	aopts := &AcceptOptions{}
-	aopts.Compression.Mode = CompressionNoContextTakeover
-	aopts.Compression.Threshold = -1
+	aopts, dopts := compressEveryMessage()
 	srv := newPollerServer(t, "tcp", aopts, popts)
-	dopts := &DialOptions{}
-	dopts.Compression = aopts.Compression
 	ctx := testCtx(t)
 	c := srv.dial(t, dopts)
 	defer c.CloseNow()
@@ -652,4 +644,13 @@ func TestPollerBudgetKeepsWhatPrecedesTheEnd(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatalf("no OnClose after %d messages", count.Load())
 	}
+}
+
+// compressEveryMessage returns options under which both sides negotiate
+// permessage-deflate without context takeover and compress every
+// message, however small.
+func compressEveryMessage() (*AcceptOptions, *DialOptions) {
+	comp := CompressionOptions{Mode: CompressionNoContextTakeover, Threshold: -1}
+	return &AcceptOptions{ConnOptions: ConnOptions{Compression: comp}},
+		&DialOptions{ConnOptions: ConnOptions{Compression: comp}}
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"syscall"
+
+	"github.com/fullduplex/websocket/internal/bpool"
 )
 
 // An idle connection should hold no read buffer, yet a blocked Read needs
@@ -33,26 +35,36 @@ func (r *reader) initRaw(nc net.Conn) {
 	r.raw = rc
 }
 
-// rawRead runs inside RawConn.Read: false asks the poller to wait.
-func (r *reader) rawRead(fd uintptr) bool {
-	st := r.rawRd
-	r.acquire()
-	for {
-		n, err := syscall.Read(int(fd), r.buf[r.w:])
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			r.releaseIfIdle()
-			return false
-		case err != nil:
-			st.n, st.err = 0, err
-		case n == 0:
-			st.n, st.err = 0, io.EOF
-		default:
-			st.n, st.err = n, nil
+// rawReadFunc returns the callback of RawConn.Read, which reports false
+// to have the poller wait. It is the deepest point of a blocked read, so
+// it is a closure rather than a method value (whose wrapper would add a
+// frame) and takes the pooled buffer itself rather than through acquire:
+// a goroutine that echoes messages stays within its first 2 KiB of stack
+// only while its deepest call does (see writeFrame).
+func (r *reader) rawReadFunc(st *rawRead) func(fd uintptr) bool {
+	return func(fd uintptr) bool {
+		if r.buf == nil {
+			r.bufp = bpool.GetRead()
+			r.buf = *r.bufp
+			r.r, r.w = 0, 0
 		}
-		return true
+		for {
+			n, err := syscall.Read(int(fd), r.buf[r.w:])
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				r.releaseIfIdle()
+				return false
+			case err != nil:
+				st.n, st.err = 0, err
+			case n == 0:
+				st.n, st.err = 0, io.EOF
+			default:
+				st.n, st.err = n, nil
+			}
+			return true
+		}
 	}
 }
 
@@ -66,7 +78,7 @@ func (r *reader) fillIdle(stop func() bool) (bool, error) {
 	st := r.rawRd
 	if st == nil {
 		st = &rawRead{}
-		st.fn = r.rawRead
+		st.fn = r.rawReadFunc(st)
 		r.rawRd = st
 	}
 	st.n, st.err = 0, nil

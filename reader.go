@@ -104,7 +104,7 @@ func (r *reader) rest() {
 // callback, made once so that no read allocates it, and what it read. A
 // connection a Poller's loop reads never makes one.
 type rawRead struct {
-	fn  func(fd uintptr) bool // reader.rawRead
+	fn  func(fd uintptr) bool // reader.rawReadFunc
 	n   int
 	err error
 }

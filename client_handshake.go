@@ -265,6 +265,12 @@ func checkServerResponse(resp *http.Response, key string, opts *DialOptions) (st
 	if !headerContainsToken(resp.Header, "Connection", "upgrade") {
 		return bad(`response Connection header does not contain "upgrade"`)
 	}
+	// RFC 6455 section 11.3.3: the field appears once; a second one,
+	// whatever it holds, makes the value a list that is not the hash.
+	accept := resp.Header["Sec-Websocket-Accept"]
+	if len(accept) > 1 {
+		return bad("Sec-WebSocket-Accept appears %d times", len(accept))
+	}
 	if got := resp.Header.Get("Sec-WebSocket-Accept"); got != acceptKey(key) {
 		return bad("Sec-WebSocket-Accept %q does not match the key sent", got)
 	}

@@ -375,6 +375,12 @@ func TestDialRejects(t *testing.T) {
 			want:   "Sec-WebSocket-Accept",
 		},
 		{
+			name:    "second accept after the right one",
+			respond: ok("Sec-WebSocket-Accept: bogus\r\n"),
+			status:  101,
+			want:    "Sec-WebSocket-Accept appears 2 times",
+		},
+		{
 			name:    "unoffered subprotocol",
 			respond: ok("Sec-WebSocket-Protocol: chat\r\n"),
 			status:  101,

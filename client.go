@@ -329,6 +329,7 @@ func watchHandshake(ctx context.Context, nc net.Conn) (stop func() bool) {
 	in := new(xsync.Interrupter)
 	watch := in.Watch(ctx, nc, xsync.Both)
 	return func() bool {
+		defer in.Release()
 		if in.Unwatch(watch, nc, xsync.Both) {
 			return true
 		}

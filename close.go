@@ -247,6 +247,9 @@ func (c *Conn) closeTransport() {
 	}
 	nc := c.nc // a Poller may replace it (netConn)
 	c.closeMu.Unlock()
+	// A ctx that outlives the connection must not keep it.
+	c.rd.intr.Release()
+	c.wr.intr.Release()
 	q := c.wr.queue.Load()
 	if q != nil {
 		q.sendHeld(c)

@@ -3,6 +3,7 @@ package xsync
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,14 +36,33 @@ var past = time.Unix(1, 0)
 // in every connection, to state made on its first cancelable operation:
 // a connection whose operations never have a ctx that can end carries
 // nothing more.
+//
+// It follows a ctx (context.AfterFunc) from one operation to the next for
+// as long as the operations' ctx ends with the same Done channel: a loop
+// that reads or writes with one ctx (an HTTP request's, a connection's)
+// registers once and allocates nothing per operation. Release ends the
+// following when the connection closes, so a ctx that outlives it does not
+// keep it.
 type Interrupter struct {
-	s *interruptState
+	s atomic.Pointer[interruptState] // Release may come from another goroutine
 }
 
 type interruptState struct {
-	wg   sync.WaitGroup
-	fire func() // moves the deadline
+	mu   sync.Mutex
+	done <-chan struct{} // Done of the ctx followed, nil for none
+	stop func() bool     // ends the following of done
+	gen  uint64          // counts the ctxs followed; a callback of an older one does nothing
+	nc   Deadliner       // of the operation in progress
+	side Side
+
+	armed    bool // an operation is in progress
+	ended    bool // the ctx followed has ended
+	moved    bool // the deadline is in the past because it did
+	released bool
 }
+
+// armed is what Watch returns for an operation Unwatch must end: not nil.
+func armed() bool { return true }
 
 // Watch arranges for nc's side to be interrupted when ctx ends. Pass the
 // result to Unwatch once the operation is over; a ctx that can never end
@@ -55,36 +75,103 @@ func (in *Interrupter) Watch(ctx context.Context, nc Deadliner, side Side) (stop
 }
 
 func (in *Interrupter) watch(ctx context.Context, nc Deadliner, side Side) (stop func() bool) {
-	if in.s == nil {
-		s := new(interruptState)
-		s.fire = func() {
-			setDeadline(nc, side, past)
-			s.wg.Done()
-		}
-		in.s = s
+	s := in.state()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.released {
+		return nil // the connection is closed: its I/O fails by itself
 	}
-	in.s.wg.Add(1)
-	return context.AfterFunc(ctx, in.s.fire)
+	if done := ctx.Done(); done != s.done {
+		s.follow(ctx, done)
+	}
+	s.nc, s.side, s.armed = nc, side, true
+	if s.ended {
+		setDeadline(nc, side, past)
+		s.moved = true
+	}
+	return armed
 }
 
-// Unwatch ends what Watch started, with the same nc and side. If the
-// interruption ran, or is running, it waits for it, clears the deadline
-// and reports true: the operation's error is then ctx's doing.
+// state returns the Interrupter's state, made on first use.
+func (in *Interrupter) state() *interruptState {
+	if s := in.s.Load(); s != nil {
+		return s
+	}
+	in.s.CompareAndSwap(nil, new(interruptState))
+	return in.s.Load()
+}
+
+// follow stops following the last ctx and follows ctx; the caller holds
+// s.mu. A callback of the last one that is running already finds gen
+// moved on.
+func (s *interruptState) follow(ctx context.Context, done <-chan struct{}) {
+	if s.stop != nil {
+		s.stop()
+	}
+	s.gen++
+	gen := s.gen
+	s.done, s.ended = done, false
+	s.stop = context.AfterFunc(ctx, func() { s.fire(gen) })
+}
+
+// fire runs when the ctx of generation gen ends.
+func (s *interruptState) fire(gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen != s.gen || s.released {
+		return
+	}
+	s.ended = true
+	if s.armed {
+		setDeadline(s.nc, s.side, past)
+		s.moved = true
+	}
+}
+
+// Unwatch ends what Watch started, with the same nc and side. It reports
+// true when ctx ended during the operation, whose error may then be ctx's
+// doing, and puts the deadline back if it was moved; once it returns, the
+// deadline no longer moves for ctx.
 func (in *Interrupter) Unwatch(stop func() bool, nc Deadliner, side Side) (interrupted bool) {
 	if stop == nil {
 		return false
 	}
-	return in.unwatch(stop, nc, side)
+	return in.unwatch(nc, side)
 }
 
-func (in *Interrupter) unwatch(stop func() bool, nc Deadliner, side Side) bool {
-	if stop() {
-		in.s.wg.Done()
+func (in *Interrupter) unwatch(nc Deadliner, side Side) bool {
+	s := in.s.Load()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.armed = false
+	s.nc = nil
+	if s.moved {
+		s.moved = false
+		setDeadline(nc, side, time.Time{})
+		return true
+	}
+	// ctx may have ended with its callback yet to run: it will find the
+	// operation over.
+	select {
+	case <-s.done:
+		return true
+	default:
 		return false
 	}
-	in.s.wg.Wait()
-	setDeadline(nc, side, time.Time{})
-	return true
+}
+
+// Release stops following a ctx for good: the connection has closed.
+// Watch returns nil from then on. Release may run while an operation is
+// in progress.
+func (in *Interrupter) Release() {
+	s := in.state()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.released = true
+	if s.stop != nil {
+		s.stop()
+		s.stop, s.done = nil, nil
+	}
 }
 
 func setDeadline(nc Deadliner, side Side, t time.Time) {

@@ -64,6 +64,7 @@ func TestInterrupterSides(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		stop := in.Watch(ctx, d, side)
 		cancel()
+		waitMoved(t, &in)
 		if !in.Unwatch(stop, d, side) {
 			t.Fatalf("side %d: not interrupted", side)
 		}
@@ -96,4 +97,90 @@ func (r *recorder) SetReadDeadline(t time.Time) error {
 func (r *recorder) SetWriteDeadline(t time.Time) error {
 	r.calls = append(r.calls, call{Write, t})
 	return nil
+}
+
+// waitMoved waits until ctx's callback has moved the deadline: it runs
+// on a goroutine of its own.
+func waitMoved(t *testing.T, in *Interrupter) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s := in.s.Load()
+		s.mu.Lock()
+		moved := s.moved
+		s.mu.Unlock()
+		if moved {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the deadline was not moved")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestInterrupterFollowsOneCtx: operations that share a ctx register with
+// it once, and allocate nothing each.
+func TestInterrupterFollowsOneCtx(t *testing.T) {
+	d := &recorder{}
+	var in Interrupter
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	in.Unwatch(in.Watch(ctx, d, Read), d, Read)
+	allocs := testing.AllocsPerRun(100, func() {
+		if in.Unwatch(in.Watch(ctx, d, Read), d, Read) {
+			t.Fatal("interrupted with ctx live")
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per operation with the same ctx, want 0", allocs)
+	}
+	if len(d.calls) != 0 {
+		t.Fatalf("deadline moved with ctx live: %+v", d.calls)
+	}
+}
+
+// TestInterrupterSwitchesCtx: once an operation comes with another ctx,
+// the one before ending interrupts nothing.
+func TestInterrupterSwitchesCtx(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	var in Interrupter
+	first, cancelFirst := context.WithCancel(context.Background())
+	in.Unwatch(in.Watch(first, a, Read), a, Read)
+	second, cancelSecond := context.WithCancel(context.Background())
+	defer cancelSecond()
+	stop := in.Watch(second, a, Read)
+	cancelFirst()
+	go func() {
+		time.Sleep(20 * time.Millisecond) // lets a wrong interruption land first
+		b.Write([]byte{1})
+	}()
+	if _, err := a.Read(make([]byte, 1)); err != nil {
+		t.Fatalf("read under the second ctx: %v", err)
+	}
+	if in.Unwatch(stop, a, Read) {
+		t.Fatal("reported interrupted by the first ctx")
+	}
+}
+
+// TestInterrupterRelease: after Release, the ctx followed ending moves no
+// deadline, and Watch follows no ctx.
+func TestInterrupterRelease(t *testing.T) {
+	d := &recorder{}
+	var in Interrupter
+	ctx, cancel := context.WithCancel(context.Background())
+	in.Unwatch(in.Watch(ctx, d, Read), d, Read)
+	in.Release()
+	cancel()
+	if stop := in.Watch(ctx, d, Read); stop != nil {
+		t.Fatal("Watch after Release returned a stop function")
+	}
+	s := in.s.Load()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop != nil || len(d.calls) != 0 {
+		t.Fatalf("still following a ctx after Release (calls %+v)", d.calls)
+	}
 }

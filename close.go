@@ -153,7 +153,9 @@ func checkCloseArgs(code StatusCode, reason string) error {
 // Close returns nil when the handshake completed. Calling it again, or
 // after the peer closed, returns ErrClosed. code must be one that may be
 // sent (1000-1003, 1007-1014, 3000-4999) and reason at most 123 bytes of
-// UTF-8.
+// UTF-8; otherwise Close reports why and closes the connection without a
+// handshake, as CloseNow does (the peer sees 1006), so that a Close never
+// leaves it open.
 //
 // On a connection served by a Poller, Close called from a callback of that
 // Poller, on any of its loops, returns once the close frame is sent (or
@@ -161,6 +163,7 @@ func checkCloseArgs(code StatusCode, reason string) error {
 // answer. The poller finishes the handshake, bounded by CloseTimeout.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	if err := checkCloseArgs(code, reason); err != nil {
+		c.CloseNow()
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.closeTimeout())

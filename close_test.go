@@ -114,3 +114,58 @@ func TestCloseTimeoutNotCtxError(t *testing.T) {
 		}
 	})
 }
+
+// TestCloseWithBadArgumentsStillCloses: a code that may not be sent or a
+// reason over 123 bytes or not UTF-8 gets an error, and the connection
+// ends anyway, as with CloseNow: a deferred Close must not leak it.
+func TestCloseWithBadArgumentsStillCloses(t *testing.T) {
+	tests := []struct {
+		name   string
+		code   StatusCode
+		reason string
+		want   string
+	}{
+		{
+			name:   "reserved code",
+			code:   StatusNoStatusRcvd,
+			reason: "",
+			want:   "may not be sent",
+		},
+		{
+			name:   "code out of range",
+			code:   5000,
+			reason: "",
+			want:   "may not be sent",
+		},
+		{
+			name:   "reason too long",
+			code:   StatusNormalClosure,
+			reason: strings.Repeat("x", 124),
+			want:   "close reason is 124 bytes",
+		},
+		{
+			name:   "reason not UTF-8",
+			code:   StatusNormalClosure,
+			reason: "\xff",
+			want:   "not valid UTF-8",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			client, server := pair(t, nil, nil)
+			err := server.Close(tc.code, tc.reason)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Close: %v, want an error saying %q", err, tc.want)
+			}
+			if !server.isClosed() {
+				t.Fatal("the connection is still open after Close")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, _, err = client.Read(ctx)
+			if CloseStatus(err) != StatusAbnormalClosure {
+				t.Fatalf("the peer read %v, want the end of the stream (1006)", err)
+			}
+		})
+	}
+}

@@ -12,14 +12,17 @@ import (
 
 // NetConn wraps c as a net.Conn that carries a byte stream: each Write
 // sends one message of type typ, and Read returns the payload of
-// successive messages back to back. Messages of the other type make Read
-// fail. The peer closing normally (1000 or 1001) reads as io.EOF.
+// successive messages back to back. A message of the other type makes
+// Read fail with a *ProtocolError and ends the connection with 1003
+// (unsupported data), without waiting for the peer's answer. The peer
+// closing normally (1000 or 1001) reads as io.EOF.
 //
 // Deadlines set on the returned conn bound its reads and writes, those
 // already blocked included, as net.Conn requires: a read or write they cut
 // off returns os.ErrDeadlineExceeded. ctx bounds them all, and its end
 // closes the connection at once (CloseNow). Close closes the WebSocket with
-// 1000.
+// 1000 and waits for the peer's answer as Conn.Close does, at most the
+// connection's CloseTimeout; deadlines do not shorten it.
 func NetConn(ctx context.Context, c *Conn, typ MessageType) net.Conn {
 	n := &netConn{c: c, typ: typ, ctx: ctx}
 	n.rd.init(ctx)
@@ -119,8 +122,11 @@ func (n *netConn) Read(p []byte) (int, error) {
 				return 0, n.opError(err)
 			}
 			if typ != n.typ {
-				n.c.Close(StatusUnsupportedData, "unexpected message type")
-				return 0, errors.New("websocket: NetConn: received a " + typ.String() + " message")
+				// The connection ends with 1003 without waiting for the
+				// peer's answer, which the read deadline could not bound.
+				perr := &ProtocolError{Code: StatusUnsupportedData, Reason: "NetConn received a " + typ.String() + " message"}
+				n.c.fail(perr, false)
+				return 0, perr
 			}
 			n.reader = r
 		}

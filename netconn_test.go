@@ -144,3 +144,37 @@ func TestNetConnCloseReleasesCtx(t *testing.T) {
 		t.Errorf("%d registrations left on the ctx of closed connections", live)
 	}
 }
+
+// TestNetConnWrongTypeDoesNotWait: a message of the other type fails Read
+// at once with 1003, without waiting for the peer to answer the close,
+// which the read deadline could not bound. The server's CloseTimeout is
+// an hour and the peer does not read: a Read that waited would outlive
+// the test.
+func TestNetConnWrongTypeDoesNotWait(t *testing.T) {
+	client, server := pair(t, &AcceptOptions{ConnOptions: ConnOptions{CloseTimeout: time.Hour}}, nil)
+	ctx := testCtx(t)
+	sn := NetConn(ctx, server, MessageBinary)
+	sn.SetReadDeadline(time.Now().Add(time.Hour))
+	if err := client.Write(ctx, MessageText, []byte("text")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := sn.Read(make([]byte, 10))
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		t.Fatal("Read waited for the peer to answer the close")
+	}
+	var perr *ProtocolError
+	if !errors.As(err, &perr) || perr.Code != StatusUnsupportedData {
+		t.Fatalf("Read: %v, want a *ProtocolError with 1003", err)
+	}
+	if _, _, err := client.Read(ctx); CloseStatus(err) != StatusUnsupportedData {
+		t.Fatalf("the peer read %v, want a close with 1003", err)
+	}
+	server.CloseNow()
+}

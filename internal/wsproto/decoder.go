@@ -245,8 +245,13 @@ func (d *Decoder) violation(h *Header) string {
 	if rsv := h.Rsv; rsv != 0 {
 		// RSV1 marks a compressed message, only on its first frame and
 		// only when permessage-deflate was negotiated.
-		if rsv != BitRsv1 || !d.cfg.Compression || h.Op.IsControl() || h.Op == OpContinuation {
+		switch {
+		case rsv != BitRsv1 || !d.cfg.Compression:
 			return fmt.Sprintf("reserved bits %#x set without a negotiated extension", rsv>>4)
+		case h.Op.IsControl():
+			return fmt.Sprintf("RSV1 set on a %v frame, which is never compressed", h.Op)
+		case h.Op == OpContinuation:
+			return "RSV1 set on a continuation frame; only a message's first frame may carry it"
 		}
 	}
 	switch {

@@ -1524,3 +1524,48 @@ func TestDecoderFailInflate(t *testing.T) {
 		t.Fatalf("InflatedEnd after FailInflate = %v", err2)
 	}
 }
+
+// TestDecoderRSVReasons: a reserved bit refused with compression
+// negotiated says which rule it broke, not that nothing was negotiated.
+func TestDecoderRSVReasons(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		in   []frame
+		want string
+	}{
+		{
+			name: "RSV1 without compression",
+			cfg:  Config{},
+			in:   []frame{hdr(fin|rsv1|oText, 1)},
+			want: "reserved bits 0x4 set without a negotiated extension",
+		},
+		{
+			name: "RSV2 with compression",
+			cfg:  Config{Compression: true},
+			in:   []frame{hdr(fin|rsv2|oText, 1)},
+			want: "reserved bits 0x2 set without a negotiated extension",
+		},
+		{
+			name: "RSV1 on ping with compression",
+			cfg:  Config{Compression: true},
+			in:   []frame{hdr(fin|rsv1|oPing, 0)},
+			want: "RSV1 set on a ping frame, which is never compressed",
+		},
+		{
+			name: "RSV1 on continuation with compression",
+			cfg:  Config{Compression: true},
+			in:   []frame{fr(rsv1|oText, "a"), hdr(fin|rsv1|oCont, 1)},
+			want: "RSV1 set on a continuation frame; only a message's first frame may carry it",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := decodeInput(t, tc.cfg, -1, encode(false, tc.in...), nil)
+			var werr *Error
+			if !errors.As(out.err, &werr) || werr.Reason != tc.want {
+				t.Fatalf("error %v, want reason %q", out.err, tc.want)
+			}
+		})
+	}
+}

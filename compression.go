@@ -100,7 +100,11 @@ type CompressionOptions struct {
 
 	// Threshold is the size in bytes below which a message is sent
 	// uncompressed: deflating a short message costs CPU and often makes it
-	// longer. 0 means the default, 128; -1 compresses every message.
+	// longer. 0 means the default, 128; -1 compresses every message. It
+	// applies to whole messages (Write, WritePrepared, Group.Broadcast);
+	// a Writer does not know its message's size when it starts, so it
+	// compresses whatever the size (use Write, or WriteUncompressed, for
+	// short ones).
 	Threshold int
 
 	// MaxWindowBits, from 8 to 15, is the base-2 logarithm of the largest

@@ -12,9 +12,13 @@ import (
 
 // Writer returns a writer for one message of type typ. Bytes written are
 // buffered and sent as a fragment each time the buffer (WriteBufferSize)
-// fills; Close sends the final fragment. Until Close, other data messages
-// wait; pings, pongs and close frames may still go out between fragments.
-// The writer must be closed, or the connection's writes stay blocked.
+// fills; a Write of at least WriteBufferSize bytes into an empty buffer
+// goes out as one fragment of its own, uncopied. Close sends the final
+// fragment, which is empty when nothing is left in the buffer. Until
+// Close, other data messages wait; pings, pongs and close frames may
+// still go out between fragments. The writer must be closed, or the
+// connection's writes stay blocked. With compression negotiated, every
+// Writer message is compressed (see CompressionOptions.Threshold).
 //
 // The writer belongs to this one message: once closed, every Write and
 // Close on it returns an error and has no effect, even after another

@@ -10,9 +10,12 @@ import (
 	"syscall"
 )
 
-// ProtocolError reports that the peer broke the protocol or a limit. The
-// connection has been failed: Code went out in a close frame (where the
-// connection still allowed it) and the TCP connection was closed.
+// ProtocolError reports that this side failed the connection: the peer
+// broke the protocol or a limit, did not answer the heartbeat in time
+// (Err is ErrHeartbeatTimeout), or sent a NetConn a message of the other
+// type. Code went out in a close frame (where the connection still
+// allowed it) and the TCP connection was closed. CloseStatus reports -1
+// for it: it is the code this side sent, not one the peer did.
 type ProtocolError struct {
 	Code   StatusCode
 	Reason string

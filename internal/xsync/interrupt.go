@@ -37,12 +37,15 @@ var past = time.Unix(1, 0)
 // a connection whose operations never have a ctx that can end carries
 // nothing more.
 //
-// It follows a ctx (context.AfterFunc) from one operation to the next for
-// as long as the operations' ctx ends with the same Done channel: a loop
-// that reads or writes with one ctx (an HTTP request's, a connection's)
-// registers once and allocates nothing per operation. Release ends the
-// following when the connection closes, so a ctx that outlives it does not
-// keep it.
+// A ctx is followed with context.AfterFunc. One that a second operation
+// in a row brings (the same Done channel) is followed from then on, from
+// operation to operation: a loop that reads or writes with one ctx (an
+// HTTP request's, a connection's) registers twice and allocates nothing
+// per operation after that. Any other ctx is let go when its operation
+// ends, as a ctx made for one operation is usually cancelled right after
+// it, which would run the callback on a goroutine of its own for nothing.
+// Release ends the following when the connection closes, so a ctx that
+// outlives it does not keep it.
 type Interrupter struct {
 	s atomic.Pointer[interruptState] // Release may come from another goroutine
 }
@@ -51,6 +54,8 @@ type interruptState struct {
 	mu   sync.Mutex
 	done <-chan struct{} // Done of the ctx followed, nil for none
 	stop func() bool     // ends the following of done
+	last <-chan struct{} // Done of the last operation's ctx
+	keep bool            // follow done past its operation: the ctx came twice in a row
 	gen  uint64          // counts the ctxs followed; a callback of an older one does nothing
 	nc   Deadliner       // of the operation in progress
 	side Side
@@ -81,9 +86,12 @@ func (in *Interrupter) watch(ctx context.Context, nc Deadliner, side Side) (stop
 	if s.released {
 		return nil // the connection is closed: its I/O fails by itself
 	}
-	if done := ctx.Done(); done != s.done {
+	done := ctx.Done()
+	if done != s.done || s.stop == nil {
 		s.follow(ctx, done)
+		s.keep = done == s.last
 	}
+	s.last = done
 	s.nc, s.side, s.armed = nc, side, true
 	if s.ended {
 		setDeadline(nc, side, past)
@@ -102,16 +110,22 @@ func (in *Interrupter) state() *interruptState {
 }
 
 // follow stops following the last ctx and follows ctx; the caller holds
-// s.mu. A callback of the last one that is running already finds gen
-// moved on.
+// s.mu.
 func (s *interruptState) follow(ctx context.Context, done <-chan struct{}) {
+	s.unfollow()
+	gen := s.gen
+	s.done = done
+	s.stop = context.AfterFunc(ctx, func() { s.fire(gen) })
+}
+
+// unfollow stops following a ctx; the caller holds s.mu. A callback of it
+// that is running already finds gen moved on.
+func (s *interruptState) unfollow() {
 	if s.stop != nil {
 		s.stop()
 	}
 	s.gen++
-	gen := s.gen
-	s.done, s.ended = done, false
-	s.stop = context.AfterFunc(ctx, func() { s.fire(gen) })
+	s.done, s.stop, s.ended = nil, nil, false
 }
 
 // fire runs when the ctx of generation gen ends.
@@ -145,19 +159,23 @@ func (in *Interrupter) unwatch(nc Deadliner, side Side) bool {
 	defer s.mu.Unlock()
 	s.armed = false
 	s.nc = nil
+	interrupted := s.moved
 	if s.moved {
 		s.moved = false
 		setDeadline(nc, side, time.Time{})
-		return true
+	} else if s.done != nil {
+		// ctx may have ended with its callback yet to run: it will find
+		// the operation over.
+		select {
+		case <-s.done:
+			interrupted = true
+		default:
+		}
 	}
-	// ctx may have ended with its callback yet to run: it will find the
-	// operation over.
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
+	if !s.keep {
+		s.unfollow()
 	}
+	return interrupted
 }
 
 // Release stops following a ctx for good: the connection has closed.
@@ -168,10 +186,7 @@ func (in *Interrupter) Release() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.released = true
-	if s.stop != nil {
-		s.stop()
-		s.stop, s.done = nil, nil
-	}
+	s.unfollow()
 }
 
 func setDeadline(nc Deadliner, side Side, t time.Time) {

@@ -184,3 +184,23 @@ func TestInterrupterRelease(t *testing.T) {
 		t.Fatalf("still following a ctx after Release (calls %+v)", d.calls)
 	}
 }
+
+// TestInterrupterLetsGoOfOneOffCtx: a ctx that only one operation brings
+// is not followed past it: cancelling it afterwards, as a ctx made for
+// one operation is, must not run the callback.
+func TestInterrupterLetsGoOfOneOffCtx(t *testing.T) {
+	d := &recorder{}
+	var in Interrupter
+	for range 3 {
+		ctx, cancel := context.WithCancel(context.Background())
+		in.Unwatch(in.Watch(ctx, d, Write), d, Write)
+		s := in.s.Load()
+		s.mu.Lock()
+		following := s.stop != nil
+		s.mu.Unlock()
+		cancel()
+		if following {
+			t.Fatal("still following a ctx that came once")
+		}
+	}
+}

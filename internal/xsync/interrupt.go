@@ -66,6 +66,11 @@ type interruptState struct {
 	released bool
 }
 
+// releasedState is the state of every Interrupter released before its
+// first cancelable operation, so that closing such a connection makes
+// nothing.
+var releasedState = &interruptState{released: true}
+
 // armed is what Watch returns for an operation Unwatch must end: not nil.
 func armed() bool { return true }
 
@@ -182,7 +187,10 @@ func (in *Interrupter) unwatch(nc Deadliner, side Side) bool {
 // Watch returns nil from then on. Release may run while an operation is
 // in progress.
 func (in *Interrupter) Release() {
-	s := in.state()
+	if in.s.CompareAndSwap(nil, releasedState) {
+		return // nothing was followed, and nothing will be
+	}
+	s := in.s.Load()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.released = true

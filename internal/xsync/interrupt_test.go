@@ -204,3 +204,20 @@ func TestInterrupterLetsGoOfOneOffCtx(t *testing.T) {
 		}
 	}
 }
+
+// TestInterrupterReleaseUnused: releasing an Interrupter that never
+// followed a ctx makes nothing, and it follows none afterwards.
+func TestInterrupterReleaseUnused(t *testing.T) {
+	var in Interrupter
+	if n := testing.AllocsPerRun(10, func() {
+		in = Interrupter{}
+		in.Release()
+	}); n != 0 {
+		t.Fatalf("Release allocated %v times", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if stop := in.Watch(ctx, &recorder{}, Read); stop != nil {
+		t.Fatal("Watch after Release returned a stop function")
+	}
+}

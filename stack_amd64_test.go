@@ -1,0 +1,111 @@
+//go:build amd64 && !race
+
+package websocket
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/fullduplex/websocket/internal/wstest"
+)
+
+// TestEchoGoroutineStackStaysSmall: a goroutine that reads and echoes
+// small messages keeps its first 2 KiB stack. Go grows a stack on the
+// deepest call made and never shrinks one parked in a read, so a few more
+// bytes of frame on the read or the write path would double what every
+// idle connection of the goroutine mode costs (4.7 KB to 6.6 KB in
+// BENCHMARKS.md). Frame sizes are the compiler's, so this holds for
+// amd64 as built here, without the race detector.
+//
+// The stack in use is read in a process of its own: one that ran other
+// tests holds stacks in its caches, which move the count.
+func TestEchoGoroutineStackStaysSmall(t *testing.T) {
+	if os.Getenv("WS_STACK_CHILD") == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestEchoGoroutineStackStaysSmall$", "-test.v", "-test.count=1")
+		cmd.Env = append(os.Environ(), "WS_STACK_CHILD=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if m := regexp.MustCompile(`\d+ bytes of stack per echoing goroutine`).Find(out); m != nil {
+			t.Log(string(m))
+		}
+		return
+	}
+	wstest.CheckLeaks(t)
+	const n = 200
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	echo := func(c *Conn) {
+		defer c.CloseNow()
+		ctx := context.Background()
+		var buf []byte
+		for {
+			typ, b, err := c.ReadAppend(ctx, buf[:0])
+			if err != nil {
+				return
+			}
+			buf = b
+			if err := c.Write(ctx, typ, buf); err != nil {
+				return
+			}
+		}
+	}
+	msg := frame(true, 0, opBinary, true, []byte("sixteen bytes ok"))
+	reply := make([]byte, 2+16)
+	var wg sync.WaitGroup
+	var clients []net.Conn
+	defer func() {
+		for _, nc := range clients {
+			nc.Close()
+		}
+		wg.Wait()
+	}()
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range n {
+		nc, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, nc)
+		sc, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newConn(sc, false, nil, "", nil, nil)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			echo(c)
+		}()
+		for range 2 {
+			if _, err := nc.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(nc, reply); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := (int64(after.StackInuse) - int64(before.StackInuse)) / n
+	// 2 KiB a goroutine, with room for the few that take an allocator's
+	// slow path at their deepest point; 4 KiB each when the path grew.
+	if per > 3<<10 {
+		t.Fatalf("%d bytes of stack per echoing goroutine, want about 2 KiB", per)
+	}
+	t.Logf("%d bytes of stack per echoing goroutine", per)
+}

@@ -2,11 +2,15 @@
 
 package websocket
 
-import "net"
+import (
+	"context"
+	"net"
+)
 
 func (r *reader) initRaw(net.Conn) {}
 
-func (r *reader) fillIdle(stop func() bool) (bool, error) { return false, nil }
+// fillIdle is never called here: no connection has a raw socket.
+func (r *reader) fillIdle(context.Context) error { return nil }
 
 // trySend never writes here: the caller falls back to a blocking write on
 // a goroutine of its own.

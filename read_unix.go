@@ -3,6 +3,7 @@
 package websocket
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -68,12 +69,12 @@ func (r *reader) rawReadFunc(st *rawRead) func(fd uintptr) bool {
 	}
 }
 
-// fillIdle reads into an empty buffer through the poller. It reports false
-// when the connection has no raw socket.
-func (r *reader) fillIdle(stop func() bool) (bool, error) {
-	if r.raw == nil {
-		return false, nil
-	}
+// fillIdle reads into an empty buffer through the poller; the caller has
+// seen that the connection has a raw socket. It is the wait between two
+// messages, the deepest call of a goroutine that echoes them (see
+// writeFrame), so next calls it without fill in between and what it does
+// after the read is in rawReadError.
+func (r *reader) fillIdle(ctx context.Context) error {
 	r.releaseIfIdle()
 	st := r.rawRd
 	if st == nil {
@@ -82,14 +83,21 @@ func (r *reader) fillIdle(stop func() bool) (bool, error) {
 		r.rawRd = st
 	}
 	st.n, st.err = 0, nil
+	stop := r.watch(ctx)
 	err := r.raw.Read(st.fn)
 	r.unwatch(stop)
-	if err == nil {
-		err = st.err
-	}
 	if st.n > 0 {
 		r.w += st.n
-		return true, nil
+		return nil
+	}
+	return interruptCause(ctx, rawReadError(err, st.err))
+}
+
+// rawReadError is what a read through RawConn that read nothing reports:
+// err from RawConn.Read, else readErr from the read itself.
+func rawReadError(err, readErr error) error {
+	if err == nil {
+		err = readErr
 	}
 	if err != nil && errors.Is(err, syscall.ECONNRESET) {
 		err = io.ErrUnexpectedEOF
@@ -97,7 +105,7 @@ func (r *reader) fillIdle(stop func() bool) (bool, error) {
 	if err == nil {
 		err = io.ErrNoProgress
 	}
-	return true, err
+	return err
 }
 
 // trySend writes b with one non-blocking system call where the connection

@@ -157,9 +157,7 @@ func (r *reader) unwatch(stop func() bool) {
 // fill reads at least one more byte into the buffer.
 func (r *reader) fill(ctx context.Context) error {
 	if r.r == r.w && r.raw != nil {
-		if handled, err := r.fillIdle(r.watch(ctx)); handled {
-			return interruptCause(ctx, err)
-		}
+		return r.fillIdle(ctx)
 	}
 	r.makeRoom()
 	n, err := r.readConn(ctx, r.buf[r.w:])
@@ -229,7 +227,13 @@ func (r *reader) next(ctx context.Context, ev *wsproto.Event) error {
 			if r.c.controlPending() {
 				r.c.kickControl() // the pong to the pings decoded so far
 			}
-			if err := r.fill(ctx); err != nil {
+			var err error
+			if r.r == r.w && r.raw != nil {
+				err = r.fillIdle(ctx) // fill's frame less, on the deepest path
+			} else {
+				err = r.fill(ctx)
+			}
+			if err != nil {
 				return r.connError(err)
 			}
 		}

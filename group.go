@@ -32,10 +32,14 @@ import (
 // connections while the group closes its own, and would close each
 // newcomer at once.
 //
-// http.Server.Shutdown waits for the plain HTTP requests to finish before
-// it returns. To close the WebSockets meanwhile, start Group.Shutdown
-// from RegisterOnShutdown, which Shutdown calls once its listeners are
-// closed, and wait for it after Shutdown returns:
+// A WebSocket over HTTP/2 is not hijacked: it is a request whose handler
+// runs until the connection ends, and http.Server.Shutdown waits for it,
+// so in the order above Shutdown waits until ctx ends and Group.Shutdown
+// gets an ended ctx (its members then see 1006, not 1001). A server that
+// speaks HTTP/2, and any that wants its WebSockets closed while plain
+// requests finish, starts Group.Shutdown from RegisterOnShutdown, which
+// Shutdown calls once its listeners are closed, and waits for it after
+// Shutdown returns (this order suits HTTP/1.1 too):
 //
 //	closed := make(chan error, 1)
 //	srv.RegisterOnShutdown(func() {

@@ -83,11 +83,14 @@ type PollerOptions struct {
 	// written but not yet taken by the socket (beyond the kernel's own
 	// send buffer). A write from a callback that finds more than this
 	// queued fails with ErrWriteQueueFull and closes the connection: the
-	// peer is not reading, and a loop never waits. A write from another
-	// goroutine waits for room, until its ctx ends. A single write may
-	// exceed the limit once. Higher values tolerate slower peers and
-	// bursts at the cost of memory per slow peer. Zero means
-	// DefaultWriteQueueLimit (1 MiB).
+	// peer is not reading, or not as fast as the callbacks write, and a
+	// loop never waits. A write from another goroutine waits for room,
+	// until its ctx ends. A single write may exceed the limit once. Set it
+	// above the most that callbacks write to one connection in a burst
+	// (a few echoes of the largest message, a broadcast that lands
+	// meanwhile), or a peer that reads, only slower, is dropped. Higher
+	// values tolerate slower peers and bursts at the cost of memory per
+	// slow peer. Zero means DefaultWriteQueueLimit (1 MiB).
 	WriteQueueLimit int
 
 	// NoBatching makes every read and write of a loop a system call of its

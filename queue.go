@@ -28,7 +28,7 @@ import (
 // PollerOptions.WriteQueueLimit bytes unread. The connection is closed: a
 // peer that does not read would not read a close frame either. A write
 // from another goroutine waits for room instead.
-var ErrWriteQueueFull = errors.New("websocket: the peer does not read: write queue full")
+var ErrWriteQueueFull = errors.New("websocket: write queue full: the peer reads slower than the connection writes")
 
 // outQueue holds the bytes a Poller-served connection could not write yet.
 type outQueue struct {

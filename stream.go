@@ -28,10 +28,13 @@ import (
 // state it then keeps.
 //
 // ctx bounds the wait for other writers and every write through the
-// returned writer, as for Write. As with Write, a nil error from Write or
-// Close means the bytes were handed to the operating system: a peer that
-// refuses the message, such as one over its read limit, says so with a
-// close frame that the next Read reports (see ConnOptions.ReadLimit).
+// returned writer, as for Write. A nil error from the writer's Write
+// means the bytes were buffered or sent (a connection that closed
+// meanwhile is reported by the write that sends them, or by Close); a nil
+// error from Close means the whole message was handed to the operating
+// system: a peer that refuses the message, such as one over its read
+// limit, says so with a close frame that the next Read reports (see
+// ConnOptions.ReadLimit).
 func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
 	if err := checkMessageType(typ); err != nil {
 		return nil, err

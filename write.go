@@ -270,6 +270,36 @@ func (c *Conn) writeSmall(ctx context.Context, fin bool, op opcode, rsv byte, p 
 	return nil
 }
 
+// writeCopied sends a server frame that fits a pooled write buffer,
+// copied there behind its header, with one Write: as writeSmall, with no
+// layer between Write and the socket. It stands in for the vectored write
+// of a TCP or Unix socket (writer.writev), whose path through the
+// standard library is deep enough that a goroutine echoing such messages
+// would outgrow its first stack for good (see writeFrame); the kernel
+// copies the bytes either way, and a few KiB more in user space cost next
+// to nothing beside the system call.
+func (c *Conn) writeCopied(ctx context.Context, fin bool, op opcode, rsv byte, p []byte) error {
+	w := &c.wr
+	bufp := w.pool.Get().(*[]byte)
+	buf := *bufp
+	hn := wsproto.PutUnmaskedHeader(buf, fin, op, rsv, int64(len(p)))
+	n := copy(buf[hn:], p)
+	stop := w.intr.Watch(ctx, c.nc, xsync.Write)
+	m, err := c.nc.Write(buf[:hn+n])
+	w.intr.Unwatch(stop, c.nc, xsync.Write)
+	w.pool.Put(bufp)
+	if err != nil {
+		return c.frameError(m > 0, interruptCause(ctx, err))
+	}
+	return nil
+}
+
+// copyMax is the largest payload writeCopied takes: what fits the pooled
+// write buffer behind the longest header.
+func (w *writer) copyMax() int {
+	return w.c.opts.writeBufferSize() - wsproto.MaxHeaderSize
+}
+
 func (c *Conn) sendFrame(ctx context.Context, frame ...[]byte) error {
 	written, err := c.wr.send(ctx, frame...)
 	if err != nil {
@@ -399,9 +429,14 @@ func (c *Conn) write(ctx context.Context, typ MessageType, p []byte) error {
 		}
 		if !c.flags.has(flagStreaming) {
 			var err error
-			if !c.client && len(p) <= smallFrame && c.wr.queue.Load() == nil {
+			switch {
+			case c.client || c.wr.queue.Load() != nil:
+				err = c.writeFrame(ctx, true, opcode(typ), 0, p)
+			case len(p) <= smallFrame:
 				err = c.writeSmall(ctx, true, opcode(typ), 0, p)
-			} else {
+			case c.wr.writev && len(p) <= c.wr.copyMax():
+				err = c.writeCopied(ctx, true, opcode(typ), 0, p)
+			default:
 				err = c.writeFrame(ctx, true, opcode(typ), 0, p)
 			}
 			c.unlockFrame()

@@ -404,9 +404,14 @@ func streamRequestHeader(req *http.Request, opts *DialOptions) http.Header {
 }
 
 // responseBody is what the client reads: the response body. Closing it
-// ends the stream's context, which aborts the stream where it still runs
-// and stops the pump, without waiting for the connection; the body itself
-// is closed once the stream is released.
+// ends the stream's context and closes the transport's body on a goroutine
+// of its own. The context alone does not reach every wait of the
+// transport: a request body write waiting for the server's flow control
+// waits on a condition that only the stream's abort signals, and the
+// pump's read of the response waited with it, so Close hung. Closing the
+// body aborts the stream and breaks the read at once, then waits for the
+// stream's end, hence the goroutine; the body is closed again once the
+// stream is released, which then returns at once.
 type responseBody struct {
 	io.ReadCloser
 	cancel context.CancelFunc
@@ -414,6 +419,7 @@ type responseBody struct {
 
 func (b *responseBody) Close() error {
 	b.cancel()
+	go b.ReadCloser.Close()
 	return nil
 }
 

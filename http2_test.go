@@ -1350,3 +1350,74 @@ func TestHTTP2ClientCloseNowKeepsWhatWasSent(t *testing.T) {
 		}
 	})
 }
+
+// TestHTTP2ClientCloseWithWriteBlocked: a client's Close while a Write
+// waits for the server's flow control (the server does not read) and a
+// Read waits for data returns within CloseTimeout, and so do the Write and
+// the Read. The transport's wait for flow control does not watch the
+// stream's context, and the pump's read of the response waited with it:
+// Close hung for good.
+func TestHTTP2ClientCloseWithWriteBlocked(t *testing.T) {
+	h2Modes(t, func(t *testing.T, useTLS bool) {
+		wstest.CheckLeaks(t)
+		srv := newH2Server(t, useTLS, h2Handler(t, nil, func(c *Conn, r *http.Request) {
+			<-r.Context().Done() // never reads
+		}))
+		dopts := srv.dopts
+		dopts.HTTP2 = new(HTTP2Transport)
+		dopts.CloseTimeout = 200 * time.Millisecond
+		ctx := testCtx(t)
+		c, _, err := dialTest(t, ctx, srv.url, &dopts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ended := make(chan error, 2)
+		go func() {
+			_, _, err := c.Read(ctx)
+			ended <- err
+		}()
+		go func() {
+			big := make([]byte, 1<<20)
+			for {
+				if err := c.Write(ctx, MessageBinary, big); err != nil {
+					ended <- err
+					return
+				}
+			}
+		}()
+		waitForBlockedWrite(t, c)
+		closed := make(chan error, 1)
+		go func() { closed <- c.Close(StatusNormalClosure, "") }()
+		select {
+		case <-closed:
+		case <-ctx.Done():
+			t.Fatal("Close did not return")
+		}
+		for range 2 {
+			select {
+			case <-ended:
+			case <-ctx.Done():
+				t.Fatal("a Read or Write did not return after Close")
+			}
+		}
+	})
+}
+
+// waitForBlockedWrite waits until a Write on c is in progress and has
+// held the frame lock for a while: one the peer's flow control holds up.
+func waitForBlockedWrite(t *testing.T, c *Conn) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for held := 0; held < 20; {
+		if c.frameMu.TryLock() {
+			c.unlockFrame()
+			held = 0
+		} else {
+			held++
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no Write came to wait")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

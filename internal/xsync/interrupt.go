@@ -86,6 +86,9 @@ func (in *Interrupter) Watch(ctx context.Context, nc Deadliner, side Side) (stop
 
 func (in *Interrupter) watch(ctx context.Context, nc Deadliner, side Side) (stop func() bool) {
 	s := in.state()
+	if s == releasedState {
+		return nil // shared: not locked by every closed connection
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.released {
@@ -191,6 +194,9 @@ func (in *Interrupter) Release() {
 		return // nothing was followed, and nothing will be
 	}
 	s := in.s.Load()
+	if s == releasedState {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.released = true

@@ -329,13 +329,6 @@ func (c *Conn) closeFrameWritten() {
 		// of the stream; the reader drains until the peer closes.
 		c.closeWrite()
 	default:
-		if _, stream := c.nc.(*streamConn); stream && c.client {
-			// Nothing follows a close frame, so a client over HTTP/2
-			// ends its request body: a server that drains after failing
-			// the connection (lingerAfterFail) then ends the stream at
-			// once instead of when its linger runs out.
-			c.closeWrite()
-		}
 		c.maybeEnd()
 	}
 }

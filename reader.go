@@ -324,14 +324,13 @@ func (r *reader) failDecode(ctx context.Context, err error) error {
 // lingerAfterFail reports whether failing the connection should drain
 // what the peer still sends after our close frame. Over TCP it must: data
 // unread at close makes the kernel send a reset, which can destroy the
-// close frame before the peer reads it. A server's HTTP/2 stream must too:
-// ending it while the client still sends (a message over the read limit)
-// makes the client's transport abort the request body, and the client's
-// write then fails before it can read our close frame, which reaches it
-// as an end without one (1006). The stream has no half-close to offer, so
-// the drain runs until the client ends its side or maxLinger passes.
+// close frame before the peer reads it. A server's HTTP/2 stream needs
+// none: net/http sends what was written, then ends the stream, in order on
+// the connection, and a linger there would only keep the stream open until
+// it runs out, as the stream has no half-close to offer the client.
 func (c *Conn) lingerAfterFail() bool {
-	return true
+	_, stream := c.nc.(*streamConn)
+	return c.client || !stream
 }
 
 // protocolErrorOf turns the core's error into the package's.

@@ -39,7 +39,7 @@ type netConn struct {
 
 	readMu sync.Mutex
 	reader io.Reader
-	eof    bool
+	ended  error // what every later Read returns: io.EOF, or the message of the other type's failure
 
 	rd, wd ctxDeadline
 }
@@ -111,8 +111,8 @@ func (d *ctxDeadline) release() {
 func (n *netConn) Read(p []byte) (int, error) {
 	n.readMu.Lock()
 	defer n.readMu.Unlock()
-	if n.eof {
-		return 0, io.EOF
+	if n.ended != nil {
+		return 0, n.ended
 	}
 	ctx := n.rd.context()
 	for {
@@ -126,6 +126,7 @@ func (n *netConn) Read(p []byte) (int, error) {
 				// peer's answer, which the read deadline could not bound.
 				perr := &ProtocolError{Code: StatusUnsupportedData, Reason: "NetConn received a " + typ.String() + " message"}
 				n.c.fail(perr, false)
+				n.ended = perr // not a later message, read before the close frame goes out
 				return 0, perr
 			}
 			n.reader = r
@@ -155,7 +156,7 @@ func (n *netConn) Read(p []byte) (int, error) {
 func (n *netConn) opError(err error) error {
 	switch CloseStatus(err) {
 	case StatusNormalClosure, StatusGoingAway:
-		n.eof = true
+		n.ended = io.EOF
 		return io.EOF
 	}
 	if errors.Is(err, context.Canceled) && n.ctx.Err() == nil {

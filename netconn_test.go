@@ -158,6 +158,10 @@ func TestNetConnWrongTypeDoesNotWait(t *testing.T) {
 	if err := client.Write(ctx, MessageText, []byte("text")); err != nil {
 		t.Fatal(err)
 	}
+	// A message after it is not read past the failure.
+	if err := client.Write(ctx, MessageBinary, []byte("later")); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
 	go func() {
 		_, err := sn.Read(make([]byte, 10))
@@ -172,6 +176,9 @@ func TestNetConnWrongTypeDoesNotWait(t *testing.T) {
 	var perr *ProtocolError
 	if !errors.As(err, &perr) || perr.Code != StatusUnsupportedData {
 		t.Fatalf("Read: %v, want a *ProtocolError with 1003", err)
+	}
+	if k, err := sn.Read(make([]byte, 10)); k != 0 || !errors.As(err, &perr) {
+		t.Fatalf("Read after the failure: %d bytes, %v; want the failure again", k, err)
 	}
 	if _, _, err := client.Read(ctx); CloseStatus(err) != StatusUnsupportedData {
 		t.Fatalf("the peer read %v, want a close with 1003", err)

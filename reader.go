@@ -154,11 +154,10 @@ func (r *reader) unwatch(stop func() bool) {
 	r.intr.Unwatch(stop, r.c.nc, xsync.Read)
 }
 
-// fill reads at least one more byte into the buffer.
+// fill reads at least one more byte into the buffer through the net.Conn.
+// An empty buffer on a raw socket is filled by fillIdle instead, which
+// next calls itself (a frame less on the deepest path).
 func (r *reader) fill(ctx context.Context) error {
-	if r.r == r.w && r.raw != nil {
-		return r.fillIdle(ctx)
-	}
 	r.makeRoom()
 	n, err := r.readConn(ctx, r.buf[r.w:])
 	r.w += n

@@ -126,9 +126,7 @@ func (c *endsAfterCheck) Err() error {
 // TestBroadcastCtxEndsWhileItRuns: members whose writes never wait (a
 // Poller's, with room in their queues) get the message even when ctx ends
 // while Broadcast runs, and none is dropped as too slow: each of their
-// writes used to report the ctx once it had ended. The members exchange
-// no message before it, so their loop holds none of their locks: a write
-// that finds a lock taken when ctx has ended is one Broadcast may drop.
+// writes used to report the ctx once it had ended.
 func TestBroadcastCtxEndsWhileItRuns(t *testing.T) {
 	var g Group
 	srv := newPollerServer(t, "tcp", &AcceptOptions{Group: &g}, &PollerOptions{Loops: 1})
@@ -151,6 +149,50 @@ func TestBroadcastCtxEndsWhileItRuns(t *testing.T) {
 		if _, msg, err := c.Read(ctx); err != nil || string(msg) != "hi" {
 			t.Fatalf("member %d read %q, %v; want the broadcast", i, msg, err)
 		}
+	}
+}
+
+// TestBroadcastWaitsOutAFrameLockPastCtx: a member whose writes never wait
+// is not dropped when ctx ends while its frame lock is held (by its loop
+// sending a pong, or another goroutine queueing a message): nobody holds
+// that lock while waiting for the peer, so Broadcast waits for it past
+// ctx's end and the member gets the message.
+func TestBroadcastWaitsOutAFrameLockPastCtx(t *testing.T) {
+	var g Group
+	srv := newPollerServer(t, "tcp", &AcceptOptions{Group: &g}, &PollerOptions{Loops: 1})
+	client := srv.dial(t, nil)
+	waitForServed(t, &g, 1)
+	server := g.snapshot()[0]
+	pm, err := NewPreparedMessage(MessageText, []byte("hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.frameMu.lockOrClosed(context.Background(), server); err != nil {
+		t.Fatal(err)
+	}
+	bctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan []*Conn, 1)
+	go func() { done <- g.Broadcast(bctx, pm) }()
+	for deadline := time.Now().Add(10 * time.Second); !server.frameMu.HasWaiters(); {
+		if time.Now().After(deadline) {
+			t.Fatal("Broadcast never waited for the frame lock")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case dropped := <-done:
+		server.unlockFrame()
+		t.Fatalf("Broadcast returned while the frame lock was held, dropping %d", len(dropped))
+	case <-time.After(100 * time.Millisecond):
+	}
+	server.unlockFrame()
+	if dropped := <-done; len(dropped) != 0 {
+		t.Fatalf("Broadcast dropped %d members", len(dropped))
+	}
+	if _, msg, err := client.Read(testCtx(t)); err != nil || string(msg) != "hi" {
+		t.Fatalf("member read %q, %v; want the broadcast", msg, err)
 	}
 }
 

@@ -136,7 +136,9 @@ var ErrSlowConsumer = errors.New("websocket: peer too slow to take a broadcast m
 // (what the socket does not take is queued). Past the limit a write waits
 // for room like any other, except from the connection's own loop, where
 // it fails with ErrWriteQueueFull and the connection is closed (see
-// Poller).
+// Poller). Such a connection is dropped only for that wait for room, or
+// for another goroutine's message that holds up its write past ctx's end
+// (a Writer left open, a large message being compressed).
 //
 // The slow-consumer policy: ctx bounds every write. A connection whose
 // write has not completed when ctx ends is dropped. It is failed with
@@ -189,8 +191,11 @@ func (g *Group) Broadcast(ctx context.Context, pm *PreparedMessage) (dropped []*
 		// does not stop it (writePrepared, not WritePrepared).
 		err := c.writePrepared(ctx, pm)
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			// It waited past ctx's end: for another writer, or for room
-			// its queue had when writeMayWait looked.
+			// It waited past ctx's end: for room its queue had when
+			// writeMayWait looked, or for a message another goroutine
+			// is writing (a Writer's, or one being compressed). The
+			// frame lock alone is waited for past ctx's end, as its
+			// holders never wait for the peer (lockFrameSlow).
 			dropped = append(dropped, c)
 			dropSlow(c)
 		}

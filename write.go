@@ -348,12 +348,22 @@ func (c *Conn) lockFrame(ctx context.Context) error {
 //
 //go:noinline
 func (c *Conn) lockFrameSlow(ctx context.Context) error {
-	if q := c.wr.queue.Load(); q != nil && int(q.queued.Load()) > c.queueLimit() {
-		if err := q.awaitRoom(ctx, c); err != nil {
-			return err
+	lockCtx := ctx
+	if q := c.wr.queue.Load(); q != nil {
+		if int(q.queued.Load()) > c.queueLimit() {
+			if err := q.awaitRoom(ctx, c); err != nil {
+				return err
+			}
 		}
+		// On a Poller's connection nobody holds the frame lock while
+		// waiting for the peer (a frame goes into the queue; room is
+		// waited for above, before the lock), so the wait is a few
+		// microseconds at most and ctx does not cut it short: a ctx
+		// ending just then must not fail a write, nor make Broadcast drop
+		// a connection that takes its messages.
+		lockCtx = context.Background()
 	}
-	if err := c.frameMu.lockOrClosedSlow(ctx, c); err != nil {
+	if err := c.frameMu.lockOrClosedSlow(lockCtx, c); err != nil {
 		return err
 	}
 	if c.flags.has(flagCloseQueued) {

@@ -283,10 +283,15 @@ func (c *Conn) closeTransport() {
 // armEndTimer bounds the rest of the closing handshake by CloseTimeout
 // when no call waits for it: then the connection is closed with why.
 func (c *Conn) armEndTimer(why error) {
+	c.armEndTimerAfter(c.opts.closeTimeout(), why)
+}
+
+// armEndTimerAfter is armEndTimer with a bound of d.
+func (c *Conn) armEndTimerAfter(d time.Duration, why error) {
 	c.closeMu.Lock()
 	defer c.closeMu.Unlock()
 	if c.end().timer == nil && !c.isClosed() {
-		c.end().timer = time.AfterFunc(c.opts.closeTimeout(), func() { c.closeNow(why) })
+		c.end().timer = time.AfterFunc(d, func() { c.closeNow(why) })
 	}
 }
 
@@ -439,11 +444,7 @@ func (c *Conn) fail(perr *ProtocolError, linger bool) {
 		c.closeNow(perr)
 		return
 	}
-	c.closeMu.Lock()
-	if c.end().timer == nil && !c.isClosed() {
-		c.end().timer = time.AfterFunc(min(maxLinger, c.opts.closeTimeout()), func() { c.closeNow(perr) })
-	}
-	c.closeMu.Unlock()
+	c.armEndTimerAfter(min(maxLinger, c.opts.closeTimeout()), perr)
 	c.kickControl()
 }
 

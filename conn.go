@@ -64,11 +64,11 @@ type ConnOptions struct {
 	// the frame has arrived. A sender that does not read learns of it only
 	// when a later write fails on the connection the peer closed, and then
 	// sees 1006 rather than 1009 if the close frame was lost with it. Over
-	// HTTP/2 a client whose write is still sending the refused message
-	// sees 1006 as well: the server ends the stream right after its close
-	// frame, the client's transport then stops the request body, and the
-	// failed write ends the connection before the close frame is read.
-	// Agree on limits up front when messages may be large.
+	// HTTP/2 the server ends the stream right after its close frame, so a
+	// client still sending the refused message has its Write fail with
+	// 1006; its next Read still reports the server's 1009 (the connection
+	// waits up to a second for that Read). Agree on limits up front when
+	// messages may be large.
 	ReadLimit int64
 
 	// SkipUTF8Validation turns off the check that text messages and close

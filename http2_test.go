@@ -1183,6 +1183,40 @@ func TestHTTP2LimitsAndHeartbeat(t *testing.T) {
 				t.Errorf("client Read: %v (code %d), want a close with 1009", err, code)
 			}
 		})
+		t.Run("read limit mid-write", func(t *testing.T) {
+			c, _, err := dialTest(t, ctx, srv.url, &dopts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Far more than HTTP/2's flow-control windows: the server
+			// refuses the message while the client is still sending it.
+			werr := c.Write(ctx, MessageBinary, payload(3, 4<<20))
+			if err := <-serverErr; !errors.Is(err, ErrMessageTooBig) {
+				t.Errorf("server Read: %v, want ErrMessageTooBig", err)
+			}
+			_, _, err = c.Read(ctx)
+			if code := CloseStatus(err); code != StatusMessageTooBig {
+				t.Errorf("client Read after Write (%v): %v (code %d), want a close with 1009", werr, err, code)
+			}
+		})
+		t.Run("read limit mid-write, no read", func(t *testing.T) {
+			c, _, err := dialTest(t, ctx, srv.url, &dopts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			werr := c.Write(ctx, MessageBinary, payload(3, 4<<20))
+			if code := CloseStatus(werr); code != StatusAbnormalClosure {
+				t.Errorf("client Write: %v (code %d), want 1006", werr, code)
+			}
+			<-serverErr
+			// Nothing reads the server's close frame: the connection
+			// lingers for it a second, not CloseTimeout.
+			select {
+			case <-c.Done():
+			case <-time.After(DefaultCloseTimeout):
+				t.Fatal("the connection outlived CloseTimeout after its write failed")
+			}
+		})
 		t.Run("heartbeat", func(t *testing.T) {
 			c, _, err := dialTest(t, ctx, srv.url, &dopts)
 			if err != nil {

@@ -3,6 +3,7 @@ package websocket
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -132,8 +133,37 @@ func (c *Conn) frameError(written bool, err error) error {
 	} else {
 		err = wrapError("websocket: failed to write frame", err)
 	}
+	if c.requestEnded(err) {
+		return err
+	}
 	c.closeNow(endCauseOf(err))
 	return err
+}
+
+// requestEnded handles a client's write over HTTP/2 that failed because
+// the transport let go of the request body: the server ended the stream,
+// as it does right after its close frame when it refuses a message (over
+// ReadLimit) that the client is still sending. The response may still
+// hold that close frame, and closing now would discard it, leaving 1006
+// where the server said 1009. So the read side gets to read it: the
+// connection ends once a read has taken the close frame (the answer to it
+// fails the same way and lands here), or after a second (CloseTimeout if
+// shorter) when nothing reads: as long as a failing connection lingers
+// for the peer (see fail). Later writes fail as this one did.
+func (c *Conn) requestEnded(err error) bool {
+	if !c.client || !errors.Is(err, errRequestEnded) {
+		return false
+	}
+	c.closeMu.Lock()
+	seen := c.peerCloseSeen
+	c.closeMu.Unlock()
+	if seen {
+		// The server's close frame was read; ours cannot follow it.
+		c.closeNow(c.endCause())
+	} else {
+		c.armEndTimerAfter(min(maxLinger, c.opts.closeTimeout()), err)
+	}
+	return true
 }
 
 // errWriteCut is what calls report after a write, stopped by its ctx or

@@ -131,9 +131,9 @@ func (n *netConn) Read(p []byte) (int, error) {
 			}
 			n.reader = r
 		}
-		// The message reader keeps the ctx it was made with; this call's
-		// deadline applies.
-		n.reader.(*messageReader).ctx = ctx
+		// The message's reader keeps the ctx it was made with; this
+		// call's deadline applies.
+		n.reader.(*readHandle).ctx = ctx
 		k, err := n.reader.Read(p)
 		if err == io.EOF {
 			n.reader = nil

@@ -15,23 +15,74 @@ import (
 // streamed ones (Reader), on top of the message state kept in the reader
 // (reader.go holds the buffer and the protocol core that feeds it).
 
-// messageReader is the io.Reader returned by Conn.Reader.
+// messageReader streams the connection's Reader messages, one at a time,
+// each reached through its own readHandle.
 type messageReader struct {
-	r   *reader
-	ctx context.Context
+	r *reader
 	// replayed is how much of partial (what a ReadAppend its ctx cut off
 	// kept) the reader has returned, while it returns that before the
 	// rest of the message; -1 otherwise.
 	replayed int
+	cur      *readHandle  // the handle of the message being read, if any
+	handles  []readHandle // not yet handed out, each used for one message only
+}
+
+// readHandle is the io.Reader of one message, as Conn.Reader returns it.
+// Handles are never reused: one kept past the next Read or Reader must not
+// reach the next message. So they come from batches, as a Writer's do:
+// one allocation per handleBatch messages.
+type readHandle struct {
+	m   *messageReader
+	ctx context.Context
+	// stale is what Read returns once a later Read or Reader took the
+	// connection on: io.EOF if this message had been read to its end (its
+	// io.EOF returned), errReaderStale otherwise.
+	stale error
+}
+
+// errReaderStale is what the reader of a message returns when it is read
+// after a later Read or Reader call discarded the rest of its message.
+var errReaderStale = errors.New("websocket: message reader used after the next Read or Reader call, which discarded the rest of its message")
+
+// handle returns a fresh handle for the message just begun; the caller
+// retired the one before it.
+func (m *messageReader) handle(ctx context.Context) *readHandle {
+	if len(m.handles) == 0 {
+		m.handles = make([]readHandle, handleBatch)
+	}
+	h := &m.handles[0]
+	m.handles = m.handles[1:]
+	h.m, h.ctx = m, ctx
+	m.cur = h
+	return h
+}
+
+// retire cuts the current handle from the connection, before a Read or
+// Reader starts on the next message; the caller holds the read lock.
+func (m *messageReader) retire() {
+	h := m.cur
+	if h == nil {
+		return
+	}
+	m.cur = nil
+	if m.r.inMessage && !m.r.unclaimed {
+		h.stale = errReaderStale
+	} else {
+		h.stale = io.EOF
+	}
 }
 
 // Read reads the message's payload; it returns io.EOF after the last byte.
-func (m *messageReader) Read(p []byte) (int, error) {
+func (h *readHandle) Read(p []byte) (int, error) {
+	m := h.m
 	c := m.r.c
-	if err := c.lockRead(m.ctx); err != nil {
+	if err := c.lockRead(h.ctx); err != nil {
 		return 0, err
 	}
 	defer c.unlockRead()
+	if m.cur != h {
+		return 0, h.stale
+	}
 	if m.r.cut {
 		return 0, errMessageCut
 	}
@@ -49,7 +100,7 @@ func (m *messageReader) Read(p []byte) (int, error) {
 			return n, nil
 		}
 	}
-	return m.r.read(m.ctx, p)
+	return m.r.read(h.ctx, p)
 }
 
 // replayPartial copies into p what a ReadAppend cut off by its ctx kept
@@ -75,7 +126,9 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 // streams a message as it arrives, a compressed one inflated piece by
 // piece as it is read. It is
 // valid until the next call to Read or Reader; a message not read to its
-// end is discarded by that call.
+// end is discarded by that call. A reader read after that returns io.EOF
+// if its message had been read to the end, and an error saying the rest
+// was discarded otherwise: it never reaches the next message.
 //
 // ctx bounds the wait and every Read on the returned reader. When ctx ends
 // while waiting, the connection stays usable: nothing is lost.
@@ -88,6 +141,7 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	if r.msgReader == nil {
 		r.msgReader = &messageReader{r: r, replayed: -1} // kept; a connection that never calls Reader does not carry it
 	}
+	r.msgReader.retire()
 	if r.resume {
 		// A ReadAppend cut off by its ctx kept the start of this message:
 		// the reader returns it first, then the rest.
@@ -96,8 +150,7 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 	} else if err := r.begin(ctx); err != nil {
 		return 0, nil, err
 	}
-	r.msgReader.ctx = ctx
-	return MessageType(r.msgOp), r.msgReader, nil
+	return MessageType(r.msgOp), r.msgReader.handle(ctx), nil
 }
 
 // ReadAppend waits for the next data message and appends its payload to
@@ -295,6 +348,9 @@ func (r *reader) readDirect(ctx context.Context, p []byte) (int, error) {
 
 // readMessage is ReadAppend for the holder of readMu.
 func (r *reader) readMessage(ctx context.Context, dst []byte) (MessageType, []byte, error) {
+	if r.msgReader != nil {
+		r.msgReader.retire()
+	}
 	r.hold()
 	if !r.inMessage && !r.resume && !r.unclaimed && r.err == nil {
 		if typ, out, ok, err := r.readWhole(ctx, dst); ok {

@@ -39,8 +39,8 @@ const (
 	DefaultReadLimit = 32 << 20
 	// DefaultCloseTimeout bounds the closing handshake in Close.
 	DefaultCloseTimeout = 5 * time.Second
-	// DefaultWriteBufferSize is the size of the write buffer, which is also
-	// the fragment size of a Writer.
+	// DefaultWriteBufferSize is the size of the write buffer, which also
+	// sets the fragment size of a Writer (see WriteBufferSize).
 	DefaultWriteBufferSize = 4096
 )
 
@@ -81,7 +81,9 @@ type ConnOptions struct {
 	CloseTimeout time.Duration
 
 	// WriteBufferSize is the size of the pooled buffer frames are assembled
-	// in, and the size of the fragments a Writer sends. Larger values mean
+	// in. It sets the size of the fragments a Writer sends: the buffer
+	// holds the frame's header too, so a buffered fragment carries up to
+	// WriteBufferSize-14 bytes of payload (4082 by default). Larger values mean
 	// fewer frames and syscalls for big messages and more memory per busy
 	// connection. Zero means DefaultWriteBufferSize; the minimum is 256.
 	WriteBufferSize int

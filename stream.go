@@ -11,9 +11,11 @@ import (
 // permessage-deflate was negotiated.
 
 // Writer returns a writer for one message of type typ. Bytes written are
-// buffered and sent as a fragment each time the buffer (WriteBufferSize)
-// fills; a Write of at least WriteBufferSize bytes into an empty buffer
-// goes out as one fragment of its own, uncopied. Close sends the final
+// buffered and sent as a fragment each time the buffer (WriteBufferSize,
+// less 14 bytes kept for the frame's header) fills; on a server's side a
+// Write of at least WriteBufferSize bytes into an empty buffer goes out
+// as one fragment of its own, uncopied (a client masks a copy, a buffer
+// at a time). Close sends the final
 // fragment, which is empty when nothing is left in the buffer. Until
 // Close, other data messages wait; pings, pongs and close frames may
 // still go out between fragments. The writer must be closed, or the

@@ -10,10 +10,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/wstest"
 )
 
 // TestStaleWriterWrite: a Writer kept past its Close must not write into
@@ -337,4 +340,86 @@ func TestWriterCutByOwnClose(t *testing.T) {
 			t.Errorf("Close: %v, want the handshake completed", err)
 		}
 	})
+}
+
+// TestWriterFragmentSize: a Writer's buffered fragments carry
+// WriteBufferSize less the 14 bytes kept for the header, as its godoc says,
+// and a server's Write of WriteBufferSize bytes or more into an empty
+// buffer goes out as one fragment of its own.
+func TestWriterFragmentSize(t *testing.T) {
+	for _, size := range []int{0, 256, 1000} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			c, br := acceptRaw(t, &AcceptOptions{ConnOptions: ConnOptions{WriteBufferSize: size}})
+			bufSize := size
+			if bufSize == 0 {
+				bufSize = DefaultWriteBufferSize
+			}
+			room := bufSize - 14
+			ctx := testCtx(t)
+			w, err := c.Writer(ctx, MessageBinary)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				w.Write(make([]byte, bufSize)) // into an empty buffer: whole
+				for range 2*room + 1 {
+					w.Write([]byte{1}) // small writes: buffered
+				}
+				w.Close() // the final fragment, with the last byte
+			}()
+			var got []int64
+			for {
+				op, _, n, err := readWire(br)
+				if err != nil {
+					t.Fatalf("after frames %v: %v", got, err)
+				}
+				got = append(got, n)
+				if op != opContinuation && op != opBinary {
+					t.Fatalf("frames %v, then opcode %d", got, op)
+				}
+				if n == 1 || len(got) == 10 {
+					break
+				}
+			}
+			want := []int64{int64(bufSize), int64(room), int64(room), 1}
+			if !slices.Equal(got, want) {
+				t.Fatalf("fragment sizes %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// acceptRaw accepts a connection from a hand-driven client and returns the
+// server's Conn and a reader of what it sends.
+func acceptRaw(t *testing.T, opts *AcceptOptions) (*Conn, *bufio.Reader) {
+	t.Helper()
+	wstest.CheckLeaks(t)
+	accepted := make(chan *Conn, 1)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, opts)
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}))
+	t.Cleanup(ts.Close)
+	nc, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(nc)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v", err)
+	}
+	c := <-accepted
+	if c == nil {
+		t.Fatal("Accept failed")
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return c, br
 }

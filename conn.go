@@ -89,9 +89,13 @@ type ConnOptions struct {
 	WriteBufferSize int
 
 	// PingInterval, when positive, turns on a heartbeat: a ping is sent
-	// after every PingInterval without any frame received, and if no
-	// frame arrives within PingTimeout afterwards the connection is
-	// considered dead and closed. PingTimeout defaults to PingInterval.
+	// after every PingInterval without any frame received, and if nothing
+	// arrives within PingTimeout afterwards the connection is considered
+	// dead and closed (1001). Part of a frame counts: a peer sending one
+	// long frame slowly, which cannot answer a ping until the frame ends,
+	// is alive for as long as its bytes keep coming, whatever reads them
+	// (Read, Reader, a Poller). Bound a slow peer with ReadLimit and the
+	// ctx of your reads. PingTimeout defaults to PingInterval.
 	// The heartbeat needs no extra goroutine while the connection is idle.
 	PingInterval time.Duration
 	PingTimeout  time.Duration

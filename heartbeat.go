@@ -8,8 +8,12 @@ import (
 	"time"
 )
 
-// noteFrame records that a frame arrived, for the heartbeat. Without one
-// it costs nothing: the counter is an atomic the hot path can skip.
+// noteFrame records that a frame, or a part of a frame's payload, arrived,
+// for the heartbeat: a peer sending a long frame slowly is alive, on every
+// read path alike (the decoder's events come a piece of payload at a time,
+// and a read straight into the caller's buffer notes its own). Without a
+// heartbeat it costs nothing: the counter is an atomic the hot path can
+// skip.
 func (c *Conn) noteFrame() {
 	if hb := c.heartbeat(); hb != nil {
 		hb.activity.Add(1)
@@ -33,8 +37,8 @@ type heartbeat struct {
 	mu    sync.Mutex // guards timer, which the first tick may race to use
 	timer *time.Timer
 	last  uint64 // activity seen at the previous tick
-	// activity counts frames received; noteFrame skips it without a
-	// heartbeat.
+	// activity counts frames and pieces of payload received; noteFrame
+	// skips it without a heartbeat.
 	activity atomic.Uint64
 	stop     atomic.Bool
 }

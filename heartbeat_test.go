@@ -3,6 +3,7 @@ package websocket
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -87,4 +88,81 @@ func TestCloseTimeoutWithSilentPeer(t *testing.T) {
 			t.Fatal("TCP not closed after the timeout")
 		}
 	})
+}
+
+// TestHeartbeatCountsPartOfAFrame: a peer sending one long frame slowly
+// cannot answer a ping before the frame ends, yet it is alive while its
+// bytes keep coming, whatever reads them; once they stop, the heartbeat
+// closes the connection as for any silent peer. A read straight into the
+// caller's buffer (Read of a large frame, a Reader with a large buffer)
+// used to count nothing, so such a peer was closed mid-frame there and
+// kept elsewhere.
+func TestHeartbeatCountsPartOfAFrame(t *testing.T) {
+	tests := []struct {
+		name string
+		read func(c *Conn) error
+	}{
+		{
+			name: "Read",
+			read: func(c *Conn) error {
+				_, _, err := c.Read(context.Background())
+				return err
+			},
+		},
+		{
+			name: "Reader, 32 KiB reads",
+			read: func(c *Conn) error { return readAllWith(c, 32<<10) },
+		},
+		{
+			name: "Reader, 512-byte reads",
+			read: func(c *Conn) error { return readAllWith(c, 512) },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				peer, b := net.Pipe()
+				server := newConn(b, false, &ConnOptions{PingInterval: 10 * time.Second, PingTimeout: 5 * time.Second}, "", nil, nil)
+				defer server.CloseNow()
+				go io.Copy(io.Discard, peer) // takes the pings, never answers
+				readErr := make(chan error, 1)
+				go func() { readErr <- tt.read(server) }()
+				// A masked binary frame of 1 MiB (a zero key leaves the
+				// payload as sent), then 4 KiB every 3 seconds for a minute.
+				peer.Write([]byte{0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0})
+				for range 20 {
+					time.Sleep(3 * time.Second)
+					if _, err := peer.Write(make([]byte, 4096)); err != nil {
+						t.Fatalf("the server stopped reading a peer whose bytes kept coming: %v", err)
+					}
+				}
+				stopped := time.Now()
+				err := <-readErr
+				if !errors.Is(err, ErrHeartbeatTimeout) {
+					t.Fatalf("read: %v, want ErrHeartbeatTimeout", err)
+				}
+				// The heartbeat looks for activity every PingInterval, so
+				// the ping goes out one to two intervals after the last
+				// byte, and the end PingTimeout after that.
+				if d := time.Since(stopped); d < 15*time.Second || d > 25*time.Second {
+					t.Fatalf("silent peer closed %v after its last byte, want 15s to 25s", d)
+				}
+				peer.Close()
+			})
+		})
+	}
+}
+
+// readAllWith reads the next message through a Reader, buf bytes at a time.
+func readAllWith(c *Conn, size int) error {
+	_, r, err := c.Reader(context.Background())
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, size)
+	for {
+		if _, err := r.Read(buf); err != nil {
+			return err
+		}
+	}
 }

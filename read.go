@@ -342,6 +342,7 @@ func (r *reader) readDirect(ctx context.Context, p []byte) (int, error) {
 	if err != nil {
 		return 0, r.failDecode(ctx, err)
 	}
+	r.c.noteFrame() // payload arrived: the peer is alive, as on every other path
 	r.last = ev.Last
 	return n, nil
 }

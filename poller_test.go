@@ -989,3 +989,44 @@ func waitForRoomWaiter(t *testing.T, c *Conn) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestPollerCloseFromCallbackAfterLargeWrite: a callback that writes more
+// than WriteQueueLimit (Write queues it and returns nil) and then calls
+// Close: the close frame goes in behind the queued reply, and the peer
+// reads the reply and then the close code. Close used to fail with
+// ErrWriteQueueFull, as a data write from the loop does, and drop the
+// connection with the reply unsent.
+func TestPollerCloseFromCallbackAfterLargeWrite(t *testing.T) {
+	for _, mode := range pollerModeNames {
+		t.Run(mode, func(t *testing.T) {
+			reply := make([]byte, 8<<20)
+			errs := make(chan error, 2)
+			srv := newPollerServer(t, mode, nil, &PollerOptions{
+				Loops:           1,
+				WriteQueueLimit: 64 << 10,
+				OnMessage: func(c *Conn, _ MessageType, _ []byte) {
+					errs <- c.Write(context.Background(), MessageBinary, reply)
+					errs <- c.Close(4000, "bye")
+				},
+			})
+			client := srv.dial(t, &DialOptions{ConnOptions: ConnOptions{ReadLimit: -1}})
+			ctx := testCtx(t)
+			if err := client.Write(ctx, MessageText, []byte("go")); err != nil {
+				t.Fatal(err)
+			}
+			_, got, err := client.Read(ctx)
+			if err != nil || len(got) != len(reply) {
+				t.Fatalf("client read %d bytes, %v; want the %d-byte reply", len(got), err, len(reply))
+			}
+			if _, _, err := client.Read(ctx); CloseStatus(err) != 4000 {
+				t.Fatalf("client read after the reply: %v, want a close with 4000", err)
+			}
+			if err := <-errs; err != nil {
+				t.Errorf("callback's Write: %v", err)
+			}
+			if err := <-errs; err != nil {
+				t.Errorf("callback's Close: %v", err)
+			}
+		})
+	}
+}

@@ -74,15 +74,15 @@ func (q *outQueue) waiting() *queueWaits {
 // send writes bufs, one frame or whole control frames, without waiting:
 // what the socket does not take is queued. isClose marks a close frame,
 // reported written (Conn.closeFrameWritten) once it has all gone out.
+// It takes whatever it is given: the limit on data frames is the
+// caller's (writer.send), and control frames, at most a few hundred
+// bytes, always go in behind the data, so that a close follows what
+// Write accepted before it.
 func (q *outQueue) send(c *Conn, isClose bool, bufs [][]byte) (written bool, err error) {
 	q.mu.Lock()
 	if c.isClosed() {
 		q.mu.Unlock()
 		return false, c.errAfterClose()
-	}
-	if int(q.queued.Load()) > c.queueLimit() && c.onServingGoroutine() {
-		q.mu.Unlock()
-		return false, ErrWriteQueueFull
 	}
 	if q.queued.Load() == 0 {
 		if q.batch && totalLen(bufs) <= batchBufSize {

@@ -57,8 +57,14 @@ func (w *writer) init(c *Conn) {
 // send writes bufs to the network as one frame. Written reports whether any
 // byte went out, in which case an error leaves the stream broken.
 func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err error) {
-	if w.queue.Load() != nil {
-		return w.queue.Load().send(w.c, false, bufs)
+	if q := w.queue.Load(); q != nil {
+		// The loop cannot wait for room it alone makes. Checked outside
+		// q.mu: only other writers can change the count meanwhile, and
+		// only by adding to it.
+		if int(q.queued.Load()) > w.c.queueLimit() && w.c.onServingGoroutine() {
+			return false, ErrWriteQueueFull
+		}
+		return q.send(w.c, false, bufs)
 	}
 	stop := w.intr.Watch(ctx, w.c.nc, xsync.Write)
 	var n int64

@@ -203,8 +203,10 @@ func (p *Poller) Len() int {
 // Close closes every connection the poller serves with CloseNow (OnClose
 // is still called for each), stops the loops and waits for them. For a
 // graceful end, close the connections first, for example with
-// Group.Shutdown. Close waits for the callbacks to return, so it must not
-// be called from OnMessage or OnClose.
+// Group.Shutdown. Called from a callback (OnMessage or OnClose) of this
+// Poller, Close does the same but cannot wait for the callbacks, as the
+// caller is one: it returns once the connections are closed and the loops
+// told to stop, and the remaining OnClose calls follow.
 func (p *Poller) Close() error {
 	p.mu.Lock()
 	if p.closed {
@@ -220,12 +222,31 @@ func (p *Poller) Close() error {
 	// A connection that a loop registers after this sees p.closed and
 	// closes itself (register).
 	conns = p.loopConns(conns)
+	inCallback := p.inCallback(conns)
 	for _, c := range conns {
 		c.CloseNow()
 	}
 	p.stopLoops()
-	p.wg.Wait()
+	if !inCallback {
+		p.wg.Wait() // a callback calling Close would wait for itself
+	}
 	return nil
+}
+
+// inCallback reports whether the caller is one of p's loops or the
+// goroutine of one of conns, the connections it serves: where its
+// callbacks run.
+func (p *Poller) inCallback(conns []*Conn) bool {
+	g := goid()
+	if p.onLoop(g) {
+		return true
+	}
+	for _, c := range conns {
+		if ev := c.ev.Load(); ev != nil && ev.g.Load() == g {
+			return true
+		}
+	}
+	return false
 }
 
 // finish reports the end of c to the application, once.

@@ -209,8 +209,37 @@ func (t *HTTP2Transport) release(pc *h2Conn) {
 	}
 	t.mu.Unlock()
 	if last {
-		pc.cc.Close()
+		go pc.cc.Close() // lingers: see lingerConn
 	}
+}
+
+// lingerTimeout bounds how long the end of a client's HTTP/2 connection
+// waits for the server to close its side.
+const lingerTimeout = time.Second
+
+// lingerConn is the TCP connection under a client's HTTP/2 connection.
+// Its first Close ends our direction of the stream, then reads and drops
+// what the server still sends until the server closes too (at most
+// lingerTimeout), and only then closes. A socket closed with unread
+// input is reset, and the reset makes the server's kernel drop what the
+// server had not read yet: the last messages of the last WebSocket on the
+// connection, which CloseNow had seen the transport send. A later Close
+// (the transport's read loop ending meanwhile) waits for the first.
+type lingerConn struct {
+	net.Conn
+	once   sync.Once
+	closed error
+}
+
+func (c *lingerConn) Close() error {
+	c.once.Do(func() {
+		if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			c.Conn.SetReadDeadline(time.Now().Add(lingerTimeout))
+			io.Copy(io.Discard, c.Conn)
+		}
+		c.closed = c.Conn.Close()
+	})
+	return c.closed
 }
 
 // dialH2 connects to the server (through the proxy, if any) and starts
@@ -233,6 +262,7 @@ func dialH2(ctx context.Context, key h2Key, req *http.Request, opts *DialOptions
 		return nil, nil, err
 	}
 	pc := &h2Conn{key: key, local: nc.LocalAddr(), remote: nc.RemoteAddr()}
+	nc = &lingerConn{Conn: nc}
 	if key.scheme == "https" {
 		tc, err := tlsHandshakeH2(ctx, nc, req.URL.Hostname(), opts.TLSConfig)
 		if err != nil {

@@ -1435,3 +1435,44 @@ func waitForBlockedWrite(t *testing.T, c *Conn) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestHTTP2ClientCloseNowLastStream: messages a client wrote before
+// CloseNow reach the server even when its WebSocket was the last stream
+// on the HTTP/2 connection, which is then closed too. Closing the socket
+// with the server's frames unread sent a reset, and the server lost what
+// it had not yet read of the last messages (most runs lost some).
+func TestHTTP2ClientCloseNowLastStream(t *testing.T) {
+	h2Modes(t, func(t *testing.T, useTLS bool) {
+		wstest.CheckLeaks(t)
+		got := make(chan int, 1)
+		srv := newH2Server(t, useTLS, h2Handler(t, nil, func(c *Conn, r *http.Request) {
+			n := 0
+			for {
+				if _, _, err := c.Read(context.Background()); err != nil {
+					got <- n
+					return
+				}
+				n++
+			}
+		}))
+		dopts := srv.dopts
+		dopts.HTTP2 = new(HTTP2Transport)
+		ctx := testCtx(t)
+		const messages = 5
+		for i := range 20 {
+			c, _, err := dialTest(t, ctx, srv.url, &dopts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range messages {
+				if err := c.Write(ctx, MessageBinary, make([]byte, 100_000)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.CloseNow()
+			if n := <-got; n != messages {
+				t.Fatalf("run %d: the server read %d of the %d messages written before CloseNow", i, n, messages)
+			}
+		}
+	})
+}

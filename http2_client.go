@@ -225,15 +225,19 @@ const lingerTimeout = time.Second
 // server had not read yet: the last messages of the last WebSocket on the
 // connection, which CloseNow had seen the transport send. A later Close
 // (the transport's read loop ending meanwhile) waits for the first.
+// Until HTTP/2 is agreed (linger, set before the transport starts), it
+// closes at once: a TLS handshake that chose HTTP/1.1 hands the
+// connection to an ordinary Conn.
 type lingerConn struct {
 	net.Conn
+	linger bool
 	once   sync.Once
 	closed error
 }
 
 func (c *lingerConn) Close() error {
 	c.once.Do(func() {
-		if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok && c.linger && cw.CloseWrite() == nil {
 			c.Conn.SetReadDeadline(time.Now().Add(lingerTimeout))
 			io.Copy(io.Discard, c.Conn)
 		}
@@ -262,7 +266,8 @@ func dialH2(ctx context.Context, key h2Key, req *http.Request, opts *DialOptions
 		return nil, nil, err
 	}
 	pc := &h2Conn{key: key, local: nc.LocalAddr(), remote: nc.RemoteAddr()}
-	nc = &lingerConn{Conn: nc}
+	lc := &lingerConn{Conn: nc}
+	nc = lc
 	if key.scheme == "https" {
 		tc, err := tlsHandshakeH2(ctx, nc, req.URL.Hostname(), opts.TLSConfig)
 		if err != nil {
@@ -270,10 +275,12 @@ func dialH2(ctx context.Context, key h2Key, req *http.Request, opts *DialOptions
 			return nil, nil, err
 		}
 		if tc.ConnectionState().NegotiatedProtocol != http2.NextProtoTLS {
-			return nil, tc, nil
+			return nil, tc, nil // HTTP/1.1: its Conn closes as any other
 		}
+		lc.linger = true
 		nc = tc
 	} else {
+		lc.linger = true
 		pc.h2c = &h2cConn{Conn: nc}
 		nc = pc.h2c
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall/js"
 	"testing"
 	"time"
 
@@ -527,4 +528,27 @@ func countGoroutinesJS() int {
 		}
 	}
 	return n
+}
+
+// TestBrowserDialErrorWithoutClose: a WebSocket that fires error and no
+// close event, as Node's does when it refuses a handshake, fails Dial at
+// once rather than leave it to wait out its ctx.
+func TestBrowserDialErrorWithoutClose(t *testing.T) {
+	global := js.Global()
+	saved := global.Get("WebSocket")
+	defer global.Set("WebSocket", saved)
+	global.Call("eval", `globalThis.WebSocket = function(url, protocols) {
+		this.close = function() {};
+		setTimeout(() => this.onerror({type: "error"}), 0);
+	}; undefined`)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, _, err := Dial(ctx, "ws://127.0.0.1:1/", nil)
+	if err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Dial: %v, want the connection refused at once", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Dial failed after %v", d)
+	}
 }

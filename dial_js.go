@@ -167,9 +167,11 @@ func openJSSocket(ctor js.Value, url string, protocols []string, b *browserConn)
 	s.on("close", func(ev js.Value) {
 		b.closeEvent(ev.Get("code").Int(), ev.Get("reason").String())
 	})
-	// An error event is always followed by a close event, which says all
-	// a page may know.
-	s.on("error", func(js.Value) {})
+	// Browsers follow an error event with a close event, code 1006, which
+	// says all a page may know. Node's WebSocket may fire error alone (a
+	// handshake it refused), so error ends the connection as that close
+	// would; the close event, if it comes, then finds it ended.
+	s.on("error", func(js.Value) { b.closeEvent(int(StatusAbnormalClosure), "") })
 	return s, nil
 }
 

@@ -14,8 +14,12 @@ import (
 // broke the protocol or a limit, did not answer the heartbeat in time
 // (Err is ErrHeartbeatTimeout), or sent a NetConn a message of the other
 // type. Code went out in a close frame (where the connection still
-// allowed it) and the TCP connection was closed. CloseStatus reports -1
-// for it: it is the code this side sent, not one the peer did.
+// allowed it) and the TCP connection was closed. A Read failing on a
+// violation by the peer returns once the peer has closed its side, or at
+// most a second after the close frame: it reads and drops what the peer
+// still sends meanwhile, as closing a socket with unread input would
+// reset it and could lose the close frame on its way. CloseStatus reports -1 for it: it is the code this side
+// sent, not one the peer did.
 type ProtocolError struct {
 	Code   StatusCode
 	Reason string

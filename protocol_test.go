@@ -58,24 +58,33 @@ func rawClientExt(t *testing.T, opts *AcceptOptions, extensions string) (*rawPee
 		}
 	}))
 	t.Cleanup(ts.Close)
-	nc, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	ext := ""
+	if extensions != "" {
+		ext = "Sec-WebSocket-Extensions: " + extensions + "\r\n"
+	}
+	nc, br := rawHandshake(t, ts.URL, ext)
+	return &rawPeer{t: t, nc: nc, br: br}, errc
+}
+
+// rawHandshake connects to the HTTP server at url, sends an upgrade
+// request with the extra header lines given, and returns the connection
+// past the 101 and a reader of what follows it.
+func rawHandshake(t *testing.T, url, extra string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	nc, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	ext := ""
-	if extensions != "" {
-		ext = "Sec-WebSocket-Extensions: " + extensions + "\r\n"
-	}
 	io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"+ext+"\r\n")
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"+extra+"\r\n")
 	br := bufio.NewReader(nc)
 	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != 101 {
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("handshake: %v %v", resp, err)
 	}
-	return &rawPeer{t: t, nc: nc, br: br}, errc
+	return nc, br
 }
 
 // frame encodes a frame; masked frames use a fixed non-zero key.

@@ -404,18 +404,7 @@ func acceptRaw(t *testing.T, opts *AcceptOptions) (*Conn, *bufio.Reader) {
 		accepted <- c
 	}))
 	t.Cleanup(ts.Close)
-	nc, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	br := bufio.NewReader(nc)
-	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("handshake: %v", err)
-	}
+	_, br := rawHandshake(t, ts.URL, "")
 	c := <-accepted
 	if c == nil {
 		t.Fatal("Accept failed")

@@ -34,10 +34,10 @@ type messageReader struct {
 type readHandle struct {
 	m   *messageReader
 	ctx context.Context
-	// stale is what Read returns once a later Read or Reader took the
-	// connection on: io.EOF if this message had been read to its end (its
-	// io.EOF returned), errReaderStale otherwise.
-	stale error
+	// cut is set when a later Read or Reader took the connection on
+	// before this message was read to its end (its io.EOF returned):
+	// Read then returns errReaderStale rather than io.EOF.
+	cut bool
 }
 
 // errReaderStale is what the reader of a message returns when it is read
@@ -65,11 +65,7 @@ func (m *messageReader) retire() {
 		return
 	}
 	m.cur = nil
-	if m.r.inMessage && !m.r.unclaimed {
-		h.stale = errReaderStale
-	} else {
-		h.stale = io.EOF
-	}
+	h.cut = m.r.inMessage && !m.r.unclaimed
 }
 
 // Read reads the message's payload; it returns io.EOF after the last byte.
@@ -81,7 +77,10 @@ func (h *readHandle) Read(p []byte) (int, error) {
 	}
 	defer c.unlockRead()
 	if m.cur != h {
-		return 0, h.stale
+		if h.cut {
+			return 0, errReaderStale
+		}
+		return 0, io.EOF
 	}
 	if m.r.cut {
 		return 0, errMessageCut

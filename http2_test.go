@@ -1183,22 +1183,50 @@ func TestHTTP2LimitsAndHeartbeat(t *testing.T) {
 				t.Errorf("client Read: %v (code %d), want a close with 1009", err, code)
 			}
 		})
-		t.Run("read limit mid-write", func(t *testing.T) {
-			c, _, err := dialTest(t, ctx, srv.url, &dopts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Far more than HTTP/2's flow-control windows: the server
-			// refuses the message while the client is still sending it.
-			werr := c.Write(ctx, MessageBinary, payload(3, 4<<20))
-			if err := <-serverErr; !errors.Is(err, ErrMessageTooBig) {
-				t.Errorf("server Read: %v, want ErrMessageTooBig", err)
-			}
-			_, _, err = c.Read(ctx)
-			if code := CloseStatus(err); code != StatusMessageTooBig {
-				t.Errorf("client Read after Write (%v): %v (code %d), want a close with 1009", werr, err, code)
-			}
-		})
+		// Far more than HTTP/2's flow-control windows: the server refuses
+		// the message while the client is still sending it.
+		big := payload(3, 4<<20)
+		writes := []struct {
+			name  string
+			write func(c *Conn) error
+		}{
+			{
+				name:  "Write",
+				write: func(c *Conn) error { return c.Write(ctx, MessageBinary, big) },
+			},
+			{
+				name: "Writer",
+				write: func(c *Conn) error {
+					w, err := c.Writer(ctx, MessageBinary)
+					if err != nil {
+						return err
+					}
+					for p := big; len(p) > 0 && err == nil; p = p[min(1000, len(p)):] {
+						_, err = w.Write(p[:min(1000, len(p))])
+					}
+					if cerr := w.Close(); err == nil {
+						err = cerr
+					}
+					return err
+				},
+			},
+		}
+		for _, wr := range writes {
+			t.Run("read limit mid-"+wr.name, func(t *testing.T) {
+				c, _, err := dialTest(t, ctx, srv.url, &dopts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				werr := wr.write(c)
+				if err := <-serverErr; !errors.Is(err, ErrMessageTooBig) {
+					t.Errorf("server Read: %v, want ErrMessageTooBig", err)
+				}
+				_, _, err = c.Read(ctx)
+				if code := CloseStatus(err); code != StatusMessageTooBig {
+					t.Errorf("client Read after %s (%v): %v (code %d), want a close with 1009", wr.name, werr, err, code)
+				}
+			})
+		}
 		t.Run("read limit mid-write, no read", func(t *testing.T) {
 			c, _, err := dialTest(t, ctx, srv.url, &dopts)
 			if err != nil {

@@ -297,8 +297,10 @@ func (m *messageWriter) Close() error {
 		// data message may follow on this stream. Once our close frame is
 		// queued none will anyway: the peer drops the message with its
 		// answer, and closing now would cut the closing handshake short.
+		// Nor when an HTTP/2 server ended the stream: the read side
+		// still has its close frame to deliver (Conn.requestEnded).
 		err = wrapError("websocket: message left unfinished", err)
-		if !m.c.isClosed() && !m.c.flags.has(flagCloseQueued) {
+		if !m.c.isClosed() && !m.c.flags.has(flagCloseQueued) && !(m.c.client && errors.Is(err, errRequestEnded)) {
 			m.c.closeNow(endCauseOf(err))
 		}
 	}

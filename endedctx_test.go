@@ -196,6 +196,27 @@ func TestBroadcastWaitsOutAFrameLockPastCtx(t *testing.T) {
 	}
 }
 
+// TestWriteCtxBoundsFrameLockOnPoller: an ordinary Write to a Poller's
+// connection keeps to its ctx while another goroutine holds the frame
+// lock (copying a large frame into the queue can take milliseconds);
+// only Broadcast waits that lock out past its ctx.
+func TestWriteCtxBoundsFrameLockOnPoller(t *testing.T) {
+	var g Group
+	srv := newPollerServer(t, "tcp", &AcceptOptions{Group: &g}, &PollerOptions{Loops: 1})
+	srv.dial(t, nil)
+	waitForServed(t, &g, 1)
+	server := g.snapshot()[0]
+	if err := server.frameMu.lockOrClosed(context.Background(), server); err != nil {
+		t.Fatal(err)
+	}
+	defer server.unlockFrame()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := server.Write(ctx, MessageText, []byte("hi")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Write with the frame lock held: %v, want its ctx's deadline", err)
+	}
+}
+
 // waitForServed waits until g has n members and a Poller's loop serves
 // each, so that their writes never wait.
 func waitForServed(t *testing.T, g *Group, n int) {

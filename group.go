@@ -138,7 +138,9 @@ var ErrSlowConsumer = errors.New("websocket: peer too slow to take a broadcast m
 // it fails with ErrWriteQueueFull and the connection is closed (see
 // Poller). Such a connection is dropped only for that wait for room, or
 // for another goroutine's message that holds up its write past ctx's end
-// (a Writer left open, a large message being compressed).
+// (a Writer left open, a large message being compressed); a wait for
+// another goroutine's frame to be queued, as long as copying it takes,
+// may run past ctx's end instead.
 //
 // The slow-consumer policy: ctx bounds every write. A connection whose
 // write has not completed when ctx ends is dropped. It is failed with
@@ -186,16 +188,18 @@ func (g *Group) Broadcast(ctx context.Context, pm *PreparedMessage) (dropped []*
 			state[i].CompareAndSwap(bcWriting, bcWritten)
 		}()
 	}
+	bctx := broadcastCtx{Context: ctx, frameLock: context.WithoutCancel(ctx)}
 	for _, c := range queued {
 		// Its write never waits for the socket, so ctx ending meanwhile
-		// does not stop it (writePrepared, not WritePrepared).
-		err := c.writePrepared(ctx, pm)
+		// does not stop it (writePrepared, not WritePrepared), nor a wait
+		// for its frame lock (broadcastCtx).
+		err := c.writePrepared(bctx, pm)
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			// It waited past ctx's end: for room its queue had when
 			// writeMayWait looked, or for a message another goroutine
 			// is writing (a Writer's, or one being compressed). The
 			// frame lock alone is waited for past ctx's end, as its
-			// holders never wait for the peer (lockFrameSlow).
+			// holders never wait for the peer (broadcastCtx).
 			dropped = append(dropped, c)
 			dropSlow(c)
 		}

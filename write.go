@@ -391,13 +391,9 @@ func (c *Conn) lockFrameSlow(ctx context.Context) error {
 				return err
 			}
 		}
-		// On a Poller's connection nobody holds the frame lock while
-		// waiting for the peer (a frame goes into the queue; room is
-		// waited for above, before the lock), so the wait is a few
-		// microseconds at most and ctx does not cut it short: a ctx
-		// ending just then must not fail a write, nor make Broadcast drop
-		// a connection that takes its messages.
-		lockCtx = context.Background()
+		if b, ok := ctx.(broadcastCtx); ok {
+			lockCtx = b.frameLock
+		}
 	}
 	if err := c.frameMu.lockOrClosedSlow(lockCtx, c); err != nil {
 		return err
@@ -406,6 +402,19 @@ func (c *Conn) lockFrameSlow(ctx context.Context) error {
 		return c.unlockAfterCloseSent()
 	}
 	return nil
+}
+
+// broadcastCtx is the ctx of Group.Broadcast's write to a connection a
+// Poller's loop serves: its waits are ctx's, except the one for the frame
+// lock, which uses frameLock, a ctx that does not end. On such a
+// connection nobody holds the frame lock while waiting for the peer (a
+// frame goes into the queue; room is waited for before the lock), only
+// for as long as copying a frame into the queue takes, so a ctx ending
+// meanwhile says nothing of the peer and must not get it dropped as too
+// slow. Any other write keeps to its ctx there too.
+type broadcastCtx struct {
+	context.Context
+	frameLock context.Context
 }
 
 // unlockAfterCloseSent releases frameMu, taken to send a data frame after

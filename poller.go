@@ -51,7 +51,10 @@ type Poller struct {
 	n        int                // connections served, for Len
 	blocking map[*Conn]struct{} // those served by a goroutine each; the loops list theirs
 	closed   bool
-	wg       sync.WaitGroup // loops and connections
+	// inOnClose counts, by goroutine id, the OnClose calls under way
+	// (finish): Close must know it is called from one wherever it runs.
+	inOnClose map[uint64]int
+	wg        sync.WaitGroup // loops and connections
 }
 
 // DefaultWriteQueueLimit is the default of PollerOptions.WriteQueueLimit.
@@ -233,12 +236,18 @@ func (p *Poller) Close() error {
 	return nil
 }
 
-// inCallback reports whether the caller is one of p's loops or the
-// goroutine of one of conns, the connections it serves: where its
-// callbacks run.
+// inCallback reports whether the caller is one of p's loops, in an
+// OnClose call, or the goroutine of one of conns, the connections it
+// serves: where its callbacks run.
 func (p *Poller) inCallback(conns []*Conn) bool {
 	g := goid()
 	if p.onLoop(g) {
+		return true
+	}
+	p.mu.Lock()
+	inOnClose := p.inOnClose[g] > 0
+	p.mu.Unlock()
+	if inOnClose {
 		return true
 	}
 	for _, c := range conns {
@@ -259,7 +268,19 @@ func (p *Poller) finish(c *Conn, err error) {
 	delete(p.blocking, c)
 	p.mu.Unlock()
 	if p.opts.OnClose != nil {
+		g := goid()
+		p.mu.Lock()
+		if p.inOnClose == nil {
+			p.inOnClose = make(map[uint64]int)
+		}
+		p.inOnClose[g]++
+		p.mu.Unlock()
 		p.opts.OnClose(c, err)
+		p.mu.Lock()
+		if p.inOnClose[g]--; p.inOnClose[g] == 0 {
+			delete(p.inOnClose, g)
+		}
+		p.mu.Unlock()
 	}
 	p.wg.Done()
 }

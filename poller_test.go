@@ -1031,52 +1031,72 @@ func TestPollerCloseFromCallbackAfterLargeWrite(t *testing.T) {
 	}
 }
 
-// TestPollerCloseFromCallback: Poller.Close called from OnMessage closes
-// every connection and returns, rather than wait for the callback that
-// called it; the loops end once it returns. It used to hang for good.
+// TestPollerCloseFromCallback: Poller.Close called from OnMessage or
+// OnClose closes every connection and returns, rather than wait for the
+// callback that called it; the loops end once it returns. It used to hang
+// for good (from OnClose, on a connection served by a goroutine of its
+// own, after a first fix that knew only OnMessage).
 func TestPollerCloseFromCallback(t *testing.T) {
-	for _, mode := range pollerModeNames {
-		t.Run(mode, func(t *testing.T) {
-			var poller atomic.Pointer[Poller]
-			closeErr := make(chan error, 1)
-			srv := newPollerServer(t, mode, nil, &PollerOptions{
-				Loops: 2,
-				OnMessage: func(c *Conn, _ MessageType, _ []byte) {
-					closeErr <- poller.Load().Close()
-				},
+	for _, from := range []string{"OnMessage", "OnClose"} {
+		for _, mode := range pollerModeNames {
+			t.Run(from+"/"+mode, func(t *testing.T) {
+				var poller atomic.Pointer[Poller]
+				closeErr := make(chan error, 1)
+				closed := make(chan struct{}, 2)
+				callClose := func() {
+					if err := poller.Load().Close(); !errors.Is(err, ErrPollerClosed) {
+						closeErr <- err
+					}
+				}
+				srv := newPollerServer(t, mode, nil, &PollerOptions{
+					Loops: 2,
+					OnMessage: func(*Conn, MessageType, []byte) {
+						if from == "OnMessage" {
+							callClose()
+						}
+					},
+					OnClose: func(*Conn, error) {
+						if from == "OnClose" {
+							callClose()
+						}
+						closed <- struct{}{}
+					},
+				})
+				poller.Store(srv.poller)
+				a := srv.dial(t, nil)
+				b := srv.dial(t, nil)
+				ctx := testCtx(t)
+				for srv.poller.Len() < 2 { // both served before Close
+					if ctx.Err() != nil {
+						t.Fatal("the poller never served both connections")
+					}
+					time.Sleep(time.Millisecond)
+				}
+				if from == "OnMessage" {
+					if err := a.Write(ctx, MessageText, []byte("shut down")); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					a.CloseNow()
+				}
+				select {
+				case err := <-closeErr:
+					if err != nil {
+						t.Fatalf("Close from %s: %v", from, err)
+					}
+				case <-ctx.Done():
+					t.Fatalf("Close from %s never returned", from)
+				}
+				if _, _, err := b.Read(ctx); CloseStatus(err) != StatusAbnormalClosure {
+					t.Errorf("the other client's read: %v, want the end of the connection (1006)", err)
+				}
+				for range 2 {
+					<-closed
+				}
+				if err := srv.poller.Close(); !errors.Is(err, ErrPollerClosed) {
+					t.Errorf("second Close: %v, want ErrPollerClosed", err)
+				}
 			})
-			poller.Store(srv.poller)
-			a := srv.dial(t, nil)
-			b := srv.dial(t, nil)
-			ctx := testCtx(t)
-			for srv.poller.Len() < 2 { // both served before Close
-				if ctx.Err() != nil {
-					t.Fatal("the poller never served both connections")
-				}
-				time.Sleep(time.Millisecond)
-			}
-			if err := a.Write(ctx, MessageText, []byte("shut down")); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case err := <-closeErr:
-				if err != nil {
-					t.Fatalf("Close from a callback: %v", err)
-				}
-			case <-ctx.Done():
-				t.Fatal("Close from a callback never returned")
-			}
-			for i, c := range []*Conn{a, b} {
-				if _, _, err := c.Read(ctx); CloseStatus(err) != StatusAbnormalClosure {
-					t.Errorf("client %d read: %v, want the end of the connection (1006)", i, err)
-				}
-			}
-			for range 2 {
-				srv.nextClosed(t)
-			}
-			if err := srv.poller.Close(); !errors.Is(err, ErrPollerClosed) {
-				t.Errorf("second Close: %v, want ErrPollerClosed", err)
-			}
-		})
+		}
 	}
 }

@@ -66,7 +66,6 @@ func (m *messageReader) retire() {
 	}
 	m.cur = nil
 	h.cut = m.r.inMessage && !m.r.unclaimed
-	h.ctx = context.Background() // its batch must not keep the caller's ctx
 }
 
 // Read reads the message's payload; it returns io.EOF after the last byte.

@@ -248,9 +248,6 @@ func (c *Conn) closeTransport() {
 	c.stopHeartbeat()
 	c.closeMu.Lock()
 	c.flags.set(flagClosed)
-	if ch := c.closed.Load(); ch != nil {
-		close(*ch)
-	}
 	nc := c.nc // a Poller may replace it (netConn)
 	c.closeMu.Unlock()
 	// A ctx that outlives the connection must not keep it.
@@ -278,6 +275,14 @@ func (c *Conn) closeTransport() {
 	if x := c.extras; x != nil && x.group != nil {
 		x.group.remove(c)
 	}
+	// Done last: whoever waits for it finds the socket closed and the
+	// connection out of its group.
+	c.closeMu.Lock()
+	c.flags.set(flagEnded)
+	if ch := c.closed.Load(); ch != nil {
+		close(*ch)
+	}
+	c.closeMu.Unlock()
 }
 
 // armEndTimer bounds the rest of the closing handshake by CloseTimeout
@@ -581,7 +586,7 @@ func (c *Conn) done() <-chan struct{} {
 		return *ch
 	}
 	ch := make(chan struct{})
-	if c.flags.has(flagClosed) {
+	if c.flags.has(flagEnded) {
 		close(ch)
 	}
 	c.closed.Store(&ch)

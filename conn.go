@@ -174,7 +174,7 @@ type Conn struct {
 	closeMu sync.Mutex                    // guards the lifecycle below (close.go), except flags
 	ending  *ending                       // made when the connection starts to end (close.go)
 	closed  atomic.Pointer[chan struct{}] // closed once the TCP connection is closed; made by done
-	flags   connFlags                     // flagClosing, flagStreaming, flagCloseQueued, flagClosed
+	flags   connFlags                     // flagClosing, flagStreaming, flagCloseQueued, flagClosed, flagDropping, flagEnded
 
 	pumping       bool // a Ping holds readMu to read on its own
 	client        bool // client role: we mask what we send and refuse masked frames
@@ -218,8 +218,9 @@ const (
 	flagClosing     = 1 << iota // Close has started; it may read on its own
 	flagStreaming               // a Writer holds msgMu: whole-message writes must take it too
 	flagCloseQueued             // our close frame is queued or sent: no data frame follows
-	flagClosed                  // set just before closed is closed; the cheap check of the hot paths
+	flagClosed                  // set as the transport's close begins; the cheap check of the hot paths
 	flagDropping                // Close's read has discarded a message: it discards the rest (readUntilClose)
+	flagEnded                   // set when closeTransport is done, as closed is closed
 )
 
 func (f *connFlags) has(bit uint32) bool { return f.v.Load()&bit != 0 }

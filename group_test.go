@@ -3,6 +3,7 @@ package websocket
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -353,4 +354,24 @@ func TestGroupBroadcastPollerBackPressure(t *testing.T) {
 		}
 	}
 	t.Logf("dropped at message %d", sent)
+}
+
+// TestDoneAfterGroupAndSocket: Done closes only once the connection has
+// left its group and its socket is closed, whichever goroutine ends it.
+// It used to close first, so Len still counted a connection Done reported
+// ended (a few times in a hundred).
+func TestDoneAfterGroupAndSocket(t *testing.T) {
+	for i := range 50 {
+		var g Group
+		client, server := pair(t, &AcceptOptions{Group: &g}, nil)
+		go server.Read(context.Background()) // ends the connection on the client's close
+		client.CloseNow()
+		<-server.Done()
+		if n := g.Len(); n != 0 {
+			t.Fatalf("run %d: Len %d after Done", i, n)
+		}
+		if err := server.nc.SetDeadline(time.Time{}); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("run %d: the socket is still open after Done (SetDeadline: %v)", i, err)
+		}
+	}
 }

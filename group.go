@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"iter"
@@ -263,8 +264,11 @@ func dropSlow(c *Conn) {
 // right away). Messages whose Write returned before Shutdown was called
 // reach the peer ahead of the close frame. When ctx ends first, the
 // remaining connections are dropped with CloseNow and ctx's error is
-// returned. See Group for where it goes in a server's shutdown.
+// returned. A reason Close would refuse (over 123 bytes, or not UTF-8)
+// makes every close a CloseNow, as it does for Close, and Shutdown
+// returns that error. See Group for where it goes in a server's shutdown.
 func (g *Group) Shutdown(ctx context.Context, reason string) error {
+	argErr := checkCloseArgs(StatusGoingAway, reason)
 	g.mu.Lock()
 	g.shutdown = true
 	conns := make([]*Conn, 0, len(g.conns))
@@ -288,12 +292,12 @@ func (g *Group) Shutdown(ctx context.Context, reason string) error {
 	}()
 	select {
 	case <-done:
-		return nil
+		return argErr
 	case <-ctx.Done():
 		for _, c := range conns {
 			c.CloseNow()
 		}
 		<-done
-		return ctx.Err()
+		return cmp.Or(argErr, ctx.Err())
 	}
 }

@@ -375,3 +375,33 @@ func TestDoneAfterGroupAndSocket(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupShutdownBadReason: a reason Close would refuse still ends every
+// member (as Close does, without a handshake) and Shutdown reports it,
+// rather than return nil with every peer seeing 1006.
+func TestGroupShutdownBadReason(t *testing.T) {
+	var g Group
+	client, _ := pair(t, &AcceptOptions{Group: &g}, nil)
+	waitForMembers(t, &g, 1)
+	err := g.Shutdown(testCtx(t), strings.Repeat("x", 124))
+	if err == nil || !strings.Contains(err.Error(), "close reason") {
+		t.Fatalf("Shutdown with a 124-byte reason: %v, want the reason refused", err)
+	}
+	if n := g.Len(); n != 0 {
+		t.Fatalf("%d members left after Shutdown", n)
+	}
+	if _, _, err := client.Read(testCtx(t)); CloseStatus(err) != StatusAbnormalClosure {
+		t.Fatalf("member's peer read %v, want the end of the connection", err)
+	}
+}
+
+// waitForMembers waits until g has n members.
+func waitForMembers(t *testing.T, g *Group, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); g.Len() != n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d members, want %d", g.Len(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -2,7 +2,6 @@ package websocket
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"os"
@@ -17,9 +16,17 @@ import (
 // (unsupported data), without waiting for the peer's answer. The peer
 // closing normally (1000 or 1001) reads as io.EOF.
 //
+// Use MessageBinary for an arbitrary byte stream (io.Copy, bufio, TLS over
+// the conn): with MessageText every Write must be valid UTF-8 on its own,
+// as each is a text message, and one that splits a character is refused
+// by the peer with 1007.
+//
 // Deadlines set on the returned conn bound its reads and writes, those
 // already blocked included, as net.Conn requires: a read or write they cut
-// off returns os.ErrDeadlineExceeded. ctx bounds them all, and its end
+// off returns os.ErrDeadlineExceeded. A read cut off leaves the conn
+// usable; a write cut off mid-message closes it, as a frame cannot be
+// finished later (crypto/tls's conns do the same after a write times
+// out), and later calls fail. ctx bounds them all, and its end
 // closes the connection at once (CloseNow). Close closes the WebSocket with
 // 1000 and waits for the peer's answer as Conn.Close does, at most the
 // connection's CloseTimeout; deadlines do not shorten it.
@@ -56,14 +63,15 @@ type ctxDeadline struct {
 	mu       sync.Mutex
 	parent   context.Context
 	ctx      context.Context
-	cancel   context.CancelFunc
+	cancel   context.CancelCauseFunc // with os.ErrDeadlineExceeded when the deadline passes
 	timer    *time.Timer
-	released bool // the connection was closed: nothing is made any more
+	at       time.Time // the deadline, zero for none
+	released bool      // the connection was closed: nothing is made any more
 }
 
 func (d *ctxDeadline) init(parent context.Context) {
 	d.parent = parent
-	d.ctx, d.cancel = context.WithCancel(parent)
+	d.ctx, d.cancel = context.WithCancelCause(parent)
 }
 
 // context returns what an operation in this direction waits under.
@@ -82,17 +90,19 @@ func (d *ctxDeadline) set(t time.Time) {
 	}
 	if d.timer != nil && !d.timer.Stop() {
 		// The timer fired: the context it cancelled is spent.
-		d.ctx, d.cancel = context.WithCancel(d.parent)
+		d.ctx, d.cancel = context.WithCancelCause(d.parent)
 	} else if d.ctx.Err() != nil && d.parent.Err() == nil {
-		d.ctx, d.cancel = context.WithCancel(d.parent) // a past deadline cancelled it
+		d.ctx, d.cancel = context.WithCancelCause(d.parent) // a past deadline cancelled it
 	}
 	d.timer = nil
+	d.at = t
 	switch {
 	case t.IsZero():
 	case !t.After(time.Now()):
-		d.cancel()
+		d.cancel(os.ErrDeadlineExceeded)
 	default:
-		d.timer = time.AfterFunc(time.Until(t), d.cancel)
+		cancel := d.cancel
+		d.timer = time.AfterFunc(time.Until(t), func() { cancel(os.ErrDeadlineExceeded) })
 	}
 }
 
@@ -104,7 +114,7 @@ func (d *ctxDeadline) release() {
 	if d.timer != nil {
 		d.timer.Stop()
 	}
-	d.cancel()
+	d.cancel(net.ErrClosed)
 	d.released = true
 }
 
@@ -119,7 +129,7 @@ func (n *netConn) Read(p []byte) (int, error) {
 		if n.reader == nil {
 			typ, r, err := n.c.Reader(ctx)
 			if err != nil {
-				return 0, n.opError(err)
+				return 0, n.opError(ctx, err)
 			}
 			if typ != n.typ {
 				// The connection ends with 1003 without waiting for the
@@ -143,7 +153,7 @@ func (n *netConn) Read(p []byte) (int, error) {
 			continue
 		}
 		if err != nil {
-			return k, n.opError(err)
+			return k, n.opError(ctx, err)
 		}
 		return k, nil
 	}
@@ -152,23 +162,42 @@ func (n *netConn) Read(p []byte) (int, error) {
 // opError turns an error of the WebSocket into what a net.Conn returns: a
 // normal close reads as io.EOF, and a deadline's cut as
 // os.ErrDeadlineExceeded (the deadline's context is cancelled, not timed
-// out, so that it can be moved while an operation waits).
-func (n *netConn) opError(err error) error {
+// out, so that it can be moved while an operation waits). dctx is the
+// read deadline's context the Read ran with: once the deadline has
+// passed, whatever else ended the Read meanwhile (a write the same
+// deadline cut off, which closes the connection) reads as the deadline,
+// as for a net.Conn.
+func (n *netConn) opError(dctx context.Context, err error) error {
 	switch CloseStatus(err) {
 	case StatusNormalClosure, StatusGoingAway:
 		n.ended = io.EOF
 		return io.EOF
 	}
-	if errors.Is(err, context.Canceled) && n.ctx.Err() == nil {
+	if n.rd.passed(dctx) {
 		return os.ErrDeadlineExceeded
 	}
 	return err
 }
 
+// passed reports whether an operation that ran with dctx, this
+// direction's context then, failed on the deadline: dctx was ended by it
+// (not by the NetConn's ctx, nor by Close), or the deadline has come even
+// if its timer has not fired yet (the other direction's, at the same
+// time, may have closed the connection first).
+func (d *ctxDeadline) passed(dctx context.Context) bool {
+	if context.Cause(dctx) == os.ErrDeadlineExceeded {
+		return true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.released && !d.at.IsZero() && !time.Now().Before(d.at)
+}
+
 func (n *netConn) Write(p []byte) (int, error) {
-	if err := n.c.Write(n.wd.context(), n.typ, p); err != nil {
-		if errors.Is(err, context.Canceled) && n.ctx.Err() == nil {
-			return 0, os.ErrDeadlineExceeded
+	ctx := n.wd.context()
+	if err := n.c.Write(ctx, n.typ, p); err != nil {
+		if n.wd.passed(ctx) {
+			return 0, os.ErrDeadlineExceeded // see opError
 		}
 		return 0, err
 	}

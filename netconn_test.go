@@ -185,3 +185,35 @@ func TestNetConnWrongTypeDoesNotWait(t *testing.T) {
 	}
 	server.CloseNow()
 }
+
+// TestNetConnDeadlineCutsReadAndWrite: with a Read waiting for data and a
+// Write waiting for a peer that does not read, one deadline for both cuts
+// both with os.ErrDeadlineExceeded. The Write's cut closes the connection
+// (a frame cannot be finished later), and the Read used to report that
+// close instead when it came first (8 runs in 30).
+func TestNetConnDeadlineCutsReadAndWrite(t *testing.T) {
+	for i := range 20 {
+		client, _ := pair(t, nil, nil) // the server never reads
+		nc := NetConn(context.Background(), client, MessageBinary)
+		var rerr, werr error
+		done := make(chan struct{}, 2)
+		go func() {
+			_, rerr = nc.Read(make([]byte, 1024))
+			done <- struct{}{}
+		}()
+		go func() {
+			for werr == nil {
+				_, werr = nc.Write(make([]byte, 64<<10))
+			}
+			done <- struct{}{}
+		}()
+		waitForBlockedWrite(t, client)
+		nc.SetDeadline(time.Unix(1, 0))
+		<-done
+		<-done
+		if !errors.Is(rerr, os.ErrDeadlineExceeded) || !errors.Is(werr, os.ErrDeadlineExceeded) {
+			t.Fatalf("run %d: Read %v, Write %v; want both cut by the deadline", i, rerr, werr)
+		}
+		client.CloseNow()
+	}
+}

@@ -1504,35 +1504,3 @@ func TestHTTP2ClientCloseNowLastStream(t *testing.T) {
 		}
 	})
 }
-
-// TestHTTP2DoneAfterGroup: over HTTP/2 too, Done (the stream's) closes
-// only once the connection has left its group. The group used to be left
-// after the stream was closed, so a handler waiting for Done could still
-// count the connection (11 runs in 200).
-func TestHTTP2DoneAfterGroup(t *testing.T) {
-	var g Group
-	lens := make(chan int, 1)
-	srv := newH2Server(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := Accept(w, r, &AcceptOptions{Group: &g})
-		if err != nil {
-			t.Errorf("Accept: %v", err)
-			return
-		}
-		go c.Read(context.Background()) // ends the connection on the client's reset
-		<-c.Done()
-		lens <- g.Len()
-	}))
-	dopts := srv.dopts
-	dopts.HTTP2 = new(HTTP2Transport)
-	ctx := testCtx(t)
-	for i := range 200 {
-		c, _, err := dialTest(t, ctx, srv.url, &dopts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.CloseNow()
-		if n := <-lens; n != 0 {
-			t.Fatalf("run %d: Len %d after Done", i, n)
-		}
-	}
-}

@@ -248,8 +248,16 @@ func (c *Conn) closeTransport() {
 	c.stopHeartbeat()
 	c.closeMu.Lock()
 	c.flags.set(flagClosed)
+	if ch := c.closed.Load(); ch != nil {
+		close(*ch) // the waits inside the library end now
+	}
 	nc := c.nc // a Poller may replace it (netConn)
 	c.closeMu.Unlock()
+	// Out of the group first: over HTTP/2 Done is the stream's, which
+	// nc.Close ends.
+	if x := c.extras; x != nil && x.group != nil {
+		x.group.remove(c)
+	}
 	// A ctx that outlives the connection must not keep it.
 	c.rd.intr.Release()
 	c.wr.intr.Release()
@@ -272,17 +280,29 @@ func (c *Conn) closeTransport() {
 			l.connClosed(c) // the loop reports the end
 		}
 	}
-	if x := c.extras; x != nil && x.group != nil {
-		x.group.remove(c)
-	}
 	// Done last: whoever waits for it finds the socket closed and the
 	// connection out of its group.
 	c.closeMu.Lock()
 	c.flags.set(flagEnded)
-	if ch := c.closed.Load(); ch != nil {
-		close(*ch)
+	if c.ending != nil && c.ending.endedCh != nil {
+		close(c.ending.endedCh)
 	}
 	c.closeMu.Unlock()
+}
+
+// ended returns the channel Done returns outside HTTP/2: closed once
+// closeTransport is done. It is made on first use, in the ending state,
+// as few connections are asked.
+func (c *Conn) ended() <-chan struct{} {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if c.flags.has(flagEnded) {
+		return closedChan
+	}
+	if c.end().endedCh == nil {
+		c.end().endedCh = make(chan struct{})
+	}
+	return c.end().endedCh
 }
 
 // armEndTimer bounds the rest of the closing handshake by CloseTimeout
@@ -349,6 +369,7 @@ type ending struct {
 	why     error          // why the connection ended (closeNow), returned by later operations
 	rcvd    chan struct{}  // closed when the peer's close frame was read
 	sentCh  chan struct{}  // closed with closeSent, made when someone waits for it
+	endedCh chan struct{}  // Done's, closed when closeTransport is done (ended)
 	peer    CloseError     // the peer's close frame, once peerCloseSeen
 	failure *ProtocolError // why we failed the connection, if we did
 	timer   *time.Timer    // bounds a closing handshake nobody waits for
@@ -586,7 +607,7 @@ func (c *Conn) done() <-chan struct{} {
 		return *ch
 	}
 	ch := make(chan struct{})
-	if c.flags.has(flagEnded) {
+	if c.flags.has(flagClosed) {
 		close(ch)
 	}
 	c.closed.Store(&ch)

@@ -173,7 +173,7 @@ type Conn struct {
 	pumpMu  sync.Mutex                    // guards pumping and read-lock attempts by Read and Ping
 	closeMu sync.Mutex                    // guards the lifecycle below (close.go), except flags
 	ending  *ending                       // made when the connection starts to end (close.go)
-	closed  atomic.Pointer[chan struct{}] // closed once the TCP connection is closed; made by done
+	closed  atomic.Pointer[chan struct{}] // closed as the transport's close begins (flagClosed); made by done
 	flags   connFlags                     // flagClosing, flagStreaming, flagCloseQueued, flagClosed, flagDropping, flagEnded
 
 	pumping       bool // a Ping holds readMu to read on its own
@@ -218,9 +218,9 @@ const (
 	flagClosing     = 1 << iota // Close has started; it may read on its own
 	flagStreaming               // a Writer holds msgMu: whole-message writes must take it too
 	flagCloseQueued             // our close frame is queued or sent: no data frame follows
-	flagClosed                  // set as the transport's close begins; the cheap check of the hot paths
+	flagClosed                  // set as the transport's close begins, as closed is closed; the cheap check of the hot paths
 	flagDropping                // Close's read has discarded a message: it discards the rest (readUntilClose)
-	flagEnded                   // set when closeTransport is done, as closed is closed
+	flagEnded                   // set when closeTransport is done, as Done's channel is closed
 )
 
 func (f *connFlags) has(bit uint32) bool { return f.v.Load()&bit != 0 }

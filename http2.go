@@ -362,7 +362,7 @@ func (c *Conn) Done() <-chan struct{} {
 	if s, ok := c.netConn().(*streamConn); ok {
 		return s.released
 	}
-	return c.done()
+	return c.ended()
 }
 
 // deadline is a deadline that can be waited for, as net.Pipe's: wait

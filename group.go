@@ -92,7 +92,9 @@ func (g *Group) snapshot() []*Conn {
 	return conns
 }
 
-// Len returns the number of open connections in the group.
+// Len returns the number of connections in the group: those open and
+// those still closing, which All and Broadcast skip. A connection leaves
+// the group when it has ended, before its Done channel is closed.
 func (g *Group) Len() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -300,7 +300,7 @@ func (m *messageWriter) Close() error {
 		// Nor when an HTTP/2 server ended the stream: the read side
 		// still has its close frame to deliver (Conn.requestEnded).
 		err = wrapError("websocket: message left unfinished", err)
-		if !m.c.isClosed() && !m.c.flags.has(flagCloseQueued) && !(m.c.client && errors.Is(err, errRequestEnded)) {
+		if !m.c.isClosed() && !m.c.flags.has(flagCloseQueued) && !m.c.isRequestEnded(err) {
 			m.c.closeNow(endCauseOf(err))
 		}
 	}

@@ -157,7 +157,7 @@ func (c *Conn) frameError(written bool, err error) error {
 // shorter) when nothing reads: as long as a failing connection lingers
 // for the peer (see fail). Later writes fail as this one did.
 func (c *Conn) requestEnded(err error) bool {
-	if !c.client || !errors.Is(err, errRequestEnded) {
+	if !c.isRequestEnded(err) {
 		return false
 	}
 	c.closeMu.Lock()
@@ -170,6 +170,12 @@ func (c *Conn) requestEnded(err error) bool {
 		c.armEndTimerAfter(min(maxLinger, c.opts.closeTimeout()), err)
 	}
 	return true
+}
+
+// isRequestEnded reports whether err is a client's write to an HTTP/2
+// request body the transport let go of (see requestEnded).
+func (c *Conn) isRequestEnded(err error) bool {
+	return c.client && errors.Is(err, errRequestEnded)
 }
 
 // errWriteCut is what calls report after a write, stopped by its ctx or

@@ -2,10 +2,12 @@ package websocket
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,7 +31,10 @@ import (
 // out), and later calls fail. ctx bounds them all, and its end
 // closes the connection at once (CloseNow). Close closes the WebSocket with
 // 1000 and waits for the peer's answer as Conn.Close does, at most the
-// connection's CloseTimeout; deadlines do not shorten it.
+// connection's CloseTimeout; deadlines do not shorten it. If the WebSocket
+// has already ended (the peer closed it, a read or write failed, ctx
+// ended), the first Close returns nil, as closing a socket whose peer has
+// gone does; a Close after that returns ErrClosed.
 func NetConn(ctx context.Context, c *Conn, typ MessageType) net.Conn {
 	n := &netConn{c: c, typ: typ, ctx: ctx}
 	n.rd.init(ctx)
@@ -43,6 +48,8 @@ type netConn struct {
 	typ       MessageType
 	ctx       context.Context
 	stopClose func() bool
+
+	closed atomic.Bool // Close was called
 
 	readMu sync.Mutex
 	reader io.Reader
@@ -205,12 +212,20 @@ func (n *netConn) Write(p []byte) (int, error) {
 }
 
 func (n *netConn) Close() error {
+	first := n.closed.CompareAndSwap(false, true)
+	ended := n.c.isClosed()
 	n.stopClose()
 	err := n.c.Close(StatusNormalClosure, "")
 	// Each direction's context is a child of ctx: left registered there,
 	// a long-lived ctx would keep two per connection it ever wrapped.
 	n.rd.release()
 	n.wd.release()
+	if first && (ended || errors.Is(err, ErrClosed)) {
+		// The WebSocket ended before (the peer closed it, a read or
+		// write failed, ctx ended): the first Close of the net.Conn
+		// succeeds, as closing a socket whose peer has gone does.
+		return nil
+	}
 	return err
 }
 

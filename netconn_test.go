@@ -217,3 +217,41 @@ func TestNetConnDeadlineCutsReadAndWrite(t *testing.T) {
 		client.CloseNow()
 	}
 }
+
+// TestNetConnCloseAfterPeerEnded: the first Close of a NetConn whose
+// WebSocket the peer already ended returns nil, as closing a socket after
+// its peer's FIN or reset does; a second Close returns ErrClosed.
+func TestNetConnCloseAfterPeerEnded(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(*Conn) error
+	}{
+		{
+			name: "normal closure",
+			end:  func(c *Conn) error { return c.Close(StatusNormalClosure, "bye") },
+		},
+		{
+			name: "dropped",
+			end:  func(c *Conn) error { c.CloseNow(); return nil },
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, server := pair(t, nil, nil)
+			sn := NetConn(testCtx(t), server, MessageBinary)
+			errc := make(chan error, 1)
+			go func() { errc <- tc.end(client) }()
+			if _, err := io.ReadAll(sn); tc.name == "normal closure" && err != nil {
+				t.Fatalf("ReadAll after the peer's close: %v", err)
+			}
+			if err := <-errc; err != nil {
+				t.Fatalf("peer's end: %v", err)
+			}
+			if err := sn.Close(); err != nil {
+				t.Fatalf("first Close after the peer ended: %v", err)
+			}
+			if err := sn.Close(); !errors.Is(err, ErrClosed) {
+				t.Fatalf("second Close: %v, want ErrClosed", err)
+			}
+		})
+	}
+}

@@ -165,12 +165,43 @@ func checkCloseArgs(code StatusCode, reason string) error {
 // queued): waiting would hold up a loop, maybe the one that reads the
 // answer. The poller finishes the handshake, bounded by CloseTimeout.
 func (c *Conn) Close(code StatusCode, reason string) error {
+	return c.CloseContext(context.Background(), code, reason)
+}
+
+// CloseContext is Close with ctx bounding the closing handshake as well as
+// CloseTimeout: if ctx ends first, the TCP connection is closed at once
+// (the peer sees 1006 unless our close frame went out) and CloseContext
+// returns an error that wraps ctx's, so that errors.Is(err,
+// context.DeadlineExceeded) tells it from a timeout of CloseTimeout's. A
+// ctx that has ended already closes the connection without a handshake,
+// as CloseNow does. Use it to give a whole shutdown one deadline.
+func (c *Conn) CloseContext(ctx context.Context, code StatusCode, reason string) error {
 	if err := checkCloseArgs(code, reason); err != nil {
 		c.CloseNow()
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.closeTimeout())
+	if ctx.Err() != nil {
+		if c.CloseNow() != nil {
+			return c.errAfterClose()
+		}
+		return closeCutError(ctx)
+	}
+	hctx, cancel := context.WithTimeout(ctx, c.opts.closeTimeout())
 	defer cancel()
+	err := c.closeHandshake(hctx, code, reason)
+	if err != nil && ctx.Err() != nil && (isCtxErr(err) || errors.Is(err, errCloseTimeout) || errors.Is(err, errCloseSendTimeout)) {
+		return closeCutError(ctx)
+	}
+	return err
+}
+
+// closeCutError is what CloseContext returns when its ctx ended first.
+func closeCutError(ctx context.Context) error {
+	return fmt.Errorf("websocket: closing handshake cut off, connection closed: %w", context.Cause(ctx))
+}
+
+// closeHandshake is CloseContext's handshake, bounded by ctx.
+func (c *Conn) closeHandshake(ctx context.Context, code StatusCode, reason string) error {
 	c.flags.set(flagClosing)
 	sent, err := c.sendClose(ctx, code, reason)
 	if err != nil {

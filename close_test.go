@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -111,6 +112,103 @@ func TestCloseTimeoutNotCtxError(t *testing.T) {
 		}
 		if isCtxErr(err) {
 			t.Errorf("Close: %v matches a ctx error", err)
+		}
+	})
+}
+
+// TestCloseContext: CloseContext's ctx bounds the closing handshake at
+// every stage (behind a blocked write, waiting for the peer's answer, or
+// over before it starts), closing the connection and reporting ctx's
+// error; CloseTimeout, when shorter, still reports its own.
+func TestCloseContext(t *testing.T) {
+	tests := []struct {
+		name         string
+		ctxTimeout   time.Duration // 0: ended before the call
+		closeTimeout time.Duration
+		peerReads    bool // the peer reads (and discards) what we send
+		blockedWrite bool // a write nobody reads holds the frame lock
+		want         error
+	}{
+		{
+			name:         "peer never answers",
+			ctxTimeout:   time.Second,
+			closeTimeout: time.Hour,
+			peerReads:    true,
+			want:         context.DeadlineExceeded,
+		},
+		{
+			name:         "close frame behind a blocked write",
+			ctxTimeout:   time.Second,
+			closeTimeout: time.Hour,
+			blockedWrite: true,
+			want:         context.DeadlineExceeded,
+		},
+		{
+			name:         "ctx ended before the call",
+			ctxTimeout:   0,
+			closeTimeout: time.Hour,
+			peerReads:    true,
+			want:         context.DeadlineExceeded,
+		},
+		{
+			name:         "CloseTimeout first",
+			ctxTimeout:   time.Hour,
+			closeTimeout: time.Second,
+			peerReads:    true,
+			want:         errCloseTimeout,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a, b := net.Pipe()
+				defer b.Close()
+				c := newConn(a, false, &ConnOptions{CloseTimeout: tc.closeTimeout}, "", nil, nil)
+				defer c.CloseNow()
+				got := make(chan []byte, 1)
+				if tc.peerReads {
+					go func() {
+						data, _ := io.ReadAll(b)
+						got <- data
+					}()
+				}
+				if tc.blockedWrite {
+					go c.Write(context.Background(), MessageBinary, make([]byte, 1<<16))
+					synctest.Wait()
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), tc.ctxTimeout)
+				defer cancel()
+				err := c.CloseContext(ctx, StatusGoingAway, "shutdown")
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("CloseContext: %v, want %v", err, tc.want)
+				}
+				if !c.isClosed() {
+					t.Fatal("the connection is still open")
+				}
+				if !tc.peerReads {
+					return
+				}
+				data := <-got
+				sentClose := len(data) >= 2 && data[0] == 0x88
+				if wantClose := tc.ctxTimeout != 0; sentClose != wantClose {
+					t.Errorf("peer read % x: close frame sent %v, want %v", data, sentClose, wantClose)
+				}
+			})
+		})
+	}
+	t.Run("handshake completes", func(t *testing.T) {
+		client, server := pair(t, nil, nil)
+		ctx := testCtx(t)
+		errc := make(chan error, 1)
+		go func() {
+			_, _, err := client.Read(ctx) // answers
+			errc <- err
+		}()
+		if err := server.CloseContext(ctx, StatusGoingAway, "shutdown"); err != nil {
+			t.Fatalf("CloseContext: %v", err)
+		}
+		if err := <-errc; CloseStatus(err) != StatusGoingAway {
+			t.Fatalf("client's Read after the handshake: %v", err)
 		}
 	})
 }

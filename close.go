@@ -456,6 +456,9 @@ func (c *Conn) maybeEnd() {
 func (c *Conn) endCause() error {
 	c.closeMu.Lock()
 	defer c.closeMu.Unlock()
+	if c.ending != nil && c.ending.failure != nil {
+		return c.ending.failure // our close frame failed the connection
+	}
 	if c.flags.has(flagClosing) || !c.peerCloseSeen {
 		return ErrClosed
 	}
@@ -503,6 +506,16 @@ func (c *Conn) fail(perr *ProtocolError, linger bool) {
 	}
 	c.armEndTimerAfter(min(maxLinger, c.opts.closeTimeout()), perr)
 	c.kickControl()
+}
+
+// failure returns why we failed the connection (fail), or nil.
+func (c *Conn) failure() *ProtocolError {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if c.ending == nil {
+		return nil
+	}
+	return c.ending.failure
 }
 
 // awaitPeerClose waits for the peer's close frame after ours went out,

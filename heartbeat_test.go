@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -163,6 +164,52 @@ func readAllWith(c *Conn, size int) error {
 	for {
 		if _, err := r.Read(buf); err != nil {
 			return err
+		}
+	}
+}
+
+// TestHeartbeatCauseOutlivesPeerReaction: a Read that the connection's own
+// heartbeat ends reports ErrHeartbeatTimeout whatever the peer does with
+// our close frame: answer it and close, or just close. The blocked Read
+// used to report the peer's reaction (its echoed 1001, or 1006 on EOF)
+// when that reached it before the heartbeat's close did.
+func TestHeartbeatCauseOutlivesPeerReaction(t *testing.T) {
+	for _, echo := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			for run := range 20 {
+				a, b := net.Pipe()
+				c := newConn(a, true, &ConnOptions{PingInterval: 10 * time.Second, PingTimeout: 5 * time.Second}, "", nil, nil)
+				go silentPeer(b, echo)
+				_, _, err := c.Read(context.Background())
+				if !errors.Is(err, ErrHeartbeatTimeout) {
+					t.Fatalf("echo %v, run %d: Read: %v, want ErrHeartbeatTimeout", echo, run, err)
+				}
+				c.CloseNow()
+				synctest.Wait()
+			}
+		})
+	}
+}
+
+// silentPeer plays a server that answers no ping: it reads a client's
+// frames until the close frame, then closes, after echoing it if echo.
+func silentPeer(nc net.Conn, echo bool) {
+	defer nc.Close()
+	var hdr [6]byte // a short masked frame: two bytes, the key
+	for {
+		if _, err := io.ReadFull(nc, hdr[:]); err != nil {
+			return
+		}
+		payload := make([]byte, hdr[1]&0x7f)
+		if _, err := io.ReadFull(nc, payload); err != nil {
+			return
+		}
+		if opcode(hdr[0]&0x0f) == opClose {
+			maskBytes(payload, binary.LittleEndian.Uint32(hdr[2:]))
+			if echo {
+				nc.Write(frame(true, 0, opClose, false, payload))
+			}
+			return
 		}
 	}
 }

@@ -259,6 +259,9 @@ func (r *reader) control(ctx context.Context, ev *wsproto.Event) error {
 	case wsproto.Close:
 		ce := CloseError{Code: StatusCode(ev.Code), Reason: string(ev.Payload)}
 		r.err = fmt.Errorf("websocket: failed to read: %w", &ce)
+		if perr := c.failure(); perr != nil {
+			r.err = perr // the peer answers our failing the connection
+		}
 		r.dropBuffer()
 		c.peerClosed(ce)
 		if ctx != nil {
@@ -286,7 +289,11 @@ func (r *reader) connError(err error) error {
 		r.err = c.errAfterClose()
 		return r.err
 	}
-	switch {
+	switch perr := c.failure(); {
+	case perr != nil:
+		// We failed the connection (a heartbeat timeout, say), and the
+		// peer's end of the stream is its reaction: the cause is ours.
+		r.err = perr
 	case peerGone(err):
 		r.err = abnormalClosure("", err)
 	default:

@@ -141,7 +141,12 @@ const maxErrorBody = 4 << 10
 // (status, headers and up to 4 KiB of the body) along with an error; a
 // *HandshakeError in the chain names the cause. If ctx ends while that
 // body is read, the error wraps ctx's error instead and the response holds
-// the part of the body that arrived.
+// the part of the body that arrived. A redirect (3xx) is such a refusal:
+// Dial does not follow it, as RFC 6455 leaves to the client, since
+// following could carry HTTPHeader's credentials to another host; its
+// Location is in the returned response. Informational responses (1xx
+// other than 101, such as 103 Early Hints) before the final one are
+// skipped, at most five.
 //
 // In a browser (GOOS=js) Dial opens the browser's WebSocket object
 // instead, which does the handshake and TLS itself and allows less: see

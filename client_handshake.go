@@ -77,16 +77,37 @@ func handshake(ctx context.Context, nc net.Conn, req *http.Request, opts *DialOp
 // through http.ReadResponse, and the body of a refusal reads on from nc.
 // rest is what followed the head of a 101 response.
 func readResponse(nc net.Conn, req *http.Request, buf []byte, maxBytes int) (resp *http.Response, rest []byte, err error) {
-	data, head, err := readHead(nc, buf, maxBytes, "server's handshake")
-	if err != nil {
-		return nil, nil, err
+	var src io.Reader = nc
+	var data []byte
+	var head int
+	for interim := 0; ; interim++ {
+		data, head, err = readHead(src, buf, maxBytes, "server's handshake")
+		if err != nil {
+			return nil, nil, err
+		}
+		if !isInterimHead(data[:head]) {
+			break
+		}
+		// HTTP lets a server send informational responses (100
+		// Continue, 103 Early Hints) before the final one, and a client
+		// must take them (RFC 9110, section 15.2): skipped, a bounded
+		// number of them. What followed one is read first, whole by the
+		// next read: buf holds it all.
+		if interim == maxInterimResponses {
+			return nil, nil, fmt.Errorf("more than %d informational (1xx) responses before the final one", maxInterimResponses)
+		}
+		after := bytes.Clone(data[head:])
+		if len(after) > len(buf) {
+			buf = make([]byte, len(after))
+		}
+		src = io.MultiReader(bytes.NewReader(after), nc)
 	}
 	if resp := parseSwitchingResponse(data[:head], req); resp != nil {
 		return resp, data[head:], nil
 	}
 	// The general path: net/http parses the head; a body starts with what
 	// followed the head, copied because buf goes back to the pool.
-	after := io.MultiReader(bytes.NewReader(bytes.Clone(data[head:])), nc)
+	after := io.MultiReader(bytes.NewReader(bytes.Clone(data[head:])), src)
 	resp, err = http.ReadResponse(bufio.NewReader(io.MultiReader(bytes.NewReader(data[:head]), after)), req)
 	if err != nil {
 		return nil, nil, err
@@ -96,6 +117,20 @@ func readResponse(nc net.Conn, req *http.Request, buf []byte, maxBytes int) (res
 	}
 	return resp, rest, nil
 }
+
+// maxInterimResponses bounds the informational responses skipped before
+// the final one, as net/http's Transport does.
+const maxInterimResponses = 5
+
+// isInterimHead reports whether head is an HTTP/1.1 informational (1xx)
+// response other than 101 Switching Protocols.
+func isInterimHead(head []byte) bool {
+	return len(head) > 12 && bytes.HasPrefix(head, []byte("HTTP/1.1 1")) &&
+		!bytes.HasPrefix(head[9:], []byte("101")) &&
+		isDigit(head[10]) && isDigit(head[11]) && (head[12] == ' ' || head[12] == '\r' || head[12] == '\n')
+}
+
+func isDigit(b byte) bool { return '0' <= b && b <= '9' }
 
 // readHead reads from r up to the end of a response head: the first empty
 // line after the status line, lines ending in CRLF or a bare LF as net/http

@@ -571,3 +571,73 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 	r.s = r.s[n:]
 	return n, nil
 }
+
+// TestDialSkipsInterimResponses: informational responses (100 Continue,
+// 103 Early Hints) before the 101 are skipped, as HTTP asks of a client
+// (RFC 9110, section 15.2), frames right behind the 101 still arrive, and
+// a server that sends nothing but them is refused after a bounded number.
+func TestDialSkipsInterimResponses(t *testing.T) {
+	switching := func(key string) string {
+		return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + acceptKey(key) + "\r\n\r\n"
+	}
+	hello := string(frame(true, 0, opText, false, []byte("hello")))
+	tests := []struct {
+		name    string
+		respond func(key string) []string // written one after the other
+		wantErr string                    // "" when Dial must succeed and read "hello"
+	}{
+		{
+			name: "100 Continue",
+			respond: func(key string) []string {
+				return []string{"HTTP/1.1 100 Continue\r\n\r\n", switching(key) + hello}
+			},
+		},
+		{
+			name: "103 Early Hints and 100 in one write with the 101",
+			respond: func(key string) []string {
+				return []string{"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n" + switching(key) + hello}
+			},
+		},
+		{
+			name: "too many",
+			respond: func(key string) []string {
+				return []string{strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", maxInterimResponses+1) + switching(key)}
+			},
+			wantErr: "more than 5 informational (1xx) responses",
+		},
+		{
+			name: "1xx then a refusal",
+			respond: func(key string) []string {
+				return []string{"HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nnope"}
+			},
+			wantErr: "403",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := rawServer(t, func(nc net.Conn, req *http.Request) {
+				for _, part := range tc.respond(req.Header.Get("Sec-WebSocket-Key")) {
+					if _, err := io.WriteString(nc, part); err != nil {
+						return
+					}
+				}
+				waitForClose(nc)
+			})
+			ctx := testCtx(t)
+			c, _, err := Dial(ctx, "ws://"+addr, nil)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Dial: %v, want an error saying %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Dial: %v", err)
+			}
+			defer c.CloseNow()
+			if _, msg, err := c.Read(ctx); err != nil || string(msg) != "hello" {
+				t.Fatalf("Read: %q, %v", msg, err)
+			}
+		})
+	}
+}

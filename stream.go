@@ -3,6 +3,7 @@ package websocket
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 )
 
@@ -36,7 +37,9 @@ import (
 // error from Close means the whole message was handed to the operating
 // system: a peer that refuses the message, such as one over its read
 // limit, says so with a close frame that the next Read reports (see
-// ConnOptions.ReadLimit).
+// ConnOptions.ReadLimit). Once a fragment went out, a message cut off
+// by ctx cannot be finished: Close then closes the connection (the peer
+// sees 1006), and its error wraps ErrClosed as well as ctx's.
 func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
 	if err := checkMessageType(typ); err != nil {
 		return nil, err
@@ -302,6 +305,9 @@ func (m *messageWriter) Close() error {
 		err = wrapError("websocket: message left unfinished", err)
 		if !m.c.isClosed() && !m.c.flags.has(flagCloseQueued) && !m.c.isRequestEnded(err) {
 			m.c.closeNow(endCauseOf(err))
+			if isCtxErr(err) && !errors.Is(err, ErrClosed) {
+				err = fmt.Errorf("%w (%w)", err, errWriteCut) // as frameError says it
+			}
 		}
 	}
 	if err != nil && m.c.deflate != nil {

@@ -134,9 +134,15 @@ func (c *Conn) frameError(written bool, err error) error {
 	if ctxEnded && !written && !c.isClosed() && !c.wr.tls {
 		return err // nothing went out: the connection is intact
 	}
-	if peerGone(err) {
+	switch {
+	case ctxEnded:
+		// The error says both why the write stopped and that the
+		// connection is gone: a caller that retries on ctx's error
+		// finds ErrClosed in it too.
+		err = fmt.Errorf("websocket: failed to write frame: %w (%w)", err, errWriteCut)
+	case peerGone(err):
 		err = abnormalClosure("failed to write frame", err)
-	} else {
+	default:
 		err = wrapError("websocket: failed to write frame", err)
 	}
 	if c.requestEnded(err) {
@@ -440,7 +446,8 @@ func (c *Conn) unlockAfterCloseSent() error {
 // the connection stays usable; a ctx that has ended already sends nothing.
 // If it ends part-way through, the frame
 // cannot be finished: the connection is closed without a close frame (the
-// peer sees 1006) and the error says so. Over TLS (wss), ctx ending during
+// peer sees 1006) and the error wraps ErrClosed as well as ctx's error,
+// so errors.Is(err, ErrClosed) tells the two cases apart. Over TLS (wss), ctx ending during
 // the write itself closes the connection in every case: crypto/tls may
 // have sent part of a record while reporting nothing written, and fails
 // every write after one its deadline cut off. Ending while waiting for

@@ -201,7 +201,7 @@ func TestWriterFirstFragmentCutOff(t *testing.T) {
 
 // TestWriteCutEndsWithErrClosed: a write whose ctx ends after part of its
 // frame, or of its message, went out closes the connection and reports
-// its ctx; what the other calls then report matches ErrClosed and not the
+// its ctx and ErrClosed; what the other calls then report matches ErrClosed and not the
 // ctx, which a read loop retrying on context errors would spin on. A
 // Writer cut between two fragments ends the connection in Writer.Close.
 func TestWriteCutEndsWithErrClosed(t *testing.T) {
@@ -229,10 +229,10 @@ func TestWriteCutEndsWithErrClosed(t *testing.T) {
 				for err == nil {
 					_, err = w.Write(fragment)
 				}
-				if cerr := w.Close(); !errors.Is(cerr, context.DeadlineExceeded) {
-					return fmt.Errorf("Writer.Close: %v, want its ctx's deadline", cerr)
+				if !errors.Is(err, context.DeadlineExceeded) {
+					return fmt.Errorf("Writer.Write: %v, want its ctx's deadline", err)
 				}
-				return err
+				return w.Close() // ends the connection, the message unfinished
 			},
 		},
 	}
@@ -246,8 +246,8 @@ func TestWriteCutEndsWithErrClosed(t *testing.T) {
 				go tc.peer(b)
 				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 				defer cancel()
-				if err := tc.cut(c, ctx); !errors.Is(err, context.DeadlineExceeded) {
-					t.Fatalf("the cut write: %v, want its ctx's deadline", err)
+				if err := tc.cut(c, ctx); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrClosed) {
+					t.Fatalf("the cut write: %v, want its ctx's deadline and ErrClosed", err)
 				}
 				if !c.isClosed() {
 					t.Fatal("a frame or message left half written, and the connection still open")

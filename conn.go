@@ -78,6 +78,14 @@ type ConnOptions struct {
 
 	// CloseTimeout bounds how long Close waits for the write of its close
 	// frame and for the peer's answer. Zero means DefaultCloseTimeout.
+	// It also bounds the library's own writes: a pong or a close frame
+	// that answers the peer, when the socket does not take it at once,
+	// is finished in the background for at most this long; a peer that
+	// has not taken it all by then is dropped (the connection's calls
+	// then report ErrClosed, saying why). A client, once the closing handshake
+	// is done, waits this long at most for the server to close the TCP
+	// connection first (RFC 6455, section 7.1.1), and a Read that got
+	// the server's close frame returns when it has.
 	CloseTimeout time.Duration
 
 	// WriteBufferSize is the size of the pooled buffer frames are assembled

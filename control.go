@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -219,14 +220,22 @@ func (c *Conn) flushControl(ctx context.Context) (handedOff bool, err error) {
 	return true, nil
 }
 
+// errControlStuck is why a connection ends whose peer did not take a
+// control frame within CloseTimeout (finishControl): it reads too little,
+// or nothing, not even the answers to its own pings.
+var errControlStuck = fmt.Errorf("%w: the peer did not read a pong or close frame within CloseTimeout", ErrClosed)
+
 // finishControl writes the rest of control frames the socket did not take
 // at once, bounded by CloseTimeout: a peer that reads nothing for that
 // long is dropped. It releases frameMu, which the caller handed over.
 func (c *Conn) finishControl(rest []byte, hasClose bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.closeTimeout())
 	_, err := c.wr.send(ctx, rest)
+	timedOut := ctx.Err() != nil
 	cancel()
 	switch {
+	case err != nil && timedOut && !c.isClosed():
+		c.closeNow(errControlStuck)
 	case err != nil:
 		c.frameError(true, err)
 	case hasClose:

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -321,6 +322,28 @@ func TestPingReturnsAfterOnPong(t *testing.T) {
 				t.Fatalf("Ping %d returned before OnPong saw its pong", i)
 			}
 			last = nil
+		}
+	})
+}
+
+// TestPeerThatReadsNothingIsDropped: a peer that pings and never reads
+// gets its pong written in the background for CloseTimeout, then is
+// dropped, and the connection's calls say so, not that a write of the
+// application's was cut off (an outside probe's reading of the old error).
+func TestPeerThatReadsNothingIsDropped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		defer b.Close()
+		c := newConn(a, false, &ConnOptions{CloseTimeout: time.Second}, "", nil, nil)
+		defer c.CloseNow()
+		go b.Write(frame(true, 0, opPing, true, []byte("are you there"))) // and never reads
+		start := time.Now()
+		_, _, err := c.Read(context.Background())
+		if !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), "did not read a pong or close frame") {
+			t.Fatalf("Read: %v, want ErrClosed saying the peer did not read", err)
+		}
+		if d := time.Since(start); d != time.Second {
+			t.Errorf("dropped after %v, want CloseTimeout (1s)", d)
 		}
 	})
 }

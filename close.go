@@ -143,9 +143,10 @@ func checkCloseArgs(code StatusCode, reason string) error {
 // and reason, waits for the peer's close frame, and closes the TCP
 // connection. A client first waits for the server to close it, as RFC
 // 6455 section 7.1.1 asks, so a server that answers but keeps the TCP
-// connection open holds a client's Close until CloseTimeout. The whole
-// handshake is bounded by CloseTimeout; when it runs out the TCP
-// connection is closed anyway and Close reports the timeout.
+// connection open holds a client's Close until CloseTimeout, and Close
+// then returns nil: the handshake completed. The whole handshake is
+// bounded by CloseTimeout; when it runs out before the peer's close frame
+// came, the TCP connection is closed anyway and Close reports the timeout.
 //
 // Until the peer's close frame arrives, data messages go to a Read that
 // waits for them; while none waits, Close reads on by itself and discards

@@ -6,24 +6,47 @@ package xsync
 import (
 	"context"
 	"sync/atomic"
+	"time"
 )
 
 // Sema is a mutex whose Lock can be abandoned when a context ends or a
 // channel closes. Its state word holds the lock in bit 0, the sticky slow
-// flag in bit 1 and the number of waiters above them, so both the
-// uncontended lock and unlock are a single atomic operation; waiters sleep
-// on a one-token channel, made on first contention. The zero value is an
-// unlocked Sema.
+// flag in bit 1, the starving flag in bit 2 and the number of waiters
+// above them, so both the uncontended lock and unlock are a single atomic
+// operation; waiters sleep on channels made on first contention. The zero
+// value is an unlocked Sema.
+//
+// A free lock goes to whoever takes it first, which keeps a busy lock
+// moving; but a goroutine that unlocks and locks again in a loop would
+// then win every time against a waiter, which has to wake up first. So,
+// as sync.Mutex does, a waiter that has waited more than starveAfter sets
+// the starving flag, and from then on Unlock hands the lock straight to a
+// sleeping waiter (the one asleep longest, channels being FIFO), holding
+// it across, until no waiter is left.
 type Sema struct {
 	state atomic.Int32
-	wake  atomic.Pointer[chan struct{}]
+	chans atomic.Pointer[semaChans]
+}
+
+// semaChans are where waiters sleep: wake, a one-token channel, tells
+// them to try again; hand, unbuffered, gives the lock to one of them
+// (a send succeeds only into a waiter asleep on it, so the lock cannot
+// be handed to nobody).
+type semaChans struct {
+	wake chan struct{}
+	hand chan struct{}
 }
 
 const (
-	held   = 1
-	slow   = 2 // set for good by SetSlow
-	waiter = 4
+	held     = 1
+	slow     = 2 // set for good by SetSlow
+	starving = 4 // a waiter waited past starveAfter: Unlock hands over
+	waiter   = 8
 )
+
+// starveAfter is how long a waiter may lose to goroutines that take the
+// free lock first before Unlock hands it the lock: sync.Mutex's bound.
+const starveAfter = time.Millisecond
 
 // SetSlow makes every later LockFast and UnlockFast fail, for good, so
 // that their callers take the slow path that checks what a fast path
@@ -81,29 +104,34 @@ func (s *Sema) Unlock() {
 	}
 }
 
-// UnlockSlow releases the lock and lets a sleeping waiter try again.
+// UnlockSlow releases the lock and lets a sleeping waiter try again, or,
+// when a waiter starves, hands the lock to one.
 //
 //go:noinline
 func (s *Sema) UnlockSlow() {
+	if s.state.Load()&starving != 0 {
+		select {
+		case s.semaChans().hand <- struct{}{}:
+			return // held on by the waiter that took it
+		default: // nobody asleep on hand right now
+		}
+	}
 	if s.state.Add(-held) >= waiter {
 		select {
-		case s.wakeCh() <- struct{}{}:
+		case s.semaChans().wake <- struct{}{}:
 		default:
 		}
 	}
 }
 
-// wakeCh returns the channel waiters sleep on, made on first contention
-// so that an uncontended Sema never allocates it.
-func (s *Sema) wakeCh() chan struct{} {
-	if p := s.wake.Load(); p != nil {
-		return *p
+// semaChans returns the channels waiters sleep on, made on first
+// contention so that an uncontended Sema never allocates them.
+func (s *Sema) semaChans() *semaChans {
+	if p := s.chans.Load(); p != nil {
+		return p
 	}
-	ch := make(chan struct{}, 1)
-	if s.wake.CompareAndSwap(nil, &ch) {
-		return ch
-	}
-	return *s.wake.Load()
+	s.chans.CompareAndSwap(nil, &semaChans{wake: make(chan struct{}, 1), hand: make(chan struct{})})
+	return s.chans.Load()
 }
 
 // Lock takes the lock, or gives up when ctx ends (returning its error) or
@@ -114,14 +142,25 @@ func (s *Sema) Lock(ctx context.Context, stop1, stop2 <-chan struct{}) (bool, er
 		return true, nil
 	}
 	s.state.Add(waiter)
-	defer s.state.Add(-waiter)
-	wake := s.wakeCh()
+	defer s.leave()
+	ch := s.semaChans()
+	start := time.Now()
 	for {
 		if s.tryLockQueued() {
 			return true, nil
 		}
+		if s.state.Load()&starving == 0 && time.Since(start) > starveAfter {
+			s.state.Or(starving) // Unlock hands the lock over from now on
+		}
 		select {
-		case <-wake:
+		case <-ch.hand:
+			// Handed over, still held. A short wait means the queue
+			// moves: back to letting the lock go, as sync.Mutex does.
+			if time.Since(start) < starveAfter {
+				s.state.And(^int32(starving))
+			}
+			return true, nil
+		case <-ch.wake:
 		case <-ctx.Done():
 			return false, ctx.Err()
 		case <-stop1:
@@ -129,5 +168,14 @@ func (s *Sema) Lock(ctx context.Context, stop1, stop2 <-chan struct{}) (bool, er
 		case <-stop2:
 			return false, nil
 		}
+	}
+}
+
+// leave counts a waiter out; the last one clears the starving flag, so
+// that Unlock goes back to letting the lock go. (A waiter that comes
+// meanwhile sets it again once it has waited as long.)
+func (s *Sema) leave() {
+	if s.state.Add(-waiter) < waiter {
+		s.state.And(^int32(starving))
 	}
 }

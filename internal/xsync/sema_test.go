@@ -157,3 +157,47 @@ func TestSemaNoLostWakeup(t *testing.T) {
 		t.Fatal("the hook did not run: the test did not reach the race it checks")
 	}
 }
+
+// TestSemaWaiterDoesNotStarve: a goroutine that unlocks and locks again
+// in a loop, holding the lock a while each time, used to win the free
+// lock every time against a waiter, which has to wake up first: the
+// waiter gave up at its ctx. Once it has waited starveAfter, Unlock hands
+// it the lock.
+func TestSemaWaiterDoesNotStarve(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var s Sema
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				if ok, _ := s.Lock(context.Background(), stop, nil); !ok {
+					return
+				}
+				time.Sleep(100 * time.Microsecond) // a write, say
+				s.Unlock()
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		}()
+		time.Sleep(time.Microsecond) // the loop holds the lock
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		if ok, err := s.Lock(ctx, nil, nil); !ok {
+			t.Fatalf("Lock: %v after %v, the lock never free for it", err, time.Since(start))
+		}
+		if d := time.Since(start); d > 2*starveAfter {
+			t.Errorf("took the lock after %v, want within about %v", d, starveAfter)
+		}
+		s.Unlock()
+		close(stop)
+		<-done
+		if st := s.state.Load(); st != 0 {
+			t.Errorf("state %#x once everyone left, want 0", st)
+		}
+	})
+}

@@ -166,6 +166,30 @@ func ExampleConn_SendPing() {
 	// Ping: true <nil>
 }
 
+// CloseContext gives a closing handshake a deadline of the caller's, such
+// as what is left of a shutdown's: a peer that never answers is dropped
+// when ctx ends, and the error says it was ctx, not CloseTimeout.
+func ExampleConn_CloseContext() {
+	release := make(chan struct{})
+	url, stop := exampleServer(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		<-release // reads nothing meanwhile, so never answers the close frame
+		c.CloseNow()
+	})
+	defer stop()
+
+	c := exampleDial(context.Background(), url, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := c.CloseContext(ctx, websocket.StatusGoingAway, "shutting down")
+	close(release)
+	fmt.Println(errors.Is(err, context.DeadlineExceeded))
+	// Output: true
+}
+
 // A heartbeat drops peers that stopped answering without closing: a
 // laptop that went to sleep, a NAT that forgot the connection. After
 // PingInterval without any frame from the peer a ping is sent; if nothing

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fullduplex/websocket/internal/wsproto"
@@ -172,10 +173,12 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 // CloseContext is Close with ctx bounding the closing handshake as well as
 // CloseTimeout: if ctx ends first, the TCP connection is closed at once
 // (the peer sees 1006 unless our close frame went out) and CloseContext
-// returns an error that wraps ctx's, so that errors.Is(err,
-// context.DeadlineExceeded) tells it from a timeout of CloseTimeout's. A
-// ctx that has ended already closes the connection without a handshake,
-// as CloseNow does. Use it to give a whole shutdown one deadline.
+// returns an error that wraps ctx's (and its cause, if it was given one),
+// so that errors.Is(err, context.DeadlineExceeded) tells it from a timeout
+// of CloseTimeout's. A ctx that has ended already closes the connection
+// without a handshake, as CloseNow does (on a connection already ended,
+// CloseContext returns ErrClosed, as Close does). Use it to give a whole
+// shutdown one deadline.
 func (c *Conn) CloseContext(ctx context.Context, code StatusCode, reason string) error {
 	if err := checkCloseArgs(code, reason); err != nil {
 		c.CloseNow()
@@ -183,7 +186,7 @@ func (c *Conn) CloseContext(ctx context.Context, code StatusCode, reason string)
 	}
 	if ctx.Err() != nil {
 		if c.CloseNow() != nil {
-			return c.errAfterClose()
+			return ErrClosed // as Close says after the end
 		}
 		return closeCutError(ctx)
 	}
@@ -196,9 +199,14 @@ func (c *Conn) CloseContext(ctx context.Context, code StatusCode, reason string)
 	return err
 }
 
-// closeCutError is what CloseContext returns when its ctx ended first.
+// closeCutError is what CloseContext returns when its ctx ended first:
+// ctx's error, and its cause when the ctx was given one.
 func closeCutError(ctx context.Context) error {
-	return fmt.Errorf("websocket: closing handshake cut off, connection closed: %w", context.Cause(ctx))
+	err, cause := ctx.Err(), context.Cause(ctx)
+	if cause != nil && cause != err {
+		return fmt.Errorf("websocket: closing handshake cut off, connection closed: %w (%w)", err, cause)
+	}
+	return fmt.Errorf("websocket: closing handshake cut off, connection closed: %w", err)
 }
 
 // closeHandshake is CloseContext's handshake, bounded by ctx.
@@ -298,6 +306,9 @@ func (c *Conn) closeTransport() {
 		q.sendHeld(c)
 	}
 	nc.Close()
+	if hook := testHookTransportClosed.Load(); hook != nil {
+		(*hook)()
+	}
 	if q != nil {
 		q.release()
 	}
@@ -321,6 +332,11 @@ func (c *Conn) closeTransport() {
 	}
 	c.closeMu.Unlock()
 }
+
+// testHookTransportClosed, if set, runs in closeTransport right after the
+// transport is closed (over HTTP/2, as the stream's Done closes). Atomic:
+// connections of a test may still be closing when its cleanup resets it.
+var testHookTransportClosed atomic.Pointer[func()]
 
 // ended returns the channel Done returns outside HTTP/2: closed once
 // closeTransport is done. It is made on first use, in the ending state,

@@ -196,6 +196,36 @@ func TestCloseContext(t *testing.T) {
 			})
 		})
 	}
+	t.Run("ctx with a cause", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			a, b := net.Pipe()
+			defer b.Close()
+			go io.Copy(io.Discard, b) // never answers
+			c := newConn(a, false, nil, "", nil, nil)
+			defer c.CloseNow()
+			cause := errors.New("shutdown deadline")
+			ctx, cancel := context.WithTimeoutCause(context.Background(), time.Second, cause)
+			defer cancel()
+			err := c.CloseContext(ctx, StatusGoingAway, "")
+			if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, cause) {
+				t.Fatalf("CloseContext: %v, want both ctx's error and its cause", err)
+			}
+		})
+	})
+	t.Run("ended ctx after the connection ended", func(t *testing.T) {
+		client, server := pair(t, &AcceptOptions{ConnOptions: ConnOptions{ReadLimit: 8}}, nil)
+		ctx := testCtx(t)
+		go client.Write(ctx, MessageBinary, make([]byte, 100)) // over the limit: the server fails it
+		if _, _, err := server.Read(ctx); !errors.Is(err, ErrMessageTooBig) {
+			t.Fatalf("Read: %v", err)
+		}
+		server.CloseNow()
+		ended, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := server.CloseContext(ended, StatusNormalClosure, ""); err != ErrClosed {
+			t.Fatalf("CloseContext: %v, want ErrClosed as Close returns", err)
+		}
+	})
 	t.Run("handshake completes", func(t *testing.T) {
 		client, server := pair(t, nil, nil)
 		ctx := testCtx(t)

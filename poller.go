@@ -343,7 +343,7 @@ func (p *Poller) serveBlocking(c *Conn) {
 			// The connection is closed, or will be once the closing
 			// handshake's last frame is out (bounded by CloseTimeout).
 			c.armEndTimer(err)
-			<-c.done()
+			<-c.ended() // OnClose, as Done, once the socket is closed and the Group left
 			p.finish(c, c.errAfterClose())
 			return
 		}

@@ -39,7 +39,9 @@ import (
 // limit, says so with a close frame that the next Read reports (see
 // ConnOptions.ReadLimit). Once a fragment went out, a message cut off
 // by ctx cannot be finished: Close then closes the connection (the peer
-// sees 1006), and its error wraps ErrClosed as well as ctx's.
+// sees 1006), and its error wraps ErrClosed as well as ctx's; unless our
+// close frame is already queued, which ends the connection anyway (the
+// peer drops the unfinished message), and Close returns ctx's error.
 func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
 	if err := checkMessageType(typ); err != nil {
 		return nil, err

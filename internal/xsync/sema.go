@@ -21,8 +21,10 @@ import (
 // then win every time against a waiter, which has to wake up first. So,
 // as sync.Mutex does, a waiter that has waited more than starveAfter sets
 // the starving flag, and from then on Unlock hands the lock straight to a
-// sleeping waiter (the one asleep longest, channels being FIFO), holding
-// it across, until no waiter is left.
+// sleeping waiter (the first to have gone to sleep on the channel since
+// it last woke, channels being FIFO), holding it across. The flag goes
+// when a waiter handed the lock had waited less than starveAfter (the
+// queue moves), or when the last waiter leaves.
 type Sema struct {
 	state atomic.Int32
 	chans atomic.Pointer[semaChans]

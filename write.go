@@ -439,7 +439,10 @@ func (c *Conn) unlockAfterCloseSent() error {
 }
 
 // Write sends p as one message of type typ. It is safe to call from many
-// goroutines; messages never interleave.
+// goroutines; messages never interleave, and no writer is starved: one
+// that has waited a millisecond is handed the lock in turn, so writers
+// looping on Write cannot keep a Write, Ping or Close out until its ctx
+// ends.
 //
 // ctx bounds the wait for other writers and the write itself. If ctx ends
 // before any byte of the message went out, Write returns ctx's error and

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -411,4 +412,65 @@ func acceptRaw(t *testing.T, opts *AcceptOptions) (*Conn, *bufio.Reader) {
 	}
 	t.Cleanup(func() { c.CloseNow() })
 	return c, br
+}
+
+// TestBusyWritersDoNotStarveOthers: beside goroutines writing back to
+// back, a Write and a Ping get their turn: the lock that a writer looping
+// on Write let go of used to go back to it every time, before a waiter
+// woke, and the waiter gave up at its ctx (an outside probe: 5 to 10 of
+// 10). The peer reads slowly enough for time to pass in the bubble.
+func TestBusyWritersDoNotStarveOthers(t *testing.T) {
+	for _, call := range []string{"Write", "Ping"} {
+		t.Run(call, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a, b := net.Pipe()
+				c := newConn(a, false, nil, "", nil, nil)
+				peer := newConn(b, true, nil, "", nil, nil)
+				stop := make(chan struct{})
+				var busy sync.WaitGroup
+				for range 3 {
+					busy.Go(func() {
+						msg := make([]byte, 32<<10)
+						for {
+							select {
+							case <-stop:
+								return
+							default:
+							}
+							if c.Write(context.Background(), MessageBinary, msg) != nil {
+								return
+							}
+						}
+					})
+				}
+				busy.Go(func() { // the peer: reads (so answers pings), slowly
+					for {
+						if _, _, err := peer.Read(context.Background()); err != nil {
+							return
+						}
+						time.Sleep(100 * time.Microsecond)
+					}
+				})
+				time.Sleep(time.Millisecond) // the writers are at it
+				for try := range 5 { // a waiter used to win now and then
+					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+					start := time.Now()
+					var err error
+					if call == "Write" {
+						err = c.Write(ctx, MessageText, []byte("me too"))
+					} else {
+						_, err = c.Ping(ctx)
+					}
+					cancel()
+					if err != nil {
+						t.Fatalf("%s %d beside busy writers: %v after %v", call, try, err, time.Since(start))
+					}
+				}
+				close(stop)
+				c.CloseNow()
+				peer.CloseNow()
+				busy.Wait()
+			})
+		})
+	}
 }

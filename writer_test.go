@@ -452,7 +452,7 @@ func TestBusyWritersDoNotStarveOthers(t *testing.T) {
 					}
 				})
 				time.Sleep(time.Millisecond) // the writers are at it
-				for try := range 5 { // a waiter used to win now and then
+				for try := range 5 {         // a waiter used to win now and then
 					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 					start := time.Now()
 					var err error

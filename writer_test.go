@@ -452,7 +452,8 @@ func TestBusyWritersDoNotStarveOthers(t *testing.T) {
 					}
 				})
 				time.Sleep(time.Millisecond) // the writers are at it
-				for try := range 5 {         // a waiter used to win now and then
+				// Five tries each: a waiter used to win now and then.
+				for try := range 5 {
 					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 					start := time.Now()
 					var err error

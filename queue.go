@@ -179,11 +179,24 @@ func (q *outQueue) takesControl() bool {
 // of the stream came in that batch, after a message or a close frame, is
 // owed the reply or the close frame's answer, which without batching
 // would have gone out when written.
+//
+// The control frames that waited for the held data to leave (a batch too
+// full for them to join, takesControl) are owed too, the close frame's
+// answer above all, and go right behind it, if the write side is free.
 func (q *outQueue) sendHeld(c *Conn) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.batch && q.held && q.queued.Load() > 0 {
-		q.sendNow(c, [][]byte{q.buf[q.off:]})
+		bufs := [][]byte{q.buf[q.off:]}
+		if c.controlPending() && c.frameMu.TryLock() {
+			// Not unlockFrame: the connection is closing, nothing more
+			// is to be sent.
+			defer c.frameMu.Unlock()
+			if ctl, _ := c.takeControl(); len(ctl) > 0 {
+				bufs = append(bufs, ctl)
+			}
+		}
+		q.sendNow(c, bufs)
 		q.dropStorage() // sent or lost: nothing may send it again (flush)
 		q.queued.Store(0)
 	}

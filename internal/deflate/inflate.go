@@ -22,6 +22,7 @@ var (
 	errSymbol       = errors.New("invalid literal/length symbol")
 	errDistSymbol   = errors.New("invalid distance symbol")
 	errDistance     = errors.New("distance reaches before the start of the history")
+	errEndBits      = errors.New("non-zero bits after the last block")
 )
 
 // ErrNeedInput is what Read returns when a message fed in pieces (Feed)

@@ -14,6 +14,13 @@ func (f *Inflater) header() {
 	f.fill()
 	if f.nb < 3 {
 		// The input ends between blocks, with at most the rest of a byte.
+		// That rest is padding, zero: other bits would start, with the
+		// tail appended (RFC 7692, section 7.2.2), a block the tail's
+		// zeros cannot make valid.
+		if !f.more && f.bits&(1<<f.nb-1) != 0 {
+			f.err = errEndBits
+			return
+		}
 		f.endMessage(mark)
 		return
 	}
@@ -43,16 +50,18 @@ func (f *Inflater) header() {
 }
 
 // storedHeader reads a stored block's lengths, after its header bits, which
-// start at mark. The input may end there, or inside the lengths if they
-// are the start of syncTail: that is the empty block ending a sync flush,
-// stripped.
+// start at mark. A message may end right there: that is the empty block
+// ending a sync flush, whose lengths (syncTail) RFC 7692 strips and the
+// receiver appends again. It may not end inside the lengths: the tail
+// appended behind one to three bytes of them makes lengths that do not
+// match (RFC 7692, section 7.2.2; zlib refuses them too).
 func (f *Inflater) storedHeader(mark int) {
 	// Skip to the byte boundary; whole bytes in bits go back to src.
 	f.pos -= int(f.nb >> 3)
 	f.bits, f.nb = 0, 0
 	rest := f.src[f.pos:]
 	if len(rest) < 4 {
-		if string(rest) == syncTail[:len(rest)] {
+		if len(rest) == 0 {
 			f.endMessage(mark)
 		} else {
 			f.truncated(mark)

@@ -453,7 +453,10 @@ func (c *Conn) unlockAfterCloseSent() error {
 // so errors.Is(err, ErrClosed) tells the two cases apart. Over TLS (wss), ctx ending during
 // the write itself closes the connection in every case: crypto/tls may
 // have sent part of a record while reporting nothing written, and fails
-// every write after one its deadline cut off. Ending while waiting for
+// every write after one its deadline cut off. So does a server's write on
+// an HTTP/2 stream, which net/http lets a deadline interrupt only by
+// resetting the stream, even if no byte went out (a client that keeps
+// its flow-control window shut, say). Ending while waiting for
 // other writers leaves it usable there too. Once a write closed the
 // connection, other calls report ErrClosed, not ctx's error.
 //

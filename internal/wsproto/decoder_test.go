@@ -563,6 +563,25 @@ func decodeCases() []decodeCase {
 			cause: CauseProtocol,
 		},
 		{
+			// RFC 6455 5.2 asks the sender for the fewest length bytes and
+			// names nothing for a receiver; the value is unambiguous.
+			name:  "lengths in more bytes than they need",
+			roles: clientOnly,
+			in: []frame{
+				raw(0x82, 126, 0, 3, 'a', 'b', 'c'),
+				raw(0x89, 126, 0, 1, 'p'),
+				raw(0x81, 127, 0, 0, 0, 0, 0, 0, 0, 2, 'h', 'i'),
+				raw(0x8a, 127, 0, 0, 0, 0, 0, 0, 0, 0),
+			},
+			want: []string{`binary first last "abc"`, `ping "p"`, `text first last "hi"`, `pong ""`},
+		},
+		{
+			name:  "a control frame's 125 bytes in a 16-bit length",
+			roles: clientOnly,
+			in:    []frame{raw(append([]byte{0x89, 126, 0, 125}, make([]byte, 125)...)...)},
+			want:  []string{`ping "` + strings.Repeat(`\x00`, 125) + `"`},
+		},
+		{
 			name: "control frames inside a fragmented message",
 			in:   []frame{fr(oText, "a"), fr(fin|oPing, "1"), fr(oCont, "b"), fr(fin|oPong, "2"), fr(fin|oCont, "c")},
 			want: []string{`text first "a"`, `ping "1"`, `text "b"`, `pong "2"`, `text last "c"`},

@@ -99,7 +99,10 @@ var ErrLengthOverflow = fmt.Errorf("64-bit payload length has its most significa
 
 // ParseHeader decodes a frame header from b, which must hold at least
 // HeaderLen(b[1]) bytes. It checks only what the wire format itself
-// forbids; the rules that depend on the connection are the Decoder's.
+// forbids; the rules that depend on the connection are the Decoder's. A
+// length written in more bytes than it needs is taken at its value: RFC
+// 6455 5.2 asks the sender for the fewest bytes but gives a receiver no
+// action, and the value is unambiguous.
 func ParseHeader(b []byte) (h Header, n int, err error) {
 	b0, b1 := b[0], b[1]
 	h.Fin = b0&BitFin != 0

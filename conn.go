@@ -152,8 +152,10 @@ func (o *ConnOptions) writeBufferSize() int {
 //
 // Writes (Write, Writer, Ping, Close) are safe from any number of
 // goroutines: messages never interleave, and control frames may go out
-// between the fragments of a message. Reads (Read, Reader) are for one
-// goroutine at a time; a concurrent second read gets ErrConcurrentRead.
+// between the fragments of a message; the writer a Writer returns is for
+// one goroutine at a time (a concurrent second use gets ErrConcurrentWrite).
+// Reads (Read, Reader) are for one goroutine at a time; a concurrent second
+// read gets ErrConcurrentRead.
 //
 // A connection must be read for control frames to be answered: pings are
 // answered and the peer's close is seen only while something reads. Close

@@ -46,6 +46,12 @@ var (
 	// ErrConcurrentRead is returned when a second goroutine reads while
 	// another read is in progress. The connection is not affected.
 	ErrConcurrentRead = errors.New("websocket: concurrent read on connection")
+	// ErrConcurrentWrite is returned by a Writer's Write or Close called
+	// while another goroutine's Write or Close on the same writer is in
+	// progress: a writer streams one message, from one goroutine at a time.
+	// The refused call sends nothing; the message and the connection are
+	// not affected. (The Conn's own writes are safe from many goroutines.)
+	ErrConcurrentWrite = errors.New("websocket: concurrent use of one message writer")
 )
 
 // chainError adds context to an error so that the chain reads as one

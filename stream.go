@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 )
 
 // This file is the streaming write API: Writer sends a message as
@@ -25,8 +26,10 @@ import (
 //
 // The writer belongs to this one message: once closed, every Write and
 // Close on it returns an error and has no effect, even after another
-// Writer was opened on the connection. Handles are never reused, so they
-// are allocated 32 at a time (8 bytes each): one allocation per 32
+// Writer was opened on the connection. It is for one goroutine at a
+// time: a Write or Close while another is running on it returns
+// ErrConcurrentWrite and sends nothing. Handles are never reused, so they
+// are allocated 32 at a time (16 bytes each): one allocation per 32
 // streamed messages, and on a connection's first Writer one more, for
 // state it then keeps.
 //
@@ -81,7 +84,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	}
 	h := &m.handles[0]
 	m.handles = m.handles[1:]
-	h.m = m
+	h.m.Store(m)
 	return h, nil
 }
 
@@ -91,26 +94,50 @@ const handleBatch = 32
 // messageHandle is the io.WriteCloser of one message. Close cuts it from
 // the connection's messageWriter, so a stale handle touches nothing.
 type messageHandle struct {
-	m *messageWriter // nil once closed
+	m    atomic.Pointer[messageWriter] // nil once closed
+	busy atomic.Bool                   // a Write or Close is running (use)
 }
 
 // Write sends p as part of the message, in fragments as the buffer fills.
 func (h *messageHandle) Write(p []byte) (int, error) {
-	if h.m == nil {
-		return 0, errors.New("websocket: write to closed message writer")
+	m, err := h.use()
+	if err != nil {
+		return 0, err
 	}
-	return h.m.Write(p)
+	defer h.busy.Store(false)
+	return m.Write(p)
 }
 
 // Close sends the final fragment and releases the connection for other
 // messages.
 func (h *messageHandle) Close() error {
-	m := h.m
-	if m == nil {
+	m, err := h.use()
+	if err == errWriterClosed {
 		return errors.New("websocket: message writer already closed")
 	}
-	h.m = nil
+	if err != nil {
+		return err
+	}
+	defer h.busy.Store(false)
+	h.m.Store(nil)
 	return m.Close()
+}
+
+// errWriterClosed is a write through a closed message handle.
+var errWriterClosed = errors.New("websocket: write to closed message writer")
+
+// use claims the handle for one call, which clears busy when done: the
+// message's state is for one call at a time.
+func (h *messageHandle) use() (*messageWriter, error) {
+	if !h.busy.CompareAndSwap(false, true) {
+		return nil, ErrConcurrentWrite
+	}
+	m := h.m.Load()
+	if m == nil {
+		h.busy.Store(false)
+		return nil, errWriterClosed
+	}
+	return m, nil
 }
 
 // messageWriter streams the connection's Writer messages as fragments,

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -473,5 +474,50 @@ func TestBusyWritersDoNotStarveOthers(t *testing.T) {
 				busy.Wait()
 			})
 		})
+	}
+}
+
+// TestWriterOneGoroutineAtATime: a second goroutine's Write or Close on a
+// Writer whose Write is still running is refused with ErrConcurrentWrite
+// and sends nothing. Both used to touch the message's buffer and frame
+// state at once: the peer got bytes where a header belongs (1002) or a
+// short message, and every call returned nil (an outside probe, 10 of 10).
+func TestWriterOneGoroutineAtATime(t *testing.T) {
+	c, br := acceptRaw(t, nil)
+	ctx := testCtx(t)
+	w, err := c.Writer(ctx, MessageBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// More than the loopback socket holds: the Write blocks until the
+	// peer reads.
+	const big = 32 << 20
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := w.Write(make([]byte, big))
+		wrote <- err
+	}()
+	for !w.(*messageHandle).busy.Load() {
+		runtime.Gosched()
+	}
+	if n, err := w.Write([]byte("x")); n != 0 || !errors.Is(err, ErrConcurrentWrite) {
+		t.Errorf("second Write: n=%d err=%v, want 0 and ErrConcurrentWrite", n, err)
+	}
+	if err := w.Close(); !errors.Is(err, ErrConcurrentWrite) {
+		t.Errorf("concurrent Close: %v, want ErrConcurrentWrite", err)
+	}
+	op, _, n, err := readWire(br)
+	if err != nil || op != opBinary || n != big {
+		t.Fatalf("first fragment: opcode %d, %d bytes, %v; want binary, %d bytes", op, n, err, big)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatalf("first Write: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("Close after the Write: %v", err)
+	}
+	op, _, n, err = readWire(br)
+	if err != nil || op != opContinuation || n != 0 {
+		t.Fatalf("final fragment: opcode %d, %d bytes, %v; want an empty continuation", op, n, err)
 	}
 }

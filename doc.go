@@ -32,7 +32,9 @@
 // together at shutdown.
 //
 // Every entry point has an example. See the examples directory
-// for a browser echo demo, a terminal client and a chat hub, and
+// for a browser echo demo, a terminal client, a chat hub, a client
+// compiled to WebAssembly for the browser, and a chat across several
+// processes on NATS (a module of its own), and
 // docs/migrating-from-gorilla.md and docs/migrating-from-coder.md for
 // moving a program over from those libraries.
 package websocket

@@ -77,6 +77,8 @@ type Result struct {
 	P99us             float64 `json:"p99_us"`
 	ServerCPU         float64 `json:"server_cpu_s"`   // server utime+stime during the measurement
 	CPUPerMsg         float64 `json:"cpu_per_msg_us"` // ServerCPU per message, µs
+	// SysPerMsg is the part of CPUPerMsg spent in the kernel (stime), µs.
+	SysPerMsg float64 `json:"sys_per_msg_us"`
 	// Rate is the messages a second each connection sends (paced mode);
 	// Late counts the sends that fell behind their schedule by a whole
 	// period, so were skipped.
@@ -589,7 +591,7 @@ func runPaced(clients []*client, res *Result, rate float64, warm, dur time.Durat
 // to wake those that wait) and fills res.
 func measure(clients []*client, res *Result, warm, dur time.Duration, pid int, s *sampler, phase *atomic.Int32, msgs *atomic.Int64, wg *sync.WaitGroup, stop func()) {
 	time.Sleep(warm)
-	cpu0 := cpuTicks(pid)
+	cpu0, sys0 := cpuTicks(pid)
 	start := time.Now()
 	phase.Store(phaseMeasure)
 	if s != nil {
@@ -598,7 +600,7 @@ func measure(clients []*client, res *Result, warm, dur time.Duration, pid int, s
 	time.Sleep(dur)
 	phase.Store(phaseDone)
 	elapsed := time.Since(start)
-	cpu1 := cpuTicks(pid)
+	cpu1, sys1 := cpuTicks(pid)
 	n := msgs.Load()
 	if s != nil {
 		s.stop(res)
@@ -631,6 +633,7 @@ func measure(clients []*client, res *Result, warm, dur time.Duration, pid int, s
 		res.ServerCPU = float64(cpu1-cpu0) / clockTicks()
 		if n > 0 {
 			res.CPUPerMsg = res.ServerCPU / float64(n) * 1e6
+			res.SysPerMsg = float64(sys1-sys0) / clockTicks() / float64(n) * 1e6
 		}
 	}
 }
@@ -718,32 +721,33 @@ func closeAll(clients []*client) {
 	}
 }
 
-// cpuTicks returns utime+stime of process pid, in clock ticks, or -1.
-func cpuTicks(pid int) int64 {
+// cpuTicks returns utime+stime of process pid, and stime alone, in clock
+// ticks, or -1 and -1.
+func cpuTicks(pid int) (total, sys int64) {
 	if pid <= 0 {
-		return -1
+		return -1, -1
 	}
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return -1
+		return -1, -1
 	}
 	// The command name may hold spaces; the fields after it are fixed.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return -1
+		return -1, -1
 	}
 	f := strings.Fields(s[i+1:])
 	if len(f) < 13 {
-		return -1
+		return -1, -1
 	}
 	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
 	ut, err1 := strconv.ParseInt(f[11], 10, 64)
 	st, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return -1
+		return -1, -1
 	}
-	return ut + st
+	return ut + st, st
 }
 
 var clkTck float64

@@ -178,6 +178,7 @@ func echoSample(round int, res loadgenResult) EchoSample {
 		P50us:      res.P50us,
 		P99us:      res.P99us,
 		CPUPerMsg:  res.CPUPerMsg,
+		SysPerMsg:  res.SysPerMsg,
 		Errors:     res.Errors,
 		Extensions: res.Extensions,
 		Compressed: res.compressed(),

@@ -562,6 +562,7 @@ func echoMsgs(s EchoSample) float64 { return s.MsgsPerSec }
 func echoP50(s EchoSample) float64  { return s.P50us }
 func echoP99(s EchoSample) float64  { return s.P99us }
 func echoCPU(s EchoSample) float64  { return s.CPUPerMsg }
+func echoSys(s EchoSample) float64  { return s.SysPerMsg }
 
 func sizeLabel(n int) string {
 	switch {

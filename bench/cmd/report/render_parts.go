@@ -540,7 +540,7 @@ func (v *view) tail() {
 	c := v.res.Config
 	v.p("## Echo tail latency and the load generator")
 	v.p("")
-	v.p("The loopback echo at %s connections again, every server in turn in every round, with the load generator on all cores (as in the loopback echo above), on one thread (`GOMAXPROCS=1 loadgen …`), and with each process pinned to cores of its own by `taskset` (%s), which is how nbio's author runs his benchmarks (lesismal/go-websocket-benchmark, script/util.sh: the server on the first half of the cores less one, the client on the rest). Unpinned, server and load generator share this machine's %d cores, so the load generator's own threads being preempted shows in the round-trip times it records. The p99 ratio is ours ÷ the peer with the lowest median p99 under the same placement, round by round. Rerun with `go run ./cmd/report -from results.json -only tail`.",
+	v.p("The loopback echo at %s connections again, every server in turn in every round, with the load generator on all cores (as in the loopback echo above), on one thread (`GOMAXPROCS=1 loadgen …`), and with each process pinned to cores of its own by `taskset` (%s), which is how nbio's author runs his benchmarks (lesismal/go-websocket-benchmark, script/util.sh: the server on the first half of the cores less one, the client on the rest). Unpinned, server and load generator share this machine's %d cores, so the load generator's own threads being preempted shows in the round-trip times it records. The p99 ratio is ours ÷ the peer with the lowest median p99 under the same placement, round by round. The server's CPU per message comes with the share of it spent in the kernel (its stime, from /proc), where system calls and TCP's own work are counted. Rerun with `go run ./cmd/report -from results.json -only tail`.",
 		fmtInt(float64(c.TailConns)), procsLabel(tailPinned, v.res.Machine.Cores), v.res.Machine.Cores)
 	v.p("")
 	for _, size := range c.TailSizes {
@@ -582,7 +582,11 @@ func (v *view) tailTable(size int) {
 					cell = ratioCell(x, ok, best)
 				}
 			}
-			row += fmt.Sprintf(" %s | %s | %s | %s | %s |", fmtInt(m), fmtUs(p50), fmtUs(p99), cell, fmtUs(cpu))
+			cpuCell := fmtUs(cpu)
+			if sys, ok := sampleMedian(samples, echoSys); ok && sys > 0 && cpu > 0 {
+				cpuCell += fmt.Sprintf(" (%.0f%% kernel)", 100*sys/cpu)
+			}
+			row += fmt.Sprintf(" %s | %s | %s | %s | %s |", fmtInt(m), fmtUs(p50), fmtUs(p99), cell, cpuCell)
 		}
 		v.p("%s", row)
 	}

@@ -71,7 +71,10 @@ type EchoSample struct {
 	P50us      float64 `json:"p50_us"`
 	P99us      float64 `json:"p99_us"`
 	CPUPerMsg  float64 `json:"cpu_per_msg_us"`
-	Errors     int     `json:"errors"`
+	// SysPerMsg is the part of CPUPerMsg the server spent in the kernel
+	// (stime); 0 in results saved before it was measured.
+	SysPerMsg float64 `json:"sys_per_msg_us,omitempty"`
+	Errors    int     `json:"errors"`
 	// Extensions is what the server agreed to; Compressed tells whether
 	// the messages went compressed and every first echo came back
 	// compressed (the compressed parts).
@@ -378,6 +381,7 @@ type loadgenResult struct {
 	P50us             float64 `json:"p50_us"`
 	P99us             float64 `json:"p99_us"`
 	CPUPerMsg         float64 `json:"cpu_per_msg_us"`
+	SysPerMsg         float64 `json:"sys_per_msg_us"`
 	Late              int64   `json:"late"`
 	ServerRSSBefore   float64 `json:"server_rss_before"`
 	ServerRSS         float64 `json:"server_rss"`

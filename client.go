@@ -65,7 +65,12 @@ type DialOptions struct {
 	// error wrapping ErrResponseHeaderTooLarge as soon as it passes either
 	// limit, so a hostile server or proxy cannot make Dial hold more than
 	// the bound. Zero means DefaultMaxResponseHeaderBytes; negative values
-	// are refused.
+	// are refused. Over HTTP/2 (see HTTP2) the bound goes to the server as
+	// SETTINGS_MAX_HEADER_LIST_SIZE and x/net/http2 enforces it while it
+	// decodes: a larger response fails Dial with an HTTP/2 error
+	// (COMPRESSION_ERROR or PROTOCOL_ERROR) that ends the whole connection,
+	// other WebSockets on it included, rather than with
+	// ErrResponseHeaderTooLarge.
 	MaxResponseHeaderBytes int
 
 	// HTTP2, if set, makes Dial open the WebSocket over HTTP/2 (RFC 8441),
@@ -74,7 +79,8 @@ type DialOptions struct {
 	// server on one TCP connection. A wss:// URL negotiates HTTP/2 in the
 	// TLS handshake; a ws:// URL speaks HTTP/2 over cleartext at once (h2c
 	// with prior knowledge). Proxy, NetDialContext, TLSConfig and the
-	// other fields apply as over HTTP/1.1. When the server does not accept
+	// other fields apply as over HTTP/1.1 (MaxResponseHeaderBytes says
+	// how its failure differs). When the server does not accept
 	// WebSockets over HTTP/2 (it does not speak HTTP/2, or does not
 	// advertise SETTINGS_ENABLE_CONNECT_PROTOCOL), Dial falls back to an
 	// HTTP/1.1 handshake unless HTTP2Only is set; the ProtoMajor of the

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -637,6 +638,76 @@ func TestDialSkipsInterimResponses(t *testing.T) {
 			defer c.CloseNow()
 			if _, msg, err := c.Read(ctx); err != nil || string(msg) != "hello" {
 				t.Fatalf("Read: %q, %v", msg, err)
+			}
+		})
+	}
+}
+
+// TestDialThroughProxyAnySuccess: every 2xx answer to CONNECT opens the
+// tunnel (RFC 9110, section 9.3.6); Dial took only 200 (an outside probe).
+// Other answers are refusals.
+func TestDialThroughProxyAnySuccess(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		typ, msg, err := c.Read(r.Context())
+		if err == nil {
+			c.Write(r.Context(), typ, msg)
+		}
+	}))
+	t.Cleanup(origin.Close)
+	tests := []struct {
+		status  string
+		refused bool
+	}{
+		{status: "200 Connection established"},
+		{status: "204 No Content"},
+		{status: "299 Whatever"},
+		{status: "302 Found", refused: true},
+		{status: "407 Proxy Authentication Required", refused: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.status, func(t *testing.T) {
+			proxy := rawServer(t, func(nc net.Conn, req *http.Request) {
+				if req.Method != http.MethodConnect {
+					return
+				}
+				fmt.Fprintf(nc, "HTTP/1.1 %s\r\n\r\n", tc.status)
+				if tc.refused {
+					waitForClose(nc)
+					return
+				}
+				up, err := net.Dial("tcp", req.Host)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go func() {
+					io.Copy(up, nc)
+					up.Close() // the client left: end the other direction too
+				}()
+				io.Copy(nc, up)
+			})
+			ctx := testCtx(t)
+			c, _, err := Dial(ctx, "ws"+strings.TrimPrefix(origin.URL, "http"), &DialOptions{Proxy: proxyAt(proxy)})
+			if tc.refused {
+				if err == nil || !strings.Contains(err.Error(), "refused CONNECT") {
+					t.Fatalf("Dial: %v, want a refusal", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Dial: %v", err)
+			}
+			defer c.CloseNow()
+			if err := c.Write(ctx, MessageText, []byte("through")); err != nil {
+				t.Fatal(err)
+			}
+			if _, got, err := c.Read(ctx); err != nil || string(got) != "through" {
+				t.Fatalf("echo: %q, %v", got, err)
 			}
 		})
 	}

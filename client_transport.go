@@ -118,7 +118,7 @@ func dialProxy(ctx context.Context, dialFn func(context.Context, string, string)
 			// body of a refusal is not wanted.
 			resp, err = http.ReadResponse(bufio.NewReader(bytes.NewReader(data[:head])), connectReq)
 		}
-		if err == nil && resp.StatusCode == http.StatusOK && len(data) > head {
+		if err == nil && isSuccess(resp.StatusCode) && len(data) > head {
 			err = errors.New("proxy sent data before the tunnel was used")
 		}
 		bpool.PutRead(bufp)
@@ -129,8 +129,12 @@ func dialProxy(ctx context.Context, dialFn func(context.Context, string, string)
 	if err != nil {
 		return fail(fmt.Errorf("proxy CONNECT to %s: %w", target, err))
 	}
-	if resp.StatusCode != http.StatusOK {
+	if !isSuccess(resp.StatusCode) {
 		return fail(fmt.Errorf("proxy %s refused CONNECT to %s: %s", proxyURL.Host, target, resp.Status))
 	}
 	return nc, nil
 }
+
+// isSuccess reports a 2xx status: any of them opens a CONNECT tunnel (RFC
+// 9110, section 9.3.6), though proxies send 200.
+func isSuccess(status int) bool { return status >= 200 && status <= 299 }

@@ -79,23 +79,54 @@ func dialHTTP2(ctx context.Context, req *http.Request, opts *DialOptions) (*Conn
 	if t == nil {
 		return nil, nil, errors.New("DialOptions.HTTP2Only needs DialOptions.HTTP2")
 	}
-	pc, h1, err := t.conn(ctx, req, opts)
-	if err != nil {
-		return nil, nil, err
+	for attempt := 1; ; attempt++ {
+		pc, h1, err := t.conn(ctx, req, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		if pc == nil {
+			return fallBackToHTTP1(ctx, req, opts, h1, noH2ALPN)
+		}
+		c, resp, err := t.open(ctx, pc, req, opts)
+		switch {
+		case err == nil:
+			return c, resp, nil
+		case isNoExtendedConnect(err):
+			return fallBackToHTTP1(ctx, req, opts, nil, noXConn)
+		case pc.h2c != nil && pc.h2c.answeredHTTP1.Load():
+			return fallBackToHTTP1(ctx, req, opts, nil, noH2C)
+		case isStreamNotOpened(err) && attempt < maxStreamAttempts && ctxDone(ctx) == nil:
+			continue // on another connection, or this one once it has room
+		case isStreamNotOpened(err):
+			err = fmt.Errorf("no HTTP/2 connection to the server took the stream in %d attempts: %w", attempt, err)
+		}
+		return nil, resp, err
 	}
-	if pc == nil {
-		return fallBackToHTTP1(ctx, req, opts, h1, noH2ALPN)
+}
+
+// maxStreamAttempts bounds the connections a Dial tries when the server
+// refuses its stream unprocessed: each attempt finds room on a connection
+// or opens one, so a server that accepts no stream at all (a limit of 0)
+// costs a few connections, not a loop.
+const maxStreamAttempts = 5
+
+// isStreamNotOpened reports an extended CONNECT that the server never
+// processed, which may go again on another connection (RFC 9113, section
+// 8.7): the connection had no room for the stream (its reservation was
+// made before the server's SETTINGS lowered the limit of concurrent
+// streams), the server is shutting the connection down (GOAWAY), or it
+// refused the stream (REFUSED_STREAM). x/net/http2 exports only the last;
+// its own Transport retries all three.
+func isStreamNotOpened(err error) bool {
+	var se http2.StreamError
+	if errors.As(err, &se) {
+		return se.Code == http2.ErrCodeRefusedStream
 	}
-	c, resp, err := t.open(ctx, pc, req, opts)
-	switch {
-	case err == nil:
-		return c, resp, nil
-	case isNoExtendedConnect(err):
-		return fallBackToHTTP1(ctx, req, opts, nil, noXConn)
-	case pc.h2c != nil && pc.h2c.answeredHTTP1.Load():
-		return fallBackToHTTP1(ctx, req, opts, nil, noH2C)
+	switch err.Error() {
+	case "http2: client conn not usable", "http2: Transport received Server's graceful shutdown GOAWAY":
+		return true
 	}
-	return nil, resp, err
+	return false
 }
 
 // fallBackToHTTP1 dials the WebSocket over HTTP/1.1, on nc if the server

@@ -1570,3 +1570,71 @@ func TestHTTP2DoneAfterGroup(t *testing.T) {
 		t.Fatalf("only %d of %d runs got as far as Done", checked, runs)
 	}
 }
+
+// TestHTTP2DialsBeyondStreamLimit: Dials at once, more than the server's
+// limit of concurrent streams, all open a WebSocket, on as many
+// connections as it takes. Until a connection gets the server's SETTINGS,
+// x/net assumes a limit of 100, so every Dial reserved a stream on the
+// first connection, and those over the real limit failed with "client
+// conn not usable" (an outside probe: 7 of 12). The first read of each
+// connection waits, so that the SETTINGS come after every reservation.
+func TestHTTP2DialsBeyondStreamLimit(t *testing.T) {
+	const limit, dials = 5, 12
+	srv := httptest.NewUnstartedServer(h2Handler(t, nil, echo))
+	accepted := new(atomic.Int64)
+	srv.Listener = countingListener{srv.Listener, accepted}
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: limit}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	url := "ws://" + srv.Listener.Addr().String()
+
+	ctx := testCtx(t)
+	tr := new(HTTP2Transport)
+	dopts := &DialOptions{HTTP2: tr, HTTP2Only: true, NetDialContext: slowFirstRead}
+	conns := make([]*Conn, dials)
+	errs := make([]error, dials)
+	var wg sync.WaitGroup
+	for i := range dials {
+		wg.Go(func() { conns[i], _, errs[i] = dialTest(t, ctx, url, dopts) })
+	}
+	wg.Wait()
+	for i, c := range conns {
+		if errs[i] != nil {
+			t.Errorf("Dial %d: %v", i, errs[i])
+			continue
+		}
+		msg := fmt.Sprint("message ", i)
+		if err := c.Write(ctx, MessageText, []byte(msg)); err != nil {
+			t.Fatalf("Write %d: %v", i, err)
+		}
+		if _, got, err := c.Read(ctx); err != nil || string(got) != msg {
+			t.Fatalf("echo %d: %q, %v", i, got, err)
+		}
+	}
+	if n := accepted.Load(); n < (dials+limit-1)/limit {
+		t.Errorf("%d connections for %d streams at %d a connection", n, dials, limit)
+	}
+}
+
+// slowFirstRead dials TCP and holds back the connection's first read.
+func slowFirstRead(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &slowFirstReadConn{Conn: nc}, nil
+}
+
+type slowFirstReadConn struct {
+	net.Conn
+	once sync.Once
+}
+
+func (c *slowFirstReadConn) Read(p []byte) (int, error) {
+	c.once.Do(func() { time.Sleep(100 * time.Millisecond) })
+	return c.Conn.Read(p)
+}

@@ -53,8 +53,9 @@ type ConnOptions struct {
 	// close code 1009 before it is buffered. Zero means DefaultReadLimit;
 	// a negative value means no limit (only for trusted peers). On the
 	// wire a compressed message may take up to 8 times the limit plus
-	// 64 KiB, far more than an encoder needs even if it flushes every few
-	// bytes, so that one that inflates to nothing cannot go on forever.
+	// 64 KiB, its frames' headers counted, far more than an encoder needs
+	// even if it flushes every few bytes, so that one that inflates to
+	// nothing, or is made of empty frames, cannot go on forever.
 	//
 	// The sender of such a message is not told by its write: Write, and a
 	// Writer's Write and Close, return nil once the operating system has
@@ -82,10 +83,12 @@ type ConnOptions struct {
 	// that answers the peer, when the socket does not take it at once,
 	// is finished in the background for at most this long; a peer that
 	// has not taken it all by then is dropped (the connection's calls
-	// then report ErrClosed, saying why). A client, once the closing handshake
-	// is done, waits this long at most for the server to close the TCP
-	// connection first (RFC 6455, section 7.1.1), and a Read that got
-	// the server's close frame returns when it has.
+	// then report ErrClosed, saying why). On a Poller, where such frames
+	// wait in the connection's queue, the peer is dropped once nothing
+	// has left the queue for this long while they wait. A client, once
+	// the closing handshake is done, waits this long at most for the
+	// server to close the TCP connection first (RFC 6455, section 7.1.1),
+	// and a Read that got the server's close frame returns when it has.
 	CloseTimeout time.Duration
 
 	// WriteBufferSize is the size of the pooled buffer frames are assembled

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/fullduplex/websocket/internal/wsproto"
 )
@@ -32,6 +33,11 @@ type ctlQueue struct {
 	hasClose bool
 	closeLen int
 	close    [maxControlPayload]byte
+	// taken counts takeControl's calls, and watch, when set, checks after
+	// CloseTimeout that frames waiting behind a Poller's queue moved
+	// (watchStuckControl).
+	taken uint64
+	watch *time.Timer
 }
 
 // maxPendingPongs bounds the pongs waiting for the write side. Past it,
@@ -94,6 +100,7 @@ func (c *Conn) takeControl() ([]byte, bool) {
 		dst = c.appendControlFrame(dst, opClose, q.close[:q.closeLen])
 	}
 	hasClose := q.hasClose
+	q.taken++
 	q.out = dst
 	q.pongs = q.pongs[:0]
 	q.hasClose = false
@@ -128,6 +135,7 @@ func (c *Conn) kickControl() {
 			// kicks again.
 			c.frameMu.Unlock()
 			if q.queued.Load() > 0 {
+				c.watchStuckControl()
 				return
 			}
 			continue
@@ -190,7 +198,12 @@ func (c *Conn) flushControl(ctx context.Context) (handedOff bool, err error) {
 	case c.isClosed():
 		return false, c.errAfterClose()
 	case c.wr.queue.Load() != nil:
-		written, err := c.wr.queue.Load().send(c, hasClose, [][]byte{frames})
+		q := c.wr.queue.Load()
+		written, err := q.send(c, hasClose, [][]byte{frames})
+		if err == nil && q.queued.Load() > 0 {
+			q.markControl()
+			c.watchStuckControl()
+		}
 		if err != nil {
 			return false, c.frameError(written, err)
 		}
@@ -218,6 +231,39 @@ func (c *Conn) flushControl(ctx context.Context) (handedOff bool, err error) {
 	rest := append([]byte(nil), frames[n:]...)
 	go c.finishControl(rest, hasClose)
 	return true, nil
+}
+
+// watchStuckControl makes sure a check runs CloseTimeout from now on
+// control frames that wait for a Poller connection's queue to drain, or
+// sit in it: if nothing left the queue meanwhile, the peer reads nothing,
+// not even the pongs to its own pings, and is dropped, as finishControl
+// drops it when a goroutine writes.
+func (c *Conn) watchStuckControl() {
+	q, oq := c.ctl.Load(), c.wr.queue.Load()
+	if q == nil || oq == nil {
+		return
+	}
+	out, _ := oq.controlProgress()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.watch != nil || c.isClosed() {
+		return
+	}
+	taken := q.taken
+	q.watch = time.AfterFunc(c.opts.closeTimeout(), func() {
+		now, queued := oq.controlProgress()
+		q.mu.Lock()
+		q.watch = nil
+		waiting := queued || q.pending.Load()
+		moved := now != out || q.taken != taken
+		q.mu.Unlock()
+		switch {
+		case waiting && !moved && !c.isClosed():
+			c.closeNow(errControlStuck)
+		case waiting:
+			c.watchStuckControl() // some went out: watch the rest
+		}
+	})
 }
 
 // errControlStuck is why a connection ends whose peer did not take a

@@ -132,18 +132,7 @@ func TestPollerPingerThatDoesNotRead(t *testing.T) {
 	}
 	defer good.CloseNow()
 
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.(*net.TCPConn).SetReadBuffer(4096)
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	if resp, err := http.ReadResponse(bufio.NewReader(nc), nil); err != nil || resp.StatusCode != 101 {
-		t.Fatalf("handshake: %v %v", resp, err)
-	}
+	nc := rawUpgrade(t, addr, 4096)
 	flooded := make(chan struct{})
 	go func() {
 		defer close(flooded)
@@ -653,4 +642,79 @@ func compressEveryMessage() (*AcceptOptions, *DialOptions) {
 	comp := CompressionOptions{Mode: CompressionNoContextTakeover, Threshold: -1}
 	return &AcceptOptions{ConnOptions: ConnOptions{Compression: comp}},
 		&DialOptions{ConnOptions: ConnOptions{Compression: comp}}
+}
+
+// TestPollerDropsPeerThatReadsNoPongs: a peer that pings on and on but
+// reads nothing is dropped CloseTimeout after its pongs stopped going out,
+// as with a goroutine per connection. Its latest pong used to wait for
+// the queue to drain for as long as the flood went on (an outside probe:
+// 100 of 100 flooders stayed connected through an 8 s flood).
+func TestPollerDropsPeerThatReadsNoPongs(t *testing.T) {
+	wstest.CheckLeaks(t)
+	closed := make(chan error, 1)
+	p, err := NewPoller(PollerOptions{
+		Loops:     1,
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) {},
+		OnClose:   func(c *Conn, err error) { closed <- err },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const closeTimeout = 200 * time.Millisecond
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := Accept(w, r, &AcceptOptions{ConnOptions: ConnOptions{CloseTimeout: closeTimeout}}); err == nil {
+			p.Serve(c)
+		}
+	}))
+	ts.Start()
+	defer ts.Close()
+
+	nc := rawUpgrade(t, strings.TrimPrefix(ts.URL, "http://"), 0)
+	// Pings on and on, far more pongs than both sockets' buffers hold,
+	// until the server drops the connection (the deadline above bounds it).
+	flooded := make(chan struct{})
+	go func() {
+		defer close(flooded)
+		ping := bytes.Repeat(frame(true, 0, opPing, true, make([]byte, 125)), 100)
+		for {
+			if _, err := nc.Write(ping); err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		nc.Close()
+		<-flooded
+	}()
+	select {
+	case err := <-closed:
+		if !errors.Is(err, errControlStuck) {
+			t.Fatalf("OnClose: %v, want the peer dropped for not reading its pongs", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the peer is still served %v after it stopped reading, with CloseTimeout %v", 5*time.Second, closeTimeout)
+	}
+}
+
+// rawUpgrade runs a WebSocket handshake by hand on a new connection to
+// addr, with a receive buffer of rcvBuf bytes unless 0, and returns the
+// connection, closed with the test and bounded by a deadline.
+func rawUpgrade(t *testing.T, addr string, rcvBuf int) net.Conn {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	if rcvBuf > 0 {
+		nc.(*net.TCPConn).SetReadBuffer(rcvBuf)
+	}
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(nc), nil); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	return nc
 }

@@ -45,8 +45,12 @@ type outQueue struct {
 	// held is set while everything in buf was held back by the batch,
 	// whole frames with nothing refused by the socket before them:
 	// control frames may then join buf (takesControl).
-	held  bool
-	waits *queueWaits // made under mu by the first writer or loop that waits
+	held bool
+	// in counts the bytes ever put in buf, so in less queued is what ever
+	// left it; ctlEnd is in after the last control frames put in, which
+	// have left once that much has (Conn.watchStuckControl).
+	in, ctlEnd uint64
+	waits      *queueWaits // made under mu by the first writer or loop that waits
 	// hdr is where the holder of frameMu assembles a server frame's
 	// header (writeFrame): send copies what it queues, so hdr is free
 	// again once send returns.
@@ -103,6 +107,7 @@ func (q *outQueue) send(c *Conn, isClose bool, bufs [][]byte) (written bool, err
 	}
 	for _, b := range bufs {
 		q.buf = append(q.buf, b...)
+		q.in += uint64(len(b))
 	}
 	q.queued.Store(int64(len(q.buf) - q.off))
 	done := q.queued.Load() == 0
@@ -114,6 +119,22 @@ func (q *outQueue) send(c *Conn, isClose bool, bufs [][]byte) (written bool, err
 		c.closeFrameWritten()
 	}
 	return true, nil
+}
+
+// controlProgress reports how many bytes ever left the queue, and whether
+// control frames put in it are still there.
+func (q *outQueue) controlProgress() (out uint64, controlQueued bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out = q.in - uint64(q.queued.Load())
+	return out, out < q.ctlEnd
+}
+
+// markControl records that what send just queued ends with control frames.
+func (q *outQueue) markControl() {
+	q.mu.Lock()
+	q.ctlEnd = q.in
+	q.mu.Unlock()
 }
 
 // sendNow writes as much of bufs as the socket takes now and returns the

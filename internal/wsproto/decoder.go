@@ -61,7 +61,7 @@ type Decoder struct {
 
 	left  int64  // payload bytes of the current frame not yet decoded
 	limit int64  // the message's Limit
-	wire  int64  // payload bytes of the message on the wire so far
+	wire  int64  // bytes of the message on the wire so far: payload, and a compressed one's frame headers
 	size  int64  // bytes of the message after decompression so far
 	err   *Error // sticky
 	key   uint32 // masking key of the current frame, rotated to the next byte
@@ -180,6 +180,11 @@ func (d *Decoder) header(b []byte, ev *Event) (int, error) {
 	}
 	if h.Op != OpContinuation {
 		d.startMessage(&h)
+	}
+	if d.compressed {
+		// A compressed message's frames count whole on the wire, headers
+		// too: empty ones must not let it go on forever either.
+		d.wire += int64(hlen)
 	}
 	if lim := d.wireLimit(); lim >= 0 && h.Length > lim-d.wire {
 		return 0, d.tooBigOnWire(lim)
@@ -380,7 +385,11 @@ func (d *Decoder) wireLimit() int64 {
 	if lim < 0 || !d.compressed {
 		return lim
 	}
-	return saturatingAdd(saturatingMul8(lim), wireSlack)
+	wire := saturatingAdd(saturatingMul8(lim), wireSlack)
+	if wire == math.MaxInt64 {
+		return -1 // beyond any stream: no bound, as no limit is
+	}
+	return wire
 }
 
 // wireSlack is what a compressed message may take on the wire besides 8

@@ -1588,3 +1588,27 @@ func TestDecoderRSVReasons(t *testing.T) {
 		})
 	}
 }
+
+// TestDecoderCompressedEmptyFramesEnd: a compressed message of empty
+// continuation frames reaches the bound on its wire size like any other
+// that inflates to nothing. Only payload bytes were counted, so such a
+// message went on forever, holding its inflater (an outside probe: 64 MiB
+// of empty frames at a 1 MiB limit).
+func TestDecoderCompressedEmptyFramesEnd(t *testing.T) {
+	const limit = 1
+	frames := []frame{fr(rsv1|oBin, "")}
+	// 2 bytes a frame from a server, 6 from a client: enough for both to
+	// pass the bound, 8 times the limit plus 64 KiB.
+	for range (8*limit+wireSlack)/2 + 1 {
+		frames = append(frames, fr(oCont, ""))
+	}
+	bothRoles.each(func(client bool, role string) {
+		t.Run(role, func(t *testing.T) {
+			in := encode(client, frames...)
+			o := decodeInput(t, Config{Client: client, Compression: true}, limit, in, nil)
+			if code, cause := errCode(o.err); code != CloseMessageTooBig || cause != CauseTooBig {
+				t.Fatalf("after %d bytes of empty frames: %v, want 1009", len(in), o.err)
+			}
+		})
+	})
+}

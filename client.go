@@ -146,7 +146,9 @@ const maxErrorBody = 4 << 10
 //
 // On a refused or invalid handshake, Dial returns the server's response
 // (status, headers and up to 4 KiB of the body) along with an error; a
-// *HandshakeError in the chain names the cause. If ctx ends while that
+// *HandshakeError in the chain names the cause. A proxy's refusal of
+// CONNECT (407 when it wants credentials) is a *HandshakeError with the
+// proxy's status, without a response. If ctx ends while that
 // body is read, the error wraps ctx's error instead and the response holds
 // the part of the body that arrived. A redirect (3xx) is such a refusal:
 // Dial does not follow it, as RFC 6455 leaves to the client, since

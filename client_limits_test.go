@@ -645,7 +645,7 @@ func TestDialSkipsInterimResponses(t *testing.T) {
 
 // TestDialThroughProxyAnySuccess: every 2xx answer to CONNECT opens the
 // tunnel (RFC 9110, section 9.3.6); Dial took only 200 (an outside probe).
-// Other answers are refusals.
+// Other answers are refusals, a *HandshakeError with the proxy's status.
 func TestDialThroughProxyAnySuccess(t *testing.T) {
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Accept(w, r, nil)
@@ -694,8 +694,9 @@ func TestDialThroughProxyAnySuccess(t *testing.T) {
 			ctx := testCtx(t)
 			c, _, err := Dial(ctx, "ws"+strings.TrimPrefix(origin.URL, "http"), &DialOptions{Proxy: proxyAt(proxy)})
 			if tc.refused {
-				if err == nil || !strings.Contains(err.Error(), "refused CONNECT") {
-					t.Fatalf("Dial: %v, want a refusal", err)
+				var he *HandshakeError
+				if !errors.As(err, &he) || !strings.HasPrefix(tc.status, fmt.Sprint(he.Status, " ")) || !strings.Contains(err.Error(), "refused CONNECT") {
+					t.Fatalf("Dial: %v, want a *HandshakeError with the proxy's status", err)
 				}
 				return
 			}

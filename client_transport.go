@@ -130,7 +130,7 @@ func dialProxy(ctx context.Context, dialFn func(context.Context, string, string)
 		return fail(fmt.Errorf("proxy CONNECT to %s: %w", target, err))
 	}
 	if !isSuccess(resp.StatusCode) {
-		return fail(fmt.Errorf("proxy %s refused CONNECT to %s: %s", proxyURL.Host, target, resp.Status))
+		return fail(&HandshakeError{Status: resp.StatusCode, Reason: fmt.Sprintf("proxy %s refused CONNECT to %s: %s", proxyURL.Host, target, resp.Status)})
 	}
 	return nc, nil
 }

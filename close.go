@@ -312,6 +312,7 @@ func (c *Conn) closeTransport() {
 	if q != nil {
 		q.release()
 	}
+	c.stopControlWatch()
 	if c.deflate != nil {
 		c.deflate.retire() // its histories go once no read or write touches them
 	}

@@ -38,6 +38,11 @@ type ctlQueue struct {
 	// (watchStuckControl).
 	taken uint64
 	watch *time.Timer
+	// sentOut counts the bytes that left a Poller's queue since this
+	// queue was made; the last control frames put in it span ctlStart to
+	// ctlEnd of that count. Guarded by the outQueue's mu, not by mu
+	// (outQueue.left).
+	sentOut, ctlStart, ctlEnd uint64
 }
 
 // maxPendingPongs bounds the pongs waiting for the write side. Past it,
@@ -199,9 +204,10 @@ func (c *Conn) flushControl(ctx context.Context) (handedOff bool, err error) {
 		return false, c.errAfterClose()
 	case c.wr.queue.Load() != nil:
 		q := c.wr.queue.Load()
+		before := q.queuedNow() // the frame lock keeps other writers out
 		written, err := q.send(c, hasClose, [][]byte{frames})
 		if err == nil && q.queued.Load() > 0 {
-			q.markControl()
+			q.markControl(c.ctl.Load(), before)
 			c.watchStuckControl()
 		}
 		if err != nil {
@@ -235,15 +241,18 @@ func (c *Conn) flushControl(ctx context.Context) (handedOff bool, err error) {
 
 // watchStuckControl makes sure a check runs CloseTimeout from now on
 // control frames that wait for a Poller connection's queue to drain, or
-// sit in it: if nothing left the queue meanwhile, the peer reads nothing,
-// not even the pongs to its own pings, and is dropped, as finishControl
-// drops it when a goroutine writes.
+// sit in it. When they are at the queue's head, with no data before them,
+// and nothing left the queue meanwhile (nor does a write now), the peer
+// reads nothing, not even the pongs to its own pings, and is dropped, as
+// finishControl drops it when a goroutine writes. Behind data they wait
+// as a goroutine's pong waits for the frame lock: without a bound, as the
+// data's writer is bounded by its own ctx.
 func (c *Conn) watchStuckControl() {
 	q, oq := c.ctl.Load(), c.wr.queue.Load()
 	if q == nil || oq == nil {
 		return
 	}
-	out, _ := oq.controlProgress()
+	out, _, _ := oq.controlProgress(q)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.watch != nil || c.isClosed() {
@@ -251,19 +260,41 @@ func (c *Conn) watchStuckControl() {
 	}
 	taken := q.taken
 	q.watch = time.AfterFunc(c.opts.closeTimeout(), func() {
-		now, queued := oq.controlProgress()
+		now, queued, atHead := oq.controlProgress(q)
 		q.mu.Lock()
 		q.watch = nil
 		waiting := queued || q.pending.Load()
 		moved := now != out || q.taken != taken
 		q.mu.Unlock()
+		if atHead && !moved && !c.isClosed() {
+			// EPOLLOUT comes only once a good part of the socket's buffer
+			// is free: a peer that read anything lets a write through now.
+			oq.flush(c)
+			now, _, _ = oq.controlProgress(q)
+			moved = now != out
+		}
 		switch {
-		case waiting && !moved && !c.isClosed():
+		case atHead && !moved && !c.isClosed():
 			c.closeNow(errControlStuck)
 		case waiting:
-			c.watchStuckControl() // some went out: watch the rest
+			c.watchStuckControl() // watch on
 		}
 	})
+}
+
+// stopControlWatch stops watchStuckControl's timer when the connection
+// ends, so that it does not keep the connection for CloseTimeout.
+func (c *Conn) stopControlWatch() {
+	q := c.ctl.Load()
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	if q.watch != nil {
+		q.watch.Stop()
+		q.watch = nil
+	}
+	q.mu.Unlock()
 }
 
 // errControlStuck is why a connection ends whose peer did not take a

@@ -79,7 +79,8 @@ func dialHTTP2(ctx context.Context, req *http.Request, opts *DialOptions) (*Conn
 	if t == nil {
 		return nil, nil, errors.New("DialOptions.HTTP2Only needs DialOptions.HTTP2")
 	}
-	for attempt := 1; ; attempt++ {
+	counted := 0
+	for tries := 1; ; tries++ {
 		pc, h1, err := t.conn(ctx, req, opts)
 		if err != nil {
 			return nil, nil, err
@@ -87,6 +88,11 @@ func dialHTTP2(ctx context.Context, req *http.Request, opts *DialOptions) (*Conn
 		if pc == nil {
 			return fallBackToHTTP1(ctx, req, opts, h1, noH2ALPN)
 		}
+		// Until its SETTINGS arrive, x/net lets a connection take 100
+		// streams: a burst of Dials all reserve one there, and those
+		// beyond the server's real limit fail. Such a failure is the
+		// burst's, not the server's refusal, and is not counted.
+		settled := pc.cc.State().MaxConcurrentStreams != 0
 		c, resp, err := t.open(ctx, pc, req, opts)
 		switch {
 		case err == nil:
@@ -95,20 +101,30 @@ func dialHTTP2(ctx context.Context, req *http.Request, opts *DialOptions) (*Conn
 			return fallBackToHTTP1(ctx, req, opts, nil, noXConn)
 		case pc.h2c != nil && pc.h2c.answeredHTTP1.Load():
 			return fallBackToHTTP1(ctx, req, opts, nil, noH2C)
-		case isStreamNotOpened(err) && attempt < maxStreamAttempts && ctxDone(ctx) == nil:
-			continue // on another connection, or this one once it has room
 		case isStreamNotOpened(err):
-			err = fmt.Errorf("no HTTP/2 connection to the server took the stream in %d attempts: %w", attempt, err)
+			if settled {
+				counted++
+			}
+			if counted < maxStreamAttempts && tries < maxStreamTries && ctxDone(ctx) == nil {
+				continue // on another connection, or this one once it has room
+			}
+			err = fmt.Errorf("no HTTP/2 connection to the server took the stream in %d attempts: %w", tries, err)
 		}
 		return nil, resp, err
 	}
 }
 
-// maxStreamAttempts bounds the connections a Dial tries when the server
-// refuses its stream unprocessed: each attempt finds room on a connection
-// or opens one, so a server that accepts no stream at all (a limit of 0)
-// costs a few connections, not a loop.
-const maxStreamAttempts = 5
+// maxStreamAttempts bounds the refusals a Dial takes from connections
+// whose limit of streams it knew; maxStreamTries bounds all its tries, so
+// that a server that accepts no stream at all (a limit of 0, which reads
+// as no SETTINGS yet) costs some connections, not a loop. Each try finds
+// room on a connection or opens one, and a new connection serves at least
+// the server's limit: a burst of up to maxStreamTries times the limit
+// gets through.
+const (
+	maxStreamAttempts = 5
+	maxStreamTries    = 32
+)
 
 // isStreamNotOpened reports an extended CONNECT that the server never
 // processed, which may go again on another connection (RFC 9113, section

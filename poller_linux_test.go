@@ -667,6 +667,9 @@ func TestPollerDropsPeerThatReadsNoPongs(t *testing.T) {
 			p.Serve(c)
 		}
 	}))
+	// Buffers of a fixed size, which the flood fills at once, whatever
+	// the kernel's autotuning would make of them.
+	ts.Listener = sendBufferListener{ts.Listener, 64 << 10}
 	ts.Start()
 	defer ts.Close()
 
@@ -692,8 +695,8 @@ func TestPollerDropsPeerThatReadsNoPongs(t *testing.T) {
 		if !errors.Is(err, errControlStuck) {
 			t.Fatalf("OnClose: %v, want the peer dropped for not reading its pongs", err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatalf("the peer is still served %v after it stopped reading, with CloseTimeout %v", 5*time.Second, closeTimeout)
+	case <-time.After(9 * time.Second): // the buffers fill first, as fast as the flood goes
+		t.Fatalf("the peer is still served %v after it stopped reading, with CloseTimeout %v", 9*time.Second, closeTimeout)
 	}
 }
 
@@ -717,4 +720,136 @@ func rawUpgrade(t *testing.T, addr string, rcvBuf int) net.Conn {
 		t.Fatalf("handshake: %v %v", resp, err)
 	}
 	return nc
+}
+
+// TestPollerControlWatchEndsWithConn: the watch on a Poller connection's
+// waiting pongs stops when the connection ends; it kept the Conn for
+// CloseTimeout (a review).
+func TestPollerControlWatchEndsWithConn(t *testing.T) {
+	p, err := NewPoller(PollerOptions{Loops: 1, OnMessage: func(c *Conn, typ MessageType, msg []byte) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	served := make(chan *Conn, 1)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := Accept(w, r, &AcceptOptions{ConnOptions: ConnOptions{CloseTimeout: time.Hour}}); err == nil {
+			p.Serve(c)
+			served <- c
+		}
+	}))
+	defer ts.Close()
+	nc := rawUpgrade(t, strings.TrimPrefix(ts.URL, "http://"), 4096)
+	c := <-served
+	armed := func() bool {
+		q := c.ctl.Load()
+		if q == nil {
+			return false
+		}
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return q.watch != nil
+	}
+	ping := bytes.Repeat(frame(true, 0, opPing, true, make([]byte, 125)), 100)
+	for !armed() {
+		if _, err := nc.Write(ping); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.CloseNow()
+	<-c.Done()
+	if armed() {
+		t.Error("the connection ended with its watch still armed, for CloseTimeout (1h here)")
+	}
+}
+
+// sendBufferListener sets the send buffer of the connections it accepts.
+type sendBufferListener struct {
+	net.Listener
+	size int
+}
+
+func (l sendBufferListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(l.size)
+	}
+	return nc, err
+}
+
+// TestPollerKeepsSlowSteadyReader: a peer that reads a little at a time
+// while the server streams to it and it pings is not taken for one that
+// reads nothing. With a large socket buffer, EPOLLOUT comes only after a
+// good part of it drained, so nothing left the queue for longer than
+// CloseTimeout and the watch dropped the peer (a review: 5 of 5 runs);
+// the watch now tries a write before it decides.
+func TestPollerKeepsSlowSteadyReader(t *testing.T) {
+	closed := make(chan error, 1)
+	p, err := NewPoller(PollerOptions{
+		Loops:     1,
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) {},
+		OnClose:   func(c *Conn, err error) { closed <- err },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	stop := make(chan struct{})
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, &AcceptOptions{ConnOptions: ConnOptions{CloseTimeout: 300 * time.Millisecond}})
+		if err != nil {
+			return
+		}
+		p.Serve(c)
+		go func() {
+			msg := make([]byte, 256<<10)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err := c.Write(ctx, MessageBinary, msg)
+				cancel()
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}))
+	ts.Listener = sendBufferListener{ts.Listener, 4 << 20}
+	ts.Start()
+	defer ts.Close()
+	defer close(stop)
+
+	nc := rawUpgrade(t, strings.TrimPrefix(ts.URL, "http://"), 128<<10)
+	readerDone := make(chan struct{})
+	go func() { // 16 KiB every 50 ms
+		defer close(readerDone)
+		buf := make([]byte, 16<<10)
+		for {
+			if _, err := io.ReadFull(nc, buf); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	defer func() {
+		nc.Close()
+		<-readerDone
+	}()
+	pinger := time.NewTicker(50 * time.Millisecond)
+	defer pinger.Stop()
+	deadline := time.After(2 * time.Second)
+	for {
+		select {
+		case err := <-closed:
+			t.Fatalf("a peer reading all along was dropped: %v", err)
+		case <-deadline:
+			return
+		case <-pinger.C:
+			nc.Write(frame(true, 0, opPing, true, []byte("hi")))
+		}
+	}
 }

@@ -45,12 +45,8 @@ type outQueue struct {
 	// held is set while everything in buf was held back by the batch,
 	// whole frames with nothing refused by the socket before them:
 	// control frames may then join buf (takesControl).
-	held bool
-	// in counts the bytes ever put in buf, so in less queued is what ever
-	// left it; ctlEnd is in after the last control frames put in, which
-	// have left once that much has (Conn.watchStuckControl).
-	in, ctlEnd uint64
-	waits      *queueWaits // made under mu by the first writer or loop that waits
+	held  bool
+	waits *queueWaits // made under mu by the first writer or loop that waits
 	// hdr is where the holder of frameMu assembles a server frame's
 	// header (writeFrame): send copies what it queues, so hdr is free
 	// again once send returns.
@@ -107,7 +103,6 @@ func (q *outQueue) send(c *Conn, isClose bool, bufs [][]byte) (written bool, err
 	}
 	for _, b := range bufs {
 		q.buf = append(q.buf, b...)
-		q.in += uint64(len(b))
 	}
 	q.queued.Store(int64(len(q.buf) - q.off))
 	done := q.queued.Load() == 0
@@ -121,20 +116,42 @@ func (q *outQueue) send(c *Conn, isClose bool, bufs [][]byte) (written bool, err
 	return true, nil
 }
 
-// controlProgress reports how many bytes ever left the queue, and whether
-// control frames put in it are still there.
-func (q *outQueue) controlProgress() (out uint64, controlQueued bool) {
+// controlProgress reports how many bytes left the queue since the
+// connection's first control frame (ctlQueue.out), whether control frames
+// put in the queue are still there, and whether they are at its head,
+// with no data before them left to send.
+func (q *outQueue) controlProgress(cq *ctlQueue) (out uint64, queued, atHead bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	out = q.in - uint64(q.queued.Load())
-	return out, out < q.ctlEnd
+	return cq.sentOut, cq.sentOut < cq.ctlEnd, cq.sentOut >= cq.ctlStart && cq.sentOut < cq.ctlEnd
 }
 
-// markControl records that what send just queued ends with control frames.
-func (q *outQueue) markControl() {
+// queuedNow returns how many bytes wait in the queue.
+func (q *outQueue) queuedNow() uint64 {
 	q.mu.Lock()
-	q.ctlEnd = q.in
+	defer q.mu.Unlock()
+	return uint64(len(q.buf) - q.off)
+}
+
+// markControl records that what send just queued, after the before bytes
+// that waited already, ends with control frames. While earlier ones are
+// still queued, the span grows from where they start. Positions count
+// from cq.sentOut, what left the queue since cq was made.
+func (q *outQueue) markControl(cq *ctlQueue, before uint64) {
+	q.mu.Lock()
+	if cq.sentOut >= cq.ctlEnd {
+		cq.ctlStart = cq.sentOut + before
+	}
+	cq.ctlEnd = cq.sentOut + uint64(len(q.buf)-q.off)
 	q.mu.Unlock()
+}
+
+// left counts n bytes that left the queue, for the watch on control
+// frames (Conn.watchStuckControl); the caller holds q.mu.
+func (q *outQueue) left(c *Conn, n int) {
+	if cq := c.ctl.Load(); cq != nil && n > 0 {
+		cq.sentOut += uint64(n)
+	}
 }
 
 // sendNow writes as much of bufs as the socket takes now and returns the
@@ -174,11 +191,13 @@ func (q *outQueue) flush(c *Conn) {
 		return
 	}
 	rest, err := q.sendNow(c, [][]byte{q.buf[q.off:]})
+	was := q.off
 	if len(rest) == 0 {
 		q.off = len(q.buf)
 	} else {
 		q.off = len(q.buf) - len(rest[0])
 	}
+	q.left(c, q.off-was)
 	q.settle(c, err)
 }
 
@@ -218,6 +237,7 @@ func (q *outQueue) sendHeld(c *Conn) {
 			}
 		}
 		q.sendNow(c, bufs)
+		q.left(c, len(q.buf)-q.off)
 		q.dropStorage() // sent or lost: nothing may send it again (flush)
 		q.queued.Store(0)
 	}
@@ -228,6 +248,7 @@ func (q *outQueue) sendHeld(c *Conn) {
 // releases q.mu, which the batch took.
 func (q *outQueue) sent(c *Conn, n int, err error) {
 	q.off += n
+	q.left(c, n)
 	if err == errWouldBlock {
 		err = nil // EPOLLOUT will say when the rest can go
 	}

@@ -61,7 +61,7 @@ type Decoder struct {
 
 	left  int64  // payload bytes of the current frame not yet decoded
 	limit int64  // the message's Limit
-	wire  int64  // bytes of the message on the wire so far: payload, and a compressed one's frame headers
+	wire  int64  // bytes of the message on the wire so far: payload, and the headers of a compressed one's empty frames
 	size  int64  // bytes of the message after decompression so far
 	err   *Error // sticky
 	key   uint32 // masking key of the current frame, rotated to the next byte
@@ -181,9 +181,11 @@ func (d *Decoder) header(b []byte, ev *Event) (int, error) {
 	if h.Op != OpContinuation {
 		d.startMessage(&h)
 	}
-	if d.compressed {
-		// A compressed message's frames count whole on the wire, headers
-		// too: empty ones must not let it go on forever either.
+	if d.compressed && h.Length == 0 {
+		// An empty frame counts on the wire by its header, so that a
+		// compressed message of empty frames cannot go on forever either.
+		// Frames with payload count by it alone: a sender that flushes
+		// after every byte, a frame a flush, must still fit.
 		d.wire += int64(hlen)
 	}
 	if lim := d.wireLimit(); lim >= 0 && h.Length > lim-d.wire {

@@ -1612,3 +1612,26 @@ func TestDecoderCompressedEmptyFramesEnd(t *testing.T) {
 		})
 	})
 }
+
+// TestDecoderCompressedFlushEveryByte: a compressed message at the read
+// limit whose sender flushed after every byte, a frame a flush (7 bytes of
+// deflate each), fits its bound on the wire: only empty frames count
+// their headers. Counting every header refused it (a review: 13 bytes on
+// the wire a byte of message from a client).
+func TestDecoderCompressedFlushEveryByte(t *testing.T) {
+	const limit = 16 << 10
+	piece := strings.Repeat("\x02", 7)
+	frames := []frame{fr(rsv1|oBin, piece)}
+	for range limit - 2 {
+		frames = append(frames, fr(oCont, piece))
+	}
+	frames = append(frames, fr(fin|oCont, piece))
+	bothRoles.each(func(client bool, role string) {
+		t.Run(role, func(t *testing.T) {
+			o := decodeInput(t, Config{Client: client, Compression: true}, limit, encode(client, frames...), nil)
+			if o.err != nil {
+				t.Fatalf("%d frames of %d bytes at a limit of %d: %v", limit, len(piece), limit, o.err)
+			}
+		})
+	})
+}

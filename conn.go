@@ -84,11 +84,13 @@ type ConnOptions struct {
 	// is finished in the background for at most this long; a peer that
 	// has not taken it all by then is dropped (the connection's calls
 	// then report ErrClosed, saying why). On a Poller, where such frames
-	// wait in the connection's queue, the peer is dropped once nothing
-	// has left the queue for this long while they wait. A client, once
-	// the closing handshake is done, waits this long at most for the
-	// server to close the TCP connection first (RFC 6455, section 7.1.1),
-	// and a Read that got the server's close frame returns when it has.
+	// wait in the connection's queue, the peer is dropped once they are
+	// at the queue's head and nothing has left it for this long (behind
+	// data written before them they wait without a bound, as the data
+	// does). A client, once the closing handshake is done, waits this
+	// long at most for the server to close the TCP connection first (RFC
+	// 6455, section 7.1.1), and a Read that got the server's close frame
+	// returns when it has.
 	CloseTimeout time.Duration
 
 	// WriteBufferSize is the size of the pooled buffer frames are assembled

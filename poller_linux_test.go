@@ -732,14 +732,18 @@ func TestPollerControlWatchEndsWithConn(t *testing.T) {
 	}
 	defer p.Close()
 	served := make(chan *Conn, 1)
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c, err := Accept(w, r, &AcceptOptions{ConnOptions: ConnOptions{CloseTimeout: time.Hour}}); err == nil {
 			p.Serve(c)
 			served <- c
 		}
 	}))
+	// A fixed send buffer, which the flood fills at once (as in
+	// TestPollerDropsPeerThatReadsNoPongs).
+	ts.Listener = sendBufferListener{ts.Listener, 64 << 10}
+	ts.Start()
 	defer ts.Close()
-	nc := rawUpgrade(t, strings.TrimPrefix(ts.URL, "http://"), 4096)
+	nc := rawUpgrade(t, strings.TrimPrefix(ts.URL, "http://"), 0)
 	c := <-served
 	armed := func() bool {
 		q := c.ctl.Load()

@@ -53,9 +53,10 @@ type ConnOptions struct {
 	// close code 1009 before it is buffered. Zero means DefaultReadLimit;
 	// a negative value means no limit (only for trusted peers). On the
 	// wire a compressed message may take up to 8 times the limit plus
-	// 64 KiB, its frames' headers counted, far more than an encoder needs
-	// even if it flushes every few bytes, so that one that inflates to
-	// nothing, or is made of empty frames, cannot go on forever.
+	// 64 KiB (an empty frame counted by its header), far more than an
+	// encoder needs even if it flushes after every byte, so that one that
+	// inflates to nothing, or is made of empty frames, cannot go on
+	// forever.
 	//
 	// The sender of such a message is not told by its write: Write, and a
 	// Writer's Write and Close, return nil once the operating system has

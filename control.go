@@ -33,10 +33,8 @@ type ctlQueue struct {
 	hasClose bool
 	closeLen int
 	close    [maxControlPayload]byte
-	// taken counts takeControl's calls, and watch, when set, checks after
-	// CloseTimeout that frames waiting behind a Poller's queue moved
-	// (watchStuckControl).
-	taken uint64
+	// watch, when set, checks after CloseTimeout that control frames
+	// waiting in or behind a Poller's queue moved (watchStuckControl).
 	watch *time.Timer
 	// sentOut counts the bytes that left a Poller's queue since this
 	// queue was made; the last control frames put in it span ctlStart to
@@ -105,7 +103,6 @@ func (c *Conn) takeControl() ([]byte, bool) {
 		dst = c.appendControlFrame(dst, opClose, q.close[:q.closeLen])
 	}
 	hasClose := q.hasClose
-	q.taken++
 	q.out = dst
 	q.pongs = q.pongs[:0]
 	q.hasClose = false
@@ -258,13 +255,12 @@ func (c *Conn) watchStuckControl() {
 	if q.watch != nil || c.isClosed() {
 		return
 	}
-	taken := q.taken
 	q.watch = time.AfterFunc(c.opts.closeTimeout(), func() {
 		now, queued, atHead := oq.controlProgress(q)
 		q.mu.Lock()
 		q.watch = nil
 		waiting := queued || q.pending.Load()
-		moved := now != out || q.taken != taken
+		moved := now != out
 		q.mu.Unlock()
 		if atHead && !moved && !c.isClosed() {
 			// EPOLLOUT comes only once a good part of the socket's buffer

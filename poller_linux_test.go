@@ -651,16 +651,7 @@ func compressEveryMessage() (*AcceptOptions, *DialOptions) {
 // 100 of 100 flooders stayed connected through an 8 s flood).
 func TestPollerDropsPeerThatReadsNoPongs(t *testing.T) {
 	wstest.CheckLeaks(t)
-	closed := make(chan error, 1)
-	p, err := NewPoller(PollerOptions{
-		Loops:     1,
-		OnMessage: func(c *Conn, typ MessageType, msg []byte) {},
-		OnClose:   func(c *Conn, err error) { closed <- err },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p, closed := ignoringPoller(t)
 	const closeTimeout = 200 * time.Millisecond
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c, err := Accept(w, r, &AcceptOptions{ConnOptions: ConnOptions{CloseTimeout: closeTimeout}}); err == nil {
@@ -788,16 +779,7 @@ func (l sendBufferListener) Accept() (net.Conn, error) {
 // CloseTimeout and the watch dropped the peer (a review: 5 of 5 runs);
 // the watch now tries a write before it decides.
 func TestPollerKeepsSlowSteadyReader(t *testing.T) {
-	closed := make(chan error, 1)
-	p, err := NewPoller(PollerOptions{
-		Loops:     1,
-		OnMessage: func(c *Conn, typ MessageType, msg []byte) {},
-		OnClose:   func(c *Conn, err error) { closed <- err },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p, closed := ignoringPoller(t)
 	stop := make(chan struct{})
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Accept(w, r, &AcceptOptions{ConnOptions: ConnOptions{CloseTimeout: 300 * time.Millisecond}})
@@ -856,4 +838,21 @@ func TestPollerKeepsSlowSteadyReader(t *testing.T) {
 			nc.Write(frame(true, 0, opPing, true, []byte("hi")))
 		}
 	}
+}
+
+// ignoringPoller is a one-loop Poller that ignores messages and reports
+// each connection's end on closed; it closes with the test.
+func ignoringPoller(t *testing.T) (p *Poller, closed chan error) {
+	t.Helper()
+	closed = make(chan error, 1)
+	p, err := NewPoller(PollerOptions{
+		Loops:     1,
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) {},
+		OnClose:   func(c *Conn, err error) { closed <- err },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, closed
 }

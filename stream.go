@@ -84,7 +84,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	}
 	h := &m.handles[0]
 	m.handles = m.handles[1:]
-	h.m.Store(m)
+	h.m = m
 	return h, nil
 }
 
@@ -94,8 +94,8 @@ const handleBatch = 32
 // messageHandle is the io.WriteCloser of one message. Close cuts it from
 // the connection's messageWriter, so a stale handle touches nothing.
 type messageHandle struct {
-	m    atomic.Pointer[messageWriter] // nil once closed
-	busy atomic.Bool                   // a Write or Close is running (use)
+	m    *messageWriter // nil once closed; read and written only while busy
+	busy atomic.Bool    // a Write or Close is running (use)
 }
 
 // Write sends p as part of the message, in fragments as the buffer fills.
@@ -119,7 +119,7 @@ func (h *messageHandle) Close() error {
 		return err
 	}
 	defer h.busy.Store(false)
-	h.m.Store(nil)
+	h.m = nil
 	return m.Close()
 }
 
@@ -132,7 +132,7 @@ func (h *messageHandle) use() (*messageWriter, error) {
 	if !h.busy.CompareAndSwap(false, true) {
 		return nil, ErrConcurrentWrite
 	}
-	m := h.m.Load()
+	m := h.m
 	if m == nil {
 		h.busy.Store(false)
 		return nil, errWriterClosed

@@ -328,8 +328,34 @@ func (c *Conn) closeTransport() {
 	// connection out of its group.
 	c.closeMu.Lock()
 	c.flags.set(flagEnded)
-	if c.ending != nil && c.ending.endedCh != nil {
-		close(c.ending.endedCh)
+	var onEnd func()
+	if c.ending != nil {
+		if c.ending.endedCh != nil {
+			close(c.ending.endedCh)
+		}
+		onEnd, c.ending.onEnd = c.ending.onEnd, nil
+	}
+	c.closeMu.Unlock()
+	if onEnd != nil {
+		onEnd()
+	}
+}
+
+// whenEnded runs f once closeTransport is done: at once, on the caller's
+// goroutine, if it is already; otherwise on the goroutine that ends the
+// connection, after Done's channel is closed. f must not block.
+func (c *Conn) whenEnded(f func()) {
+	c.closeMu.Lock()
+	if c.flags.has(flagEnded) {
+		c.closeMu.Unlock()
+		f()
+		return
+	}
+	e := c.end()
+	if prev := e.onEnd; prev != nil {
+		e.onEnd = func() { prev(); f() }
+	} else {
+		e.onEnd = f
 	}
 	c.closeMu.Unlock()
 }
@@ -425,6 +451,7 @@ type ending struct {
 	// closeDone is closed when closeNow has finished, made by a second
 	// closeNow that has to wait for the first.
 	closeDone chan struct{}
+	onEnd     func() // whenEnded's, run after endedCh is closed
 }
 
 // end returns the ending state; the caller holds closeMu.

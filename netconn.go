@@ -28,10 +28,14 @@ import (
 // off returns os.ErrDeadlineExceeded. A read cut off leaves the conn
 // usable; a write cut off mid-message closes it, as a frame cannot be
 // finished later (crypto/tls's conns do the same after a write times
-// out), and later calls fail. ctx bounds them all, and its end
-// closes the connection at once (CloseNow). Close closes the WebSocket with
-// 1000 and waits for the peer's answer as Conn.Close does, at most the
-// connection's CloseTimeout; deadlines do not shorten it. If the WebSocket
+// out), and later calls fail. ctx bounds them all, and its end closes
+// the connection at once (CloseNow). ctx may outlive the connection (a
+// server's base context): nothing stays registered on it once the
+// WebSocket has ended, whether or not Close was called.
+//
+// Close closes the WebSocket with 1000 and waits for the peer's answer as
+// Conn.Close does, at most the connection's CloseTimeout; deadlines do
+// not shorten it. If the WebSocket
 // has already ended (the peer closed it, a read or write failed, ctx
 // ended), or the peer ends it during this Close, the first Close returns
 // nil, as closing a socket whose peer has gone does; a Close after that
@@ -41,7 +45,18 @@ func NetConn(ctx context.Context, c *Conn, typ MessageType) net.Conn {
 	n.rd.init(ctx)
 	n.wd.init(ctx)
 	n.stopClose = context.AfterFunc(ctx, func() { c.CloseNow() })
+	// The end of the WebSocket lets go of ctx, so that a long-lived ctx
+	// does not keep what it wrapped, Close or no Close.
+	c.whenEnded(n.detach)
 	return n
+}
+
+// detach unregisters the conn from its ctx: the AfterFunc that closes it
+// and each direction's context, a child of ctx.
+func (n *netConn) detach() {
+	n.stopClose()
+	n.rd.release()
+	n.wd.release()
 }
 
 type netConn struct {
@@ -217,10 +232,7 @@ func (n *netConn) Close() error {
 	ended := n.c.isClosed()
 	n.stopClose()
 	err := n.c.Close(StatusNormalClosure, "")
-	// Each direction's context is a child of ctx: left registered there,
-	// a long-lived ctx would keep two per connection it ever wrapped.
-	n.rd.release()
-	n.wd.release()
+	n.detach() // done already if the WebSocket ended (whenEnded)
 	if first && (ended || errors.Is(err, ErrClosed)) {
 		// The WebSocket ended before (the peer closed it, a read or
 		// write failed, ctx ended): the first Close of the net.Conn

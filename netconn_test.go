@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -143,6 +144,67 @@ func TestNetConnCloseReleasesCtx(t *testing.T) {
 	if live := parent.live.Load(); live != 0 {
 		t.Errorf("%d registrations left on the ctx of closed connections", live)
 	}
+}
+
+// TestNetConnEndReleasesCtx: the end of the WebSocket under a NetConn
+// leaves nothing registered on the NetConn's ctx, though nobody calls its
+// Close: a peer's close read as io.EOF, the Conn closed underneath, the
+// peer gone, and a NetConn made on a Conn that had ended.
+func TestNetConnEndReleasesCtx(t *testing.T) {
+	ends := []struct {
+		name string
+		end  func(t *testing.T, client, server *Conn, n net.Conn)
+	}{{
+		name: "peer closes",
+		end: func(t *testing.T, client, _ *Conn, n net.Conn) {
+			go client.Close(StatusNormalClosure, "")
+			if _, err := io.ReadAll(n); err != nil {
+				t.Errorf("ReadAll: %v", err)
+			}
+		},
+	}, {
+		name: "CloseNow underneath",
+		end: func(_ *testing.T, _, server *Conn, _ net.Conn) {
+			server.CloseNow()
+		},
+	}, {
+		name: "peer gone",
+		end: func(t *testing.T, client, _ *Conn, n net.Conn) {
+			client.CloseNow()
+			if _, err := n.Read(make([]byte, 1)); err == nil {
+				t.Error("Read succeeded from a peer that was gone")
+			}
+		},
+	}}
+	for _, tc := range ends {
+		t.Run(tc.name, func(t *testing.T) {
+			parent := &registryCtx{Context: testCtx(t)}
+			client, server := pair(t, nil, nil)
+			n := NetConn(parent, server, MessageBinary)
+			n.SetDeadline(time.Now().Add(time.Hour))
+			if live := parent.live.Load(); live != 3 {
+				t.Fatalf("%d registrations on ctx, want 3 (its AfterFunc and each direction's context)", live)
+			}
+			tc.end(t, client, server, n)
+			<-server.Done()
+			if live := parent.live.Load(); live != 0 {
+				t.Errorf("%d registrations left on ctx after the WebSocket ended", live)
+			}
+		})
+	}
+	t.Run("ended before", func(t *testing.T) {
+		parent := &registryCtx{Context: testCtx(t)}
+		_, server := pair(t, nil, nil)
+		server.CloseNow()
+		<-server.Done()
+		n := NetConn(parent, server, MessageBinary)
+		if live := parent.live.Load(); live != 0 {
+			t.Errorf("%d registrations on ctx for a Conn that had ended", live)
+		}
+		if _, err := n.Write([]byte("x")); err == nil {
+			t.Error("Write succeeded on a Conn that had ended")
+		}
+	})
 }
 
 // TestNetConnWrongTypeDoesNotWait: a message of the other type fails Read

@@ -103,8 +103,10 @@ type CompressionOptions struct {
 	// longer. 0 means the default, 128; -1 compresses every message. It
 	// applies to whole messages (Write, WritePrepared, Group.Broadcast);
 	// a Writer does not know its message's size when it starts, so it
-	// compresses whatever the size (use Write, or WriteUncompressed, for
-	// short ones).
+	// compresses whatever the size (use Write, WriteUncompressed or
+	// WriterUncompressed for short ones). Those three and
+	// NewPreparedMessageUncompressed opt a message out of compression
+	// whatever its size.
 	Threshold int
 
 	// MaxWindowBits, from 8 to 15, is the base-2 logarithm of the largest

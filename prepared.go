@@ -15,12 +15,14 @@ import (
 // its sending direction (CompressionContextTakeover, accepted by the
 // peer): each of its compressed messages refers to the ones before, so
 // WritePrepared compresses the message with that connection's own
-// compressor, at the cost of Write.
+// compressor, at the cost of Write (a message made by
+// NewPreparedMessageUncompressed is never compressed, so never is).
 //
 // A PreparedMessage is safe for concurrent use.
 type PreparedMessage struct {
-	typ  MessageType
-	data []byte
+	typ          MessageType
+	data         []byte
+	uncompressed bool // NewPreparedMessageUncompressed's: never compressed
 
 	mu     sync.Mutex
 	frames map[int][]byte // server frames by preparedKey (0: uncompressed)
@@ -35,6 +37,22 @@ func NewPreparedMessage(typ MessageType, data []byte) (*PreparedMessage, error) 
 		return nil, err
 	}
 	return &PreparedMessage{typ: typ, data: bytes.Clone(data)}, nil
+}
+
+// NewPreparedMessageUncompressed prepares data as a message of type typ
+// that WritePrepared and Group.Broadcast send uncompressed to every
+// connection, whatever it negotiated, as WriteUncompressed does: for a
+// message that mixes secrets with data an attacker may choose (CRIME,
+// BREACH), or whose bytes are already compressed (an image, a gzip
+// stream), which deflating per window size would only cost CPU. It keeps
+// a copy of data, as NewPreparedMessage does.
+func NewPreparedMessageUncompressed(typ MessageType, data []byte) (*PreparedMessage, error) {
+	pm, err := NewPreparedMessage(typ, data)
+	if err != nil {
+		return nil, err
+	}
+	pm.uncompressed = true
+	return pm, nil
 }
 
 // payload returns the message body for key (0: uncompressed).
@@ -107,14 +125,17 @@ func (c *Conn) WritePrepared(ctx context.Context, pm *PreparedMessage) error {
 
 // writePrepared is WritePrepared once ctx was seen live (see write).
 func (c *Conn) writePrepared(ctx context.Context, pm *PreparedMessage) error {
-	if d := c.deflate; d != nil && d.sendTakeover {
+	if d := c.deflate; d != nil && d.sendTakeover && !pm.uncompressed {
 		return c.write(ctx, pm.typ, pm.data)
 	}
 	if err := c.lockMessageFrame(ctx); err != nil {
 		return err
 	}
 	defer c.unlockMessageFrame()
-	key := c.deflate.preparedKey(len(pm.data))
+	key := 0
+	if !pm.uncompressed {
+		key = c.deflate.preparedKey(len(pm.data))
+	}
 	if !c.client {
 		return c.sendFrame(ctx, pm.serverFrame(key))
 	}

@@ -22,7 +22,8 @@ import (
 // Close, other data messages wait; pings, pongs and close frames may
 // still go out between fragments. The writer must be closed, or the
 // connection's writes stay blocked. With compression negotiated, every
-// Writer message is compressed (see CompressionOptions.Threshold).
+// Writer message is compressed (see CompressionOptions.Threshold), and
+// every WriterUncompressed message is not.
 //
 // The writer belongs to this one message: once closed, every Write and
 // Close on it returns an error and has no effect, even after another
@@ -46,6 +47,22 @@ import (
 // close frame is already queued, which ends the connection anyway (the
 // peer drops the unfinished message), and Close returns ctx's error.
 func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
+	return c.writer(ctx, typ, c.deflate != nil)
+}
+
+// WriterUncompressed is Writer without compression, whatever was
+// negotiated, as WriteUncompressed is Write without it: for a streamed
+// message that mixes secrets with data an attacker may choose (CRIME,
+// BREACH), or whose bytes are already compressed. Under context takeover
+// the message stays out of the compression history, as the RFC has it,
+// and the compressed messages around it are unaffected.
+func (c *Conn) WriterUncompressed(ctx context.Context, typ MessageType) (io.WriteCloser, error) {
+	return c.writer(ctx, typ, false)
+}
+
+// writer is Writer, compressing the message if compress is set, which
+// requires compression to have been negotiated.
+func (c *Conn) writer(ctx context.Context, typ MessageType, compress bool) (io.WriteCloser, error) {
 	if err := checkMessageType(typ); err != nil {
 		return nil, err
 	}
@@ -70,7 +87,7 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (io.WriteCloser, err
 	m.open = true
 	m.err = nil
 	m.rsv = 0
-	if c.deflate != nil {
+	if compress {
 		m.rsv = bitRsv1
 		m.fw, m.release = c.deflate.compressor(-1, &m.sink)
 	}
@@ -307,7 +324,8 @@ func (m *messageWriter) Close() error {
 		return errors.New("websocket: message writer already closed")
 	}
 	err := m.err
-	if m.fw != nil {
+	compressed := m.fw != nil
+	if compressed {
 		if err == nil {
 			err = m.fw.Flush()
 		}
@@ -339,7 +357,7 @@ func (m *messageWriter) Close() error {
 			}
 		}
 	}
-	if err != nil && m.c.deflate != nil {
+	if err != nil && compressed {
 		// The peer may not have the message, whose plaintext is in the
 		// history and in the stream the released compressor holds.
 		m.c.deflate.abandonSend()

@@ -3,12 +3,14 @@ package websocket
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // NetConn wraps c as a net.Conn that carries a byte stream: each Write
@@ -19,9 +21,14 @@ import (
 // closing normally (1000 or 1001) reads as io.EOF.
 //
 // Use MessageBinary for an arbitrary byte stream (io.Copy, bufio, TLS over
-// the conn): with MessageText every Write must be valid UTF-8 on its own,
-// as each is a text message, and one that splits a character is refused
-// by the peer with 1007.
+// the conn). With MessageText the stream must be UTF-8 text: a Write that
+// ends inside a character (a pipe or a terminal read cut it, as io.Copy's
+// buffer may) sends the message up to the last whole character and holds
+// back the rest, at most 3 bytes, for the next Write to complete, so that
+// every message is valid UTF-8 as RFC 6455 requires of text; Write still
+// reports all of p written. Bytes that are not UTF-8 are sent as they
+// are, and the peer refuses them with 1007. Close with a character still
+// incomplete sends none of it and says so in its error.
 //
 // Deadlines set on the returned conn bound its reads and writes, those
 // already blocked included, as net.Conn requires: a read or write they cut
@@ -66,6 +73,13 @@ type netConn struct {
 	stopClose func() bool
 
 	closed atomic.Bool // Close was called
+
+	// MessageText: the start of a character the last Write ended inside,
+	// which the next Write completes. writeMu orders the Writes that
+	// share it.
+	writeMu sync.Mutex
+	held    [utf8.UTFMax - 1]byte
+	nheld   int
 
 	readMu sync.Mutex
 	reader io.Reader
@@ -217,14 +231,74 @@ func (d *ctxDeadline) passed(dctx context.Context) bool {
 }
 
 func (n *netConn) Write(p []byte) (int, error) {
-	ctx := n.wd.context()
-	if err := n.c.Write(ctx, n.typ, p); err != nil {
-		if n.wd.passed(ctx) {
-			return 0, os.ErrDeadlineExceeded // see opError
-		}
+	if n.typ == MessageText {
+		return n.writeText(p)
+	}
+	if err := n.send(p); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// send sends p as one message.
+func (n *netConn) send(p []byte) error {
+	ctx := n.wd.context()
+	if err := n.c.Write(ctx, n.typ, p); err != nil {
+		if n.wd.passed(ctx) {
+			return os.ErrDeadlineExceeded // see opError
+		}
+		return err
+	}
+	return nil
+}
+
+// writeText sends p as text messages that end on whole characters: the
+// character held back by the last Write, completed by p's first bytes,
+// goes out first, as a message of its own (the stream's reader does not
+// see message boundaries), and an incomplete character at p's end is
+// held back in turn.
+func (n *netConn) writeText(p []byte) (int, error) {
+	n.writeMu.Lock()
+	defer n.writeMu.Unlock()
+	rest := p
+	if n.nheld > 0 {
+		var char [utf8.UTFMax]byte
+		k := copy(char[:], n.held[:n.nheld])
+		k += copy(char[k:], rest)
+		whole := wholeText(char[:k])
+		if whole == 0 {
+			n.nheld = copy(n.held[:], char[:k]) // still incomplete
+			return len(p), nil
+		}
+		rest = rest[whole-n.nheld:]
+		n.nheld = 0
+		if err := n.send(char[:whole]); err != nil {
+			return 0, err
+		}
+	}
+	whole := wholeText(rest)
+	if whole > 0 {
+		if err := n.send(rest[:whole]); err != nil {
+			return len(p) - len(rest), err
+		}
+	}
+	n.nheld = copy(n.held[:], rest[whole:])
+	return len(p), nil
+}
+
+// wholeText returns the length of p without the incomplete character it
+// may end with: the start of a multi-byte sequence whose other bytes have
+// not come yet. Anything else, invalid bytes included, counts as whole.
+func wholeText(p []byte) int {
+	for i := len(p) - 1; i >= 0 && i >= len(p)-(utf8.UTFMax-1); i-- {
+		if utf8.RuneStart(p[i]) {
+			if !utf8.FullRune(p[i:]) {
+				return i
+			}
+			break
+		}
+	}
+	return len(p)
 }
 
 func (n *netConn) Close() error {
@@ -233,6 +307,9 @@ func (n *netConn) Close() error {
 	n.stopClose()
 	err := n.c.Close(StatusNormalClosure, "")
 	n.detach() // done already if the WebSocket ended (whenEnded)
+	if held := n.dropHeld(); held > 0 && first {
+		return fmt.Errorf("websocket: NetConn closed inside a UTF-8 character: its first %d byte(s) were not sent", held)
+	}
 	if first && (ended || errors.Is(err, ErrClosed)) {
 		// The WebSocket ended before (the peer closed it, a read or
 		// write failed, ctx ended): the first Close of the net.Conn
@@ -240,6 +317,16 @@ func (n *netConn) Close() error {
 		return nil
 	}
 	return err
+}
+
+// dropHeld forgets the incomplete character a text Write held back, and
+// returns its length.
+func (n *netConn) dropHeld() int {
+	n.writeMu.Lock()
+	defer n.writeMu.Unlock()
+	held := n.nheld
+	n.nheld = 0
+	return held
 }
 
 func (n *netConn) LocalAddr() net.Addr  { return n.c.LocalAddr() }

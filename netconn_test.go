@@ -8,10 +8,12 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestNetConn(t *testing.T) {
@@ -205,6 +207,75 @@ func TestNetConnEndReleasesCtx(t *testing.T) {
 			t.Error("Write succeeded on a Conn that had ended")
 		}
 	})
+}
+
+// TestNetConnTextEndsOnWholeCharacters: text written in pieces cut at
+// every byte offset, inside characters of 2, 3 and 4 bytes, arrives as
+// text messages that are each valid UTF-8 (the peer's reader checks, and
+// fails the connection with 1007 otherwise) and run together to the text
+// written.
+func TestNetConnTextEndsOnWholeCharacters(t *testing.T) {
+	text := []byte("ascii é ü € 日本語 🎉🎉 end")
+	for _, piece := range []int{1, 2, 3, 5, 7, len(text)} {
+		t.Run(fmt.Sprint(piece), func(t *testing.T) {
+			client, server := pair(t, nil, nil)
+			ctx := testCtx(t)
+			cn := NetConn(ctx, client, MessageText)
+			sent := make(chan error, 1)
+			go func() {
+				for rest := text; len(rest) > 0; rest = rest[min(len(rest), piece):] {
+					if n, err := cn.Write(rest[:min(len(rest), piece)]); err != nil || n != min(len(rest), piece) {
+						sent <- fmt.Errorf("Write: %d, %v", n, err)
+						return
+					}
+				}
+				sent <- cn.Close()
+			}()
+			var got []byte
+			for {
+				typ, msg, err := server.Read(ctx)
+				if CloseStatus(err) == StatusNormalClosure {
+					break
+				}
+				if err != nil {
+					t.Fatalf("after %q: %v", got, err)
+				}
+				if typ != MessageText || !utf8.Valid(msg) || len(msg) == 0 {
+					t.Fatalf("message %q (%v): want non-empty valid text", msg, typ)
+				}
+				got = append(got, msg...)
+			}
+			if err := <-sent; err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, text) {
+				t.Fatalf("read %q, wrote %q", got, text)
+			}
+		})
+	}
+}
+
+// TestNetConnTextCloseInsideCharacter: Close with a character left
+// incomplete sends none of it and says so; the peer sees a normal close
+// after the whole characters.
+func TestNetConnTextCloseInsideCharacter(t *testing.T) {
+	client, server := pair(t, nil, nil)
+	ctx := testCtx(t)
+	cn := NetConn(ctx, client, MessageText)
+	if _, err := cn.Write([]byte("ok\xe2\x82")); err != nil { // "ok" and two bytes of "€"
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- cn.Close() }()
+	if _, msg, err := server.Read(ctx); err != nil || string(msg) != "ok" {
+		t.Fatalf("read %q, %v; want \"ok\"", msg, err)
+	}
+	if _, _, err := server.Read(ctx); CloseStatus(err) != StatusNormalClosure {
+		t.Fatalf("then %v, want the normal close", err)
+	}
+	if err := <-closed; err == nil || !strings.Contains(err.Error(), "2 byte(s)") {
+		t.Fatalf("Close: %v, want an error naming the 2 bytes not sent", err)
+	}
 }
 
 // TestNetConnWrongTypeDoesNotWait: a message of the other type fails Read

@@ -24,8 +24,9 @@ import (
 
 // ctlQueue holds the control frames waiting for the write side.
 type ctlQueue struct {
-	mu      sync.Mutex
-	pending atomic.Bool // something below waits to be sent
+	mu       sync.Mutex
+	pending  atomic.Bool // something below waits to be sent
+	inFlight atomic.Bool // a goroutine writes control frames (finishControl)
 	// pongs holds the payloads of the pongs to send, each after a length
 	// byte, oldest first, within maxPendingPongs bytes.
 	pongs    []byte
@@ -232,6 +233,7 @@ func (c *Conn) flushControl(ctx context.Context) (handedOff bool, err error) {
 		return false, c.frameError(n > 0, err)
 	}
 	rest := append([]byte(nil), frames[n:]...)
+	c.ctl.Load().inFlight.Store(true)
 	go c.finishControl(rest, hasClose)
 	return true, nil
 }
@@ -314,5 +316,27 @@ func (c *Conn) finishControl(rest []byte, hasClose bool) {
 	case hasClose:
 		c.closeFrameWritten()
 	}
+	c.ctl.Load().inFlight.Store(false)
+	c.unlockFrame()
+}
+
+// sendOwedControl lets the control frames a peer that ended its side of
+// the stream (a FIN, an HTTP/2 END_STREAM) is owed go out before the
+// connection closes: the pongs to its pings, which it may still read, as
+// closing a socket sends what the kernel holds. A goroutine may be
+// writing them (finishControl), over HTTP/2 always, as a stream has no
+// non-blocking write; closing the stream under that write would reset
+// it. Bounded by ctx and CloseTimeout.
+func (c *Conn) sendOwedControl(ctx context.Context) {
+	q := c.ctl.Load()
+	if q == nil || !q.pending.Load() && !q.inFlight.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.closeTimeout())
+	defer cancel()
+	if c.lockFrame(ctx) != nil {
+		return
+	}
+	c.flushControl(ctx)
 	c.unlockFrame()
 }

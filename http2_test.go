@@ -1639,3 +1639,95 @@ func (c *slowFirstReadConn) Read(p []byte) (int, error) {
 	c.once.Do(func() { time.Sleep(100 * time.Millisecond) })
 	return c.Conn.Read(p)
 }
+
+// TestHTTP2PongBeforeEndStream: a client that sends a ping and then ends
+// its stream (END_STREAM, a TCP FIN's counterpart) still gets the pong,
+// then the stream's end, as over TCP. The pong goes out from a goroutine
+// (a stream has no non-blocking write), and the end of the stream used to
+// interrupt it by resetting the stream (INTERNAL_ERROR), losing the pong.
+func TestHTTP2PongBeforeEndStream(t *testing.T) {
+	p, err := NewPoller(PollerOptions{OnMessage: func(*Conn, MessageType, []byte) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	serves := []struct {
+		name  string
+		serve func(c *Conn, _ *http.Request)
+	}{{
+		name: "Read",
+		serve: func(c *Conn, _ *http.Request) {
+			for {
+				if _, _, err := c.Read(testCtx(t)); err != nil {
+					return
+				}
+			}
+		},
+	}, {
+		name: "Poller",
+		serve: func(c *Conn, _ *http.Request) {
+			if err := p.Serve(c); err != nil {
+				t.Errorf("Serve: %v", err)
+				return
+			}
+			<-c.Done()
+		},
+	}}
+	for _, tc := range serves {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newH2Server(t, false, h2Handler(t, nil, tc.serve))
+			pingThenEndStream(t, dialRawH2(t, srv.Listener.Addr().String()))
+		})
+	}
+}
+
+// pingThenEndStream opens WebSocket streams on c that each send a ping
+// and end, and checks that each gets the pong, then END_STREAM.
+func pingThenEndStream(t *testing.T, c *rawH2) {
+	ping := frame(true, 0, opPing, true, []byte("ping"))
+	pong := frame(true, 0, opPong, false, []byte("ping"))
+	for i := range 40 {
+		stream := uint32(2*i + 1)
+		c.request(stream, false, ":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":path", "/ws", ":authority", "x", "sec-websocket-version", "13")
+		if status, _, _ := c.response(stream, false); status != "200" {
+			t.Fatalf("stream %d: status %s", stream, status)
+		}
+		if err := c.fr.WriteData(stream, true, ping); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.streamBody(stream); !bytes.Equal(got, pong) {
+			t.Fatalf("stream %d: got % x before END_STREAM, want the pong % x", stream, got, pong)
+		}
+	}
+}
+
+// streamBody reads the DATA of stream up to its END_STREAM, and fails the
+// test if the stream is reset instead.
+func (c *rawH2) streamBody(stream uint32) []byte {
+	var body []byte
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			c.t.Fatalf("reading stream %d: %v", stream, err)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				c.fr.WriteSettingsAck()
+			}
+		case *http2.DataFrame:
+			if f.StreamID == stream {
+				body = append(body, f.Data()...)
+				if f.StreamEnded() {
+					return body
+				}
+			}
+		case *http2.RSTStreamFrame:
+			if f.StreamID == stream {
+				c.t.Fatalf("stream %d reset (%v) after % x", stream, f.ErrCode, body)
+			}
+		case *http2.GoAwayFrame:
+			c.t.Fatalf("GOAWAY: %v", f.ErrCode)
+		}
+	}
+}

@@ -433,7 +433,7 @@ func (l *loop) service(c *Conn, pre *prefill) {
 			r.rest()
 			return
 		case err != nil:
-			r.connError(err)
+			r.connError(nil, err)
 		case n < space && !c.ev.Load().has(evHangup):
 			// Drained: the next byte raises a new event. Not so for the
 			// end of the stream once the peer shut down its side: that

@@ -334,7 +334,7 @@ func (r *reader) readDirect(ctx context.Context, p []byte) (int, error) {
 	k := min(int64(len(p)), r.dec.PayloadLeft(), maxDirectRead)
 	n, err := r.readConn(ctx, p[:k])
 	if err != nil {
-		return 0, r.connError(err)
+		return 0, r.connError(ctx, err)
 	}
 	var ev wsproto.Event
 	_, err = r.dec.DecodeInto(p[:n], &ev)

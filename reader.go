@@ -233,7 +233,7 @@ func (r *reader) next(ctx context.Context, ev *wsproto.Event) error {
 				err = r.fill(ctx)
 			}
 			if err != nil {
-				return r.connError(err)
+				return r.connError(ctx, err)
 			}
 		}
 	}
@@ -279,8 +279,11 @@ func (r *reader) control(ctx context.Context, ev *wsproto.Event) error {
 }
 
 // connError turns an error from the network into the error a read reports,
-// and makes it sticky when it ends the connection.
-func (r *reader) connError(err error) error {
+// and makes it sticky when it ends the connection. ctx is the blocking
+// read's, nil on a Poller's loop, which must not wait: with it, a peer
+// that ended its side of the stream gets the control frames it is owed
+// first (sendOwedControl).
+func (r *reader) connError(ctx context.Context, err error) error {
 	if isCtxErr(err) || err == errWouldBlock {
 		return err // the connection stays usable
 	}
@@ -296,6 +299,9 @@ func (r *reader) connError(err error) error {
 		r.err = perr
 	case peerGone(err):
 		r.err = abnormalClosure("", err)
+		if ctx != nil && errors.Is(err, io.EOF) {
+			c.sendOwedControl(ctx) // a blocking reader may wait for them
+		}
 	default:
 		r.err = wrapError("websocket: failed to read frame", err)
 	}

@@ -194,6 +194,16 @@ func (c *Conn) ctlQueue() *ctlQueue {
 // the socket does not take at once is finished by a goroutine that keeps
 // frameMu until done (handedOff), or, on a Poller, left to its queue.
 func (c *Conn) flushControl(ctx context.Context) (handedOff bool, err error) {
+	if q := c.ctl.Load(); q != nil {
+		// Before takeControl clears pending, so that sendOwedControl sees
+		// one or the other; a goroutine handed the write clears it.
+		q.inFlight.Store(true)
+		defer func() {
+			if !handedOff {
+				q.inFlight.Store(false)
+			}
+		}()
+	}
 	frames, hasClose := c.takeControl()
 	switch {
 	case len(frames) == 0:
@@ -233,7 +243,6 @@ func (c *Conn) flushControl(ctx context.Context) (handedOff bool, err error) {
 		return false, c.frameError(n > 0, err)
 	}
 	rest := append([]byte(nil), frames[n:]...)
-	c.ctl.Load().inFlight.Store(true)
 	go c.finishControl(rest, hasClose)
 	return true, nil
 }
@@ -326,7 +335,9 @@ func (c *Conn) finishControl(rest []byte, hasClose bool) {
 // closing a socket sends what the kernel holds. A goroutine may be
 // writing them (finishControl), over HTTP/2 always, as a stream has no
 // non-blocking write; closing the stream under that write would reset
-// it. Bounded by ctx and CloseTimeout.
+// it. That write is waited for, bounded by ctx and CloseTimeout; frames
+// still queued go out only if the write side is free at once, as behind
+// a data write they could wait for a peer that reads nothing more.
 func (c *Conn) sendOwedControl(ctx context.Context) {
 	q := c.ctl.Load()
 	if q == nil || !q.pending.Load() && !q.inFlight.Load() {
@@ -334,7 +345,11 @@ func (c *Conn) sendOwedControl(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.closeTimeout())
 	defer cancel()
-	if c.lockFrame(ctx) != nil {
+	if q.inFlight.Load() {
+		if c.lockFrame(ctx) != nil {
+			return
+		}
+	} else if !c.frameMu.TryLock() {
 		return
 	}
 	c.flushControl(ctx)

@@ -103,7 +103,8 @@ type ctxDeadline struct {
 	cancel   context.CancelCauseFunc // with os.ErrDeadlineExceeded when the deadline passes
 	timer    *time.Timer
 	at       time.Time // the deadline, zero for none
-	released bool      // the connection was closed: nothing is made any more
+	released bool      // the WebSocket ended or was closed: nothing is made any more
+	closed   bool      // Close ran: a failure since is the close's, not the deadline's
 }
 
 func (d *ctxDeadline) init(parent context.Context) {
@@ -143,8 +144,17 @@ func (d *ctxDeadline) set(t time.Time) {
 	}
 }
 
+// markClosed records that the NetConn was closed: operations that fail
+// from then on failed on the close.
+func (d *ctxDeadline) markClosed() {
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+}
+
 // release stops the deadline's timer and detaches its context from the
-// parent's: the connection is closed.
+// parent's: the WebSocket ended, or the NetConn was closed. An operation
+// the deadline had cut still reports it (passed).
 func (d *ctxDeadline) release() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -227,7 +237,7 @@ func (d *ctxDeadline) passed(dctx context.Context) bool {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return !d.released && !d.at.IsZero() && !time.Now().Before(d.at)
+	return !d.closed && !d.at.IsZero() && !time.Now().Before(d.at)
 }
 
 func (n *netConn) Write(p []byte) (int, error) {
@@ -260,6 +270,13 @@ func (n *netConn) send(p []byte) error {
 func (n *netConn) writeText(p []byte) (int, error) {
 	n.writeMu.Lock()
 	defer n.writeMu.Unlock()
+	// What is held would never go out: fail as a send would.
+	if n.c.isClosed() {
+		return 0, n.c.errAfterClose()
+	}
+	if n.wd.passed(n.wd.context()) {
+		return 0, os.ErrDeadlineExceeded
+	}
 	rest := p
 	if n.nheld > 0 {
 		var char [utf8.UTFMax]byte
@@ -270,11 +287,11 @@ func (n *netConn) writeText(p []byte) (int, error) {
 			n.nheld = copy(n.held[:], char[:k]) // still incomplete
 			return len(p), nil
 		}
+		if err := n.send(char[:whole]); err != nil {
+			return 0, err // still held: a retry of p completes it
+		}
 		rest = rest[whole-n.nheld:]
 		n.nheld = 0
-		if err := n.send(char[:whole]); err != nil {
-			return 0, err
-		}
 	}
 	whole := wholeText(rest)
 	if whole > 0 {
@@ -307,6 +324,8 @@ func (n *netConn) Close() error {
 	n.stopClose()
 	err := n.c.Close(StatusNormalClosure, "")
 	n.detach() // done already if the WebSocket ended (whenEnded)
+	n.rd.markClosed()
+	n.wd.markClosed()
 	if held := n.dropHeld(); held > 0 && first {
 		return fmt.Errorf("websocket: NetConn closed inside a UTF-8 character: its first %d byte(s) were not sent", held)
 	}

@@ -278,6 +278,74 @@ func TestNetConnTextCloseInsideCharacter(t *testing.T) {
 	}
 }
 
+// TestNetConnTextRetryKeepsHeld: a text Write that fails before sending
+// (here on a deadline that has passed) keeps the character the Write
+// before held back, so that retrying it, as net.Conn allows, completes
+// the character instead of sending its last bytes alone (1007 at the
+// peer).
+func TestNetConnTextRetryKeepsHeld(t *testing.T) {
+	client, server := pair(t, nil, nil)
+	ctx := testCtx(t)
+	cn := NetConn(ctx, client, MessageText)
+	if n, err := cn.Write([]byte("ok\xe2\x82")); err != nil || n != 4 {
+		t.Fatalf("Write: %d, %v", n, err)
+	}
+	cn.SetWriteDeadline(time.Now().Add(-time.Second))
+	if n, err := cn.Write([]byte("\xac!")); n != 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write past the deadline: %d, %v; want 0, os.ErrDeadlineExceeded", n, err)
+	}
+	cn.SetWriteDeadline(time.Time{})
+	if n, err := cn.Write([]byte("\xac!")); n != 2 || err != nil {
+		t.Fatalf("retry: %d, %v", n, err)
+	}
+	var got []byte
+	for string(got) != "ok€!" {
+		_, msg, err := server.Read(ctx)
+		if err != nil {
+			t.Fatalf("read after %q: %v; the text written was \"ok€!\"", got, err)
+		}
+		got = append(got, msg...)
+	}
+}
+
+// TestNetConnTextWriteAfterClose: a text Write after Close fails, even
+// one that would only hold bytes back: they could never go out.
+func TestNetConnTextWriteAfterClose(t *testing.T) {
+	client, server := pair(t, nil, nil)
+	go server.Read(testCtx(t)) // answers the close
+	cn := NetConn(testCtx(t), client, MessageText)
+	if err := cn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"\xe2", "x"} {
+		if n, err := cn.Write([]byte(p)); n != 0 || !errors.Is(err, ErrClosed) {
+			t.Errorf("Write(%q) after Close: %d, %v; want 0 and ErrClosed", p, n, err)
+		}
+	}
+}
+
+// TestNetConnSharedDeadline: with one deadline for both directions, a
+// Read waiting for data and a Write stuck on a peer that reads nothing
+// both report os.ErrDeadlineExceeded, though the Write's cut ends the
+// WebSocket, and the end lets go of the deadlines' contexts, which may
+// happen before the read deadline's own timer fires.
+func TestNetConnSharedDeadline(t *testing.T) {
+	for range 10 {
+		_, server := pair(t, nil, nil)
+		n := NetConn(testCtx(t), server, MessageBinary)
+		n.SetDeadline(time.Now().Add(30 * time.Millisecond))
+		rerr := make(chan error, 1)
+		go func() {
+			_, err := n.Read(make([]byte, 10))
+			rerr <- err
+		}()
+		_, werr := n.Write(make([]byte, 32<<20))
+		if err := <-rerr; !errors.Is(err, os.ErrDeadlineExceeded) || !errors.Is(werr, os.ErrDeadlineExceeded) {
+			t.Fatalf("read: %v; write: %v; want os.ErrDeadlineExceeded for both", err, werr)
+		}
+	}
+}
+
 // TestNetConnWrongTypeDoesNotWait: a message of the other type fails Read
 // at once with 1003, without waiting for the peer to answer the close,
 // which the read deadline could not bound. The server's CloseTimeout is

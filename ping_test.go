@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -346,4 +348,52 @@ func TestPeerThatReadsNothingIsDropped(t *testing.T) {
 			t.Errorf("dropped after %v, want CloseTimeout (1s)", d)
 		}
 	})
+}
+
+// TestOwedControlDoesNotWaitForStuckWriter: the pong owed to a peer that
+// pings and then ends its side of the stream is sent only if the write
+// side is free, or a control write is under way: behind a data write
+// stuck on that peer, which reads nothing, it could never go out, and
+// waiting for it (up to CloseTimeout, an hour here) would hold up the end
+// of the connection, and the stuck writer with it.
+func TestOwedControlDoesNotWaitForStuckWriter(t *testing.T) {
+	accepted := make(chan *Conn, 1)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, &AcceptOptions{ConnOptions: ConnOptions{CloseTimeout: time.Hour}})
+		if err != nil {
+			t.Errorf("Accept: %v", err)
+			return
+		}
+		accepted <- c
+	}))
+	t.Cleanup(ts.Close)
+	nc, _ := rawHandshake(t, ts.URL, "")
+	c := <-accepted
+	t.Cleanup(func() { c.CloseNow() })
+	wrote := make(chan error, 1)
+	go func() { wrote <- c.Write(context.Background(), MessageBinary, make([]byte, 16<<20)) }()
+	// The writer holds the frame lock until the socket takes its message,
+	// which it never does: the peer reads nothing.
+	for c.frameMu.TryLock() {
+		c.frameMu.Unlock()
+		runtime.Gosched()
+	}
+	read := make(chan error, 1)
+	go func() {
+		_, _, err := c.Read(context.Background())
+		read <- err
+	}()
+	nc.Write(frame(true, 0, opPing, true, []byte("p")))
+	nc.(*net.TCPConn).CloseWrite()
+	select {
+	case err := <-read:
+		if CloseStatus(err) != StatusAbnormalClosure {
+			t.Errorf("Read: %v, want 1006", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the end of the peer's stream did not end the connection: the reader waited for the stuck writer")
+	}
+	if err := <-wrote; err == nil {
+		t.Error("the stuck Write succeeded")
+	}
 }

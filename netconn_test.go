@@ -324,13 +324,14 @@ func TestNetConnTextWriteAfterClose(t *testing.T) {
 	}
 }
 
-// TestNetConnSharedDeadline: with one deadline for both directions, a
-// Read waiting for data and a Write stuck on a peer that reads nothing
-// both report os.ErrDeadlineExceeded, though the Write's cut ends the
-// WebSocket, and the end lets go of the deadlines' contexts, which may
-// happen before the read deadline's own timer fires.
+// TestNetConnSharedDeadline: a Write cut off by its deadline ends the
+// WebSocket, and the end lets go of the deadlines' contexts, stopping the
+// read deadline's timer; a Read whose deadline has come since still
+// reports os.ErrDeadlineExceeded, as a net.TCPConn whose peer reset it
+// does, whether it waited alongside the Write (same deadline) or starts
+// after the end.
 func TestNetConnSharedDeadline(t *testing.T) {
-	for range 10 {
+	t.Run("alongside", func(t *testing.T) {
 		_, server := pair(t, nil, nil)
 		n := NetConn(testCtx(t), server, MessageBinary)
 		n.SetDeadline(time.Now().Add(30 * time.Millisecond))
@@ -343,7 +344,23 @@ func TestNetConnSharedDeadline(t *testing.T) {
 		if err := <-rerr; !errors.Is(err, os.ErrDeadlineExceeded) || !errors.Is(werr, os.ErrDeadlineExceeded) {
 			t.Fatalf("read: %v; write: %v; want os.ErrDeadlineExceeded for both", err, werr)
 		}
-	}
+	})
+	t.Run("after", func(t *testing.T) {
+		_, server := pair(t, nil, nil)
+		n := NetConn(testCtx(t), server, MessageBinary)
+		wdl := time.Now().Add(30 * time.Millisecond)
+		rdl := wdl.Add(20 * time.Millisecond)
+		n.SetWriteDeadline(wdl)
+		n.SetReadDeadline(rdl)
+		if _, err := n.Write(make([]byte, 32<<20)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Write: %v, want os.ErrDeadlineExceeded", err)
+		}
+		<-server.Done()
+		time.Sleep(time.Until(rdl)) // the read deadline comes, its timer stopped
+		if _, err := n.Read(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read after its deadline: %v, want os.ErrDeadlineExceeded", err)
+		}
+	})
 }
 
 // TestNetConnWrongTypeDoesNotWait: a message of the other type fails Read

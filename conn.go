@@ -94,6 +94,22 @@ type ConnOptions struct {
 	// returns when it has.
 	CloseTimeout time.Duration
 
+	// WriteTimeout, when positive, bounds every write's wait for the peer
+	// to take its bytes, whatever the ctx: a frame (of Write, of a
+	// Writer's message, a control frame) that the connection has not
+	// taken WriteTimeout after its write began fails with an error
+	// wrapping os.ErrDeadlineExceeded, and the connection is closed (the
+	// peer sees 1006): a peer that reads nothing for that long is taken
+	// for dead. It bounds writes without a ctx made for each (whose
+	// allocations a long-lived ctx such as r.Context() avoids), at the
+	// cost of setting the connection's write deadline before each write
+	// (a fraction of a microsecond on a socket). A ctx that ends first
+	// still cuts the write off as usual. Zero, the default, sets no
+	// deadline: ctx alone bounds writes. It has no effect on a Poller's
+	// connections, whose writes never wait for the socket (see
+	// PollerOptions.WriteQueueLimit), nor in the browser.
+	WriteTimeout time.Duration
+
 	// WriteBufferSize is the size of the pooled buffer frames are assembled
 	// in. It sets the size of the fragments a Writer sends: the buffer
 	// holds the frame's header too, so a buffered fragment carries up to

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/fullduplex/websocket/internal/bpool"
 	"github.com/fullduplex/websocket/internal/wsproto"
@@ -65,6 +67,11 @@ func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err er
 			return false, ErrWriteQueueFull
 		}
 		return q.send(w.c, false, bufs)
+	}
+	if t := w.c.opts.WriteTimeout; t > 0 {
+		// Before the ctx's watch: once ctx ends, its deadline in the past
+		// must win.
+		w.c.nc.SetWriteDeadline(time.Now().Add(t))
 	}
 	stop := w.intr.Watch(ctx, w.c.nc, xsync.Write)
 	var n int64
@@ -140,6 +147,8 @@ func (c *Conn) frameError(written bool, err error) error {
 		// connection is gone: a caller that retries on ctx's error
 		// finds ErrClosed in it too.
 		err = fmt.Errorf("websocket: failed to write frame: %w (%w)", err, errWriteCut)
+	case c.opts.WriteTimeout > 0 && errors.Is(err, os.ErrDeadlineExceeded):
+		err = fmt.Errorf("websocket: failed to write frame: %w (%w)", err, errWriteTimedOut)
 	case peerGone(err):
 		err = abnormalClosure("failed to write frame", err)
 	default:
@@ -193,11 +202,18 @@ var errWriteCut = fmt.Errorf("%w: a write was cut off, leaving a frame or messag
 // calls after it: its own, unless that is a ctx's, which would tell a read
 // loop that retries on context.Canceled to go on forever.
 func endCauseOf(err error) error {
-	if isCtxErr(err) {
+	switch {
+	case isCtxErr(err):
 		return errWriteCut
+	case errors.Is(err, errWriteTimedOut):
+		return errWriteTimedOut
 	}
 	return err
 }
+
+// errWriteTimedOut is what a connection whose write ConnOptions.WriteTimeout
+// cut off reports from then on.
+var errWriteTimedOut = fmt.Errorf("%w: a write was not taken within ConnOptions.WriteTimeout", ErrClosed)
 
 // maskKey returns a fresh masking key. The runtime's generator is seeded
 // from the OS and cannot be predicted by the peer, as RFC 6455 requires.

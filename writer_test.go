@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -520,4 +521,71 @@ func TestWriterOneGoroutineAtATime(t *testing.T) {
 	if err != nil || op != opContinuation || n != 0 {
 		t.Fatalf("final fragment: opcode %d, %d bytes, %v; want an empty continuation", op, n, err)
 	}
+}
+
+// TestWriteTimeout: with ConnOptions.WriteTimeout, a write the peer does
+// not take in time fails with os.ErrDeadlineExceeded and closes the
+// connection, though its ctx never ends; writes that are taken are not
+// cut by the deadline of an earlier one, however long the connection
+// idles between them; and a ctx that ends first still cuts a write off.
+func TestWriteTimeout(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	accept := func(t *testing.T) (*Conn, net.Conn) {
+		accepted := make(chan *Conn, 1)
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := Accept(w, r, &AcceptOptions{ConnOptions: ConnOptions{WriteTimeout: timeout}})
+			if err != nil {
+				t.Errorf("Accept: %v", err)
+				return
+			}
+			accepted <- c
+		}))
+		t.Cleanup(ts.Close)
+		nc, _ := rawHandshake(t, ts.URL, "")
+		nc.SetDeadline(time.Time{})
+		c := <-accepted
+		t.Cleanup(func() { c.CloseNow() })
+		return c, nc
+	}
+	t.Run("peer reads nothing", func(t *testing.T) {
+		c, _ := accept(t)
+		err := c.Write(context.Background(), MessageBinary, make([]byte, 32<<20))
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Write to a peer that reads nothing: %v, want os.ErrDeadlineExceeded", err)
+		}
+		if err := c.Write(context.Background(), MessageText, []byte("x")); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Write after the timeout: %v, want ErrClosed", err)
+		}
+	})
+	t.Run("idle between writes", func(t *testing.T) {
+		c, nc := accept(t)
+		go io.Copy(io.Discard, nc)
+		for range 3 {
+			if err := c.Write(context.Background(), MessageBinary, make([]byte, 1<<20)); err != nil {
+				t.Fatalf("Write to a peer that reads: %v", err)
+			}
+			time.Sleep(2 * timeout) // the last write's deadline passes
+		}
+	})
+	t.Run("ctx first", func(t *testing.T) {
+		accepted := make(chan *Conn, 1)
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := Accept(w, r, &AcceptOptions{ConnOptions: ConnOptions{WriteTimeout: time.Hour}})
+			if err != nil {
+				t.Errorf("Accept: %v", err)
+				return
+			}
+			accepted <- c
+		}))
+		defer ts.Close()
+		nc, _ := rawHandshake(t, ts.URL, "")
+		nc.SetDeadline(time.Time{})
+		c := <-accepted
+		defer c.CloseNow()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := c.Write(ctx, MessageBinary, make([]byte, 32<<20)); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Write cut by its ctx: %v, want context.DeadlineExceeded", err)
+		}
+	})
 }

@@ -105,9 +105,11 @@ type ConnOptions struct {
 	// cost of setting the connection's write deadline before each write
 	// (a fraction of a microsecond on a socket). A ctx that ends first
 	// still cuts the write off as usual. Zero, the default, sets no
-	// deadline: ctx alone bounds writes. It has no effect on a Poller's
-	// connections, whose writes never wait for the socket (see
-	// PollerOptions.WriteQueueLimit), nor in the browser.
+	// deadline: ctx alone bounds writes. On a Poller's connections,
+	// whose writes queue instead of waiting for the socket, it bounds only
+	// another goroutine's wait for room in a queue past
+	// PollerOptions.WriteQueueLimit (the loop's own writes never wait),
+	// with the same outcome. It has no effect in the browser.
 	WriteTimeout time.Duration
 
 	// WriteBufferSize is the size of the pooled buffer frames are assembled

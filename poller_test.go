@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -1099,4 +1100,41 @@ func TestPollerCloseFromCallback(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestPollerWriteTimeoutBoundsRoomWait: on a Poller's connection, whose
+// writes queue, ConnOptions.WriteTimeout bounds another goroutine's wait
+// for room past WriteQueueLimit, though its ctx never ends: the write
+// fails with os.ErrDeadlineExceeded and the connection closes.
+func TestPollerWriteTimeoutBoundsRoomWait(t *testing.T) {
+	client, server := pair(t, &AcceptOptions{ConnOptions: ConnOptions{WriteTimeout: 200 * time.Millisecond}}, nil)
+	p, err := NewPoller(PollerOptions{Loops: 1, WriteQueueLimit: 64 << 10, OnMessage: func(*Conn, MessageType, []byte) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if err := p.Serve(server); err != nil {
+		t.Fatal(err)
+	}
+	if server.wr.queue.Load() == nil {
+		t.Skip("no write queue: the connection is not on a loop (no epoll here)")
+	}
+	_ = client // reads nothing
+	wrote := make(chan error, 1)
+	go func() {
+		var err error
+		for err == nil {
+			err = server.Write(context.Background(), MessageBinary, make([]byte, 32<<10))
+		}
+		wrote <- err
+	}()
+	select {
+	case err := <-wrote:
+		if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.Is(err, ErrClosed) {
+			t.Fatalf("Write: %v, want os.ErrDeadlineExceeded and ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a write waited for room past WriteTimeout")
+	}
+	<-server.Done()
 }

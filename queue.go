@@ -3,8 +3,11 @@ package websocket
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/fullduplex/websocket/internal/wsproto"
 )
@@ -312,6 +315,7 @@ func totalLen(bufs [][]byte) int {
 // call it before taking frameMu: the loop that drains the queue may need
 // frameMu itself.
 func (q *outQueue) awaitRoom(ctx context.Context, c *Conn) error {
+	var expired <-chan time.Time // ConnOptions.WriteTimeout's, made at the first wait
 	for int(q.queued.Load()) > c.queueLimit() {
 		if c.onServingGoroutine() {
 			return nil // the write fails in send: a loop never waits
@@ -331,12 +335,20 @@ func (q *outQueue) awaitRoom(ctx context.Context, c *Conn) error {
 			w.stuck = nil
 		}
 		q.mu.Unlock()
+		if t := c.opts.WriteTimeout; t > 0 && expired == nil {
+			timer := time.NewTimer(t)
+			defer timer.Stop()
+			expired = timer.C
+		}
 		select {
 		case <-room:
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-c.done():
 			return c.errAfterClose()
+		case <-expired:
+			c.closeNow(errWriteTimedOut)
+			return fmt.Errorf("websocket: no room in the write queue within WriteTimeout: %w (%w)", os.ErrDeadlineExceeded, errWriteTimedOut)
 		}
 	}
 	return nil

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -357,19 +356,7 @@ func TestPeerThatReadsNothingIsDropped(t *testing.T) {
 // waiting for it (up to CloseTimeout, an hour here) would hold up the end
 // of the connection, and the stuck writer with it.
 func TestOwedControlDoesNotWaitForStuckWriter(t *testing.T) {
-	accepted := make(chan *Conn, 1)
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := Accept(w, r, &AcceptOptions{ConnOptions: ConnOptions{CloseTimeout: time.Hour}})
-		if err != nil {
-			t.Errorf("Accept: %v", err)
-			return
-		}
-		accepted <- c
-	}))
-	t.Cleanup(ts.Close)
-	nc, _ := rawHandshake(t, ts.URL, "")
-	c := <-accepted
-	t.Cleanup(func() { c.CloseNow() })
+	c, nc, _ := acceptRawConn(t, &AcceptOptions{ConnOptions: ConnOptions{CloseTimeout: time.Hour}})
 	wrote := make(chan error, 1)
 	go func() { wrote <- c.Write(context.Background(), MessageBinary, make([]byte, 16<<20)) }()
 	// The writer holds the frame lock until the socket takes its message,

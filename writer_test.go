@@ -396,6 +396,14 @@ func TestWriterFragmentSize(t *testing.T) {
 // server's Conn and a reader of what it sends.
 func acceptRaw(t *testing.T, opts *AcceptOptions) (*Conn, *bufio.Reader) {
 	t.Helper()
+	c, _, br := acceptRawConn(t, opts)
+	return c, br
+}
+
+// acceptRawConn is acceptRaw that also returns the client's socket, for a
+// client that writes, reads or shuts down as it likes.
+func acceptRawConn(t *testing.T, opts *AcceptOptions) (*Conn, net.Conn, *bufio.Reader) {
+	t.Helper()
 	wstest.CheckLeaks(t)
 	accepted := make(chan *Conn, 1)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -407,13 +415,13 @@ func acceptRaw(t *testing.T, opts *AcceptOptions) (*Conn, *bufio.Reader) {
 		accepted <- c
 	}))
 	t.Cleanup(ts.Close)
-	_, br := rawHandshake(t, ts.URL, "")
+	nc, br := rawHandshake(t, ts.URL, "")
 	c := <-accepted
 	if c == nil {
 		t.Fatal("Accept failed")
 	}
 	t.Cleanup(func() { c.CloseNow() })
-	return c, br
+	return c, nc, br
 }
 
 // TestBusyWritersDoNotStarveOthers: beside goroutines writing back to
@@ -530,25 +538,8 @@ func TestWriterOneGoroutineAtATime(t *testing.T) {
 // idles between them; and a ctx that ends first still cuts a write off.
 func TestWriteTimeout(t *testing.T) {
 	const timeout = 100 * time.Millisecond
-	accept := func(t *testing.T) (*Conn, net.Conn) {
-		accepted := make(chan *Conn, 1)
-		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c, err := Accept(w, r, &AcceptOptions{ConnOptions: ConnOptions{WriteTimeout: timeout}})
-			if err != nil {
-				t.Errorf("Accept: %v", err)
-				return
-			}
-			accepted <- c
-		}))
-		t.Cleanup(ts.Close)
-		nc, _ := rawHandshake(t, ts.URL, "")
-		nc.SetDeadline(time.Time{})
-		c := <-accepted
-		t.Cleanup(func() { c.CloseNow() })
-		return c, nc
-	}
 	t.Run("peer reads nothing", func(t *testing.T) {
-		c, _ := accept(t)
+		c, _, _ := acceptRawConn(t, &AcceptOptions{ConnOptions: ConnOptions{WriteTimeout: timeout}})
 		err := c.Write(context.Background(), MessageBinary, make([]byte, 32<<20))
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("Write to a peer that reads nothing: %v, want os.ErrDeadlineExceeded", err)
@@ -558,7 +549,7 @@ func TestWriteTimeout(t *testing.T) {
 		}
 	})
 	t.Run("idle between writes", func(t *testing.T) {
-		c, nc := accept(t)
+		c, nc, _ := acceptRawConn(t, &AcceptOptions{ConnOptions: ConnOptions{WriteTimeout: timeout}})
 		go io.Copy(io.Discard, nc)
 		for range 3 {
 			if err := c.Write(context.Background(), MessageBinary, make([]byte, 1<<20)); err != nil {
@@ -568,20 +559,7 @@ func TestWriteTimeout(t *testing.T) {
 		}
 	})
 	t.Run("ctx first", func(t *testing.T) {
-		accepted := make(chan *Conn, 1)
-		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c, err := Accept(w, r, &AcceptOptions{ConnOptions: ConnOptions{WriteTimeout: time.Hour}})
-			if err != nil {
-				t.Errorf("Accept: %v", err)
-				return
-			}
-			accepted <- c
-		}))
-		defer ts.Close()
-		nc, _ := rawHandshake(t, ts.URL, "")
-		nc.SetDeadline(time.Time{})
-		c := <-accepted
-		defer c.CloseNow()
+		c, _, _ := acceptRawConn(t, &AcceptOptions{ConnOptions: ConnOptions{WriteTimeout: time.Hour}})
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		if err := c.Write(ctx, MessageBinary, make([]byte, 32<<20)); !errors.Is(err, context.DeadlineExceeded) {

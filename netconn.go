@@ -42,11 +42,10 @@ import (
 //
 // Close closes the WebSocket with 1000 and waits for the peer's answer as
 // Conn.Close does, at most the connection's CloseTimeout; deadlines do
-// not shorten it. If the WebSocket
-// has already ended (the peer closed it, a read or write failed, ctx
-// ended), or the peer ends it during this Close, the first Close returns
-// nil, as closing a socket whose peer has gone does; a Close after that
-// returns ErrClosed.
+// not shorten it. If the WebSocket has already ended (the peer closed it,
+// a read or write failed, ctx ended), or the peer ends it during this
+// Close, the first Close returns nil, as closing a socket whose peer has
+// gone does; a Close after that returns ErrClosed.
 func NetConn(ctx context.Context, c *Conn, typ MessageType) net.Conn {
 	n := &netConn{c: c, typ: typ, ctx: ctx}
 	n.rd.init(ctx)

@@ -936,25 +936,11 @@ func TestPollerLoopNeverWaitsForMessageLock(t *testing.T) {
 				&AcceptOptions{ConnOptions: ConnOptions{Compression: tc.copts}},
 				&DialOptions{ConnOptions: ConnOptions{Compression: tc.copts}})
 			res := make(chan error, 1)
-			p, err := NewPoller(PollerOptions{
-				Loops:           1,
-				WriteQueueLimit: 64 << 10,
-				OnMessage: func(c *Conn, _ MessageType, _ []byte) {
-					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					defer cancel()
-					res <- c.Write(ctx, MessageBinary, random[:4096])
-				},
+			serveQueued(t, server, func(c *Conn, _ MessageType, _ []byte) {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				res <- c.Write(ctx, MessageBinary, random[:4096])
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { p.Close() })
-			if err := p.Serve(server); err != nil {
-				t.Fatal(err)
-			}
-			if server.wr.queue.Load() == nil {
-				t.Skip("no write queue: the connection is not on a loop (no epoll here)")
-			}
 			go tc.writer(server) // the client never reads
 			waitForRoomWaiter(t, server)
 			if err := client.Write(testCtx(t), MessageText, []byte("go")); err != nil {
@@ -969,6 +955,23 @@ func TestPollerLoopNeverWaitsForMessageLock(t *testing.T) {
 				t.Fatal("the callback's write waited for a writer that waits for the loop")
 			}
 		})
+	}
+}
+
+// serveQueued serves c on a one-loop Poller with a 64 KiB WriteQueueLimit
+// and onMessage, and skips the test where c gets no write queue.
+func serveQueued(t *testing.T, c *Conn, onMessage func(*Conn, MessageType, []byte)) {
+	t.Helper()
+	p, err := NewPoller(PollerOptions{Loops: 1, WriteQueueLimit: 64 << 10, OnMessage: onMessage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if err := p.Serve(c); err != nil {
+		t.Fatal(err)
+	}
+	if c.wr.queue.Load() == nil {
+		t.Skip("no write queue: the connection is not on a loop (no epoll here)")
 	}
 }
 
@@ -1108,17 +1111,7 @@ func TestPollerCloseFromCallback(t *testing.T) {
 // fails with os.ErrDeadlineExceeded and the connection closes.
 func TestPollerWriteTimeoutBoundsRoomWait(t *testing.T) {
 	client, server := pair(t, &AcceptOptions{ConnOptions: ConnOptions{WriteTimeout: 200 * time.Millisecond}}, nil)
-	p, err := NewPoller(PollerOptions{Loops: 1, WriteQueueLimit: 64 << 10, OnMessage: func(*Conn, MessageType, []byte) {}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	if err := p.Serve(server); err != nil {
-		t.Fatal(err)
-	}
-	if server.wr.queue.Load() == nil {
-		t.Skip("no write queue: the connection is not on a loop (no epoll here)")
-	}
+	serveQueued(t, server, func(*Conn, MessageType, []byte) {})
 	_ = client // reads nothing
 	wrote := make(chan error, 1)
 	go func() {

@@ -106,8 +106,11 @@ type ConnOptions struct {
 	// (a fraction of a microsecond on a socket). A ctx that ends first
 	// still cuts the write off as usual. Zero, the default, sets no
 	// deadline: ctx alone bounds writes. On a Poller's connections,
-	// whose writes queue instead of waiting for the socket, it bounds only
-	// another goroutine's wait for room in a queue past
+	// whose writes queue instead of waiting for the socket, it bounds the
+	// queue: once the socket has refused bytes, a peer that takes none of
+	// them for WriteTimeout is dropped the same way, with later calls
+	// reporting the timeout (a slow peer that keeps taking some stays). It
+	// also bounds another goroutine's wait for room in a queue past
 	// PollerOptions.WriteQueueLimit (the loop's own writes never wait),
 	// with the same outcome. It has no effect in the browser.
 	WriteTimeout time.Duration

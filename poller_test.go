@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -1123,11 +1122,125 @@ func TestPollerWriteTimeoutBoundsRoomWait(t *testing.T) {
 	}()
 	select {
 	case err := <-wrote:
-		if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.Is(err, ErrClosed) {
-			t.Fatalf("Write: %v, want os.ErrDeadlineExceeded and ErrClosed", err)
+		// Either the wait for room timed out, or the watch on the queue
+		// dropped the connection first: both say WriteTimeout.
+		if !errors.Is(err, errWriteTimedOut) || !errors.Is(err, ErrClosed) {
+			t.Fatalf("Write: %v, want the WriteTimeout error, which wraps ErrClosed", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a write waited for room past WriteTimeout")
 	}
 	<-server.Done()
+}
+
+// fillUntilRefused writes 16 KiB messages to c until its socket refuses
+// bytes and they wait in c's queue, and returns the queue.
+func fillUntilRefused(t *testing.T, c *Conn) *outQueue {
+	t.Helper()
+	q := c.wr.queue.Load()
+	msg := make([]byte, 16<<10)
+	for i := 0; q.queued.Load() == 0; i++ {
+		if i == 4096 {
+			t.Fatal("64 MiB written and the socket still took it all")
+		}
+		if err := c.Write(context.Background(), MessageBinary, msg); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+	}
+	return q
+}
+
+// TestPollerWriteTimeoutDropsStalledQueue: a peer that reads nothing while
+// a Poller's connection holds refused bytes well below WriteQueueLimit is
+// dropped once WriteTimeout passes with none of them taken, and later
+// calls say why. It used to stay connected, the bytes queued, for as long
+// as the peer kept the TCP connection open.
+func TestPollerWriteTimeoutDropsStalledQueue(t *testing.T) {
+	client, server := pair(t, &AcceptOptions{ConnOptions: ConnOptions{WriteTimeout: 100 * time.Millisecond}}, nil)
+	serveQueued(t, server, func(*Conn, MessageType, []byte) {})
+	_ = client // reads nothing
+	// Keep something refused in the queue, never past its limit (a write
+	// waiting for room has a WriteTimeout of its own), until the kernel's
+	// buffers are full and nothing leaves.
+	deadline := time.Now().Add(10 * time.Second)
+	for !server.isClosed() {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection outlived its stalled queue by 10 s")
+		}
+		if server.wr.queue.Load().queued.Load() > 0 {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		fillUntilRefused(t, server)
+	}
+	<-server.Done()
+	err := server.Write(context.Background(), MessageText, []byte("late"))
+	if !errors.Is(err, errWriteTimedOut) {
+		t.Fatalf("Write after the drop: %v, want the WriteTimeout error", err)
+	}
+}
+
+// TestPollerStallWatch drives the queue's WriteTimeout watch by hand (its
+// timer, an hour long, never fires here): a queue that moved since the
+// watch last looked is watched on, one that did not is dropped, and
+// without WriteTimeout nothing is watched.
+func TestPollerStallWatch(t *testing.T) {
+	// watch returns the arming of q's watch in force, 0 for none.
+	watch := func(q *outQueue) uint64 {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if q.waits == nil || q.waits.stall == nil {
+			return 0
+		}
+		return q.waits.stallGen
+	}
+	t.Run("no WriteTimeout", func(t *testing.T) {
+		client, server := pair(t, nil, nil)
+		serveQueued(t, server, func(*Conn, MessageType, []byte) {})
+		_ = client
+		if watch(fillUntilRefused(t, server)) != 0 {
+			t.Fatal("a queue is watched without WriteTimeout")
+		}
+	})
+	t.Run("moved", func(t *testing.T) {
+		client, server := pair(t, &AcceptOptions{ConnOptions: ConnOptions{WriteTimeout: time.Hour}}, nil)
+		serveQueued(t, server, func(*Conn, MessageType, []byte) {})
+		_ = client
+		q := fillUntilRefused(t, server)
+		gen := watch(q)
+		if gen == 0 {
+			t.Fatal("refused bytes are queued and no watch is armed")
+		}
+		q.mu.Lock()
+		q.waits.stallLeft++ // as if a byte had left
+		q.mu.Unlock()
+		q.checkStall(server, gen)
+		if server.isClosed() {
+			t.Fatal("a queue that moved was taken for stalled")
+		}
+		current := watch(q) == gen
+		q.mu.Lock()
+		looked := q.waits.stallMark == q.waits.stallLeft
+		q.mu.Unlock()
+		if !current || !looked {
+			t.Fatalf("after a look at a queue that moved: watch current %v, progress noted %v; want both", current, looked)
+		}
+	})
+	t.Run("stalled", func(t *testing.T) {
+		client, server := pair(t, &AcceptOptions{ConnOptions: ConnOptions{WriteTimeout: time.Hour}}, nil)
+		serveQueued(t, server, func(*Conn, MessageType, []byte) {})
+		_ = client // reads nothing
+		// A look tries the socket once before it drops, and the kernel's
+		// buffers may take what is queued: refill until they do not.
+		for i := 0; !server.isClosed(); i++ {
+			if i == 1000 {
+				t.Fatal("1000 looks at a queue the peer does not read, and it still moves")
+			}
+			q := fillUntilRefused(t, server)
+			q.checkStall(server, watch(q))
+		}
+		if err := server.Write(context.Background(), MessageText, []byte("late")); !errors.Is(err, errWriteTimedOut) {
+			t.Fatalf("Write after the drop: %v, want the WriteTimeout error", err)
+		}
+	})
 }

@@ -64,6 +64,16 @@ type queueWaits struct {
 	// loop that waits for msgMu, whose holder may be that writer, waiting
 	// for the loop (lockMessage).
 	stuck chan struct{}
+
+	// stall is ConnOptions.WriteTimeout's watch on what the socket
+	// refused (watchStall): armed while such bytes wait, it drops the
+	// peer when none of them left the queue for WriteTimeout. stallLeft
+	// counts the bytes that left while it is armed, stallMark what it
+	// counted when it last looked.
+	stall     *time.Timer
+	stallGen  uint64 // which arming of stall a firing belongs to
+	stallLeft uint64
+	stallMark uint64
 }
 
 // waiting returns q.waits, made on first use; the caller holds q.mu.
@@ -112,6 +122,7 @@ func (q *outQueue) send(c *Conn, isClose bool, bufs [][]byte) (written bool, err
 	if isClose && !done {
 		q.closeAfter = true
 	}
+	q.watchStall(c)
 	q.mu.Unlock()
 	if isClose && done {
 		c.closeFrameWritten()
@@ -154,6 +165,9 @@ func (q *outQueue) markControl(cq *ctlQueue, before uint64) {
 func (q *outQueue) left(c *Conn, n int) {
 	if cq := c.ctl.Load(); cq != nil && n > 0 {
 		cq.sentOut += uint64(n)
+	}
+	if w := q.waits; w != nil && w.stall != nil {
+		w.stallLeft += uint64(n)
 	}
 }
 
@@ -268,6 +282,9 @@ func (q *outQueue) settle(c *Conn, err error) {
 		q.dropStorage() // an idle connection keeps none
 	}
 	q.queued.Store(int64(len(q.buf) - q.off))
+	if err == nil {
+		q.watchStall(c)
+	}
 	if w := q.waits; w != nil && w.room != nil && int(q.queued.Load()) <= c.queueLimit() {
 		close(w.room)
 		w.room = nil
@@ -381,5 +398,74 @@ func (q *outQueue) release() {
 	q.mu.Lock()
 	q.dropStorage()
 	q.queued.Store(0)
+	q.stopStallWatch()
 	q.mu.Unlock()
+}
+
+// watchStall arms ConnOptions.WriteTimeout's watch when the queue holds
+// bytes the socket refused, and stops it once the queue is empty; the
+// caller holds q.mu. A Poller's writes do not wait for the socket, so
+// the timeout cannot bound a write's wait as it does with a goroutine
+// per connection; it bounds the queue's instead: a peer that takes none
+// of it for WriteTimeout is dropped, as a blocking write that long
+// would have been. What a batch holds back (held) has not been refused
+// and is not watched.
+func (q *outQueue) watchStall(c *Conn) {
+	t := c.opts.WriteTimeout
+	if t <= 0 {
+		return
+	}
+	if q.queued.Load() == 0 {
+		q.stopStallWatch()
+		return
+	}
+	w := q.waiting()
+	if q.held || w.stall != nil || c.isClosed() {
+		return
+	}
+	w.stallMark = w.stallLeft
+	w.stallGen++
+	gen := w.stallGen
+	w.stall = time.AfterFunc(t, func() { q.checkStall(c, gen) })
+}
+
+// stopStallWatch stops watchStall's timer; the caller holds q.mu.
+func (q *outQueue) stopStallWatch() {
+	if w := q.waits; w != nil && w.stall != nil {
+		w.stall.Stop()
+		w.stall = nil
+	}
+}
+
+// checkStall is watchStall's timer: it drops the connection if nothing
+// left the queue since the watch last looked, and looks again
+// WriteTimeout later if something did. Before dropping it tries the
+// socket once: EPOLLOUT comes only once a good part of the socket's
+// buffer is free, and a peer that read anything at all lets a write
+// through now.
+func (q *outQueue) checkStall(c *Conn, gen uint64) {
+	for probe := true; ; probe = false {
+		q.mu.Lock()
+		w := q.waits
+		switch {
+		case w.stall == nil || w.stallGen != gen:
+			// Stopped or replaced since it fired: nothing to do.
+		case q.queued.Load() == 0 || c.isClosed():
+			w.stall = nil
+		case w.stallLeft != w.stallMark:
+			w.stallMark = w.stallLeft
+			w.stall.Reset(c.opts.WriteTimeout)
+		case probe:
+			q.mu.Unlock()
+			q.flush(c)
+			continue
+		default:
+			w.stall = nil
+			q.mu.Unlock()
+			c.closeNow(errWriteTimedOut)
+			return
+		}
+		q.mu.Unlock()
+		return
+	}
 }

@@ -448,7 +448,7 @@ func (q *outQueue) checkStall(c *Conn, gen uint64) {
 		q.mu.Lock()
 		w := q.waits
 		switch {
-		case w.stall == nil || w.stallGen != gen:
+		case w == nil || w.stall == nil || w.stallGen != gen:
 			// Stopped or replaced since it fired: nothing to do.
 		case q.queued.Load() == 0 || c.isClosed():
 			w.stall = nil

@@ -68,11 +68,7 @@ func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err er
 		}
 		return q.send(w.c, false, bufs)
 	}
-	if t := w.c.opts.WriteTimeout; t > 0 {
-		// Before the ctx's watch: once ctx ends, its deadline in the past
-		// must win.
-		w.c.nc.SetWriteDeadline(time.Now().Add(t))
-	}
+	w.armTimeout()
 	stop := w.intr.Watch(ctx, w.c.nc, xsync.Write)
 	var n int64
 	if len(bufs) == 1 {
@@ -96,6 +92,17 @@ func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err er
 		err = interruptCause(ctx, err)
 	}
 	return n > 0, err
+}
+
+// armTimeout sets ConnOptions.WriteTimeout's deadline for the write about
+// to start. Every path to the socket calls it, before the ctx's watch
+// (once ctx ends, its deadline in the past must win): a write that did
+// not would meet the deadline an earlier write set, long past once the
+// connection idled for WriteTimeout, and fail at once.
+func (w *writer) armTimeout() {
+	if t := w.c.opts.WriteTimeout; t > 0 {
+		w.c.nc.SetWriteDeadline(time.Now().Add(t))
+	}
 }
 
 // scratch returns small, made on first use.
@@ -325,6 +332,7 @@ func (c *Conn) writeSmall(ctx context.Context, fin bool, op opcode, rsv byte, p 
 	small := w.scratch()
 	hn := wsproto.PutUnmaskedHeader(small[:], fin, op, rsv, int64(len(p)))
 	n := copy(small[hn:], p)
+	w.armTimeout()
 	stop := w.intr.Watch(ctx, c.nc, xsync.Write)
 	m, err := c.nc.Write(small[:hn+n])
 	w.intr.Unwatch(stop, c.nc, xsync.Write)
@@ -348,6 +356,7 @@ func (c *Conn) writeCopied(ctx context.Context, fin bool, op opcode, rsv byte, p
 	buf := *bufp
 	hn := wsproto.PutUnmaskedHeader(buf, fin, op, rsv, int64(len(p)))
 	n := copy(buf[hn:], p)
+	w.armTimeout()
 	stop := w.intr.Watch(ctx, c.nc, xsync.Write)
 	m, err := c.nc.Write(buf[:hn+n])
 	w.intr.Unwatch(stop, c.nc, xsync.Write)

@@ -551,11 +551,35 @@ func TestWriteTimeout(t *testing.T) {
 	t.Run("idle between writes", func(t *testing.T) {
 		c, nc, _ := acceptRawConn(t, &AcceptOptions{ConnOptions: ConnOptions{WriteTimeout: timeout}})
 		go io.Copy(io.Discard, nc)
-		for range 3 {
-			if err := c.Write(context.Background(), MessageBinary, make([]byte, 1<<20)); err != nil {
-				t.Fatalf("Write to a peer that reads: %v", err)
-			}
+		// Each way a frame reaches the socket: one Write of a frame
+		// assembled whole (a short message, one that fits the write
+		// buffer), a vectored write, a streamed message and a ping. Each
+		// must set its own deadline, not meet the one an earlier write
+		// left behind.
+		writes := []struct {
+			name  string
+			write func() error
+		}{
+			{"1 MiB", func() error { return c.Write(context.Background(), MessageBinary, make([]byte, 1<<20)) }},
+			{"16 B", func() error { return c.Write(context.Background(), MessageText, []byte("sixteen bytes...")) }},
+			{"1 KiB", func() error { return c.Write(context.Background(), MessageBinary, make([]byte, 1<<10)) }},
+			{"Writer", func() error {
+				w, err := c.Writer(context.Background(), MessageBinary)
+				if err != nil {
+					return err
+				}
+				if _, err := w.Write(make([]byte, 100)); err != nil {
+					return err
+				}
+				return w.Close()
+			}},
+			{"SendPing", func() error { return c.SendPing(context.Background(), []byte("p")) }},
+		}
+		for _, w := range append(writes, writes...) {
 			time.Sleep(2 * timeout) // the last write's deadline passes
+			if err := w.write(); err != nil {
+				t.Fatalf("%s to a peer that reads, the connection idle past WriteTimeout: %v", w.name, err)
+			}
 		}
 	})
 	t.Run("ctx first", func(t *testing.T) {

@@ -48,7 +48,7 @@ func (w *writer) trySendv(bufs [][]byte) (int, error) {
 		return 0, nil
 	}
 	v.n, v.err = 0, nil
-	err := rc.Write(v.fn)
+	err := w.tryRaw(rc, v.fn)
 	for i := range v.cnt {
 		v.iov[i].Base = nil // let the buffers go
 	}

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"syscall"
+	"time"
 
 	"github.com/fullduplex/websocket/internal/bpool"
 )
@@ -118,7 +120,7 @@ func (w *writer) trySend(b []byte) (int, error) {
 	}
 	var n int
 	var werr error
-	err := rc.Write(func(fd uintptr) bool {
+	err := w.tryRaw(rc, func(fd uintptr) bool {
 		for {
 			n, werr = syscall.Write(int(fd), b)
 			if werr != syscall.EINTR {
@@ -136,4 +138,21 @@ func (w *writer) trySend(b []byte) (int, error) {
 		return n, errWouldBlock
 	}
 	return n, err
+}
+
+// tryRaw runs fn, one write attempt that never waits, on the socket.
+// RawConn.Write refuses to run it once the write deadline has passed, and
+// with ConnOptions.WriteTimeout set, the deadline the last blocking write
+// left behind has always passed once the connection idled that long. It
+// bounds a wait this attempt does not make, so it is cleared and the
+// attempt made; the next blocking write sets its own (writer.armTimeout).
+// The caller holds the write side (frameMu, or a Poller queue's lock), so
+// no blocking write is under way.
+func (w *writer) tryRaw(rc syscall.RawConn, fn func(fd uintptr) bool) error {
+	err := rc.Write(fn)
+	if err != nil && w.c.opts.WriteTimeout > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+		w.c.nc.SetWriteDeadline(time.Time{})
+		err = rc.Write(fn)
+	}
+	return err
 }

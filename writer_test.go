@@ -582,6 +582,38 @@ func TestWriteTimeout(t *testing.T) {
 			}
 		}
 	})
+	t.Run("pong after idle", func(t *testing.T) {
+		// The reader answers a ping with a write that never waits, which
+		// the socket refused once the deadline an earlier write left had
+		// passed.
+		client, server := pair(t, &AcceptOptions{ConnOptions: ConnOptions{WriteTimeout: timeout}}, nil)
+		go func() {
+			for {
+				if _, _, err := server.Read(context.Background()); err != nil {
+					return
+				}
+			}
+		}()
+		w, err := server.Writer(context.Background(), MessageBinary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(make([]byte, 100))
+		if err := w.Close(); err != nil {
+			t.Fatalf("streamed message: %v", err)
+		}
+		ctx := testCtx(t)
+		if _, _, err := client.Read(ctx); err != nil {
+			t.Fatalf("client Read: %v", err)
+		}
+		time.Sleep(2 * timeout) // the streamed message's deadline passes
+		if _, err := client.Ping(ctx); err != nil {
+			t.Fatalf("Ping of a server idle past WriteTimeout: %v", err)
+		}
+		if err := server.Write(ctx, MessageText, []byte("still here")); err != nil {
+			t.Fatalf("server Write after the pong: %v", err)
+		}
+	})
 	t.Run("ctx first", func(t *testing.T) {
 		c, _, _ := acceptRawConn(t, &AcceptOptions{ConnOptions: ConnOptions{WriteTimeout: time.Hour}})
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)

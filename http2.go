@@ -372,6 +372,7 @@ type deadline struct {
 	timer    *time.Timer
 	expired  chan struct{}
 	onExpire func()
+	stopped  bool // the stream closed: set arms nothing more
 }
 
 func (d *deadline) init(onExpire func()) {
@@ -379,9 +380,14 @@ func (d *deadline) init(onExpire func()) {
 	d.onExpire = onExpire
 }
 
-// set sets the deadline; the zero time clears it.
+// set sets the deadline; the zero time clears it. Once stop has run it
+// does nothing: the stream is closed, and what waited on it has ended.
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		return
+	}
 	if d.timer != nil && !d.timer.Stop() {
 		<-d.expired // the timer fired: wait for it to close expired
 	}
@@ -423,12 +429,17 @@ func (d *deadline) wait() chan struct{} {
 	return d.expired
 }
 
-// stop stops the timer, if any, so nothing runs after the stream closed.
+// stop stops the timer, if any, so nothing runs after the stream closed,
+// and keeps set from arming another. (A stopped timer left in place made
+// the next set wait for it to fire, forever: a write after the stream's
+// end hung in WriteTimeout's SetWriteDeadline.)
 func (d *deadline) stop() {
 	d.mu.Lock()
 	if d.timer != nil {
 		d.timer.Stop()
+		d.timer = nil
 	}
+	d.stopped = true
 	d.mu.Unlock()
 }
 

@@ -1731,3 +1731,74 @@ func (c *rawH2) streamBody(stream uint32) []byte {
 		}
 	}
 }
+
+// TestHTTP2WriteTimeoutAfterStreamEnd: with WriteTimeout set, a server
+// write after its stream ended returns an error. It hung: the stream's
+// end stopped the write deadline's timer and left it in place, and the
+// next write's SetWriteDeadline waited for that timer to fire.
+func TestHTTP2WriteTimeoutAfterStreamEnd(t *testing.T) {
+	h2Modes(t, func(t *testing.T, useTLS bool) {
+		wstest.CheckLeaks(t)
+		opts := &AcceptOptions{ConnOptions: ConnOptions{WriteTimeout: time.Hour}}
+		wrote := make(chan error, 1)
+		srv := newH2Server(t, useTLS, h2Handler(t, opts, func(c *Conn, r *http.Request) {
+			ctx := r.Context()
+			if err := c.Write(ctx, MessageText, []byte("first")); err != nil {
+				wrote <- fmt.Errorf("first Write: %w", err)
+				return
+			}
+			if _, _, err := c.Read(ctx); err == nil {
+				wrote <- errors.New("Read: a message, want the stream's end")
+				return
+			}
+			<-c.Done()
+			wrote <- c.Write(ctx, MessageText, []byte("after the end"))
+		}))
+		dopts := srv.dopts
+		dopts.HTTP2 = new(HTTP2Transport)
+		ctx := testCtx(t)
+		c, _, err := dialTest(t, ctx, srv.url, &dopts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := c.Read(ctx); err != nil {
+			t.Fatalf("client Read: %v", err)
+		}
+		c.CloseNow()
+		select {
+		case err := <-wrote:
+			if err == nil {
+				t.Fatal("Write after the stream ended: nil error")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a Write after the stream ended hung")
+		}
+	})
+}
+
+// TestDeadlineSetAfterStop: a stream's deadline, stopped at its end, takes
+// later settings without waiting, and arms nothing.
+func TestDeadlineSetAfterStop(t *testing.T) {
+	var d deadline
+	d.init(func() { t.Error("a deadline set after stop expired") })
+	d.set(time.Now().Add(time.Hour))
+	d.stop()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.set(time.Now().Add(time.Millisecond))
+		d.set(time.Time{})
+		d.set(time.Now().Add(time.Millisecond))
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("set after stop hung")
+	}
+	d.mu.Lock()
+	armed := d.timer != nil
+	d.mu.Unlock()
+	if armed {
+		t.Fatal("set after stop armed a timer")
+	}
+}

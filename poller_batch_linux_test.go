@@ -306,3 +306,39 @@ func shortFrames(b []byte) []string {
 	}
 	return got
 }
+
+// TestPollerBatchHeldIsNotRefused: a batch that reads a burst of messages
+// from one connection holds its replies back for one send at the batch's
+// end. Held replies past a low WriteQueueLimit used to fail the next one
+// with ErrWriteQueueFull and drop a peer that read everything: the limit
+// is for what the socket refuses.
+func TestPollerBatchHeldIsNotRefused(t *testing.T) {
+	const (
+		limit    = 4096
+		requests = 40
+	)
+	for _, mode := range []string{"tcp", "tcp-plain"} {
+		t.Run(mode, func(t *testing.T) {
+			srv := newPollerServer(t, mode, nil, &PollerOptions{Loops: 1, WriteQueueLimit: limit})
+			rc := dialRawWS(t, strings.TrimPrefix(srv.url, "ws://"), 0, time.Now().Add(5*time.Second))
+			msg := strings.Repeat("m", 1000)
+			var burst []byte
+			for range requests {
+				burst = append(burst, frame(true, 0, opText, true, []byte(msg))...)
+			}
+			burst = append(burst, frame(true, 0, opClose, true, []byte{0x03, 0xe8})...)
+			if _, err := rc.nc.Write(burst); err != nil {
+				t.Fatal(err)
+			}
+			rest, err := io.ReadAll(rc.br)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := shortFrames(rest)
+			if len(got) != requests+1 || got[requests] != "8:\x03\xe8" {
+				t.Fatalf("%d frames back, want %d echoes and the close answer: last %.20q", len(got), requests, got[len(got)-1:])
+			}
+			rc.nc.Close()
+		})
+	}
+}

@@ -218,6 +218,23 @@ func (q *outQueue) flush(c *Conn) {
 	q.settle(c, err)
 }
 
+// refusedPastLimit reports whether the socket left more than the limit
+// queued. What a batch holds back has not been offered to the socket, and
+// a batch that reads many messages of one connection can hold more than a
+// low limit: it is sent first, and only what the socket refuses counts.
+func (q *outQueue) refusedPastLimit(c *Conn) bool {
+	q.mu.Lock()
+	if q.held {
+		q.held = false // the rest, if the socket refuses any, waits for EPOLLOUT
+		q.mu.Unlock()
+		q.flush(c)
+		q.mu.Lock()
+	}
+	full := int(q.queued.Load()) > c.queueLimit()
+	q.mu.Unlock()
+	return full
+}
+
 // takesControl reports whether control frames may join what is queued:
 // only what a batch held back is, which leaves with the batch, so a pong
 // queued behind it is not held up by a peer that does not read, and goes

@@ -63,7 +63,7 @@ func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err er
 		// The loop cannot wait for room it alone makes. Checked outside
 		// q.mu: only other writers can change the count meanwhile, and
 		// only by adding to it.
-		if int(q.queued.Load()) > w.c.queueLimit() && w.c.onServingGoroutine() {
+		if int(q.queued.Load()) > w.c.queueLimit() && w.c.onServingGoroutine() && q.refusedPastLimit(w.c) {
 			return false, ErrWriteQueueFull
 		}
 		return q.send(w.c, false, bufs)

@@ -109,7 +109,9 @@ type ConnOptions struct {
 	// whose writes queue instead of waiting for the socket, it bounds the
 	// queue: once the socket has refused bytes, a peer that takes none of
 	// them for WriteTimeout is dropped the same way, with later calls
-	// reporting the timeout (a slow peer that keeps taking some stays). It
+	// reporting the timeout (a slow peer that keeps taking some stays; the
+	// queue is looked at every WriteTimeout, so the drop comes between
+	// WriteTimeout and twice that after the last byte left). It
 	// also bounds another goroutine's wait for room in a queue past
 	// PollerOptions.WriteQueueLimit (the loop's own writes never wait),
 	// with the same outcome. It has no effect in the browser.

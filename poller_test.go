@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -1122,10 +1124,10 @@ func TestPollerWriteTimeoutBoundsRoomWait(t *testing.T) {
 	}()
 	select {
 	case err := <-wrote:
-		// Either the wait for room timed out, or the watch on the queue
-		// dropped the connection first: both say WriteTimeout.
-		if !errors.Is(err, errWriteTimedOut) || !errors.Is(err, ErrClosed) {
-			t.Fatalf("Write: %v, want the WriteTimeout error, which wraps ErrClosed", err)
+		// Whether the wait for room timed out or the watch on the queue
+		// dropped the connection first, the write says WriteTimeout.
+		if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.Is(err, ErrClosed) {
+			t.Fatalf("Write: %v, want os.ErrDeadlineExceeded and ErrClosed", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a write waited for room past WriteTimeout")
@@ -1178,27 +1180,76 @@ func TestPollerWriteTimeoutDropsStalledQueue(t *testing.T) {
 	if !errors.Is(err, errWriteTimedOut) {
 		t.Fatalf("Write after the drop: %v, want the WriteTimeout error", err)
 	}
+	q := server.wr.queue.Load()
+	q.mu.Lock()
+	on := q.waits != nil && q.waits.stallOn
+	q.mu.Unlock()
+	if on {
+		t.Fatal("the queue's watch outlived the connection")
+	}
+}
+
+// TestPollerWriteTimeoutKeepsReader: a peer that reads everything keeps its
+// connection while the loop that serves it is busy in another
+// connection's callback for ten times WriteTimeout: the watch's own try
+// of the socket sends what the loop cannot.
+func TestPollerWriteTimeoutKeepsReader(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	opts := &AcceptOptions{ConnOptions: ConnOptions{WriteTimeout: timeout}}
+	busyClient, busy := pair(t, opts, nil)
+	reader, readerPeer, _ := acceptRawConn(t, opts)
+	p, err := NewPoller(PollerOptions{Loops: 1, WriteQueueLimit: 64 << 10, OnMessage: func(*Conn, MessageType, []byte) {
+		time.Sleep(10 * timeout)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	for _, c := range []*Conn{busy, reader} {
+		if err := p.Serve(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if reader.wr.queue.Load() == nil {
+		t.Skip("no write queue: the connection is not on a loop (no epoll here)")
+	}
+	fillUntilRefused(t, reader)
+	if err := busyClient.Write(context.Background(), MessageText, []byte("keep the loop busy")); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, readerPeer)
+	time.Sleep(15 * timeout) // the loop is busy for 10 of them
+	if reader.isClosed() {
+		t.Fatalf("a peer that reads everything was dropped: %v", reader.errAfterClose())
+	}
 }
 
 // TestPollerStallWatch drives the queue's WriteTimeout watch by hand (its
-// timer, an hour long, never fires here): a queue that moved since the
-// watch last looked is watched on, one that did not is dropped, and
-// without WriteTimeout nothing is watched.
+// timer, an hour long, never fires here; each look is made due by hand):
+// a queue that moved since the watch last looked is watched on, one that
+// did not is dropped, a look not yet due does nothing, and without
+// WriteTimeout nothing is watched.
 func TestPollerStallWatch(t *testing.T) {
-	// watch returns the arming of q's watch in force, 0 for none.
-	watch := func(q *outQueue) uint64 {
+	// watching reports whether q's watch is on.
+	watching := func(q *outQueue) bool {
 		q.mu.Lock()
 		defer q.mu.Unlock()
-		if q.waits == nil || q.waits.stall == nil {
-			return 0
+		return q.waits != nil && q.waits.stallOn
+	}
+	// look runs the watch's look at q as if its time had come.
+	look := func(c *Conn, q *outQueue) {
+		q.mu.Lock()
+		if q.waits != nil {
+			q.waits.stallDue = time.Now()
 		}
-		return q.waits.stallGen
+		q.mu.Unlock()
+		q.checkStall(c)
 	}
 	t.Run("no WriteTimeout", func(t *testing.T) {
 		client, server := pair(t, nil, nil)
 		serveQueued(t, server, func(*Conn, MessageType, []byte) {})
 		_ = client
-		if watch(fillUntilRefused(t, server)) != 0 {
+		if watching(fillUntilRefused(t, server)) {
 			t.Fatal("a queue is watched without WriteTimeout")
 		}
 	})
@@ -1207,23 +1258,33 @@ func TestPollerStallWatch(t *testing.T) {
 		serveQueued(t, server, func(*Conn, MessageType, []byte) {})
 		_ = client
 		q := fillUntilRefused(t, server)
-		gen := watch(q)
-		if gen == 0 {
+		if !watching(q) {
 			t.Fatal("refused bytes are queued and no watch is armed")
 		}
 		q.mu.Lock()
 		q.waits.stallLeft++ // as if a byte had left
 		q.mu.Unlock()
-		q.checkStall(server, gen)
+		look(server, q)
 		if server.isClosed() {
 			t.Fatal("a queue that moved was taken for stalled")
 		}
-		current := watch(q) == gen
 		q.mu.Lock()
 		looked := q.waits.stallMark == q.waits.stallLeft
+		due := time.Until(q.waits.stallDue)
 		q.mu.Unlock()
-		if !current || !looked {
-			t.Fatalf("after a look at a queue that moved: watch current %v, progress noted %v; want both", current, looked)
+		if !watching(q) || !looked || due < 59*time.Minute {
+			t.Fatalf("after a look at a queue that moved: watching %v, progress noted %v, next look in %v; want both and an hour", watching(q), looked, due)
+		}
+	})
+	t.Run("not due", func(t *testing.T) {
+		client, server := pair(t, &AcceptOptions{ConnOptions: ConnOptions{WriteTimeout: time.Hour}}, nil)
+		serveQueued(t, server, func(*Conn, MessageType, []byte) {})
+		_ = client // reads nothing
+		q := fillUntilRefused(t, server)
+		// A firing of an arming since stopped, the watch armed again.
+		q.checkStall(server)
+		if server.isClosed() || !watching(q) {
+			t.Fatalf("a look before it was due: closed %v, watching %v; want open and watching", server.isClosed(), watching(q))
 		}
 	})
 	t.Run("stalled", func(t *testing.T) {
@@ -1232,15 +1293,19 @@ func TestPollerStallWatch(t *testing.T) {
 		_ = client // reads nothing
 		// A look tries the socket once before it drops, and the kernel's
 		// buffers may take what is queued: refill until they do not.
+		var q *outQueue
 		for i := 0; !server.isClosed(); i++ {
 			if i == 1000 {
 				t.Fatal("1000 looks at a queue the peer does not read, and it still moves")
 			}
-			q := fillUntilRefused(t, server)
-			q.checkStall(server, watch(q))
+			q = fillUntilRefused(t, server)
+			look(server, q)
 		}
 		if err := server.Write(context.Background(), MessageText, []byte("late")); !errors.Is(err, errWriteTimedOut) {
 			t.Fatalf("Write after the drop: %v, want the WriteTimeout error", err)
+		}
+		if watching(q) {
+			t.Fatal("the watch is still on after the drop")
 		}
 	})
 }

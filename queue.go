@@ -66,12 +66,16 @@ type queueWaits struct {
 	stuck chan struct{}
 
 	// stall is ConnOptions.WriteTimeout's watch on what the socket
-	// refused (watchStall): armed while such bytes wait, it drops the
-	// peer when none of them left the queue for WriteTimeout. stallLeft
-	// counts the bytes that left while it is armed, stallMark what it
-	// counted when it last looked.
+	// refused (watchStall): on while such bytes wait (stallOn), it drops
+	// the peer when none of them left the queue for WriteTimeout. Made
+	// at the first refusal and re-armed after, so that a peer refusing
+	// then draining, message after message, costs no allocation.
+	// stallDue is when the armed look is due: a firing before it belongs
+	// to an arming since stopped. stallLeft counts the bytes that left
+	// while it is on, stallMark what it counted when it last looked.
 	stall     *time.Timer
-	stallGen  uint64 // which arming of stall a firing belongs to
+	stallOn   bool
+	stallDue  time.Time
 	stallLeft uint64
 	stallMark uint64
 }
@@ -122,7 +126,9 @@ func (q *outQueue) send(c *Conn, isClose bool, bufs [][]byte) (written bool, err
 	if isClose && !done {
 		q.closeAfter = true
 	}
-	q.watchStall(c)
+	if c.opts.WriteTimeout > 0 {
+		q.watchStall(c)
+	}
 	q.mu.Unlock()
 	if isClose && done {
 		c.closeFrameWritten()
@@ -166,7 +172,7 @@ func (q *outQueue) left(c *Conn, n int) {
 	if cq := c.ctl.Load(); cq != nil && n > 0 {
 		cq.sentOut += uint64(n)
 	}
-	if w := q.waits; w != nil && w.stall != nil {
+	if w := q.waits; w != nil && w.stallOn {
 		w.stallLeft += uint64(n)
 	}
 }
@@ -299,7 +305,7 @@ func (q *outQueue) settle(c *Conn, err error) {
 		q.dropStorage() // an idle connection keeps none
 	}
 	q.queued.Store(int64(len(q.buf) - q.off))
-	if err == nil {
+	if err == nil && c.opts.WriteTimeout > 0 {
 		q.watchStall(c)
 	}
 	if w := q.waits; w != nil && w.room != nil && int(q.queued.Load()) <= c.queueLimit() {
@@ -379,14 +385,24 @@ func (q *outQueue) awaitRoom(ctx context.Context, c *Conn) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-c.done():
-			return c.errAfterClose()
+			err := c.errAfterClose()
+			if errors.Is(err, errWriteTimedOut) {
+				// The queue's own watch (watchStall) timed the peer out
+				// first: this wait ends for the same reason.
+				return errNoRoomInTime
+			}
+			return err
 		case <-expired:
 			c.closeNow(errWriteTimedOut)
-			return fmt.Errorf("websocket: no room in the write queue within WriteTimeout: %w (%w)", os.ErrDeadlineExceeded, errWriteTimedOut)
+			return errNoRoomInTime
 		}
 	}
 	return nil
 }
+
+// errNoRoomInTime is what a write that waited for room in a queue gets
+// when WriteTimeout ends its wait.
+var errNoRoomInTime = fmt.Errorf("websocket: no room in the write queue within WriteTimeout: %w (%w)", os.ErrDeadlineExceeded, errWriteTimedOut)
 
 // stuckCh returns a channel closed once a writer waits for room: at once
 // if one does now.
@@ -437,20 +453,24 @@ func (q *outQueue) watchStall(c *Conn) {
 		return
 	}
 	w := q.waiting()
-	if q.held || w.stall != nil || c.isClosed() {
+	if q.held || w.stallOn || c.isClosed() {
 		return
 	}
+	w.stallOn = true
 	w.stallMark = w.stallLeft
-	w.stallGen++
-	gen := w.stallGen
-	w.stall = time.AfterFunc(t, func() { q.checkStall(c, gen) })
+	w.stallDue = time.Now().Add(t)
+	if w.stall == nil {
+		w.stall = time.AfterFunc(t, func() { q.checkStall(c) })
+	} else {
+		w.stall.Reset(t)
+	}
 }
 
 // stopStallWatch stops watchStall's timer; the caller holds q.mu.
 func (q *outQueue) stopStallWatch() {
-	if w := q.waits; w != nil && w.stall != nil {
+	if w := q.waits; w != nil && w.stallOn {
 		w.stall.Stop()
-		w.stall = nil
+		w.stallOn = false
 	}
 }
 
@@ -460,24 +480,26 @@ func (q *outQueue) stopStallWatch() {
 // socket once: EPOLLOUT comes only once a good part of the socket's
 // buffer is free, and a peer that read anything at all lets a write
 // through now.
-func (q *outQueue) checkStall(c *Conn, gen uint64) {
+func (q *outQueue) checkStall(c *Conn) {
 	for probe := true; ; probe = false {
 		q.mu.Lock()
 		w := q.waits
 		switch {
-		case w == nil || w.stall == nil || w.stallGen != gen:
-			// Stopped or replaced since it fired: nothing to do.
+		case w == nil || !w.stallOn || time.Now().Before(w.stallDue):
+			// Stopped, or stopped and armed again, since it fired:
+			// nothing to do; the timer fires again when due.
 		case q.queued.Load() == 0 || c.isClosed():
-			w.stall = nil
+			w.stallOn = false
 		case w.stallLeft != w.stallMark:
 			w.stallMark = w.stallLeft
+			w.stallDue = time.Now().Add(c.opts.WriteTimeout)
 			w.stall.Reset(c.opts.WriteTimeout)
 		case probe:
 			q.mu.Unlock()
 			q.flush(c)
 			continue
 		default:
-			w.stall = nil
+			w.stallOn = false
 			q.mu.Unlock()
 			c.closeNow(errWriteTimedOut)
 			return

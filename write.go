@@ -100,9 +100,13 @@ func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err er
 // not would meet the deadline an earlier write set, long past once the
 // connection idled for WriteTimeout, and fail at once.
 func (w *writer) armTimeout() {
-	if t := w.c.opts.WriteTimeout; t > 0 {
-		w.c.nc.SetWriteDeadline(time.Now().Add(t))
+	if w.c.opts.WriteTimeout > 0 {
+		w.setTimeout() // apart, so that this check inlines into every write
 	}
+}
+
+func (w *writer) setTimeout() {
+	w.c.nc.SetWriteDeadline(time.Now().Add(w.c.opts.WriteTimeout))
 }
 
 // scratch returns small, made on first use.

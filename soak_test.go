@@ -21,6 +21,7 @@ import (
 
 var soakConns = flag.Int("soak.conns", 50, "connections in TestSoak")
 var soakMessages = flag.Int("soak.messages", 40, "messages each way per connection in TestSoak")
+var soakWriteTimeout = flag.Duration("soak.writetimeout", 0, "ConnOptions.WriteTimeout of both ends in TestSoak (0: none)")
 var soakTimeout = flag.Duration("soak.timeout", 60*time.Second, "how long each connection of TestSoak may take, from its dial to its close")
 
 // soakWords make the compressible part of soak messages: repeats within
@@ -83,7 +84,7 @@ func TestSoak(t *testing.T) {
 	// detector, an emulator, many connections) that outlasts the 5 s
 	// default. What is checked here is loss and order, not time, so the
 	// bound is the test's own.
-	opts := ConnOptions{Compression: compression, CloseTimeout: *soakTimeout}
+	opts := ConnOptions{Compression: compression, CloseTimeout: *soakTimeout, WriteTimeout: *soakWriteTimeout}
 	var serverWG sync.WaitGroup
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Accept(w, r, &AcceptOptions{ConnOptions: opts})

@@ -531,14 +531,18 @@ func (c *Conn) peerClosed(ce CloseError) {
 
 // fail fails the connection (RFC 6455, section 7.1.7): it queues the
 // close code of perr unless a close frame was queued before, and closes
-// the TCP connection once the frame is out, or at once if ours went out
-// earlier. With linger, the reader drains what the peer still sends for a
-// moment after our close frame, so that it is not lost to a TCP reset.
+// the TCP connection once the frame is out. With linger, it half-closes
+// instead, and the reader drains what the peer still sends for a moment
+// after our close frame, so that nothing we sent is lost to a TCP reset;
+// without, a close frame queued before means closing at once.
 func (c *Conn) fail(perr *ProtocolError, linger bool) {
 	c.closeMu.Lock()
 	if c.end().failure == nil {
 		c.end().failure, c.lingerOnFail = perr, linger
 	}
+	// Once failure is set, closeFrameWritten half-closes after our close
+	// frame; if the frame went out before, that is up to this call.
+	sentBefore := c.closeSent
 	c.closeMu.Unlock()
 	reason := perr.Reason
 	if len(reason) > maxCloseReason {
@@ -546,7 +550,21 @@ func (c *Conn) fail(perr *ProtocolError, linger bool) {
 	}
 	reason = strings.ToValidUTF8(reason, "")
 	if !c.queueClose(perr.Code, reason) {
-		c.closeNow(perr)
+		// Ours was queued before (Close waits for the peer's answer):
+		// no frame can carry perr's code. Without linger the connection
+		// closes now; with it, as after our close frame below, the peer
+		// gets that frame and then our end of the stream, while the
+		// reader drains what it still sends: closing with its bytes
+		// unread would reset the connection and could destroy what we
+		// sent last, the close frame included.
+		if !linger {
+			c.closeNow(perr)
+			return
+		}
+		c.armEndTimerAfter(min(maxLinger, c.opts.closeTimeout()), perr)
+		if sentBefore {
+			c.closeWrite()
+		}
 		return
 	}
 	c.armEndTimerAfter(min(maxLinger, c.opts.closeTimeout()), perr)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -296,4 +297,85 @@ func TestCloseWithBadArgumentsStillCloses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCloseFailedWhileWaitingKeepsWhatWasSent: a client whose Close waits
+// for the server's answer and meets a frame that fails the connection (a
+// message over the read limit, its payload left unread) must not close
+// the socket with bytes unread: the kernel would reset the connection and
+// drop what the client sent last, its close frame included. It half-closes
+// after its close frame and drains instead, so the server reads every
+// byte of the message Write accepted, the close frame, and then the end
+// of the stream. Found by the client-role differential.
+func TestCloseFailedWhileWaitingKeepsWhatWasSent(t *testing.T) {
+	const size = 200_000
+	closeReturned := make(chan struct{})
+	got := make(chan string, 1)
+	addr := rawServer(t, func(nc net.Conn, req *http.Request) {
+		fmt.Fprintf(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", acceptKey(req.Header.Get("Sec-WebSocket-Key")))
+		// Over the client's read limit, sent before the client reads.
+		nc.Write(frame(true, 0, opBinary, false, make([]byte, 5000)))
+		// Read nothing while the client fails the connection: its
+		// message fills the buffers. A client that closes its socket at
+		// once returns from Close; one that lingers is still in it.
+		select {
+		case <-closeReturned:
+		case <-time.After(300 * time.Millisecond):
+		}
+		var payload int
+		var closing []byte
+		br := bufio.NewReader(nc)
+		for {
+			h, p, err := readMaskedFrame(br)
+			if err != nil {
+				got <- fmt.Sprintf("%d payload bytes, close %x, then %v", payload, closing, err)
+				return
+			}
+			if h.Op == opClose {
+				closing = p
+			} else {
+				payload += len(p)
+			}
+		}
+	})
+	ctx := testCtx(t)
+	c, _, err := Dial(ctx, "ws://"+addr+"/", &DialOptions{ConnOptions: ConnOptions{ReadLimit: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if err := c.Write(ctx, MessageBinary, make([]byte, size)); err != nil {
+		t.Fatal(err)
+	}
+	err = c.Close(4000, "")
+	close(closeReturned)
+	if !errors.Is(err, ErrMessageTooBig) {
+		t.Errorf("Close: %v, want the read limit's error", err)
+	}
+	want := fmt.Sprintf("%d payload bytes, close %x, then %v", size, []byte{0x0f, 0xa0}, io.EOF)
+	if s := <-got; s != want {
+		t.Fatalf("the server read %s; want %s", s, want)
+	}
+}
+
+// readMaskedFrame reads one frame a client sent and unmasks its payload.
+func readMaskedFrame(br *bufio.Reader) (header, []byte, error) {
+	var hb [maxHeaderSize]byte
+	if _, err := io.ReadFull(br, hb[:2]); err != nil {
+		return header{}, nil, err
+	}
+	n := headerLen(hb[1])
+	if _, err := io.ReadFull(br, hb[2:n]); err != nil {
+		return header{}, nil, err
+	}
+	h, _, err := parseHeader(hb[:n])
+	if err != nil {
+		return h, nil, err
+	}
+	payload := make([]byte, h.Length)
+	if _, err := io.ReadFull(br, payload); err != nil {
+		return h, nil, fmt.Errorf("inside a frame: %w", err)
+	}
+	maskBytes(payload, h.Key)
+	return h, payload, nil
 }

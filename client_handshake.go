@@ -294,8 +294,10 @@ func checkServerResponse(resp *http.Response, key string, opts *DialOptions) (st
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		return bad("server answered %s, not 101 Switching Protocols", resp.Status)
 	}
-	if !headerContainsToken(resp.Header, "Upgrade", "websocket") {
-		return bad(`response Upgrade header does not contain "websocket"`)
+	// RFC 6455 section 4.1: the value must be "websocket" (in any
+	// case), not a list that holds it; browsers refuse a second field too.
+	if upgrade := resp.Header["Upgrade"]; len(upgrade) != 1 || !strings.EqualFold(strings.TrimSpace(upgrade[0]), "websocket") {
+		return bad(`response Upgrade header is %q, not "websocket"`, strings.Join(upgrade, ", "))
 	}
 	if !headerContainsToken(resp.Header, "Connection", "upgrade") {
 		return bad(`response Connection header does not contain "upgrade"`)

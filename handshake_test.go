@@ -346,6 +346,13 @@ func fakeServer(t *testing.T, respond func(key string) string) string {
 	return "ws://" + ln.Addr().String() + "/"
 }
 
+// upgradeAnswer answers a handshake rightly but for its Upgrade field.
+func upgradeAnswer(upgrade string) func(key string) string {
+	return func(key string) string {
+		return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: " + upgrade + "\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + acceptKey(key) + "\r\n\r\n"
+	}
+}
+
 func TestDialRejects(t *testing.T) {
 	ok := func(extra string) func(string) string {
 		return func(key string) string {
@@ -399,6 +406,24 @@ func TestDialRejects(t *testing.T) {
 			},
 			status: 101,
 			want:   "Upgrade",
+		},
+		{
+			name:    "upgrade list holding websocket",
+			respond: upgradeAnswer("websocket, foo"),
+			status:  101,
+			want:    `Upgrade header is "websocket, foo"`,
+		},
+		{
+			name:    "second upgrade field",
+			respond: upgradeAnswer("websocket\r\nUpgrade: websocket"),
+			status:  101,
+			want:    `Upgrade header is "websocket, websocket"`,
+		},
+		{
+			name:    "other protocol",
+			respond: upgradeAnswer("h2c"),
+			status:  101,
+			want:    `Upgrade header is "h2c"`,
 		},
 	}
 	for _, tc := range tests {
@@ -463,3 +488,19 @@ func TestSubprotocolNegotiation(t *testing.T) {
 }
 
 func newBufReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
+
+// TestDialAcceptsUpgradeInAnyCase: RFC 6455 4.1 asks for an ASCII
+// case-insensitive match of "websocket", with no list around it.
+func TestDialAcceptsUpgradeInAnyCase(t *testing.T) {
+	for _, upgrade := range []string{"WebSocket", "WEBSOCKET", " websocket "} {
+		t.Run(upgrade, func(t *testing.T) {
+			wstest.CheckLeaks(t)
+			url := fakeServer(t, upgradeAnswer(upgrade))
+			c, _, err := Dial(testCtx(t), url, nil)
+			if err != nil {
+				t.Fatalf("Dial: %v", err)
+			}
+			c.CloseNow()
+		})
+	}
+}

@@ -326,7 +326,7 @@ func TestCloseFailedWhileWaitingKeepsWhatWasSent(t *testing.T) {
 		var closing []byte
 		br := bufio.NewReader(nc)
 		for {
-			h, p, err := readMaskedFrame(br)
+			h, p, err := readWireFrame(br)
 			if err != nil {
 				got <- fmt.Sprintf("%d payload bytes, close %x, then %v", payload, closing, err)
 				return
@@ -356,26 +356,4 @@ func TestCloseFailedWhileWaitingKeepsWhatWasSent(t *testing.T) {
 	if s := <-got; s != want {
 		t.Fatalf("the server read %s; want %s", s, want)
 	}
-}
-
-// readMaskedFrame reads one frame a client sent and unmasks its payload.
-func readMaskedFrame(br *bufio.Reader) (header, []byte, error) {
-	var hb [maxHeaderSize]byte
-	if _, err := io.ReadFull(br, hb[:2]); err != nil {
-		return header{}, nil, err
-	}
-	n := headerLen(hb[1])
-	if _, err := io.ReadFull(br, hb[2:n]); err != nil {
-		return header{}, nil, err
-	}
-	h, _, err := parseHeader(hb[:n])
-	if err != nil {
-		return h, nil, err
-	}
-	payload := make([]byte, h.Length)
-	if _, err := io.ReadFull(br, payload); err != nil {
-		return h, nil, fmt.Errorf("inside a frame: %w", err)
-	}
-	maskBytes(payload, h.Key)
-	return h, payload, nil
 }

@@ -336,8 +336,9 @@ func (c *Conn) finishControl(rest []byte, hasClose bool) {
 // writing them (finishControl), over HTTP/2 always, as a stream has no
 // non-blocking write; closing the stream under that write would reset
 // it. That write is waited for, bounded by ctx and CloseTimeout; frames
-// still queued go out only if the write side is free at once, as behind
-// a data write they could wait for a peer that reads nothing more.
+// still queued behind a data write wait for it for a moment at most
+// (maxLinger), as behind a write stuck on a peer that reads nothing more
+// they would wait for ever.
 func (c *Conn) sendOwedControl(ctx context.Context) {
 	q := c.ctl.Load()
 	if q == nil || !q.pending.Load() && !q.inFlight.Load() {
@@ -345,12 +346,23 @@ func (c *Conn) sendOwedControl(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.closeTimeout())
 	defer cancel()
-	if q.inFlight.Load() {
+	switch {
+	case q.inFlight.Load():
 		if c.lockFrame(ctx) != nil {
 			return
 		}
-	} else if !c.frameMu.TryLock() {
-		return
+	case c.frameMu.TryLock():
+	default:
+		// A data write holds the write side: the peer may still be
+		// reading it, and the pong goes out behind it. Wait a moment
+		// (as a failing connection lingers), not longer: behind a write
+		// stuck on a peer that reads nothing, it never would.
+		lctx, lcancel := context.WithTimeout(ctx, maxLinger)
+		err := c.lockFrame(lctx)
+		lcancel()
+		if err != nil {
+			return
+		}
 	}
 	c.flushControl(ctx)
 	c.unlockFrame()

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -347,6 +348,59 @@ func TestPeerThatReadsNothingIsDropped(t *testing.T) {
 			t.Errorf("dropped after %v, want CloseTimeout (1s)", d)
 		}
 	})
+}
+
+// TestOwedPongBehindDataWrite: a peer that pings and then ends its side
+// of the stream while a message is being written to it, and reads it
+// all, gets the whole message and then the pong before the connection
+// ends. The reader that met the end used to close the connection at once:
+// the message was cut off mid-frame and the pong lost (RFC 6455 5.5.2: a
+// ping gets its pong unless a close frame came). Found by the client-role
+// differential, with one goroutine reading and another writing.
+func TestOwedPongBehindDataWrite(t *testing.T) {
+	const size = 8 << 20
+	c, nc, _ := acceptRawConn(t, nil)
+	wrote := make(chan error, 1)
+	go func() { wrote <- c.Write(context.Background(), MessageBinary, make([]byte, size)) }()
+	// The writer holds the frame lock until the peer reads its message.
+	for c.frameMu.TryLock() {
+		c.frameMu.Unlock()
+		runtime.Gosched()
+	}
+	read := make(chan error, 1)
+	go func() {
+		_, _, err := c.Read(context.Background())
+		read <- err
+	}()
+	nc.Write(frame(true, 0, opPing, true, []byte("p")))
+	nc.(*net.TCPConn).CloseWrite()
+	select {
+	case err := <-read:
+		t.Fatalf("Read returned (%v) while the message was still being written: the connection ended under the writer", err)
+	case <-time.After(200 * time.Millisecond): // well short of the wait's bound (maxLinger)
+	}
+	br := bufio.NewReader(nc)
+	var got []string
+	for {
+		h, payload, err := readWireFrame(br)
+		if err != nil {
+			if err != io.EOF {
+				t.Fatalf("after %q: %v, want the end of the stream", got, err)
+			}
+			break
+		}
+		got = append(got, fmt.Sprintf("%d:%d", h.Op, len(payload)))
+	}
+	want := []string{fmt.Sprintf("%d:%d", opBinary, size), fmt.Sprintf("%d:1", opPong)}
+	if !slices.Equal(got, want) {
+		t.Fatalf("frames %q, want the message and then the pong %q", got, want)
+	}
+	if err := <-wrote; err != nil {
+		t.Errorf("Write: %v", err)
+	}
+	if err := <-read; CloseStatus(err) != StatusAbnormalClosure {
+		t.Errorf("Read: %v, want 1006", err)
+	}
 }
 
 // TestOwedControlDoesNotWaitForStuckWriter: the pong owed to a peer that

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -109,12 +110,18 @@ func closePayload(code StatusCode, reason string) []byte {
 
 // readFrame reads one unmasked frame from the server.
 func (p *rawPeer) readFrame() (header, []byte, error) {
+	return readWireFrame(p.br)
+}
+
+// readWireFrame reads one frame, unmasking its payload if it is masked; a
+// stream that ends inside a frame is an error that says so.
+func readWireFrame(br *bufio.Reader) (header, []byte, error) {
 	var hb [maxHeaderSize]byte
-	if _, err := io.ReadFull(p.br, hb[:2]); err != nil {
+	if _, err := io.ReadFull(br, hb[:2]); err != nil {
 		return header{}, nil, err
 	}
 	n := headerLen(hb[1])
-	if _, err := io.ReadFull(p.br, hb[2:n]); err != nil {
+	if _, err := io.ReadFull(br, hb[2:n]); err != nil {
 		return header{}, nil, err
 	}
 	h, _, err := parseHeader(hb[:n])
@@ -122,8 +129,13 @@ func (p *rawPeer) readFrame() (header, []byte, error) {
 		return h, nil, err
 	}
 	payload := make([]byte, h.Length)
-	_, err = io.ReadFull(p.br, payload)
-	return h, payload, err
+	if _, err := io.ReadFull(br, payload); err != nil {
+		return h, nil, fmt.Errorf("inside a frame: %w", err)
+	}
+	if h.Masked {
+		maskBytes(payload, h.Key)
+	}
+	return h, payload, nil
 }
 
 // expectClose reads frames until a close frame and checks its code; then

@@ -357,7 +357,8 @@ func (s *streamConn) SetWriteDeadline(t time.Time) error {
 // and a handler that hands the connection to a Poller or to other
 // goroutines waits for Done after doing so. On the server's side Done also
 // closes when the client resets the stream or the HTTP/2 connection ends,
-// whether or not something reads.
+// whether or not something reads: at once for a reader, which first gets
+// what the client sent before, and after CloseTimeout otherwise.
 func (c *Conn) Done() <-chan struct{} {
 	if s, ok := c.netConn().(*streamConn); ok {
 		return s.released

@@ -360,20 +360,7 @@ func TestPeerThatReadsNothingIsDropped(t *testing.T) {
 func TestOwedPongBehindDataWrite(t *testing.T) {
 	const size = 8 << 20
 	c, nc, _ := acceptRawConn(t, nil)
-	wrote := make(chan error, 1)
-	go func() { wrote <- c.Write(context.Background(), MessageBinary, make([]byte, size)) }()
-	// The writer holds the frame lock until the peer reads its message.
-	for c.frameMu.TryLock() {
-		c.frameMu.Unlock()
-		runtime.Gosched()
-	}
-	read := make(chan error, 1)
-	go func() {
-		_, _, err := c.Read(context.Background())
-		read <- err
-	}()
-	nc.Write(frame(true, 0, opPing, true, []byte("p")))
-	nc.(*net.TCPConn).CloseWrite()
+	wrote, read := pingThenEndBehindWrite(c, nc, size)
 	select {
 	case err := <-read:
 		t.Fatalf("Read returned (%v) while the message was still being written: the connection ended under the writer", err)
@@ -403,6 +390,26 @@ func TestOwedPongBehindDataWrite(t *testing.T) {
 	}
 }
 
+// pingThenEndBehindWrite starts a Write of size bytes to c and, once it
+// holds the frame lock (until the peer, nc, takes the message), a Read;
+// then the peer pings and ends its side of the stream. It returns what
+// the Write and the Read return.
+func pingThenEndBehindWrite(c *Conn, nc net.Conn, size int) (wrote, read chan error) {
+	wrote, read = make(chan error, 1), make(chan error, 1)
+	go func() { wrote <- c.Write(context.Background(), MessageBinary, make([]byte, size)) }()
+	for c.frameMu.TryLock() {
+		c.frameMu.Unlock()
+		runtime.Gosched()
+	}
+	go func() {
+		_, _, err := c.Read(context.Background())
+		read <- err
+	}()
+	nc.Write(frame(true, 0, opPing, true, []byte("p")))
+	nc.(*net.TCPConn).CloseWrite()
+	return wrote, read
+}
+
 // TestOwedControlDoesNotWaitForStuckWriter: the pong owed to a peer that
 // pings and then ends its side of the stream is sent only if the write
 // side is free, or a control write is under way: behind a data write
@@ -411,21 +418,8 @@ func TestOwedPongBehindDataWrite(t *testing.T) {
 // of the connection, and the stuck writer with it.
 func TestOwedControlDoesNotWaitForStuckWriter(t *testing.T) {
 	c, nc, _ := acceptRawConn(t, &AcceptOptions{ConnOptions: ConnOptions{CloseTimeout: time.Hour}})
-	wrote := make(chan error, 1)
-	go func() { wrote <- c.Write(context.Background(), MessageBinary, make([]byte, 16<<20)) }()
-	// The writer holds the frame lock until the socket takes its message,
-	// which it never does: the peer reads nothing.
-	for c.frameMu.TryLock() {
-		c.frameMu.Unlock()
-		runtime.Gosched()
-	}
-	read := make(chan error, 1)
-	go func() {
-		_, _, err := c.Read(context.Background())
-		read <- err
-	}()
-	nc.Write(frame(true, 0, opPing, true, []byte("p")))
-	nc.(*net.TCPConn).CloseWrite()
+	// The peer reads nothing: the write never ends.
+	wrote, read := pingThenEndBehindWrite(c, nc, 16<<20)
 	select {
 	case err := <-read:
 		if CloseStatus(err) != StatusAbnormalClosure {

@@ -2,8 +2,10 @@ package websocket
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -281,6 +283,20 @@ func (c *Conn) closeNow(why error) {
 	c.closeMu.Unlock()
 }
 
+// closeSocket closes nc, a connection's transport, which ends for why. A
+// TLS connection whose peer stopped taking our writes (a write cut off by
+// its ctx or WriteTimeout, a control frame not taken within CloseTimeout)
+// is closed underneath: crypto/tls would first send a close_notify alert,
+// and wait up to its own 5 s for the peer to take it. Elsewhere the alert
+// goes out as usual.
+func closeSocket(nc net.Conn, why error) {
+	if tc, ok := nc.(*tls.Conn); ok && (errors.Is(why, errWriteCut) || errors.Is(why, errWriteTimedOut) || errors.Is(why, errControlStuck)) {
+		tc.NetConn().Close()
+		return
+	}
+	nc.Close()
+}
+
 // closeTransport is the work of the one closeNow that closes: it stops
 // the heartbeat, wakes every waiter, closes the socket and tells the
 // Poller and the Group.
@@ -292,6 +308,7 @@ func (c *Conn) closeTransport() {
 		close(*ch) // the waits inside the library end now
 	}
 	nc := c.nc // a Poller may replace it (netConn)
+	why := c.end().why
 	c.closeMu.Unlock()
 	// Out of the group first: over HTTP/2 Done is the stream's, which
 	// nc.Close ends.
@@ -305,7 +322,7 @@ func (c *Conn) closeTransport() {
 	if q != nil {
 		q.sendHeld(c)
 	}
-	nc.Close()
+	closeSocket(nc, why)
 	if hook := testHookTransportClosed.Load(); hook != nil {
 		(*hook)()
 	}

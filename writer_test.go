@@ -160,6 +160,51 @@ func TestWriteCtxOverTLSCloses(t *testing.T) {
 	}
 }
 
+// TestWriteTimeoutOverTLSReturnsInTime: over TLS, a write that
+// WriteTimeout cuts off returns within about WriteTimeout, not 5 s later:
+// closing the connection used to send TLS's close_notify alert first,
+// which crypto/tls bounds by 5 s of its own, into the socket the peer had
+// stopped reading. Found by the client-role differential.
+func TestWriteTimeoutOverTLSReturnsInTime(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	srv := make(chan *Conn, 1)
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		srv <- c
+	}))
+	defer ts.Close()
+	client, _, err := Dial(testCtx(t), "wss"+strings.TrimPrefix(ts.URL, "https"), &DialOptions{
+		TLSConfig:   &tls.Config{InsecureSkipVerify: true},
+		ConnOptions: ConnOptions{WriteTimeout: timeout},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.CloseNow()
+	server := <-srv
+	defer server.CloseNow()
+	msg := make([]byte, 64<<10)
+	for i := 0; i < 10000; i++ { // the server does not read: the socket fills
+		start := time.Now()
+		err := client.Write(context.Background(), MessageBinary, msg)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Write into a full socket: %v, want os.ErrDeadlineExceeded", err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("the write WriteTimeout (%v) cut off returned after %v", timeout, d)
+		}
+		return
+	}
+	t.Fatal("10,000 writes of 64 KiB to a peer that reads nothing, and none timed out")
+}
+
 // TestWriterFirstFragmentCutOff: a Writer whose ctx ends before any byte
 // of its first fragment went out leaves the connection usable, as Write
 // does; its Close reports the ctx. Close used to treat the message as

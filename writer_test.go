@@ -187,8 +187,16 @@ func TestWriteTimeoutOverTLSReturnsInTime(t *testing.T) {
 	defer client.CloseNow()
 	server := <-srv
 	defer server.CloseNow()
+	// The server reads for a while, then stops: the socket fills.
+	rctx, rcancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer rcancel()
+	go func() {
+		for rctx.Err() == nil {
+			server.Read(rctx)
+		}
+	}()
 	msg := make([]byte, 64<<10)
-	for i := 0; i < 10000; i++ { // the server does not read: the socket fills
+	for i := 0; i < 10000; i++ {
 		start := time.Now()
 		err := client.Write(context.Background(), MessageBinary, msg)
 		if err == nil {

@@ -117,13 +117,10 @@ func TestStaleWriterClose(t *testing.T) {
 	})
 }
 
-// TestWriteCtxOverTLSCloses: over TLS, a write that its ctx cuts off
-// closes the connection, even when nothing was reported written:
-// crypto/tls may have put part of a record on the wire, and it fails every
-// write after a deadline. Reporting the connection usable, as over plain
-// TCP, left a torn record for the peer and a connection whose next write
-// failed.
-func TestWriteCtxOverTLSCloses(t *testing.T) {
+// tlsPair returns the two ends of a wss connection, the client's with
+// copts; both are closed when the test ends.
+func tlsPair(t *testing.T, copts ConnOptions) (client, server *Conn) {
+	t.Helper()
 	srv := make(chan *Conn, 1)
 	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Accept(w, r, nil)
@@ -133,16 +130,30 @@ func TestWriteCtxOverTLSCloses(t *testing.T) {
 		}
 		srv <- c
 	}))
-	defer ts.Close()
+	t.Cleanup(ts.Close)
 	client, _, err := Dial(testCtx(t), "wss"+strings.TrimPrefix(ts.URL, "https"), &DialOptions{
-		TLSConfig: &tls.Config{InsecureSkipVerify: true},
+		TLSConfig:   &tls.Config{InsecureSkipVerify: true},
+		ConnOptions: copts,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.CloseNow()
-	server := <-srv
-	defer server.CloseNow()
+	server = <-srv
+	t.Cleanup(func() {
+		client.CloseNow()
+		server.CloseNow()
+	})
+	return client, server
+}
+
+// TestWriteCtxOverTLSCloses: over TLS, a write that its ctx cuts off
+// closes the connection, even when nothing was reported written:
+// crypto/tls may have put part of a record on the wire, and it fails every
+// write after a deadline. Reporting the connection usable, as over plain
+// TCP, left a torn record for the peer and a connection whose next write
+// failed.
+func TestWriteCtxOverTLSCloses(t *testing.T) {
+	client, _ := tlsPair(t, ConnOptions{}) // the server reads nothing
 	msg := make([]byte, 64<<10)
 	var werr error
 	for i := 0; werr == nil && i < 10000; i++ { // the server does not read: the socket fills
@@ -167,26 +178,7 @@ func TestWriteCtxOverTLSCloses(t *testing.T) {
 // stopped reading. Found by the client-role differential.
 func TestWriteTimeoutOverTLSReturnsInTime(t *testing.T) {
 	const timeout = 100 * time.Millisecond
-	srv := make(chan *Conn, 1)
-	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := Accept(w, r, nil)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		srv <- c
-	}))
-	defer ts.Close()
-	client, _, err := Dial(testCtx(t), "wss"+strings.TrimPrefix(ts.URL, "https"), &DialOptions{
-		TLSConfig:   &tls.Config{InsecureSkipVerify: true},
-		ConnOptions: ConnOptions{WriteTimeout: timeout},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.CloseNow()
-	server := <-srv
-	defer server.CloseNow()
+	client, server := tlsPair(t, ConnOptions{WriteTimeout: timeout})
 	// The server reads for a while, then stops: the socket fills.
 	rctx, rcancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer rcancel()

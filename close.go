@@ -241,6 +241,8 @@ func (c *Conn) closeHandshake(ctx context.Context, code StatusCode, reason strin
 // was already closed. Over HTTP/2 it resets the stream; on a client's side
 // it first waits, at most 100 ms, for the transport to send what writes
 // handed it, as a TCP connection still sends what it holds after close.
+// Over TLS, the close_notify alert that precedes the TCP close, here as
+// after Close, waits at most 100 ms for a peer that stopped reading.
 func (c *Conn) CloseNow() error {
 	if c.isClosed() {
 		return ErrClosed
@@ -286,16 +288,29 @@ func (c *Conn) closeNow(why error) {
 // closeSocket closes nc, a connection's transport, which ends for why. A
 // TLS connection whose peer stopped taking our writes (a write cut off by
 // its ctx or WriteTimeout, a control frame not taken within CloseTimeout)
-// is closed underneath: crypto/tls would first send a close_notify alert,
-// and wait up to its own 5 s for the peer to take it. Elsewhere the alert
-// goes out as usual.
+// is closed underneath, without TLS' close_notify alert. Elsewhere the
+// alert goes out, but crypto/tls would wait up to 5 s of its own for a
+// peer to take it: after closeNotifyWait the socket is closed under it.
 func closeSocket(nc net.Conn, why error) {
-	if tc, ok := nc.(*tls.Conn); ok && (errors.Is(why, errWriteCut) || errors.Is(why, errWriteTimedOut) || errors.Is(why, errControlStuck)) {
-		tc.NetConn().Close()
+	tc, ok := nc.(*tls.Conn)
+	if !ok {
+		nc.Close()
 		return
 	}
-	nc.Close()
+	raw := tc.NetConn()
+	if errors.Is(why, errWriteCut) || errors.Is(why, errWriteTimedOut) || errors.Is(why, errControlStuck) {
+		raw.Close()
+		return
+	}
+	stop := time.AfterFunc(closeNotifyWait, func() { raw.Close() })
+	tc.Close()
+	stop.Stop()
 }
+
+// closeNotifyWait bounds the wait for the peer to take TLS' close_notify
+// alert, which goes out after the closing handshake or none: a courtesy
+// no close should wait long for.
+const closeNotifyWait = 100 * time.Millisecond
 
 // closeTransport is the work of the one closeNow that closes: it stops
 // the heartbeat, wakes every waiter, closes the socket and tells the

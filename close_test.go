@@ -3,11 +3,13 @@ package websocket
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -355,5 +357,45 @@ func TestCloseFailedWhileWaitingKeepsWhatWasSent(t *testing.T) {
 	want := fmt.Sprintf("%d payload bytes, close %x, then %v", size, []byte{0x0f, 0xa0}, io.EOF)
 	if s := <-got; s != want {
 		t.Fatalf("the server read %s; want %s", s, want)
+	}
+}
+
+// TestCloseNowOverTLSToStuckPeer: over TLS, CloseNow to a peer that no
+// longer reads returns at once, not after crypto/tls' 5 s bound on its
+// close_notify alert: the alert gets a short wait of its own, then the
+// socket is closed under it. The pipe takes nothing the peer does not
+// read, as a socket whose buffers are full.
+func TestCloseNowOverTLSToStuckPeer(t *testing.T) {
+	ts := httptest.NewUnstartedServer(nil)
+	ts.StartTLS() // for its certificate
+	scfg := ts.TLS.Clone()
+	ts.Close()
+	cnc, snc := net.Pipe()
+	defer snc.Close()
+	go func() { // answers the handshake, then never reads
+		tc := tls.Server(snc, scfg)
+		req, err := http.ReadRequest(bufio.NewReader(tc))
+		if err != nil {
+			return
+		}
+		io.WriteString(tc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+
+			acceptKey(req.Header.Get("Sec-WebSocket-Key"))+"\r\n\r\n")
+	}()
+	tc := tls.Client(cnc, &tls.Config{InsecureSkipVerify: true})
+	client, _, err := Client(testCtx(t), tc, "wss://x/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := client.CloseNow(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("CloseNow took %v", d)
+	}
+	select {
+	case <-client.Done():
+	case <-time.After(time.Second):
+		t.Fatal("Done did not close")
 	}
 }

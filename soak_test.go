@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"flag"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"math/rand/v2"
@@ -73,6 +74,9 @@ func soakSize(rng *rand.Rand) int {
 // messages both ways with two writers per side, random pings, and closes
 // from either side. Nothing may be lost, duplicated, reordered or
 // corrupted, every ping gets its pong, and no goroutine may be left.
+// Connection i is read by a goroutine or served by a Poller on each side
+// by bits 1 and 2 of i, so every pairing of the I/O models meets, with
+// either side closing.
 // -soak.conns, -soak.messages and -soak.timeout scale it up
 // (scripts/soak.sh).
 func TestSoak(t *testing.T) {
@@ -85,6 +89,7 @@ func TestSoak(t *testing.T) {
 	// default. What is checked here is loss and order, not time, so the
 	// bound is the test's own.
 	opts := ConnOptions{Compression: compression, CloseTimeout: *soakTimeout, WriteTimeout: *soakWriteTimeout}
+	inboxes := newSoakInboxes(t)
 	var serverWG sync.WaitGroup
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Accept(w, r, &AcceptOptions{ConnOptions: opts})
@@ -94,7 +99,11 @@ func TestSoak(t *testing.T) {
 		}
 		serverWG.Add(1)
 		defer serverWG.Done()
-		soakPeer(t, c, uint64(len(r.URL.Path)), r.URL.Query().Get("close") == "server")
+		var p *soakInboxes
+		if r.URL.Query().Get("server") == "poller" {
+			p = inboxes
+		}
+		soakPeer(t, c, uint64(len(r.URL.Path)), r.URL.Query().Get("close") == "server", p)
 	}))
 	defer ts.Close()
 	url := "ws" + strings.TrimPrefix(ts.URL, "http")
@@ -109,16 +118,96 @@ func TestSoak(t *testing.T) {
 			if i%2 == 0 {
 				closer = "server"
 			}
-			c, _, err := Dial(ctx, url+"/?close="+closer, &DialOptions{ConnOptions: opts})
+			server, client := "goroutine", (*soakInboxes)(nil)
+			if i&2 != 0 {
+				server = "poller"
+			}
+			if i&4 != 0 { // bit 0 picks the closer: each pairing with either
+				client = inboxes
+			}
+			c, _, err := Dial(ctx, url+"/?close="+closer+"&server="+server, &DialOptions{ConnOptions: opts})
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			soakPeer(t, c, uint64(i), closer == "client")
+			soakPeer(t, c, uint64(i), closer == "client", client)
 		}()
 	}
 	wg.Wait()
 	serverWG.Wait()
+}
+
+// soakInboxes is the receiving half of soakPeer for connections a Poller
+// serves: OnMessage checks each message against its connection's inbox.
+type soakInboxes struct {
+	poller *Poller
+	byConn sync.Map // *Conn → *soakInbox
+}
+
+// soakInbox follows one connection's messages as soakPeer's read loop
+// does, and reports when all of them and then the end arrived.
+type soakInbox struct {
+	n    int
+	got  int
+	next [2]uint32
+	all  chan struct{} // closed at the n-th message
+	end  chan error    // OnClose's error
+}
+
+func newSoakInboxes(t *testing.T) *soakInboxes {
+	in := &soakInboxes{}
+	p, err := NewPoller(PollerOptions{
+		OnMessage: func(c *Conn, _ MessageType, msg []byte) {
+			v, _ := in.byConn.Load(c)
+			in.deliver(t, v.(*soakInbox), msg)
+		},
+		OnClose: func(c *Conn, err error) {
+			v, _ := in.byConn.LoadAndDelete(c)
+			v.(*soakInbox).end <- err
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.poller = p
+	t.Cleanup(func() { p.Close() })
+	return in
+}
+
+func (in *soakInboxes) deliver(t *testing.T, box *soakInbox, msg []byte) {
+	if box.got == box.n {
+		t.Errorf("message beyond the %d sent", box.n)
+		return
+	}
+	seq := checkSoakMessage(t, msg)
+	if seq != box.next[seq%2] {
+		t.Errorf("message %d arrived, expected %d", seq, box.next[seq%2])
+	}
+	box.next[seq%2] += 2
+	if box.got++; box.got == box.n {
+		close(box.all)
+	}
+}
+
+// serve hands c to the Poller and waits for its n messages.
+func (in *soakInboxes) serve(ctx context.Context, c *Conn, n int) (*soakInbox, error) {
+	box := &soakInbox{n: n, next: [2]uint32{0, 1}, all: make(chan struct{}), end: make(chan error, 1)}
+	if n == 0 {
+		close(box.all)
+	}
+	in.byConn.Store(c, box)
+	if err := in.poller.Serve(c); err != nil {
+		in.byConn.Delete(c)
+		return nil, err
+	}
+	select {
+	case <-box.all:
+		return box, nil
+	case err := <-box.end:
+		return nil, fmt.Errorf("ended after %d of %d messages: %w", box.got, n, err)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // readStreamed reads the next message through Reader.
@@ -163,7 +252,7 @@ func checkFDs(t *testing.T) {
 // soakPeer sends *soakMessages messages from two writers (sequence numbers
 // interleaved per writer) and checks the peer's, then closes if it is the
 // closer, or waits for the peer's close otherwise.
-func soakPeer(t *testing.T, c *Conn, seed uint64, closer bool) {
+func soakPeer(t *testing.T, c *Conn, seed uint64, closer bool, p *soakInboxes) {
 	ctx, cancel := context.WithTimeout(context.Background(), *soakTimeout)
 	defer cancel()
 	defer c.CloseNow()
@@ -212,6 +301,10 @@ func soakPeer(t *testing.T, c *Conn, seed uint64, closer bool) {
 			}
 		}()
 	}
+	if p != nil {
+		soakServed(t, ctx, c, p, closer, &wg)
+		return
+	}
 	// Each writer's messages must arrive in order, all of them. Some reads
 	// stream the message, and some give up after a millisecond: the next
 	// Read resumes the message where it stopped.
@@ -256,5 +349,29 @@ func soakPeer(t *testing.T, c *Conn, seed uint64, closer bool) {
 	}
 	if _, _, err := c.Read(ctx); CloseStatus(err) != StatusNormalClosure {
 		t.Errorf("waiting for close: %v", err)
+	}
+}
+
+// soakServed is soakPeer's second half for a connection a Poller serves:
+// the messages go to OnMessage, and the end to OnClose.
+func soakServed(t *testing.T, ctx context.Context, c *Conn, p *soakInboxes, closer bool, writers *sync.WaitGroup) {
+	box, err := p.serve(ctx, c, *soakMessages)
+	if err != nil {
+		t.Errorf("served by a Poller: %v", err)
+		return
+	}
+	writers.Wait()
+	if closer {
+		if err := c.Close(StatusNormalClosure, "done"); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}
+	select {
+	case err := <-box.end:
+		if CloseStatus(err) != StatusNormalClosure {
+			t.Errorf("OnClose after the close: %v", err)
+		}
+	case <-ctx.Done():
+		t.Errorf("no OnClose: %v", ctx.Err())
 	}
 }

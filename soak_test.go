@@ -77,9 +77,21 @@ func soakSize(rng *rand.Rand) int {
 // Connection i is read by a goroutine or served by a Poller on each side
 // by bits 1 and 2 of i, so every pairing of the I/O models meets, with
 // either side closing.
+// It runs over HTTP/1.1, a TCP connection each, and over HTTP/2 (h2c),
+// every connection a stream of one TCP connection.
 // -soak.conns, -soak.messages and -soak.timeout scale it up
 // (scripts/soak.sh).
 func TestSoak(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		name := "http1"
+		if h2 {
+			name = "h2c"
+		}
+		t.Run(name, func(t *testing.T) { soak(t, h2) })
+	}
+}
+
+func soak(t *testing.T, h2 bool) {
 	wstest.CheckLeaks(t)
 	checkFDs(t)
 	compression := CompressionOptions{Mode: CompressionContextTakeover, Threshold: 64}
@@ -91,7 +103,7 @@ func TestSoak(t *testing.T) {
 	opts := ConnOptions{Compression: compression, CloseTimeout: *soakTimeout, WriteTimeout: *soakWriteTimeout}
 	inboxes := newSoakInboxes(t)
 	var serverWG sync.WaitGroup
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Accept(w, r, &AcceptOptions{ConnOptions: opts})
 		if err != nil {
 			t.Error(err)
@@ -104,9 +116,20 @@ func TestSoak(t *testing.T) {
 			p = inboxes
 		}
 		soakPeer(t, c, uint64(len(r.URL.Path)), r.URL.Query().Get("close") == "server", p)
-	}))
-	defer ts.Close()
-	url := "ws" + strings.TrimPrefix(ts.URL, "http")
+		<-c.Done() // an HTTP/2 handler's return ends the stream
+	})
+	dopts := DialOptions{ConnOptions: opts}
+	var url string
+	if h2 {
+		srv := newH2Server(t, false, handler)
+		url = srv.url
+		dopts.HTTP2 = new(HTTP2Transport)
+		dopts.HTTP2Only = true
+	} else {
+		ts := httptest.NewServer(handler)
+		defer ts.Close()
+		url = "ws" + strings.TrimPrefix(ts.URL, "http")
+	}
 	var wg sync.WaitGroup
 	for i := range *soakConns {
 		wg.Add(1)
@@ -125,7 +148,7 @@ func TestSoak(t *testing.T) {
 			if i&4 != 0 { // bit 0 picks the closer: each pairing with either
 				client = inboxes
 			}
-			c, _, err := Dial(ctx, url+"/?close="+closer+"&server="+server, &DialOptions{ConnOptions: opts})
+			c, _, err := Dial(ctx, url+"/?close="+closer+"&server="+server, &dopts)
 			if err != nil {
 				t.Error(err)
 				return

@@ -100,7 +100,16 @@ func soak(t *testing.T, h2 bool) {
 	// detector, an emulator, many connections) that outlasts the 5 s
 	// default. What is checked here is loss and order, not time, so the
 	// bound is the test's own.
-	opts := ConnOptions{Compression: compression, CloseTimeout: *soakTimeout, WriteTimeout: *soakWriteTimeout}
+	// A heartbeat whose pings go out in every lull, with a PingTimeout
+	// no loaded machine outlasts: its pings meet the writers' and the
+	// reader's work, and the close.
+	opts := ConnOptions{
+		Compression:  compression,
+		CloseTimeout: *soakTimeout,
+		WriteTimeout: *soakWriteTimeout,
+		PingInterval: 5 * time.Millisecond,
+		PingTimeout:  *soakTimeout,
+	}
 	inboxes := newSoakInboxes(t)
 	var serverWG sync.WaitGroup
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -24,7 +24,8 @@ type DialOptions struct {
 
 	// HTTPHeader holds extra header fields for the handshake request, such
 	// as Origin, Authorization or User-Agent. Fields the handshake sets
-	// itself (Upgrade, Connection, Sec-WebSocket-*) are refused.
+	// itself (Host, which DialOptions.Host sets; Upgrade, Connection,
+	// Sec-WebSocket-*) are refused.
 	HTTPHeader http.Header
 
 	// Host, if set, is sent as the Host header instead of the URL's host.

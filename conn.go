@@ -22,6 +22,8 @@ const (
 	MessageBinary MessageType = 2
 )
 
+// String returns "text", "binary" or, for any other value,
+// "MessageType(n)".
 func (t MessageType) String() string {
 	switch t {
 	case MessageText:
@@ -120,15 +122,22 @@ type ConnOptions struct {
 	// WriteBufferSize is the size of the pooled buffer frames are assembled
 	// in. It sets the size of the fragments a Writer sends: the buffer
 	// holds the frame's header too, so a buffered fragment carries up to
-	// WriteBufferSize-14 bytes of payload (4082 by default). Larger values mean
+	// WriteBufferSize-14 bytes of payload (4082 by default); on a server
+	// a Write of a whole buffer or more into an empty one goes out as a
+	// fragment of its own size (see Conn.Writer). Larger values mean
 	// fewer frames and syscalls for big messages and more memory per busy
-	// connection. Zero means DefaultWriteBufferSize; the minimum is 256.
+	// connection. Zero means DefaultWriteBufferSize; smaller values are
+	// raised to the minimum, 256.
 	WriteBufferSize int
 
-	// PingInterval, when positive, turns on a heartbeat: a ping is sent
-	// after every PingInterval without any frame received, and if nothing
-	// arrives within PingTimeout afterwards the connection is considered
-	// dead and closed (1001). Part of a frame counts: a peer sending one
+	// PingInterval, when positive, turns on a heartbeat: a timer ticks
+	// every PingInterval, a ping is sent at a tick when no frame arrived
+	// since the one before, and if nothing arrives within PingTimeout
+	// afterwards the connection is considered dead and closed (1001). So
+	// the ping follows the last frame by PingInterval to twice that, and a
+	// peer gone silent is closed within 2*PingInterval + PingTimeout: the
+	// price of a tick that costs no time-keeping per frame. Part of a
+	// frame counts: a peer sending one
 	// long frame slowly, which cannot answer a ping until the frame ends,
 	// is alive for as long as its bytes keep coming, whatever reads them
 	// (Read, Reader, a Poller). Bound a slow peer with ReadLimit and the

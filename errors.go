@@ -26,6 +26,7 @@ type ProtocolError struct {
 	Err    error // a sentinel such as ErrMessageTooBig, or nil
 }
 
+// Error says what the peer did wrong and the close code it was sent.
 func (e *ProtocolError) Error() string {
 	return fmt.Sprintf("websocket: %s (closed with %v)", e.Reason, e.Code)
 }

@@ -35,6 +35,40 @@ func TestHeartbeatClosesDeadPeer(t *testing.T) {
 	})
 }
 
+// TestHeartbeatDeadPeerBound: a peer that goes silent right after a tick
+// is closed within 2*PingInterval + PingTimeout of its last frame, the
+// bound PingInterval's godoc gives, and not before PingInterval +
+// PingTimeout.
+func TestHeartbeatDeadPeerBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval, timeout = 10 * time.Second, 5 * time.Second
+		client, server := pipePair(nil, &ConnOptions{PingInterval: interval, PingTimeout: timeout})
+		defer client.CloseNow()
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := server.Read(context.Background())
+			done <- err
+		}()
+		time.Sleep(interval + time.Second) // just past the first tick
+		if err := client.Write(context.Background(), MessageText, []byte("last words")); err != nil {
+			t.Fatal(err)
+		}
+		last := time.Now()
+		if err := <-done; err != nil {
+			t.Fatalf("server read: %v", err)
+		}
+		// The client now reads nothing: it is dead as far as the server
+		// can tell.
+		_, _, err := server.Read(context.Background())
+		if !errors.Is(err, ErrHeartbeatTimeout) {
+			t.Fatalf("server read: %v", err)
+		}
+		if d := time.Since(last); d < interval+timeout || d > 2*interval+timeout {
+			t.Fatalf("dead peer detected %v after its last frame, want between %v and %v", d, interval+timeout, 2*interval+timeout)
+		}
+	})
+}
+
 func TestHeartbeatKeepsLivePeer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// OnPong runs on whichever goroutine reads the pong: the server's

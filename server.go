@@ -78,7 +78,8 @@ type AcceptOptions struct {
 	CheckOrigin func(r *http.Request) bool
 
 	// ResponseHeader holds extra header fields for the 101 response, such
-	// as Set-Cookie. Fields that the handshake itself sets are refused.
+	// as Set-Cookie. Fields that the handshake itself sets are refused:
+	// Accept then answers every request with 500 and returns the error.
 	ResponseHeader http.Header
 
 	// Group, if set, tracks the connection until it closes, so that
@@ -89,14 +90,17 @@ type AcceptOptions struct {
 // defaultAcceptOptions stands in for nil options; it is only read.
 var defaultAcceptOptions AcceptOptions
 
-// HandshakeError reports a refused handshake: the HTTP status that was (on
-// the server) or would be (on the client) the answer, and why.
+// HandshakeError reports a refused handshake and why: on the server, the
+// HTTP status Accept answered with; on the client, the status the server
+// (or, for a refused CONNECT, the proxy) answered with, which is 101 when
+// the answer agreed to switch protocols but was malformed.
 type HandshakeError struct {
 	Status int
 	Reason string
 	Err    error // the underlying error, if any, such as http.ErrNotSupported from Hijack
 }
 
+// Error describes the refusal with its status and reason.
 func (e *HandshakeError) Error() string {
 	return "websocket: handshake failed: " + e.Reason
 }

@@ -14,9 +14,11 @@ import (
 
 // Read reads the next message whole and decodes it as JSON into v. The
 // message must hold one JSON value, with nothing but whitespace around it;
-// otherwise Read returns the *json.SyntaxError and leaves v untouched. A
-// binary message is an error too. Either way the message is consumed and
-// the connection stays usable.
+// otherwise Read returns an error wrapping the *json.SyntaxError (see
+// errors.As) and leaves v untouched. A value of the wrong type for v is an
+// error wrapping the *json.UnmarshalTypeError, and may leave v partly
+// filled, as json.Unmarshal does. A binary message is an error too. Either
+// way the message is consumed and the connection stays usable.
 func Read(ctx context.Context, c *websocket.Conn, v any) error {
 	bufp := readBufPool.Get().(*[]byte)
 	defer putBuf(&readBufPool, bufp)

@@ -7,8 +7,9 @@
 // message of the same type. With -push, the server also sends
 // "Server push <n> at <time>" to each client every INTERVAL on its own
 // initiative, to show that either side may speak at any time. A heartbeat
-// pings a client after every 30 seconds (-ping) of silence and closes it
-// with 1001 if no pong comes back in as long: browsers answer pings by
+// pings a client once it has been silent through a 30-second tick (-ping;
+// 30 to 60 seconds after its last frame) and closes it with 1001 if no
+// pong comes back in 30 seconds more: browsers answer pings by
 // themselves, and the pings keep idle proxies and NATs from dropping the
 // connection. With -tls it
 // serves https and wss with a self-signed certificate generated at start,
@@ -102,7 +103,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	opts.PingInterval = *ping
 	if *compress {
 		// Context takeover compresses a stream of similar messages best,
-		// at the price of a compressor and a 32 KiB window per connection.
+		// at the price of a history of up to 32 KiB per direction kept
+		// by each connection (compressors are pooled, taken only while a
+		// message moves).
 		opts.Compression.Mode = websocket.CompressionContextTakeover
 	}
 

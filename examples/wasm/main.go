@@ -36,21 +36,29 @@ var page []byte
 func main() {
 	addr := flag.String("addr", "localhost:8080", "address to listen on")
 	flag.Parse()
+	if err := run(*addr); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// run serves until SIGINT or SIGTERM. It returns its errors rather than
+// exiting, so that the built client is removed on every path.
+func run(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
 	dir, err := os.MkdirTemp("", "wasm-example-")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer os.RemoveAll(dir)
 	h, err := newHandler(dir)
 	if err != nil {
-		log.Fatal(err)
-	}
-	l, err := net.Listen("tcp", *addr)
-	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	fmt.Printf("listening on http://%s\n", l.Addr())
-	// Until SIGINT or SIGTERM, so that the built client is removed.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv := &http.Server{Handler: h}
@@ -58,9 +66,10 @@ func main() {
 		<-ctx.Done()
 		srv.Close()
 	}()
-	if err := srv.Serve(l); err != nil && err != http.ErrServerClosed {
-		log.Print(err)
+	if err := srv.Serve(l); err != http.ErrServerClosed {
+		return err
 	}
+	return nil
 }
 
 // newHandler builds the client into dir and returns the server's routes.

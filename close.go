@@ -288,7 +288,8 @@ func (c *Conn) closeNow(why error) {
 // closeSocket closes nc, a connection's transport, which ends for why. A
 // TLS connection whose peer stopped taking our writes (a write cut off by
 // its ctx or WriteTimeout, a control frame not taken within CloseTimeout)
-// is closed underneath, without TLS' close_notify alert. Elsewhere the
+// is closed underneath, the socket below every layer of TLS (an https
+// proxy's too), without TLS' close_notify alert. Elsewhere the
 // alert goes out, but crypto/tls would wait up to 5 s of its own for a
 // peer to take it: after closeNotifyWait the socket is closed under it.
 func closeSocket(nc net.Conn, why error) {
@@ -298,6 +299,9 @@ func closeSocket(nc net.Conn, why error) {
 		return
 	}
 	raw := tc.NetConn()
+	for inner, ok := raw.(*tls.Conn); ok; inner, ok = raw.(*tls.Conn) {
+		raw = inner.NetConn() // TLS to the server inside TLS to a proxy
+	}
 	if errors.Is(why, errWriteCut) || errors.Is(why, errWriteTimedOut) || errors.Is(why, errControlStuck) {
 		raw.Close()
 		return

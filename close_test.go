@@ -360,42 +360,74 @@ func TestCloseFailedWhileWaitingKeepsWhatWasSent(t *testing.T) {
 	}
 }
 
-// TestCloseNowOverTLSToStuckPeer: over TLS, CloseNow to a peer that no
-// longer reads returns at once, not after crypto/tls' 5 s bound on its
-// close_notify alert: the alert gets a short wait of its own, then the
-// socket is closed under it. The pipe takes nothing the peer does not
-// read, as a socket whose buffers are full.
-func TestCloseNowOverTLSToStuckPeer(t *testing.T) {
+// TestCloseOverTLSToStuckPeer: over TLS, a connection to a peer that no
+// longer reads closes at once, not after crypto/tls' 5 s bound on its
+// close_notify alert: on CloseNow the alert gets a short wait of its own,
+// and a write cut off by its ctx closes the socket below every layer of
+// TLS, a proxy's too (wss through an https proxy). The pipe takes
+// nothing the peer does not read, as a socket whose buffers are full.
+func TestCloseOverTLSToStuckPeer(t *testing.T) {
+	for _, layers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("layers=%d/CloseNow", layers), func(t *testing.T) {
+			client := stuckTLSClient(t, layers)
+			start := time.Now()
+			if err := client.CloseNow(); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Fatalf("CloseNow took %v", d)
+			}
+			select {
+			case <-client.Done():
+			case <-time.After(time.Second):
+				t.Fatal("Done did not close")
+			}
+		})
+		t.Run(fmt.Sprintf("layers=%d/write cut", layers), func(t *testing.T) {
+			client := stuckTLSClient(t, layers)
+			defer client.CloseNow()
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			err := client.Write(ctx, MessageBinary, make([]byte, 64<<10))
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Write to a peer that reads nothing: %v", err)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Fatalf("the write its ctx cut off at 100 ms returned after %v", d)
+			}
+		})
+	}
+}
+
+// stuckTLSClient returns a client over layers of TLS on a net.Pipe whose
+// server answers the handshake and then reads nothing.
+func stuckTLSClient(t *testing.T, layers int) *Conn {
 	ts := httptest.NewUnstartedServer(nil)
 	ts.StartTLS() // for its certificate
 	scfg := ts.TLS.Clone()
 	ts.Close()
 	cnc, snc := net.Pipe()
-	defer snc.Close()
+	t.Cleanup(func() { snc.Close() })
 	go func() { // answers the handshake, then never reads
-		tc := tls.Server(snc, scfg)
-		req, err := http.ReadRequest(bufio.NewReader(tc))
+		var nc net.Conn = snc
+		for range layers {
+			nc = tls.Server(nc, scfg)
+		}
+		req, err := http.ReadRequest(bufio.NewReader(nc))
 		if err != nil {
 			return
 		}
-		io.WriteString(tc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+
+		io.WriteString(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+
 			acceptKey(req.Header.Get("Sec-WebSocket-Key"))+"\r\n\r\n")
 	}()
-	tc := tls.Client(cnc, &tls.Config{InsecureSkipVerify: true})
-	client, _, err := Client(testCtx(t), tc, "wss://x/", nil)
+	var nc net.Conn = cnc
+	for range layers {
+		nc = tls.Client(nc, &tls.Config{InsecureSkipVerify: true})
+	}
+	client, _, err := Client(testCtx(t), nc, "wss://x/", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	if err := client.CloseNow(); err != nil {
-		t.Fatal(err)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("CloseNow took %v", d)
-	}
-	select {
-	case <-client.Done():
-	case <-time.After(time.Second):
-		t.Fatal("Done did not close")
-	}
+	return client
 }

@@ -77,30 +77,9 @@ func handshake(ctx context.Context, nc net.Conn, req *http.Request, opts *DialOp
 // through http.ReadResponse, and the body of a refusal reads on from nc.
 // rest is what followed the head of a 101 response.
 func readResponse(nc net.Conn, req *http.Request, buf []byte, maxBytes int) (resp *http.Response, rest []byte, err error) {
-	var src io.Reader = nc
-	var data []byte
-	var head int
-	for interim := 0; ; interim++ {
-		data, head, err = readHead(src, buf, maxBytes, "server's handshake")
-		if err != nil {
-			return nil, nil, err
-		}
-		if !isInterimHead(data[:head]) {
-			break
-		}
-		// HTTP lets a server send informational responses (100
-		// Continue, 103 Early Hints) before the final one, and a client
-		// must take them (RFC 9110, section 15.2): skipped, a bounded
-		// number of them. What followed one is read first, whole by the
-		// next read: buf holds it all.
-		if interim == maxInterimResponses {
-			return nil, nil, fmt.Errorf("more than %d informational (1xx) responses before the final one", maxInterimResponses)
-		}
-		after := bytes.Clone(data[head:])
-		if len(after) > len(buf) {
-			buf = make([]byte, len(after))
-		}
-		src = io.MultiReader(bytes.NewReader(after), nc)
+	data, head, src, err := readFinalHead(nc, buf, maxBytes, "server's handshake")
+	if err != nil {
+		return nil, nil, err
 	}
 	if resp := parseSwitchingResponse(data[:head], req); resp != nil {
 		return resp, data[head:], nil
@@ -116,6 +95,31 @@ func readResponse(nc net.Conn, req *http.Request, buf []byte, maxBytes int) (res
 		rest = data[head:]
 	}
 	return resp, rest, nil
+}
+
+// readFinalHead is readHead for the final response: it skips the
+// informational responses (100 Continue, 103 Early Hints) that HTTP lets
+// a server or proxy send before it, which a client must take (RFC 9110,
+// section 15.2), a bounded number of them. src reads on from the end of
+// data.
+func readFinalHead(nc net.Conn, buf []byte, maxBytes int, from string) (data []byte, head int, src io.Reader, err error) {
+	src = nc
+	for interim := 0; ; interim++ {
+		data, head, err = readHead(src, buf, maxBytes, from)
+		if err != nil || !isInterimHead(data[:head]) {
+			return data, head, src, err
+		}
+		if interim == maxInterimResponses {
+			return nil, 0, nil, fmt.Errorf("more than %d informational (1xx) responses before the final one", maxInterimResponses)
+		}
+		// What followed the interim head is read first, whole by the
+		// next read: buf holds it all.
+		after := bytes.Clone(data[head:])
+		if len(after) > len(buf) {
+			buf = make([]byte, len(after))
+		}
+		src = io.MultiReader(bytes.NewReader(after), nc)
+	}
 }
 
 // maxInterimResponses bounds the informational responses skipped before

@@ -646,6 +646,8 @@ func TestDialSkipsInterimResponses(t *testing.T) {
 // TestDialThroughProxyAnySuccess: every 2xx answer to CONNECT opens the
 // tunnel (RFC 9110, section 9.3.6); Dial took only 200 (an outside probe).
 // Other answers are refusals, a *HandshakeError with the proxy's status.
+// Informational answers before the final one are skipped (RFC 9110,
+// section 15.2); Dial took them for refusals (an outside probe).
 func TestDialThroughProxyAnySuccess(t *testing.T) {
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Accept(w, r, nil)
@@ -659,7 +661,9 @@ func TestDialThroughProxyAnySuccess(t *testing.T) {
 		}
 	}))
 	t.Cleanup(origin.Close)
+	const early = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
 	tests := []struct {
+		interim string // informational answers before the final one
 		status  string
 		refused bool
 	}{
@@ -668,14 +672,27 @@ func TestDialThroughProxyAnySuccess(t *testing.T) {
 		{status: "299 Whatever"},
 		{status: "302 Found", refused: true},
 		{status: "407 Proxy Authentication Required", refused: true},
+		{
+			interim: "HTTP/1.1 100 Continue\r\n\r\n",
+			status:  "200 Connection established",
+		},
+		{
+			interim: early + "HTTP/1.1 100 Continue\r\n\r\n",
+			status:  "200 Connection established",
+		},
+		{
+			interim: early,
+			status:  "407 Proxy Authentication Required",
+			refused: true,
+		},
 	}
 	for _, tc := range tests {
-		t.Run(tc.status, func(t *testing.T) {
+		t.Run(strings.Repeat("1xx, ", strings.Count(tc.interim, "HTTP/"))+tc.status, func(t *testing.T) {
 			proxy := rawServer(t, func(nc net.Conn, req *http.Request) {
 				if req.Method != http.MethodConnect {
 					return
 				}
-				fmt.Fprintf(nc, "HTTP/1.1 %s\r\n\r\n", tc.status)
+				fmt.Fprintf(nc, "%sHTTP/1.1 %s\r\n\r\n", tc.interim, tc.status)
 				if tc.refused {
 					waitForClose(nc)
 					return

@@ -111,7 +111,7 @@ func dialProxy(ctx context.Context, dialFn func(context.Context, string, string)
 		bufp := bpool.GetRead()
 		var data []byte
 		var head int
-		data, head, err = readHead(nc, *bufp, opts.maxResponseHeaderBytes(), "proxy's CONNECT")
+		data, head, _, err = readFinalHead(nc, *bufp, opts.maxResponseHeaderBytes(), "proxy's CONNECT")
 		if err == nil {
 			// Only the head is parsed: a 2xx answer to CONNECT has no body
 			// whatever its header says (RFC 9110, section 9.3.6), and the

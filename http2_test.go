@@ -1802,3 +1802,66 @@ func TestDeadlineSetAfterStop(t *testing.T) {
 		t.Fatal("set after stop armed a timer")
 	}
 }
+
+// TestHTTP2DialRefusedEveryStream: against a server that refuses every
+// stream (REFUSED_STREAM), one Dial gives up after maxStreamAttempts
+// connections. Each refusal came on a connection the Dial had just
+// opened, whose SETTINGS had not arrived when it was sent, so none
+// counted and a Dial opened maxStreamTries (32) connections in a burst
+// (an outside probe).
+func TestHTTP2DialRefusedEveryStream(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted atomic.Int64
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			wg.Go(func() { refuseEveryStream(nc) })
+		}
+	})
+	dopts := &DialOptions{HTTP2: new(HTTP2Transport), HTTP2Only: true}
+	_, _, err = Dial(testCtx(t), "ws://"+ln.Addr().String(), dopts)
+	if err == nil || !strings.Contains(err.Error(), "REFUSED_STREAM") {
+		t.Fatalf("Dial: %v, want the server's refusal", err)
+	}
+	if n := accepted.Load(); n > maxStreamAttempts {
+		t.Errorf("one Dial opened %d connections to a server refusing every stream, want at most %d", n, maxStreamAttempts)
+	}
+}
+
+// refuseEveryStream is an h2c server that allows extended CONNECT and
+// refuses every stream, until the client leaves.
+func refuseEveryStream(nc net.Conn) {
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(nc, make([]byte, len(http2.ClientPreface))); err != nil {
+		return
+	}
+	fr := http2.NewFramer(nc, nc)
+	fr.WriteSettings(http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				fr.WriteSettingsAck()
+			}
+		case *http2.HeadersFrame:
+			fr.WriteRSTStream(f.StreamID, http2.ErrCodeRefusedStream)
+		}
+	}
+}

@@ -180,6 +180,10 @@ func readHead(r io.Reader, buf []byte, maxBytes int, from string) (data []byte, 
 			// The empty line that ends the head comes after byte n.
 			return nil, 0, &headerTooLargeError{from, maxBytes, "bytes"}
 		}
+		if rerr == io.EOF {
+			// Said in words: a bare EOF reads as if nothing was wrong.
+			return nil, 0, fmt.Errorf("connection closed after %d bytes of the %s response head: %w", n, from, io.ErrUnexpectedEOF)
+		}
 		if rerr != nil {
 			return nil, 0, rerr
 		}

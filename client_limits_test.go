@@ -513,6 +513,42 @@ func TestClientRequestExtensionsHeader(t *testing.T) {
 	}
 }
 
+// TestDialPeerClosesMidHead: a server or proxy that closes in the middle
+// of its answer's head is reported in words, wrapping
+// io.ErrUnexpectedEOF, where a bare EOF was (an outside probe).
+func TestDialPeerClosesMidHead(t *testing.T) {
+	half := func(nc net.Conn, req *http.Request) {
+		io.WriteString(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n")
+	}
+	server := rawServer(t, half)
+	proxy := rawServer(t, half)
+	for _, tc := range []struct {
+		name string
+		url  string
+		opts *DialOptions
+		want string
+	}{
+		{
+			name: "server",
+			url:  "ws://" + server,
+			want: "failed to read handshake response: connection closed after 54 bytes of the server's handshake response head",
+		},
+		{
+			name: "proxy",
+			url:  "ws://example.com",
+			opts: &DialOptions{Proxy: proxyAt(proxy)},
+			want: "connection closed after 54 bytes of the proxy's CONNECT response head",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := Dial(testCtx(t), tc.url, tc.opts)
+			if !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Dial: %v, want an error wrapping io.ErrUnexpectedEOF saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
 // FuzzReadHead checks readHead against net/http: where net/http reads a
 // head, readHead ends it at the same byte, and refuses it only when it is
 // over the limits.

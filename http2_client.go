@@ -81,7 +81,7 @@ func dialHTTP2(ctx context.Context, req *http.Request, opts *DialOptions) (*Conn
 	}
 	counted := 0
 	for tries := 1; ; tries++ {
-		pc, fresh, h1, err := t.conn(ctx, req, opts)
+		pc, h1, err := t.conn(ctx, req, opts)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -91,11 +91,8 @@ func dialHTTP2(ctx context.Context, req *http.Request, opts *DialOptions) (*Conn
 		// Until its SETTINGS arrive, x/net lets a connection take 100
 		// streams: a burst of Dials all reserve one there, and those
 		// beyond the server's real limit fail. Such a failure is the
-		// burst's, not the server's refusal, and is not counted. The
-		// first stream of a connection is within any limit but 0, so
-		// its refusal counts: a server that refuses every stream costs
-		// a few connections, not maxStreamTries.
-		settled := fresh || pc.cc.State().MaxConcurrentStreams != 0
+		// burst's, not the server's refusal, and is not counted.
+		settled := pc.cc.State().MaxConcurrentStreams != 0
 		c, resp, err := t.open(ctx, pc, req, opts)
 		switch {
 		case err == nil:
@@ -105,7 +102,10 @@ func dialHTTP2(ctx context.Context, req *http.Request, opts *DialOptions) (*Conn
 		case pc.h2c != nil && pc.h2c.answeredHTTP1.Load():
 			return fallBackToHTTP1(ctx, req, opts, nil, noH2C)
 		case isStreamNotOpened(err):
-			if settled {
+			// A stream refused on a connection no other WebSocket uses
+			// cannot be blamed on a burst: a server that refuses every
+			// stream costs a few connections, not maxStreamTries.
+			if settled || t.unused(pc) {
 				counted++
 			}
 			if counted < maxStreamAttempts && tries < maxStreamTries && ctxDone(ctx) == nil {
@@ -118,7 +118,7 @@ func dialHTTP2(ctx context.Context, req *http.Request, opts *DialOptions) (*Conn
 }
 
 // maxStreamAttempts bounds the refusals a Dial takes from connections
-// whose limit of streams it knew, or on which its stream was the first;
+// whose limit of streams it knew, or that no other stream used;
 // maxStreamTries bounds all its tries, so
 // that a server that accepts no stream at all (a limit of 0, which reads
 // as no SETTINGS yet) costs some connections, not a loop. Each try finds
@@ -179,18 +179,16 @@ func isNoExtendedConnect(err error) bool {
 }
 
 // conn returns a connection to the server of req with a stream reserved
-// for the caller, which must open or release it; fresh says the caller
-// dialed it, so that its stream is the connection's first. If the server
-// chose HTTP/1.1 in the TLS handshake, it returns that connection as h1
-// instead.
-func (t *HTTP2Transport) conn(ctx context.Context, req *http.Request, opts *DialOptions) (pc *h2Conn, fresh bool, h1 net.Conn, err error) {
+// for the caller, which must open or release it. If the server chose
+// HTTP/1.1 in the TLS handshake, it returns that connection as h1 instead.
+func (t *HTTP2Transport) conn(ctx context.Context, req *http.Request, opts *DialOptions) (pc *h2Conn, h1 net.Conn, err error) {
 	proxyFn := opts.Proxy
 	if proxyFn == nil {
 		proxyFn = http.ProxyFromEnvironment
 	}
 	proxyURL, err := proxyFn(req)
 	if err != nil {
-		return nil, false, nil, fmt.Errorf("failed to choose proxy: %w", err)
+		return nil, nil, fmt.Errorf("failed to choose proxy: %w", err)
 	}
 	key := h2Key{scheme: req.URL.Scheme, addr: hostPort(req.URL), tls: opts.TLSConfig}
 	if proxyURL != nil {
@@ -202,7 +200,7 @@ func (t *HTTP2Transport) conn(ctx context.Context, req *http.Request, opts *Dial
 			if pc.cc.ReserveNewRequest() {
 				pc.streams++
 				t.mu.Unlock()
-				return pc, false, nil, nil
+				return pc, nil, nil
 			}
 		}
 		wait, busy := t.dialing[key]
@@ -222,7 +220,7 @@ func (t *HTTP2Transport) conn(ctx context.Context, req *http.Request, opts *Dial
 			case <-wait:
 				continue
 			case <-ctx.Done():
-				return nil, false, nil, fmt.Errorf("handshake: %w", ctx.Err())
+				return nil, nil, fmt.Errorf("handshake: %w", ctx.Err())
 			}
 		}
 		pc, h1, err = dialH2(ctx, key, req, opts, proxyURL)
@@ -235,8 +233,15 @@ func (t *HTTP2Transport) conn(ctx context.Context, req *http.Request, opts *Dial
 			t.conns[key] = append(t.conns[key], pc)
 		}
 		t.mu.Unlock()
-		return pc, pc != nil, h1, err
+		return pc, h1, err
 	}
+}
+
+// unused reports a connection on which no stream is reserved or open.
+func (t *HTTP2Transport) unused(pc *h2Conn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return pc.streams == 0
 }
 
 // release gives back the stream conn reserved, and closes the connection

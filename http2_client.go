@@ -158,16 +158,21 @@ func fallBackToHTTP1(ctx context.Context, req *http.Request, opts *DialOptions, 
 		}
 		return nil, nil, fmt.Errorf("%w: %s; leave DialOptions.HTTP2Only unset to fall back to HTTP/1.1", ErrHTTP2Unsupported, why)
 	}
+	// A failure says why HTTP/2 was left: the server that refuses
+	// HTTP/1.1 as well is then explained.
+	fellBack := func(err error) error {
+		return fmt.Errorf("fell back to HTTP/1.1, as over HTTP/2 %s: %w", why, err)
+	}
 	if nc == nil {
 		var err error
 		if nc, err = dialTransport(ctx, req, opts); err != nil {
-			return nil, nil, err
+			return nil, nil, fellBack(err)
 		}
 	}
 	c, resp, err := handshake(ctx, nc, req, opts)
 	if err != nil {
 		nc.Close()
-		return nil, resp, err
+		return nil, resp, fellBack(err)
 	}
 	return c, resp, nil
 }

@@ -1865,3 +1865,39 @@ func refuseEveryStream(nc net.Conn) {
 		}
 	}
 }
+
+// TestHTTP2FallbackFailureSaysWhy: when the HTTP/1.1 handshake Dial fell
+// back to fails too, the error says why HTTP/2 was left; it read as a
+// bare EOF (an outside probe).
+func TestHTTP2FallbackFailureSaysWhy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				br := bufio.NewReader(nc)
+				nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if start, err := br.Peek(3); err == nil && string(start) == "PRI" {
+					serveH2WithoutXConnect(&bufferedConn{Conn: nc, r: br})
+					return
+				}
+				nc.Close() // no HTTP/1.1 either
+			})
+		}
+	})
+	_, _, err = Dial(testCtx(t), "ws://"+ln.Addr().String(), &DialOptions{HTTP2: new(HTTP2Transport)})
+	if err == nil || !strings.Contains(err.Error(), "fell back to HTTP/1.1, as over HTTP/2 "+noXConn) || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("Dial: %v, want it to say why it left HTTP/2", err)
+	}
+}

@@ -47,8 +47,11 @@ const (
 )
 
 // ConnOptions are the settings shared by both ends of a connection. They
-// are embedded in AcceptOptions and DialOptions; the zero value is a
-// sensible default for a server facing the internet.
+// are embedded in AcceptOptions and DialOptions. The zero value bounds
+// what a peer can make a connection hold (ReadLimit, the close's wait),
+// but not time: a peer that stops reading holds a write until its ctx
+// ends, and a silent or half-open one holds a Read until its ctx ends.
+// A server facing the internet also sets WriteTimeout and PingInterval.
 type ConnOptions struct {
 	// ReadLimit is the largest message, in bytes after decompression, that
 	// the connection accepts. A larger message fails the connection with
@@ -186,7 +189,7 @@ func (o *ConnOptions) writeBufferSize() int {
 	return o.WriteBufferSize
 }
 
-// Conn is a WebSocket connection, made by Accept or Dial.
+// Conn is a WebSocket connection, made by Accept, Dial or Client.
 //
 // Writes (Write, Writer, Ping, Close) are safe from any number of
 // goroutines: messages never interleave, and control frames may go out

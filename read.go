@@ -115,7 +115,8 @@ func (m *messageReader) replayPartial(p []byte) int {
 }
 
 // Read waits for the next data message and returns it whole, in a new
-// slice the caller owns. See ReadAppend to reuse a buffer.
+// slice the caller owns. See ReadAppend to reuse a buffer, and for what
+// a ctx that ends does: it leaves the connection usable.
 func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 	return c.ReadAppend(ctx, nil)
 }
@@ -123,11 +124,11 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 // Reader waits for the next data message and returns its type and a reader
 // of its payload, which returns io.EOF at the end of the message. The reader
 // streams a message as it arrives, a compressed one inflated piece by
-// piece as it is read. It is
-// valid until the next call to Read or Reader; a message not read to its
-// end is discarded by that call. A reader read after that returns io.EOF
-// if its message had been read to the end, and an error saying the rest
-// was discarded otherwise: it never reaches the next message.
+// piece as it is read. It is valid until the next call to Read,
+// ReadAppend or Reader; a message not read to its end is discarded by
+// that call. A reader read after that returns io.EOF if its message had
+// been read to the end, and an error saying the rest was discarded
+// otherwise: it never reaches the next message.
 //
 // ctx bounds the wait and every Read on the returned reader. When ctx ends
 // while waiting, the connection stays usable: nothing is lost.
@@ -156,7 +157,7 @@ func (c *Conn) Reader(ctx context.Context) (MessageType, io.Reader, error) {
 // dst, returning the extended slice. Reusing dst[:0] from call to call reads
 // without allocating.
 //
-// If ctx ends while waiting for the message or in the middle of it, Read
+// If ctx ends while waiting for the message or in the middle of it, it
 // returns ctx's error and the connection stays usable: the part of the
 // message already received is kept and the next Read, ReadAppend or Reader
 // returns the whole message.

@@ -497,6 +497,11 @@ func (c *Conn) unlockAfterCloseSent() error {
 // that the peer took it: a peer that refuses it (a message over its read
 // limit) answers with a close frame, which the next Read reports (see
 // ConnOptions.ReadLimit).
+//
+// A text message is not checked for valid UTF-8 on its way out, which
+// would cost a pass over every message: a peer that checks (RFC 6455
+// requires it) fails the connection with 1007. Use MessageBinary for
+// bytes that may not be UTF-8.
 func (c *Conn) Write(ctx context.Context, typ MessageType, p []byte) error {
 	if err := c.ctxEnded(ctx); err != nil {
 		return err

@@ -141,8 +141,8 @@ var defaultDialOptions DialOptions
 const maxErrorBody = 4 << 10
 
 // Dial opens a WebSocket connection to a ws:// or wss:// URL (RFC 6455,
-// section 4.1); http:// and https:// are taken for them, as RFC 8441
-// and browsers' WebSocket constructor take them. ctx bounds the whole handshake, including DNS, proxy, TLS
+// section 4.1); http:// and https:// are taken for them, as browsers'
+// WebSocket constructor takes them. ctx bounds the whole handshake, including DNS, proxy, TLS
 // and the HTTP exchange, to the last byte Dial reads; it does not affect
 // the connection once returned.
 //

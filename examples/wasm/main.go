@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/fullduplex/websocket"
 )
@@ -101,12 +102,14 @@ func newHandler(dir string) (http.Handler, error) {
 
 // echo answers every message with "echo: " and the message.
 func echo(w http.ResponseWriter, r *http.Request) {
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"echo.v1"}})
+	opts := &websocket.AcceptOptions{Subprotocols: []string{"echo.v1"}}
+	opts.WriteTimeout = 10 * time.Second // a page that stops reading is dropped
+	c, err := websocket.Accept(w, r, opts)
 	if err != nil {
 		return
 	}
 	defer c.CloseNow()
-	ctx := context.Background()
+	ctx := r.Context()
 	for {
 		typ, msg, err := c.Read(ctx)
 		if err != nil {

@@ -37,7 +37,9 @@ type DialOptions struct {
 
 	// TLSConfig is used for wss:// URLs and for https:// proxies. When nil,
 	// the defaults of crypto/tls apply: certificates are verified against the
-	// system roots. ServerName defaults to the host being reached. The
+	// system roots. ServerName defaults to the host being reached; set,
+	// it names the server and an https:// proxy alike, as with
+	// net/http's Transport. The
 	// ALPN protocols offered are set by Dial, whatever NextProtos holds:
 	// http/1.1, or h2 and http/1.1 when HTTP2 is set.
 	TLSConfig *tls.Config

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,10 +26,27 @@ import (
 // for the handlers to return.
 func rawServer(t *testing.T, handle func(nc net.Conn, req *http.Request)) string {
 	t.Helper()
+	addr, _ := tcpServer(t, func(nc net.Conn) {
+		req, err := http.ReadRequest(bufio.NewReader(nc))
+		if err != nil {
+			return
+		}
+		handle(nc, req)
+	})
+	return addr
+}
+
+// tcpServer accepts TCP connections on 127.0.0.1, counting them, and
+// hands each to handle on a goroutine of its own; the connection is
+// closed when handle returns. Every connection is bounded by a
+// deadline, and the cleanup waits for the handlers to return.
+func tcpServer(t *testing.T, handle func(nc net.Conn)) (addr string, accepted *atomic.Int64) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	accepted = new(atomic.Int64)
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
 		ln.Close()
@@ -40,18 +58,15 @@ func rawServer(t *testing.T, handle func(nc net.Conn, req *http.Request)) string
 			if err != nil {
 				return
 			}
+			accepted.Add(1)
 			wg.Go(func() {
 				defer nc.Close()
 				nc.SetDeadline(time.Now().Add(10 * time.Second))
-				req, err := http.ReadRequest(bufio.NewReader(nc))
-				if err != nil {
-					return
-				}
-				handle(nc, req)
+				handle(nc)
 			})
 		}
 	})
-	return ln.Addr().String()
+	return ln.Addr().String(), accepted
 }
 
 // waitForClose returns when the peer closes nc, or after a bound that

@@ -502,20 +502,34 @@ func fallBackServer(t *testing.T) (addr string, accepted *atomic.Int64) {
 // SETTINGS_ENABLE_CONNECT_PROTOCOL: it answers settings until the client
 // leaves.
 func serveH2WithoutXConnect(nc net.Conn) {
+	serveRawH2(nc, []http2.Setting{{ID: http2.SettingMaxConcurrentStreams, Val: 100}}, nil)
+}
+
+// serveRawH2 is an HTTP/2 server of frames: it sends settings, answers
+// the client's, and passes each request's HEADERS frame to onHeaders, if
+// set, until the client leaves or a bound passes.
+func serveRawH2(nc net.Conn, settings []http2.Setting, onHeaders func(*http2.Framer, *http2.HeadersFrame)) {
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.ReadFull(nc, make([]byte, len(http2.ClientPreface))); err != nil {
 		return
 	}
 	fr := http2.NewFramer(nc, nc)
-	fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 100})
+	fr.WriteSettings(settings...)
 	for {
 		f, err := fr.ReadFrame()
 		if err != nil {
 			return
 		}
-		if sf, ok := f.(*http2.SettingsFrame); ok && !sf.IsAck() {
-			fr.WriteSettingsAck()
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				fr.WriteSettingsAck()
+			}
+		case *http2.HeadersFrame:
+			if onHeaders != nil {
+				onHeaders(fr, f)
+			}
 		}
 	}
 }
@@ -1810,28 +1824,13 @@ func TestDeadlineSetAfterStop(t *testing.T) {
 // counted and a Dial opened maxStreamTries (32) connections in a burst
 // (an outside probe).
 func TestHTTP2DialRefusedEveryStream(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var accepted atomic.Int64
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			wg.Go(func() { refuseEveryStream(nc) })
-		}
+	addr, accepted := tcpServer(t, func(nc net.Conn) {
+		serveRawH2(nc, []http2.Setting{{ID: http2.SettingEnableConnectProtocol, Val: 1}}, func(fr *http2.Framer, f *http2.HeadersFrame) {
+			fr.WriteRSTStream(f.StreamID, http2.ErrCodeRefusedStream)
+		})
 	})
 	dopts := &DialOptions{HTTP2: new(HTTP2Transport), HTTP2Only: true}
-	_, _, err = Dial(testCtx(t), "ws://"+ln.Addr().String(), dopts)
+	_, _, err := Dial(testCtx(t), "ws://"+addr, dopts)
 	if err == nil || !strings.Contains(err.Error(), "REFUSED_STREAM") {
 		t.Fatalf("Dial: %v, want the server's refusal", err)
 	}
@@ -1840,63 +1839,17 @@ func TestHTTP2DialRefusedEveryStream(t *testing.T) {
 	}
 }
 
-// refuseEveryStream is an h2c server that allows extended CONNECT and
-// refuses every stream, until the client leaves.
-func refuseEveryStream(nc net.Conn) {
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.ReadFull(nc, make([]byte, len(http2.ClientPreface))); err != nil {
-		return
-	}
-	fr := http2.NewFramer(nc, nc)
-	fr.WriteSettings(http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
-	for {
-		f, err := fr.ReadFrame()
-		if err != nil {
-			return
-		}
-		switch f := f.(type) {
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
-				fr.WriteSettingsAck()
-			}
-		case *http2.HeadersFrame:
-			fr.WriteRSTStream(f.StreamID, http2.ErrCodeRefusedStream)
-		}
-	}
-}
-
 // TestHTTP2FallbackFailureSaysWhy: when the HTTP/1.1 handshake Dial fell
 // back to fails too, the error says why HTTP/2 was left; it read as a
 // bare EOF (an outside probe).
 func TestHTTP2FallbackFailureSaysWhy(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
+	addr, _ := tcpServer(t, func(nc net.Conn) {
+		br := bufio.NewReader(nc)
+		if start, err := br.Peek(3); err == nil && string(start) == "PRI" {
+			serveH2WithoutXConnect(&bufferedConn{Conn: nc, r: br})
+		} // no HTTP/1.1 either
 	})
-	wg.Go(func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				br := bufio.NewReader(nc)
-				nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-				if start, err := br.Peek(3); err == nil && string(start) == "PRI" {
-					serveH2WithoutXConnect(&bufferedConn{Conn: nc, r: br})
-					return
-				}
-				nc.Close() // no HTTP/1.1 either
-			})
-		}
-	})
-	_, _, err = Dial(testCtx(t), "ws://"+ln.Addr().String(), &DialOptions{HTTP2: new(HTTP2Transport)})
+	_, _, err := Dial(testCtx(t), "ws://"+addr, &DialOptions{HTTP2: new(HTTP2Transport)})
 	if err == nil || !strings.Contains(err.Error(), "fell back to HTTP/1.1, as over HTTP/2 "+noXConn) || !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("Dial: %v, want it to say why it left HTTP/2", err)
 	}

@@ -14,7 +14,28 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/net/nettest"
 )
+
+// TestNetConnConformance runs x/net's net.Conn conformance suite on two
+// NetConns over a net.Pipe, in both directions a client and a server:
+// I/O, racing reads and writes, deadlines past, present and future,
+// Close under blocked calls. Over TCP its FutureTimeout case fails by
+// design: it writes until the deadline cuts a write off mid-message,
+// which closes the connection (see NetConn), where it expects to write
+// on; over the pipe a write is cut off before any byte of it went out.
+func TestNetConnConformance(t *testing.T) {
+	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+		client, server := pipePair(nil, nil)
+		ctx := context.Background()
+		stop = func() {
+			client.CloseNow()
+			server.CloseNow()
+		}
+		return NetConn(ctx, client, MessageBinary), NetConn(ctx, server, MessageBinary), stop, nil
+	})
+}
 
 func TestNetConn(t *testing.T) {
 	client, server := pair(t, nil, nil)

@@ -348,12 +348,15 @@ func (c *Conn) writeSmall(ctx context.Context, fin bool, op opcode, rsv byte, p 
 
 // writeCopied sends a server frame that fits a pooled write buffer,
 // copied there behind its header, with one Write: as writeSmall, with no
-// layer between Write and the socket. It stands in for the vectored write
-// of a TCP or Unix socket (writer.writev), whose path through the
+// layer between Write and the socket. On a TCP or Unix socket it stands
+// in for the vectored write (writer.writev), whose path through the
 // standard library is deep enough that a goroutine echoing such messages
 // would outgrow its first stack for good (see writeFrame); the kernel
 // copies the bytes either way, and a few KiB more in user space cost next
-// to nothing beside the system call.
+// to nothing beside the system call. On other connections (TLS, an
+// HTTP/2 stream, a net.Pipe, a connection of the caller's) it takes one
+// Write where the header and payload would take two, and no deadline
+// can fall between the two, leaving half a frame sent.
 func (c *Conn) writeCopied(ctx context.Context, fin bool, op opcode, rsv byte, p []byte) error {
 	w := &c.wr
 	bufp := w.pool.Get().(*[]byte)
@@ -542,7 +545,7 @@ func (c *Conn) write(ctx context.Context, typ MessageType, p []byte) error {
 				err = c.writeFrame(ctx, true, opcode(typ), 0, p)
 			case len(p) <= smallFrame:
 				err = c.writeSmall(ctx, true, opcode(typ), 0, p)
-			case c.wr.writev && len(p) <= c.wr.copyMax():
+			case len(p) <= c.wr.copyMax():
 				err = c.writeCopied(ctx, true, opcode(typ), 0, p)
 			default:
 				err = c.writeFrame(ctx, true, opcode(typ), 0, p)

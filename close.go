@@ -422,12 +422,22 @@ func (c *Conn) armEndTimer(why error) {
 	c.armEndTimerAfter(c.opts.closeTimeout(), why)
 }
 
-// armEndTimerAfter is armEndTimer with a bound of d.
+// armEndTimerAfter is armEndTimer with a bound of d. A timer set to end
+// a handshake the peer did not answer (errCloseTimeout) that finds the
+// peer's close frame read meanwhile ends with the handshake's cause: a
+// client waiting for the server to close TCP after it answered is not
+// waiting for a close frame.
 func (c *Conn) armEndTimerAfter(d time.Duration, why error) {
 	c.closeMu.Lock()
 	defer c.closeMu.Unlock()
 	if c.end().timer == nil && !c.isClosed() {
-		c.end().timer = time.AfterFunc(d, func() { c.closeNow(why) })
+		c.end().timer = time.AfterFunc(d, func() {
+			if why == errCloseTimeout && c.peerCloseSeenNow() {
+				c.closeNow(c.endCause())
+				return
+			}
+			c.closeNow(why)
+		})
 	}
 }
 
@@ -669,10 +679,17 @@ func (c *Conn) awaitPeerClose(ctx context.Context) error {
 }
 
 // awaitPeerCloseServed waits for the peer's close frame on a connection a
-// Poller reads.
+// Poller reads. A client then waits for the server to close the TCP
+// connection, which the loop sees, as awaitServerEOF does.
 func (c *Conn) awaitPeerCloseServed(ctx context.Context) error {
 	select {
 	case <-c.closeRcvdCh():
+		if c.client {
+			select {
+			case <-c.done():
+			case <-ctx.Done():
+			}
+		}
 		return nil
 	case <-c.done():
 		if c.peerCloseSeenNow() {

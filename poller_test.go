@@ -1309,3 +1309,75 @@ func TestPollerStallWatch(t *testing.T) {
 		}
 	})
 }
+
+// TestPollerClientCloseServerKeepsTCP: a client a Poller serves closes,
+// and the server answers its close frame but keeps the TCP connection
+// open. The end reports the server's close code, as on a Read loop, not a
+// handshake that timed out waiting for a close frame (an outside probe:
+// OnClose said so, CloseStatus -1, when Close ran in OnMessage). A Close
+// from a goroutine waits up to CloseTimeout for the server to close TCP,
+// as Close's godoc says (RFC 6455, section 7.1.1); it closed at once.
+func TestPollerClientCloseServerKeepsTCP(t *testing.T) {
+	const closeTimeout = 300 * time.Millisecond
+	for _, fromCallback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("from OnMessage=%v", fromCallback), func(t *testing.T) {
+			held := make(chan time.Duration, 1) // how long TCP stayed open after the server's close frame
+			addr := rawServer(t, func(nc net.Conn, req *http.Request) {
+				io.WriteString(nc, upgradeAnswer("websocket")(req.Header.Get("Sec-WebSocket-Key")))
+				nc.Write(frame(true, 0, opText, false, []byte("hi")))
+				br := bufio.NewReader(nc)
+				for {
+					h, payload, err := readWireFrame(br)
+					if err != nil {
+						return
+					}
+					if h.Op == opClose {
+						nc.Write(frame(true, 0, opClose, false, payload))
+						start := time.Now()
+						waitForClose(nc)
+						held <- time.Since(start)
+						return
+					}
+				}
+			})
+			ended := make(chan error, 1)
+			closed := make(chan error, 1)
+			p, err := NewPoller(PollerOptions{
+				OnMessage: func(c *Conn, _ MessageType, _ []byte) {
+					if fromCallback {
+						closed <- c.Close(4001, "bye")
+					} else {
+						go func() { closed <- c.Close(4001, "bye") }()
+					}
+				},
+				OnClose: func(_ *Conn, err error) { ended <- err },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			dopts := &DialOptions{ConnOptions: ConnOptions{CloseTimeout: closeTimeout}}
+			c, _, err := Dial(testCtx(t), "ws://"+addr, dopts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			start := time.Now()
+			if err := p.Serve(c); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-closed; err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			if !fromCallback && time.Since(start) < closeTimeout/2 {
+				t.Errorf("Close returned after %v, before the server closed TCP or CloseTimeout (%v) passed", time.Since(start), closeTimeout)
+			}
+			if err := <-ended; CloseStatus(err) != 4001 {
+				t.Errorf("OnClose: %v (CloseStatus %d), want the server's 4001", err, CloseStatus(err))
+			}
+			if d := <-held; d < closeTimeout/2 {
+				t.Errorf("the client closed TCP %v after the server's close frame, want about CloseTimeout (%v)", d, closeTimeout)
+			}
+		})
+	}
+}

@@ -130,9 +130,19 @@ func (c *Conn) appendControlFrame(dst []byte, op opcode, payload []byte) []byte 
 
 // kickControl sends the queued control frames if the write side is free;
 // otherwise its holder sends them when it lets go. It never waits.
-func (c *Conn) kickControl() {
+func (c *Conn) kickControl() { c.kickControlAhead(false) }
+
+// kickControlBeforeReply is kickControl before a data message reaches
+// OnMessage: the control frames that wait join the queue whatever it
+// holds, so that the pongs to the pings before the message go out before
+// the reply written next (Autobahn 5.6's order). That costs at most one
+// set of pongs per data message, where a flood of pings alone still
+// costs one pong (takesControl).
+func (c *Conn) kickControlBeforeReply() { c.kickControlAhead(true) }
+
+func (c *Conn) kickControlAhead(beforeReply bool) {
 	for c.controlPending() && c.frameMu.TryLock() {
-		if q := c.wr.queue.Load(); q != nil && q.queued.Load() > 0 && !q.takesControl() {
+		if q := c.wr.queue.Load(); q != nil && q.queued.Load() > 0 && !beforeReply && !q.takesControl() {
 			// Control frames wait for the queue to drain, unless all it
 			// holds is what a batch held back; the flush that empties it
 			// kicks again.

@@ -327,7 +327,7 @@ func (p *Poller) dispatch(c *Conn, typ MessageType, msg []byte) {
 	if c.controlPending() {
 		// Pongs to the pings that came before this message go out before
 		// anything OnMessage writes in reply (Autobahn 5.6).
-		c.kickControl()
+		c.kickControlBeforeReply()
 	}
 	p.opts.OnMessage(c, typ, msg)
 }

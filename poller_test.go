@@ -1381,3 +1381,50 @@ func TestPollerClientCloseServerKeepsTCP(t *testing.T) {
 		})
 	}
 }
+
+// TestPollerPongsBeforeReplies: the pongs to pings that came before a
+// message go out before what OnMessage writes in reply, whatever the
+// batch already holds (Autobahn 5.6's order). With batching, replies to
+// large messages earlier in the batch made the held data too large for
+// control frames to join, and the pongs waited for the queue to empty,
+// behind the reply written after them (an outside probe: 147 to 156 of
+// 200 conversations).
+func TestPollerPongsBeforeReplies(t *testing.T) {
+	for _, mode := range []string{"tcp", "tcp-plain"} {
+		t.Run(mode, func(t *testing.T) {
+			srv := newPollerServer(t, mode, nil, nil)
+			addr := strings.TrimPrefix(srv.url, "ws://")
+			for round := range 20 {
+				rc := dialRawWS(t, addr, 0, time.Now().Add(10*time.Second))
+				var burst []byte
+				for _, n := range []int{9705, 23, 13, 12611} {
+					burst = append(burst, frame(true, 0, opBinary, true, make([]byte, n))...)
+				}
+				for i := range 12 {
+					burst = append(burst, frame(true, 0, opPing, true, fmt.Appendf(nil, "ping %d", i))...)
+				}
+				burst = append(burst, frame(true, 0, opText, true, []byte("after the pings"))...)
+				if _, err := rc.nc.Write(burst); err != nil {
+					t.Fatal(err)
+				}
+				pongs := 0
+				for {
+					h, payload, err := readWireFrame(rc.br)
+					if err != nil {
+						t.Fatalf("round %d: %v", round, err)
+					}
+					if h.Op == opPong {
+						pongs++
+					}
+					if h.Op == opText {
+						if pongs != 12 {
+							t.Fatalf("round %d: the reply %q came after %d pongs of 12", round, payload, pongs)
+						}
+						break
+					}
+				}
+				rc.nc.Close()
+			}
+		})
+	}
+}

@@ -137,12 +137,15 @@ func (c *Conn) kickControl() { c.kickControlAhead(false) }
 // holds, so that the pongs to the pings before the message go out before
 // the reply written next (Autobahn 5.6's order). That costs at most one
 // set of pongs per data message, where a flood of pings alone still
-// costs one pong (takesControl).
+// costs one pong (takesControl); and only while the queue is within
+// WriteQueueLimit: a peer that sends pings and messages but reads
+// nothing must not grow it without bound.
 func (c *Conn) kickControlBeforeReply() { c.kickControlAhead(true) }
 
 func (c *Conn) kickControlAhead(beforeReply bool) {
 	for c.controlPending() && c.frameMu.TryLock() {
-		if q := c.wr.queue.Load(); q != nil && q.queued.Load() > 0 && !beforeReply && !q.takesControl() {
+		q := c.wr.queue.Load()
+		if q != nil && q.queued.Load() > 0 && !(beforeReply && int(q.queued.Load()) <= c.queueLimit()) && !q.takesControl() {
 			// Control frames wait for the queue to drain, unless all it
 			// holds is what a batch held back; the flush that empties it
 			// kicks again.

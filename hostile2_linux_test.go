@@ -3,6 +3,7 @@
 package websocket
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -603,5 +604,42 @@ func TestPollerPeerShutdownWithLastData(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestPollerPongsBeforeRepliesBounded: a peer that sends pings, each
+// followed by a message, and reads nothing does not grow the queue past
+// WriteQueueLimit with pongs: they join the queue ahead of replies only
+// while it is within the limit, and wait pending (a later pong replacing
+// them) beyond it.
+func TestPollerPongsBeforeRepliesBounded(t *testing.T) {
+	const limit, pairs = 64 << 10, 20000
+	var served atomic.Pointer[Conn]
+	var messages atomic.Int64
+	popts := &PollerOptions{
+		WriteQueueLimit: limit,
+		OnMessage: func(c *Conn, _ MessageType, _ []byte) {
+			served.Store(c)
+			messages.Add(1)
+		},
+	}
+	aopts := &AcceptOptions{ConnOptions: ConnOptions{CloseTimeout: time.Minute}}
+	srv := newPollerServer(t, "tcp", aopts, popts)
+	deadline := time.Now().Add(20 * time.Second)
+	rc := dialRawWS(t, strings.TrimPrefix(srv.url, "ws://"), 4096, deadline)
+	pair := append(frame(true, 0, opPing, true, make([]byte, 125)), frame(true, 0, opText, true, []byte("m"))...)
+	if _, err := rc.nc.Write(bytes.Repeat(pair, pairs)); err != nil {
+		t.Fatal(err)
+	}
+	for messages.Load() < pairs {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d messages read", messages.Load(), pairs)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if q := served.Load().wr.queue.Load(); q == nil {
+		t.Fatal("the connection is not served by a loop")
+	} else if n := q.queued.Load(); n > limit+2*maxControlFrame {
+		t.Fatalf("%d bytes queued for a peer that reads nothing, WriteQueueLimit %d", n, limit)
 	}
 }

@@ -613,7 +613,9 @@ func TestPollerPeerShutdownWithLastData(t *testing.T) {
 // while it is within the limit, and wait pending (a later pong replacing
 // them) beyond it.
 func TestPollerPongsBeforeRepliesBounded(t *testing.T) {
-	const limit, pairs = 64 << 10, 20000
+	// 12.7 MB of pongs: more than the loopback socket's buffers take
+	// (about 4 MB), so that the rest waits in the queue or pending.
+	const limit, pairs = 64 << 10, 100000
 	var served atomic.Pointer[Conn]
 	var messages atomic.Int64
 	popts := &PollerOptions{

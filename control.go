@@ -326,8 +326,23 @@ var errControlStuck = fmt.Errorf("%w: the peer did not read a pong or close fram
 // at once, bounded by CloseTimeout: a peer that reads nothing for that
 // long is dropped. It releases frameMu, which the caller handed over.
 func (c *Conn) finishControl(rest []byte, hasClose bool) {
+	// The control frames queued while these went out follow them before
+	// the lock can pass to a data writer waiting for it: pongs leave in
+	// the order of their pings, ahead of the replies to later messages.
+	for c.sendControlNow(rest, hasClose) && !hasClose {
+		if rest, hasClose = c.takeControl(); len(rest) == 0 {
+			break
+		}
+	}
+	c.ctl.Load().inFlight.Store(false)
+	c.unlockFrame()
+}
+
+// sendControlNow is finishControl's write of control frames, bounded by
+// CloseTimeout; it reports whether they went out.
+func (c *Conn) sendControlNow(frames []byte, hasClose bool) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.closeTimeout())
-	_, err := c.wr.send(ctx, rest)
+	_, err := c.wr.send(ctx, frames)
 	timedOut := ctx.Err() != nil
 	cancel()
 	switch {
@@ -338,8 +353,7 @@ func (c *Conn) finishControl(rest []byte, hasClose bool) {
 	case hasClose:
 		c.closeFrameWritten()
 	}
-	c.ctl.Load().inFlight.Store(false)
-	c.unlockFrame()
+	return err == nil
 }
 
 // sendOwedControl lets the control frames a peer that ended its side of

@@ -177,6 +177,14 @@ func (c *Conn) unlockFrame() {
 //
 //go:noinline
 func (c *Conn) unlockFrameSlow() {
+	if c.controlPending() && c.wr.queue.Load() == nil {
+		// Control frames queued meanwhile go before the lock passes on:
+		// a data writer waiting for it would overtake them (a reply
+		// ahead of the pongs to the pings before its message).
+		if handedOff, _ := c.flushControl(nil); handedOff {
+			return // the goroutine finishing the write releases the lock
+		}
+	}
 	c.frameMu.UnlockSlow()
 	if c.controlPending() {
 		c.kickControl()

@@ -435,60 +435,6 @@ func TestOwedControlDoesNotWaitForStuckWriter(t *testing.T) {
 	}
 }
 
-// TestPongsBeforeReplyBehindControlWrite: on a connection without a
-// non-blocking write (TLS, a pipe), a goroutine writes a pong the socket
-// did not take at once, holding the frame lock; pongs to later pings wait
-// queued, and a reply to a later message waits for the lock. Those pongs
-// go out with the first, before the lock passes to the reply: it was
-// handed to the reply's writer, waiting for over a millisecond, first
-// (an outside probe over wss, 13 to 31 of 500 conversations under -race).
-func TestPongsBeforeReplyBehindControlWrite(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		peer, nc := net.Pipe() // takes nothing the peer does not read
-		server := newConn(nc, false, nil, "", nil, nil)
-		defer server.CloseNow()
-		go func() { // echoes, as an application's read loop
-			for {
-				typ, msg, err := server.Read(context.Background())
-				if err != nil {
-					return
-				}
-				server.Write(context.Background(), typ, msg)
-			}
-		}()
-		for _, f := range [][]byte{
-			frame(true, 0, opPing, true, []byte("1")),
-			frame(true, 0, opPing, true, []byte("2")),
-			frame(true, 0, opText, true, []byte("after the pings")),
-		} {
-			if _, err := peer.Write(f); err != nil {
-				t.Fatal(err)
-			}
-			synctest.Wait()
-		}
-		time.Sleep(10 * time.Millisecond) // the reply's writer waits past its turn
-		synctest.Wait()
-		br := bufio.NewReader(peer)
-		var got []string
-		for len(got) < 3 {
-			h, payload, err := readWireFrame(br)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, fmt.Sprintf("%v %s", h.Op, payload))
-		}
-		want := []string{
-			fmt.Sprintf("%v 1", opPong),
-			fmt.Sprintf("%v 2", opPong),
-			fmt.Sprintf("%v after the pings", opText),
-		}
-		if !slices.Equal(got, want) {
-			t.Fatalf("frames %q, want %q", got, want)
-		}
-		peer.Close()
-	})
-}
-
 // TestPongsBeforeReplyOverTLS: over wss, a Poller's OnMessage echo goes
 // out after the pongs to the pings that came before its message. The
 // server sends a message's first fragment and a ping, then two more pings

@@ -221,8 +221,10 @@ func (in *soakInboxes) deliver(t *testing.T, box *soakInbox, msg []byte) {
 	}
 }
 
-// serve hands c to the Poller and waits for its n messages.
-func (in *soakInboxes) serve(ctx context.Context, c *Conn, n int) (*soakInbox, error) {
+// serve hands c to the Poller, before anything else may read it (a
+// Ping reads for its pong when nothing else does, and Serve refuses a
+// connection being read), for n messages.
+func (in *soakInboxes) serve(c *Conn, n int) (*soakInbox, error) {
 	box := &soakInbox{n: n, next: [2]uint32{0, 1}, all: make(chan struct{}), end: make(chan error, 1)}
 	if n == 0 {
 		close(box.all)
@@ -232,13 +234,18 @@ func (in *soakInboxes) serve(ctx context.Context, c *Conn, n int) (*soakInbox, e
 		in.byConn.Delete(c)
 		return nil, err
 	}
+	return box, nil
+}
+
+// awaitAll waits for the inbox's n messages.
+func (box *soakInbox) awaitAll(ctx context.Context) error {
 	select {
 	case <-box.all:
-		return box, nil
+		return nil
 	case err := <-box.end:
-		return nil, fmt.Errorf("ended after %d of %d messages: %w", box.got, n, err)
+		return fmt.Errorf("ended after %d of %d messages: %w", box.got, box.n, err)
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
 
@@ -289,6 +296,14 @@ func soakPeer(t *testing.T, c *Conn, seed uint64, closer bool, p *soakInboxes) {
 	defer cancel()
 	defer c.CloseNow()
 	n := *soakMessages
+	var box *soakInbox
+	if p != nil {
+		var err error
+		if box, err = p.serve(c, n); err != nil {
+			t.Errorf("served by a Poller: %v", err)
+			return
+		}
+	}
 	var wg sync.WaitGroup
 	for w := range 2 {
 		wg.Add(1)
@@ -333,8 +348,8 @@ func soakPeer(t *testing.T, c *Conn, seed uint64, closer bool, p *soakInboxes) {
 			}
 		}()
 	}
-	if p != nil {
-		soakServed(t, ctx, c, p, closer, &wg)
+	if box != nil {
+		soakServed(t, ctx, c, box, closer, &wg)
 		return
 	}
 	// Each writer's messages must arrive in order, all of them. Some reads
@@ -386,9 +401,8 @@ func soakPeer(t *testing.T, c *Conn, seed uint64, closer bool, p *soakInboxes) {
 
 // soakServed is soakPeer's second half for a connection a Poller serves:
 // the messages go to OnMessage, and the end to OnClose.
-func soakServed(t *testing.T, ctx context.Context, c *Conn, p *soakInboxes, closer bool, writers *sync.WaitGroup) {
-	box, err := p.serve(ctx, c, *soakMessages)
-	if err != nil {
+func soakServed(t *testing.T, ctx context.Context, c *Conn, box *soakInbox, closer bool, writers *sync.WaitGroup) {
+	if err := box.awaitAll(ctx); err != nil {
 		t.Errorf("served by a Poller: %v", err)
 		return
 	}

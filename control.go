@@ -144,11 +144,8 @@ func (c *Conn) kickControlBeforeReply() { c.kickControlAhead(true) }
 
 func (c *Conn) kickControlAhead(beforeReply bool) {
 	for c.controlPending() && c.frameMu.TryLock() {
-		q := c.wr.queue.Load()
-		if q != nil && q.queued.Load() > 0 && !(beforeReply && int(q.queued.Load()) <= c.queueLimit()) && !q.takesControl() {
-			// Control frames wait for the queue to drain, unless all it
-			// holds is what a batch held back; the flush that empties it
-			// kicks again.
+		if q := c.wr.queue.Load(); c.controlWaitsFor(q, beforeReply) {
+			// The flush that empties the queue kicks again.
 			c.frameMu.Unlock()
 			if q.queued.Load() > 0 {
 				c.watchStuckControl()
@@ -161,6 +158,21 @@ func (c *Conn) kickControlAhead(beforeReply bool) {
 		}
 		c.frameMu.Unlock()
 	}
+}
+
+// controlWaitsFor reports whether the control frames that wait must
+// stay pending until q drains rather than join it: q holds data, and
+// neither is a reply about to be written within WriteQueueLimit
+// (beforeReply) nor is all q holds a small batch held back
+// (takesControl).
+func (c *Conn) controlWaitsFor(q *outQueue, beforeReply bool) bool {
+	switch {
+	case q == nil || q.queued.Load() == 0:
+		return false
+	case beforeReply && int(q.queued.Load()) <= c.queueLimit():
+		return false
+	}
+	return !q.takesControl()
 }
 
 // unlockFrame releases frameMu and sends what was queued meanwhile. Its

@@ -61,7 +61,8 @@ type ConnOptions struct {
 	// 64 KiB (an empty frame counted by its header), far more than an
 	// encoder needs even if it flushes after every byte, so that one that
 	// inflates to nothing, or is made of empty frames, cannot go on
-	// forever.
+	// forever; an uncompressed one may take 64 KiB in the headers of its
+	// empty frames besides its payload (over 10,000 of them).
 	//
 	// The sender of such a message is not told by its write: Write, and a
 	// Writer's Write and Close, return nil once the operating system has

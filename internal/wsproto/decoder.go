@@ -61,7 +61,7 @@ type Decoder struct {
 
 	left  int64  // payload bytes of the current frame not yet decoded
 	limit int64  // the message's Limit
-	wire  int64  // bytes of the message on the wire so far: payload, and the headers of a compressed one's empty frames
+	wire  int64  // bytes of the message on the wire so far: payload, and the headers of its empty frames
 	size  int64  // bytes of the message after decompression so far
 	err   *Error // sticky
 	key   uint32 // masking key of the current frame, rotated to the next byte
@@ -181,15 +181,18 @@ func (d *Decoder) header(b []byte, ev *Event) (int, error) {
 	if h.Op != OpContinuation {
 		d.startMessage(&h)
 	}
-	if d.compressed && h.Length == 0 {
+	if h.Length == 0 {
 		// An empty frame counts on the wire by its header, so that a
-		// compressed message of empty frames cannot go on forever either.
-		// Frames with payload count by it alone: a sender that flushes
-		// after every byte, a frame a flush, must still fit.
+		// message of empty frames cannot go on forever. Frames with
+		// payload count by it alone: a sender that flushes after every
+		// byte, a frame a flush, must still fit.
 		d.wire += int64(hlen)
 	}
 	if lim := d.wireLimit(); lim >= 0 && h.Length > lim-d.wire {
 		return 0, d.tooBigOnWire(lim)
+	}
+	if !d.compressed && d.limit >= 0 && d.wire-d.size > wireSlack {
+		return 0, d.fail(&Error{Code: CloseMessageTooBig, Reason: fmt.Sprintf("message has more than %d bytes of empty frames", wireSlack), Cause: CauseTooBig})
 	}
 	d.inFrame = true
 	d.fin = h.Fin
@@ -384,8 +387,13 @@ func (d *Decoder) tooBigOnWire(lim int64) error {
 // generous. It fails at a frame's header, before any of the frame is read.
 func (d *Decoder) wireLimit() int64 {
 	lim := d.limit
-	if lim < 0 || !d.compressed {
+	if lim < 0 {
 		return lim
+	}
+	if !d.compressed {
+		// The payload alone counts against the limit; the headers of
+		// empty frames have wireSlack of their own.
+		return saturatingAdd(lim, d.wire-d.size)
 	}
 	wire := saturatingAdd(saturatingMul8(lim), wireSlack)
 	if wire == math.MaxInt64 {
@@ -395,7 +403,9 @@ func (d *Decoder) wireLimit() int64 {
 }
 
 // wireSlack is what a compressed message may take on the wire besides 8
-// times the read limit: room for a small limit's framing.
+// times the read limit: room for a small limit's framing. An uncompressed
+// message may take as much in the headers of its empty frames, besides
+// its payload.
 const wireSlack = 64 << 10
 
 func saturatingMul8(a int64) int64 {

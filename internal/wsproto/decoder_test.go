@@ -1613,6 +1613,62 @@ func TestDecoderCompressedEmptyFramesEnd(t *testing.T) {
 	})
 }
 
+// TestDecoderEmptyFramesEnd: an uncompressed message of empty frames ends
+// once their headers pass wireSlack, with 1009, as a compressed one does
+// at its bound. Without a limit it goes on. And empty frames after a
+// payload at the limit are still taken: only their headers count, and
+// against wireSlack, not the limit. Before, an uncompressed message of
+// empty frames went on forever at any limit.
+func TestDecoderEmptyFramesEnd(t *testing.T) {
+	const limit = 1 << 10
+	endless := []frame{fr(oText, "")}
+	for range wireSlack/2 + 1 { // 2 bytes a frame from a server, 6 from a client
+		endless = append(endless, fr(oCont, ""))
+	}
+	atLimit := []frame{fr(oBin, strings.Repeat("a", limit))}
+	for range 100 {
+		atLimit = append(atLimit, fr(oCont, ""))
+	}
+	atLimit = append(atLimit, fr(fin|oCont, ""))
+	tests := []struct {
+		name   string
+		frames []frame
+		limit  int64
+		want   uint16 // close code; 0: no error
+	}{
+		{
+			name:   "endless empty frames",
+			frames: endless,
+			limit:  limit,
+			want:   CloseMessageTooBig,
+		},
+		{
+			name:   "endless empty frames without a limit",
+			frames: endless,
+			limit:  -1,
+		},
+		{
+			name:   "empty frames after a payload at the limit",
+			frames: atLimit,
+			limit:  limit,
+		},
+	}
+	for _, tt := range tests {
+		bothRoles.each(func(client bool, role string) {
+			t.Run(tt.name+"/"+role, func(t *testing.T) {
+				o := decodeInput(t, Config{Client: client}, tt.limit, encode(client, tt.frames...), nil)
+				code, cause := errCode(o.err)
+				switch {
+				case tt.want == 0 && o.err != nil:
+					t.Fatalf("%v, want no error", o.err)
+				case tt.want != 0 && (code != tt.want || cause != CauseTooBig):
+					t.Fatalf("%v, want %d", o.err, tt.want)
+				}
+			})
+		})
+	}
+}
+
 // TestDecoderCompressedFlushEveryByte: a compressed message at the read
 // limit whose sender flushed after every byte, a frame a flush (7 bytes of
 // deflate each), fits its bound on the wire: only empty frames count

@@ -87,7 +87,7 @@ type CompressionOptions struct {
 	Mode CompressionMode
 
 	// Level trades CPU for ratio under context takeover. 1, the default
-	// when 0, looks for repeats in the end of the history only: the last
+	// when 0 or negative, looks for repeats in the end of the history only: the last
 	// 2 KiB, or as much as the message's size, whichever is more (every
 	// other position), so that a small message does not pay for hashing
 	// a whole 32 KiB window first. 2 and above search the whole window at
@@ -100,7 +100,8 @@ type CompressionOptions struct {
 
 	// Threshold is the size in bytes below which a message is sent
 	// uncompressed: deflating a short message costs CPU and often makes it
-	// longer. 0 means the default, 128; -1 compresses every message. It
+	// longer. 0 means the default, 128; -1 (or any negative value)
+	// compresses every message. It
 	// applies to whole messages (Write, WritePrepared, Group.Broadcast);
 	// a Writer does not know its message's size when it starts, so it
 	// compresses whatever the size (use Write, WriteUncompressed or

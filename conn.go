@@ -85,7 +85,8 @@ type ConnOptions struct {
 	SkipUTF8Validation bool
 
 	// CloseTimeout bounds how long Close waits for the write of its close
-	// frame and for the peer's answer. Zero means DefaultCloseTimeout.
+	// frame and for the peer's answer. Zero, or a negative value, means
+	// DefaultCloseTimeout.
 	// It also bounds the library's own writes: a pong or a close frame
 	// that answers the peer, when the socket does not take it at once,
 	// is finished in the background for at most this long; a peer that
@@ -145,7 +146,7 @@ type ConnOptions struct {
 	// long frame slowly, which cannot answer a ping until the frame ends,
 	// is alive for as long as its bytes keep coming, whatever reads them
 	// (Read, Reader, a Poller). Bound a slow peer with ReadLimit and the
-	// ctx of your reads. PingTimeout defaults to PingInterval.
+	// ctx of your reads. PingTimeout, if zero or negative, is PingInterval.
 	// The heartbeat needs no extra goroutine while the connection is idle.
 	PingInterval time.Duration
 	PingTimeout  time.Duration

@@ -73,7 +73,7 @@ type PollerOptions struct {
 	OnClose func(c *Conn, err error)
 
 	// Loops is the number of event loops, each a goroutine with its own
-	// epoll instance; 0 means GOMAXPROCS/2 + 1. A loop spends most of its
+	// epoll instance; 0 (or a negative value) means GOMAXPROCS/2 + 1. A loop spends most of its
 	// time in system calls, and the fewer the loops, the more events each
 	// collects per wait; but one loop serves its connections on one core
 	// at a time. On two cores, 1,000 busy connections got 1.2× the
@@ -93,7 +93,8 @@ type PollerOptions struct {
 	// (a few echoes of the largest message, a broadcast that lands
 	// meanwhile), or a peer that reads, only slower, is dropped. Higher
 	// values tolerate slower peers and bursts at the cost of memory per
-	// slow peer. Zero means DefaultWriteQueueLimit (1 MiB).
+	// slow peer. Zero, or a negative value, means DefaultWriteQueueLimit
+	// (1 MiB).
 	WriteQueueLimit int
 
 	// NoBatching makes every read and write of a loop a system call of its

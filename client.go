@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -299,9 +300,13 @@ func checkDialOptions(opts *DialOptions) error {
 			return fmt.Errorf("header field %s is set by the handshake", name)
 		}
 	}
-	for _, p := range opts.Subprotocols {
+	for i, p := range opts.Subprotocols {
 		if !validToken(p) {
 			return fmt.Errorf("invalid subprotocol %q", p)
+		}
+		if slices.Contains(opts.Subprotocols[:i], p) {
+			// RFC 6455, section 4.1: the offered values are unique.
+			return fmt.Errorf("subprotocol %q offered twice", p)
 		}
 	}
 	if opts.Host != "" && !validHostHeader(opts.Host) {

@@ -302,6 +302,11 @@ func checkServerResponse(resp *http.Response, key string, opts *DialOptions) (st
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		return bad("server answered %s, not 101 Switching Protocols", resp.Status)
 	}
+	if resp.ProtoMajor != 1 || resp.ProtoMinor < 1 {
+		// HTTP/1.0 has neither 1xx answers nor Upgrade (RFC 9110,
+		// sections 7.8 and 15.2): such a 101 is no protocol switch.
+		return bad("server answered 101 in %s; switching protocols takes HTTP/1.1", resp.Proto)
+	}
 	// RFC 6455 section 4.1: the value must be "websocket" (in any
 	// case), not a list that holds it; browsers refuse a second field too.
 	if upgrade := resp.Header["Upgrade"]; len(upgrade) != 1 || !strings.EqualFold(strings.TrimSpace(upgrade[0]), "websocket") {
@@ -329,7 +334,9 @@ func checkNegotiation(resp *http.Response, opts *DialOptions) (string, *deflateP
 		return "", nil, &HandshakeError{Status: resp.StatusCode, Reason: fmt.Sprintf(format, args...)}
 	}
 	var dp *deflateParams
-	if exts := resp.Header["Sec-Websocket-Extensions"]; len(exts) > 0 {
+	// An empty field is an empty list (RFC 9110, section 5.6.1): no
+	// extension, whatever was offered.
+	if exts := resp.Header["Sec-Websocket-Extensions"]; !emptyList(exts) {
 		if !deflateEnabled(&opts.Compression) {
 			return bad("server chose extensions that were not offered: %s", strings.Join(exts, ", "))
 		}

@@ -48,6 +48,17 @@ func headerTokens(h http.Header, name string) []string {
 	return out
 }
 
+// emptyList reports whether the values of a list field hold no element:
+// nothing but commas and whitespace.
+func emptyList(values []string) bool {
+	for _, v := range values {
+		if strings.Trim(v, ", \t") != "" {
+			return false
+		}
+	}
+	return true
+}
+
 // validKey reports whether a Sec-WebSocket-Key decodes to 16 bytes.
 func validKey(key string) bool {
 	if len(key) != 24 {

@@ -90,6 +90,33 @@ func TestAcceptRejects(t *testing.T) {
 			reason: "malformed Sec-WebSocket-Extensions header: expected",
 		},
 		{
+			name: "bad extension offer, compression off",
+			modify: func(r *http.Request) {
+				r.Header.Set("Sec-WebSocket-Extensions", "permessage-deflate;")
+			},
+			status: http.StatusBadRequest,
+			reason: "malformed Sec-WebSocket-Extensions header: expected",
+		},
+		{
+			name:   "subprotocol with a space",
+			modify: func(r *http.Request) { r.Header.Set("Sec-WebSocket-Protocol", "x y, chat") },
+			opts:   &AcceptOptions{Subprotocols: []string{"chat"}},
+			status: http.StatusBadRequest,
+			reason: `invalid Sec-WebSocket-Protocol: "x y" is not a token`,
+		},
+		{
+			name:   "quoted subprotocol",
+			modify: func(r *http.Request) { r.Header.Set("Sec-WebSocket-Protocol", `"chat"`) },
+			status: http.StatusBadRequest,
+			reason: `invalid Sec-WebSocket-Protocol: "\"chat\"" is not a token`,
+		},
+		{
+			name:   "subprotocol with parameters",
+			modify: func(r *http.Request) { r.Header.Add("Sec-WebSocket-Protocol", "chat;v=1") },
+			status: http.StatusBadRequest,
+			reason: `invalid Sec-WebSocket-Protocol: "chat;v=1" is not a token`,
+		},
+		{
 			name:   "key missing",
 			modify: func(r *http.Request) { r.Header.Del("Sec-WebSocket-Key") },
 			status: http.StatusBadRequest,
@@ -400,6 +427,14 @@ func TestDialRejects(t *testing.T) {
 			want:    "extensions",
 		},
 		{
+			name: "101 in HTTP/1.0",
+			respond: func(key string) string {
+				return "HTTP/1.0 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + acceptKey(key) + "\r\n\r\n"
+			},
+			status: 101,
+			want:   "server answered 101 in HTTP/1.0",
+		},
+		{
 			name: "missing upgrade",
 			respond: func(key string) string {
 				return "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + acceptKey(key) + "\r\n\r\n"
@@ -502,5 +537,36 @@ func TestDialAcceptsUpgradeInAnyCase(t *testing.T) {
 			}
 			c.CloseNow()
 		})
+	}
+}
+
+// TestDialTakesEmptyExtensionsField: an empty Sec-WebSocket-Extensions
+// field in the 101 is an empty list, no extension, whether or not
+// compression was offered (it failed Dial without compression, naming no
+// extension).
+func TestDialTakesEmptyExtensionsField(t *testing.T) {
+	respond := func(key string) string {
+		return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + acceptKey(key) + "\r\nSec-WebSocket-Extensions: \r\nSec-WebSocket-Extensions: , \r\n\r\n"
+	}
+	for _, mode := range []CompressionMode{CompressionDisabled, CompressionContextTakeover} {
+		t.Run(mode.String(), func(t *testing.T) {
+			wstest.CheckLeaks(t)
+			url := fakeServer(t, respond)
+			c, _, err := Dial(testCtx(t), url, &DialOptions{ConnOptions: ConnOptions{Compression: CompressionOptions{Mode: mode}}})
+			if err != nil {
+				t.Fatalf("Dial: %v", err)
+			}
+			c.CloseNow()
+		})
+	}
+}
+
+// TestDialRefusesRepeatedSubprotocol: the subprotocols a client offers
+// are unique (RFC 6455, section 4.1); a repeated one is refused before
+// anything is dialed.
+func TestDialRefusesRepeatedSubprotocol(t *testing.T) {
+	_, _, err := Dial(testCtx(t), "ws://127.0.0.1:1/", &DialOptions{Subprotocols: []string{"chat", "v2", "chat"}})
+	if err == nil || !strings.Contains(err.Error(), `subprotocol "chat" offered twice`) {
+		t.Fatalf("Dial: %v, want the repeated subprotocol refused", err)
 	}
 }

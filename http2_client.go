@@ -455,7 +455,7 @@ func (t *HTTP2Transport) open(ctx context.Context, pc *h2Conn, req *http.Request
 		if berr != nil && ctxDone(ctx) != nil {
 			return fail(resp, fmt.Errorf("handshake: %w", ctxDone(ctx)))
 		}
-		return fail(resp, &HandshakeError{Status: resp.StatusCode, Reason: fmt.Sprintf("server answered %s to the extended CONNECT, not 200", resp.Status)})
+		return fail(resp, &HandshakeError{Status: resp.StatusCode, Reason: fmt.Sprintf("server answered %s to the extended CONNECT, not 2xx", resp.Status)})
 	}
 	if !unwatch() {
 		body.Close()

@@ -137,6 +137,9 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	} else if herr := checkClientHandshake(r); herr != nil {
 		return nil, reject(w, herr)
 	}
+	if herr := checkOfferSyntax(r.Header, opts); herr != nil {
+		return nil, reject(w, herr)
+	}
 	if herr := checkAcceptRequest(r, opts); herr != nil {
 		return nil, reject(w, herr)
 	}
@@ -160,6 +163,29 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		}
 	}
 	return c, nil
+}
+
+// checkOfferSyntax refuses offers that break their grammar (RFC 6455,
+// section 4.2.1: any violation of the handshake's ABNF gets an error
+// status), whether or not the server would take them: a subprotocol list
+// of tokens, and an extension list, which acceptDeflate parses when
+// compression is on.
+func checkOfferSyntax(h http.Header, opts *AcceptOptions) *HandshakeError {
+	for _, v := range h["Sec-Websocket-Protocol"] {
+		for rest := v; rest != ""; {
+			var p string
+			p, rest, _ = strings.Cut(rest, ",")
+			if p = strings.Trim(p, " \t"); p != "" && !validToken(p) {
+				return &HandshakeError{Status: http.StatusBadRequest, Reason: fmt.Sprintf("invalid Sec-WebSocket-Protocol: %q is not a token", p)}
+			}
+		}
+	}
+	if exts := h["Sec-Websocket-Extensions"]; len(exts) > 0 && !deflateEnabled(&opts.Compression) {
+		if _, err := parseExtensions(exts); err != nil {
+			return &HandshakeError{Status: http.StatusBadRequest, Reason: err.Error()}
+		}
+	}
+	return nil
 }
 
 // checkAcceptRequest applies the checks of opts that do not depend on the
@@ -253,7 +279,7 @@ func checkClientHandshake(r *http.Request) *HandshakeError {
 	case len(versions) > 1: // RFC 6455, 11.3.5: at most once in a request
 		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Version appears more than once"}
 	case strings.TrimSpace(versions[0]) != "13":
-		return &HandshakeError{Status: http.StatusUpgradeRequired, Reason: "Sec-WebSocket-Version " + strings.Join(versions, ", ") + " is not supported, only 13"}
+		return &HandshakeError{Status: http.StatusUpgradeRequired, Reason: fmt.Sprintf("Sec-WebSocket-Version %q is not supported, only 13", versions[0])}
 	}
 	switch keys := r.Header["Sec-Websocket-Key"]; {
 	case len(keys) > 1: // RFC 6455, 11.3.1: at most once in a request

@@ -3,6 +3,7 @@ package websocket
 import (
 	"crypto/sha1"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -57,6 +58,21 @@ func emptyList(values []string) bool {
 		}
 	}
 	return true
+}
+
+// checkVersion checks a request's Sec-WebSocket-Version: 13, once (RFC
+// 6455, sections 4.2.1 and 11.3.5); any other gets 426.
+func checkVersion(h http.Header) *HandshakeError {
+	versions := h["Sec-Websocket-Version"]
+	switch {
+	case len(versions) == 0:
+		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Version header is missing"}
+	case len(versions) > 1:
+		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Version appears more than once"}
+	case strings.TrimSpace(versions[0]) != "13":
+		return &HandshakeError{Status: http.StatusUpgradeRequired, Reason: fmt.Sprintf("Sec-WebSocket-Version %q is not supported, only 13", versions[0])}
+	}
+	return nil
 }
 
 // validKey reports whether a Sec-WebSocket-Key decodes to 16 bytes.

@@ -45,16 +45,7 @@ func checkStreamHandshake(r *http.Request) *HandshakeError {
 	case len(protocol) != 1 || !strings.EqualFold(protocol[0], "websocket"):
 		return &HandshakeError{Status: http.StatusBadRequest, Reason: ":protocol " + strings.Join(protocol, ", ") + " is not websocket"}
 	}
-	versions := r.Header["Sec-Websocket-Version"]
-	switch {
-	case len(versions) == 0:
-		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Version header is missing"}
-	case len(versions) > 1: // RFC 6455, 11.3.5 (RFC 8441 keeps the header)
-		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Version appears more than once"}
-	case strings.TrimSpace(versions[0]) != "13":
-		return &HandshakeError{Status: http.StatusUpgradeRequired, Reason: "Sec-WebSocket-Version " + strings.Join(versions, ", ") + " is not supported, only 13"}
-	}
-	return nil
+	return checkVersion(r.Header) // RFC 8441 keeps the header
 }
 
 // rejectStream answers a refused HTTP/2 handshake. HTTP/2 has no Upgrade

@@ -272,14 +272,8 @@ func checkClientHandshake(r *http.Request) *HandshakeError {
 		// -1 for a chunked body; Content-Length: 0 is no body.)
 		return &HandshakeError{Status: http.StatusBadRequest, Reason: "upgrade request must not have a body"}
 	}
-	versions := r.Header["Sec-Websocket-Version"]
-	switch {
-	case len(versions) == 0:
-		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Version header is missing"}
-	case len(versions) > 1: // RFC 6455, 11.3.5: at most once in a request
-		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Version appears more than once"}
-	case strings.TrimSpace(versions[0]) != "13":
-		return &HandshakeError{Status: http.StatusUpgradeRequired, Reason: fmt.Sprintf("Sec-WebSocket-Version %q is not supported, only 13", versions[0])}
+	if herr := checkVersion(r.Header); herr != nil {
+		return herr
 	}
 	switch keys := r.Header["Sec-Websocket-Key"]; {
 	case len(keys) > 1: // RFC 6455, 11.3.1: at most once in a request

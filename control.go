@@ -27,6 +27,10 @@ type ctlQueue struct {
 	mu       sync.Mutex
 	pending  atomic.Bool // something below waits to be sent
 	inFlight atomic.Bool // a goroutine writes control frames (finishControl)
+	// replyDue is set when the control frames a Poller's dispatch owed
+	// ahead of OnMessage's reply could not join the queue then (the frame
+	// lock was held): the next holder that writes data sends them first.
+	replyDue atomic.Bool
 	// pongs holds the payloads of the pongs to send, each after a length
 	// byte, oldest first, within maxPendingPongs bytes.
 	pongs    []byte
@@ -108,6 +112,7 @@ func (c *Conn) takeControl() ([]byte, bool) {
 	q.pongs = q.pongs[:0]
 	q.hasClose = false
 	q.pending.Store(false)
+	q.replyDue.Store(false)
 	return dst, hasClose
 }
 
@@ -140,7 +145,16 @@ func (c *Conn) kickControl() { c.kickControlAhead(false) }
 // costs one pong (takesControl); and only while the queue is within
 // WriteQueueLimit: a peer that sends pings and messages but reads
 // nothing must not grow it without bound.
-func (c *Conn) kickControlBeforeReply() { c.kickControlAhead(true) }
+func (c *Conn) kickControlBeforeReply() {
+	c.kickControlAhead(true)
+	if q := c.ctl.Load(); q != nil && q.pending.Load() {
+		// Another goroutine holds the frame lock: the reply's writer may
+		// take it next, before the pongs are sent (a handoff by Sema
+		// in the instant between unlockFrameSlow's check and its
+		// release), so its lockFrameSlow sends them first.
+		q.replyDue.Store(true)
+	}
+}
 
 func (c *Conn) kickControlAhead(beforeReply bool) {
 	for c.controlPending() && c.frameMu.TryLock() {
@@ -349,12 +363,27 @@ func (c *Conn) finishControl(rest []byte, hasClose bool) {
 	// The control frames queued while these went out follow them before
 	// the lock can pass to a data writer waiting for it: pongs leave in
 	// the order of their pings, ahead of the replies to later messages.
-	for c.sendControlNow(rest, hasClose) && !hasClose {
+	//
+	// Only until a take finds a writer waiting for the lock: what that
+	// writer's message followed was queued before it waited, so it went
+	// out with that take. Beyond, a peer that pings as fast as we answer
+	// would keep the lock from every writer (Sema's handoff is to a
+	// waiter, not to the next pong).
+	waited := false
+	for c.sendControlNow(rest, hasClose) && !hasClose && !waited {
+		waited = c.frameMu.HasWaiters()
 		if rest, hasClose = c.takeControl(); len(rest) == 0 {
 			break
 		}
 	}
 	c.ctl.Load().inFlight.Store(false)
+	if waited {
+		c.frameMu.UnlockSlow()
+		if c.controlPending() {
+			c.kickControl()
+		}
+		return
+	}
 	c.unlockFrame()
 }
 

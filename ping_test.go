@@ -14,9 +14,12 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/wstest"
 )
 
 // TestSendPing: SendPing returns once the ping is written; the pong
@@ -441,8 +444,20 @@ func TestOwedControlDoesNotWaitForStuckWriter(t *testing.T) {
 // and the last fragment. Without a non-blocking write, pongs go out
 // through a goroutine holding the frame lock, and the echo's writer took
 // the lock between its release and the write of the pongs queued
-// meanwhile (an outside probe: 13 to 31 of 500 under -race).
+// meanwhile (an outside probe: 13 to 31 of 500 under -race). With
+// another goroutine writing on the connection, the lock it holds when the
+// message is dispatched keeps the pongs back, and the echo's writer may
+// be handed the lock before them (a review: 4 runs in 40 failed, each 1
+// echo of 300, until lockFrameSlow sent pongs due before a reply).
 func TestPongsBeforeReplyOverTLS(t *testing.T) {
+	for _, other := range []bool{false, true} {
+		t.Run(fmt.Sprintf("other writer=%v", other), func(t *testing.T) {
+			pongsBeforeReplyOverTLS(t, other)
+		})
+	}
+}
+
+func pongsBeforeReplyOverTLS(t *testing.T, otherWriter bool) {
 	const messages, pings = 300, 3
 	bad := make(chan int, 1)
 	ts := httptest.NewUnstartedServer(nil)
@@ -487,7 +502,7 @@ func TestPongsBeforeReplyOverTLS(t *testing.T) {
 				if h.Op == opPong && len(payload) == 2 && payload[0] == byte(i) {
 					pongs++
 				}
-				if h.Op == opText {
+				if h.Op == opText && string(payload) != "background" {
 					if pongs < pings {
 						n++
 					}
@@ -498,9 +513,20 @@ func TestPongsBeforeReplyOverTLS(t *testing.T) {
 		bad <- n
 	}()
 	done := make(chan struct{})
+	var started sync.Once
 	p, err := NewPoller(PollerOptions{
-		OnMessage: func(c *Conn, typ MessageType, msg []byte) { c.Write(context.Background(), typ, msg) },
-		OnClose:   func(*Conn, error) { close(done) },
+		OnMessage: func(c *Conn, typ MessageType, msg []byte) {
+			if otherWriter {
+				started.Do(func() {
+					go func() { // as a Broadcast would write
+						for c.Write(context.Background(), MessageText, []byte("background")) == nil {
+						}
+					}()
+				})
+			}
+			c.Write(context.Background(), typ, msg)
+		},
+		OnClose: func(*Conn, error) { close(done) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -516,5 +542,101 @@ func TestPongsBeforeReplyOverTLS(t *testing.T) {
 	}
 	if n := <-bad; n != 0 {
 		t.Fatalf("%d of %d echoes went out before the pongs to the pings before their message (-1: the exchange failed)", n, messages)
+	}
+}
+
+// TestPingFloodDoesNotStarveWriters: on a connection without a
+// non-blocking write (a pipe here; TLS and HTTP/2 streams alike), a peer
+// that sends pings back to back while it reads slowly keeps pongs going
+// out through finishControl, which holds the frame lock. A Write and a
+// Close still get the lock within a few batches of pongs (Write's godoc:
+// no writer is starved). finishControl sent the pongs queued meanwhile
+// before letting go, and unlockFrame those queued after, so the lock was
+// let go only when no pong waited, which a flood never allows (a review:
+// Write and Close waited 170 ms to past their 500 ms ctx, every run).
+func TestPingFloodDoesNotStarveWriters(t *testing.T) {
+	tests := []struct {
+		name string
+		// waitFor starts the call on server and returns when its frame
+		// is written or queued, with its error.
+		waitFor func(ctx context.Context, server *Conn) error
+	}{
+		{
+			name: "Write",
+			waitFor: func(ctx context.Context, server *Conn) error {
+				return server.Write(ctx, MessageBinary, []byte("data"))
+			},
+		},
+		{
+			name: "Close",
+			waitFor: func(ctx context.Context, server *Conn) error {
+				go server.CloseContext(ctx, StatusNormalClosure, "")
+				for !server.flags.has(flagCloseQueued) {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					time.Sleep(100 * time.Microsecond)
+				}
+				return nil
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wstest.CheckLeaks(t)
+			server, stopFlood := pingFlood(t)
+			defer stopFlood()
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			if err := tt.waitFor(ctx, server); err != nil {
+				t.Fatalf("%s during a ping flood: %v after %v", tt.name, err, time.Since(start))
+			}
+			if d := time.Since(start); d > 100*time.Millisecond {
+				t.Fatalf("%s during a ping flood waited %v for the frame lock", tt.name, d)
+			}
+		})
+	}
+}
+
+// pingFlood returns a server Conn over a pipe whose peer sends pings back
+// to back and reads slowly, with a goroutine reading (and so answering)
+// them; stop ends it all.
+func pingFlood(t *testing.T) (server *Conn, stop func()) {
+	a, b := net.Pipe()
+	server = newConn(b, false, nil, "", nil, nil)
+	var ping []byte
+	for range 200 {
+		ping = append(ping, frame(true, 0, opPing, true, []byte("p"))...)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { // the peer reads everything, slowly
+		buf := make([]byte, 64)
+		for {
+			if _, err := a.Read(buf); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	})
+	wg.Go(func() { // and floods pings
+		for {
+			if _, err := a.Write(ping); err != nil {
+				return
+			}
+		}
+	})
+	wg.Go(func() { // our reader answers them
+		for {
+			if _, _, err := server.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	})
+	time.Sleep(50 * time.Millisecond) // the flood is on
+	return server, func() {
+		server.CloseNow()
+		a.Close()
+		wg.Wait()
 	}
 }

@@ -263,6 +263,9 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, rsv byte, p 
 		hdr = q.hdr[:]
 	} else if len(p) <= smallFrame {
 		return c.writeSmall(ctx, fin, op, rsv, p)
+	} else if !w.writev && len(p) <= w.copyMax() {
+		// One Write, as Write's: no deadline between header and payload.
+		return c.writeCopied(ctx, fin, op, rsv, p)
 	} else {
 		// The header straight into small, with no Header to fill.
 		hdr = w.scratch()[:]
@@ -444,6 +447,19 @@ func (c *Conn) lockFrameSlow(ctx context.Context) error {
 	}
 	if c.flags.has(flagCloseQueued) {
 		return c.unlockAfterCloseSent()
+	}
+	if c.controlPending() && c.ctl.Load().replyDue.Load() && !c.controlWaitsFor(c.wr.queue.Load(), true) {
+		// The pongs a dispatch owed ahead of OnMessage's reply, which
+		// this write may be, go first (kickControlBeforeReply): into a
+		// Poller's queue, or written here, bounded by ctx as this
+		// write is.
+		if _, err := c.flushControl(ctx); err != nil {
+			c.unlockFrame()
+			return err
+		}
+		if c.flags.has(flagCloseQueued) {
+			return c.unlockAfterCloseSent()
+		}
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -667,4 +668,66 @@ func TestWriteTimeout(t *testing.T) {
 			t.Fatalf("Write cut by its ctx: %v, want context.DeadlineExceeded", err)
 		}
 	})
+}
+
+// TestServerFrameOneWrite: a server's frame up to the write buffer goes to
+// a connection without writev (a pipe, TLS, a wrapping net.Conn) in one
+// Write, whatever sends it, so that no deadline or failure falls between
+// its header and its payload. Only Write did; WriteUncompressed and a
+// Writer's fragments took two (a review).
+func TestServerFrameOneWrite(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	cc := &countingConn{Conn: b}
+	server := newConn(cc, false, nil, "", nil, nil)
+	defer server.CloseNow()
+	go io.Copy(io.Discard, a)
+	ctx := testCtx(t)
+	msg := make([]byte, 1000) // more than smallFrame, less than copyMax
+	tests := []struct {
+		name  string
+		write func() error
+	}{
+		{
+			name:  "Write",
+			write: func() error { return server.Write(ctx, MessageBinary, msg) },
+		},
+		{
+			name:  "WriteUncompressed",
+			write: func() error { return server.WriteUncompressed(ctx, MessageBinary, msg) },
+		},
+		{
+			name: "Writer",
+			write: func() error {
+				w, err := server.Writer(ctx, MessageBinary)
+				if err != nil {
+					return err
+				}
+				if _, err := w.Write(msg); err != nil {
+					return err
+				}
+				return w.Close()
+			},
+		},
+	}
+	for _, tt := range tests {
+		before := cc.writes.Load()
+		if err := tt.write(); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if n := cc.writes.Load() - before; n != 1 {
+			t.Errorf("%s of %d bytes: %d Writes, want 1", tt.name, len(msg), n)
+		}
+	}
+}
+
+// countingConn counts the Writes made on it.
+type countingConn struct {
+	net.Conn
+	writes atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
 }

@@ -532,6 +532,7 @@ func TestClientRequestExtensionsHeader(t *testing.T) {
 // of its answer's head is reported in words, wrapping
 // io.ErrUnexpectedEOF, where a bare EOF was (an outside probe).
 func TestDialPeerClosesMidHead(t *testing.T) {
+	wstest.CheckLeaks(t)
 	half := func(nc net.Conn, req *http.Request) {
 		io.WriteString(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n")
 	}

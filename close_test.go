@@ -14,6 +14,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/fullduplex/websocket/internal/wstest"
 )
 
 // slowClose is a net.Conn whose Close waits until release is closed.
@@ -367,6 +369,7 @@ func TestCloseFailedWhileWaitingKeepsWhatWasSent(t *testing.T) {
 // TLS, a proxy's too (wss through an https proxy). The pipe takes
 // nothing the peer does not read, as a socket whose buffers are full.
 func TestCloseOverTLSToStuckPeer(t *testing.T) {
+	wstest.CheckLeaks(t)
 	for _, layers := range []int{1, 2} {
 		t.Run(fmt.Sprintf("layers=%d/CloseNow", layers), func(t *testing.T) {
 			client := stuckTLSClient(t, layers)

@@ -1824,6 +1824,7 @@ func TestDeadlineSetAfterStop(t *testing.T) {
 // counted and a Dial opened maxStreamTries (32) connections in a burst
 // (an outside probe).
 func TestHTTP2DialRefusedEveryStream(t *testing.T) {
+	wstest.CheckLeaks(t)
 	addr, accepted := tcpServer(t, func(nc net.Conn) {
 		serveRawH2(nc, []http2.Setting{{ID: http2.SettingEnableConnectProtocol, Val: 1}}, func(fr *http2.Framer, f *http2.HeadersFrame) {
 			fr.WriteRSTStream(f.StreamID, http2.ErrCodeRefusedStream)
@@ -1843,6 +1844,7 @@ func TestHTTP2DialRefusedEveryStream(t *testing.T) {
 // back to fails too, the error says why HTTP/2 was left; it read as a
 // bare EOF (an outside probe).
 func TestHTTP2FallbackFailureSaysWhy(t *testing.T) {
+	wstest.CheckLeaks(t)
 	addr, _ := tcpServer(t, func(nc net.Conn) {
 		br := bufio.NewReader(nc)
 		if start, err := br.Peek(3); err == nil && string(start) == "PRI" {

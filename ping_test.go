@@ -450,6 +450,7 @@ func TestOwedControlDoesNotWaitForStuckWriter(t *testing.T) {
 // be handed the lock before them (a review: 4 runs in 40 failed, each 1
 // echo of 300, until lockFrameSlow sent pongs due before a reply).
 func TestPongsBeforeReplyOverTLS(t *testing.T) {
+	wstest.CheckLeaks(t)
 	for _, other := range []bool{false, true} {
 		t.Run(fmt.Sprintf("other writer=%v", other), func(t *testing.T) {
 			pongsBeforeReplyOverTLS(t, other)

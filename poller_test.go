@@ -1318,6 +1318,7 @@ func TestPollerStallWatch(t *testing.T) {
 // from a goroutine waits up to CloseTimeout for the server to close TCP,
 // as Close's godoc says (RFC 6455, section 7.1.1); it closed at once.
 func TestPollerClientCloseServerKeepsTCP(t *testing.T) {
+	wstest.CheckLeaks(t)
 	const closeTimeout = 300 * time.Millisecond
 	for _, fromCallback := range []bool{false, true} {
 		t.Run(fmt.Sprintf("from OnMessage=%v", fromCallback), func(t *testing.T) {
@@ -1437,6 +1438,7 @@ func TestPollerPongsBeforeReplies(t *testing.T) {
 // (a review: 5 to 65 of 500 rounds, every run). lockFrameSlow now sends
 // pongs due before a reply ahead of the data.
 func TestPollerPongsBeforeRepliesWithOtherWriter(t *testing.T) {
+	wstest.CheckLeaks(t)
 	for _, mode := range []string{"tcp", "tcp-plain"} {
 		t.Run(mode, func(t *testing.T) {
 			popts := &PollerOptions{Loops: 1}

@@ -676,6 +676,7 @@ func TestWriteTimeout(t *testing.T) {
 // its header and its payload. Only Write did; WriteUncompressed and a
 // Writer's fragments took two (a review).
 func TestServerFrameOneWrite(t *testing.T) {
+	wstest.CheckLeaks(t)
 	a, b := net.Pipe()
 	defer a.Close()
 	cc := &countingConn{Conn: b}

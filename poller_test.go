@@ -1498,3 +1498,29 @@ func pongsBeforeText(t *testing.T, br *bufio.Reader, prefix string) int {
 		}
 	}
 }
+
+// TestPollerCloseStuckTLSPeersSideBySide: Poller.Close closes the
+// connections it serves with goroutines side by side. Over TLS each may
+// wait up to 100 ms for its close_notify alert to reach a peer that
+// stopped reading; one after another, 20 such connections took 2 s (a
+// review's note).
+func TestPollerCloseStuckTLSPeersSideBySide(t *testing.T) {
+	wstest.CheckLeaks(t)
+	const conns = 20
+	p, err := NewPoller(PollerOptions{OnMessage: func(*Conn, MessageType, []byte) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range conns {
+		if err := p.Serve(stuckTLSClient(t, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > conns*closeNotifyWait/2 {
+		t.Fatalf("Close of %d connections to stuck TLS peers took %v; one after another they take %v", conns, d, conns*closeNotifyWait)
+	}
+}

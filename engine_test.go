@@ -346,16 +346,9 @@ func TestPingAnsweredAfterReadCtxEnds(t *testing.T) {
 		{
 			name: "Writer",
 			write: func(ctx context.Context, c *Conn, p []byte) error {
-				w, err := c.Writer(ctx, MessageBinary)
-				if err != nil {
-					return err
-				}
 				// One large write goes out as one fragment, which holds the
 				// write side until the peer reads it.
-				if _, err := w.Write(p); err != nil {
-					return err
-				}
-				return w.Close()
+				return writeThroughWriter(ctx, c, MessageBinary, p)
 			},
 		},
 	}

@@ -129,7 +129,13 @@ func writeMaybeFragmented(ctx context.Context, c *Conn, p []byte, fragmented boo
 	if !fragmented {
 		return c.Write(ctx, MessageText, p)
 	}
-	w, err := c.Writer(ctx, MessageText)
+	return writeThroughWriter(ctx, c, MessageText, p)
+}
+
+// writeThroughWriter sends p as one message through a Writer, with one
+// Write and Close.
+func writeThroughWriter(ctx context.Context, c *Conn, typ MessageType, p []byte) error {
+	w, err := c.Writer(ctx, typ)
 	if err != nil {
 		return err
 	}

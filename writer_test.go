@@ -698,17 +698,8 @@ func TestServerFrameOneWrite(t *testing.T) {
 			write: func() error { return server.WriteUncompressed(ctx, MessageBinary, msg) },
 		},
 		{
-			name: "Writer",
-			write: func() error {
-				w, err := server.Writer(ctx, MessageBinary)
-				if err != nil {
-					return err
-				}
-				if _, err := w.Write(msg); err != nil {
-					return err
-				}
-				return w.Close()
-			},
+			name:  "Writer",
+			write: func() error { return writeThroughWriter(ctx, server, MessageBinary, msg) },
 		},
 	}
 	for _, tt := range tests {

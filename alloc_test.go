@@ -131,6 +131,9 @@ func TestAcceptAllocs(t *testing.T) {
 	r.Header.Set("Upgrade", "websocket")
 	r.Header.Set("Sec-WebSocket-Version", "13")
 	r.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	// What browsers send: checkOfferSyntax reads both with compression off.
+	r.Header.Set("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")
+	r.Header.Set("Sec-WebSocket-Protocol", "chat, superchat")
 	nc := &wstest.LoopConn{}
 	h := &nopHijacker{ResponseWriter: httptest.NewRecorder(), nc: nc, brw: bufio.NewReadWriter(bufio.NewReader(nc), bufio.NewWriter(nc))}
 	n := testing.AllocsPerRun(100, func() {

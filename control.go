@@ -151,8 +151,14 @@ func (c *Conn) kickControlBeforeReply() {
 		// Another goroutine holds the frame lock: the reply's writer may
 		// take it next, before the pongs are sent (a handoff by Sema
 		// in the instant between unlockFrameSlow's check and its
-		// release), so its lockFrameSlow sends them first.
-		q.replyDue.Store(true)
+		// release), so its lockFrameSlow sends them first. Under mu, as
+		// takeControl clears both: a take between the check above and
+		// the store must not leave the flag set with nothing due.
+		q.mu.Lock()
+		if q.pending.Load() {
+			q.replyDue.Store(true)
+		}
+		q.mu.Unlock()
 	}
 }
 

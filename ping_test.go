@@ -641,3 +641,46 @@ func pingFlood(t *testing.T) (server *Conn, stop func()) {
 		wg.Wait()
 	}
 }
+
+// TestPongsDueBeforeReplySurviveItsCtx: pongs due before a reply (held
+// back from the dispatch by another writer's lock, replyDue) go out even
+// when the reply's ctx ends before the peer takes anything. The reply's
+// writer took them and wrote them under its own ctx: cut off before a
+// byte, they were lost with the connection left usable (a review). Now
+// they are sent as kickControl sends them, finished by a goroutine.
+func TestPongsDueBeforeReplySurviveItsCtx(t *testing.T) {
+	wstest.CheckLeaks(t)
+	a, b := net.Pipe()
+	defer a.Close()
+	c := newConn(b, false, nil, "", nil, nil)
+	defer c.CloseNow()
+	if !c.frameMu.TryLock() { // another writer, when the message is dispatched
+		t.Fatal("the frame lock is taken")
+	}
+	c.queuePong([]byte("P"))
+	c.kickControlBeforeReply()
+	if !c.ctl.Load().replyDue.Load() {
+		t.Fatal("the pong is not due before the reply")
+	}
+	c.frameMu.UnlockSlow() // as unlockFrameSlow lets go, after its check
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	err := c.Write(ctx, MessageText, []byte("reply"))
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrClosed) {
+		t.Fatalf("Write: %v, want its ctx's error on a usable connection", err)
+	}
+	first := make(chan []byte, 1)
+	go func() {
+		a.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 64)
+		n, _ := a.Read(buf)
+		first <- buf[:n]
+		io.Copy(io.Discard, a)
+	}()
+	if err := c.Write(context.Background(), MessageText, []byte("again")); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-first; len(got) == 0 || opcode(got[0]&0x0f) != opPong {
+		t.Fatalf("the peer got % x first, not the pong owed before the reply", got)
+	}
+}

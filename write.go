@@ -442,26 +442,35 @@ func (c *Conn) lockFrameSlow(ctx context.Context) error {
 			lockCtx = b.frameLock
 		}
 	}
-	if err := c.frameMu.lockOrClosedSlow(lockCtx, c); err != nil {
-		return err
-	}
-	if c.flags.has(flagCloseQueued) {
-		return c.unlockAfterCloseSent()
-	}
-	if c.controlPending() && c.ctl.Load().replyDue.Load() && !c.controlWaitsFor(c.wr.queue.Load(), true) {
-		// The pongs a dispatch owed ahead of OnMessage's reply, which
-		// this write may be, go first (kickControlBeforeReply): into a
-		// Poller's queue, or written here, bounded by ctx as this
-		// write is.
-		if _, err := c.flushControl(ctx); err != nil {
-			c.unlockFrame()
+	for {
+		if err := c.frameMu.lockOrClosedSlow(lockCtx, c); err != nil {
 			return err
 		}
 		if c.flags.has(flagCloseQueued) {
 			return c.unlockAfterCloseSent()
 		}
+		if !c.controlPending() || !c.ctl.Load().replyDue.Load() || c.controlWaitsFor(c.wr.queue.Load(), true) {
+			return nil
+		}
+		// The pongs a dispatch owed ahead of OnMessage's reply, which
+		// this write may be, go first (kickControlBeforeReply): into a
+		// Poller's queue, or as kickControl sends them, never cut off by
+		// this write's ctx (taken, they would be lost with the
+		// connection left usable). What the socket does not take at once
+		// a goroutine finishes, bounded by CloseTimeout, holding the lock
+		// this write then waits for again.
+		handedOff, err := c.flushControl(nil)
+		if err != nil {
+			c.unlockFrame()
+			return err
+		}
+		if !handedOff {
+			if c.flags.has(flagCloseQueued) {
+				return c.unlockAfterCloseSent()
+			}
+			return nil
+		}
 	}
-	return nil
 }
 
 // broadcastCtx is the ctx of Group.Broadcast's write to a connection a

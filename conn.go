@@ -147,6 +147,10 @@ type ConnOptions struct {
 	// is alive for as long as its bytes keep coming, whatever reads them
 	// (Read, Reader, a Poller). Bound a slow peer with ReadLimit and the
 	// ctx of your reads. PingTimeout, if zero or negative, is PingInterval.
+	// It bounds the ping's write too: on a server's HTTP/2 stream whose
+	// flow control keeps the ping back that long, the stream is reset
+	// (the peer sees 1006) and the connection ends as a write cut off,
+	// not with 1001 (see Ping).
 	// The heartbeat needs no extra goroutine while the connection is idle.
 	PingInterval time.Duration
 	PingTimeout  time.Duration

@@ -28,6 +28,11 @@ var ErrPingFromCallback = errors.New("websocket: Ping from a Poller callback wou
 // Ping to step aside). If a data message comes first and nothing reads it,
 // Ping waits until ctx ends, since the pong queues behind the message.
 //
+// The ping's write is bounded by ctx like any write: where a ctx that ends
+// during a write closes the connection (see Write), so does one that ends
+// while the ping waits to go out, as it does behind HTTP/2 flow control
+// on a server's stream whose peer reads nothing.
+//
 // On a connection served by a Poller, Ping called from a callback of that
 // Poller, on any of its loops, returns ErrPingFromCallback at once: the
 // pong could only be read by a loop, and the callback holds one up. On a

@@ -22,7 +22,8 @@ type AcceptOptions struct {
 	// Subprotocols lists the subprotocols the server speaks, in order of
 	// preference. The first one the client also offers is chosen; if none
 	// matches, the connection is accepted without a subprotocol and the
-	// application should check Conn.Subprotocol.
+	// application should check Conn.Subprotocol. An offer that is not a
+	// list of tokens is refused with 400, whatever this holds.
 	Subprotocols []string
 
 	// OriginPatterns lists the origins, besides the request's own host,

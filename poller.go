@@ -144,7 +144,9 @@ func NewPoller(opts PollerOptions) (*Poller, error) {
 //
 // An error means c was not handed over (the poller was closed, c is
 // closed, being read, or served already): the caller still owns c, and
-// OnClose will not be called for it, so close it unless it is in use.
+// OnClose will not be called for it, so close it unless it is in use. A
+// Ping reading for its pong, as the heartbeat's does, is no obstacle:
+// the poller reads once it has its pong.
 //
 // A connection in the middle of a message, begun by a Ping or Close that
 // read on the application's behalf or by a read cut off by its ctx, is
@@ -154,13 +156,19 @@ func (p *Poller) Serve(c *Conn) error {
 	if c.isClosed() {
 		return ErrClosed
 	}
-	if !c.readMu.TryLock() {
+	locked, pumping := c.lockReadOrPumping()
+	if !locked && !pumping {
 		return ErrConcurrentRead
+	}
+	unlock := func() {
+		if locked {
+			c.readMu.Unlock()
+		}
 	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		c.readMu.Unlock()
+		unlock()
 		return ErrPollerClosed
 	}
 	p.n++
@@ -172,13 +180,17 @@ func (p *Poller) Serve(c *Conn) error {
 		p.n--
 		p.mu.Unlock()
 		p.wg.Done()
-		c.readMu.Unlock()
+		unlock()
 		return errors.New("websocket: connection is already served by a Poller")
 	}
-	if p.register(c, ev) {
+	// A Ping reading for its pong on the application's behalf (the
+	// heartbeat's, say) steps aside at the pong or at the next data
+	// message, which a goroutine of the poller then takes over; Pings
+	// from now on leave the reading to the poller.
+	if locked && p.register(c, ev) {
 		return nil
 	}
-	c.readMu.Unlock()
+	unlock()
 	p.mu.Lock()
 	p.blocking[c] = struct{}{}
 	closed := p.closed

@@ -1524,3 +1524,54 @@ func TestPollerCloseStuckTLSPeersSideBySide(t *testing.T) {
 		t.Fatalf("Close of %d connections to stuck TLS peers took %v; one after another they take %v", conns, d, conns*closeNotifyWait)
 	}
 }
+
+// TestPollerServeWhilePingReads: Serve takes a connection while a Ping
+// reads for its pong on the application's behalf, as the heartbeat's does
+// (PingInterval), instead of refusing it as being read; the poller reads
+// once the Ping has its pong. Serve refused it (a soak run on a slow
+// emulator, whose 5 ms heartbeat ticked between Accept and Serve).
+func TestPollerServeWhilePingReads(t *testing.T) {
+	client, server := pair(t, nil, nil)
+	defer client.CloseNow()
+	got := make(chan string, 1)
+	p, err := NewPoller(PollerOptions{OnMessage: func(_ *Conn, _ MessageType, msg []byte) {
+		got <- string(msg)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := testCtx(t)
+	pinged := make(chan error, 1)
+	go func() {
+		_, err := server.Ping(ctx)
+		pinged <- err
+	}()
+	for { // the client reads nothing yet: the Ping reads, waiting for its pong
+		server.pumpMu.Lock()
+		pumping := server.pumping
+		server.pumpMu.Unlock()
+		if pumping {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := p.Serve(server); err != nil {
+		t.Fatalf("Serve while a Ping reads: %v", err)
+	}
+	go client.Read(ctx) // answers the ping; returns when the test closes it
+	if err := <-pinged; err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	if err := client.Write(ctx, MessageText, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case msg := <-got:
+		if msg != "hello" {
+			t.Fatalf("OnMessage got %q", msg)
+		}
+	case <-ctx.Done():
+		t.Fatal("the poller did not read the message after the Ping")
+	}
+}

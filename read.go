@@ -207,6 +207,23 @@ func (c *Conn) lockRead(ctx context.Context) error {
 	return err
 }
 
+// lockReadOrPumping takes the read lock if it is free, and otherwise
+// reports whether a Ping's pump holds it (reading on the application's
+// behalf until its pong or the next data message). Under pumpMu, as
+// lockRead looks, so that a pump letting go meanwhile is not taken for
+// a concurrent reader.
+func (c *Conn) lockReadOrPumping() (locked, pumping bool) {
+	if c.readMu.TryLock() {
+		return true, false
+	}
+	c.pumpMu.Lock()
+	defer c.pumpMu.Unlock()
+	if c.readMu.TryLock() {
+		return true, false
+	}
+	return false, c.pumping
+}
+
 // start makes ev, the first data event of a message, the message in
 // progress.
 func (r *reader) start(ev *wsproto.Event) {

@@ -46,6 +46,20 @@ func parseExtensions(values []string) ([]extensionOffer, error) {
 	return offers, nil
 }
 
+// checkExtensionSyntax reports the syntax error in Sec-WebSocket-Extensions
+// values, as parseExtensions would, keeping nothing: every browser sends
+// an offer, and a server without compression must not allocate to refuse
+// or ignore it.
+func checkExtensionSyntax(values []string) error {
+	var buf [4]extensionParam
+	sc := extensionScanner{values: values}
+	for {
+		if _, more := sc.scan(buf[:0]); !more {
+			return sc.err
+		}
+	}
+}
+
 // extensionScanner reads Sec-WebSocket-Extensions values one extension at a
 // time, so that negotiating a typical header allocates nothing.
 type extensionScanner struct {

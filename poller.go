@@ -76,9 +76,10 @@ type PollerOptions struct {
 	// epoll instance; 0 (or a negative value) means GOMAXPROCS/2 + 1. A
 	// loop spends most of its time in system calls, and the fewer the
 	// loops, the more events each collects per wait; but one loop serves
-	// its connections on one core at a time. On two cores, 1,000 busy connections got 1.2× the
-	// messages a second at 0.87× the CPU per message from two loops as
-	// from one (BENCHMARKS.md, "Poller event loops"), hence the default.
+	// its connections on one core at a time. On two cores, 1,000 busy
+	// connections got 1.2× the messages a second at 0.87× the CPU per
+	// message from two loops as from one (BENCHMARKS.md, "Poller event
+	// loops"), hence the default.
 	// Raise it when OnMessage does enough work to keep a loop's core busy.
 	Loops int
 

@@ -183,18 +183,10 @@ func (c *Conn) lockRead(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err // an ended ctx reads nothing, even what has arrived
 	}
-	if c.readMu.TryLock() {
+	locked, pumping := c.lockReadOrPumping()
+	if locked {
 		return nil
 	}
-	// A pump sets pumping under pumpMu while holding readMu, so under
-	// pumpMu a failed tryLock and pumping are consistent.
-	c.pumpMu.Lock()
-	if c.readMu.TryLock() {
-		c.pumpMu.Unlock()
-		return nil
-	}
-	pumping := c.pumping
-	c.pumpMu.Unlock()
 	if !pumping && !c.flags.has(flagClosing) {
 		return ErrConcurrentRead
 	}
@@ -209,9 +201,10 @@ func (c *Conn) lockRead(ctx context.Context) error {
 
 // lockReadOrPumping takes the read lock if it is free, and otherwise
 // reports whether a Ping's pump holds it (reading on the application's
-// behalf until its pong or the next data message). Under pumpMu, as
-// lockRead looks, so that a pump letting go meanwhile is not taken for
-// a concurrent reader.
+// behalf until its pong or the next data message). A pump sets pumping
+// under pumpMu while holding the lock, so under pumpMu a failed TryLock
+// and pumping agree: a pump letting go meanwhile is not taken for a
+// concurrent reader.
 func (c *Conn) lockReadOrPumping() (locked, pumping bool) {
 	if c.readMu.TryLock() {
 		return true, false

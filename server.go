@@ -182,18 +182,8 @@ func checkOfferSyntax(h http.Header, opts *AcceptOptions) *HandshakeError {
 		}
 	}
 	if exts := h["Sec-Websocket-Extensions"]; len(exts) > 0 && !deflateEnabled(&opts.Compression) {
-		// Scanned as chooseDeflateOffer does, keeping nothing: every
-		// browser offers permessage-deflate, and the handshake's budget
-		// has no room for parseExtensions' slices.
-		var buf [4]extensionParam
-		sc := extensionScanner{values: exts}
-		for {
-			if _, more := sc.scan(buf[:0]); !more {
-				break
-			}
-		}
-		if sc.err != nil {
-			return &HandshakeError{Status: http.StatusBadRequest, Reason: sc.err.Error()}
+		if err := checkExtensionSyntax(exts); err != nil {
+			return &HandshakeError{Status: http.StatusBadRequest, Reason: err.Error()}
 		}
 	}
 	return nil

@@ -149,8 +149,11 @@ type ConnOptions struct {
 	// ctx of your reads. PingTimeout, if zero or negative, is PingInterval.
 	// It bounds the ping's write too: on a server's HTTP/2 stream whose
 	// flow control keeps the ping back that long, the stream is reset
-	// (the peer sees 1006) and the connection ends as a write cut off,
-	// not with 1001 (see Ping).
+	// (the peer sees 1006) and the connection ends without a close frame,
+	// not with 1001 (see Ping), as it does when a peer that reads nothing
+	// leaves the TCP buffers full part-way through the ping; the calls
+	// after that report an error wrapping both ErrHeartbeatTimeout and
+	// ErrClosed.
 	// The heartbeat needs no extra goroutine while the connection is idle.
 	PingInterval time.Duration
 	PingTimeout  time.Duration

@@ -86,7 +86,9 @@ func (hb *heartbeat) tick() {
 		timeout = c.opts.PingInterval
 	}
 	before := hb.activity.Load()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	// The cause marks the ping's write: one that PingTimeout cuts off
+	// part-way ends the connection, and then for this reason.
+	ctx, cancel := context.WithTimeoutCause(context.Background(), timeout, ErrHeartbeatTimeout)
 	_, err := c.Ping(ctx)
 	cancel()
 	if hb.stop.Load() {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -246,4 +248,115 @@ func silentPeer(nc net.Conn, echo bool) {
 			return
 		}
 	}
+}
+
+// TestHeartbeatCutPingReportsTimeout: a heartbeat ping that the peer's
+// full receive window cuts off part-way, as a peer that reads nothing
+// leaves a TCP socket or an HTTP/2 stream, ends the connection, and what
+// the calls report after that says the heartbeat ended it
+// (ErrHeartbeatTimeout), as well as that a write was left unfinished
+// (ErrClosed). They reported the cut-off write alone.
+func TestHeartbeatCutPingReportsTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		defer b.Close()
+		nc := &stallingConn{Conn: a, wake: make(chan struct{})}
+		c := newConn(nc, false, &ConnOptions{PingInterval: 10 * time.Second, PingTimeout: 5 * time.Second}, "", nil, nil)
+		defer c.CloseNow()
+		_, _, err := c.Read(context.Background())
+		if !errors.Is(err, ErrHeartbeatTimeout) || !errors.Is(err, ErrClosed) {
+			t.Fatalf("Read: %v, want an error wrapping ErrHeartbeatTimeout and ErrClosed", err)
+		}
+		if nc.written.Load() == 0 {
+			t.Fatal("the ping was not cut part-way: the test no longer tests that")
+		}
+		err = c.Write(context.Background(), MessageText, []byte("x"))
+		if !errors.Is(err, ErrHeartbeatTimeout) {
+			t.Fatalf("Write after: %v, want an error wrapping ErrHeartbeatTimeout", err)
+		}
+	})
+}
+
+// stallingConn takes the first byte of each Write and then nothing more
+// until its write deadline passes: a socket whose peer stopped reading
+// just as its buffers filled. Reads go to the embedded connection.
+type stallingConn struct {
+	net.Conn
+	written  atomic.Int64
+	mu       sync.Mutex
+	deadline time.Time
+	closed   bool
+	wake     chan struct{} // closed when the write deadline moves or on Close
+}
+
+func (s *stallingConn) Close() error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.wake)
+	}
+	s.mu.Unlock()
+	return s.Conn.Close()
+}
+
+func (s *stallingConn) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		s.mu.Lock()
+		d, wake, closed := s.deadline, s.wake, s.closed
+		s.mu.Unlock()
+		if closed {
+			return 0, net.ErrClosed
+		}
+		if s.written.Load() == 0 {
+			s.written.Add(1)
+		}
+		var expired <-chan time.Time
+		if !d.IsZero() {
+			if !time.Now().Before(d) {
+				return 1, os.ErrDeadlineExceeded
+			}
+			expired = time.After(time.Until(d))
+		}
+		select {
+		case <-wake:
+		case <-expired:
+		}
+	}
+}
+
+func (s *stallingConn) SetWriteDeadline(t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.deadline = t
+		close(s.wake)
+		s.wake = make(chan struct{})
+	}
+	return nil
+}
+
+func (s *stallingConn) SetDeadline(t time.Time) error {
+	s.SetWriteDeadline(t)
+	return s.Conn.SetReadDeadline(t)
+}
+
+// TestWriteCutReportsCtxCause: a write that its ctx cuts off reports the
+// ctx's cause beside the ctx's error.
+func TestWriteCutReportsCtxCause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		defer b.Close()
+		c := newConn(&stallingConn{Conn: a, wake: make(chan struct{})}, false, nil, "", nil, nil)
+		defer c.CloseNow()
+		cause := errors.New("shutting down")
+		ctx, cancel := context.WithTimeoutCause(context.Background(), time.Second, cause)
+		defer cancel()
+		err := c.Write(ctx, MessageText, []byte("hello"))
+		if !errors.Is(err, cause) || !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrClosed) {
+			t.Fatalf("Write: %v, want an error wrapping the cause, context.DeadlineExceeded and ErrClosed", err)
+		}
+	})
 }

@@ -433,10 +433,15 @@ func isCtxErr(err error) bool {
 }
 
 // interruptCause reports ctx's error in place of the deadline error by
-// which a ctx-driven interrupt ended a network call.
+// which a ctx-driven interrupt ended a network call, with ctx's cause
+// (context.WithTimeoutCause, WithCancelCause) when it has one of its own,
+// so that errors.Is finds both: the heartbeat's ping names itself so.
 func interruptCause(ctx context.Context, err error) error {
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		if ctxErr := ctx.Err(); ctxErr != nil {
+			if cause := context.Cause(ctx); cause != ctxErr {
+				return fmt.Errorf("%w: %w", ctxErr, cause)
+			}
 			return ctxErr
 		}
 	}

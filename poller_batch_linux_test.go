@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,15 +19,34 @@ import (
 	"github.com/fullduplex/websocket/internal/uring"
 )
 
-// TestPollerLoopsBatch: where io_uring works, every loop batches its
-// system calls unless told not to, so that the Poller tests exercise
-// batching here ("tcp-plain" covers the other path).
-func TestPollerLoopsBatch(t *testing.T) {
+// WS_NORING=1 makes every loop take the plain path, as where io_uring is
+// missing (qemu-user, containers whose seccomp profile forbids it):
+//
+//	WS_NORING=1 go test -race .
+func init() {
+	if os.Getenv("WS_NORING") == "1" {
+		noRing = true
+	}
+}
+
+// needRing skips a test of batching where loops take the plain path.
+func needRing(t *testing.T) {
+	t.Helper()
+	if noRing {
+		t.Skip("WS_NORING=1: every loop takes the plain path")
+	}
 	r, err := uring.New(8)
 	if err != nil {
 		t.Skipf("io_uring unavailable, loops use plain system calls: %v", err)
 	}
 	r.Close()
+}
+
+// TestPollerLoopsBatch: where io_uring works, every loop batches its
+// system calls unless told not to, so that the Poller tests exercise
+// batching here ("tcp-plain" covers the other path).
+func TestPollerLoopsBatch(t *testing.T) {
+	needRing(t)
 	for _, tc := range []struct {
 		name string
 		opts PollerOptions
@@ -161,11 +181,7 @@ func checkBatchOrder(ctx context.Context, c *Conn, requests, side int, big strin
 // lost, are failed; the loop goes on with plain system calls, so the next
 // connection is echoed.
 func TestPollerRingFailure(t *testing.T) {
-	if r, err := uring.New(8); err != nil {
-		t.Skipf("io_uring unavailable: %v", err)
-	} else {
-		r.Close()
-	}
+	needRing(t)
 	srv := newPollerServer(t, "tcp", nil, &PollerOptions{Loops: 1})
 	l := srv.poller.loops[0]
 	ctx := testCtx(t)

@@ -296,7 +296,8 @@ func TestGuideExamplesExist(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if strings.HasPrefix(f, "wsjson/") {
+			// Glob gives wsjson\x_test.go on Windows.
+			if strings.HasPrefix(filepath.ToSlash(f), "wsjson/") {
 				// wsjson's examples are named wsjson.Example… in the guides.
 				b = bytes.ReplaceAll(b, []byte("func Example"), []byte("func wsjson.Example"))
 			}

@@ -111,8 +111,14 @@ func TestEchoGoroutineStackStaysSmall(t *testing.T) {
 	// 2 KiB a goroutine, with room for those that take a pool's or the
 	// allocator's slow path at their deepest point (up to about a third
 	// grow with 1 KiB messages); 4 KiB each when the path itself grew.
-	if per > 3584 {
-		t.Fatalf("%d bytes of stack per echoing goroutine, want about 2 KiB", per)
+	// On Windows the runtime adds 4 KiB for the system to every stack
+	// (stackSystem), so a goroutine starts with 8 KiB and grows to 16.
+	first := int64(2048)
+	if runtime.GOOS == "windows" {
+		first = 8192
+	}
+	if per > first*7/4 {
+		t.Fatalf("%d bytes of stack per echoing goroutine, want about %d", per, first)
 	}
 	t.Logf("%d bytes of stack per echoing goroutine", per)
 }

@@ -360,26 +360,33 @@ func (c *Conn) closeTransport() {
 			l.connClosed(c) // the loop reports the end
 		}
 	}
-	// Done last: whoever waits for it finds the socket closed and the
-	// connection out of its group.
-	c.closeMu.Lock()
-	c.flags.set(flagEnded)
-	var onEnd func()
-	if c.ending != nil {
-		if c.ending.endedCh != nil {
-			close(c.ending.endedCh)
+	// Done last: whoever waits for it finds the socket closed, the
+	// connection out of its group and what whenEnded registered done (a
+	// NetConn's ctx released). A function registered while these run is
+	// run too; once flagEnded is set, whenEnded runs its own at once.
+	for {
+		c.closeMu.Lock()
+		var onEnd func()
+		if c.ending != nil {
+			onEnd, c.ending.onEnd = c.ending.onEnd, nil
 		}
-		onEnd, c.ending.onEnd = c.ending.onEnd, nil
-	}
-	c.closeMu.Unlock()
-	if onEnd != nil {
+		if onEnd == nil {
+			c.flags.set(flagEnded)
+			if c.ending != nil && c.ending.endedCh != nil {
+				close(c.ending.endedCh)
+			}
+			c.closeMu.Unlock()
+			return
+		}
+		c.closeMu.Unlock()
 		onEnd()
 	}
 }
 
-// whenEnded runs f once closeTransport is done: at once, on the caller's
-// goroutine, if it is already; otherwise on the goroutine that ends the
-// connection, after Done's channel is closed. f must not block.
+// whenEnded runs f once the connection has ended: at once, on the
+// caller's goroutine, if it has already; otherwise on the goroutine that
+// ends the connection, at the end of closeTransport, before Done's
+// channel is closed. f must not block.
 func (c *Conn) whenEnded(f func()) {
 	c.closeMu.Lock()
 	if c.flags.has(flagEnded) {
@@ -497,7 +504,7 @@ type ending struct {
 	// closeDone is closed when closeNow has finished, made by a second
 	// closeNow that has to wait for the first.
 	closeDone chan struct{}
-	onEnd     func() // whenEnded's, run after endedCh is closed
+	onEnd     func() // whenEnded's, run before endedCh is closed
 }
 
 // end returns the ending state; the caller holds closeMu.

@@ -527,3 +527,39 @@ func TestNetConnCloseAfterPeerEnded(t *testing.T) {
 		})
 	}
 }
+
+// TestDoneAfterWhenEnded: Done closes only once what whenEnded registered
+// has run, so that whoever waits for Done finds a NetConn's ctx released
+// (TestNetConnEndReleasesCtx). Done's channel was closed first, and
+// under Wine about one run in 25 of that test found 2 or 3 registrations
+// still on ctx right after Done.
+func TestDoneAfterWhenEnded(t *testing.T) {
+	for _, end := range []string{"CloseNow", "peer CloseNow"} {
+		t.Run(end, func(t *testing.T) {
+			client, server := pair(t, nil, nil)
+			done := server.Done()
+			var ran, doneFirst atomic.Bool
+			server.whenEnded(func() {
+				select {
+				case <-done:
+					doneFirst.Store(true)
+				default:
+				}
+				ran.Store(true)
+			})
+			if end == "CloseNow" {
+				server.CloseNow()
+			} else {
+				client.CloseNow()
+				go server.Read(testCtx(t)) // meets the end of the stream
+			}
+			<-done
+			if !ran.Load() {
+				t.Fatal("Done closed before whenEnded's function ran")
+			}
+			if doneFirst.Load() {
+				t.Fatal("whenEnded's function ran after Done had closed")
+			}
+		})
+	}
+}

@@ -183,6 +183,9 @@ func (c *Conn) lockRead(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err // an ended ctx reads nothing, even what has arrived
 	}
+	if c.readMu.TryLock() {
+		return nil // the common case, inline: lockReadOrPumping is a call
+	}
 	locked, pumping := c.lockReadOrPumping()
 	if locked {
 		return nil

@@ -386,8 +386,13 @@ func (c *Conn) closeTransport() {
 // whenEnded runs f once the connection has ended: at once, on the
 // caller's goroutine, if it has already; otherwise on the goroutine that
 // ends the connection, at the end of closeTransport, before Done's
-// channel is closed. f must not block.
+// channel is closed. Over HTTP/2, where Done is the stream's, f runs when
+// the stream closes, before Done does. f must not block.
 func (c *Conn) whenEnded(f func()) {
+	if s, ok := c.netConn().(*streamConn); ok {
+		s.atClose(f)
+		return
+	}
 	c.closeMu.Lock()
 	if c.flags.has(flagEnded) {
 		c.closeMu.Unlock()

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/fullduplex/websocket/internal/wstest"
 	"golang.org/x/net/nettest"
 )
 
@@ -530,36 +531,72 @@ func TestNetConnCloseAfterPeerEnded(t *testing.T) {
 
 // TestDoneAfterWhenEnded: Done closes only once what whenEnded registered
 // has run, so that whoever waits for Done finds a NetConn's ctx released
-// (TestNetConnEndReleasesCtx). Done's channel was closed first, and
-// under Wine about one run in 25 of that test found 2 or 3 registrations
-// still on ctx right after Done.
+// (TestNetConnEndReleasesCtx), over HTTP/1.1 and over HTTP/2, where Done
+// is the stream's. Done's channel was closed first, and under Wine about
+// one run in 25 of that test found 2 or 3 registrations still on ctx
+// right after Done.
 func TestDoneAfterWhenEnded(t *testing.T) {
-	for _, end := range []string{"CloseNow", "peer CloseNow"} {
-		t.Run(end, func(t *testing.T) {
-			client, server := pair(t, nil, nil)
-			done := server.Done()
-			var ran, doneFirst atomic.Bool
-			server.whenEnded(func() {
+	for _, transport := range []string{"http1", "h2c"} {
+		for _, end := range []string{"CloseNow", "peer CloseNow"} {
+			t.Run(transport+"/"+end, func(t *testing.T) {
+				client, server := pair(t, nil, nil)
+				if transport == "h2c" {
+					client, server = h2Pair(t)
+				}
+				done := server.Done()
+				var ran, doneFirst atomic.Bool
+				server.whenEnded(func() {
+					select {
+					case <-done:
+						doneFirst.Store(true)
+					default:
+					}
+					ran.Store(true)
+				})
+				if end == "CloseNow" {
+					server.CloseNow()
+				} else {
+					client.CloseNow()
+					go server.Read(testCtx(t)) // meets the end of the stream
+				}
 				select {
 				case <-done:
-					doneFirst.Store(true)
-				default:
+				case <-testCtx(t).Done():
+					t.Fatal("Done did not close")
 				}
-				ran.Store(true)
+				if !ran.Load() {
+					t.Fatal("Done closed before whenEnded's function ran")
+				}
+				if doneFirst.Load() {
+					t.Fatal("whenEnded's function ran after Done had closed")
+				}
 			})
-			if end == "CloseNow" {
-				server.CloseNow()
-			} else {
-				client.CloseNow()
-				go server.Read(testCtx(t)) // meets the end of the stream
-			}
-			<-done
-			if !ran.Load() {
-				t.Fatal("Done closed before whenEnded's function ran")
-			}
-			if doneFirst.Load() {
-				t.Fatal("whenEnded's function ran after Done had closed")
-			}
-		})
+		}
 	}
+}
+
+// h2Pair returns a client and server connected over h2c, closed at the
+// end of the test; the server's handler returns once Done closes.
+func h2Pair(t *testing.T) (client, server *Conn) {
+	t.Helper()
+	wstest.CheckLeaks(t)
+	srvCh := make(chan *Conn, 1)
+	srv := newH2Server(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			t.Errorf("Accept: %v", err)
+			return
+		}
+		srvCh <- c
+		<-c.Done()
+	}))
+	dopts := srv.dopts
+	dopts.HTTP2 = new(HTTP2Transport)
+	cc, _, err := dialTest(t, testCtx(t), srv.url, &dopts)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	sc := <-srvCh
+	t.Cleanup(func() { sc.CloseNow() })
+	return cc, sc
 }

@@ -234,7 +234,7 @@ type Conn struct {
 	closeMu sync.Mutex                    // guards the lifecycle below (close.go), except flags
 	ending  *ending                       // made when the connection starts to end (close.go)
 	closed  atomic.Pointer[chan struct{}] // closed as the transport's close begins (flagClosed); made by done
-	flags   connFlags                     // flagClosing, flagStreaming, flagCloseQueued, flagClosed, flagDropping, flagEnded
+	flags   connFlags                     // flagClosing, flagStreaming, flagCloseQueued, flagClosed, flagDropping, flagEnded, flagHeartbeatPing
 
 	pumping       bool // a Ping holds readMu to read on its own
 	client        bool // client role: we mask what we send and refuse masked frames
@@ -275,12 +275,13 @@ type connFlags struct{ v atomic.Uint32 }
 
 // The bits of connFlags.
 const (
-	flagClosing     = 1 << iota // Close has started; it may read on its own
-	flagStreaming               // a Writer holds msgMu: whole-message writes must take it too
-	flagCloseQueued             // our close frame is queued or sent: no data frame follows
-	flagClosed                  // set as the transport's close begins, as closed is closed; the cheap check of the hot paths
-	flagDropping                // Close's read has discarded a message: it discards the rest (readUntilClose)
-	flagEnded                   // set when closeTransport is done, as Done's channel is closed
+	flagClosing       = 1 << iota // Close has started; it may read on its own
+	flagStreaming                 // a Writer holds msgMu: whole-message writes must take it too
+	flagCloseQueued               // our close frame is queued or sent: no data frame follows
+	flagClosed                    // set as the transport's close begins, as closed is closed; the cheap check of the hot paths
+	flagDropping                  // Close's read has discarded a message: it discards the rest (readUntilClose)
+	flagEnded                     // set when closeTransport is done, as Done's channel is closed
+	flagHeartbeatPing             // the heartbeat's ping is being written, under frameMu (frameError)
 )
 
 func (f *connFlags) has(bit uint32) bool { return f.v.Load()&bit != 0 }

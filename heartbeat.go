@@ -86,10 +86,8 @@ func (hb *heartbeat) tick() {
 		timeout = c.opts.PingInterval
 	}
 	before := hb.activity.Load()
-	// The cause marks the ping's write: one that PingTimeout cuts off
-	// part-way ends the connection, and then for this reason.
-	ctx, cancel := context.WithTimeoutCause(context.Background(), timeout, ErrHeartbeatTimeout)
-	_, err := c.Ping(ctx)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	_, err := c.ping(ctx, true)
 	cancel()
 	if hb.stop.Load() {
 		return

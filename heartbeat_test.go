@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -343,20 +344,60 @@ func (s *stallingConn) SetDeadline(t time.Time) error {
 	return s.Conn.SetReadDeadline(t)
 }
 
-// TestWriteCutReportsCtxCause: a write that its ctx cuts off reports the
-// ctx's cause beside the ctx's error.
-func TestWriteCutReportsCtxCause(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		a, b := net.Pipe()
-		defer b.Close()
-		c := newConn(&stallingConn{Conn: a, wake: make(chan struct{})}, false, nil, "", nil, nil)
-		defer c.CloseNow()
-		cause := errors.New("shutting down")
-		ctx, cancel := context.WithTimeoutCause(context.Background(), time.Second, cause)
-		defer cancel()
-		err := c.Write(ctx, MessageText, []byte("hello"))
-		if !errors.Is(err, cause) || !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrClosed) {
-			t.Fatalf("Write: %v, want an error wrapping the cause, context.DeadlineExceeded and ErrClosed", err)
-		}
+// TestCallersCauseIsNotOurs: a ctx's cause is the caller's and never
+// taken for the library's own reasons. A write cut part-way by a ctx whose
+// cause wraps ErrHeartbeatTimeout (another connection's end, passed on
+// through a shared ctx) does not end this connection, which has no
+// heartbeat, as a heartbeat timeout; a read cut by a ctx whose cause wraps
+// ErrClosed or a close status leaves an error that claims neither, on a
+// connection that still works. For a while interrupted I/O wrapped the
+// ctx's cause, and all three did.
+func TestCallersCauseIsNotOurs(t *testing.T) {
+	t.Run("write cut", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			a, b := net.Pipe()
+			defer b.Close()
+			c := newConn(&stallingConn{Conn: a, wake: make(chan struct{})}, false, nil, "", nil, nil)
+			defer c.CloseNow()
+			other := fmt.Errorf("websocket: another connection: %w", ErrHeartbeatTimeout)
+			ctx, cancel := context.WithTimeoutCause(context.Background(), time.Second, other)
+			defer cancel()
+			if err := c.Write(ctx, MessageText, []byte("hello")); !errors.Is(err, ErrClosed) {
+				t.Fatalf("Write cut part-way: %v, want an error wrapping ErrClosed", err)
+			}
+			err := c.Write(context.Background(), MessageText, []byte("x"))
+			if errors.Is(err, ErrHeartbeatTimeout) {
+				t.Fatalf("Write after the cut, without a heartbeat: %v, want no ErrHeartbeatTimeout", err)
+			}
+		})
 	})
+	for _, cause := range []error{
+		fmt.Errorf("another connection: %w", ErrClosed),
+		fmt.Errorf("upstream ended: %w", &CloseError{Code: StatusNormalClosure}),
+	} {
+		t.Run("read cut/"+cause.Error(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a, b := net.Pipe()
+				defer b.Close()
+				c := newConn(a, false, nil, "", nil, nil)
+				defer c.CloseNow()
+				ctx, cancel := context.WithCancelCause(context.Background())
+				errc := make(chan error, 1)
+				go func() {
+					_, _, err := c.Read(ctx)
+					errc <- err
+				}()
+				synctest.Wait() // the Read waits for the network
+				cancel(cause)
+				err := <-errc
+				if errors.Is(err, ErrClosed) || CloseStatus(err) != -1 || !errors.Is(err, context.Canceled) {
+					t.Fatalf("Read cut by its ctx: %v (close status %d), want context.Canceled alone", err, CloseStatus(err))
+				}
+				go b.Write(frame(true, 0, opText, true, []byte("hi")))
+				if _, msg, err := c.Read(context.Background()); err != nil || string(msg) != "hi" {
+					t.Fatalf("Read after the cut: %q, %v, want the next message", msg, err)
+				}
+			})
+		})
+	}
 }

@@ -39,6 +39,12 @@ var ErrPingFromCallback = errors.New("websocket: Ping from a Poller callback wou
 // connection Dial opened in a browser, Ping returns ErrPingInBrowser at
 // once.
 func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
+	return c.ping(ctx, false)
+}
+
+// ping is Ping; heartbeat marks the heartbeat's, whose write, if ctx
+// cuts it off part-way, ends the connection with errHeartbeatWriteCut.
+func (c *Conn) ping(ctx context.Context, heartbeat bool) (time.Duration, error) {
 	if c.viaBrowser() {
 		return 0, ErrPingInBrowser
 	}
@@ -72,7 +78,13 @@ func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
 	var payload [8]byte
 	binary.BigEndian.PutUint64(payload[:], id)
 	start := time.Now()
+	if heartbeat {
+		c.flags.set(flagHeartbeatPing)
+	}
 	err := c.sendControl(ctx, opPing, payload[:])
+	if heartbeat {
+		c.flags.clear(flagHeartbeatPing)
+	}
 	c.unlockFrame()
 	if err != nil {
 		return 0, wrapError("websocket: failed to send ping", err)

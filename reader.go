@@ -433,15 +433,12 @@ func isCtxErr(err error) bool {
 }
 
 // interruptCause reports ctx's error in place of the deadline error by
-// which a ctx-driven interrupt ended a network call, with ctx's cause
-// (context.WithTimeoutCause, WithCancelCause) when it has one of its own,
-// so that errors.Is finds both: the heartbeat's ping names itself so.
+// which a ctx-driven interrupt ended a network call. Not ctx's cause: the
+// library classifies what it returns (ErrClosed, a close status, a
+// request body let go), and a caller's cause could pass for any of them.
 func interruptCause(ctx context.Context, err error) error {
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			if cause := context.Cause(ctx); cause != ctxErr {
-				return fmt.Errorf("%w: %w", ctxErr, cause)
-			}
 			return ctxErr
 		}
 	}

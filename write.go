@@ -168,7 +168,11 @@ func (c *Conn) frameError(written bool, err error) error {
 	if c.requestEnded(err) {
 		return err
 	}
-	c.closeNow(endCauseOf(err))
+	why := endCauseOf(err)
+	if why == errWriteCut && c.flags.has(flagHeartbeatPing) {
+		why = errHeartbeatWriteCut // the heartbeat's own ping, cut by PingTimeout
+	}
+	c.closeNow(why)
 	return err
 }
 
@@ -214,8 +218,6 @@ var errWriteCut = fmt.Errorf("%w: a write was cut off, leaving a frame or messag
 // loop that retries on context.Canceled to go on forever.
 func endCauseOf(err error) error {
 	switch {
-	case isCtxErr(err) && errors.Is(err, ErrHeartbeatTimeout):
-		return errHeartbeatWriteCut
 	case isCtxErr(err):
 		return errWriteCut
 	case errors.Is(err, errWriteTimedOut):
@@ -513,9 +515,8 @@ func (c *Conn) unlockAfterCloseSent() error {
 // the connection stays usable; a ctx that has ended already sends nothing.
 // If it ends part-way through, the frame
 // cannot be finished: the connection is closed without a close frame (the
-// peer sees 1006) and the error wraps ErrClosed as well as ctx's error
-// (and its cause, from context.WithTimeoutCause or WithCancelCause), so
-// errors.Is(err, ErrClosed) tells the two cases apart. Over TLS (wss), ctx ending during
+// peer sees 1006) and the error wraps ErrClosed as well as ctx's error,
+// so errors.Is(err, ErrClosed) tells the two cases apart. Over TLS (wss), ctx ending during
 // the write itself closes the connection in every case: crypto/tls may
 // have sent part of a record while reporting nothing written, and fails
 // every write after one its deadline cut off. So does a server's write on

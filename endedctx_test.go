@@ -335,7 +335,7 @@ func TestNetConnWriteAfterClose(t *testing.T) {
 // none (poller_other.go: every connection gets a goroutine of its own).
 func skipWithoutLoops(t *testing.T) {
 	t.Helper()
-	if runtime.GOOS != "linux" {
+	if runtime.GOOS != "linux" && runtime.GOOS != "android" {
 		t.Skip("a Poller has no loops here (no epoll): every connection is served by a goroutine")
 	}
 }

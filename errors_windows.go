@@ -25,7 +25,10 @@ var lostConnErrnos = []syscall.Errno{
 	// An unreachable host (EHOSTUNREACH).
 	10065, // WSAEHOSTUNREACH
 	1232,  // ERROR_HOST_UNREACHABLE
-	// Written to after the sending side was shut (EPIPE).
+	// Written to after the sending side was shut (EPIPE). On Windows
+	// that is only ever our own shutdown (a peer's end reads as EOF or a
+	// reset), a write after our close frame; on Linux EPIPE covers both,
+	// and is counted so: the two report the same.
 	10058, // WSAESHUTDOWN
 	syscall.ERROR_BROKEN_PIPE,
 }

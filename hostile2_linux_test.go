@@ -628,9 +628,11 @@ func TestPollerPongsBeforeRepliesBounded(t *testing.T) {
 }
 
 func testPongsBeforeRepliesBounded(t *testing.T, mode string) {
-	// 12.7 MB of pongs: more than the loopback socket's buffers take
-	// (about 4 MB), so that the rest waits in the queue or pending.
-	const limit, pairs = 64 << 10, 100000
+	// Three times the pongs the two sockets can hold (12.7 MB with
+	// Linux's defaults, which hold about 4 MB), so that the rest waits in
+	// the queue or pending.
+	const limit = 64 << 10
+	pairs := max(100000, 3*loopbackHolds()/127)
 	var served atomic.Pointer[Conn]
 	var messages atomic.Int64
 	popts := &PollerOptions{
@@ -648,7 +650,7 @@ func testPongsBeforeRepliesBounded(t *testing.T, mode string) {
 	if _, err := rc.nc.Write(bytes.Repeat(pair, pairs)); err != nil {
 		t.Fatal(err)
 	}
-	for messages.Load() < pairs {
+	for messages.Load() < int64(pairs) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d of %d messages read", messages.Load(), pairs)
 		}
@@ -664,4 +666,28 @@ func testPongsBeforeRepliesBounded(t *testing.T, mode string) {
 	case n == 0:
 		t.Fatal("nothing queued: the socket took every pong, and the test no longer tests the limit")
 	}
+}
+
+// loopbackHolds is about how many bytes a loopback TCP connection whose
+// reader reads nothing takes before the writer's socket refuses more:
+// the sender's buffer at its largest (tcp_wmem's maximum) and the
+// reader's at its start (tcp_rmem's default: it grows only as the
+// application reads).
+func loopbackHolds() int {
+	field := func(name string, i, otherwise int) int {
+		b, err := os.ReadFile("/proc/sys/net/ipv4/" + name)
+		if err != nil {
+			return otherwise
+		}
+		f := strings.Fields(string(b))
+		if len(f) != 3 {
+			return otherwise
+		}
+		n, err := strconv.Atoi(f[i])
+		if err != nil {
+			return otherwise
+		}
+		return n
+	}
+	return field("tcp_wmem", 2, 4<<20) + field("tcp_rmem", 1, 128<<10)
 }

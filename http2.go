@@ -54,6 +54,7 @@ type streamConn struct {
 	closedCh chan struct{} // closed when Close starts
 	released chan struct{} // closed when Close is done: the stream is no longer used
 	onClose  []func()      // run by Close before released, in order; under mu
+	ranClose bool          // Close has run onClose: atClose runs f at once; under mu
 }
 
 // streamWriter is the sending half of a stream.
@@ -275,7 +276,6 @@ func (s *streamConn) Close() error {
 	if s.writing {
 		s.out.interrupt()
 	}
-	onClose := s.onClose
 	s.mu.Unlock()
 	s.out.close()
 	s.body.Close()
@@ -294,23 +294,35 @@ func (s *streamConn) Close() error {
 	s.rmu.Unlock()
 	s.rdl.stop()
 	s.wdl.stop()
-	for _, f := range onClose {
-		f()
+	// Every function atClose took runs before released closes, those
+	// added while these run too.
+	for {
+		s.mu.Lock()
+		onClose := s.onClose
+		s.onClose = nil
+		s.ranClose = len(onClose) == 0
+		s.mu.Unlock()
+		if len(onClose) == 0 {
+			break
+		}
+		for _, f := range onClose {
+			f()
+		}
 	}
 	close(s.released)
 	return nil
 }
 
 // atClose arranges for f to run when the stream closes, before Done
-// closes; at once if it has closed already.
+// closes; at once if Close has run what it was given already.
 func (s *streamConn) atClose(f func()) {
 	s.mu.Lock()
-	closed := s.closed
-	if !closed {
+	ran := s.ranClose
+	if !ran {
 		s.onClose = append(s.onClose, f)
 	}
 	s.mu.Unlock()
-	if closed {
+	if ran {
 		f()
 	}
 }

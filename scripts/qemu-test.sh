@@ -111,4 +111,7 @@ if [ "$arch" = 386 ]; then
 fi
 export QEMU_TEST_QEMU=$qemu QEMU_TEST_ARCH=$arch
 echo "GOARCH=$arch under $("$qemu" --version | head -1), CGO_ENABLED=$CGO_ENABLED${GODEBUG:+, GODEBUG=$GODEBUG}"
-go test -exec "bash '$root/scripts/qemu-test.sh' --exec" "${link[@]}" "$@" . ./wsjson ./internal/...
+# -timeout first: the caller's, if any, comes later and wins. Emulated,
+# the root package takes about 2 minutes, past go test's default 10
+# minutes on a slow or busy machine.
+go test -exec "bash '$root/scripts/qemu-test.sh' --exec" -timeout 30m "${link[@]}" "$@" . ./wsjson ./internal/...

@@ -5,7 +5,7 @@
 #
 #   bash scripts/wine-test.sh [go test flags, e.g. -run Poller -v]
 #
-# Needs Wine (apt-get install wine64) and, where Wine lacks
+# Needs Wine (apt-get install wine wine64) and, where Wine lacks
 # bcryptprimitives.dll (Debian 12's Wine 8.0), a C compiler for Windows
 # (apt-get install gcc-mingw-w64-x86-64): Go's runtime calls ProcessPrng
 # from that DLL since Go 1.24 and dies at start without it ("fatal error:
@@ -21,11 +21,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-command -v wine >/dev/null || { echo "wine-test: needs wine (apt-get install wine64)" >&2; exit 1; }
-export WINEPREFIX="${WINEPREFIX:-${XDG_CACHE_HOME:-$HOME/.cache}/websocket-wine}"
+command -v wine >/dev/null || { echo "wine-test: needs wine (apt-get install wine wine64)" >&2; exit 1; }
+export WINEPREFIX="${WINEPREFIX:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/websocket-wine}"
 export WINEDEBUG=-all
 if [ ! -d "$WINEPREFIX/drive_c/windows/system32" ]; then
-	wineboot -i >/dev/null 2>&1
+	if ! wineboot -i >/dev/null 2>&1; then
+		echo "wine-test: wineboot -i failed to make the prefix $WINEPREFIX" >&2
+		exit 1
+	fi
+	wineserver -w # the prefix is whole once the server is done
 fi
 sys32="$WINEPREFIX/drive_c/windows/system32"
 if [ ! -e "$sys32/bcryptprimitives.dll" ]; then

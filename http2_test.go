@@ -107,6 +107,32 @@ func h2Handler(t *testing.T, opts *AcceptOptions, serve func(c *Conn, r *http.Re
 	}
 }
 
+// h2Pair returns a client and server connected over h2c, closed at the
+// end of the test; the server's handler returns once Done closes.
+func h2Pair(t *testing.T) (client, server *Conn) {
+	t.Helper()
+	wstest.CheckLeaks(t)
+	srvCh := make(chan *Conn, 1)
+	srv := newH2Server(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			t.Errorf("Accept: %v", err)
+			return
+		}
+		srvCh <- c
+		<-c.Done()
+	}))
+	dopts := srv.dopts
+	dopts.HTTP2 = new(HTTP2Transport)
+	cc, _, err := dialTest(t, testCtx(t), srv.url, &dopts)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	sc := <-srvCh
+	t.Cleanup(func() { sc.CloseNow() })
+	return cc, sc
+}
+
 // dialTest dials and closes the connection at the end of the test, before
 // the server closes: a server waits for its HTTP/2 handlers, which wait
 // for their connections.

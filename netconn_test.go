@@ -16,7 +16,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/fullduplex/websocket/internal/wstest"
 	"golang.org/x/net/nettest"
 )
 
@@ -539,9 +538,11 @@ func TestDoneAfterWhenEnded(t *testing.T) {
 	for _, transport := range []string{"http1", "h2c"} {
 		for _, end := range []string{"CloseNow", "peer CloseNow"} {
 			t.Run(transport+"/"+end, func(t *testing.T) {
-				client, server := pair(t, nil, nil)
+				var client, server *Conn
 				if transport == "h2c" {
 					client, server = h2Pair(t)
+				} else {
+					client, server = pair(t, nil, nil)
 				}
 				done := server.Done()
 				var ran, doneFirst atomic.Bool
@@ -573,30 +574,4 @@ func TestDoneAfterWhenEnded(t *testing.T) {
 			})
 		}
 	}
-}
-
-// h2Pair returns a client and server connected over h2c, closed at the
-// end of the test; the server's handler returns once Done closes.
-func h2Pair(t *testing.T) (client, server *Conn) {
-	t.Helper()
-	wstest.CheckLeaks(t)
-	srvCh := make(chan *Conn, 1)
-	srv := newH2Server(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := Accept(w, r, nil)
-		if err != nil {
-			t.Errorf("Accept: %v", err)
-			return
-		}
-		srvCh <- c
-		<-c.Done()
-	}))
-	dopts := srv.dopts
-	dopts.HTTP2 = new(HTTP2Transport)
-	cc, _, err := dialTest(t, testCtx(t), srv.url, &dopts)
-	if err != nil {
-		t.Fatalf("Dial: %v", err)
-	}
-	sc := <-srvCh
-	t.Cleanup(func() { sc.CloseNow() })
-	return cc, sc
 }

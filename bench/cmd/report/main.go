@@ -13,7 +13,7 @@
 //
 // Run it from the bench directory:
 //
-//	go run ./cmd/report          # full run: 3 rounds, about 19 minutes on 2 cores
+//	go run ./cmd/report          # full run: 3 rounds, about 26 minutes on 2 cores
 //	go run ./cmd/report -quick   # one short round, about 6 minutes
 //	go run ./cmd/report -from results.json   # redo the page from saved results
 //	go run ./cmd/report -from results.json -only compress   # rerun one part, merge

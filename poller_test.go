@@ -1448,7 +1448,14 @@ func TestPollerPongsBeforeRepliesWithOtherWriter(t *testing.T) {
 					return
 				}
 				go func() { // as a Broadcast would write
-					for c.Write(context.Background(), MessageBinary, []byte("background")) == nil {
+					// It pauses now and then: with one P (GOMAXPROCS=1) a
+					// goroutine always runnable leaves the network to
+					// sysmon's poll, every 10 ms, which woke the client and
+					// the loop once a round, too slowly for the deadline.
+					for i := 1; c.Write(context.Background(), MessageBinary, []byte("background")) == nil; i++ {
+						if i%32 == 0 {
+							time.Sleep(time.Microsecond)
+						}
 					}
 				}()
 			}

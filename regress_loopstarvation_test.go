@@ -58,11 +58,15 @@ func TestRegressionLoopStarvation(t *testing.T) {
 				slowest = max(slowest, echoOnce(t, good, i, 2*time.Second))
 			}
 			t.Logf("slowest echo %v", slowest)
-			// Starved, the healthy connection waits for the whole flood
-			// (3 s); served in turn, an echo takes a few milliseconds,
-			// more where the race detector or an emulator slows the
-			// loop's copies (scripts/qemu-test.sh sets QEMU_TEST_ARCH).
-			limit := 200 * time.Millisecond
+			// Starved, the healthy connection waits while the flooders
+			// keep their sockets full: 0.9 to 1.5 s of the message
+			// flood, the ping flood's whole 3 s (measured with the turn's
+			// budget removed). Served in turn, an echo takes a few
+			// milliseconds, up to 160 ms with two test runs sharing the
+			// machine (200 ms was exceeded once so, during CI), more
+			// where the race detector or an emulator slows the loop's
+			// copies (scripts/qemu-test.sh sets QEMU_TEST_ARCH).
+			limit := 500 * time.Millisecond
 			if raceEnabled || os.Getenv("QEMU_TEST_ARCH") != "" {
 				limit = time.Second
 			}

@@ -146,7 +146,7 @@ func largeExchange(t *testing.T, client, server *Conn, gotServer <-chan int) {
 	const (
 		messages = 3
 		size     = 4 << 20
-		timeout  = 6 * time.Second
+		timeout  = 20 * time.Second // a hang guard: 0.1–1.5 s, loaded, with -race
 	)
 	// Fixed socket buffers, far smaller than a message: TCP's autotuning
 	// would otherwise let a message sit in the buffers, and the writer

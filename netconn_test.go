@@ -135,10 +135,12 @@ func TestNetConnDeadlines(t *testing.T) {
 		t.Fatal("a blocked Read stayed blocked after SetReadDeadline(now)")
 	}
 
-	sn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	// Long enough that the Read is blocked before it passes, even on a
+	// loaded machine; the write comes after it would have.
+	sn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 	errc = read()
 	sn.SetReadDeadline(time.Now().Add(time.Minute)) // moved later while blocked
-	time.Sleep(150 * time.Millisecond)
+	time.Sleep(700 * time.Millisecond)
 	if err := client.Write(testCtx(t), MessageBinary, []byte("data")); err != nil {
 		t.Fatal(err)
 	}

@@ -118,7 +118,9 @@ func TestNetConnDeadlines(t *testing.T) {
 			}
 			errc <- err
 		}()
-		for !server.readMu.Held() { // blocked, waiting for a message
+		// Blocked, waiting for a message; or returned already (a
+		// deadline met before the Read began), which the caller reports.
+		for !server.readMu.Held() && len(errc) == 0 {
 			time.Sleep(time.Millisecond)
 		}
 		return errc

@@ -328,6 +328,7 @@ func (c *Conn) closeTransport() {
 	}
 	nc := c.nc // a Poller may replace it (netConn)
 	why := c.end().why
+	sock := c.detachedSocket()
 	c.closeMu.Unlock()
 	// Out of the group first: over HTTP/2 Done is the stream's, which
 	// nc.Close ends.
@@ -342,6 +343,9 @@ func (c *Conn) closeTransport() {
 		q.sendHeld(c)
 	}
 	closeSocket(nc, why)
+	if sock != nil {
+		sock.Close() // nc was detached from it: its Close does nothing
+	}
 	if hook := testHookTransportClosed.Load(); hook != nil {
 		(*hook)()
 	}
@@ -354,9 +358,6 @@ func (c *Conn) closeTransport() {
 	}
 	if ev := c.ev.Load(); ev != nil {
 		if l := ev.l.Load(); l != nil {
-			if ev.sock != nil {
-				ev.sock.Close() // nc was closed when the loop took the socket
-			}
 			l.connClosed(c) // the loop reports the end
 		}
 	}

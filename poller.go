@@ -320,8 +320,19 @@ type evState struct {
 
 	flags atomic.Uint32 // evPending, evClosing, evFinished, evQueued
 	// sock is the connection's socket once the loop took it out of the
-	// runtime's poller; Conn.nc is then closed. Set before l.
+	// runtime's poller; Conn.nc is then closed. Set under the Conn's
+	// closeMu, with nc, before l.
 	sock *loopSocket
+}
+
+// detachedSocket returns the socket a Poller took out of the runtime's
+// poller for its loop, whose closing Conn.nc no longer does; nil if none.
+// The caller holds closeMu.
+func (c *Conn) detachedSocket() *loopSocket {
+	if ev := c.ev.Load(); ev != nil {
+		return ev.sock
+	}
+	return nil
 }
 
 // evState's flags.

@@ -113,12 +113,24 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 	// a detached socket spares an idle connection about 600 bytes (the
 	// runtime's descriptor record and the finalizer). Nothing uses nc now:
 	// Serve holds readMu, this frameMu, and writes will go to the queue.
-	if s, err := poll.Detach(c.nc); err == nil {
-		r.raw = s
-		ev.sock = s
-		c.closeMu.Lock() // LocalAddr, RemoteAddr and closeNow read nc under it
-		c.nc = detach(c.nc)
-		c.closeMu.Unlock()
+	//
+	// Under closeMu, which LocalAddr, RemoteAddr and closeTransport read
+	// nc under: a closeTransport that finds nc detached finds the socket
+	// too, and closes it before Done, even before the loop is set (ev.l);
+	// one that came first closes nc, which is then left as it is.
+	c.closeMu.Lock()
+	detached := false
+	if !c.flags.has(flagClosed) {
+		if s, err := poll.Detach(c.nc); err == nil {
+			r.raw = s
+			ev.sock = s
+			c.nc = detach(c.nc)
+			detached = true
+		}
+	}
+	c.closeMu.Unlock()
+	if detached && testHookDetached != nil {
+		testHookDetached(c)
 	}
 	c.wr.queue.Store(new(outQueue))
 	c.unlockFrame()
@@ -128,13 +140,10 @@ func (p *Poller) register(c *Conn, ev *evState) bool {
 	l.mu.Lock()
 	if l.ended {
 		// The Poller closed and the loop is gone: nothing will watch c.
-		// closeNow closes a loop's socket only once the loop is set.
+		// closeNow closes its socket.
 		l.mu.Unlock()
 		c.readMu.Unlock()
 		c.closeNow(ErrPollerClosed)
-		if ev.sock != nil {
-			ev.sock.Close()
-		}
 		p.finish(c, c.errAfterClose())
 		return true
 	}
@@ -209,6 +218,10 @@ func (l *loop) released(c *Conn, ev *evState) {
 // testHookRegistering, if set, runs while register holds a connection's
 // readMu with the connection already in its loop's table.
 var testHookRegistering func()
+
+// testHookDetached, if set, runs while register holds a connection's
+// readMu, once its socket is detached and before its loop is set.
+var testHookDetached func(*Conn)
 
 // loopConns appends the connections the loops watch to conns.
 func (p *Poller) loopConns(conns []*Conn) []*Conn {
@@ -330,7 +343,7 @@ func (l *loop) finishWhenFree(c *Conn, ev *evState) {
 func (l *loop) finishHeld(c *Conn) {
 	if ev := c.ev.Load(); !ev.has(evFinished) {
 		if ev.sock != nil {
-			ev.sock.Close() // closeNow did, unless it ran before the loop was set
+			ev.sock.Close() // closeNow did; nothing if so
 		}
 		c.rd.dropBuffer()
 		l.p.finish(c, c.errAfterClose())

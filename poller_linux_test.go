@@ -511,6 +511,44 @@ func TestPollerCloseDuringRegister(t *testing.T) {
 	}
 }
 
+// TestPollerDoneAfterSocketClosedDuringRegister: a connection that ends
+// while Serve registers it, its socket already taken from the runtime's
+// poller but its loop not yet set, has its socket closed by the time Done
+// closes: the peer reads the end of the stream while register still
+// waits. Before, closeTransport closed only the detached net.Conn, which
+// closes nothing, and left the socket to the loop, after Done.
+func TestPollerDoneAfterSocketClosedDuringRegister(t *testing.T) {
+	checkFDs(t)
+	client, server := pair(t, nil, nil)
+	var closes atomic.Int32
+	p := countingPoller(t, &closes)
+	peerRead := make(chan error, 1)
+	testHookDetached = func(c *Conn) {
+		c.CloseNow()
+		<-c.Done()
+		// register cannot go on until this returns: only closeTransport
+		// can have closed the socket.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _, err := client.Read(ctx)
+		peerRead <- err
+	}
+	t.Cleanup(func() { testHookDetached = nil })
+	if err := p.Serve(server); err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	testHookDetached = nil
+	if err := <-peerRead; CloseStatus(err) != StatusAbnormalClosure {
+		t.Fatalf("the peer's Read after Done: %v, want the end of the stream (1006)", err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if n := closes.Load(); n != 1 {
+		t.Errorf("OnClose ran %d times, want 1", n)
+	}
+}
+
 // TestPollerCompressedFloodYields: a peer whose small compressed messages
 // inflate a thousandfold gets a loop's turn's worth of inflated bytes, not
 // a turn's worth of wire bytes, before the loop's other connections are

@@ -343,7 +343,7 @@ func (l *loop) finishWhenFree(c *Conn, ev *evState) {
 func (l *loop) finishHeld(c *Conn) {
 	if ev := c.ev.Load(); !ev.has(evFinished) {
 		if ev.sock != nil {
-			ev.sock.Close() // closeNow did; nothing if so
+			ev.sock.Close() // closeTransport's, unless it has yet to come to it
 		}
 		c.rd.dropBuffer()
 		l.p.finish(c, c.errAfterClose())

@@ -513,10 +513,10 @@ func (c *Conn) unlockAfterCloseSent() error {
 // ctx bounds the wait for other writers and the write itself. If ctx ends
 // before any byte of the message went out, Write returns ctx's error and
 // the connection stays usable; a ctx that has ended already sends nothing.
-// If it ends part-way through, the frame
-// cannot be finished: the connection is closed without a close frame (the
-// peer sees 1006) and the error wraps ErrClosed as well as ctx's error,
-// so errors.Is(err, ErrClosed) tells the two cases apart. Over TLS (wss), ctx ending during
+// If it ends part-way through, the frame cannot be finished: the
+// connection is closed without a close frame (the peer sees 1006) and the
+// error wraps ErrClosed as well as ctx's error, so errors.Is(err,
+// ErrClosed) tells the two cases apart. Over TLS (wss), ctx ending during
 // the write itself closes the connection in every case: crypto/tls may
 // have sent part of a record while reporting nothing written, and fails
 // every write after one its deadline cut off. So does a server's write on

@@ -89,7 +89,9 @@ type PollerOptions struct {
 	// queued fails with ErrWriteQueueFull and closes the connection: the
 	// peer is not reading, or not as fast as the callbacks write, and a
 	// loop never waits. A write from another goroutine waits for room,
-	// until its ctx ends. A single write may exceed the limit once. Set it
+	// until its ctx ends. A single write may exceed the limit once, and
+	// so may the pongs owed ahead of a reply (those that waited while the
+	// queue was past the limit join it together, a few KiB at most). Set it
 	// above the most that callbacks write to one connection in a burst
 	// (a few echoes of the largest message, a broadcast that lands
 	// meanwhile), or a peer that reads, only slower, is dropped. Higher

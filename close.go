@@ -483,18 +483,39 @@ func (c *Conn) closeFrameWritten() {
 	if c.end().sentCh != nil {
 		close(c.end().sentCh)
 	}
-	failure, linger := c.end().failure, c.lingerOnFail
+	failure, linger, peerEOF := c.end().failure, c.lingerOnFail, c.end().peerEOF
 	c.closeMu.Unlock()
 	switch {
-	case failure != nil && !linger:
+	case failure != nil && (!linger || peerEOF):
 		c.closeNow(failure)
 	case failure != nil:
 		// Half-close, so the peer reads our close frame and then the end
 		// of the stream; the reader drains until the peer closes.
 		c.closeWrite()
+	case peerEOF:
+		// The peer's end of the stream came first (deferCloseToFrame):
+		// with our close frame out, the handshake is over.
+		c.closeNow(c.endCause())
 	default:
 		c.maybeEnd()
 	}
+}
+
+// deferCloseToFrame is for a Poller's loop that meets the peer's end of
+// the stream after the peer's close frame or our failing of the
+// connection: if our close frame is still to be written (behind data the
+// socket refused, which the peer may still be reading), it records the
+// end of the stream, so that the connection closes once the frame is out
+// (closeFrameWritten), and reports true; the end timer that peerClosed or
+// fail armed bounds the wait. Otherwise the caller closes at once.
+func (c *Conn) deferCloseToFrame() bool {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	if c.closeSent || !c.flags.has(flagCloseQueued) || c.ending == nil || c.ending.timer == nil {
+		return false
+	}
+	c.ending.peerEOF = true
+	return true
 }
 
 // ending is the part of a connection's state that only its end needs,
@@ -511,6 +532,10 @@ type ending struct {
 	// closeNow that has to wait for the first.
 	closeDone chan struct{}
 	onEnd     func() // whenEnded's, run before endedCh is closed
+	// peerEOF is set when a Poller's loop met the peer's end of the
+	// stream while our close frame waited to be written
+	// (deferCloseToFrame): the frame's write closes the connection.
+	peerEOF bool
 }
 
 // end returns the ending state; the caller holds closeMu.

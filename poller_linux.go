@@ -694,8 +694,11 @@ func (l *loop) fill(r *reader) (n, space int, err error) {
 	return n, space, err
 }
 
-// discard reads and drops what the peer sends to a failing connection,
-// closing it at the peer's end of stream; the end timer bounds the wait.
+// discard reads and drops what the peer sends to a failing or closing
+// connection, and closes it at the peer's end of stream, or once our
+// close frame is out if that is still queued: a peer may half-close after
+// its close frame and go on reading (deferCloseToFrame). The end timer
+// bounds the wait.
 func (l *loop) discard(c *Conn) {
 	r := &c.rd
 	for {
@@ -708,7 +711,9 @@ func (l *loop) discard(c *Conn) {
 		}
 		if err != nil {
 			r.dropBuffer()
-			c.closeNow(r.err)
+			if err != io.EOF || !c.deferCloseToFrame() {
+				c.closeNow(r.err)
+			}
 			return
 		}
 	}

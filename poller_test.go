@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -1580,5 +1581,59 @@ func TestPollerServeWhilePingReads(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the poller did not read the message after the Ping")
+	}
+}
+
+// TestPollerHalfCloseAfterCloseFrame: a peer that sends a message, then a
+// close frame or a frame that fails the connection, then its end of the
+// stream (a half-close), and reads on, gets the whole echo and then our
+// close frame. The echo is larger than the sockets hold, so most of it
+// waits in the connection's queue when the loop meets the end of the
+// stream; the loop closed at once there, and the queue and the close
+// frame were lost (the peer read a few MB of 16 and no close frame).
+func TestPollerHalfCloseAfterCloseFrame(t *testing.T) {
+	const size = 16 << 20
+	for _, tc := range []struct {
+		name string
+		last []byte // after the message
+		code StatusCode
+	}{
+		{
+			name: "close-frame",
+			last: frame(true, 0, opClose, true, []byte{0x03, 0xe8}),
+			code: StatusNormalClosure,
+		},
+		{
+			name: "protocol-error",
+			last: frame(true, 0, opcode(3), true, nil), // a reserved opcode
+			code: StatusProtocolError,
+		},
+	} {
+		for _, mode := range []string{"tcp", "tcp-plain"} {
+			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+				aopts := &AcceptOptions{ConnOptions: ConnOptions{ReadLimit: 2 * size}}
+				srv := newPollerServer(t, mode, aopts, &PollerOptions{Loops: 1})
+				rc := dialRawWS(t, strings.TrimPrefix(srv.url, "ws://"), 0, time.Now().Add(20*time.Second))
+				burst := append(frame(true, 0, opBinary, true, make([]byte, size)), tc.last...)
+				if _, err := rc.nc.Write(burst); err != nil {
+					t.Fatal(err)
+				}
+				if err := rc.nc.(*net.TCPConn).CloseWrite(); err != nil {
+					t.Fatal(err)
+				}
+				got, err := io.ReadAll(rc.br)
+				if err != nil {
+					t.Fatalf("after %d bytes: %v", len(got), err)
+				}
+				echo := frame(true, 0, opBinary, false, make([]byte, size))
+				if len(got) < len(echo) || !bytes.Equal(got[:len(echo)], echo) {
+					t.Fatalf("read %d bytes before the end of the stream, want the %d of the echo first", len(got), len(echo))
+				}
+				closeFrame := got[len(echo):]
+				if len(closeFrame) < 4 || closeFrame[0] != 0x88 || StatusCode(binary.BigEndian.Uint16(closeFrame[2:])) != tc.code {
+					t.Fatalf("after the echo: % x, want a close frame with %d", closeFrame[:min(len(closeFrame), 16)], tc.code)
+				}
+			})
+		}
 	}
 }

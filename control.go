@@ -276,7 +276,7 @@ func (c *Conn) flushControl(ctx context.Context) (handedOff bool, err error) {
 		}
 		return false, nil
 	case ctx != nil:
-		written, err := c.wr.send(ctx, frames)
+		written, err := c.wr.sendUnlimited(ctx, frames)
 		if err != nil {
 			return false, c.frameError(written, err)
 		}
@@ -397,7 +397,7 @@ func (c *Conn) finishControl(rest []byte, hasClose bool) {
 // CloseTimeout; it reports whether they went out.
 func (c *Conn) sendControlNow(frames []byte, hasClose bool) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.closeTimeout())
-	_, err := c.wr.send(ctx, frames)
+	_, err := c.wr.sendUnlimited(ctx, frames)
 	timedOut := ctx.Err() != nil
 	cancel()
 	switch {

@@ -1637,3 +1637,66 @@ func TestPollerHalfCloseAfterCloseFrame(t *testing.T) {
 		}
 	}
 }
+
+// TestPollerCallbackWritePastLimitOnce: from a callback, one Write larger
+// than WriteQueueLimit goes out whole, on a client's connection as on a
+// server's, and a ping sent after it is not refused: the limit refuses
+// the next data frame, not the rest of the frame it let in (a client's
+// frame is masked and queued a write buffer at a time, and each piece
+// was checked, so the Write failed part-way and closed the connection),
+// nor a control frame (SendPing failed with ErrWriteQueueFull). The peer
+// reads nothing until the callback returns, so most of the message waits
+// in the queue.
+func TestPollerCallbackWritePastLimitOnce(t *testing.T) {
+	const size = 16 << 20
+	for _, side := range []string{"server", "client"} {
+		t.Run(side, func(t *testing.T) {
+			msg := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+			type result struct{ write, ping error }
+			res := make(chan result, 1)
+			p, err := NewPoller(PollerOptions{
+				Loops:           1,
+				WriteQueueLimit: 64 << 10,
+				OnMessage: func(c *Conn, _ MessageType, _ []byte) {
+					var r result
+					r.write = c.Write(context.Background(), MessageBinary, msg)
+					r.ping = c.SendPing(context.Background(), []byte("after"))
+					res <- r
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			limits := ConnOptions{ReadLimit: 2 * size}
+			client, server := pair(t, &AcceptOptions{ConnOptions: limits}, &DialOptions{ConnOptions: limits})
+			served, peer := server, client
+			if side == "client" {
+				served, peer = client, server
+			}
+			if err := p.Serve(served); err != nil {
+				t.Fatal(err)
+			}
+			ctx := testCtx(t)
+			if err := peer.Write(ctx, MessageText, []byte("go")); err != nil {
+				t.Fatal(err)
+			}
+			var r result
+			select {
+			case r = <-res:
+			case <-ctx.Done():
+				t.Fatal("OnMessage did not return")
+			}
+			if r.write != nil {
+				t.Fatalf("Write of %d bytes from OnMessage, WriteQueueLimit 64 KiB: %v", size, r.write)
+			}
+			if r.ping != nil {
+				t.Errorf("SendPing after it: %v", r.ping)
+			}
+			_, got, err := peer.Read(ctx)
+			if err != nil || !bytes.Equal(got, msg) {
+				t.Fatalf("the peer read %d bytes (%v), want the %d written", len(got), err, size)
+			}
+		})
+	}
+}

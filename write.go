@@ -56,8 +56,11 @@ func (w *writer) init(c *Conn) {
 	}
 }
 
-// send writes bufs to the network as one frame. Written reports whether any
-// byte went out, in which case an error leaves the stream broken.
+// send writes bufs to the network as one frame, or as the start of one.
+// Written reports whether any byte went out, in which case an error
+// leaves the stream broken. On a Poller's connection, from the loop that
+// serves it, a data frame that finds the queue past WriteQueueLimit is
+// refused (ErrWriteQueueFull).
 func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err error) {
 	if q := w.queue.Load(); q != nil {
 		// The loop cannot wait for room it alone makes. Checked outside
@@ -92,6 +95,18 @@ func (w *writer) send(ctx context.Context, bufs ...[]byte) (written bool, err er
 		err = interruptCause(ctx, err)
 	}
 	return n > 0, err
+}
+
+// sendUnlimited is send for what WriteQueueLimit does not refuse: control
+// frames, which always go in behind the queued data, and the rest of a
+// frame whose start went out (a client's, masked a buffer at a time): a
+// single write may exceed the limit once, and a frame cut short would
+// break the stream. Without a queue it is send, with nothing to limit.
+func (w *writer) sendUnlimited(ctx context.Context, bufs ...[]byte) (written bool, err error) {
+	if q := w.queue.Load(); q != nil {
+		return q.send(w.c, false, bufs)
+	}
+	return w.send(ctx, bufs...)
 }
 
 // armTimeout sets ConnOptions.WriteTimeout's deadline for the write about
@@ -326,7 +341,13 @@ func (c *Conn) writeFrameCopied(ctx context.Context, fin bool, op opcode, rsv by
 		n := copy(buf[off:], p)
 		key = maskBytes(buf[off:off+n], key)
 		p = p[n:]
-		written, err := w.send(ctx, buf[:off+n])
+		var written bool
+		var err error
+		if anyWritten {
+			written, err = w.sendUnlimited(ctx, buf[:off+n])
+		} else {
+			written, err = w.send(ctx, buf[:off+n])
+		}
 		anyWritten = anyWritten || written
 		if err != nil {
 			return c.frameError(anyWritten, err)
@@ -413,7 +434,11 @@ func (c *Conn) writeControl(ctx context.Context, op opcode, payload []byte) erro
 // sendControl sends a control frame; the caller holds frameMu.
 func (c *Conn) sendControl(ctx context.Context, op opcode, payload []byte) error {
 	var buf [maxControlFrame]byte
-	return c.sendFrame(ctx, c.appendControlFrame(buf[:0], op, payload))
+	written, err := c.wr.sendUnlimited(ctx, c.appendControlFrame(buf[:0], op, payload))
+	if err != nil {
+		return c.frameError(written, err)
+	}
+	return nil
 }
 
 func (c *Conn) errAfterCloseSent() error {

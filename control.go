@@ -265,10 +265,9 @@ func (c *Conn) flushControl(ctx context.Context) (handedOff bool, err error) {
 		return false, c.errAfterClose()
 	case c.wr.queue.Load() != nil:
 		q := c.wr.queue.Load()
-		before := q.queuedNow() // the frame lock keeps other writers out
 		written, err := q.send(c, hasClose, [][]byte{frames})
 		if err == nil && q.queued.Load() > 0 {
-			q.markControl(c.ctl.Load(), before)
+			q.markControl(c.ctl.Load(), len(frames))
 			c.watchStuckControl()
 		}
 		if err != nil {

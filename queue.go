@@ -146,23 +146,19 @@ func (q *outQueue) controlProgress(cq *ctlQueue) (out uint64, queued, atHead boo
 	return cq.sentOut, cq.sentOut < cq.ctlEnd, cq.sentOut >= cq.ctlStart && cq.sentOut < cq.ctlEnd
 }
 
-// queuedNow returns how many bytes wait in the queue.
-func (q *outQueue) queuedNow() uint64 {
+// markControl records that the n bytes of control frames send just put
+// in the queue end it (whatever of them the socket has not taken). While
+// earlier ones are still queued, the span grows from where they start.
+// Positions count from cq.sentOut, what left the queue since cq was made,
+// and are taken under q.mu with it: a flush between send and this call
+// (the loop's, on EPOLLOUT) moves both alike.
+func (q *outQueue) markControl(cq *ctlQueue, n int) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	return uint64(len(q.buf) - q.off)
-}
-
-// markControl records that what send just queued, after the before bytes
-// that waited already, ends with control frames. While earlier ones are
-// still queued, the span grows from where they start. Positions count
-// from cq.sentOut, what left the queue since cq was made.
-func (q *outQueue) markControl(cq *ctlQueue, before uint64) {
-	q.mu.Lock()
+	queued := uint64(len(q.buf) - q.off)
 	if cq.sentOut >= cq.ctlEnd {
-		cq.ctlStart = cq.sentOut + before
+		cq.ctlStart = cq.sentOut + queued - min(uint64(n), queued)
 	}
-	cq.ctlEnd = cq.sentOut + uint64(len(q.buf)-q.off)
+	cq.ctlEnd = cq.sentOut + queued
 	q.mu.Unlock()
 }
 

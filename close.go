@@ -686,12 +686,10 @@ func (c *Conn) awaitPeerClose(ctx context.Context) error {
 			err = c.rd.readUntilClose(ctx)
 			c.unlockRead()
 			if errors.Is(err, errDataPending) {
-				// The application reads: it will see the rest, and the
-				// peer's close, itself.
-				select {
-				case <-c.closeRcvdCh():
-				case <-c.done():
-				case <-ctx.Done():
+				// The message goes to the Read that waits for it. Once
+				// that Read lets go, Close reads on, unless another Read
+				// waits for the next message.
+				if !c.awaitReadLetGo(ctx) {
 					return errCloseTimeout
 				}
 			} else if errors.Is(err, context.DeadlineExceeded) {
@@ -714,6 +712,28 @@ func (c *Conn) awaitPeerClose(ctx context.Context) error {
 		default:
 		}
 	}
+}
+
+// awaitReadLetGo waits, after Close stepped aside for a Read waiting for
+// a message, until the read lock is let go by that Read (or the peer's
+// close frame was read, or the connection closed). It reports false if
+// ctx ended first. Without it, an application that read that message and
+// no more would leave the peer's close frame unread until CloseTimeout.
+func (c *Conn) awaitReadLetGo(ctx context.Context) bool {
+	// Asked for before the look at the lock, so that a Read letting go in
+	// between wakes this (unlockReadSlow sees wantRead).
+	readFree := c.pingState().awaitReadFree()
+	if !c.readMu.Held() && !c.readMu.HasWaiters() {
+		return true // that Read has come and gone
+	}
+	select {
+	case <-readFree:
+	case <-c.closeRcvdCh():
+	case <-c.done():
+	case <-ctx.Done():
+		return false
+	}
+	return true
 }
 
 // awaitPeerCloseServed waits for the peer's close frame on a connection a

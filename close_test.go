@@ -99,6 +99,60 @@ func TestCloseLeavesNoGap(t *testing.T) {
 	})
 }
 
+// TestCloseReadsOnAfterHandingOver: Close, reading with nothing waiting,
+// hands a message to a Read that comes to wait for one; if the
+// application then reads no more, Close reads on by itself and finishes
+// the handshake as soon as the peer's close frame comes. It used to wait
+// for the application to read on, and timed out after CloseTimeout with
+// the peer's answer unread. Also with the application reading on: the
+// next message goes to its Read, then the close.
+func TestCloseReadsOnAfterHandingOver(t *testing.T) {
+	for _, readsOn := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reads-on=%v", readsOn), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a, b := net.Pipe()
+				defer b.Close()
+				c := newConn(a, false, &ConnOptions{CloseTimeout: 3 * time.Second}, "", nil, nil)
+				defer c.CloseNow()
+				closed := make(chan error, 1)
+				go func() { closed <- c.Close(StatusNormalClosure, "") }()
+				br := bufio.NewReader(b)
+				if op, _, _, err := readWire(br); err != nil || op != opClose {
+					t.Fatalf("want our close frame, got %v %v", op, err)
+				}
+				synctest.Wait() // Close reads, holding the read lock
+				read := make(chan string, 2)
+				go func() {
+					for range 2 {
+						_, msg, err := c.Read(context.Background())
+						read <- fmt.Sprintf("%q %v", msg, err)
+						if !readsOn || err != nil {
+							return
+						}
+					}
+				}()
+				synctest.Wait() // the Read waits for Close to step aside
+				b.Write(frame(true, 0, opText, true, []byte("1")))
+				if got := <-read; got != `"1" <nil>` {
+					t.Fatalf("Read: %s", got)
+				}
+				synctest.Wait() // the application reads on, or not
+				start := time.Now()
+				if readsOn {
+					b.Write(frame(true, 0, opText, true, []byte("2")))
+					if got := <-read; got != `"2" <nil>` {
+						t.Fatalf("second Read: %s", got)
+					}
+				}
+				b.Write(frame(true, 0, opClose, true, closePayload(StatusNormalClosure, "")))
+				if err := <-closed; err != nil || time.Since(start) > 0 {
+					t.Errorf("Close returned %v after %v, with the peer's close frame sent at once", err, time.Since(start))
+				}
+			})
+		})
+	}
+}
+
 // TestCloseTimeoutNotCtxError: Close, whose close frame cannot go out
 // within CloseTimeout behind a write the peer does not read, reports the
 // handshake's timeout, not a ctx error: it takes no ctx, and its other

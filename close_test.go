@@ -63,6 +63,23 @@ func TestCloseNowWaitsForTheFirst(t *testing.T) {
 	})
 }
 
+// closingOverPipe returns a server connection over net.Pipe whose Close
+// (CloseTimeout 3 s) has sent its close frame, which the peer's end b
+// has read, and now waits for the answer; closed gets what Close returns.
+func closingOverPipe(t *testing.T) (c *Conn, b net.Conn, closed chan error) {
+	t.Helper()
+	a, b := net.Pipe()
+	t.Cleanup(func() { b.Close() })
+	c = newConn(a, false, &ConnOptions{CloseTimeout: 3 * time.Second}, "", nil, nil)
+	t.Cleanup(func() { c.CloseNow() })
+	closed = make(chan error, 1)
+	go func() { closed <- c.Close(StatusNormalClosure, "") }()
+	if op, _, _, err := readWire(bufio.NewReader(b)); err != nil || op != opClose {
+		t.Fatalf("want our close frame, got %v %v", op, err)
+	}
+	return c, b, closed
+}
+
 // TestCloseLeavesNoGap: once Close, reading on with nothing waiting, has
 // discarded a message, it discards the ones after it too. A read loop
 // that was busy between two Reads then sees its messages end with the
@@ -70,16 +87,7 @@ func TestCloseNowWaitsForTheFirst(t *testing.T) {
 // the next message, as if the discarded one had not been sent.
 func TestCloseLeavesNoGap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a, b := net.Pipe()
-		defer b.Close()
-		c := newConn(a, false, &ConnOptions{CloseTimeout: 3 * time.Second}, "", nil, nil)
-		defer c.CloseNow()
-		closed := make(chan error, 1)
-		go func() { closed <- c.Close(StatusNormalClosure, "") }()
-		br := bufio.NewReader(b)
-		if op, _, _, err := readWire(br); err != nil || op != opClose {
-			t.Fatalf("want our close frame, got %v %v", op, err)
-		}
+		c, b, closed := closingOverPipe(t)
 		b.Write(frame(true, 0, opText, true, []byte("1"))) // nobody waits: Close drops it
 		synctest.Wait()
 		read := make(chan string, 1)
@@ -110,16 +118,7 @@ func TestCloseReadsOnAfterHandingOver(t *testing.T) {
 	for _, readsOn := range []bool{false, true} {
 		t.Run(fmt.Sprintf("reads-on=%v", readsOn), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				a, b := net.Pipe()
-				defer b.Close()
-				c := newConn(a, false, &ConnOptions{CloseTimeout: 3 * time.Second}, "", nil, nil)
-				defer c.CloseNow()
-				closed := make(chan error, 1)
-				go func() { closed <- c.Close(StatusNormalClosure, "") }()
-				br := bufio.NewReader(b)
-				if op, _, _, err := readWire(br); err != nil || op != opClose {
-					t.Fatalf("want our close frame, got %v %v", op, err)
-				}
+				c, b, closed := closingOverPipe(t)
 				synctest.Wait() // Close reads, holding the read lock
 				read := make(chan string, 2)
 				go func() {

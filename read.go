@@ -35,8 +35,8 @@ type readHandle struct {
 	m   *messageReader
 	ctx context.Context
 	// cut is set when a later Read or Reader took the connection on
-	// before this message was read to its end (its io.EOF returned):
-	// Read then returns errReaderStale rather than io.EOF.
+	// before this message was read to its end (every byte returned, or
+	// its io.EOF): Read then returns errReaderStale rather than io.EOF.
 	cut bool
 }
 
@@ -65,7 +65,16 @@ func (m *messageReader) retire() {
 		return
 	}
 	m.cur = nil
-	h.cut = m.r.inMessage && !m.r.unclaimed
+	h.cut = m.r.inMessage && !m.r.unclaimed && !m.allReturned()
+}
+
+// allReturned reports whether the reader has returned every byte of its
+// uncompressed message, all but the io.EOF: the next Read or Reader
+// discards nothing then, and the retired reader says io.EOF. Of a
+// compressed one the inflater may hold more, which only a read shows.
+func (m *messageReader) allReturned() bool {
+	r := m.r
+	return r.readState != nil && !r.compressed && r.last && len(r.chunk) == 0 && m.replayed < 0
 }
 
 // Read reads the message's payload; it returns io.EOF after the last byte.
@@ -127,8 +136,10 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 // piece as it is read. It is valid until the next call to Read,
 // ReadAppend or Reader; a message not read to its end is discarded by
 // that call. A reader read after that returns io.EOF if its message had
-// been read to the end, and an error saying the rest was discarded
-// otherwise: it never reaches the next message.
+// been read to the end (every byte returned; for a compressed message,
+// or one whose last frame had not come yet, its io.EOF), and an error
+// saying the rest was discarded otherwise: it never reaches the next
+// message.
 //
 // ctx bounds the wait and every Read on the returned reader. When ctx ends
 // while waiting, the connection stays usable: nothing is lost.

@@ -378,3 +378,80 @@ func TestReaderHandedToAnotherGoroutine(t *testing.T) {
 		}
 	}
 }
+
+// TestRetiredReaderAfterLastByte: a Reader whose every byte was returned,
+// all but the io.EOF, says io.EOF once the next Read or Reader took the
+// connection on, as Reader's godoc says of a message read to its end;
+// one with bytes left says they were discarded. The first used to say
+// the rest was discarded too, of a message with nothing left.
+func TestRetiredReaderAfterLastByte(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		frames [][]byte // the first message
+		read   int      // of its 4 bytes, before the next Reader
+		want   error
+	}{
+		{
+			name:   "one-frame",
+			frames: [][]byte{frame(true, 0, opText, true, []byte("abcd"))},
+			read:   4,
+			want:   io.EOF,
+		},
+		{
+			name: "fragments",
+			frames: [][]byte{
+				frame(false, 0, opText, true, []byte("ab")),
+				frame(true, 0, opContinuation, true, []byte("cd")),
+			},
+			read: 4,
+			want: io.EOF,
+		},
+		{
+			name: "fragments-last-unread",
+			frames: [][]byte{
+				frame(false, 0, opText, true, []byte("abcd")),
+				frame(true, 0, opContinuation, true, nil),
+			},
+			read: 4,
+			want: errReaderStale,
+		},
+		{
+			name:   "bytes-left",
+			frames: [][]byte{frame(true, 0, opText, true, []byte("abcd"))},
+			read:   3,
+			want:   errReaderStale,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a, b := net.Pipe()
+				defer b.Close()
+				c := newConn(a, false, nil, "", nil, nil)
+				defer c.CloseNow()
+				go func() {
+					for _, f := range tc.frames {
+						b.Write(f)
+					}
+					b.Write(frame(true, 0, opText, true, []byte("next")))
+				}()
+				ctx := context.Background()
+				_, r1, err := c.Reader(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, tc.read)
+				if _, err := io.ReadFull(r1, buf); err != nil || string(buf) != "abcd"[:tc.read] {
+					t.Fatalf("%q %v", buf, err)
+				}
+				if _, r2, err := c.Reader(ctx); err != nil {
+					t.Fatal(err)
+				} else if got, err := io.ReadAll(r2); err != nil || string(got) != "next" {
+					t.Fatalf("the next message: %q %v", got, err)
+				}
+				if n, err := r1.Read(make([]byte, 4)); n != 0 || !errors.Is(err, tc.want) {
+					t.Errorf("the retired reader: %d, %v; want %v", n, err, tc.want)
+				}
+			})
+		})
+	}
+}

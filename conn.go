@@ -146,7 +146,12 @@ type ConnOptions struct {
 	// long frame slowly, which cannot answer a ping until the frame ends,
 	// is alive for as long as its bytes keep coming, whatever reads them
 	// (Read, Reader, a Poller). Bound a slow peer with ReadLimit and the
-	// ctx of your reads. PingTimeout, if zero or negative, is PingInterval.
+	// ctx of your reads. A frame arrives when it is read: the heartbeat
+	// reads control frames while nothing else reads, but stops at a data
+	// message, which waits whole for the next Read; so a connection whose
+	// application stops reading while a message waits does not see the
+	// pong behind it, and is closed as dead (1001). PingTimeout, if zero
+	// or negative, is PingInterval.
 	// It bounds the ping's write too: on a server's HTTP/2 stream whose
 	// flow control keeps the ping back that long, the stream is reset
 	// (the peer sees 1006) and the connection ends without a close frame,

@@ -170,6 +170,9 @@ func (n *netConn) Read(p []byte) (int, error) {
 	if n.ended != nil {
 		return 0, n.ended
 	}
+	if len(p) == 0 && !n.closed.Load() && !n.c.isClosed() {
+		return 0, nil // as a TCP connection's: no wait for what p has no room for
+	}
 	ctx := n.rd.context()
 	for {
 		if n.reader == nil {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 	"unicode/utf8"
 
@@ -578,4 +579,49 @@ func TestDoneAfterWhenEnded(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestZeroLengthReadDoesNotWait: a Read with no room returns 0, nil at
+// once, from a message's Reader and from a NetConn, as a TCP
+// connection's does, where it used to wait for the next frame; the bytes
+// then read are the ones that were next. After Close, the NetConn's says
+// it is closed, as any Read then does.
+func TestZeroLengthReadDoesNotWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		defer b.Close()
+		c := newConn(a, false, nil, "", nil, nil)
+		defer c.CloseNow()
+		// The message's first fragment, then nothing until the reads below.
+		go b.Write(frame(false, 0, opBinary, true, []byte("ab")))
+		ctx := context.Background()
+		_, r, err := c.Reader(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 2)
+		if _, err := io.ReadFull(r, buf); err != nil || string(buf) != "ab" {
+			t.Fatalf("%q %v", buf, err)
+		}
+		if n, err := r.Read(nil); n != 0 || err != nil {
+			t.Fatalf("Reader's Read(nil) with the next frame to come: %d, %v", n, err)
+		}
+		go b.Write(frame(true, 0, opContinuation, true, []byte("cd")))
+		if got, err := io.ReadAll(r); err != nil || string(got) != "cd" {
+			t.Fatalf("the rest: %q %v", got, err)
+		}
+		nc := NetConn(ctx, c, MessageBinary)
+		if n, err := nc.Read(nil); n != 0 || err != nil {
+			t.Fatalf("NetConn's Read(nil) with no message: %d, %v", n, err)
+		}
+		go b.Write(frame(true, 0, opBinary, true, []byte("ef")))
+		if _, err := io.ReadFull(nc, buf); err != nil || string(buf) != "ef" {
+			t.Fatalf("NetConn read %q %v", buf, err)
+		}
+		nc.Close()
+		_, want := nc.Read(buf)
+		if _, err := nc.Read(nil); err == nil || err.Error() != want.Error() {
+			t.Errorf("Read(nil) after Close: %v, want %v as Read(buf) says", err, want)
+		}
+	})
 }

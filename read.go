@@ -100,10 +100,12 @@ func (h *readHandle) Read(p []byte) (int, error) {
 		// to the next Read or Reader.
 		return 0, io.EOF
 	}
+	if len(p) == 0 {
+		// Nothing to wait for: no room for a byte (and a replay must not
+		// end with the message under it).
+		return 0, nil
+	}
 	if m.replayed >= 0 {
-		if len(p) == 0 {
-			return 0, nil // the replay must not end with the message under it
-		}
 		if n := m.replayPartial(p); n > 0 {
 			return n, nil
 		}

@@ -93,6 +93,11 @@ func TestSendThenRecv(t *testing.T) {
 func TestShortSendOnFullSocket(t *testing.T) {
 	r := newRing(t, 8)
 	a, _ := socketPair(t)
+	// A send buffer of its own, not net.core.wmem_default's, which a
+	// machine may set above what is sent here.
+	if err := syscall.SetsockoptInt(a, syscall.SOL_SOCKET, syscall.SO_SNDBUF, 64<<10); err != nil {
+		t.Fatal(err)
+	}
 	big := make([]byte, 8<<20)
 	r.Send(a, big, 1)
 	got := run(t, r)

@@ -627,6 +627,7 @@ func (c *Conn) fail(perr *ProtocolError, linger bool) {
 	// Once failure is set, closeFrameWritten half-closes after our close
 	// frame; if the frame went out before, that is up to this call.
 	sentBefore := c.closeSent
+	bounded := c.ending.timer != nil
 	c.closeMu.Unlock()
 	reason := perr.Reason
 	if len(reason) > maxCloseReason {
@@ -634,15 +635,21 @@ func (c *Conn) fail(perr *ProtocolError, linger bool) {
 	}
 	reason = strings.ToValidUTF8(reason, "")
 	if !c.queueClose(perr.Code, reason) {
-		// Ours was queued before (Close waits for the peer's answer):
-		// no frame can carry perr's code. Without linger the connection
-		// closes now; with it, as after our close frame below, the peer
-		// gets that frame and then our end of the stream, while the
-		// reader drains what it still sends: closing with its bytes
-		// unread would reset the connection and could destroy what we
-		// sent last, the close frame included.
+		// Ours was queued before (Close waits for the peer's answer, or
+		// an earlier failure queued it): no frame can carry perr's code.
+		// Without linger the connection closes now, unless the caller
+		// armed the end timer to give the frame being written, and the
+		// close frame queued behind it, time to go out (dropSlow): then
+		// the close frame's write closes it (closeFrameWritten), as
+		// after a first failure. With linger, as after our close frame
+		// below, the peer gets that frame and then our end of the
+		// stream, while the reader drains what it still sends: closing
+		// with its bytes unread would reset the connection and could
+		// destroy what we sent last, the close frame included.
 		if !linger {
-			c.closeNow(perr)
+			if sentBefore || !bounded {
+				c.closeNow(perr)
+			}
 			return
 		}
 		c.armEndTimerAfter(min(maxLinger, c.opts.closeTimeout()), perr)

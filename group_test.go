@@ -263,6 +263,44 @@ func TestGroupBroadcastDropsSlowConsumer(t *testing.T) {
 	})
 }
 
+// TestGroupBroadcastDroppedTwice: two Broadcasts that both find a member
+// too slow drop it twice, and the peer still gets the frame being written
+// and then 1008, as after one drop. The second drop found the close frame
+// queued by the first and closed the connection at once, cutting the
+// frame in flight and the close frame with it. So did a drop of a
+// connection whose Close had queued its frame (the same path).
+func TestGroupBroadcastDroppedTwice(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g, _, slow, slowServer, msgs := slowGroup(t, &ConnOptions{CloseTimeout: 30 * time.Second})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		dropped := make(chan []*Conn, 2)
+		for _, text := range []string{"news", "more news"} {
+			pm, _ := NewPreparedMessage(MessageText, []byte(text))
+			go func() { dropped <- g.Broadcast(ctx, pm) }()
+			synctest.Wait() // the first writes to the slow member, the second waits for it
+		}
+		for range 2 {
+			if d := <-dropped; len(d) != 1 || d[0] != slowServer {
+				t.Fatalf("dropped %v, want the slow connection", d)
+			}
+		}
+		for range 2 {
+			<-msgs // the fast client's
+		}
+		if slowServer.isClosed() {
+			t.Fatal("the second drop closed the connection at once")
+		}
+		if _, msg, err := slow.Read(context.Background()); err != nil || string(msg) != "news" {
+			t.Fatalf("slow client: %q %v, want the message being written when it was dropped", msg, err)
+		}
+		_, _, err := slow.Read(context.Background())
+		if ce := (*CloseError)(nil); !errors.As(err, &ce) || ce.Code != StatusPolicyViolation {
+			t.Fatalf("slow client: %v, want 1008", err)
+		}
+	})
+}
+
 // TestGroupBroadcastSlowConsumerGone: a dropped peer that does not read
 // within CloseTimeout is disconnected without the close frame.
 func TestGroupBroadcastSlowConsumerGone(t *testing.T) {

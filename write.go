@@ -478,7 +478,7 @@ func (c *Conn) lockFrameSlow(ctx context.Context) error {
 	}
 	for {
 		if err := c.frameMu.lockOrClosedSlow(lockCtx, c); err != nil {
-			return err
+			return c.endedWhileWaiting(err)
 		}
 		if c.flags.has(flagCloseQueued) {
 			return c.unlockAfterCloseSent()
@@ -671,7 +671,7 @@ func (c *Conn) lockMessage(ctx context.Context) error {
 	}
 	q := c.wr.queue.Load()
 	if q == nil || !c.onServingGoroutine() {
-		return c.msgMu.lockOrClosedSlow(ctx, c)
+		return c.endedWhileWaiting(c.msgMu.lockOrClosedSlow(ctx, c))
 	}
 	locked, err := c.msgMu.Lock(ctx, q.stuckCh(), c.done())
 	switch {
@@ -683,6 +683,17 @@ func (c *Conn) lockMessage(ctx context.Context) error {
 		return c.errAfterClose()
 	}
 	return c.frameError(false, ErrWriteQueueFull)
+}
+
+// endedWhileWaiting turns the ErrClosed of a write that waited for a lock
+// while the connection ended into how it ended, as the write that ended
+// it and the calls after it report (a peer gone, a WriteTimeout, a
+// heartbeat's timeout).
+func (c *Conn) endedWhileWaiting(err error) error {
+	if err == ErrClosed {
+		return c.errAfterClose()
+	}
+	return err
 }
 
 func (c *Conn) unlockMessageFrame() {

@@ -337,6 +337,45 @@ func TestWriteToResetPeerIsAbnormalClosure(t *testing.T) {
 	}
 }
 
+// TestWriteWaitingForLockReportsTheEnd: a Write that waits for the frame
+// lock while the holder's write ends the connection reports how it ended,
+// and so does a write after it, as WriteTimeout's godoc says of the calls
+// after a timeout; both said only ErrClosed (the wait for the lock gives
+// up on the connection's end). Here the holder's WriteTimeout ends it,
+// and a Writer's first write waits alongside.
+func TestWriteWaitingForLockReportsTheEnd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		defer b.Close()
+		c := newConn(a, false, &ConnOptions{WriteTimeout: time.Second}, "", nil, nil)
+		defer c.CloseNow()
+		ctx := context.Background()
+		holder := make(chan error, 1)
+		go func() { holder <- c.Write(ctx, MessageBinary, make([]byte, 1<<20)) }() // the peer reads nothing
+		synctest.Wait()
+		waiters := make(chan error, 2)
+		go func() { waiters <- c.Write(ctx, MessageText, []byte("waits")) }()
+		go func() {
+			w, err := c.Writer(ctx, MessageText)
+			if err == nil {
+				_, err = w.Write(make([]byte, 64<<10)) // past the buffer: a frame goes out
+			}
+			waiters <- err
+		}()
+		if err := <-holder; !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("the holder's Write: %v, want its WriteTimeout", err)
+		}
+		for range 2 {
+			if err := <-waiters; !errors.Is(err, errWriteTimedOut) {
+				t.Errorf("a write that waited: %v, want the WriteTimeout that ended the connection", err)
+			}
+		}
+		if err := c.Write(ctx, MessageText, []byte("later")); !errors.Is(err, errWriteTimedOut) {
+			t.Errorf("a write after: %v, want the WriteTimeout that ended the connection", err)
+		}
+	})
+}
+
 // TestWriterCutByOwnClose: Close called while a Writer streams a message
 // sends its close frame between two fragments. The Writer then fails, and
 // its Close reports the message unfinished, but must leave the closing

@@ -22,7 +22,7 @@ import (
 // goroutine shared with other connections, so while it runs, those
 // connections wait. Keep it short; hand slow work to another goroutine.
 //
-// A loop never waits for one connection. A message is read as far as its
+// A loop never waits for a peer. A message is read as far as its
 // bytes have arrived and resumed at the next event, compressed or not.
 // Writes to an epoll-served connection, from a callback or from anywhere
 // else, never wait for the socket either: what the socket does not take at
@@ -31,10 +31,14 @@ import (
 // queued fails with ErrWriteQueueFull and closes the connection, so a
 // peer that stops reading costs its own queue and nothing else; so does
 // one that would wait for another goroutine's message while that writer
-// waits for room. A write from any other goroutine waits for room
-// instead, bounded by its ctx: backpressure for a producer, and a ctx that
-// ends leaves the connection open (a heartbeat drops a peer that stopped
-// reading for good). Pongs and close frames go through the same queue.
+// waits for room. A write from a callback does wait, bounded by its ctx,
+// for another goroutine's message in progress (a Writer open, a
+// compressed Write) to end: keep those short on a served connection, or
+// write from the callbacks only. A write from any other goroutine waits
+// for room instead, bounded by its ctx: backpressure for a producer, and
+// a ctx that ends leaves the connection open (a heartbeat drops a peer
+// that stopped reading for good). Pongs and close frames go through the
+// same queue.
 //
 // Where the kernel offers io_uring, a loop batches its system calls: the
 // connections one wait found readable are read with one call, and the

@@ -137,9 +137,11 @@ var ErrSlowConsumer = errors.New("websocket: peer too slow to take a broadcast m
 // whose write queue is within PollerOptions.WriteQueueLimit, are written
 // to one after the other without a goroutine: such a write never waits
 // (what the socket does not take is queued). Past the limit a write waits
-// for room like any other, except from the connection's own loop, where
-// it fails with ErrWriteQueueFull and the connection is closed (see
-// Poller). Such a connection is dropped only for that wait for room, or
+// for room like any other, except from a callback of the Poller that
+// serves the connection (on any of its loops), where it fails with
+// ErrWriteQueueFull and the connection is closed (see Poller), which
+// leaves it out of the connections returned: those are the ones the
+// slow-consumer policy below dropped. Such a connection is dropped only for that wait for room, or
 // for another goroutine's message that holds up its write past ctx's end
 // (a Writer left open, a large message being compressed); a wait for
 // another goroutine's frame to be queued, as long as copying it takes,

@@ -433,8 +433,10 @@ func (c *Conn) writeControl(ctx context.Context, op opcode, payload []byte) erro
 
 // sendControl sends a control frame; the caller holds frameMu.
 func (c *Conn) sendControl(ctx context.Context, op opcode, payload []byte) error {
-	var buf [maxControlFrame]byte
-	written, err := c.wr.sendUnlimited(ctx, c.appendControlFrame(buf[:0], op, payload))
+	// The connection's small array, free under frameMu: a local one
+	// escapes through the write, an allocation per ping.
+	frame := c.appendControlFrame(c.wr.scratch()[:0], op, payload)
+	written, err := c.wr.sendUnlimited(ctx, frame)
 	if err != nil {
 		return c.frameError(written, err)
 	}

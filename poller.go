@@ -168,8 +168,15 @@ func (p *Poller) Serve(c *Conn) error {
 		return ErrConcurrentRead
 	}
 	unlock := func() {
-		if locked {
-			c.readMu.Unlock()
+		switch {
+		case !locked:
+		case c.ev.Load() != nil:
+			// Served already, by a loop that may have found the lock
+			// held meanwhile and left its event or the connection's end
+			// to the holder.
+			c.unlockServed()
+		default:
+			c.unlockRead()
 		}
 	}
 	p.mu.Lock()

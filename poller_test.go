@@ -1700,3 +1700,159 @@ func TestPollerCallbackWritePastLimitOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestServeAgainLeavesTheConnectionServed: a second Serve of a served
+// connection fails and leaves it served as it was. It holds the read lock
+// for a moment, and a loop that met an event or the connection's end then
+// leaves it to the holder; the failing Serve let go without looking, so a
+// message was never delivered, or OnClose never came (and Poller.Close
+// waited for it for good). Messages and ends race with Serve calls here,
+// on a Poller that serves the connection and on one that is closed.
+func TestServeAgainLeavesTheConnectionServed(t *testing.T) {
+	closedPoller, err := NewPoller(PollerOptions{OnMessage: func(*Conn, MessageType, []byte) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPoller.Close()
+	got := make(chan string, 1)
+	ended := make(chan error, 1)
+	p, err := NewPoller(PollerOptions{
+		Loops:     1,
+		OnMessage: func(_ *Conn, _ MessageType, msg []byte) { got <- string(msg) },
+		OnClose:   func(_ *Conn, err error) { ended <- err },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	serveAgain := func(c *Conn) (stop func()) {
+		done, quit := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-quit:
+					return
+				default:
+				}
+				if p.Serve(c) == nil || closedPoller.Serve(c) == nil {
+					t.Error("Serve of a served connection succeeded")
+					return
+				}
+			}
+		}()
+		return func() { close(quit); <-done }
+	}
+	for round := range 30 {
+		client, server := pair(t, nil, nil)
+		if err := p.Serve(server); err != nil {
+			t.Fatal(err)
+		}
+		stop := serveAgain(server)
+		for i := range 100 {
+			if err := client.Write(testCtx(t), MessageText, []byte("m")); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-got:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("round %d: message %d not delivered", round, i)
+			}
+		}
+		client.CloseNow()
+		select {
+		case <-ended:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: no OnClose after the peer closed", round)
+		}
+		stop()
+	}
+}
+
+// TestReadAfterServeLeavesItToThePoller: a Read that looked at the
+// connection before Serve took it, and took the read lock after, or that
+// waited behind a Ping reading for its pong, says the connection is
+// served and leaves it to the poller. It read the served connection
+// itself: it met the detached socket's EAGAIN and closed the connection,
+// or took the message OnMessage should have had.
+func TestReadAfterServeLeavesItToThePoller(t *testing.T) {
+	for _, behindPing := range []bool{false, true} {
+		t.Run(fmt.Sprintf("behind-ping=%v", behindPing), func(t *testing.T) {
+			client, server := pair(t, nil, nil)
+			got := make(chan string, 1)
+			p, err := NewPoller(PollerOptions{
+				Loops:     1,
+				OnMessage: func(_ *Conn, _ MessageType, msg []byte) { got <- string(msg) },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			gate := &gatedCtx{Context: testCtx(t), entered: make(chan struct{}), open: make(chan struct{})}
+			var readCtx context.Context = gate
+			if behindPing {
+				readCtx = testCtx(t)
+				close(gate.open)
+				go server.Ping(testCtx(t)) // no pong: the client reads nothing
+				for !server.isPumping() {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			readErr := make(chan error, 1)
+			go func() {
+				_, _, err := server.Read(readCtx)
+				readErr <- err
+			}()
+			if behindPing {
+				for !server.readMu.HasWaiters() {
+					time.Sleep(time.Millisecond)
+				}
+			} else {
+				<-gate.entered // the Read looked: not served yet
+			}
+			if err := p.Serve(server); err != nil {
+				t.Fatal(err)
+			}
+			if !behindPing {
+				close(gate.open)
+			}
+			if err := client.Write(testCtx(t), MessageText, []byte("m")); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-readErr; !errors.Is(err, errServedByPoller) {
+				t.Errorf("Read: %v, want errServedByPoller", err)
+			}
+			select {
+			case msg := <-got:
+				if msg != "m" {
+					t.Fatalf("OnMessage: %q", msg)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("OnMessage did not get the message")
+			}
+		})
+	}
+}
+
+// gatedCtx holds its first Err call until open is closed: lockRead calls
+// it between its look at Conn.ev and its lock.
+type gatedCtx struct {
+	context.Context
+	entered, open chan struct{}
+	once          sync.Once
+}
+
+func (g *gatedCtx) Err() error {
+	g.once.Do(func() {
+		close(g.entered)
+		<-g.open
+	})
+	return g.Context.Err()
+}
+
+// isPumping reports whether a Ping reads on the application's behalf.
+func (c *Conn) isPumping() bool {
+	c.pumpMu.Lock()
+	defer c.pumpMu.Unlock()
+	return c.pumping
+}

@@ -197,13 +197,16 @@ func (c *Conn) lockRead(ctx context.Context) error {
 		return err // an ended ctx reads nothing, even what has arrived
 	}
 	if c.readMu.TryLock() {
-		return nil // the common case, inline: lockReadOrPumping is a call
+		return c.servedMeanwhile() // the common case, inline: lockReadOrPumping is a call
 	}
 	locked, pumping := c.lockReadOrPumping()
 	if locked {
-		return nil
+		return c.servedMeanwhile()
 	}
 	if !pumping && !c.flags.has(flagClosing) {
+		if c.ev.Load() != nil {
+			return errServedByPoller // the poller's loop holds the lock now
+		}
 		return ErrConcurrentRead
 	}
 	// Ping or Close is reading on the application's behalf and steps aside
@@ -212,7 +215,23 @@ func (c *Conn) lockRead(ctx context.Context) error {
 	if errors.Is(err, ErrClosed) {
 		return c.errAfterClose()
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return c.servedMeanwhile()
+}
+
+// servedMeanwhile is lockRead's look at Conn.ev once it holds readMu:
+// Serve may have taken c between the look before and the lock (or while
+// the read waited behind a Ping's pump), and then the poller reads c, not
+// the application. It lets go of the lock as a holder of a served
+// connection must (unlockServed).
+func (c *Conn) servedMeanwhile() error {
+	if c.ev.Load() == nil {
+		return nil
+	}
+	c.unlockServed()
+	return errServedByPoller
 }
 
 // lockReadOrPumping takes the read lock if it is free, and otherwise

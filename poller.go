@@ -158,7 +158,9 @@ func NewPoller(opts PollerOptions) (*Poller, error) {
 // A connection in the middle of a message, begun by a Ping or Close that
 // read on the application's behalf or by a read cut off by its ctx, is
 // served by a goroutine of its own rather than a loop: the message is
-// delivered whole first, as the next ReadAppend would have.
+// delivered whole first, as the next ReadAppend would have. So is one
+// that another goroutine is writing to when Serve is called, as that
+// write may wait on its peer for long: Serve does not wait for it.
 func (p *Poller) Serve(c *Conn) error {
 	if c.isClosed() {
 		return ErrClosed

@@ -1,7 +1,6 @@
 package websocket
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -92,22 +91,25 @@ func (p *Poller) stopLoops() {
 // register puts c, whose readMu the caller holds, under a loop's watch.
 // From then on writes go through the connection's queue and the loop
 // services the connection, starting with whatever is already buffered. It
-// reports false when c has no raw socket to watch, or is in the middle of
-// a message: one a Ping or Close began reading on the application's
-// behalf, or a read the application gave up part-way. A loop starts every
-// message it delivers itself, so such a connection gets a goroutine, whose
-// reads finish the message first.
+// reports false when c has no raw socket to watch, is being written
+// (frameMu held), or is in the middle of a message: one a Ping or Close
+// began reading on the application's behalf, or a read the application
+// gave up part-way. A loop starts every message it delivers itself, so
+// such a connection gets a goroutine, whose reads finish the message
+// first.
 func (p *Poller) register(c *Conn, ev *evState) bool {
 	r := &c.rd
 	if len(p.loops) == 0 || r.raw == nil || r.midMessage() {
 		return false
 	}
-	l := p.loops[p.next.Add(1)%uint64(len(p.loops))]
 	// Writes switch to the queue under frameMu, between frames, before
-	// the loop can see the connection.
-	if c.frameMu.lockOrClosed(context.Background(), c) != nil {
+	// the loop can see the connection. Not if a write holds it: that one
+	// may be stuck on a peer that reads nothing, and Serve would wait
+	// with it (and Poller.Close with Serve). A goroutine serves c then.
+	if !c.frameMu.TryLock() {
 		return false
 	}
+	l := p.loops[p.next.Add(1)%uint64(len(p.loops))]
 	c.frameMu.SetSlow() // lockFrame must see the queue
 	// The loop does the socket's waiting, so the runtime's poller need not:
 	// a detached socket spares an idle connection about 600 bytes (the

@@ -1856,3 +1856,58 @@ func (c *Conn) isPumping() bool {
 	defer c.pumpMu.Unlock()
 	return c.pumping
 }
+
+// TestServeWhileAWriteIsStuck: Serve returns at once while another
+// goroutine's Write is stuck on a peer that reads nothing (the frame lock
+// held); the connection is then served by a goroutine, and the write
+// goes on. Serve waited for the lock for as long as the write took, for
+// ever here, and Poller.Close waited for that Serve.
+func TestServeWhileAWriteIsStuck(t *testing.T) {
+	server, nc, br := acceptRawConn(t, nil)
+	got := make(chan string, 1)
+	p, err := NewPoller(PollerOptions{
+		Loops:     1,
+		OnMessage: func(_ *Conn, _ MessageType, msg []byte) { got <- string(msg) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const size = 32 << 20
+	wrote := make(chan error, 1)
+	go func() { wrote <- server.Write(context.Background(), MessageBinary, make([]byte, size)) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !server.frameMu.Held() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	served := make(chan error, 1)
+	go func() { served <- p.Serve(server) }()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		server.CloseNow() // lets Serve and the cleanup go
+		t.Fatal("Serve waited for the stuck write")
+	}
+	// The peer reads at last: the whole message, and then its own
+	// message reaches OnMessage.
+	if op, _, n, err := readWire(br); err != nil || op != opBinary || n != size {
+		t.Fatalf("the peer read %v %d bytes (%v), want the %d of the write", op, n, err, size)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatalf("the write: %v", err)
+	}
+	if _, err := nc.Write(frame(true, 0, opText, true, []byte("after"))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case msg := <-got:
+		if msg != "after" {
+			t.Fatalf("OnMessage: %q", msg)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnMessage did not get the message sent after Serve")
+	}
+}

@@ -1779,15 +1779,7 @@ func TestReadAfterServeLeavesItToThePoller(t *testing.T) {
 	for _, behindPing := range []bool{false, true} {
 		t.Run(fmt.Sprintf("behind-ping=%v", behindPing), func(t *testing.T) {
 			client, server := pair(t, nil, nil)
-			got := make(chan string, 1)
-			p, err := NewPoller(PollerOptions{
-				Loops:     1,
-				OnMessage: func(_ *Conn, _ MessageType, msg []byte) { got <- string(msg) },
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
+			p, got := gotPoller(t)
 			gate := &gatedCtx{Context: testCtx(t), entered: make(chan struct{}), open: make(chan struct{})}
 			var readCtx context.Context = gate
 			if behindPing {
@@ -1834,6 +1826,21 @@ func TestReadAfterServeLeavesItToThePoller(t *testing.T) {
 	}
 }
 
+// gotPoller returns a Poller of one loop, closed with the test, whose
+// OnMessage sends each message's text to got.
+func gotPoller(t *testing.T) (*Poller, chan string) {
+	got := make(chan string, 1)
+	p, err := NewPoller(PollerOptions{
+		Loops:     1,
+		OnMessage: func(_ *Conn, _ MessageType, msg []byte) { got <- string(msg) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, got
+}
+
 // gatedCtx holds its first Err call until open is closed: lockRead calls
 // it between its look at Conn.ev and its lock.
 type gatedCtx struct {
@@ -1864,15 +1871,7 @@ func (c *Conn) isPumping() bool {
 // ever here, and Poller.Close waited for that Serve.
 func TestServeWhileAWriteIsStuck(t *testing.T) {
 	server, nc, br := acceptRawConn(t, nil)
-	got := make(chan string, 1)
-	p, err := NewPoller(PollerOptions{
-		Loops:     1,
-		OnMessage: func(_ *Conn, _ MessageType, msg []byte) { got <- string(msg) },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p, got := gotPoller(t)
 	const size = 32 << 20
 	wrote := make(chan error, 1)
 	go func() { wrote <- server.Write(context.Background(), MessageBinary, make([]byte, size)) }()

@@ -209,10 +209,17 @@ func (c *Conn) unlockFrame() {
 //
 //go:noinline
 func (c *Conn) unlockFrameSlow() {
-	if c.controlPending() && c.wr.queue.Load() == nil {
+	if c.controlPending() {
 		// Control frames queued meanwhile go before the lock passes on:
 		// a data writer waiting for it would overtake them (a reply
-		// ahead of the pongs to the pings before its message).
+		// ahead of the pongs to the pings before its message). Into a
+		// Poller's queue too, behind the frame just queued, whatever the
+		// queue holds: a writer that keeps it from draining (a producer
+		// streaming to a peer that reads, only slower) would otherwise
+		// hold the pongs back for as long as it writes, and the peer's
+		// heartbeat would drop a healthy connection. That costs a take of
+		// the pending frames per frame written, never more than the
+		// writes themselves, which WriteQueueLimit bounds.
 		if handedOff, _ := c.flushControl(nil); handedOff {
 			return // the goroutine finishing the write releases the lock
 		}

@@ -1910,3 +1910,67 @@ func TestServeWhileAWriteIsStuck(t *testing.T) {
 		t.Fatal("OnMessage did not get the message sent after Serve")
 	}
 }
+
+// TestPollerPongsWhileAProducerStreams: a served connection that another
+// goroutine streams to, faster than its peer reads, still answers the
+// peer's pings: each pong goes into the queue behind the frame being
+// written, as it goes out between two frames without a Poller. The
+// pongs waited for the queue to drain, which the producer never let
+// happen, and the peer's Ping (a heartbeat's) ran out.
+func TestPollerPongsWhileAProducerStreams(t *testing.T) {
+	skipWithoutLoops(t)
+	client, server := pair(t, nil, nil)
+	p, err := NewPoller(PollerOptions{Loops: 1, OnMessage: func(*Conn, MessageType, []byte) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	server.nc.(*net.TCPConn).SetWriteBuffer(128 << 10)
+	if err := p.Serve(server); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		msg := make([]byte, 32<<10)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if server.Write(testCtx(t), MessageBinary, msg) != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		server.CloseNow()
+		<-produced
+	}()
+	go func() { // a steady reader, slower than the producer
+		for {
+			if _, _, err := client.Read(context.Background()); err != nil {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	// Until the queue holds what the socket refused (it then stays
+	// behind the producer), then a ping.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for q := server.wr.queue.Load(); q == nil || q.queued.Load() == 0; q = server.wr.queue.Load() {
+		if ctx.Err() != nil {
+			t.Fatal("nothing queued: the socket takes all the producer writes")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := range 3 {
+		if _, err := client.Ping(ctx); err != nil {
+			t.Fatalf("ping %d of a server streaming to us: %v", i, err)
+		}
+	}
+}

@@ -20,11 +20,14 @@ import (
 // queue and nothing else. The queue is bounded by PollerOptions.
 // WriteQueueLimit: past it, a write from the serving loop fails and drops
 // the connection, and a write from any other goroutine waits for room
-// (bounded by its ctx) before it takes the write side. Control frames do
-// not join a queue that holds what the socket refused: they stay pending
-// until it drains, so a ping flood costs one pending pong, and a close
-// frame goes out after the data queued before it. They do join what a
-// loop's batch held back (takesControl), which leaves with the batch.
+// (bounded by its ctx) before it takes the write side. Control frames
+// that the read side queues do not join a queue that holds what the
+// socket refused: they stay pending until it drains, so a ping flood
+// costs one pending pong, and a close frame goes out after the data
+// queued before it. They do join what a loop's batch held back
+// (takesControl), which leaves with the batch, and they go in behind
+// each frame a writer queues (unlockFrameSlow), so that a writer that
+// keeps the queue from draining does not hold them back.
 
 // ErrWriteQueueFull is returned by a write from a Poller's callback to a
 // connection served by that Poller when the peer left more than

@@ -141,7 +141,12 @@ func NewPoller(opts PollerOptions) (*Poller, error) {
 
 // Serve hands c over to the poller, which from now on reads it and calls
 // OnMessage for each message until the connection ends, then OnClose.
-// Serve returns at once; the callbacks run on the poller's goroutines.
+// Serve returns at once; the callbacks run on the poller's goroutines,
+// with one exception: OnClose may run on the goroutine that ends up
+// handing the connection's end to the poller, inside Serve for one that
+// ended while Serve took it, inside Close or Ping for one they were
+// reading when it ended. So do not call Serve, Close or Ping on a served
+// connection while holding a lock that OnClose takes.
 // Over HTTP/2 the handler that accepted c must then wait for c.Done (see
 // Conn.Done): the connection is the request's stream, and over HTTP/1.1
 // it is not, so a handler that serves both checks r.ProtoMajor. Do

@@ -583,6 +583,15 @@ func TestPollerCompressedFloodYields(t *testing.T) {
 	defer attacker.CloseNow()
 	other := srv.dial(t, nil)
 	defer other.CloseNow()
+	// Both served before the flood: a Ping's pong comes only from the
+	// loop. The other connection's handler could otherwise still be on
+	// its way to Serve when its message came, and the flood had a turn
+	// more meanwhile (under qemu, 3 runs in 30 waited for 16 messages).
+	for _, c := range []*Conn{attacker, other} {
+		if _, err := c.Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for range flood {
 		if err := attacker.Write(ctx, MessageBinary, big); err != nil {
 			t.Fatal(err)

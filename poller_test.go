@@ -1743,7 +1743,7 @@ func TestServeAgainLeavesTheConnectionServed(t *testing.T) {
 		}()
 		return func() { close(quit); <-done }
 	}
-	for round := range 30 {
+	for round := range 10 {
 		client, server := pair(t, nil, nil)
 		if err := p.Serve(server); err != nil {
 			t.Fatal(err)

@@ -124,7 +124,7 @@ func (c *Compressor) Reset(w io.Writer, windowBits int, dict []byte, sizeHint in
 	c.bits, c.nbits = 0, 0
 	// Every position in the table now maps below 0.
 	c.base += len(c.buf) + 1
-	if c.base > 1<<30 {
+	if c.base > maxBase {
 		clear(c.table[:])
 		clear(c.long[:])
 		c.base = 1
@@ -137,6 +137,11 @@ func (c *Compressor) Reset(w io.Writer, windowBits int, dict []byte, sizeHint in
 	}
 	c.buf = append(c.buf[:0], dict[len(dict)-n:]...)
 	c.pos, c.low = n, 0
+	c.hashUpTo(n, stride)
+}
+
+// hashUpTo enters every stride-th position of buf[:n] in the tables.
+func (c *Compressor) hashUpTo(n, stride int) {
 	for i := 0; i+8 <= n; i += stride {
 		u := load64(c.buf, i)
 		c.table[hashKey(u)] = uint32(i + c.base)
@@ -245,6 +250,27 @@ func (c *Compressor) slide() {
 	c.pos -= shift
 	c.low = max(0, c.low-shift)
 	c.base += shift
+	if c.base > maxBase {
+		c.rebase()
+	}
+}
+
+// maxBase bounds base, which grows with every byte a stream slides past
+// (Continue and a long message never Reset): the tables hold positions
+// plus base as uint32, and an int holds base on 32-bit platforms too.
+// Past about 4 GiB of one stream the stored positions wrapped and no
+// match was found again; on 32-bit platforms, past 2 GiB, base went
+// negative and a stale entry read far out of the buffer (a panic).
+const maxBase = 1 << 30
+
+// rebase starts base again at 1 and hashes the window once more (what
+// matching has passed, buf[:pos]), as Reset would with the window as its
+// dictionary: 32 KiB hashed once a GiB of stream.
+func (c *Compressor) rebase() {
+	clear(c.table[:])
+	clear(c.long[:])
+	c.base = 1
+	c.hashUpTo(c.pos, 1)
 }
 
 // load32 and load64 slice b with its end given, so that one bounds check

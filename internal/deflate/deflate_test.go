@@ -428,3 +428,40 @@ func TestDistCode(t *testing.T) {
 		}
 	}
 }
+
+// TestBaseStaysBoundedOnALongStream: the tables' position offset (base),
+// which grows with every byte a continued stream slides past, starts
+// again before it can overflow, and the stream compresses as well after
+// that as a fresh one. It grew without bound: past about 4 GiB of one
+// stream the stored positions wrapped and no match was found again (a
+// 1 MiB message came out 3.3 times larger), and on 32-bit platforms,
+// past 2 GiB, base went negative and a stale table entry sent a match
+// far out of the buffer, a panic (an outside review). Here base starts
+// just short of its bound, as a long stream leaves it.
+func TestBaseStaysBoundedOnALongStream(t *testing.T) {
+	msg := chat(256<<10, 1)
+	c := NewCompressor()
+	c.Reset(nil, 15, nil, -1)
+	fresh := len(c.Append(nil, msg))
+
+	c.Reset(nil, 15, nil, -1)
+	c.base = maxBase - 1000
+	var stream []byte
+	for i := range 4 {
+		if i > 0 {
+			c.Continue(nil)
+		}
+		out := c.Append(nil, msg)
+		if c.base > maxBase {
+			t.Fatalf("message %d: base %d, past its bound %d", i, c.base, maxBase)
+		}
+		if i > 0 && len(out) > fresh*11/10 {
+			t.Errorf("message %d: %d bytes, where a fresh stream gives %d", i, len(out), fresh)
+		}
+		stream = append(stream, out...)
+	}
+	got, err := inflate(stream[:len(stream)-4], nil)
+	if err != nil || !bytes.Equal(got, bytes.Repeat(msg, 4)) {
+		t.Fatalf("the stream does not decode to its messages: %d bytes, %v", len(got), err)
+	}
+}

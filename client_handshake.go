@@ -269,13 +269,18 @@ func appendClientRequest(b []byte, req *http.Request, key string, opts *DialOpti
 		b = append(b, "\r\n"...)
 	}
 	h := opts.HTTPHeader
-	if u := req.URL.User; u != nil && h.Get("Authorization") == "" {
+	if u := req.URL.User; u != nil && !hasField(h, "Authorization") {
 		pass, _ := u.Password()
 		b = append(b, "Authorization: Basic "...)
 		b = append(b, base64.StdEncoding.EncodeToString([]byte(u.Username()+":"+pass))...)
 		b = append(b, "\r\n"...)
 	}
+	var cookies []string
 	for name, values := range h {
+		if strings.EqualFold(name, "Cookie") {
+			cookies = append(cookies, values...)
+			continue
+		}
 		for _, v := range values {
 			b = append(b, name...)
 			b = append(b, ": "...)
@@ -285,12 +290,29 @@ func appendClientRequest(b []byte, req *http.Request, key string, opts *DialOpti
 	}
 	if opts.Jar != nil {
 		for _, ck := range opts.Jar.Cookies(req.URL) {
-			b = append(b, "Cookie: "...)
-			b = append(b, ck.String()...)
-			b = append(b, "\r\n"...)
+			cookies = append(cookies, ck.String())
 		}
 	}
+	if len(cookies) > 0 {
+		// One field, as RFC 6265 section 5.4 requires: a server that joins
+		// repeated fields with commas would misread several.
+		b = append(b, "Cookie: "...)
+		b = append(b, strings.Join(cookies, "; ")...)
+		b = append(b, "\r\n"...)
+	}
 	return append(b, "\r\n"...)
+}
+
+// hasField reports whether h holds a field of that name, under a key
+// spelled in any case: the caller's map may hold keys that are not
+// canonical, and they are sent as they are.
+func hasField(h http.Header, name string) bool {
+	for key := range h {
+		if strings.EqualFold(key, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkServerResponse validates the server's answer (RFC 6455, section

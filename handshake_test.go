@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -569,4 +571,98 @@ func TestDialRefusesRepeatedSubprotocol(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `subprotocol "chat" offered twice`) {
 		t.Fatalf("Dial: %v, want the repeated subprotocol refused", err)
 	}
+}
+
+// TestDialRequestFieldsOnce: the client's request carries one Cookie
+// field, with the cookies of HTTPHeader and of the Jar joined by "; ", as
+// RFC 6265 section 5.4 requires (it sent one field per cookie, which a
+// server joining repeated fields with commas misreads), and one
+// Authorization field when HTTPHeader has one under a key in any case and
+// the URL has user information (it added the URL's as well).
+func TestDialRequestFieldsOnce(t *testing.T) {
+	heads := make(chan []string, 1)
+	addr, _ := tcpServer(t, func(nc net.Conn) {
+		br := bufio.NewReader(nc)
+		var head []string
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil || line == "\r\n" {
+				break
+			}
+			head = append(head, strings.TrimRight(line, "\r\n"))
+		}
+		heads <- head
+		io.WriteString(nc, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+	})
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse("http://" + addr + "/")
+	jar.SetCookies(u, []*http.Cookie{{Name: "a", Value: "1"}, {Name: "b", Value: "2"}})
+	opts := &DialOptions{
+		Jar: jar,
+		HTTPHeader: http.Header{
+			"Cookie":        {"c=3"},
+			"authorization": {"Bearer t"},
+		},
+	}
+	if _, _, err := Dial(testCtx(t), "ws://user:pass@"+addr+"/", opts); err == nil {
+		t.Fatal("Dial succeeded against a 400")
+	}
+	fields := map[string][]string{}
+	for _, line := range <-heads {
+		if name, value, ok := strings.Cut(line, ": "); ok {
+			fields[strings.ToLower(name)] = append(fields[strings.ToLower(name)], value)
+		}
+	}
+	if got := fields["cookie"]; len(got) != 1 || got[0] != "c=3; a=1; b=2" {
+		t.Errorf("Cookie fields %q, want one: c=3; a=1; b=2", got)
+	}
+	if got := fields["authorization"]; len(got) != 1 || got[0] != "Bearer t" {
+		t.Errorf("Authorization fields %q, want HTTPHeader's only", got)
+	}
+}
+
+// TestAcceptRefusesReservedFieldsInAnyCase: a ResponseHeader key that is
+// not canonical but names a field the handshake sets is refused as the
+// canonical one is (500). It is written out as it is, so it got past the
+// check, and the 101 carried two Sec-WebSocket-Accept fields, which a
+// strict client refuses.
+func TestAcceptRefusesReservedFieldsInAnyCase(t *testing.T) {
+	for _, key := range []string{"sec-websocket-accept", "CONNECTION", "upgrade"} {
+		t.Run(key, func(t *testing.T) {
+			wstest.CheckLeaks(t)
+			acceptErr := make(chan error, 1)
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c, err := Accept(w, r, &AcceptOptions{ResponseHeader: http.Header{key: {"x"}}})
+				if c != nil {
+					c.CloseNow()
+				}
+				acceptErr <- err
+			}))
+			defer ts.Close()
+			resp, err := http.DefaultClient.Do(upgradeRequest(t, ts.URL))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if err := <-acceptErr; err == nil || resp.StatusCode != http.StatusInternalServerError {
+				t.Fatalf("Accept: %v, status %d; want an error and 500", err, resp.StatusCode)
+			}
+		})
+	}
+}
+
+// upgradeRequest is a valid WebSocket upgrade request for url.
+func upgradeRequest(t *testing.T, url string) *http.Request {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	return req
 }

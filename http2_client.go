@@ -481,7 +481,9 @@ func (t *HTTP2Transport) open(ctx context.Context, pc *h2Conn, req *http.Request
 func streamRequestHeader(req *http.Request, opts *DialOptions) http.Header {
 	h := make(http.Header, len(opts.HTTPHeader)+5)
 	for name, values := range opts.HTTPHeader {
-		h[name] = values
+		// Clipped: the cookies appended below must not land in the
+		// caller's array, which concurrent Dials share.
+		h[name] = values[:len(values):len(values)]
 	}
 	h[":protocol"] = []string{"websocket"}
 	h["Sec-Websocket-Version"] = []string{"13"}
@@ -491,7 +493,7 @@ func streamRequestHeader(req *http.Request, opts *DialOptions) http.Header {
 	if len(opts.Subprotocols) > 0 {
 		h["Sec-Websocket-Protocol"] = []string{strings.Join(opts.Subprotocols, ", ")}
 	}
-	if u := req.URL.User; u != nil && h.Get("Authorization") == "" {
+	if u := req.URL.User; u != nil && !hasField(h, "Authorization") {
 		pass, _ := u.Password()
 		h["Authorization"] = []string{"Basic " + base64.StdEncoding.EncodeToString([]byte(u.Username()+":"+pass))}
 	}

@@ -349,9 +349,13 @@ func checkResponseHeader(h http.Header) (string, bool) {
 	if name, ok := checkHeaderFields(h); !ok {
 		return name, false
 	}
-	for _, name := range reservedResponseFields {
-		if _, ok := h[name]; ok {
-			return name, false
+	// Keys as given, canonical or not: a map key spelled otherwise is
+	// written out all the same.
+	for key := range h {
+		for _, name := range reservedResponseFields {
+			if strings.EqualFold(key, name) {
+				return name, false
+			}
 		}
 	}
 	return "", true

@@ -252,10 +252,12 @@ func failedWriteError(err error, closed bool, expired <-chan struct{}) error {
 	return &streamEndError{err}
 }
 
-// writeExpired runs when the write deadline passes.
+// writeExpired runs when the write deadline passes. The deadline may
+// have been set again between the timer's firing and this call (the next
+// write's WriteTimeout): a write under the new one is not cut.
 func (s *streamConn) writeExpired() {
 	s.mu.Lock()
-	if s.writing {
+	if s.writing && s.wdl.passed() {
 		s.reset = s.out.interrupt()
 	}
 	s.mu.Unlock()
@@ -434,6 +436,13 @@ func (d *deadline) set(t time.Time) {
 	if !passed && d.onExpire != nil {
 		d.onExpire()
 	}
+}
+
+// passed reports whether the deadline as set now has passed.
+func (d *deadline) passed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return isClosedChan(d.expired)
 }
 
 func (d *deadline) wait() chan struct{} {

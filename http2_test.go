@@ -1882,3 +1882,71 @@ func TestHTTP2FallbackFailureSaysWhy(t *testing.T) {
 		t.Fatalf("Dial: %v, want it to say why it left HTTP/2", err)
 	}
 }
+
+// stallingOut is a stream's write side whose write takes until release
+// (or 200 ms), and which counts the interrupts (a server's stream reset)
+// that hit a write in progress.
+type stallingOut struct {
+	inWrite     atomic.Bool
+	interrupted atomic.Int64
+	release     chan struct{}
+}
+
+func (o *stallingOut) write(p []byte, _ <-chan struct{}) (int, error) {
+	o.inWrite.Store(true)
+	defer o.inWrite.Store(false)
+	select {
+	case <-o.release:
+	case <-time.After(200 * time.Millisecond):
+	}
+	return len(p), nil
+}
+
+func (o *stallingOut) interrupt() bool {
+	if o.inWrite.Load() {
+		o.interrupted.Add(1)
+	}
+	return true // as a server's stream: reset
+}
+
+func (o *stallingOut) close() {}
+
+// blockedBody is a stream's read side that ends when done closes.
+type blockedBody struct{ done chan struct{} }
+
+func (b *blockedBody) Read(p []byte) (int, error) { <-b.done; return 0, io.EOF }
+func (b *blockedBody) Close() error               { return nil }
+
+// TestStreamStaleWriteDeadline: a write deadline whose timer fired, but
+// whose callback had not run yet when the deadline was set again (the
+// next write's WriteTimeout, an hour on), does not cut the write under
+// the new deadline. The callback looked only at whether a write was in
+// progress, and reset a server's stream under a write with an hour left
+// (an outside review; rare, as it needs the callback's goroutine held
+// up between the firing and its lock, which holding the lock stands in
+// for here).
+func TestStreamStaleWriteDeadline(t *testing.T) {
+	out := &stallingOut{release: make(chan struct{})}
+	body := &blockedBody{done: make(chan struct{})}
+	s := newStreamConn(body, out, streamAddr("l"), streamAddr("r"))
+	defer func() {
+		close(body.done)
+		close(out.release)
+		s.Close()
+	}()
+	s.SetWriteDeadline(time.Now().Add(20 * time.Millisecond))
+	s.mu.Lock()
+	werr := make(chan error, 1)
+	go func() { // the next write, waiting for s.mu
+		_, err := s.Write([]byte("hello"))
+		werr <- err
+	}()
+	for !isClosedChan(s.wdl.wait()) { // the deadline passed; its callback waits for s.mu
+		time.Sleep(time.Millisecond)
+	}
+	s.SetWriteDeadline(time.Now().Add(time.Hour))
+	s.mu.Unlock()
+	if err := <-werr; err != nil || out.interrupted.Load() > 0 {
+		t.Fatalf("a write with an hour left: %v, interrupted %d times", err, out.interrupted.Load())
+	}
+}

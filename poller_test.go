@@ -1739,6 +1739,9 @@ func TestServeAgainLeavesTheConnectionServed(t *testing.T) {
 					t.Error("Serve of a served connection succeeded")
 					return
 				}
+				// A pause: with one P, a goroutine that never waits
+				// leaves network wake-ups to sysmon, every 10 ms.
+				time.Sleep(time.Microsecond)
 			}
 		}()
 		return func() { close(quit); <-done }

@@ -1746,6 +1746,7 @@ func TestServeAgainLeavesTheConnectionServed(t *testing.T) {
 		}()
 		return func() { close(quit); <-done }
 	}
+	ctx := testCtx(t) // one for all: testCtx adds a cleanup per call
 	for round := range 10 {
 		client, server := pair(t, nil, nil)
 		if err := p.Serve(server); err != nil {
@@ -1753,7 +1754,7 @@ func TestServeAgainLeavesTheConnectionServed(t *testing.T) {
 		}
 		stop := serveAgain(server)
 		for i := range 100 {
-			if err := client.Write(testCtx(t), MessageText, []byte("m")); err != nil {
+			if err := client.Write(ctx, MessageText, []byte("m")); err != nil {
 				t.Fatal(err)
 			}
 			select {
@@ -1942,6 +1943,7 @@ func TestPollerPongsWhileAProducerStreams(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	produced := make(chan struct{})
+	writeCtx := testCtx(t) // one for all: testCtx adds a cleanup per call
 	go func() {
 		defer close(produced)
 		msg := make([]byte, 32<<10)
@@ -1951,7 +1953,7 @@ func TestPollerPongsWhileAProducerStreams(t *testing.T) {
 				return
 			default:
 			}
-			if server.Write(testCtx(t), MessageBinary, msg) != nil {
+			if server.Write(writeCtx, MessageBinary, msg) != nil {
 				return
 			}
 		}

@@ -83,9 +83,14 @@ func acceptStream(w http.ResponseWriter, r *http.Request, opts *AcceptOptions, s
 		h.Set("Sec-WebSocket-Extensions", extensions)
 	}
 	w.WriteHeader(http.StatusOK)
-	if err := rc.Flush(); err != nil {
-		return nil, fmt.Errorf("websocket: failed to write handshake response: %w", err)
-	}
+	// A failed flush means the stream or its connection ended, but not
+	// that the client missed the 200: net/http reports a reset that
+	// arrives while the handler waits for the headers' write as a failure
+	// even when the headers went out, and the client may have sent
+	// messages before its reset. As over TCP when the peer closes right
+	// after its handshake, the Conn is made anyway, and it ends below:
+	// Read returns what arrived, then 1006.
+	flushErr := rc.Flush()
 
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	if local == nil {
@@ -104,6 +109,9 @@ func acceptStream(w http.ResponseWriter, r *http.Request, opts *AcceptOptions, s
 		c.armEndTimer(fmt.Errorf("websocket: %w: the HTTP/2 stream or its connection ended", &CloseError{Code: StatusAbnormalClosure}))
 	})
 	s.atClose(func() { stop() })
+	if flushErr != nil {
+		c.armEndTimer(fmt.Errorf("websocket: %w: the HTTP/2 stream ended during the handshake: %w", &CloseError{Code: StatusAbnormalClosure}, flushErr))
+	}
 	if g := opts.Group; g != nil {
 		c.extra().group = g
 		if !g.add(c) {

@@ -112,6 +112,6 @@ fi
 export QEMU_TEST_QEMU=$qemu QEMU_TEST_ARCH=$arch
 echo "GOARCH=$arch under $("$qemu" --version | head -1), CGO_ENABLED=$CGO_ENABLED${GODEBUG:+, GODEBUG=$GODEBUG}"
 # -timeout first: the caller's, if any, comes later and wins. Emulated,
-# the root package takes about 2 minutes, past go test's default 10
-# minutes on a slow or busy machine.
-go test -exec "bash '$root/scripts/qemu-test.sh' --exec" -timeout 30m "${link[@]}" "$@" . ./wsjson ./internal/...
+# the root package takes 2 to 3 minutes; 15 leaves room for a slow or
+# busy machine without letting a hung test hold CI for half an hour.
+go test -exec "bash '$root/scripts/qemu-test.sh' --exec" -timeout 15m "${link[@]}" "$@" . ./wsjson ./internal/...

@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -89,8 +90,12 @@ func acceptStream(w http.ResponseWriter, r *http.Request, opts *AcceptOptions, s
 	// even when the headers went out, and the client may have sent
 	// messages before its reset. As over TCP when the peer closes right
 	// after its handshake, the Conn is made anyway, and it ends below:
-	// Read returns what arrived, then 1006.
+	// Read returns what arrived, then 1006. A writer that cannot flush at
+	// all is the server's fault, and no stream could work over it.
 	flushErr := rc.Flush()
+	if errors.Is(flushErr, http.ErrNotSupported) {
+		return nil, fmt.Errorf("websocket: failed to write handshake response (a ResponseWriter wrapper must implement Unwrap): %w", flushErr)
+	}
 
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	if local == nil {

@@ -2018,3 +2018,31 @@ func TestHTTP2AcceptKeepsWhatCameBeforeAReset(t *testing.T) {
 		t.Fatal("the Conn did not end")
 	}
 }
+
+// noFlushWriter is a server's HTTP/2 response that sets deadlines but
+// cannot flush: a wrapper that hides its Flush.
+type noFlushWriter struct{ header http.Header }
+
+func (w *noFlushWriter) Header() http.Header              { return w.header }
+func (w *noFlushWriter) WriteHeader(int)                  {}
+func (w *noFlushWriter) Write(p []byte) (int, error)      { return len(p), nil }
+func (w *noFlushWriter) SetReadDeadline(time.Time) error  { return nil }
+func (w *noFlushWriter) SetWriteDeadline(time.Time) error { return nil }
+
+// TestHTTP2AcceptNeedsFlush: a ResponseWriter that cannot flush fails
+// Accept over HTTP/2, saying so, rather than giving a Conn that ends
+// with 1006 as after a reset: no stream could work over it.
+func TestHTTP2AcceptNeedsFlush(t *testing.T) {
+	r := httptest.NewRequest(http.MethodConnect, "/", http.NoBody)
+	r.ProtoMajor, r.ProtoMinor, r.Proto = 2, 0, "HTTP/2.0"
+	r.Header.Set(":protocol", "websocket")
+	r.Header.Set("Sec-WebSocket-Version", "13")
+	c, err := Accept(&noFlushWriter{header: http.Header{}}, r, nil)
+	if err == nil {
+		c.CloseNow()
+		t.Fatal("Accept over a writer that cannot flush returned a Conn")
+	}
+	if !errors.Is(err, http.ErrNotSupported) || !strings.Contains(err.Error(), "Unwrap") {
+		t.Errorf("Accept: %v, want http.ErrNotSupported and a word on Unwrap", err)
+	}
+}

@@ -126,11 +126,11 @@ func (e *HandshakeError) Unwrap() error { return e.Err }
 // 1.26 need GODEBUG=http2xconnect=1, see package xconnect). The stream ends
 // when the handler returns, so the handler must wait for Conn.Done before
 // it returns, also after handing the connection to a Poller (which serves
-// it with a goroutine of its own) or to other goroutines. A client that
-// resets its stream as soon as it has the 200 still gets a Conn: Read
-// returns what the client sent, then a close status of 1006, as over TCP
-// when the peer closes right after its handshake (net/http may report such
-// a reset as the failure of the 200's write, which went out).
+// it with a goroutine of its own) or to other goroutines. When a client
+// resets its stream as soon as it has the 200, Accept still returns a
+// Conn: Read returns what the client sent, then a close status of 1006, as
+// over TCP when the peer closes right after its handshake (net/http may
+// report such a reset as the failure of the 200's write, which went out).
 func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
 	if opts == nil {
 		opts = &defaultAcceptOptions
@@ -353,13 +353,9 @@ func checkResponseHeader(h http.Header) (string, bool) {
 	if name, ok := checkHeaderFields(h); !ok {
 		return name, false
 	}
-	// Keys as given, canonical or not: a map key spelled otherwise is
-	// written out all the same.
-	for key := range h {
-		for _, name := range reservedResponseFields {
-			if strings.EqualFold(key, name) {
-				return name, false
-			}
+	for _, name := range reservedResponseFields {
+		if hasField(h, name) { // a key spelled otherwise is written out all the same
+			return name, false
 		}
 	}
 	return "", true

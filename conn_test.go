@@ -51,6 +51,28 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+// awaitBound bounds await: well past what any of these waits takes, also
+// under qemu-user, and far below go test's timeout.
+const awaitBound = 30 * time.Second
+
+// await returns what ch gives, or fails the test if nothing comes within
+// awaitBound. A goroutine that never reports (a handler that never ran, a
+// callback never called) then fails its own test, by name, instead of
+// holding the whole package until go test's timeout. Call it from the
+// test's goroutine.
+func await[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	timer := time.NewTimer(awaitBound)
+	defer timer.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timer.C:
+		t.Fatalf("waited %v for %s", awaitBound, what)
+		panic("unreachable")
+	}
+}
+
 func TestEchoBothAPIs(t *testing.T) {
 	for _, size := range []int{0, 1, 125, 126, 4000, 65535, 65536, 300000} {
 		client, server := pair(t, nil, nil)

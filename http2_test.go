@@ -129,7 +129,7 @@ func h2Pair(t *testing.T) (client, server *Conn) {
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
-	sc := <-srvCh
+	sc := await(t, srvCh, "the handler's Conn")
 	t.Cleanup(func() { sc.CloseNow() })
 	return cc, sc
 }
@@ -449,8 +449,8 @@ func TestHTTP2GroupShutdown(t *testing.T) {
 		}
 		clients = append(clients, c)
 	}
-	<-registered
-	<-registered
+	await(t, registered, "the first registration")
+	await(t, registered, "the second registration")
 	errc := make(chan error, len(clients))
 	for _, c := range clients {
 		go func() {
@@ -465,7 +465,7 @@ func TestHTTP2GroupShutdown(t *testing.T) {
 		if err := <-errc; CloseStatus(err) != StatusGoingAway {
 			t.Errorf("client read %v, want 1001", err)
 		}
-		<-handlerDone
+		await(t, handlerDone, "a handler's end")
 	}
 }
 
@@ -1117,7 +1117,7 @@ func TestHTTP2ServerShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-registered
+	await(t, registered, "the registration")
 	read := make(chan error, 1)
 	go func() {
 		_, _, err := c.Read(ctx)
@@ -1182,7 +1182,7 @@ func TestHTTP2ServerWriteCtx(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The client does not read until the server's write failed.
-			err = <-writeErr
+			err = await(t, writeErr, "the server's write error")
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("server Write %d: %v, want an error wrapping context.DeadlineExceeded", i, err)
 			}
@@ -1277,7 +1277,7 @@ func TestHTTP2LimitsAndHeartbeat(t *testing.T) {
 			if code := CloseStatus(werr); code != StatusAbnormalClosure {
 				t.Errorf("client Write: %v (code %d), want 1006", werr, code)
 			}
-			<-serverErr
+			await(t, serverErr, "the server's read error")
 			// Nothing reads the server's close frame: the connection
 			// lingers for it a second, not CloseTimeout.
 			select {

@@ -165,8 +165,8 @@ func TestPollerPingerThatDoesNotRead(t *testing.T) {
 		}
 	}
 	nc.Close()
-	<-flooded
-	<-closed
+	await(t, flooded, "the flooders' end")
+	await(t, closed, "OnClose")
 }
 
 // TestPollerOnCloseAfterOnMessage: a connection closed from another
@@ -205,7 +205,7 @@ func TestPollerOnCloseAfterOnMessage(t *testing.T) {
 	req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 	nc.Write(append([]byte(req), frame(true, 0, opText, true, []byte("early"))...))
-	sc := <-entered
+	sc := await(t, entered, "OnMessage")
 	sc.CloseNow()
 	select {
 	case <-closed:
@@ -450,7 +450,7 @@ func TestPollerDetachedAddrs(t *testing.T) {
 	if _, _, err := client.Read(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	s := <-conns
+	s := await(t, conns, "the served Conn")
 	if d, ok := s.c.netConn().(*detachedConn4); !ok || unsafe.Sizeof(*d) > 16 {
 		t.Errorf("a served TCP connection keeps its %T", s.c.netConn())
 	}
@@ -787,7 +787,7 @@ func TestPollerControlWatchEndsWithConn(t *testing.T) {
 	ts.Start()
 	defer ts.Close()
 	nc := rawUpgrade(t, strings.TrimPrefix(ts.URL, "http://"), 0)
-	c := <-served
+	c := await(t, served, "the served Conn")
 	armed := func() bool {
 		q := c.ctl.Load()
 		if q == nil {
@@ -804,7 +804,7 @@ func TestPollerControlWatchEndsWithConn(t *testing.T) {
 		}
 	}
 	c.CloseNow()
-	<-c.Done()
+	await(t, c.Done(), "the Conn's end")
 	if armed() {
 		t.Error("the connection ended with its watch still armed, for CloseTimeout (1h here)")
 	}
@@ -875,7 +875,7 @@ func TestPollerKeepsSlowSteadyReader(t *testing.T) {
 	}()
 	defer func() {
 		nc.Close()
-		<-readerDone
+		await(t, readerDone, "the reader's end")
 	}()
 	pinger := time.NewTicker(50 * time.Millisecond)
 	defer pinger.Stop()

@@ -305,7 +305,7 @@ func TestPollerCloseElsewhere(t *testing.T) {
 			c := srv.dial(t, nil)
 			ctx := testCtx(t)
 			c.Write(ctx, MessageText, []byte("hello"))
-			sc := <-srvConns
+			sc := await(t, srvConns, "the served Conn")
 			go c.Read(ctx) // the client answers the close
 			if err := sc.Close(StatusGoingAway, "later"); err != nil {
 				t.Fatalf("server Close: %v", err)
@@ -738,7 +738,7 @@ func TestPollerServeAfterPingReadAhead(t *testing.T) {
 	if msgs[0] != "hello" || msgs[1] != "world" {
 		t.Fatalf("OnMessage got %q, want [hello world]", msgs)
 	}
-	<-pingDone
+	await(t, pingDone, "the Ping's end")
 }
 
 // TestPollerServeAfterInterruptedCompressedRead: a ReadAppend cut off by
@@ -892,7 +892,7 @@ func TestPollerDoneDuringServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(stop)
-	<-watched
+	await(t, watched, "the watcher's end")
 }
 
 // TestPollerLoopNeverWaitsForMessageLock: a writer on another goroutine
@@ -1133,7 +1133,7 @@ func TestPollerWriteTimeoutBoundsRoomWait(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a write waited for room past WriteTimeout")
 	}
-	<-server.Done()
+	await(t, server.Done(), "the server Conn's end")
 }
 
 // fillUntilRefused writes 16 KiB messages to c until its socket refuses
@@ -1176,7 +1176,7 @@ func TestPollerWriteTimeoutDropsStalledQueue(t *testing.T) {
 		}
 		fillUntilRefused(t, server)
 	}
-	<-server.Done()
+	await(t, server.Done(), "the server Conn's end")
 	err := server.Write(context.Background(), MessageText, []byte("late"))
 	if !errors.Is(err, errWriteTimedOut) {
 		t.Fatalf("Write after the drop: %v, want the WriteTimeout error", err)
@@ -1830,7 +1830,7 @@ func TestReadAfterServeLeavesItToThePoller(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("OnMessage did not get the message")
 			}
-			err := <-readErr
+			err := await(t, readErr, "the Read's result")
 			if !errors.Is(err, errServedByPoller) && !(behindPing && errors.Is(err, context.DeadlineExceeded)) {
 				t.Errorf("Read: %v, want errServedByPoller (or, behind the Ping, its ctx's end)", err)
 			}
@@ -1961,7 +1961,7 @@ func TestPollerPongsWhileAProducerStreams(t *testing.T) {
 	defer func() {
 		close(stop)
 		server.CloseNow()
-		<-produced
+		await(t, produced, "the producer's end")
 	}()
 	go func() { // a steady reader, slower than the producer
 		for {

@@ -54,7 +54,7 @@ func TestClientOverPipe(t *testing.T) {
 	if resp.StatusCode != http.StatusSwitchingProtocols || c.Subprotocol() != "v1" {
 		t.Fatalf("status %d, subprotocol %q", resp.StatusCode, c.Subprotocol())
 	}
-	s := <-accepted
+	s := await(t, accepted, "the accepted Conn")
 	defer s.CloseNow()
 	go func() {
 		typ, msg, err := s.Read(ctx)

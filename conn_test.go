@@ -37,7 +37,7 @@ func pair(t *testing.T, aopts *AcceptOptions, dopts *DialOptions) (client, serve
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
-	sc := <-srvCh
+	sc := await(t, srvCh, "the handler's Conn")
 	t.Cleanup(func() {
 		cc.CloseNow()
 		sc.CloseNow()
@@ -134,7 +134,7 @@ func TestCloseFromServerEchoedByClient(t *testing.T) {
 	if err := server.Close(4000, "custom"); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	err := <-readErr
+	err := await(t, readErr, "the client's Read")
 	var ce *CloseError
 	if !errors.As(err, &ce) || ce.Code != 4000 || ce.Reason != "custom" {
 		t.Fatalf("client got %v", err)
@@ -220,7 +220,7 @@ func TestCloseLeavesDataToReader(t *testing.T) {
 		runtime.Gosched()
 	}
 	close(send)
-	r := <-got
+	r := await(t, got, "the reader's result")
 	if r.err != nil || string(r.msg) != "last words" {
 		t.Fatalf("Read during Close: %q %v", r.msg, r.err)
 	}
@@ -232,5 +232,5 @@ func TestCloseLeavesDataToReader(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	c.CloseNow()
-	<-serverDone
+	await(t, serverDone, "the server's end")
 }

@@ -311,7 +311,7 @@ func TestPollerNonReaderDoesNotStallLoop(t *testing.T) {
 			t.Fatalf("echo %d took %v with an echo queued to a client that does not read", i, rtt)
 		}
 	}
-	<-sent
+	await(t, sent, "the sender")
 	// The echo of the second finds the first still queued.
 	send()
 	var dropped closedConn
@@ -328,7 +328,7 @@ func TestPollerNonReaderDoesNotStallLoop(t *testing.T) {
 	}
 	echoOnce(t, good, echoes, 2*time.Second)
 	slow.nc.Close()
-	<-sent
+	await(t, sent, "the sender")
 	t.Logf("slowest echo %v", slowest)
 }
 
@@ -352,7 +352,7 @@ func TestPollerSlowLargeMessageLinearCost(t *testing.T) {
 		OnMessage: func(c *Conn, typ MessageType, msg []byte) { delivered <- len(msg) },
 	}, nil, false)
 	rc := dialRawWS(t, srv.addr, 0, time.Now().Add(10*time.Second))
-	<-srv.conns
+	await(t, srv.conns, "the served Conn")
 	// Every frame is built before the measurement: the client allocates
 	// nothing while it sends.
 	ping := frame(true, 0, opPing, true, []byte("p"))

@@ -53,7 +53,7 @@ func TestPollerHalfSentCompressedFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { good.CloseNow() })
-	<-srv.conns
+	await(t, srv.conns, "the served Conn")
 	echoOnce(t, good, -1, time.Second)
 
 	// Every peer's bytes are built before the measurement: the start of

@@ -175,7 +175,7 @@ func TestReaderCutByClose(t *testing.T) {
 	// has consumed the continuation.
 	peer.nc.Write(frame(true, 0, opContinuation, true, []byte("BBBB")))
 	peer.nc.Write(frame(true, 0, opPong, true, nil))
-	<-pong
+	await(t, pong, "the pong")
 	// The Reader reads again; Close, still reading, lets it have the
 	// connection once the next message starts.
 	type result struct {

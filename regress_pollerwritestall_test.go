@@ -58,7 +58,7 @@ func writeStallOnce(t *testing.T, limit int) {
 	srv := newPollerServer(t, "tcp", nil, opts)
 	client := srv.dial(t, nil)
 	client.Write(testCtx(t), MessageText, []byte("hi"))
-	server := <-srvConns
+	server := await(t, srvConns, "the served Conn")
 	defer client.CloseNow()
 	// A bound on the whole transfer against a hang; a stall is found
 	// sooner, by its signature.

@@ -40,7 +40,7 @@ func TestRegressionQueueBufferGrowth(t *testing.T) {
 			t.Fatalf("read %d: %v", i, err)
 		}
 	}
-	l := <-maxLen
+	l := await(t, maxLen, "the queue's largest length")
 	t.Logf("longest queue storage %d bytes", l)
 	if l > 4*DefaultWriteQueueLimit {
 		t.Errorf("the queue's storage reached %d bytes, with at most %d queued", l, DefaultWriteQueueLimit)

@@ -139,7 +139,7 @@ func tlsPair(t *testing.T, copts ConnOptions) (client, server *Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	server = <-srv
+	server = await(t, srv, "the handler's Conn")
 	t.Cleanup(func() {
 		client.CloseNow()
 		server.CloseNow()
@@ -501,7 +501,7 @@ func acceptRawConn(t *testing.T, opts *AcceptOptions) (*Conn, net.Conn, *bufio.R
 	}))
 	t.Cleanup(ts.Close)
 	nc, br := rawHandshake(t, ts.URL, "")
-	c := <-accepted
+	c := await(t, accepted, "the accepted Conn")
 	if c == nil {
 		t.Fatal("Accept failed")
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -118,16 +119,12 @@ func (w *writer) trySend(b []byte) (int, error) {
 	if rc == nil {
 		return 0, errWouldBlock
 	}
-	var n int
-	var werr error
-	err := w.tryRaw(rc, func(fd uintptr) bool {
-		for {
-			n, werr = syscall.Write(int(fd), b)
-			if werr != syscall.EINTR {
-				return true
-			}
-		}
-	})
+	s := sendPool.Get().(*sendState)
+	s.b, s.n, s.err = b, 0, nil
+	err := w.tryRaw(rc, s.fn)
+	n, werr := s.n, s.err
+	s.b = nil // let the buffer go
+	sendPool.Put(s)
 	if err == nil {
 		err = werr
 	}
@@ -138,6 +135,32 @@ func (w *writer) trySend(b []byte) (int, error) {
 		return n, errWouldBlock
 	}
 	return n, err
+}
+
+// sendState is one trySend attempt. Its callback is bound once, when the
+// pool makes it: a closure made per attempt would escape into
+// RawConn.Write and cost allocations for every pong a reader answers.
+type sendState struct {
+	b   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool // write, bound once
+}
+
+var sendPool = sync.Pool{New: func() any {
+	s := new(sendState)
+	s.fn = s.write
+	return s
+}}
+
+// write runs inside RawConn.Write: one attempt, never a wait.
+func (s *sendState) write(fd uintptr) bool {
+	for {
+		s.n, s.err = syscall.Write(int(fd), s.b)
+		if s.err != syscall.EINTR {
+			return true
+		}
+	}
 }
 
 // tryRaw runs fn, one write attempt that never waits, on the socket.

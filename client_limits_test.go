@@ -482,7 +482,7 @@ func TestCompressionModeInvalid(t *testing.T) {
 			if tc.wantStatus != 0 && (resp == nil || resp.StatusCode != tc.wantStatus) {
 				t.Fatalf("response %v, want status %d", resp, tc.wantStatus)
 			}
-			a := <-acceptCh
+			a := await(t, acceptCh, "the accepted Conn")
 			for _, v := range a.extensions {
 				if strings.TrimSpace(v) == "" {
 					t.Errorf("client sent an empty Sec-WebSocket-Extensions header")

@@ -101,7 +101,7 @@ func TestHistoriesOffHeap(t *testing.T) {
 		server.CloseNow()
 		// The server's Read may still be running: its histories are
 		// retired once it lets go of them, which is after CloseNow.
-		<-serving
+		await(t, serving, "the server's Read to end")
 		if offheap.Lent(sid) || offheap.Lent(cid) {
 			t.Fatal("a connection's block outlived it")
 		}

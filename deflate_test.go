@@ -594,7 +594,7 @@ func TestCorruptCompressedMessage(t *testing.T) {
 			p, errc := rawClientExt(t, opts, "permessage-deflate; client_no_context_takeover")
 			p.nc.Write(frame(true, bitRsv1, opText, true, tt.payload))
 			p.expectClose(StatusInvalidFramePayloadData)
-			err := <-errc
+			err := await(t, errc, "the server's read error")
 			if CloseStatus(err) != -1 || !strings.Contains(err.Error(), tt.reason) {
 				t.Errorf("server's Read: %v; want a failure that says %q", err, tt.reason)
 			}

@@ -60,7 +60,7 @@ func dialRawServer(t *testing.T, opts *DialOptions) (c *Conn, nc net.Conn, br *b
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c, _, err = Dial(ctx, "ws://"+ln.Addr().String(), opts)
-	a := <-ch
+	a := await(t, ch, "the accepted Conn")
 	if a.nc != nil {
 		t.Cleanup(func() { a.nc.Close() })
 	}

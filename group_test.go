@@ -45,7 +45,7 @@ func TestGroupShutdown(t *testing.T) {
 		clients = append(clients, c)
 	}
 	for range n {
-		sc := <-accepted
+		sc := await(t, accepted, "the accepted Conn")
 		// A message written before the shutdown must arrive before the close.
 		if err := sc.Write(ctx, MessageText, []byte("last words")); err != nil {
 			t.Fatal(err)
@@ -133,7 +133,7 @@ func TestGroupBroadcast(t *testing.T) {
 		}
 		defer c.CloseNow()
 		clients = append(clients, c)
-		<-accepted
+		await(t, accepted, "the accepted Conn")
 	}
 	n := 0
 	for range g.All() {
@@ -252,7 +252,7 @@ func TestGroupBroadcastDropsSlowConsumer(t *testing.T) {
 		}
 		// The server's Read reports the drop, or the client's answer to the
 		// close frame when it reads that first.
-		err = <-serverErr
+		err = await(t, serverErr, "the server's read error")
 		var perr *ProtocolError
 		if !(errors.Is(err, ErrSlowConsumer) && errors.As(err, &perr) && perr.Code == StatusPolicyViolation) && CloseStatus(err) != StatusPolicyViolation {
 			t.Fatalf("server Read: %v, want ErrSlowConsumer or the echo of 1008", err)
@@ -404,7 +404,7 @@ func TestDoneAfterGroupAndSocket(t *testing.T) {
 		client, server := pair(t, &AcceptOptions{Group: &g}, nil)
 		go server.Read(context.Background()) // ends the connection on the client's close
 		client.CloseNow()
-		<-server.Done()
+		await(t, server.Done(), "the server Conn's end")
 		if n := g.Len(); n != 0 {
 			t.Fatalf("run %d: Len %d after Done", i, n)
 		}

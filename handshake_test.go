@@ -323,7 +323,7 @@ func TestAcceptRefusesRequestBody(t *testing.T) {
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d (%q), want %d", resp.StatusCode, body, tc.status)
 			}
-			res := <-results
+			res := await(t, results, "the server's result")
 			if tc.status != http.StatusSwitchingProtocols {
 				var herr *HandshakeError
 				if !errors.As(res.acceptErr, &herr) || herr.Status != tc.status {
@@ -355,7 +355,7 @@ func fakeServer(t *testing.T, respond func(key string) string) string {
 	done := make(chan struct{})
 	t.Cleanup(func() {
 		ln.Close()
-		<-done
+		await(t, done, "the accept loop's end")
 	})
 	go func() {
 		defer close(done)

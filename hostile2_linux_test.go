@@ -171,7 +171,7 @@ func TestPollerPingersDoNotStallLoop(t *testing.T) {
 		echo()
 	}
 	for _, done := range sent {
-		<-done
+		await(t, done, "a sender's end")
 	}
 	t.Logf("%d echoes, slowest %v", len(rtts), slices.Max(rtts))
 }
@@ -484,7 +484,7 @@ func TestPollerHostileLoad(t *testing.T) {
 		echo()
 	}
 	for _, done := range sent {
-		<-done
+		await(t, done, "a sender's end")
 	}
 	slices.Sort(rtts)
 	p99 := rtts[(len(rtts)*99+99)/100-1] // nearest rank

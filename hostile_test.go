@@ -175,7 +175,7 @@ func TestSlowHandshakeServer(t *testing.T) {
 		t.Fatalf("Dial took %v", d)
 	}
 	close(stop)
-	<-done
+	await(t, done, "the attacker's end")
 }
 
 // TestPingFlood: a peer sending pings without reading pongs cannot make the

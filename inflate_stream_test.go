@@ -287,7 +287,7 @@ func TestPollerIdleConnRests(t *testing.T) {
 		if _, _, err := client.Read(ctx); err != nil {
 			t.Fatal(err)
 		}
-		c := <-served
+		c := await(t, served, "the served Conn")
 		served <- c
 		// The echo was written from OnMessage, so the loop held readMu
 		// then; taking it now waits for the loop to let go.

@@ -257,7 +257,7 @@ func TestNetConnEndReleasesCtx(t *testing.T) {
 		parent := &registryCtx{Context: testCtx(t)}
 		_, server := pair(t, nil, nil)
 		server.CloseNow()
-		<-server.Done()
+		await(t, server.Done(), "the server Conn's end")
 		n := NetConn(parent, server, MessageBinary)
 		if live := parent.live.Load(); live != 0 {
 			t.Errorf("%d registrations on ctx for a Conn that had ended", live)
@@ -414,7 +414,7 @@ func TestNetConnSharedDeadline(t *testing.T) {
 		if _, err := n.Write(make([]byte, 32<<20)); !errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("Write: %v, want os.ErrDeadlineExceeded", err)
 		}
-		<-server.Done()
+		await(t, server.Done(), "the server Conn's end")
 		time.Sleep(time.Until(rdl)) // the read deadline comes, its timer stopped
 		if _, err := n.Read(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("Read after its deadline: %v, want os.ErrDeadlineExceeded", err)
@@ -486,8 +486,8 @@ func TestNetConnDeadlineCutsReadAndWrite(t *testing.T) {
 		}()
 		waitForBlockedWrite(t, client)
 		nc.SetDeadline(time.Unix(1, 0))
-		<-done
-		<-done
+		await(t, done, "the first of the cut Read and Write")
+		await(t, done, "the second of the cut Read and Write")
 		if !errors.Is(rerr, os.ErrDeadlineExceeded) || !errors.Is(werr, os.ErrDeadlineExceeded) {
 			t.Fatalf("run %d: Read %v, Write %v; want both cut by the deadline", i, rerr, werr)
 		}

@@ -60,7 +60,7 @@ func TestSendPing(t *testing.T) {
 		if _, err := client.Ping(ctx); err != nil {
 			t.Fatalf("Ping: %v", err)
 		}
-		<-pongs
+		await(t, pongs, "the pongs")
 	})
 }
 

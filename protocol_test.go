@@ -286,7 +286,7 @@ func TestServerRejectsBadFrames(t *testing.T) {
 				p.nc.Write(f)
 			}
 			p.expectClose(tc.code)
-			err := <-errc
+			err := await(t, errc, "the server's read error")
 			var perr *ProtocolError
 			if !errors.As(err, &perr) || perr.Code != tc.code {
 				t.Fatalf("server error %v, want ProtocolError %v", err, tc.code)

@@ -730,7 +730,11 @@ func (c *Conn) writeCompressed(ctx context.Context, op opcode, p []byte) error {
 
 func checkMessageType(typ MessageType) error {
 	if typ != MessageText && typ != MessageBinary {
-		return fmt.Errorf("websocket: invalid message type %d", int(typ))
+		return invalidMessageType(typ) // apart, so that the check inlines
 	}
 	return nil
+}
+
+func invalidMessageType(typ MessageType) error {
+	return fmt.Errorf("websocket: invalid message type %d", int(typ))
 }

@@ -2,17 +2,11 @@ package xsync
 
 import (
 	"context"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 )
-
-// Deadliner is the part of a net.Conn an Interrupter needs.
-type Deadliner interface {
-	SetDeadline(t time.Time) error
-	SetReadDeadline(t time.Time) error
-	SetWriteDeadline(t time.Time) error
-}
 
 // Side says which deadline an Interrupter moves.
 type Side uint8
@@ -57,7 +51,7 @@ type interruptState struct {
 	last <-chan struct{} // Done of the last operation's ctx
 	keep bool            // follow done past its operation: the ctx came twice in a row
 	gen  uint64          // counts the ctxs followed; a callback of an older one does nothing
-	nc   Deadliner       // of the operation in progress
+	nc   net.Conn        // of the operation in progress
 	side Side
 
 	armed    bool // an operation is in progress
@@ -76,15 +70,18 @@ func armed() bool { return true }
 
 // Watch arranges for nc's side to be interrupted when ctx ends. Pass the
 // result to Unwatch once the operation is over; a ctx that can never end
-// costs nothing (Watch and Unwatch inline to a test of it).
-func (in *Interrupter) Watch(ctx context.Context, nc Deadliner, side Side) (stop func() bool) {
+// costs nothing (Watch and Unwatch inline to a test of it). nc is a
+// net.Conn, not an interface of the three deadline methods, because
+// converting the caller's net.Conn to another interface looks up its
+// method table on every call, even when ctx cannot end.
+func (in *Interrupter) Watch(ctx context.Context, nc net.Conn, side Side) (stop func() bool) {
 	if ctx.Done() == nil {
 		return nil
 	}
 	return in.watch(ctx, nc, side)
 }
 
-func (in *Interrupter) watch(ctx context.Context, nc Deadliner, side Side) (stop func() bool) {
+func (in *Interrupter) watch(ctx context.Context, nc net.Conn, side Side) (stop func() bool) {
 	s := in.state()
 	if s == releasedState {
 		return nil // shared: not locked by every closed connection
@@ -154,14 +151,14 @@ func (s *interruptState) fire(gen uint64) {
 // true when ctx ended during the operation, whose error may then be ctx's
 // doing, and puts the deadline back if it was moved; once it returns, the
 // deadline no longer moves for ctx.
-func (in *Interrupter) Unwatch(stop func() bool, nc Deadliner, side Side) (interrupted bool) {
+func (in *Interrupter) Unwatch(stop func() bool, nc net.Conn, side Side) (interrupted bool) {
 	if stop == nil {
 		return false
 	}
 	return in.unwatch(nc, side)
 }
 
-func (in *Interrupter) unwatch(nc Deadliner, side Side) bool {
+func (in *Interrupter) unwatch(nc net.Conn, side Side) bool {
 	s := in.s.Load()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -203,7 +200,7 @@ func (in *Interrupter) Release() {
 	s.unfollow()
 }
 
-func setDeadline(nc Deadliner, side Side, t time.Time) {
+func setDeadline(nc net.Conn, side Side, t time.Time) {
 	switch side {
 	case Read:
 		nc.SetReadDeadline(t)

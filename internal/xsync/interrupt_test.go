@@ -82,7 +82,12 @@ type call struct {
 	t    time.Time
 }
 
-type recorder struct{ calls []call }
+// recorder is a net.Conn that records its deadlines; its other methods
+// are the nil embedded conn's, which an Interrupter never calls.
+type recorder struct {
+	net.Conn
+	calls []call
+}
 
 func (r *recorder) SetDeadline(t time.Time) error {
 	r.calls = append(r.calls, call{Both, t})

@@ -120,7 +120,9 @@ type CompressionOptions struct {
 	// declines the offers of clients that cannot be limited (those without
 	// client_max_window_bits), so such clients get no compression, and a
 	// client is refused compression by servers that cannot honour the
-	// smaller window.
+	// smaller window. 8 is asked for as 9, as zlib cannot compress with
+	// an 8-bit window and some zlib-based peers fail the handshake when
+	// asked to; a history keeps 512 bytes at least either way.
 	MaxWindowBits int
 
 	// SendWindowBits, from 8 to 15, is the base-2 logarithm of the largest

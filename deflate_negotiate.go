@@ -58,9 +58,12 @@ func deflateSendWindow(opts *CompressionOptions) int {
 }
 
 // announcedWindow is what we write in a handshake, on our own initiative,
-// for a window of our own of n bits: 9 for 8, since zlib cannot compress
-// with an 8-bit window and some peers refuse the value. Compressing with a
-// smaller window than announced is always valid.
+// for a window of n bits: 9 for 8, since zlib cannot compress with an
+// 8-bit window and some peers refuse the value or fail the handshake on
+// it (python-websockets answers 500 to server_max_window_bits=8). For our
+// own window, compressing with a smaller one than announced is always
+// valid; for the peer's, we keep 512 bytes of history whatever we allow
+// (newDeflate), so allowing 9 costs nothing.
 func announcedWindow(n int) int { return max(n, deflateMinWindowBits+1) }
 
 // clampWindowBits applies the default, 15 for 0, and clamps n into 8..15.
@@ -242,7 +245,7 @@ func parseWindowBits(s string) (int, bool) {
 //     server include on its own;
 //   - client_max_window_bits=min(offered, MaxWindowBits) if the client
 //     offered the parameter and the result is below 15 or the client gave a
-//     value. An offer without the parameter is declined when MaxWindowBits
+//     value; MaxWindowBits 8 counts as 9 here. An offer without the parameter is declined when MaxWindowBits
 //     is below 15, since such a client may use the full window.
 func negotiateDeflate(values []string, opts *CompressionOptions) (params deflateParams, response string, ok bool, err error) {
 	if !deflateEnabled(opts) {
@@ -300,7 +303,7 @@ func answerDeflateOffer(o *deflateSettings, opts *CompressionOptions) (deflateSe
 	case send < deflateMaxWindowBits:
 		a.serverMaxWindowBits = announcedWindow(send)
 	}
-	limit := deflateWindowLimit(opts)
+	limit := announcedWindow(deflateWindowLimit(opts))
 	switch {
 	case o.clientMaxWindowBits != 0:
 		a.clientMaxWindowBits = min(o.clientMaxWindowBits, limit)
@@ -323,7 +326,7 @@ func answerDeflateOffer(o *deflateSettings, opts *CompressionOptions) (deflateSe
 // (announced as 9 when 8), the hint of RFC 7692 section 7.1.2.2 that we
 // will use no larger a window. It asks for no context takeover in both
 // directions in CompressionNoContextTakeover mode, and for
-// server_max_window_bits=N when MaxWindowBits is below 15.
+// server_max_window_bits=N when MaxWindowBits is below 15 (9 when 8).
 func deflateOffer(opts *CompressionOptions) string {
 	if !deflateEnabled(opts) {
 		return ""
@@ -345,7 +348,7 @@ func clientDeflateOffer(opts *CompressionOptions) deflateSettings {
 		o.clientMaxWindowBitsBare = true
 	}
 	if limit := deflateWindowLimit(opts); limit < deflateMaxWindowBits {
-		o.serverMaxWindowBits = limit
+		o.serverMaxWindowBits = announcedWindow(limit)
 	}
 	return o
 }

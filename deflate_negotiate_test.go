@@ -434,9 +434,17 @@ func TestNegotiateDeflate(t *testing.T) {
 			wantParams:   deflateDefaults,
 		},
 		{
-			name:         "MaxWindowBits below range means 8",
+			name:         "MaxWindowBits below range means 8, allowed as 9",
 			opts:         &CompressionOptions{Mode: CompressionContextTakeover, MaxWindowBits: 3},
 			values:       []string{"permessage-deflate; client_max_window_bits"},
+			wantOK:       true,
+			wantResponse: "permessage-deflate; client_max_window_bits=9",
+			wantParams:   deflateParams{serverMaxWindowBits: 15, clientMaxWindowBits: 9},
+		},
+		{
+			name:         "MaxWindowBits 8 keeps the client's own 8",
+			opts:         &CompressionOptions{Mode: CompressionContextTakeover, MaxWindowBits: 8},
+			values:       []string{"permessage-deflate; client_max_window_bits=8"},
 			wantOK:       true,
 			wantResponse: "permessage-deflate; client_max_window_bits=8",
 			wantParams:   deflateParams{serverMaxWindowBits: 15, clientMaxWindowBits: 8},
@@ -736,14 +744,14 @@ func TestDeflateOffer(t *testing.T) {
 			want: "permessage-deflate; server_max_window_bits=10; client_max_window_bits",
 		},
 		{
-			name: "no context takeover, smallest window",
+			name: "no context takeover, smallest window asked as 9",
 			opts: &CompressionOptions{Mode: CompressionNoContextTakeover, MaxWindowBits: 8},
-			want: "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=8; client_max_window_bits",
+			want: "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=9; client_max_window_bits",
 		},
 		{
 			name: "window clamped",
 			opts: &CompressionOptions{Mode: CompressionContextTakeover, MaxWindowBits: -1},
-			want: "permessage-deflate; server_max_window_bits=8; client_max_window_bits",
+			want: "permessage-deflate; server_max_window_bits=9; client_max_window_bits",
 		},
 		{
 			name: "SendWindowBits as the hint",
@@ -1136,8 +1144,9 @@ func checkDeflateRoundTrip(t *testing.T, copts, sopts *CompressionOptions) {
 	if cparams != sparams {
 		t.Fatalf("client %+v, server %+v: offer %q, response %q: client has %+v, server has %+v", *copts, *sopts, offer, response, cparams, sparams)
 	}
-	// Each side's limit on what it receives holds.
-	if cparams.serverMaxWindowBits > deflateWindowLimit(copts) || sparams.clientMaxWindowBits > deflateWindowLimit(sopts) {
+	// Each side's limit on what it receives holds, 8 being allowed as 9
+	// (announcedWindow).
+	if cparams.serverMaxWindowBits > announcedWindow(deflateWindowLimit(copts)) || sparams.clientMaxWindowBits > announcedWindow(deflateWindowLimit(sopts)) {
 		t.Fatalf("client %+v, server %+v: window limits broken: %+v", *copts, *sopts, sparams)
 	}
 	// What each side announces of its own window is no larger than its

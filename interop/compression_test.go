@@ -51,6 +51,14 @@ var (
 			opts:    websocket.CompressionOptions{Mode: websocket.CompressionContextTakeover, Threshold: -1, MaxWindowBits: 10},
 			maxSize: 1 << 20,
 		},
+		{
+			// Our side allows the peer the smallest window: the peer,
+			// whose deflate is zlib's, cannot compress with 8 bits.
+			name:    "permessage-deflate, our MaxWindowBits 8",
+			peerArg: "default",
+			opts:    websocket.CompressionOptions{Mode: websocket.CompressionContextTakeover, Threshold: -1, MaxWindowBits: 8},
+			maxSize: 1 << 16,
+		},
 	}
 )
 

@@ -232,6 +232,12 @@ func (c *Conn) closeHandshake(ctx context.Context, code StatusCode, reason strin
 		return nil
 	}
 	err = c.awaitPeerClose(ctx)
+	// On a connection a Poller serves, our close frame may still wait in
+	// the write queue behind data the peer has yet to read when its close
+	// frame comes: closing now would cut both off.
+	if err == nil && !c.awaitCloseSent(ctx) {
+		err = errCloseSendTimeout
+	}
 	c.closeNow(ErrClosed)
 	return err
 }
@@ -547,12 +553,13 @@ func (c *Conn) end() *ending {
 }
 
 // awaitCloseSent waits until our close frame is on the wire, the
-// connection closed, ctx ended or CloseTimeout passed.
-func (c *Conn) awaitCloseSent(ctx context.Context) {
+// connection closed, ctx ended or CloseTimeout passed, and reports
+// whether the frame went out.
+func (c *Conn) awaitCloseSent(ctx context.Context) (sent bool) {
 	c.closeMu.Lock()
 	if c.closeSent {
 		c.closeMu.Unlock()
-		return
+		return true
 	}
 	if c.end().sentCh == nil {
 		c.end().sentCh = make(chan struct{})
@@ -563,10 +570,14 @@ func (c *Conn) awaitCloseSent(ctx context.Context) {
 	defer t.Stop()
 	select {
 	case <-ch:
+		return true
 	case <-c.done():
 	case <-ctx.Done():
 	case <-t.C:
 	}
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	return c.closeSent
 }
 
 // maybeEnd closes a server's TCP connection once both close frames have

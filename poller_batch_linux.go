@@ -161,7 +161,7 @@ func (l *loop) sendBatch() {
 		q := e.q
 		e.fd = -1
 		q.mu.Lock()
-		q.batch, q.held = false, false
+		q.endBatch(e.c)
 		if q.queued.Load() == 0 || e.c.isClosed() {
 			q.mu.Unlock()
 			continue
@@ -210,7 +210,7 @@ func (l *loop) flushBatch() {
 	for i := range l.batch {
 		e := &l.batch[i]
 		e.q.mu.Lock()
-		e.q.batch, e.q.held = false, false
+		e.q.endBatch(e.c)
 		e.q.mu.Unlock()
 		e.q.flush(e.c)
 	}

@@ -262,9 +262,29 @@ func (q *outQueue) takesControl() bool {
 // The control frames that waited for the held data to leave (a batch too
 // full for them to join, takesControl) are owed too, the close frame's
 // answer above all, and go right behind it, if the write side is free.
+//
+// The connection's closeTransport calls it, and the loop's endBatch calls
+// it for a connection it finds closed, as a close from another goroutine
+// may come between the two: whichever takes q.mu first sends.
 func (q *outQueue) sendHeld(c *Conn) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.sendHeldLocked(c)
+}
+
+// endBatch ends a loop's batch on q: from here on, writes go out as they
+// come. The caller holds q.mu. A connection closed from another goroutine
+// during the batch gets what the batch held back sent first, as its
+// closeTransport may have looked for it already (sendHeld).
+func (q *outQueue) endBatch(c *Conn) {
+	if c.isClosed() {
+		q.sendHeldLocked(c)
+	}
+	q.batch, q.held = false, false
+}
+
+// sendHeldLocked is sendHeld; the caller holds q.mu.
+func (q *outQueue) sendHeldLocked(c *Conn) {
 	if q.batch && q.held && q.queued.Load() > 0 {
 		bufs := [][]byte{q.buf[q.off:]}
 		if c.controlPending() && c.frameMu.TryLock() {

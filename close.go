@@ -250,17 +250,17 @@ func (c *Conn) closeHandshake(ctx context.Context, code StatusCode, reason strin
 // Over TLS, the close_notify alert that precedes the TCP close, here as
 // after Close, waits at most 100 ms for a peer that stopped reading.
 func (c *Conn) CloseNow() error {
-	if c.isClosed() {
+	if c.isClosed() || !c.closeNow(ErrClosed) {
 		return ErrClosed
 	}
-	c.closeNow(ErrClosed)
 	return nil
 }
 
-// closeNow closes the TCP connection once and records why. A call that
-// comes while another is closing returns once that one is done, as with
-// sync.Once, whose 12 bytes every connection would carry.
-func (c *Conn) closeNow(why error) {
+// closeNow closes the TCP connection once and records why, and reports
+// whether this call closed it. A call that comes while another is closing
+// returns once that one is done, as with sync.Once, whose 12 bytes every
+// connection would carry.
+func (c *Conn) closeNow(why error) (closed bool) {
 	c.closeMu.Lock()
 	if c.closeStarted {
 		var wait chan struct{}
@@ -274,7 +274,7 @@ func (c *Conn) closeNow(why error) {
 		if wait != nil {
 			<-wait
 		}
-		return
+		return false
 	}
 	c.closeStarted = true
 	c.end().why = why
@@ -289,6 +289,7 @@ func (c *Conn) closeNow(why error) {
 		close(c.ending.closeDone)
 	}
 	c.closeMu.Unlock()
+	return true
 }
 
 // closeSocket closes nc, a connection's transport, which ends for why. A

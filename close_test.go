@@ -63,6 +63,31 @@ func TestCloseNowWaitsForTheFirst(t *testing.T) {
 	})
 }
 
+// TestCloseNowReportsOneCloser: of two CloseNow calls at once, one closes
+// and returns nil, the other returns ErrClosed, as CloseNow documents.
+// Both used to return nil when the second passed its look at the closed
+// flag before the first had set it.
+func TestCloseNowReportsOneCloser(t *testing.T) {
+	for range 2000 {
+		a, b := net.Pipe()
+		c := newConn(a, false, nil, "", nil, nil)
+		start := make(chan struct{})
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() {
+				<-start
+				errs <- c.CloseNow()
+			}()
+		}
+		close(start)
+		first, second := <-errs, <-errs
+		b.Close()
+		if (first == nil) == (second == nil) {
+			t.Fatalf("two CloseNow calls at once returned %v and %v; want nil once and ErrClosed once", first, second)
+		}
+	}
+}
+
 // closingOverPipe returns a server connection over net.Pipe whose Close
 // (CloseTimeout 3 s) has sent its close frame, which the peer's end b
 // has read, and now waits for the answer; closed gets what Close returns.

@@ -15,6 +15,7 @@ func TestCheckOrigin(t *testing.T) {
 	tests := []struct {
 		name      string
 		origins   []string // Origin header values
+		host      string   // the request's Host; "" for example.com
 		tls       bool     // the request came over TLS
 		patterns  []string
 		skip      bool  // InsecureSkipOriginCheck
@@ -166,6 +167,44 @@ func TestCheckOrigin(t *testing.T) {
 			accepted:  true,
 		},
 		{
+			name:      "Host with https' default port",
+			origins:   []string{"https://example.com"},
+			host:      "example.com:443",
+			answer:    ptr(false),
+			wantCalls: 0,
+			accepted:  true,
+		},
+		{
+			name:      "Origin with http's default port",
+			origins:   []string{"http://example.com:80"},
+			answer:    ptr(false),
+			wantCalls: 0,
+			accepted:  true,
+		},
+		{
+			name:      "Origin on another port",
+			origins:   []string{"https://example.com:8443"},
+			answer:    ptr(false),
+			wantCalls: 1,
+			accepted:  false,
+		},
+		{
+			name:      "http Origin, Host with https' default port",
+			origins:   []string{"http://example.com"},
+			host:      "example.com:443",
+			answer:    ptr(false),
+			wantCalls: 1,
+			accepted:  false,
+		},
+		{
+			name:      "IPv6 Origin with https' default port",
+			origins:   []string{"https://[::1]:443"},
+			host:      "[::1]",
+			answer:    ptr(false),
+			wantCalls: 0,
+			accepted:  true,
+		},
+		{
 			name:      "InsecureSkipOriginCheck wins",
 			origins:   []string{"https://evil.example"},
 			skip:      true,
@@ -181,6 +220,9 @@ func TestCheckOrigin(t *testing.T) {
 				target = "https://example.com/ws" // sets r.TLS
 			}
 			r := httptest.NewRequest(http.MethodGet, target, nil)
+			if tc.host != "" {
+				r.Host = tc.host
+			}
 			r.Header.Set("Connection", "Upgrade")
 			r.Header.Set("Upgrade", "websocket")
 			r.Header.Set("Sec-WebSocket-Version", "13")

@@ -33,8 +33,9 @@ type AcceptOptions struct {
 	// pattern contains "://" ("https://*.example.com",
 	// "chrome-extension://<id>").
 	//
-	// The request's own host and a pattern without a scheme admit only a
-	// web page's origin: https, or http if the request did not come over
+	// The request's own host matches with or without the scheme's default
+	// port (443, or 80 for http) on either side. It and a pattern without
+	// a scheme admit only a web page's origin: https, or http if the request did not come over
 	// TLS. A page served over plain HTTP can be rewritten by anyone on its
 	// network path, so it does not get the TLS endpoint, and the cookies
 	// sent to it, in its site's name (browsers, too, hold http://a and
@@ -326,7 +327,7 @@ func checkOrigin(r *http.Request, patterns []string, fn func(*http.Request) bool
 	// TLS both schemes pass: TLS may end at a proxy in front of us.
 	// (url.Parse lowercases the scheme.)
 	web := u.Scheme == "https" || u.Scheme == "http" && r.TLS == nil
-	if web && strings.EqualFold(u.Host, r.Host) {
+	if web && sameHost(u.Scheme, u.Host, r.Host) {
 		return nil
 	}
 	for _, p := range patterns {
@@ -344,6 +345,17 @@ func checkOrigin(r *http.Request, patterns []string, fn func(*http.Request) bool
 		return nil
 	}
 	return forbidden
+}
+
+// sameHost reports whether the host of a web origin of scheme names the
+// host a request came to, the scheme's default port written out or not on
+// either side: browsers leave it out, and a proxy may add it to Host.
+func sameHost(scheme, originHost, requestHost string) bool {
+	port := ":443"
+	if scheme == "http" {
+		port = ":80"
+	}
+	return strings.EqualFold(strings.TrimSuffix(originHost, port), strings.TrimSuffix(requestHost, port))
 }
 
 // reservedResponseFields are set by the handshake and may not be overridden.

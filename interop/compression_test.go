@@ -2,6 +2,7 @@ package interop
 
 import (
 	"flag"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -111,9 +112,17 @@ func (m compression) session(spec sessionSpec) sessionSpec {
 func (m compression) finish(t *testing.T, r *row) {
 	t.Helper()
 	if m.on() && *compressionOn && m.maxSize > 0 {
-		r.addNote("messages up to 1 MiB")
+		r.addNote("messages up to " + sizeName(m.maxSize))
 	}
 	if m.on() && !*compressionOn {
 		r.pending(t, "compression switch off (run.sh --no-compression): ran uncompressed with messages up to 1 MiB, the peer's offer declined")
 	}
+}
+
+// sizeName writes n, a power of two of at least 1 KiB, in KiB or MiB.
+func sizeName(n int) string {
+	if n >= 1<<20 {
+		return strconv.Itoa(n>>20) + " MiB"
+	}
+	return strconv.Itoa(n>>10) + " KiB"
 }

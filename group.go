@@ -131,21 +131,22 @@ var ErrSlowConsumer = errors.New("websocket: peer too slow to take a broadcast m
 // connections it dropped (nil when none was).
 //
 // The message is framed (and compressed) once for all, as WritePrepared
-// does. Each connection whose write may wait for its peer is written to by
-// a goroutine of its own, so that one peer that does not read holds up
-// none of the others. The others, connections a Poller's loop serves
-// whose write queue is within PollerOptions.WriteQueueLimit, are written
-// to one after the other without a goroutine: such a write never waits
-// (what the socket does not take is queued). Past the limit a write waits
-// for room like any other, except from a callback of the Poller that
-// serves the connection (on any of its loops), where it fails with
-// ErrWriteQueueFull and the connection is closed (see Poller), which
-// leaves it out of the connections returned: those are the ones the
-// slow-consumer policy below dropped. Such a connection is dropped only for that wait for room, or
-// for another goroutine's message that holds up its write past ctx's end
-// (a Writer left open, a large message being compressed); a wait for
-// another goroutine's frame to be queued, as long as copying it takes,
-// may run past ctx's end instead.
+// does. Each connection whose write may wait is written to by a goroutine
+// of its own, so that one that waits holds up none of the others: one
+// whose write may wait for its peer, and one whose message another
+// goroutine is sending (a Writer left open, a large message being
+// compressed). The others, connections a Poller's loop serves whose write
+// queue is within PollerOptions.WriteQueueLimit, are written to one after
+// the other without a goroutine: such a write never waits (what the
+// socket does not take is queued). Past the limit a write waits for room
+// like any other, except from a callback of the Poller that serves the
+// connection (on any of its loops), where it fails with ErrWriteQueueFull
+// and the connection is closed (see Poller), which leaves it out of the
+// connections returned: those are the ones the slow-consumer policy below
+// dropped. A Poller's connection is dropped only for that wait for room,
+// or for another goroutine's message that holds up its write past ctx's
+// end; a wait for another goroutine's frame to be queued, as long as
+// copying it takes, may run past ctx's end instead.
 //
 // The slow-consumer policy: ctx bounds every write. A connection whose
 // write has not completed when ctx ends is dropped. It is failed with
@@ -174,7 +175,7 @@ func (g *Group) Broadcast(ctx context.Context, pm *PreparedMessage) (dropped []*
 	// Those whose writes may wait first, the others after.
 	n := 0
 	for i, c := range conns {
-		if c.writeMayWait() {
+		if c.writeMayWait() || c.msgMu.Held() {
 			conns[i], conns[n] = conns[n], c
 			n++
 		}
@@ -182,8 +183,8 @@ func (g *Group) Broadcast(ctx context.Context, pm *PreparedMessage) (dropped []*
 	waiting, queued := conns[:n], conns[n:]
 
 	var wg sync.WaitGroup
-	state := make([]atomic.Int32, len(waiting)) // writing, written or late
-	for i, c := range waiting {
+	state := make([]atomic.Int32, len(conns)) // writing, written or late
+	writeApart := func(i int, c *Conn) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -193,8 +194,22 @@ func (g *Group) Broadcast(ctx context.Context, pm *PreparedMessage) (dropped []*
 			state[i].CompareAndSwap(bcWriting, bcWritten)
 		}()
 	}
+	for i, c := range waiting {
+		writeApart(i, c)
+	}
 	bctx := broadcastCtx{Context: ctx, frameLock: context.WithoutCancel(ctx)}
 	for _, c := range queued {
+		if c.msgMu.Held() {
+			// Another goroutine's message (a Writer, one being
+			// compressed) took c since the look above: its wait goes
+			// apart too, or it would hold up every write after it,
+			// which could then meet a brief wait of their own with ctx
+			// already ended. waiting grows into queued's room, over
+			// connections already written to.
+			writeApart(len(waiting), c)
+			waiting = append(waiting, c)
+			continue
+		}
 		// Its write never waits for the socket, so ctx ending meanwhile
 		// does not stop it (writePrepared, not WritePrepared), nor a wait
 		// for its frame lock (broadcastCtx).

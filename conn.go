@@ -146,7 +146,13 @@ type ConnOptions struct {
 	// long frame slowly, which cannot answer a ping until the frame ends,
 	// is alive for as long as its bytes keep coming, whatever reads them
 	// (Read, Reader, a Poller). Bound a slow peer with ReadLimit and the
-	// ctx of your reads. A frame arrives when it is read: the heartbeat
+	// ctx of your reads. So is a peer reading one long frame of ours
+	// slowly, whose ping waits behind the frame: while the frame is too
+	// long for the socket buffers, each 256 KiB the peer takes counts
+	// (on a Poller, each part of the queue the socket takes once it was
+	// full), so a peer taking less than that every PingInterval +
+	// PingTimeout is closed as dead; bound writes with their ctx or
+	// WriteTimeout. A frame arrives when it is read: the heartbeat
 	// reads control frames while nothing else reads, but stops at a data
 	// message, which waits whole for the next Read; so a connection whose
 	// application stops reading while a message waits does not see the

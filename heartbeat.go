@@ -20,6 +20,25 @@ func (c *Conn) noteFrame() {
 	}
 }
 
+// noteTaken records, for the heartbeat, that the peer took a part of a
+// long frame we are writing: the rest of the frame had waited for room
+// that only the peer's reads make, so a peer reading it slowly is alive,
+// though it cannot answer a ping until the frame is out. What the kernel
+// takes before its buffers are full says nothing of the peer, so only
+// the parts of frames too long for them count (heartbeatSlice), and those
+// a Poller's loop sends once the socket said it was full (outQueue.flush).
+func (c *Conn) noteTaken() {
+	if hb := c.heartbeat(); hb != nil {
+		hb.activity.Add(1)
+	}
+}
+
+// heartbeatSlice is the part of a long frame written at a time when a
+// heartbeat runs, so that the peer's reads of it count (noteTaken): a
+// peer is deemed alive while it reads at least this much every
+// PingInterval + PingTimeout.
+const heartbeatSlice = 256 << 10
+
 // noteDataFrame is noteFrame for a data frame, which a blocking reader
 // returns to the application: a pong or close waiting for the write side
 // is kicked first, as nothing may read for a while.
@@ -37,8 +56,9 @@ type heartbeat struct {
 	mu    sync.Mutex // guards timer, which the first tick may race to use
 	timer *time.Timer
 	last  uint64 // activity seen at the previous tick
-	// activity counts frames and pieces of payload received; noteFrame
-	// skips it without a heartbeat.
+	// activity counts frames and pieces of payload received, and parts of
+	// long frames the peer took (noteTaken); without a heartbeat nothing
+	// counts.
 	activity atomic.Uint64
 	stop     atomic.Bool
 }

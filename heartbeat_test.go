@@ -191,6 +191,50 @@ func TestHeartbeatCountsPartOfAFrame(t *testing.T) {
 	}
 }
 
+// TestHeartbeatCountsAFrameThePeerTakes: a peer that reads one long frame
+// of ours slowly cannot answer a ping before the frame is out, since the
+// ping waits behind it, yet it is alive while it takes the frame's bytes;
+// once it stops, the heartbeat closes the connection as for any silent
+// peer. It used to be closed mid-frame, a live peer dropped for sending
+// nothing while it read.
+func TestHeartbeatCountsAFrameThePeerTakes(t *testing.T) {
+	for _, client := range []bool{false, true} {
+		name := "server"
+		if client {
+			name = "client (masked a buffer at a time)"
+		}
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a, peer := net.Pipe()
+				defer peer.Close()
+				c := newConn(a, client, &ConnOptions{PingInterval: 10 * time.Second, PingTimeout: 5 * time.Second}, "", nil, nil)
+				defer c.CloseNow()
+				writeErr := make(chan error, 1)
+				go func() { writeErr <- c.Write(context.Background(), MessageBinary, make([]byte, 8<<20)) }()
+				// 64 KiB a second for 40 seconds, then nothing.
+				buf := make([]byte, 64<<10)
+				for range 40 {
+					if _, err := io.ReadFull(peer, buf); err != nil {
+						t.Fatalf("the frame stopped while the peer read it: %v", err)
+					}
+					time.Sleep(time.Second)
+				}
+				stopped := time.Now()
+				err := <-writeErr
+				if !errors.Is(err, ErrHeartbeatTimeout) {
+					t.Fatalf("write: %v, want ErrHeartbeatTimeout", err)
+				}
+				// The last part the peer took was at most a slice before
+				// it stopped (256 KiB, 4 s here); the ping goes out one to
+				// two intervals after it, the end PingTimeout after that.
+				if d := time.Since(stopped); d < 10*time.Second || d > 25*time.Second {
+					t.Fatalf("peer closed %v after it stopped reading, want 10s to 25s", d)
+				}
+			})
+		})
+	}
+}
+
 // readAllWith reads the next message through a Reader, buf bytes at a time.
 func readAllWith(c *Conn, size int) error {
 	_, r, err := c.Reader(context.Background())

@@ -810,6 +810,41 @@ func TestPollerControlWatchEndsWithConn(t *testing.T) {
 	}
 }
 
+// TestPollerHeartbeatCountsAFrameThePeerTakes: a Poller's connection
+// writing a long message to a peer that reads it slowly is not closed by
+// its heartbeat: the ping waits in the queue behind the message, and no
+// pong can come within PingTimeout, but the peer takes the message's
+// bytes all along (outQueue.flush notes them). It used to be closed as
+// dead. Once the peer stops reading, the heartbeat closes it.
+func TestPollerHeartbeatCountsAFrameThePeerTakes(t *testing.T) {
+	// Buffers of 64 KiB, not smaller: with less, a reader's window
+	// updates on the loopback wait for the sender's 200 ms probe.
+	opts := ConnOptions{PingInterval: 250 * time.Millisecond, PingTimeout: 250 * time.Millisecond}
+	server, nc := queuedServerConn(t, opts, 64<<10)
+	client := newConn(nc, true, nil, "", nil, nil)
+	defer client.CloseNow()
+	go server.Write(context.Background(), MessageBinary, make([]byte, 8<<20))
+	_, r, err := client.Reader(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 64 KiB every 10 ms for 4 MiB, about 650 ms, then nothing.
+	buf := make([]byte, 64<<10)
+	for got := 0; got < 4<<20; got += len(buf) {
+		if _, err := io.ReadFull(r, buf); err != nil {
+			t.Fatalf("read after %d bytes: %v (server: %v)", got, err, server.errAfterClose())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if server.isClosed() {
+		t.Fatalf("the heartbeat closed a peer that was reading the message: %v", server.errAfterClose())
+	}
+	await(t, server.Done(), "the heartbeat to close a peer that stopped reading")
+	if err := server.errAfterClose(); !errors.Is(err, ErrHeartbeatTimeout) {
+		t.Errorf("the connection ended with %v, want ErrHeartbeatTimeout", err)
+	}
+}
+
 // sendBufferListener sets the send buffer of the connections it accepts.
 type sendBufferListener struct {
 	net.Listener

@@ -220,6 +220,9 @@ func (q *outQueue) flush(c *Conn) {
 		q.off = len(q.buf) - len(rest[0])
 	}
 	q.left(c, q.off-was)
+	if q.off > was {
+		c.noteTaken() // the socket had refused these bytes
+	}
 	q.settle(c, err)
 }
 

@@ -30,7 +30,7 @@ func TestRegressionPollerCloseBehindQueuedData(t *testing.T) {
 		{name: "the peer reads nothing", peerReads: false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			server, nc := queuedServerConn(t, 500*time.Millisecond)
+			server, nc := queuedServerConn(t, ConnOptions{CloseTimeout: 500 * time.Millisecond}, 16<<10)
 			q := fillUntilRefused(t, server)
 			closeErr := make(chan error, 1)
 			go func() { closeErr <- server.Close(StatusNormalClosure, "server bye") }()
@@ -60,10 +60,11 @@ func TestRegressionPollerCloseBehindQueuedData(t *testing.T) {
 	}
 }
 
-// queuedServerConn returns a connection a one-loop Poller serves, with a
-// small socket send buffer and closeTimeout, and the raw client socket of
-// its peer, which has a small receive buffer and has read nothing.
-func queuedServerConn(t *testing.T, closeTimeout time.Duration) (*Conn, net.Conn) {
+// queuedServerConn returns a connection a one-loop Poller serves, with
+// opts and a socket send buffer of bufSize bytes, and the raw client
+// socket of its peer, whose receive buffer has bufSize bytes too and which
+// has read nothing.
+func queuedServerConn(t *testing.T, opts ConnOptions, bufSize int) (*Conn, net.Conn) {
 	t.Helper()
 	p, err := NewPoller(PollerOptions{Loops: 1, OnMessage: func(*Conn, MessageType, []byte) {}})
 	if err != nil {
@@ -72,7 +73,7 @@ func queuedServerConn(t *testing.T, closeTimeout time.Duration) (*Conn, net.Conn
 	t.Cleanup(func() { p.Close() })
 	served := make(chan *Conn, 1)
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := Accept(w, r, &AcceptOptions{ConnOptions: ConnOptions{CloseTimeout: closeTimeout}})
+		c, err := Accept(w, r, &AcceptOptions{ConnOptions: opts})
 		if err != nil {
 			return
 		}
@@ -81,10 +82,10 @@ func queuedServerConn(t *testing.T, closeTimeout time.Duration) (*Conn, net.Conn
 		}
 		served <- c
 	}))
-	ts.Listener = sendBufferListener{ts.Listener, 16 << 10}
+	ts.Listener = sendBufferListener{ts.Listener, bufSize}
 	ts.Start()
 	t.Cleanup(ts.Close)
-	nc := rawUpgrade(t, strings.TrimPrefix(ts.URL, "http://"), 16<<10)
+	nc := rawUpgrade(t, strings.TrimPrefix(ts.URL, "http://"), bufSize)
 	t.Cleanup(func() { nc.Close() })
 	c := await(t, served, "the served Conn")
 	if c.wr.queue.Load() == nil {

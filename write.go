@@ -295,7 +295,26 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op opcode, rsv byte, p 
 		hdr = w.scratch()[:]
 	}
 	hn := wsproto.PutUnmaskedHeader(hdr, fin, op, rsv, int64(len(p)))
+	if len(p) > heartbeatSlice && w.queue.Load() == nil && c.heartbeat() != nil {
+		return c.sendFrameSliced(ctx, hdr[:hn], p)
+	}
 	return c.sendFrame(ctx, hdr[:hn], p)
+}
+
+// sendFrameSliced sends a long frame heartbeatSlice bytes at a time, so
+// that the heartbeat sees the peer take it (noteTaken).
+func (c *Conn) sendFrameSliced(ctx context.Context, hdr, p []byte) error {
+	written, err := c.wr.send(ctx, hdr, p[:heartbeatSlice])
+	for p = p[heartbeatSlice:]; err == nil && len(p) > 0; {
+		c.noteTaken()
+		n := min(len(p), heartbeatSlice)
+		_, err = c.wr.sendUnlimited(ctx, p[:n])
+		p = p[n:]
+	}
+	if err != nil {
+		return c.frameError(written, err)
+	}
+	return nil
 }
 
 // writeFrameCopied is writeFrame for a frame sent as a copy: a client's,
@@ -327,6 +346,9 @@ func (c *Conn) writeFrameCopied(ctx context.Context, fin bool, op opcode, rsv by
 			n := copy(buf[hn:], p)
 			return c.sendFrame(ctx, buf[:hn+n])
 		}
+		if len(p) > heartbeatSlice && c.heartbeat() != nil {
+			return c.sendFrameSliced(ctx, buf[:hn], p)
+		}
 		written, err := w.send(ctx, buf[:hn], p)
 		if err != nil {
 			return c.frameError(written, err)
@@ -344,6 +366,7 @@ func (c *Conn) writeFrameCopied(ctx context.Context, fin bool, op opcode, rsv by
 		var written bool
 		var err error
 		if anyWritten {
+			c.noteTaken() // the peer took the buffer before this one
 			written, err = w.sendUnlimited(ctx, buf[:off+n])
 		} else {
 			written, err = w.send(ctx, buf[:off+n])

@@ -466,12 +466,13 @@ func (t *HTTP2Transport) open(ctx context.Context, pc *h2Conn, req *http.Request
 		body.Close()
 		return fail(resp, herr)
 	}
-	s := newStreamConn(&responseBody{ReadCloser: body, cancel: cancel}, out, pc.local, pc.remote)
+	rb := &responseBody{ReadCloser: body, cancel: cancel, closed: make(chan struct{})}
+	s := newStreamConn(rb, out, pc.local, pc.remote)
 	// Once the stream's context has ended the stream: release the
-	// connection (closing it if this was its last WebSocket), then close
-	// the body, which may wait for the connection's writes.
+	// connection (closing it if this was its last WebSocket), then wait
+	// for the body's close, which may wait for the connection's writes.
 	s.atClose(func() { t.release(pc) })
-	s.atClose(func() { body.Close() })
+	s.atClose(rb.closeAndWait)
 	return newConn(s, true, &opts.ConnOptions, subprotocol, nil, dp), resp, nil
 }
 
@@ -512,17 +513,36 @@ func streamRequestHeader(req *http.Request, opts *DialOptions) http.Header {
 // waits on a condition that only the stream's abort signals, and the
 // pump's read of the response waited with it, so Close hung. Closing the
 // body aborts the stream and breaks the read at once, then waits for the
-// stream's end, hence the goroutine; the body is closed again once the
-// stream is released, which then returns at once.
+// stream's end, hence the goroutine; once the stream is released,
+// closeAndWait waits for that close to be over.
+//
+// The transport's body is closed once only: each close gives the
+// connection's flow control back what was left unread, so a second one
+// gave it twice, and after about 1 GiB given in excess over one
+// connection's life x/net panicked (its window past 2^31-1).
 type responseBody struct {
 	io.ReadCloser
 	cancel context.CancelFunc
+	once   sync.Once
+	closed chan struct{} // closed once the transport's body is
 }
 
 func (b *responseBody) Close() error {
 	b.cancel()
-	go b.ReadCloser.Close()
+	b.once.Do(func() {
+		go func() {
+			b.ReadCloser.Close()
+			close(b.closed)
+		}()
+	})
 	return nil
+}
+
+// closeAndWait closes b, if nothing did, and waits for the transport's
+// body to be closed.
+func (b *responseBody) closeAndWait() {
+	b.Close()
+	<-b.closed
 }
 
 // requestPipe is the request body of the client's stream: the HTTP/2

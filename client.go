@@ -26,7 +26,7 @@ type DialOptions struct {
 	// HTTPHeader holds extra header fields for the handshake request, such
 	// as Origin, Authorization or User-Agent. Fields the handshake sets
 	// itself (Host, which DialOptions.Host sets; Upgrade, Connection,
-	// Sec-WebSocket-*) are refused.
+	// Sec-WebSocket-Key, -Version, -Protocol and -Extensions) are refused.
 	HTTPHeader http.Header
 
 	// Host, if set, is sent as the Host header instead of the URL's host.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -349,7 +350,7 @@ func dialH2(ctx context.Context, key h2Key, req *http.Request, opts *DialOptions
 	}
 	tr := &http2.Transport{
 		DisableCompression: true, // no Accept-Encoding on a CONNECT
-		MaxHeaderListSize:  uint32(opts.maxResponseHeaderBytes()),
+		MaxHeaderListSize:  uint32(min(uint64(opts.maxResponseHeaderBytes()), math.MaxUint32)),
 	}
 	stop := watchHandshake(ctx, nc)
 	pc.cc, err = tr.NewClientConn(nc)

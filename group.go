@@ -199,13 +199,14 @@ func (g *Group) Broadcast(ctx context.Context, pm *PreparedMessage) (dropped []*
 	}
 	bctx := broadcastCtx{Context: ctx, frameLock: context.WithoutCancel(ctx)}
 	for _, c := range queued {
-		if c.msgMu.Held() {
+		if c.msgMu.Held() || c.writeMayWait() {
 			// Another goroutine's message (a Writer, one being
-			// compressed) took c since the look above: its wait goes
-			// apart too, or it would hold up every write after it,
-			// which could then meet a brief wait of their own with ctx
-			// already ended. waiting grows into queued's room, over
-			// connections already written to.
+			// compressed) took c since the look above, or its queue
+			// went past its limit: its wait goes apart too, or it
+			// would hold up every write after it, which could then
+			// meet a brief wait of their own with ctx already ended.
+			// waiting grows into queued's room, over connections
+			// already written to.
 			writeApart(len(waiting), c)
 			waiting = append(waiting, c)
 			continue

@@ -697,3 +697,106 @@ func testPongsBeforeRepliesBounded(t *testing.T, mode string) {
 // bytes hold at most that many empty pings, each answered by a frame of
 // two bytes, and a close frame may follow.
 const maxControlTake = 2*maxPendingPongs + maxControlFrame
+
+// TestPollerHalfSentMessageKeepsNoPooledStorage: a peer sends a large
+// message in pieces (within ReadLimit), then the 1-byte first fragment of
+// the next one, and goes quiet. The first message's storage went back to
+// the pool and the next one took it again, so each such connection kept
+// a buffer the size of the largest message it ever sent (6 connections:
+// 26-52 MiB at an 8 MiB ReadLimit), where a half-sent message is to cost
+// about the bytes sent. The loop now swaps such storage for storage of
+// the message's size when the connection goes quiet (trimPartial).
+func TestPollerHalfSentMessageKeepsNoPooledStorage(t *testing.T) {
+	for _, noBatching := range []bool{true, false} {
+		t.Run(fmt.Sprintf("NoBatching=%v", noBatching), func(t *testing.T) {
+			const limit = 8 << 20
+			const conns = 6
+			var delivered atomic.Int64
+			opts := PollerOptions{NoBatching: noBatching, OnMessage: func(*Conn, MessageType, []byte) { delivered.Add(1) }}
+			s := newHostileServer(t, opts, &AcceptOptions{ConnOptions: ConnOptions{ReadLimit: limit}}, false)
+			before := heapInUse()
+			large := frame(true, 0, opBinary, true, make([]byte, limit))
+			first := frame(false, 0, opBinary, true, []byte{'x'})
+			ping := frame(true, 0, opPing, true, nil)
+			deadline := time.Now().Add(20 * time.Second)
+			for i := range conns {
+				rc, _ := s.dialRaw(t, deadline)
+				for off := 0; off < len(large); off += 256 << 10 { // in pieces, gathered by the loop
+					if _, err := rc.nc.Write(large[off:min(off+256<<10, len(large))]); err != nil {
+						t.Fatal(err)
+					}
+				}
+				// The pong says the loop has read the fragment before it.
+				if _, err := rc.nc.Write(append(append([]byte(nil), first...), ping...)); err != nil {
+					t.Fatal(err)
+				}
+				if h, _, err := readWireFrame(rc.br); err != nil || h.Op != opPong {
+					t.Fatalf("connection %d: want the pong, got %v, %v", i, h.Op, err)
+				}
+			}
+			if n := delivered.Load(); n != conns {
+				t.Fatalf("%d large messages delivered, want %d", n, conns)
+			}
+			large = nil
+			// The loop trims once it finds the socket drained, which may
+			// come just after the pong: look again for a while.
+			held := heapInUse() - before
+			for end := time.Now().Add(5 * time.Second); held > limit/2 && time.Now().Before(end); {
+				time.Sleep(10 * time.Millisecond)
+				held = heapInUse() - before
+			}
+			t.Logf("%d connections, each with 1 byte of a message sent, hold %s more heap", conns, mib(held))
+			if held > limit/2 {
+				t.Errorf("%d half-sent connections hold %s: a larger message's storage", conns, mib(held))
+			}
+		})
+	}
+}
+
+// TestPollerBrokenConnFloodDoesNotStallLoop: a peer that breaks a rule
+// (a reserved opcode) and then floods the connection has what it sends
+// read and dropped until it closes or the end timer fires. That reading
+// had no budget, so a peer sending faster than the loop reads held the
+// loop, and every other connection of it, for up to the end timer's
+// second (158-990 ms for an echo on the same loop). It now counts against
+// the turn's budget, as a healthy connection's reads do.
+func TestPollerBrokenConnFloodDoesNotStallLoop(t *testing.T) {
+	for _, noBatching := range []bool{true, false} {
+		t.Run(fmt.Sprintf("NoBatching=%v", noBatching), func(t *testing.T) {
+			s := newHostileServer(t, PollerOptions{Loops: 1, NoBatching: noBatching, OnMessage: echoServer(5 * time.Second)}, nil, false)
+			good, _ := s.dial(t)
+			for i := range 5 {
+				echoOnce(t, good, i, 2*time.Second)
+			}
+			rc, _ := s.dialRaw(t, time.Now().Add(20*time.Second))
+			flood := make([]byte, 1<<20)
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				rc.nc.Write(frame(true, 0, opcode(3), true, nil)) // reserved: the connection fails
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := rc.nc.Write(flood); err != nil {
+						return
+					}
+				}
+			}()
+			var worst time.Duration
+			for i, end := 5, time.Now().Add(1500*time.Millisecond); time.Now().Before(end); i++ {
+				worst = max(worst, echoOnce(t, good, i, 5*time.Second))
+			}
+			close(stop)
+			rc.nc.Close()
+			<-done
+			t.Logf("worst echo on another connection of the loop while the flood lasted: %v", worst)
+			if worst > 300*time.Millisecond {
+				t.Errorf("a failed connection's flood held the loop's other connections up for %v", worst)
+			}
+		})
+	}
+}

@@ -445,6 +445,7 @@ func (l *loop) service(c *Conn, pre *prefill) {
 			return
 		case err == errWouldBlock:
 			r.releaseIfIdle()
+			r.trimPartial()
 			r.rest()
 			return
 		case err != nil:
@@ -456,6 +457,7 @@ func (l *loop) service(c *Conn, pre *prefill) {
 			// meet it.
 			if l.deliver(c) && l.spent < maxServiceBytes {
 				r.releaseIfIdle()
+				r.trimPartial()
 				r.rest()
 				return
 			}
@@ -701,11 +703,20 @@ func (l *loop) fill(r *reader) (n, space int, err error) {
 // close frame is out if that is still queued: a peer may half-close after
 // its close frame and go on reading (deferCloseToFrame). The end timer
 // bounds the wait.
+//
+// What it reads counts against the turn's budget, as in service: a peer
+// that floods a connection it broke would otherwise hold the loop, and
+// every other connection of it, until the end timer fires.
 func (l *loop) discard(c *Conn) {
 	r := &c.rd
 	for {
+		if l.spent >= maxServiceBytes {
+			l.requeue(c)
+			return
+		}
 		r.r, r.w = 0, 0
-		_, _, err := l.fill(r)
+		n, _, err := l.fill(r)
+		l.spent += n
 		r.r, r.w = 0, 0
 		if errors.Is(err, errWouldBlock) {
 			r.releaseIfIdle()

@@ -144,6 +144,33 @@ func (r *reader) releaseIfIdle() {
 	}
 }
 
+// trimPartial is for a Poller's connection going quiet part-way through a
+// message: storage for the message far larger than what came of it (taken
+// from the pool, an earlier and larger message's) is swapped for storage
+// of its size, so that a peer that leaves a message half-sent costs about
+// the bytes it sent, not the largest message it ever sent, on every
+// connection it holds that way. Storage something may point into stays:
+// a chunk of it not yet consumed, or an inflater's history (ringInPlace),
+// which a compressed message's output may be.
+func (r *reader) trimPartial() {
+	p := r.partial
+	if p == nil || r.inf != nil || len(r.chunk) > 0 || r.msgReader != nil {
+		return
+	}
+	n := len(*p)
+	if cap(*p) <= max(2*n, partialKeep) {
+		return
+	}
+	small := make([]byte, n, max(n, bpool.ReadSize))
+	copy(small, *p)
+	bpool.PutVar(p)
+	r.partial = &small
+}
+
+// partialKeep is the storage a half-sent message may keep whatever its
+// size: a read buffer's worth.
+const partialKeep = bpool.ReadSize
+
 // watch arranges for reads to be interrupted when ctx ends. The returned
 // value must be passed to unwatch once the reads are over.
 func (r *reader) watch(ctx context.Context) (stop func() bool) {

@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -134,9 +135,14 @@ func buildClient(dir string) (string, error) {
 }
 
 // clientDir finds ./client whether the server runs from the repository's
-// root (go run ./examples/wasm) or from its own directory (go test).
+// root (go run ./examples/wasm), from its own directory (go test), or
+// elsewhere on the machine that built it (next to this file's source).
 func clientDir() string {
-	for _, d := range []string{"client", filepath.Join("examples", "wasm", "client")} {
+	dirs := []string{"client", filepath.Join("examples", "wasm", "client")}
+	if _, file, _, ok := runtime.Caller(0); ok {
+		dirs = append(dirs, filepath.Join(filepath.Dir(file), "client"))
+	}
+	for _, d := range dirs {
 		if _, err := os.Stat(filepath.Join(d, "main.go")); err == nil {
 			return d
 		}

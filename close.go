@@ -165,9 +165,9 @@ func checkCloseArgs(code StatusCode, reason string) error {
 // leaves it open.
 //
 // On a connection served by a Poller, Close called from a callback of that
-// Poller, on any of its loops, returns once the close frame is sent (or
-// queued): waiting would hold up a loop, maybe the one that reads the
-// answer. The poller finishes the handshake, bounded by CloseTimeout.
+// Poller, on any of its loops or of the goroutines serving one connection
+// each, returns once the close frame is sent (or queued): waiting would
+// hold one of them up, maybe the one that reads the answer. The poller finishes the handshake, bounded by CloseTimeout.
 func (c *Conn) Close(code StatusCode, reason string) error {
 	return c.CloseContext(context.Background(), code, reason)
 }

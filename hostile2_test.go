@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -119,6 +120,70 @@ func TestPollerPingFromCallback(t *testing.T) {
 			rtt, err := served.Load().Ping(ctx)
 			if err != nil || rtt <= 0 {
 				t.Fatalf("Ping from another goroutine: %v %v", rtt, err)
+			}
+		})
+	}
+}
+
+// TestPollerMutualPingFromCallbacks: two OnMessage callbacks that each
+// Ping the other's connection both get ErrPingFromCallback at once, in
+// every mode. On connections served by a goroutine each (TLS here; every
+// connection off Linux), only a connection's own goroutine was known as
+// the Poller's, so each Ping waited for a pong that only the other,
+// blocked goroutine could read, until its ctx ended.
+func TestPollerMutualPingFromCallbacks(t *testing.T) {
+	for _, mode := range pollerModeNames {
+		t.Run(mode, func(t *testing.T) {
+			var mu sync.Mutex
+			named := map[string]*Conn{}
+			var entered sync.WaitGroup
+			entered.Add(2)
+			results := make(chan error, 2)
+			srv := newPollerServer(t, mode, nil, &PollerOptions{
+				Loops: 2,
+				OnMessage: func(c *Conn, typ MessageType, msg []byte) {
+					name, ping := strings.CutPrefix(string(msg), "ping ")
+					mu.Lock()
+					if !ping {
+						named[name] = c
+					}
+					other := named[name]
+					mu.Unlock()
+					if !ping {
+						c.Write(context.Background(), typ, msg)
+						return
+					}
+					entered.Done()
+					entered.Wait() // both callbacks are under way
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					_, err := other.Ping(ctx)
+					results <- err
+				},
+			})
+			ctx := testCtx(t)
+			a, b := srv.dial(t, nil), srv.dial(t, nil)
+			for c, name := range map[*Conn]string{a: "a", b: "b"} {
+				if err := c.Write(ctx, MessageText, []byte(name)); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := c.Read(ctx); err != nil {
+					t.Fatal(err)
+				}
+				go func() { // answers pings from here on
+					for {
+						if _, _, err := c.Read(ctx); err != nil {
+							return
+						}
+					}
+				}()
+			}
+			a.Write(ctx, MessageText, []byte("ping b"))
+			b.Write(ctx, MessageText, []byte("ping a"))
+			for range 2 {
+				if err := await(t, results, "a callback's Ping"); !errors.Is(err, ErrPingFromCallback) {
+					t.Errorf("Ping of another connection from a callback: %v, want ErrPingFromCallback", err)
+				}
 			}
 		})
 	}

@@ -12,9 +12,9 @@ import (
 )
 
 // ErrPingFromCallback is returned by Ping called from a Poller callback on a
-// connection that Poller serves: the pong must be read by a loop, and a
-// loop never waits for another (two callbacks pinging each other's
-// connections would stall both loops).
+// connection that Poller serves: the pong must be read by a loop (or the
+// goroutine serving the connection), and those never wait for one another
+// (two callbacks pinging each other's connections would stall both).
 var ErrPingFromCallback = errors.New("websocket: Ping from a Poller callback would wait for a pong a loop must read; call it from another goroutine")
 
 // Ping sends a ping and waits for the matching pong, returning the round
@@ -34,8 +34,9 @@ var ErrPingFromCallback = errors.New("websocket: Ping from a Poller callback wou
 // on a server's stream whose peer reads nothing.
 //
 // On a connection served by a Poller, Ping called from a callback of that
-// Poller, on any of its loops, returns ErrPingFromCallback at once: the
-// pong could only be read by a loop, and the callback holds one up. On a
+// Poller, on any of its loops or of the goroutines serving one connection
+// each, returns ErrPingFromCallback at once: the pong could only be read
+// by one of those, and the callback holds one up. On a
 // connection Dial opened in a browser, Ping returns ErrPingInBrowser at
 // once.
 func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {

@@ -54,7 +54,11 @@ type Poller struct {
 	mu       sync.Mutex
 	n        int                // connections served, for Len
 	blocking map[*Conn]struct{} // those served by a goroutine each; the loops list theirs
-	closed   bool
+	// servers holds the ids of the goroutines serving those, so that a
+	// callback on any of them is known as the Poller's, as on a loop
+	// (onServingGoroutine).
+	servers map[uint64]struct{}
+	closed  bool
 	// inOnClose counts, by goroutine id, the OnClose calls under way
 	// (finish): Close must know it is called from one wherever it runs.
 	inOnClose map[uint64]int
@@ -392,7 +396,19 @@ func (p *Poller) dispatch(c *Conn, typ MessageType, msg []byte) {
 // serveBlocking reads c with a goroutine of its own, for connections no
 // loop can watch.
 func (p *Poller) serveBlocking(c *Conn) {
-	c.ev.Load().g.Store(goid())
+	g := goid()
+	c.ev.Load().g.Store(g)
+	p.mu.Lock()
+	if p.servers == nil {
+		p.servers = make(map[uint64]struct{})
+	}
+	p.servers[g] = struct{}{}
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.servers, g)
+		p.mu.Unlock()
+	}()
 	var buf []byte
 	for {
 		typ, msg, err := c.readBlocking(context.Background(), buf[:0])
@@ -455,17 +471,26 @@ var errWouldBlock = errors.New("websocket: operation would block")
 
 // onServingGoroutine reports whether the calling goroutine serves
 // connections for c's Poller: any of its loops (in a callback of any
-// connection they serve), or c's own goroutine. Such a call must not wait
-// for something a loop would read or drain: the loop c is on may be held
-// up in turn by a callback waiting for this loop, and both would stall
-// with every connection they serve.
+// connection they serve), or a goroutine serving one connection (c's own
+// or another's: TLS, HTTP/2, any connection off Linux). Such a call must
+// not wait for something a loop or serving goroutine would read or
+// drain: the one c is on may be held up in turn by a callback waiting for
+// this one, and both would stall with every connection they serve.
 func (c *Conn) onServingGoroutine() bool {
 	ev := c.ev.Load()
 	if ev == nil {
 		return false
 	}
 	g := goid()
-	return ev.g.Load() == g || ev.p.onLoop(g)
+	return ev.g.Load() == g || ev.p.onLoop(g) || ev.p.onServer(g)
+}
+
+// onServer reports whether goroutine g serves one of p's connections.
+func (p *Poller) onServer(g uint64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.servers[g]
+	return ok
 }
 
 // onLoop reports whether goroutine g is one of p's loops.

@@ -164,6 +164,10 @@ func NewPoller(opts PollerOptions) (*Poller, error) {
 // Ping reading for its pong, as the heartbeat's does, is no obstacle:
 // the poller reads once it has its pong.
 //
+// A Reader that was left part-way through a message is not "being read":
+// Serve takes c, the rest of that message is dropped (as the next read
+// would drop it), and the Reader's next Read returns an error.
+//
 // A connection in the middle of a message, begun by a Ping or Close that
 // read on the application's behalf or by a read cut off by its ctx, is
 // served by a goroutine of its own rather than a loop: the message is
@@ -249,7 +253,8 @@ func (p *Poller) Len() int {
 // Group.Shutdown. Called from a callback (OnMessage or OnClose) of this
 // Poller, Close does the same but cannot wait for the callbacks, as the
 // caller is one: it returns once the connections are closed and the loops
-// told to stop, and the remaining OnClose calls follow.
+// told to stop, and the remaining OnClose calls follow. A Close after the
+// first, or during it, returns ErrPollerClosed at once, without waiting.
 func (p *Poller) Close() error {
 	p.mu.Lock()
 	if p.closed {

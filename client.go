@@ -171,7 +171,7 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	}
 	c, resp, err := dial(ctx, rawURL, opts)
 	if err != nil {
-		return nil, resp, wrapError("websocket: failed to dial "+rawURL, err)
+		return nil, resp, wrapError("websocket: failed to dial "+redactedURL(rawURL), err)
 	}
 	return c, resp, nil
 }
@@ -211,9 +211,8 @@ func dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 // applies as it does for Dial, and the errors and the response returned on
 // a refused handshake are those of Dial.
 //
-// ctx bounds the handshake by setting deadlines on nc, so it can only
-// interrupt a handshake if nc implements deadlines (net.Pipe and every
-// net.Conn of the standard library do). From the call on nc belongs to
+// ctx bounds the handshake by setting deadlines on nc, or, if nc has
+// none (its SetDeadline fails), by closing nc when ctx ends. From the call on nc belongs to
 // the returned Conn: on any failure Client closes it.
 func Client(ctx context.Context, nc net.Conn, rawURL string, opts *DialOptions) (*Conn, *http.Response, error) {
 	if opts == nil {
@@ -222,12 +221,12 @@ func Client(ctx context.Context, nc net.Conn, rawURL string, opts *DialOptions) 
 	req, err := newHandshakeRequest(rawURL, opts)
 	if err != nil {
 		nc.Close()
-		return nil, nil, wrapError("websocket: failed to open "+rawURL, err)
+		return nil, nil, wrapError("websocket: failed to open "+redactedURL(rawURL), err)
 	}
 	c, resp, err := handshake(ctx, nc, req, opts)
 	if err != nil {
 		nc.Close()
-		return nil, resp, wrapError("websocket: failed to open "+rawURL, err)
+		return nil, resp, wrapError("websocket: failed to open "+redactedURL(rawURL), err)
 	}
 	return c, resp, nil
 }
@@ -249,7 +248,7 @@ func newHandshakeRequest(rawURL string, opts *DialOptions) (*http.Request, error
 		ProtoMajor: 1,
 		ProtoMinor: 1,
 		Header:     make(http.Header),
-		Host:       u.Host,
+		Host:       removeZone(u.Host),
 	}
 	if opts.Host != "" {
 		req.Host = opts.Host
@@ -281,13 +280,65 @@ func parseWebSocketURL(rawURL string) (*url.URL, error) {
 	default:
 		return nil, fmt.Errorf("unsupported URL scheme %q: the URL must start with ws:// or wss://", u.Scheme)
 	}
-	if u.Host == "" {
+	if u.Hostname() == "" {
 		return nil, errors.New("URL has no host")
 	}
-	if u.Fragment != "" {
+	if u.Fragment != "" || strings.Contains(rawURL, "#") {
 		return nil, errors.New("URL may not have a fragment")
 	}
+	u.RawQuery = escapeQuery(u.RawQuery)
 	return u, nil
+}
+
+// escapeQuery percent-encodes what url.Parse leaves in a query but a
+// request line cannot carry, as browsers do: a space would end the
+// request-target (servers answer 400), and quotes and angle brackets are
+// not URI characters.
+func escapeQuery(q string) string {
+	if !strings.ContainsAny(q, ` "<>`) {
+		return q
+	}
+	var b strings.Builder
+	for i := range len(q) {
+		switch ch := q[i]; ch {
+		case ' ', '"', '<', '>':
+			fmt.Fprintf(&b, "%%%02X", ch)
+		default:
+			b.WriteByte(ch)
+		}
+	}
+	return b.String()
+}
+
+// removeZone drops an IPv6 zone from a host ("[fe80::1%en0]:80" becomes
+// "[fe80::1]:80") for the Host header: the zone names an interface of
+// this machine, nothing the server knows (net/http does the same).
+func removeZone(host string) string {
+	if !strings.HasPrefix(host, "[") {
+		return host
+	}
+	end := strings.LastIndex(host, "]")
+	if end < 0 {
+		return host
+	}
+	zone := strings.LastIndex(host[:end], "%")
+	if zone < 0 {
+		return host
+	}
+	return host[:zone] + host[end:]
+}
+
+// redactedURL is rawURL for an error's text: with its password, if it has
+// one, replaced as url.URL.Redacted does, since errors end up in logs.
+func redactedURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil {
+		return rawURL
+	}
+	if _, ok := u.User.Password(); !ok {
+		return rawURL
+	}
+	return u.Redacted()
 }
 
 func checkDialOptions(opts *DialOptions) error {
@@ -345,6 +396,12 @@ func hostPort(u *url.URL) string {
 func watchHandshake(ctx context.Context, nc net.Conn) (stop func() bool) {
 	if ctx.Done() == nil {
 		return neverDone
+	}
+	if nc.SetDeadline(time.Time{}) != nil {
+		// nc has no deadlines (an SSH channel, say): only closing it makes
+		// its I/O return, and a handshake ctx cut off fails anyway.
+		stopClose := context.AfterFunc(ctx, func() { nc.Close() })
+		return func() bool { return !stopClose() }
 	}
 	if d, ok := ctx.Deadline(); ok {
 		nc.SetDeadline(d)

@@ -121,7 +121,11 @@ type ConnOptions struct {
 	// WriteTimeout and twice that after the last byte left). It
 	// also bounds another goroutine's wait for room in a queue past
 	// PollerOptions.WriteQueueLimit (the loop's own writes never wait),
-	// with the same outcome. It has no effect in the browser.
+	// with the same outcome. It has no effect in the browser. Over
+	// HTTP/2 the stream is reset instead, which a write stuck behind a
+	// client that stopped reading the whole TCP connection waits for:
+	// set http.Server's HTTP2.WriteByteTimeout too (README, "WebSockets
+	// over HTTP/2").
 	WriteTimeout time.Duration
 
 	// WriteBufferSize is the size of the pooled buffer frames are assembled

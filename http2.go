@@ -135,24 +135,40 @@ func (s *streamConn) pump() {
 func (s *streamConn) Read(p []byte) (int, error) {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
-	for {
-		if s.r < s.w {
-			n := copy(p, (*s.cur)[s.r:s.w])
-			s.r += n
-			if s.r == s.w {
-				s.releaseRead()
-			}
-			return n, nil
-		}
-		if s.rerr != nil {
-			return 0, s.rerr
-		}
+	if err := s.awaitPumped(); err != nil {
+		return 0, err
+	}
+	if s.r == s.w {
+		return 0, s.rerr
+	}
+	n := copy(p, (*s.cur)[s.r:s.w])
+	s.r += n
+	if s.r == s.w {
+		s.releaseRead()
+	}
+	return n, nil
+}
+
+// waitReadable waits until a Read would return at once, without a buffer
+// of the caller's: a connection's reader lets its own go while it waits
+// (reader.fillIdle's part for a stream), so that an idle WebSocket over
+// HTTP/2 holds no buffer, as the README says.
+func (s *streamConn) waitReadable() error {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	return s.awaitPumped()
+}
+
+// awaitPumped waits until bytes or the body's error are in; the caller
+// holds rmu.
+func (s *streamConn) awaitPumped() error {
+	for s.r == s.w && s.rerr == nil {
 		if !s.asked {
 			select {
 			case <-s.closedCh:
-				return 0, errStreamClosed
+				return errStreamClosed
 			case <-s.rdl.wait():
-				return 0, os.ErrDeadlineExceeded
+				return os.ErrDeadlineExceeded
 			default:
 			}
 			s.asked = true
@@ -164,11 +180,12 @@ func (s *streamConn) Read(p []byte) (int, error) {
 			s.cur, s.r, s.w = p.buf, 0, p.n
 			s.rerr = p.err
 		case <-s.closedCh:
-			return 0, errStreamClosed
+			return errStreamClosed
 		case <-s.rdl.wait():
-			return 0, os.ErrDeadlineExceeded
+			return os.ErrDeadlineExceeded
 		}
 	}
+	return nil
 }
 
 // streamEndError is a stream that ended other than with END_STREAM: the

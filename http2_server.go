@@ -75,6 +75,9 @@ func acceptStream(w http.ResponseWriter, r *http.Request, opts *AcceptOptions, s
 	}
 	h := w.Header()
 	for name, values := range opts.ResponseHeader {
+		if http2Forbidden(name) {
+			continue // HTTP/1.1's hop-by-hop fields make an HTTP/2 response malformed
+		}
 		h[name] = append(h[name], values...)
 	}
 	if subprotocol != "" {
@@ -182,3 +185,15 @@ type streamAddr string
 
 func (a streamAddr) Network() string { return "tcp" }
 func (a streamAddr) String() string  { return string(a) }
+
+// http2Forbidden reports whether name is a connection-specific field,
+// which an HTTP/2 message must not carry (RFC 9113, section 8.2.2):
+// strict clients refuse the response. net/http drops Connection and
+// Transfer-Encoding itself, not the others.
+func http2Forbidden(name string) bool {
+	switch http.CanonicalHeaderKey(name) {
+	case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Te":
+		return true
+	}
+	return false
+}

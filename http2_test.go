@@ -15,6 +15,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	neturl "net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,12 +24,12 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/fullduplex/websocket/internal/wstest"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
 	// Go 1.25 and 1.26 offer extended CONNECT only with this (or
 	// GODEBUG=http2xconnect=1 in the environment of go test).
-	"github.com/fullduplex/websocket/internal/wstest"
 	_ "github.com/fullduplex/websocket/xconnect"
 )
 
@@ -2044,5 +2045,115 @@ func TestHTTP2AcceptNeedsFlush(t *testing.T) {
 	}
 	if !errors.Is(err, http.ErrNotSupported) || !strings.Contains(err.Error(), "Unwrap") {
 		t.Errorf("Accept: %v, want http.ErrNotSupported and a word on Unwrap", err)
+	}
+}
+
+// TestHTTP2IdleReadHoldsNoBuffer: a server WebSocket over HTTP/2 whose
+// Read waits for the peer holds no read buffer, as the README says of an
+// idle one, and as over HTTP/1.1. The reader waited in the stream's Read
+// with a pooled 4 KiB buffer taken (4.2 KB a connection against 58 B).
+func TestHTTP2IdleReadHoldsNoBuffer(t *testing.T) {
+	wstest.CheckLeaks(t)
+	const n = 50
+	ready := make(chan struct{}, n)
+	startRead := make(chan struct{})
+	srv := newH2Server(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, nil)
+		if err != nil {
+			t.Errorf("Accept: %v", err)
+			return
+		}
+		defer func() { c.CloseNow(); <-c.Done() }()
+		ready <- struct{}{}
+		<-startRead
+		c.Read(context.Background())
+	}))
+	dopts := srv.dopts
+	dopts.HTTP2 = new(HTTP2Transport)
+	ctx := testCtx(t)
+	for range n {
+		c, _, err := dialTest(t, ctx, srv.url, &dopts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		await(t, ready, "the handler")
+	}
+	before := heapAfterGC()
+	close(startRead)
+	deadline := time.Now().Add(awaitBound)
+	for goroutinesIn("websocket.(*reader).fill") < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the handlers' Reads did not all start waiting")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	perConn := (int64(heapAfterGC()) - int64(before)) / n
+	t.Logf("%d B more heap a connection once the server's Read waits", perConn)
+	if perConn > 1<<10 { // a read buffer is 4 KiB
+		t.Errorf("%d B a connection: a read buffer is held while Read waits", perConn)
+	}
+}
+
+// heapAfterGC is the heap in use once the garbage is collected.
+func heapAfterGC() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// goroutinesIn counts the goroutines whose stack holds fn.
+func goroutinesIn(fn string) int {
+	buf := make([]byte, 8<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, fn) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestHTTP2ResponseHeaderDropsConnectionFields: over HTTP/2, the
+// connection-specific fields of HTTP/1.1 in AcceptOptions.ResponseHeader
+// are left out of the 200, which they would make malformed (RFC 9113,
+// section 8.2.2; net/http drops only Connection and Transfer-Encoding).
+// The others go out as over HTTP/1.1.
+func TestHTTP2ResponseHeaderDropsConnectionFields(t *testing.T) {
+	aopts := &AcceptOptions{ResponseHeader: http.Header{
+		"Keep-Alive":       {"timeout=5"},
+		"Proxy-Connection": {"keep-alive"},
+		"Te":               {"trailers"},
+		"X-Kept":           {"yes"},
+	}}
+	srv := newH2Server(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, aopts)
+		if err != nil {
+			return
+		}
+		defer func() { c.CloseNow(); <-c.Done() }()
+		c.Read(context.Background())
+	}))
+	dopts := srv.dopts
+	dopts.HTTP2 = new(HTTP2Transport)
+	dopts.HTTP2Only = true
+	c, resp, err := dialTest(t, testCtx(t), srv.url, &dopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("answered over HTTP/%d", resp.ProtoMajor)
+	}
+	for _, name := range []string{"Keep-Alive", "Proxy-Connection", "Te"} {
+		if v, ok := resp.Header[name]; ok {
+			t.Errorf("the 200 carries %s: %q", name, v)
+		}
+	}
+	if got := resp.Header.Get("X-Kept"); got != "yes" {
+		t.Errorf("X-Kept: %q, want yes", got)
 	}
 }

@@ -181,6 +181,22 @@ func (r *reader) unwatch(stop func() bool) {
 	r.intr.Unwatch(stop, r.c.nc, xsync.Read)
 }
 
+// fillStream is fill, except that over an HTTP/2 stream with nothing
+// buffered it first waits for the stream's bytes with no buffer held, as
+// fillIdle does on a raw socket.
+func (r *reader) fillStream(ctx context.Context) error {
+	if s, ok := r.c.nc.(*streamConn); ok && r.r == r.w {
+		r.releaseIfIdle()
+		stop := r.watch(ctx)
+		err := s.waitReadable()
+		r.unwatch(stop)
+		if err != nil {
+			return interruptCause(ctx, err)
+		}
+	}
+	return r.fill(ctx)
+}
+
 // fill reads at least one more byte into the buffer through the net.Conn.
 // An empty buffer on a raw socket is filled by fillIdle instead, which
 // next calls itself (a frame less on the deepest path).
@@ -257,7 +273,7 @@ func (r *reader) next(ctx context.Context, ev *wsproto.Event) error {
 			if r.r == r.w && r.raw != nil {
 				err = r.fillIdle(ctx) // fill's frame less, on the deepest path
 			} else {
-				err = r.fill(ctx)
+				err = r.fillStream(ctx)
 			}
 			if err != nil {
 				return r.connError(ctx, err)

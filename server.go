@@ -79,9 +79,12 @@ type AcceptOptions struct {
 	// about the requests the rules above accept.
 	CheckOrigin func(r *http.Request) bool
 
-	// ResponseHeader holds extra header fields for the 101 response, such
-	// as Set-Cookie. Fields that the handshake itself sets are refused:
-	// Accept then answers every request with 500 and returns the error.
+	// ResponseHeader holds extra header fields for the 101 response (the
+	// 200 over HTTP/2), such as Set-Cookie. Fields that the handshake
+	// itself sets are refused: Accept then answers every request with 500
+	// and returns the error. Over HTTP/2, HTTP/1.1's connection-specific
+	// fields (Keep-Alive, Proxy-Connection, Transfer-Encoding, TE) are
+	// left out of the response, which they would make malformed.
 	ResponseHeader http.Header
 
 	// Group, if set, tracks the connection until it closes, so that

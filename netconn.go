@@ -123,6 +123,14 @@ func (d *ctxDeadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.released {
+		// Nothing waits any more, but the deadline still decides whether
+		// an operation reports a timeout or how the WebSocket ended: a
+		// caller that clears or renews it must then hear the latter.
+		d.at = t
+		if context.Cause(d.ctx) == os.ErrDeadlineExceeded {
+			d.ctx, d.cancel = context.WithCancelCause(context.Background())
+			d.cancel(net.ErrClosed)
+		}
 		return
 	}
 	if d.timer != nil && !d.timer.Stop() {

@@ -625,3 +625,45 @@ func TestZeroLengthReadDoesNotWait(t *testing.T) {
 		}
 	})
 }
+
+// TestNetConnDeadlineMovesAfterEnd: once the WebSocket has ended, moving
+// or clearing a deadline still counts, as on a TCP connection: a Read or
+// Write then reports how the WebSocket ended, not a timeout. The deadline
+// was frozen at the end, so with one that had passed, or had cut the last
+// Read, every later call said os.ErrDeadlineExceeded, and a loop that
+// renews its deadline and retries on timeouts spun without ever learning
+// that the connection was gone.
+func TestNetConnDeadlineMovesAfterEnd(t *testing.T) {
+	for _, typ := range []MessageType{MessageBinary, MessageText} {
+		t.Run(typ.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a, b := net.Pipe()
+				defer b.Close()
+				go io.Copy(io.Discard, b)
+				c := newConn(a, false, nil, "", nil, nil)
+				defer c.CloseNow()
+				ctx, cancel := context.WithCancel(context.Background())
+				nc := NetConn(ctx, c, typ)
+				buf := make([]byte, 10)
+				nc.SetReadDeadline(time.Now().Add(time.Second))
+				if _, err := nc.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Fatalf("idle Read: %v, want its deadline", err)
+				}
+				cancel() // the WebSocket ends
+				synctest.Wait()
+				for _, d := range []time.Time{{}, time.Now().Add(time.Hour)} {
+					nc.SetDeadline(d)
+					_, rerr := nc.Read(buf)
+					_, werr := nc.Write([]byte("y"))
+					if rerr == nil || werr == nil || errors.Is(rerr, os.ErrDeadlineExceeded) || errors.Is(werr, os.ErrDeadlineExceeded) {
+						t.Errorf("deadline %v after the end: Read %v, Write %v; want how the WebSocket ended", d, rerr, werr)
+					}
+				}
+				nc.SetDeadline(time.Now().Add(-time.Second)) // a past one is a timeout again
+				if _, err := nc.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Errorf("Read with a deadline past, after the end: %v, want os.ErrDeadlineExceeded", err)
+				}
+			})
+		})
+	}
+}

@@ -107,7 +107,9 @@ type ConnOptions struct {
 	// taken WriteTimeout after its write began fails with an error
 	// wrapping os.ErrDeadlineExceeded, and the connection is closed (the
 	// peer sees 1006): a peer that reads nothing for that long is taken
-	// for dead. It bounds writes without a ctx made for each (whose
+	// for dead (with a heartbeat on, a frame over 256 KiB is written a
+	// 256 KiB part at a time, and the deadline bounds each part). It
+	// bounds writes without a ctx made for each (whose
 	// allocations a long-lived ctx such as r.Context() avoids), at the
 	// cost of setting the connection's write deadline before each write
 	// (a fraction of a microsecond on a socket). A ctx that ends first

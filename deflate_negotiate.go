@@ -33,9 +33,10 @@ const (
 )
 
 // errBadExtensionHeader is wrapped by every syntax error in a
-// Sec-WebSocket-Extensions value, so that a server may choose to ignore a
-// header it cannot parse (RFC 6455 lets it ignore extensions it does not
-// understand) rather than refuse the handshake.
+// Sec-WebSocket-Extensions value. Accept refuses such a request with 400:
+// RFC 6455 (section 4.2.1) lets a server ignore extensions it does not
+// understand, but a header that does not parse is a malformed request,
+// and the error lets a caller tell the two apart.
 var errBadExtensionHeader = errors.New("malformed Sec-WebSocket-Extensions header")
 
 // deflateEnabled reports whether opts ask for permessage-deflate. It is the

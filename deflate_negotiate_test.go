@@ -1262,7 +1262,8 @@ func FuzzNegotiate(f *testing.F) {
 				t.Fatalf("negotiateDeflate(%q, %+v) = ok with err %v", header, *sopts, err)
 			}
 			checkDeflateParamsRange(t, params)
-			if params.clientMaxWindowBits > deflateWindowLimit(sopts) {
+			// 8 is allowed as 9 (announcedWindow).
+			if params.clientMaxWindowBits > announcedWindow(deflateWindowLimit(sopts)) {
 				t.Fatalf("negotiateDeflate(%q, %+v): client window %d above our limit", header, *sopts, params.clientMaxWindowBits)
 			}
 			if params.serverMaxWindowBits > announcedWindow(deflateSendWindow(sopts)) {
@@ -1283,7 +1284,7 @@ func FuzzNegotiate(f *testing.F) {
 				t.Fatalf("acceptDeflateResponse(%q, %+v) = used with err %v", header, *copts, err)
 			}
 			checkDeflateParamsRange(t, cparams)
-			if cparams.serverMaxWindowBits > deflateWindowLimit(copts) {
+			if cparams.serverMaxWindowBits > announcedWindow(deflateWindowLimit(copts)) {
 				t.Fatalf("acceptDeflateResponse(%q, %+v): server window %d above our limit", header, *copts, cparams.serverMaxWindowBits)
 			}
 			if copts.Mode == CompressionNoContextTakeover && !(cparams.serverNoContextTakeover && cparams.clientNoContextTakeover) {

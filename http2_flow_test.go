@@ -72,27 +72,11 @@ func (s *flowServer) serve(ln net.Listener) {
 	if err != nil {
 		return
 	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(20 * time.Second))
-	preface := make([]byte, len(http2.ClientPreface))
-	if _, err := nc.Read(preface); err != nil {
-		return
-	}
-	fr := http2.NewFramer(nc, nc)
-	fr.WriteSettings(http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
 	var hbuf bytes.Buffer
 	enc := hpack.NewEncoder(&hbuf)
 	dataSent := false
-	for {
-		f, err := fr.ReadFrame()
-		if err != nil {
-			return
-		}
+	serveRawH2(nc, []http2.Setting{{ID: http2.SettingEnableConnectProtocol, Val: 1}}, func(fr *http2.Framer, f http2.Frame) {
 		switch f := f.(type) {
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
-				fr.WriteSettingsAck()
-			}
 		case *http2.HeadersFrame:
 			hbuf.Reset()
 			enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
@@ -118,7 +102,7 @@ func (s *flowServer) serve(ln net.Listener) {
 				close(s.reset)
 			}
 		}
-	}
+	})
 }
 
 // sendData sends one binary message of dataLen bytes, its 10-byte header

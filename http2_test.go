@@ -534,9 +534,9 @@ func serveH2WithoutXConnect(nc net.Conn) {
 }
 
 // serveRawH2 is an HTTP/2 server of frames: it sends settings, answers
-// the client's, and passes each request's HEADERS frame to onHeaders, if
-// set, until the client leaves or a bound passes.
-func serveRawH2(nc net.Conn, settings []http2.Setting, onHeaders func(*http2.Framer, *http2.HeadersFrame)) {
+// the client's, and passes every other frame to onFrame, if set, until
+// the client leaves or a bound passes.
+func serveRawH2(nc net.Conn, settings []http2.Setting, onFrame func(*http2.Framer, http2.Frame)) {
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.ReadFull(nc, make([]byte, len(http2.ClientPreface))); err != nil {
@@ -549,15 +549,12 @@ func serveRawH2(nc net.Conn, settings []http2.Setting, onHeaders func(*http2.Fra
 		if err != nil {
 			return
 		}
-		switch f := f.(type) {
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
+		if sf, ok := f.(*http2.SettingsFrame); ok {
+			if !sf.IsAck() {
 				fr.WriteSettingsAck()
 			}
-		case *http2.HeadersFrame:
-			if onHeaders != nil {
-				onHeaders(fr, f)
-			}
+		} else if onFrame != nil {
+			onFrame(fr, f)
 		}
 	}
 }
@@ -1870,8 +1867,10 @@ func TestDeadlineSetAfterStop(t *testing.T) {
 func TestHTTP2DialRefusedEveryStream(t *testing.T) {
 	wstest.CheckLeaks(t)
 	addr, accepted := tcpServer(t, func(nc net.Conn) {
-		serveRawH2(nc, []http2.Setting{{ID: http2.SettingEnableConnectProtocol, Val: 1}}, func(fr *http2.Framer, f *http2.HeadersFrame) {
-			fr.WriteRSTStream(f.StreamID, http2.ErrCodeRefusedStream)
+		serveRawH2(nc, []http2.Setting{{ID: http2.SettingEnableConnectProtocol, Val: 1}}, func(fr *http2.Framer, f http2.Frame) {
+			if h, ok := f.(*http2.HeadersFrame); ok {
+				fr.WriteRSTStream(h.StreamID, http2.ErrCodeRefusedStream)
+			}
 		})
 	})
 	dopts := &DialOptions{HTTP2: new(HTTP2Transport), HTTP2Only: true}

@@ -172,43 +172,29 @@ func (g *Group) Broadcast(ctx context.Context, pm *PreparedMessage) (dropped []*
 		return nil // ended already: send nothing, and so drop nobody
 	}
 	conns := g.snapshot()
-	// Those whose writes may wait first, the others after.
-	n := 0
-	for i, c := range conns {
-		if c.writeMayWait() || c.msgMu.Held() {
-			conns[i], conns[n] = conns[n], c
-			n++
-		}
-	}
-	waiting, queued := conns[:n], conns[n:]
-
 	var wg sync.WaitGroup
 	state := make([]atomic.Int32, len(conns)) // writing, written or late
-	writeApart := func(i int, c *Conn) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// The write may outlive ctx: a dropped connection's frame gets
-			// CloseTimeout more to go out (see dropSlow).
-			c.writePrepared(context.WithoutCancel(ctx), pm)
-			state[i].CompareAndSwap(bcWriting, bcWritten)
-		}()
-	}
-	for i, c := range waiting {
-		writeApart(i, c)
-	}
+	// waiting, the connections written to apart, grows over conns' room,
+	// over connections already looked at.
+	waiting := conns[:0]
 	bctx := broadcastCtx{Context: ctx, frameLock: context.WithoutCancel(ctx)}
-	for _, c := range queued {
-		if c.msgMu.Held() || c.writeMayWait() {
-			// Another goroutine's message (a Writer, one being
-			// compressed) took c since the look above, or its queue
-			// went past its limit: its wait goes apart too, or it
-			// would hold up every write after it, which could then
-			// meet a brief wait of their own with ctx already ended.
-			// waiting grows into queued's room, over connections
-			// already written to.
-			writeApart(len(waiting), c)
+	for _, c := range conns {
+		if c.writeMayWait() || c.msgMu.Held() {
+			// Its write may wait for its peer, or for another
+			// goroutine's message (a Writer, one being compressed): it
+			// goes apart, or it would hold up every write after it,
+			// which could then meet a brief wait of their own with ctx
+			// already ended.
+			i := len(waiting)
 			waiting = append(waiting, c)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// The write may outlive ctx: a dropped connection's
+				// frame gets CloseTimeout more to go out (see dropSlow).
+				c.writePrepared(context.WithoutCancel(ctx), pm)
+				state[i].CompareAndSwap(bcWriting, bcWritten)
+			}()
 			continue
 		}
 		// Its write never waits for the socket, so ctx ending meanwhile

@@ -248,7 +248,7 @@ func newHandshakeRequest(rawURL string, opts *DialOptions) (*http.Request, error
 		ProtoMajor: 1,
 		ProtoMinor: 1,
 		Header:     make(http.Header),
-		Host:       removeZone(u.Host),
+		Host:       hostHeader(u.Host),
 	}
 	if opts.Host != "" {
 		req.Host = opts.Host
@@ -308,6 +308,13 @@ func escapeQuery(q string) string {
 		}
 	}
 	return b.String()
+}
+
+// hostHeader returns the URL's host as the Host header gives it: with no
+// empty port ("h:" becomes "h", as RFC 3986 section 6.2.3 normalises it)
+// and no IPv6 zone.
+func hostHeader(host string) string {
+	return removeZone(strings.TrimSuffix(host, ":"))
 }
 
 // removeZone drops an IPv6 zone from a host ("[fe80::1%en0]:80" becomes

@@ -50,6 +50,16 @@ func TestHandshakeRequestURL(t *testing.T) {
 			wantHost:   "[::1]:8080",
 		},
 		{
+			url:        "ws://example.com:/x",
+			wantTarget: "/x",
+			wantHost:   "example.com",
+		},
+		{
+			url:        "ws://[::1]:/x",
+			wantTarget: "/x",
+			wantHost:   "[::1]",
+		},
+		{
 			url:     "ws://example.com/p#",
 			wantErr: "fragment",
 		},

@@ -45,7 +45,9 @@ import (
 // not shorten it. If the WebSocket has already ended (the peer closed it,
 // a read or write failed, ctx ended), or the peer ends it during this
 // Close, the first Close returns nil, as closing a socket whose peer has
-// gone does; a Close after that returns ErrClosed.
+// gone does; a Close after that returns ErrClosed. Reads and writes after
+// Close, and those Close cuts off, return an error that matches both
+// net.ErrClosed and ErrClosed (errors.Is), as a closed socket's do.
 func NetConn(ctx context.Context, c *Conn, typ MessageType) net.Conn {
 	n := &netConn{c: c, typ: typ, ctx: ctx}
 	n.rd.init(ctx)
@@ -175,6 +177,9 @@ func (d *ctxDeadline) release() {
 func (n *netConn) Read(p []byte) (int, error) {
 	n.readMu.Lock()
 	defer n.readMu.Unlock()
+	if n.closed.Load() {
+		return 0, errNetConnClosed
+	}
 	if n.ended != nil {
 		return 0, n.ended
 	}
@@ -225,6 +230,9 @@ func (n *netConn) Read(p []byte) (int, error) {
 // deadline cut off, which closes the connection) reads as the deadline,
 // as for a net.Conn.
 func (n *netConn) opError(dctx context.Context, err error) error {
+	if n.closed.Load() {
+		return errNetConnClosed // our Close ended the read, whatever the peer answered
+	}
 	switch CloseStatus(err) {
 	case StatusNormalClosure, StatusGoingAway:
 		n.ended = io.EOF
@@ -264,6 +272,9 @@ func (n *netConn) Write(p []byte) (int, error) {
 func (n *netConn) send(p []byte) error {
 	ctx := n.wd.context()
 	if err := n.c.Write(ctx, n.typ, p); err != nil {
+		if n.closed.Load() {
+			return errNetConnClosed
+		}
 		if n.wd.passed(ctx) {
 			return os.ErrDeadlineExceeded // see opError
 		}
@@ -281,6 +292,9 @@ func (n *netConn) writeText(p []byte) (int, error) {
 	n.writeMu.Lock()
 	defer n.writeMu.Unlock()
 	// What is held would never go out: fail as a send would.
+	if n.closed.Load() {
+		return 0, errNetConnClosed
+	}
 	if n.c.isClosed() {
 		return 0, n.c.errAfterClose()
 	}
@@ -311,6 +325,19 @@ func (n *netConn) writeText(p []byte) (int, error) {
 	}
 	n.nheld = copy(n.held[:], rest[whole:])
 	return len(p), nil
+}
+
+// errNetConnClosed is what a NetConn's reads and writes return after its
+// Close: code written for sockets looks for net.ErrClosed, code written for
+// this package for ErrClosed, and both find it.
+var errNetConnClosed error = netConnClosedError{}
+
+type netConnClosedError struct{}
+
+func (netConnClosedError) Error() string { return "websocket: use of closed network connection" }
+
+func (netConnClosedError) Is(target error) bool {
+	return target == net.ErrClosed || target == ErrClosed
 }
 
 // wholeText returns the length of p without the incomplete character it

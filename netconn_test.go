@@ -667,3 +667,41 @@ func TestNetConnDeadlineMovesAfterEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestNetConnOpsAfterClose: as a closed socket's, a NetConn's reads and
+// writes after its Close, and a read Close cuts off, fail with an error
+// that matches net.ErrClosed (and this package's ErrClosed), not io.EOF,
+// which would read as the peer ending the stream.
+func TestNetConnOpsAfterClose(t *testing.T) {
+	for _, typ := range []MessageType{MessageBinary, MessageText} {
+		t.Run(typ.String(), func(t *testing.T) {
+			client, server := pair(t, nil, nil)
+			ctx := testCtx(t)
+			sn := NetConn(ctx, server, typ)
+			go io.Copy(io.Discard, sn) // answers the close
+			cn := NetConn(ctx, client, typ)
+			blocked := make(chan error, 1)
+			go func() {
+				_, err := cn.Read(make([]byte, 8))
+				blocked <- err
+			}()
+			if err := cn.Close(); err != nil {
+				t.Fatal(err)
+			}
+			check := func(what string, err error) {
+				t.Helper()
+				if !errors.Is(err, net.ErrClosed) || !errors.Is(err, ErrClosed) {
+					t.Errorf("%s: %v; want an error matching net.ErrClosed and ErrClosed", what, err)
+				}
+			}
+			check("Read blocked during Close", <-blocked)
+			_, err := cn.Read(make([]byte, 8))
+			check("Read after Close", err)
+			n, err := cn.Write([]byte("x"))
+			if n != 0 {
+				t.Errorf("Write after Close wrote %d bytes", n)
+			}
+			check("Write after Close", err)
+		})
+	}
+}

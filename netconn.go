@@ -14,8 +14,8 @@ import (
 )
 
 // NetConn wraps c as a net.Conn that carries a byte stream: each Write
-// sends one message of type typ, and Read returns the payload of
-// successive messages back to back. A message of the other type makes
+// sends one message of type typ (a zero-length Write sends none), and Read
+// returns the payload of successive messages back to back. A message of the other type makes
 // Read fail with a *ProtocolError and ends the connection with 1003
 // (unsupported data), without waiting for the peer's answer. The peer
 // closing normally (1000 or 1001) reads as io.EOF.
@@ -262,10 +262,29 @@ func (n *netConn) Write(p []byte) (int, error) {
 	if n.typ == MessageText {
 		return n.writeText(p)
 	}
+	if len(p) == 0 {
+		// A stream has nothing to send, as a TCP conn's zero-length
+		// Write does; an empty message would be a frame for nothing.
+		return 0, n.writable()
+	}
 	if err := n.send(p); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// writable returns the error a write would fail with now, if any.
+func (n *netConn) writable() error {
+	if n.closed.Load() {
+		return errNetConnClosed
+	}
+	if n.c.isClosed() {
+		return n.c.errAfterClose()
+	}
+	if n.wd.passed(n.wd.context()) {
+		return os.ErrDeadlineExceeded
+	}
+	return nil
 }
 
 // send sends p as one message.
@@ -292,14 +311,8 @@ func (n *netConn) writeText(p []byte) (int, error) {
 	n.writeMu.Lock()
 	defer n.writeMu.Unlock()
 	// What is held would never go out: fail as a send would.
-	if n.closed.Load() {
-		return 0, errNetConnClosed
-	}
-	if n.c.isClosed() {
-		return 0, n.c.errAfterClose()
-	}
-	if n.wd.passed(n.wd.context()) {
-		return 0, os.ErrDeadlineExceeded
+	if err := n.writable(); err != nil {
+		return 0, err
 	}
 	rest := p
 	if n.nheld > 0 {

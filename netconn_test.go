@@ -702,6 +702,31 @@ func TestNetConnOpsAfterClose(t *testing.T) {
 				t.Errorf("Write after Close wrote %d bytes", n)
 			}
 			check("Write after Close", err)
+			_, err = cn.Write(nil)
+			check("empty Write after Close", err)
+		})
+	}
+}
+
+// TestNetConnEmptyWriteSendsNothing: a zero-length Write of a NetConn
+// sends no message, as a TCP conn's sends no segment: the peer's first
+// message is the next non-empty Write's.
+func TestNetConnEmptyWriteSendsNothing(t *testing.T) {
+	for _, typ := range []MessageType{MessageBinary, MessageText} {
+		t.Run(typ.String(), func(t *testing.T) {
+			client, server := pair(t, nil, nil)
+			ctx := testCtx(t)
+			cn := NetConn(ctx, client, typ)
+			if n, err := cn.Write(nil); n != 0 || err != nil {
+				t.Fatalf("Write(nil): %d, %v", n, err)
+			}
+			if _, err := cn.Write([]byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			_, got, err := server.Read(ctx)
+			if err != nil || string(got) != "x" {
+				t.Fatalf("first message %q, %v; want \"x\"", got, err)
+			}
 		})
 	}
 }

@@ -443,3 +443,26 @@ func waitForMembers(t *testing.T, g *Group, n int) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestGroupShutdownEndedCtx: Shutdown given a ctx that has already ended
+// drops every member without a close frame, as CloseContext does with
+// one: the members see 1006, none of them 1001, and Shutdown returns
+// ctx's error.
+func TestGroupShutdownEndedCtx(t *testing.T) {
+	var g Group
+	var clients []*Conn
+	for range 8 {
+		c, _ := pair(t, &AcceptOptions{Group: &g}, nil)
+		clients = append(clients, c)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := g.Shutdown(ctx, "bye"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Shutdown: %v; want context.Canceled", err)
+	}
+	for i, c := range clients {
+		if _, _, err := c.Read(testCtx(t)); CloseStatus(err) != StatusAbnormalClosure {
+			t.Errorf("member %d: %v; want the connection dropped (1006)", i, err)
+		}
+	}
+}

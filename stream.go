@@ -35,7 +35,9 @@ import (
 // state it then keeps.
 //
 // ctx bounds the wait for other writers and every write through the
-// returned writer, as for Write. A nil error from the writer's Write
+// returned writer, as for Write. On a connection closed, or whose close
+// frame is sent or queued, Writer fails with ErrClosed, as Write does. A
+// nil error from the writer's Write
 // means the bytes were buffered or sent (a connection that closed
 // meanwhile is reported by the write that sends them, or by Close); a nil
 // error from Close means the whole message was handed to the operating
@@ -71,6 +73,12 @@ func (c *Conn) writer(ctx context.Context, typ MessageType, compress bool) (io.W
 	}
 	if err := c.lockMessage(ctx); err != nil {
 		return nil, err
+	}
+	if c.isClosed() || c.flags.has(flagCloseQueued) {
+		// Fail now, as Write does, rather than at the first flush: an
+		// encoder writing into the handle would do its work for nothing.
+		c.msgMu.Unlock()
+		return nil, c.errAfterCloseSent()
 	}
 	c.flags.set(flagStreaming)
 	m := c.wr.msg

@@ -762,3 +762,37 @@ func (c *countingConn) Write(p []byte) (int, error) {
 	c.writes.Add(1)
 	return c.Conn.Write(p)
 }
+
+// TestWriterAfterClose: Writer on a connection already closed (CloseNow)
+// or closing (our close frame sent) fails at once with ErrClosed, as Write
+// does, instead of handing out a writer whose bytes could never go out.
+// WriterUncompressed goes the same way.
+func TestWriterAfterClose(t *testing.T) {
+	for _, how := range []string{"CloseNow", "close sent"} {
+		t.Run(how, func(t *testing.T) {
+			client, server := pair(t, nil, nil)
+			ctx := testCtx(t)
+			if how == "CloseNow" {
+				client.CloseNow()
+			} else {
+				// The server never answers, so our close frame is sent
+				// and the connection stays open until CloseTimeout.
+				go client.CloseContext(ctx, StatusNormalClosure, "")
+				if _, _, err := server.Reader(ctx); CloseStatus(err) != StatusNormalClosure {
+					t.Fatalf("server: %v; want our close frame", err)
+				}
+			}
+			for name, open := range map[string]func(context.Context, MessageType) (io.WriteCloser, error){
+				"Writer":             client.Writer,
+				"WriterUncompressed": client.WriterUncompressed,
+			} {
+				if w, err := open(ctx, MessageText); w != nil || !errors.Is(err, ErrClosed) {
+					t.Errorf("%s: %v, %v; want no writer and ErrClosed", name, w, err)
+				}
+			}
+			if err := client.Write(ctx, MessageText, []byte("x")); !errors.Is(err, ErrClosed) {
+				t.Errorf("Write: %v; want ErrClosed", err)
+			}
+		})
+	}
+}

@@ -25,6 +25,11 @@ type messageReader struct {
 	replayed int
 	cur      *readHandle  // the handle of the message being read, if any
 	handles  []readHandle // not yet handed out, each used for one message only
+	// retiredAtEnd is the handle retired after returning every byte
+	// its uncompressed message had brought, its final frame not read
+	// yet: if the discard of the rest drops no byte (the final frame
+	// was empty), nothing was cut and the handle says io.EOF.
+	retiredAtEnd *readHandle
 }
 
 // readHandle is the io.Reader of one message, as Conn.Reader returns it.
@@ -66,6 +71,28 @@ func (m *messageReader) retire() {
 	}
 	m.cur = nil
 	h.cut = m.r.inMessage && !m.r.unclaimed && !m.allReturned()
+	m.retiredAtEnd = nil
+	if h.cut && m.returnedSoFar() {
+		m.retiredAtEnd = h
+	}
+}
+
+// discarded settles the handle retired at the end of what its message had
+// brought, once the rest is discarded: dropped tells whether a byte of it
+// was. Called with dropped set as soon as one is, and at the end.
+func (m *messageReader) discarded(dropped, end bool) {
+	h := m.retiredAtEnd
+	if h == nil {
+		return
+	}
+	if dropped {
+		m.retiredAtEnd = nil
+		return
+	}
+	if end {
+		h.cut = false
+		m.retiredAtEnd = nil
+	}
 }
 
 // allReturned reports whether the reader has returned every byte of its
@@ -73,8 +100,14 @@ func (m *messageReader) retire() {
 // discards nothing then, and the retired reader says io.EOF. Of a
 // compressed one the inflater may hold more, which only a read shows.
 func (m *messageReader) allReturned() bool {
+	return m.r.last && m.returnedSoFar()
+}
+
+// returnedSoFar reports whether the reader has returned every byte of its
+// uncompressed message that the frames read so far brought.
+func (m *messageReader) returnedSoFar() bool {
 	r := m.r
-	return r.readState != nil && !r.compressed && r.last && len(r.chunk) == 0 && m.replayed < 0
+	return r.readState != nil && !r.compressed && len(r.chunk) == 0 && m.replayed < 0
 }
 
 // Read reads the message's payload; it returns io.EOF after the last byte.
@@ -137,11 +170,11 @@ func (c *Conn) Read(ctx context.Context) (MessageType, []byte, error) {
 // streams a message as it arrives, a compressed one inflated piece by
 // piece as it is read. It is valid until the next call to Read,
 // ReadAppend or Reader; a message not read to its end is discarded by
-// that call. A reader read after that returns io.EOF if its message had
-// been read to the end (every byte returned; for a compressed message,
-// or one whose last frame had not come yet, its io.EOF), and an error
-// saying the rest was discarded otherwise: it never reaches the next
-// message.
+// that call. A reader read after that returns io.EOF if that call
+// discarded no byte of its message (every byte had been returned; of a
+// compressed message, which may inflate to more, its io.EOF too), and an
+// error saying the rest was discarded otherwise: it never reaches the
+// next message.
 //
 // ctx bounds the wait and every Read on the returned reader. When ctx ends
 // while waiting, the connection stays usable: nothing is lost.
@@ -322,7 +355,10 @@ func (r *reader) discard(ctx context.Context) error {
 	var scratch [512]byte
 	r.unclaimed = false
 	for {
-		_, err := r.read(ctx, scratch[:])
+		n, err := r.read(ctx, scratch[:])
+		if r.msgReader != nil {
+			r.msgReader.discarded(n > 0, err == io.EOF)
+		}
 		if err == io.EOF {
 			return nil
 		}

@@ -383,7 +383,8 @@ func TestReaderHandedToAnotherGoroutine(t *testing.T) {
 // all but the io.EOF, says io.EOF once the next Read or Reader took the
 // connection on, as Reader's godoc says of a message read to its end;
 // one with bytes left says they were discarded. The first used to say
-// the rest was discarded too, of a message with nothing left.
+// the rest was discarded too, of a message with nothing left, and still
+// did when the rest was an empty final frame not read yet.
 func TestRetiredReaderAfterLastByte(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -407,10 +408,31 @@ func TestRetiredReaderAfterLastByte(t *testing.T) {
 			want: io.EOF,
 		},
 		{
-			name: "fragments-last-unread",
+			// The empty final frame, as our Writer's Close sends it
+			// after a full buffer: nothing is discarded.
+			name: "fragments-empty-last-unread",
 			frames: [][]byte{
 				frame(false, 0, opText, true, []byte("abcd")),
 				frame(true, 0, opContinuation, true, nil),
+			},
+			read: 4,
+			want: io.EOF,
+		},
+		{
+			name: "fragments-bytes-in-last",
+			frames: [][]byte{
+				frame(false, 0, opText, true, []byte("abcd")),
+				frame(true, 0, opContinuation, true, []byte("e")),
+			},
+			read: 4,
+			want: errReaderStale,
+		},
+		{
+			name: "fragments-empty-then-bytes",
+			frames: [][]byte{
+				frame(false, 0, opText, true, []byte("abcd")),
+				frame(false, 0, opContinuation, true, nil),
+				frame(true, 0, opContinuation, true, []byte("e")),
 			},
 			read: 4,
 			want: errReaderStale,

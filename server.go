@@ -88,7 +88,10 @@ type AcceptOptions struct {
 	ResponseHeader http.Header
 
 	// Group, if set, tracks the connection until it closes, so that
-	// Group.Shutdown can close it with the others.
+	// Group.Shutdown can close it with the others. Once Shutdown has
+	// been called, Accept completes the upgrade, closes the connection
+	// with 1001 (waiting for the peer's answer, at most CloseTimeout) and
+	// returns ErrClosed.
 	Group *Group
 }
 

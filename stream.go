@@ -23,7 +23,10 @@ import (
 // still go out between fragments. The writer must be closed, or the
 // connection's writes stay blocked. With compression negotiated, every
 // Writer message is compressed (see CompressionOptions.Threshold), and
-// every WriterUncompressed message is not.
+// every WriterUncompressed message is not. The buffer then fills with the
+// compressor's output, which lags its input: the compressor codes input a
+// block at a time (up to 64 KiB), so a streamed compressed message may
+// send nothing until that much was written, or until Close.
 //
 // The writer belongs to this one message: once closed, every Write and
 // Close on it returns an error and has no effect, even after another

@@ -636,6 +636,7 @@ func (c *Conn) fail(perr *ProtocolError, linger bool) {
 	if c.end().failure == nil {
 		c.end().failure, c.lingerOnFail = perr, linger
 	}
+	c.flags.set(flagFailing)
 	// Once failure is set, closeFrameWritten half-closes after our close
 	// frame; if the frame went out before, that is up to this call.
 	sentBefore := c.closeSent

@@ -512,3 +512,65 @@ func stuckTLSClient(t *testing.T, layers int) *Conn {
 	}
 	return client
 }
+
+// TestPongWhileClosing: a ping that comes after our close frame, before
+// the peer's, is answered (RFC 6455, section 5.5.2: a pong for every ping
+// unless a close frame was received; section 5.5.1 forbids only data
+// frames after ours), by a goroutine's Close reading on its own and by a
+// Poller's loop. It used to go unanswered, and a peer whose heartbeat
+// pinged while it finished its last message could drop the connection.
+func TestPongWhileClosing(t *testing.T) {
+	t.Run("goroutine", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			_, b, closed := closingOverPipe(t)
+			br := bufio.NewReader(b)
+			b.Write(frame(true, 0, opPing, true, []byte("still there?")))
+			if op, p, _, err := readWire(br); err != nil || op != opPong || string(p) != "still there?" {
+				t.Fatalf("after our close frame, a ping got %v %q %v; want its pong", op, p, err)
+			}
+			b.Write(frame(true, 0, opClose, true, closePayload(StatusNormalClosure, "")))
+			if err := <-closed; err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+		})
+	})
+	for _, mode := range []string{"tcp", "tcp-plain"} {
+		t.Run("poller/"+mode, func(t *testing.T) {
+			srv := newPollerServer(t, mode, nil, nil)
+			nc, br := rawHandshake(t, "http"+strings.TrimPrefix(srv.url, "ws"), "")
+			nc.Write(frame(true, 0, opText, true, []byte("close"))) // the server's OnMessage closes
+			if op, _, _, err := readWire(br); err != nil || op != opClose {
+				t.Fatalf("want the server's close frame, got %v %v", op, err)
+			}
+			nc.Write(frame(true, 0, opPing, true, []byte("still there?")))
+			if op, p, _, err := readWire(br); err != nil || op != opPong || string(p) != "still there?" {
+				t.Fatalf("after the server's close frame, a ping got %v %q %v; want its pong", op, p, err)
+			}
+			nc.Write(frame(true, 0, opClose, true, closePayload(StatusNormalClosure, "")))
+			if got := <-srv.closed; CloseStatus(got.err) != StatusNormalClosure {
+				t.Errorf("OnClose: %v; want the peer's 1000", got.err)
+			}
+		})
+	}
+}
+
+// TestNoPongWhenFailing: once we fail the connection (here for a frame
+// with a reserved bit), a ping that follows gets no pong: after our close
+// frame comes the end of the stream (RFC 6455, section 7.1.7).
+func TestNoPongWhenFailing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		defer b.Close()
+		c := newConn(a, false, &ConnOptions{CloseTimeout: time.Second}, "", nil, nil)
+		defer c.CloseNow()
+		go c.Read(context.Background())
+		b.Write(append(frame(true, 2, opText, true, []byte("x")), frame(true, 0, opPing, true, []byte("p"))...))
+		br := bufio.NewReader(b)
+		if op, p, _, err := readWire(br); err != nil || op != opClose || CloseStatus(&CloseError{Code: StatusCode(uint16(p[0])<<8 | uint16(p[1]))}) != StatusProtocolError {
+			t.Fatalf("want our close frame with 1002, got %v %q %v", op, p, err)
+		}
+		if op, p, _, err := readWire(br); err == nil {
+			t.Fatalf("after our failing close frame: %v %q; want the end of the stream", op, p)
+		}
+	})
+}

@@ -176,7 +176,9 @@ type ConnOptions struct {
 	PingTimeout  time.Duration
 
 	// OnPing, if set, is called with the payload of every ping received,
-	// after the pong has been queued. It runs on the reading goroutine and
+	// after the pong has been queued. Pings are answered until the
+	// peer's close frame comes, after our own too (RFC 6455, section
+	// 5.5.2), but not once we fail the connection. It runs on the reading goroutine and
 	// must not block; the payload is only valid during the call.
 	OnPing func(payload []byte)
 	// OnPong, if set, is called with the payload of every pong received,
@@ -251,7 +253,7 @@ type Conn struct {
 	closeMu sync.Mutex                    // guards the lifecycle below (close.go), except flags
 	ending  *ending                       // made when the connection starts to end (close.go)
 	closed  atomic.Pointer[chan struct{}] // closed as the transport's close begins (flagClosed); made by done
-	flags   connFlags                     // flagClosing, flagStreaming, flagCloseQueued, flagClosed, flagDropping, flagEnded, flagHeartbeatPing
+	flags   connFlags                     // flagClosing, flagStreaming, flagCloseQueued, flagClosed, flagDropping, flagEnded, flagHeartbeatPing, flagFailing
 
 	pumping       bool // a Ping holds readMu to read on its own
 	client        bool // client role: we mask what we send and refuse masked frames
@@ -299,6 +301,7 @@ const (
 	flagDropping                  // Close's read has discarded a message: it discards the rest (readUntilClose)
 	flagEnded                     // set when closeTransport is done, as Done's channel is closed
 	flagHeartbeatPing             // the heartbeat's ping is being written, under frameMu (frameError)
+	flagFailing                   // fail has run: no pong is sent any more (queuePong)
 )
 
 func (f *connFlags) has(bit uint32) bool { return f.v.Load()&bit != 0 }

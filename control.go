@@ -53,13 +53,21 @@ type ctlQueue struct {
 // ping flood costs this much and no more.
 const maxPendingPongs = 1024
 
-// queuePong queues the answer to a ping; nothing is sent after a close
-// frame. The reader sends what is queued (kickControl) once it has
-// decoded what it has buffered, so a burst of pings costs one write.
+// queuePong queues the answer to a ping. The reader sends what is queued
+// (kickControl) once it has decoded what it has buffered, so a burst of
+// pings costs one write.
+//
+// RFC 6455 (section 5.5.2) wants a pong for every ping until the peer's
+// close frame, which the decoder reads last: so a ping that comes between
+// our Close's frame and the peer's answer is answered too, after that
+// frame (section 5.5.1 forbids only data frames there). A connection we
+// fail (section 7.1.7) answers nothing more: its reader only drains, and
+// the socket may be half-closed already. Nor does a close frame that
+// only answers the peer's, which ends what we send.
 func (c *Conn) queuePong(payload []byte) {
 	q := c.ctlQueue()
 	q.mu.Lock()
-	if c.flags.has(flagCloseQueued) {
+	if c.flags.has(flagFailing) || c.flags.has(flagCloseQueued) && !c.flags.has(flagClosing) {
 		q.mu.Unlock()
 		return
 	}

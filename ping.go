@@ -27,6 +27,10 @@ var ErrPingFromCallback = errors.New("websocket: Ping from a Poller callback wou
 // left whole for the next Read (a Read that starts meanwhile waits for
 // Ping to step aside). If a data message comes first and nothing reads it,
 // Ping waits until ctx ends, since the pong queues behind the message.
+// If the peer's close frame comes while Ping reads, Ping returns the
+// peer's close once the closing handshake is over, as Read does: on a
+// client, once the server has closed the TCP connection, which may take
+// up to CloseTimeout (or until ctx ends).
 //
 // The ping's write is bounded by ctx like any write: where a ctx that ends
 // during a write closes the connection (see Write), so does one that ends

@@ -1677,6 +1677,11 @@ func TestPollerCallbackWritePastLimitOnce(t *testing.T) {
 			if err := p.Serve(served); err != nil {
 				t.Fatal(err)
 			}
+			if served.wr.queue.Load() == nil {
+				// Without a queue the Write blocks on the socket, which
+				// the peer reads only after the callback returns.
+				t.Skip("no write queue: the connection is not on a loop (no epoll here)")
+			}
 			ctx := testCtx(t)
 			if err := peer.Write(ctx, MessageText, []byte("go")); err != nil {
 				t.Fatal(err)

@@ -25,7 +25,7 @@ ports=(
 	linux/amd64 linux/arm64 linux/arm linux/386 linux/riscv64
 	linux/ppc64le linux/s390x linux/loong64
 	darwin/amd64 darwin/arm64
-	windows/amd64 windows/arm64
+	windows/amd64 windows/arm64 windows/386
 	freebsd/amd64
 	js/wasm wasip1/wasm
 )

@@ -48,6 +48,24 @@ func pollerModes(t *testing.T, body func(t *testing.T, srv *pollerServer)) {
 	}
 }
 
+// wrappingListener hands out its TCP conns wrapped, the *net.TCPConn
+// hidden: a Poller serves them with a goroutine each, as it serves every
+// conn off Linux, and their writes cannot be non-blocking, so a control
+// frame the reader queues is finished by a goroutine (finishControl).
+type wrappingListener struct{ net.Listener }
+
+func (l wrappingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return wrappedConn{c}, nil
+}
+
+type wrappedConn struct{ net.Conn }
+
+func (c wrappedConn) CloseWrite() error { return c.Conn.(*net.TCPConn).CloseWrite() }
+
 // pollerModeNames are the modes of pollerModes.
 var pollerModeNames = []string{"tcp", "tcp-plain", "tls"}
 
@@ -98,10 +116,15 @@ func newPollerServer(t *testing.T, mode string, aopts *AcceptOptions, popts *Pol
 	})
 	var ts *httptest.Server
 	srv.dopts = &DialOptions{}
-	if mode == "tls" {
+	switch mode {
+	case "tls":
 		ts = httptest.NewTLSServer(h)
 		srv.dopts.TLSConfig = ts.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
-	} else {
+	case "wrapped":
+		ts = httptest.NewUnstartedServer(h)
+		ts.Listener = wrappingListener{ts.Listener}
+		ts.Start()
+	default:
 		ts = httptest.NewServer(h)
 	}
 	srv.url = "ws" + strings.TrimPrefix(ts.URL, "http")
@@ -1591,6 +1614,9 @@ func TestPollerServeWhilePingReads(t *testing.T) {
 // waits in the connection's queue when the loop meets the end of the
 // stream; the loop closed at once there, and the queue and the close
 // frame were lost (the peer read a few MB of 16 and no close frame).
+// Served by a goroutine ("wrapped"), a failing connection's reader closed
+// it as it met the end of the stream, while a goroutine still wrote the
+// close frame: the peer got none.
 func TestPollerHalfCloseAfterCloseFrame(t *testing.T) {
 	const size = 16 << 20
 	for _, tc := range []struct {
@@ -1609,7 +1635,7 @@ func TestPollerHalfCloseAfterCloseFrame(t *testing.T) {
 			code: StatusProtocolError,
 		},
 	} {
-		for _, mode := range []string{"tcp", "tcp-plain"} {
+		for _, mode := range []string{"tcp", "tcp-plain", "wrapped"} {
 			t.Run(tc.name+"/"+mode, func(t *testing.T) {
 				aopts := &AcceptOptions{ConnOptions: ConnOptions{ReadLimit: 2 * size}}
 				srv := newPollerServer(t, mode, aopts, &PollerOptions{Loops: 1})

@@ -426,9 +426,13 @@ const maxLinger = time.Second
 
 // linger drains what the peer still sends after we failed the connection,
 // until it closes or maxLinger passes, then closes ours; when ctx ends
-// first, the timer fail armed closes it.
+// first, the timer fail armed closes it. If our close frame is still on
+// its way (a goroutine finishes a write the socket did not take at once,
+// as on any conn without a non-blocking write: TLS, a wrapped net.Conn),
+// its write closes the connection instead (deferCloseToFrame), bounded by
+// that timer: closing now would lose the frame.
 func (r *reader) linger(ctx context.Context) {
-	if r.drainFor(ctx, min(maxLinger, r.c.opts.closeTimeout())) {
+	if r.drainFor(ctx, min(maxLinger, r.c.opts.closeTimeout())) && !r.c.deferCloseToFrame() {
 		r.c.closeNow(r.err)
 	}
 }

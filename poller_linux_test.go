@@ -819,18 +819,21 @@ func TestPollerControlWatchEndsWithConn(t *testing.T) {
 func TestPollerHeartbeatCountsAFrameThePeerTakes(t *testing.T) {
 	// Buffers of 64 KiB, not smaller: with less, a reader's window
 	// updates on the loopback wait for the sender's 200 ms probe.
-	opts := ConnOptions{PingInterval: 250 * time.Millisecond, PingTimeout: 250 * time.Millisecond}
+	// Half a second each, so that a loaded machine stalling the reader
+	// or the loop for a few hundred ms does not pass for a dead peer.
+	opts := ConnOptions{PingInterval: 500 * time.Millisecond, PingTimeout: 500 * time.Millisecond}
 	server, nc := queuedServerConn(t, opts, 64<<10)
 	client := newConn(nc, true, nil, "", nil, nil)
 	defer client.CloseNow()
-	go server.Write(context.Background(), MessageBinary, make([]byte, 8<<20))
+	go server.Write(context.Background(), MessageBinary, make([]byte, 16<<20))
 	_, r, err := client.Reader(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 64 KiB every 10 ms for 4 MiB, about 650 ms, then nothing.
+	// 64 KiB every 10 ms for 10 MiB, over a second and a half (past a
+	// PingInterval and a PingTimeout), then nothing.
 	buf := make([]byte, 64<<10)
-	for got := 0; got < 4<<20; got += len(buf) {
+	for got := 0; got < 10<<20; got += len(buf) {
 		if _, err := io.ReadFull(r, buf); err != nil {
 			t.Fatalf("read after %d bytes: %v (server: %v)", got, err, server.errAfterClose())
 		}

@@ -178,8 +178,9 @@ type ConnOptions struct {
 	// OnPing, if set, is called with the payload of every ping received,
 	// after the pong has been queued. Pings are answered until the
 	// peer's close frame comes, after our own too (RFC 6455, section
-	// 5.5.2), but not once we fail the connection. It runs on the reading goroutine and
-	// must not block; the payload is only valid during the call.
+	// 5.5.2), but not once we fail the connection. It runs on the
+	// reading goroutine and must not block; the payload is only valid
+	// during the call.
 	OnPing func(payload []byte)
 	// OnPong, if set, is called with the payload of every pong received,
 	// before a Ping that this pong answers returns. Same rules as OnPing.

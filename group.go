@@ -270,9 +270,10 @@ func dropSlow(c *Conn) {
 // right away). Messages whose Write returned before Shutdown was called
 // reach the peer ahead of the close frame. When ctx ends first, the
 // remaining connections are dropped with CloseNow and ctx's error is
-// returned; a ctx that has ended already sends no close frame at all. A reason Close would refuse (over 123 bytes, or not UTF-8)
-// makes every close a CloseNow, as it does for Close, and Shutdown
-// returns that error. See Group for where it goes in a server's shutdown.
+// returned; a ctx that has ended already sends no close frame at all. A
+// reason Close would refuse (over 123 bytes, or not UTF-8) makes every
+// close a CloseNow, as it does for Close, and Shutdown returns that
+// error. See Group for where it goes in a server's shutdown.
 func (g *Group) Shutdown(ctx context.Context, reason string) error {
 	argErr := checkCloseArgs(StatusGoingAway, reason)
 	g.mu.Lock()

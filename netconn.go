@@ -14,11 +14,12 @@ import (
 )
 
 // NetConn wraps c as a net.Conn that carries a byte stream: each Write
-// sends one message of type typ (a zero-length Write sends none), and Read
-// returns the payload of successive messages back to back. A message of the other type makes
-// Read fail with a *ProtocolError and ends the connection with 1003
-// (unsupported data), without waiting for the peer's answer. The peer
-// closing normally (1000 or 1001) reads as io.EOF.
+// sends one message of type typ (a zero-length Write sends none), and
+// Read returns the payload of successive messages back to back. A message
+// of the other type makes Read fail with a *ProtocolError and ends the
+// connection with 1003 (unsupported data), without waiting for the
+// peer's answer. The peer closing normally (1000 or 1001) reads as
+// io.EOF.
 //
 // Use MessageBinary for an arbitrary byte stream (io.Copy, bufio, TLS over
 // the conn). With MessageText the stream must be UTF-8 text: a Write that

@@ -39,9 +39,34 @@ import (
 // The zero value is ready to use. An HTTP2Transport is safe for concurrent
 // use and must not be copied after its first use.
 type HTTP2Transport struct {
+	// WriteByteTimeout closes a connection whose writes have made no
+	// progress for this long, ending every WebSocket on it (the peer
+	// seen as gone, 1006). A server that stopped reading its socket (a
+	// host gone silent, a partition) otherwise holds the writes of
+	// every WebSocket on the connection, and the connection itself,
+	// until TCP gives up, which takes many minutes; a server that only
+	// stops reading one WebSocket does not count, as HTTP/2's flow
+	// control holds that stream's data back before it reaches the
+	// socket. Zero means 30 seconds; a negative value turns it off. It
+	// applies to connections opened after it is set.
+	WriteByteTimeout time.Duration
+
 	mu      sync.Mutex
 	conns   map[h2Key][]*h2Conn
 	dialing map[h2Key]chan struct{} // closed when the dial under way ends
+}
+
+// defaultWriteByteTimeout is HTTP2Transport.WriteByteTimeout's zero value.
+const defaultWriteByteTimeout = 30 * time.Second
+
+func (t *HTTP2Transport) writeByteTimeout() time.Duration {
+	switch {
+	case t.WriteByteTimeout == 0:
+		return defaultWriteByteTimeout
+	case t.WriteByteTimeout < 0:
+		return 0
+	}
+	return t.WriteByteTimeout
 }
 
 // h2Key tells which Dials may share a connection.
@@ -351,6 +376,7 @@ func dialH2(ctx context.Context, key h2Key, req *http.Request, opts *DialOptions
 	tr := &http2.Transport{
 		DisableCompression: true, // no Accept-Encoding on a CONNECT
 		MaxHeaderListSize:  uint32(min(uint64(opts.maxResponseHeaderBytes()), math.MaxUint32)),
+		WriteByteTimeout:   opts.HTTP2.writeByteTimeout(),
 	}
 	stop := watchHandshake(ctx, nc)
 	pc.cc, err = tr.NewClientConn(nc)
@@ -540,11 +566,26 @@ func (b *responseBody) Close() error {
 }
 
 // closeAndWait closes b, if nothing did, and waits for the transport's
-// body to be closed.
+// body to be closed, at most maxBodyCloseWait: that close sends the
+// connection's flow control what the stream left unread, under the lock
+// of the connection's writes, which a write stuck on a server that stopped
+// reading its socket holds until the connection closes. CloseNow must
+// not wait for that; the close finishes on its goroutine once the
+// connection's write fails (HTTP2Transport.WriteByteTimeout) or its last
+// WebSocket closes it.
 func (b *responseBody) closeAndWait() {
 	b.Close()
-	<-b.closed
+	t := time.NewTimer(maxBodyCloseWait)
+	defer t.Stop()
+	select {
+	case <-b.closed:
+	case <-t.C:
+	}
 }
+
+// maxBodyCloseWait bounds how long closing a client's stream waits for
+// the transport to let go of it.
+const maxBodyCloseWait = time.Second
 
 // requestPipe is the request body of the client's stream: the HTTP/2
 // transport reads what the Conn writes. A write returns once the transport

@@ -158,7 +158,10 @@ type ConnOptions struct {
 	// (on a Poller, each part of the queue the socket takes once it was
 	// full), so a peer taking less than that every PingInterval +
 	// PingTimeout is closed as dead; bound writes with their ctx or
-	// WriteTimeout. A frame arrives when it is read: the heartbeat
+	// WriteTimeout. On Linux, so does any fall, while the ping waits, in
+	// what the socket buffers hold for the peer (all of which it must
+	// read before the ping): buffers of megabytes behind a slow link
+	// take longer than PingTimeout to drain. A frame arrives when it is read: the heartbeat
 	// reads control frames while nothing else reads, but stops at a data
 	// message, which waits whole for the next Read; so a connection whose
 	// application stops reading while a message waits does not see the

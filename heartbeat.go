@@ -87,6 +87,37 @@ func (hb *heartbeat) again() {
 	hb.mu.Unlock()
 }
 
+// peerTook reports whether the peer took some of the bytes the kernel held
+// for it when it held queued: a peer reading what the socket buffers held
+// ahead of the ping, which it must read before the ping, is alive, however
+// long that takes it (megabytes of buffers, a slow link). With queued
+// unknown (-1) or zero, only the peer's frames and the writes the socket
+// accepts count.
+func (c *Conn) peerTook(queued int) bool {
+	if queued <= 0 {
+		return false
+	}
+	now := c.unsentBytes()
+	return now >= 0 && now < queued
+}
+
+// closeDead fails the connection with 1001. If the close frame cannot go
+// out at once (it waits behind a write, or in a Poller's queue, that a
+// peer taking nothing never lets through), the connection closes now:
+// waiting for the frame would only put off, by up to a second, the close
+// PingInterval and PingTimeout promise.
+func (hb *heartbeat) closeDead() {
+	c := hb.c
+	perr := &ProtocolError{Code: StatusGoingAway, Reason: "heartbeat timeout", Err: ErrHeartbeatTimeout}
+	c.fail(perr, false)
+	c.closeMu.Lock()
+	sent := c.closeSent
+	c.closeMu.Unlock()
+	if !sent {
+		c.closeNow(perr)
+	}
+}
+
 // ErrHeartbeatTimeout is the error reported when the heartbeat found the
 // peer unresponsive and closed the connection (with close code 1001).
 var ErrHeartbeatTimeout = errors.New("websocket: peer did not answer the heartbeat ping in time")
@@ -106,6 +137,7 @@ func (hb *heartbeat) tick() {
 		timeout = c.opts.PingInterval
 	}
 	before := hb.activity.Load()
+	queued := c.unsentBytes()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	_, err := c.ping(ctx, true)
 	cancel()
@@ -113,8 +145,8 @@ func (hb *heartbeat) tick() {
 		return
 	}
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && hb.activity.Load() == before {
-			c.fail(&ProtocolError{Code: StatusGoingAway, Reason: "heartbeat timeout", Err: ErrHeartbeatTimeout}, false)
+		if errors.Is(err, context.DeadlineExceeded) && hb.activity.Load() == before && !c.peerTook(queued) {
+			hb.closeDead()
 			return
 		}
 		if c.isClosed() {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -443,5 +444,61 @@ func TestCallersCauseIsNotOurs(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestHeartbeatDeadPeerBoundBehindWrite: a peer that takes nothing while
+// we write to it is closed within 2*PingInterval + PingTimeout too. The
+// heartbeat's close frame waits behind the stuck write, which the peer
+// never lets through: the connection used to close only when the frame's
+// linger ran out, up to a second later.
+func TestHeartbeatDeadPeerBoundBehindWrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval, timeout = 150 * time.Millisecond, 150 * time.Millisecond
+		client, server := pipePair(nil, &ConnOptions{PingInterval: interval, PingTimeout: timeout})
+		defer client.CloseNow()
+		start := time.Now()
+		wrote := make(chan error, 1)
+		go func() { wrote <- server.Write(context.Background(), MessageBinary, make([]byte, 1<<20)) }()
+		<-server.Done()
+		if d := time.Since(start); d > 2*interval+timeout {
+			t.Errorf("closed %v after the peer went silent, want at most %v", d, 2*interval+timeout)
+		}
+		if err := <-wrote; !errors.Is(err, ErrHeartbeatTimeout) {
+			t.Errorf("the stuck Write: %v; want ErrHeartbeatTimeout", err)
+		}
+	})
+}
+
+// TestHeartbeatKeepsPeerDrainingBuffers: a peer reading a long message of
+// ours steadily is alive until its last byte, though once the message is
+// all in the socket buffers (megabytes on the loopback) the heartbeat's
+// ping waits behind them for longer than PingTimeout: what the buffers
+// hold falling while the ping waits shows the peer reading. It used to be
+// dropped as dead near the end of the message. Linux only (TIOCOUTQ).
+func TestHeartbeatKeepsPeerDrainingBuffers(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the kernel's send queue is read on Linux only")
+	}
+	const size = 12 << 20
+	hb := ConnOptions{PingInterval: 150 * time.Millisecond, PingTimeout: 150 * time.Millisecond, ReadLimit: 2 * size}
+	client, server := pair(t, &AcceptOptions{ConnOptions: hb}, &DialOptions{ConnOptions: ConnOptions{ReadLimit: 2 * size}})
+	ctx := testCtx(t)
+	go server.Write(ctx, MessageBinary, make([]byte, size))
+	_, r, err := client.Reader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1 MiB every 100 ms: 40 times heartbeatSlice per PingInterval +
+	// PingTimeout.
+	buf := make([]byte, 1<<20)
+	for got := 0; got < size; got += len(buf) {
+		if _, err := io.ReadFull(r, buf); err != nil {
+			t.Fatalf("read after %d bytes: %v (server: %v)", got, err, server.errAfterClose())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if server.isClosed() {
+		t.Fatalf("the heartbeat closed a peer that read the whole message: %v", server.errAfterClose())
 	}
 }

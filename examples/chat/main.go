@@ -187,7 +187,10 @@ func (h *hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	h.wg.Add(1)
 	defer h.wg.Done()
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		ConnOptions: websocket.ConnOptions{ReadLimit: maxMessageSize},
+		// The heartbeat pings a quiet client every 30 s, which keeps
+		// proxies and NATs from dropping an idle link and drops a
+		// client that is gone.
+		ConnOptions: websocket.ConnOptions{ReadLimit: maxMessageSize, PingInterval: 30 * time.Second},
 		Group:       &h.group, // after Group.Shutdown, closed with 1001 at once
 	})
 	if err != nil {

@@ -116,18 +116,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 	// lines never mix.
 	cl := &closer{conn: c, started: make(chan struct{}), done: make(chan struct{})}
 	received := make(chan struct{})
+	var ended error // how the connection ended, once received is closed
 	go func() {
 		defer close(received)
-		receive(c, stdout, cl)
+		ended = receive(c, stdout, cl)
 	}()
 	lines := make(chan string)
 	stopInput := make(chan struct{})
 	defer close(stopInput)
-	go readLines(stdin, lines, stopInput)
+	var inputErr error // set before lines is closed
+	go readLines(stdin, lines, stopInput, &inputErr)
 
 	for {
 		select {
 		case line, ok := <-lines:
+			if !ok && inputErr != nil {
+				cl.close(received, true) // what was sent is answered first
+				return fmt.Errorf("reading input: %w", inputErr)
+			}
 			if !ok {
 				return cl.close(received, true)
 			}
@@ -143,20 +149,26 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		case <-ctx.Done():
 			return cl.close(received, false)
 		case <-received:
+			// The server ended the connection: a close frame is a normal
+			// end, whatever its code; the connection lost is an error.
+			if websocket.CloseStatus(ended) == websocket.StatusAbnormalClosure {
+				return ended
+			}
 			return nil
 		}
 	}
 }
 
-// receive prints messages until the connection ends, then how it ended.
-func receive(c *websocket.Conn, stdout io.Writer, cl *closer) {
+// receive prints messages until the connection ends, then how it ended,
+// and returns the error that ended it.
+func receive(c *websocket.Conn, stdout io.Writer, cl *closer) error {
 	for {
 		// Nothing but the connection's end stops this read: it is where the
 		// server's answer to our close frame shows up.
 		typ, msg, err := c.Read(context.Background())
 		if err != nil {
 			fmt.Fprintln(stdout, cl.describeEnd(err))
-			return
+			return err
 		}
 		if typ == websocket.MessageBinary {
 			const maxShown = 256
@@ -229,12 +241,13 @@ func (cl *closer) describeEnd(err error) string {
 	}
 }
 
-// readLines sends each line of r to lines and closes lines at the end of r.
+// readLines sends each line of r to lines and closes lines at the end of r,
+// or at a line too long or a failed read, which it stores in *err first.
 // It gives up when stop is closed.
-func readLines(r io.Reader, lines chan<- string, stop <-chan struct{}) {
+func readLines(r io.Reader, lines chan<- string, stop <-chan struct{}, err *error) {
 	defer close(lines)
 	sc := bufio.NewScanner(r)
-	sc.Buffer(nil, 1<<20)
+	sc.Buffer(nil, maxLine)
 	for sc.Scan() {
 		select {
 		case lines <- sc.Text():
@@ -242,7 +255,11 @@ func readLines(r io.Reader, lines chan<- string, stop <-chan struct{}) {
 			return
 		}
 	}
+	*err = sc.Err()
 }
+
+// maxLine bounds a line of input, which goes out as one message.
+const maxLine = 1 << 20
 
 func send(ctx context.Context, c *websocket.Conn, line string) error {
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)

@@ -19,7 +19,8 @@ import (
 // echoServer is the server the client talks to in these tests. Each
 // connection is greeted with "welcome" (and with binary 00 01 02 ff when
 // the URL has ?binary), then every message is answered with
-// "echo: <message>"; with ?bye the server closes at once with 1001 "bye".
+// "echo: <message>"; with ?bye the server closes at once with 1001 "bye",
+// and with ?drop it drops the connection without a close frame.
 type echoServer struct {
 	url      string           // ws://127.0.0.1:port/ws
 	headers  chan http.Header // request headers of each connection
@@ -62,6 +63,10 @@ func startServer(t *testing.T, tlsServer bool) *echoServer {
 		}
 		if q.Has("bye") {
 			c.Close(websocket.StatusGoingAway, "bye")
+			return
+		}
+		if q.Has("drop") {
+			c.CloseNow() // no close frame: the client sees the connection lost
 			return
 		}
 		s.conns <- c
@@ -441,6 +446,43 @@ func TestDescribeEnd(t *testing.T) {
 			}
 			if got := cl.describeEnd(tc.err); got != tc.want {
 				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestLineTooLong: a line of input longer than a message may be ends the
+// session with an error, after the answers to what was sent before it; it
+// used to end it as the end of input does, exiting 0.
+func TestLineTooLong(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv := startServer(t, false)
+	s := start(t, srv.url)
+	s.expect("connected to "+srv.url, "< welcome")
+	go io.WriteString(s.stdin, "short\n"+strings.Repeat("z", maxLine+10)+"\n")
+	s.expect("< echo: short")
+	if err := s.wait(); err == nil || !strings.Contains(err.Error(), "too long") {
+		t.Errorf("run: %v, want an error saying the line is too long", err)
+	}
+}
+
+// TestConnectionLost: a connection the server drops without a close frame
+// ends run with an error (a non-zero exit), where a close frame, whatever
+// its code, ends it with nil.
+func TestConnectionLost(t *testing.T) {
+	testutil.CheckLeaks(t)
+	srv := startServer(t, false)
+	for _, tc := range []struct {
+		query   string
+		wantErr bool
+	}{
+		{query: "?drop", wantErr: true},
+		{query: "?bye", wantErr: false},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			s := start(t, srv.url+tc.query)
+			if err := s.wait(); (err != nil) != tc.wantErr {
+				t.Errorf("run: %v, want an error: %v", err, tc.wantErr)
 			}
 		})
 	}

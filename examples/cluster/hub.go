@@ -63,12 +63,16 @@ type hubOptions struct {
 }
 
 // writeQueueLimit is the Poller's byte bound per connection: sendQueue
-// events of the largest size fit below it.
+// events of the largest size fit below it. An event's text may encode to
+// twice the bytes it came in (JSON escapes U+2028 and U+2029, 3 bytes of
+// UTF-8, as \u2028, 6 bytes), and a write from the subscription's
+// goroutine past the bound waits for room: the count bound must always
+// come first.
 func (o hubOptions) writeQueueLimit() int {
-	return max(o.sendQueue*(maxMessageSize+512), websocket.DefaultWriteQueueLimit)
+	return max(o.sendQueue*(2*maxMessageSize+512), websocket.DefaultWriteQueueLimit)
 }
 
-// writeTimeout bounds the writes of one fan-out. With epoll they never
+// writeTimeout bounds each write of a fan-out. With epoll they never
 // wait; elsewhere the Poller serves each connection with a goroutine and
 // a write may wait for the socket, and this is how long.
 const writeTimeout = time.Second
@@ -324,10 +328,13 @@ func (h *hub) fanOut(members []*member, data []byte) {
 	if err != nil {
 		panic(err) // only an invalid message type makes it fail
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-	defer cancel()
 	for _, m := range members {
+		// A ctx per write: one member's write that waits out its bound
+		// must not leave the writes after it an ended ctx, which would
+		// drop healthy members as too slow.
+		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 		h.deliver(ctx, m, pm)
+		cancel()
 	}
 }
 

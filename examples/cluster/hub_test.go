@@ -468,3 +468,33 @@ func TestBadClients(t *testing.T) {
 		})
 	}
 }
+
+// TestLargestEventFitsQueueShare: the largest event a member can cause,
+// its text and name all U+2028 (which JSON escapes to 6 bytes from 3),
+// fits the share of WriteQueueLimit each of sendQueue events is given, so
+// that the count bound always drops a slow member before the byte bound
+// is reached: past it, a fan-out write waits for room. The share had
+// counted an event as its message's size; events of twice that filled
+// the queue first, and one stalled member's wait ended the fan-out's ctx
+// for every member after it.
+func TestLargestEventFitsQueueShare(t *testing.T) {
+	// The message as a client may send it: U+2028 as raw UTF-8.
+	text := strings.Repeat("\u2028", (maxMessageSize-len(`{"text":""}`))/3)
+	if n := len(`{"text":"` + text + `"}`); n > maxMessageSize {
+		t.Fatalf("the test's message is %d bytes, over maxMessageSize", n)
+	}
+	seq := uint64(1<<64 - 1)
+	ev := event{
+		Type: "msg",
+		Room: strings.Repeat("r", 32),
+		ID:   "node-with-a-long-name-18446744073709551615",
+		Name: strings.Repeat("\u2028", maxNameSize/3),
+		Node: "node-with-a-long-name",
+		Seq:  &seq,
+		Text: text,
+	}
+	o := hubOptions{sendQueue: 256}
+	if n, share := len(marshal(ev)), o.writeQueueLimit()/o.sendQueue; n > share {
+		t.Errorf("the largest event is %d bytes, over its share of WriteQueueLimit, %d", n, share)
+	}
+}

@@ -268,7 +268,8 @@ func (s *server) echo(c *websocket.Conn, remote string) error {
 		}()
 	}
 	// msg and reply are reused from one message to the next, so that their
-	// buffers are not allocated again for every message.
+	// buffers are not allocated again for every message; but not once a
+	// large message grew them, which an idle connection would then keep.
 	var msg, reply []byte
 	for {
 		typ, p, err := c.ReadAppend(ctx, msg[:0])
@@ -282,7 +283,19 @@ func (s *server) echo(c *websocket.Conn, remote string) error {
 			return err
 		}
 		s.log.Printf("%s: message sent: %s", remote, describe(typ, reply))
+		msg, reply = keepSmall(msg), keepSmall(reply)
 	}
+}
+
+// maxKept bounds the buffers echo keeps between messages.
+const maxKept = 64 << 10
+
+// keepSmall returns b emptied for reuse, or nil if it grew past maxKept.
+func keepSmall(b []byte) []byte {
+	if cap(b) > maxKept {
+		return nil
+	}
+	return b[:0]
 }
 
 // pushLoop sends a message every s.push until ctx ends or a write fails.

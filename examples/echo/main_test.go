@@ -517,3 +517,23 @@ func TestDisplayAddr(t *testing.T) {
 		})
 	}
 }
+
+// TestKeepSmall: echo reuses its buffers between messages only while they
+// are small; one a large message grew is let go, so that an idle
+// connection does not keep twice its largest message.
+func TestKeepSmall(t *testing.T) {
+	for _, tc := range []struct {
+		cap  int
+		kept bool
+	}{
+		{cap: 0, kept: true},
+		{cap: maxKept, kept: true},
+		{cap: maxKept + 1, kept: false},
+		{cap: 16 << 20, kept: false},
+	} {
+		b := keepSmall(make([]byte, 5, tc.cap+5)[5:])
+		if got := b != nil; got != tc.kept || len(b) != 0 {
+			t.Errorf("cap %d: kept %v (len %d), want kept %v and empty", tc.cap, got, len(b), tc.kept)
+		}
+	}
+}

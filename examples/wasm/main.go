@@ -63,7 +63,7 @@ func run(addr string) error {
 	fmt.Printf("listening on http://%s\n", l.Addr())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv := &http.Server{Handler: h}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		srv.Close()
@@ -105,6 +105,7 @@ func newHandler(dir string) (http.Handler, error) {
 func echo(w http.ResponseWriter, r *http.Request) {
 	opts := &websocket.AcceptOptions{Subprotocols: []string{"echo.v1"}}
 	opts.WriteTimeout = 10 * time.Second // a page that stops reading is dropped
+	opts.PingInterval = 30 * time.Second // keeps an idle link open through proxies
 	c, err := websocket.Accept(w, r, opts)
 	if err != nil {
 		return

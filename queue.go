@@ -500,8 +500,11 @@ func (q *outQueue) stopStallWatch() {
 // left the queue since the watch last looked, and looks again
 // WriteTimeout later if something did. Before dropping it tries the
 // socket once: EPOLLOUT comes only once a good part of the socket's
-// buffer is free, and a peer that read anything at all lets a write
-// through now.
+// buffer is free, and a peer that has read since usually lets a write
+// through now. Not always: with receive buffers of a few KiB, Linux
+// opens the window only after the reader freed a good part of its own
+// buffer, and a peer reading slowly into one that small can show no
+// progress for longer than a short WriteTimeout.
 func (q *outQueue) checkStall(c *Conn) {
 	for probe := true; ; probe = false {
 		q.mu.Lock()

@@ -73,7 +73,41 @@ func FuzzParseClosePayload(f *testing.F) {
 		if !ce.Code.validOnWire() || !utf8.ValidString(ce.Reason) || ce.Code != StatusCode(binary.BigEndian.Uint16(p)) {
 			t.Fatalf("accepted %v %q", ce.Code, ce.Reason)
 		}
+		if ce.Reason != string(p[2:]) {
+			t.Fatalf("reason %q, want %q", ce.Reason, p[2:])
+		}
 	})
+}
+
+// FuzzParseClosePayloadAccepts is FuzzParseClosePayload the other way
+// round: a payload is accepted exactly when RFC 6455 says it is valid,
+// by a table of the codes written from section 7.4 and the IANA registry,
+// apart from the parser's own (CodeValidOnWire).
+func FuzzParseClosePayloadAccepts(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{0x03, 0xe8, 'o', 'k'})
+	f.Add([]byte{0x03, 0xf6})       // 1014
+	f.Add([]byte{0x03, 0xf7})       // 1015
+	f.Add([]byte{0x0b, 0xb8, 0xc3}) // 3000, a cut character
+	f.Fuzz(func(t *testing.T, p []byte) {
+		_, perr := parseClosePayload(p, true)
+		want := len(p) == 0 || len(p) >= 2 && sendableCode(binary.BigEndian.Uint16(p)) && utf8.Valid(p[2:])
+		if got := perr == nil; got != want {
+			t.Fatalf("payload % x: accepted %v (%v), want %v", p, got, perr, want)
+		}
+	})
+}
+
+// sendableCode is RFC 6455's rule for the codes a close frame may carry:
+// 1000-1003 and 1007-1011 (section 7.4.1), 1012-1014 (IANA's registry),
+// 3000-4999 (section 7.4.2); never 1004-1006 or 1015, nor anything else
+// below 3000.
+func sendableCode(code uint16) bool {
+	switch code {
+	case 1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014:
+		return true
+	}
+	return code >= 3000 && code <= 4999
 }
 
 // onceConn serves one fixed byte stream, then EOF; writes are discarded.

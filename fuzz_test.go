@@ -234,10 +234,34 @@ func FuzzClientResponse(f *testing.F) {
 		if resp.StatusCode != 101 || (proto != "" && proto != "a" && proto != "b") {
 			t.Fatalf("accepted status %d proto %q", resp.StatusCode, proto)
 		}
+		// RFC 6455, section 4.1: the accept key of this request's key,
+		// the two tokens, and the subprotocol the server named.
+		if got := resp.Header.Get("Sec-WebSocket-Accept"); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+			t.Fatalf("accepted the accept key %q", got)
+		}
+		if !headerHasToken(resp.Header, "Upgrade", "websocket") || !headerHasToken(resp.Header, "Connection", "upgrade") {
+			t.Fatalf("accepted Upgrade %q, Connection %q", resp.Header["Upgrade"], resp.Header["Connection"])
+		}
+		if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != proto {
+			t.Fatalf("subprotocol %q from the header %q", proto, got)
+		}
 		if dp != nil && (dp.serverMaxWindowBits < 8 || dp.serverMaxWindowBits > 15 || dp.clientMaxWindowBits < 8 || dp.clientMaxWindowBits > 15) {
 			t.Fatalf("window bits out of range: %+v", dp)
 		}
 	})
+}
+
+// headerHasToken reports whether a comma-separated list in the header
+// field name has token, case-insensitively.
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // FuzzSwitchingResponse checks the in-place parser of 101 responses

@@ -159,9 +159,11 @@ type ConnOptions struct {
 	// full), so a peer taking less than that every PingInterval +
 	// PingTimeout is closed as dead; bound writes with their ctx or
 	// WriteTimeout. On Linux, so does any fall, while the ping waits, in
-	// what the socket buffers hold for the peer (all of which it must
-	// read before the ping): buffers of megabytes behind a slow link
-	// take longer than PingTimeout to drain. A frame arrives when it is read: the heartbeat
+	// what our socket's send buffer holds for the peer, all of which it
+	// must read before the ping: megabytes behind a slow link take
+	// longer than PingTimeout to drain. What the peer's kernel has taken
+	// into its receive buffer shows nowhere on our side: PingTimeout
+	// must cover the peer's reading that. A frame arrives when it is read: the heartbeat
 	// reads control frames while nothing else reads, but stops at a data
 	// message, which waits whole for the next Read; so a connection whose
 	// application stops reading while a message waits does not see the

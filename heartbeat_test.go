@@ -472,17 +472,31 @@ func TestHeartbeatDeadPeerBoundBehindWrite(t *testing.T) {
 
 // TestHeartbeatKeepsPeerDrainingBuffers: a peer reading a long message of
 // ours steadily is alive until its last byte, though once the message is
-// all in the socket buffers (megabytes on the loopback) the heartbeat's
-// ping waits behind them for longer than PingTimeout: what the buffers
-// hold falling while the ping waits shows the peer reading. It used to be
+// all in our socket's send buffer (megabytes) the heartbeat's ping waits
+// behind it for longer than PingTimeout: what the send buffer holds
+// falling while the ping waits shows the peer reading. It used to be
 // dropped as dead near the end of the message. Linux only (TIOCOUTQ).
+// The peer's receive buffer is kept small, as a slow link's window keeps
+// it, so that the bytes ahead of the ping wait on our side: bytes in the
+// peer's receive buffer are acknowledged, and show in no queue of ours.
 func TestHeartbeatKeepsPeerDrainingBuffers(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the kernel's send queue is read on Linux only")
 	}
 	const size = 12 << 20
 	hb := ConnOptions{PingInterval: 150 * time.Millisecond, PingTimeout: 150 * time.Millisecond, ReadLimit: 2 * size}
-	client, server := pair(t, &AcceptOptions{ConnOptions: hb}, &DialOptions{ConnOptions: ConnOptions{ReadLimit: 2 * size}})
+	dopts := &DialOptions{
+		ConnOptions: ConnOptions{ReadLimit: 2 * size},
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			nc, err := d.DialContext(ctx, network, addr)
+			if err == nil {
+				nc.(*net.TCPConn).SetReadBuffer(64 << 10)
+			}
+			return nc, err
+		},
+	}
+	client, server := pair(t, &AcceptOptions{ConnOptions: hb}, dopts)
 	ctx := testCtx(t)
 	go server.Write(ctx, MessageBinary, make([]byte, size))
 	_, r, err := client.Reader(ctx)

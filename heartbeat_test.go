@@ -484,7 +484,10 @@ func TestHeartbeatKeepsPeerDrainingBuffers(t *testing.T) {
 		t.Skip("the kernel's send queue is read on Linux only")
 	}
 	const size = 12 << 20
-	hb := ConnOptions{PingInterval: 150 * time.Millisecond, PingTimeout: 150 * time.Millisecond, ReadLimit: 2 * size}
+	// The peer reads every 20 ms, well within PingTimeout however the
+	// machine schedules it; what waits ahead of the ping (megabytes)
+	// takes it longer than PingTimeout.
+	hb := ConnOptions{PingInterval: 150 * time.Millisecond, PingTimeout: 300 * time.Millisecond, ReadLimit: 2 * size}
 	dopts := &DialOptions{
 		ConnOptions: ConnOptions{ReadLimit: 2 * size},
 		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -503,14 +506,14 @@ func TestHeartbeatKeepsPeerDrainingBuffers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 1 MiB every 100 ms: 40 times heartbeatSlice per PingInterval +
-	// PingTimeout.
-	buf := make([]byte, 1<<20)
+	// 64 KiB every 20 ms, about 3 MiB/s: 5 times heartbeatSlice per
+	// PingInterval + PingTimeout.
+	buf := make([]byte, 64<<10)
 	for got := 0; got < size; got += len(buf) {
 		if _, err := io.ReadFull(r, buf); err != nil {
 			t.Fatalf("read after %d bytes: %v (server: %v)", got, err, server.errAfterClose())
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 	if server.isClosed() {
 		t.Fatalf("the heartbeat closed a peer that read the whole message: %v", server.errAfterClose())

@@ -432,9 +432,23 @@ const maxLinger = time.Second
 // its write closes the connection instead (deferCloseToFrame), bounded by
 // that timer: closing now would lose the frame.
 func (r *reader) linger(ctx context.Context) {
-	if r.drainFor(ctx, min(maxLinger, r.c.opts.closeTimeout())) && !r.c.deferCloseToFrame() {
+	if r.drainFor(ctx, min(maxLinger, r.c.opts.closeTimeout())) && !r.closeFrameInFlight() {
 		r.c.closeNow(r.err)
 	}
+}
+
+// closeFrameInFlight reports whether a goroutine is still writing our
+// close frame, which the socket did not take at once (finishControl): its
+// write then closes the connection (deferCloseToFrame). In a browser the
+// browser sends the close frame when the connection closes, so nothing
+// waits for it.
+func (r *reader) closeFrameInFlight() bool {
+	c := r.c
+	if c.viaBrowser() {
+		return false
+	}
+	q := c.ctl.Load()
+	return q != nil && q.inFlight.Load() && c.deferCloseToFrame()
 }
 
 // awaitServerEOF gives the server the chance to close the TCP connection

@@ -191,6 +191,9 @@ func TestPollerOnCloseAfterOnMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	// Run before p.Close: a failed check must not leave the loop blocked.
+	letGo := sync.OnceFunc(func() { close(release) })
+	defer letGo()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c, err := Accept(w, r, nil); err == nil {
 			p.Serve(c)
@@ -212,8 +215,8 @@ func TestPollerOnCloseAfterOnMessage(t *testing.T) {
 		t.Fatal("OnClose ran while OnMessage was still running")
 	default:
 	}
-	close(release)
-	if during := <-closed; during {
+	letGo()
+	if during := await(t, closed, "OnClose"); during {
 		t.Fatal("OnClose ran during OnMessage")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -39,12 +40,24 @@ func TestRegressionHeldReplyOutlivesCloseNow(t *testing.T) {
 func heldReplyAfterCloseNow(t *testing.T, noBatching bool) {
 	g := &Group{}
 	wrote := make(chan struct{}, 1)
+	again := make(chan struct{}, 1)
 	release := make(chan struct{})
 	p, err := NewPoller(PollerOptions{
 		Loops:      1,
 		NoBatching: noBatching,
 		OnMessage: func(c *Conn, typ MessageType, msg []byte) {
-			if err := c.Write(context.Background(), MessageText, []byte("reply")); err != nil {
+			ctx := context.Background()
+			if !noBatching && !queueInBatch(c.wr.queue.Load()) {
+				// Read as the loop took the connection on (or in the same
+				// service as such a read), outside any batch: the case
+				// needs a message that a batch delivers, so ask for another.
+				if err := c.Write(ctx, MessageText, []byte("again")); err != nil {
+					t.Errorf("asking for another message: %v", err)
+				}
+				again <- struct{}{}
+				return
+			}
+			if err := c.Write(ctx, MessageText, []byte("reply")); err != nil {
 				t.Errorf("reply: %v", err)
 			}
 			wrote <- struct{}{}
@@ -55,6 +68,10 @@ func heldReplyAfterCloseNow(t *testing.T, noBatching bool) {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	// Deferred after p.Close, so run before it: a failed check must not
+	// leave OnMessage blocked, or the loop with it, or p.Close waiting.
+	letGo := sync.OnceFunc(func() { close(release) })
+	defer letGo()
 	served := make(chan *Conn, 1)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Accept(w, r, &AcceptOptions{Group: g})
@@ -74,10 +91,7 @@ func heldReplyAfterCloseNow(t *testing.T, noBatching bool) {
 	}
 	defer client.CloseNow()
 	server := await(t, served, "the served Conn")
-	if err := client.Write(ctx, MessageText, []byte("hi")); err != nil {
-		t.Fatal(err)
-	}
-	await(t, wrote, "OnMessage's reply")
+	sendUntilBatched(t, ctx, client, wrote, again)
 	q := server.wr.queue.Load()
 	q.mu.Lock()
 	held := q.held
@@ -87,15 +101,17 @@ func heldReplyAfterCloseNow(t *testing.T, noBatching bool) {
 	}
 
 	g.mu.Lock() // closeTransport stops in group.remove, after flagClosed
+	unlock := sync.OnceFunc(g.mu.Unlock)
+	defer unlock()
 	closed := make(chan struct{})
 	go func() {
 		server.CloseNow()
 		close(closed)
 	}()
 	awaitFlag(t, server, flagClosed, "CloseNow to mark the connection closed")
-	close(release)
+	letGo()
 	awaitBatchEnd(t, q)
-	g.mu.Unlock()
+	unlock()
 	await(t, closed, "CloseNow")
 	await(t, server.Done(), "the server Conn's end")
 
@@ -103,6 +119,37 @@ func heldReplyAfterCloseNow(t *testing.T, noBatching bool) {
 	if err != nil || string(msg) != "reply" {
 		t.Errorf("client read %q, %v; want the reply OnMessage wrote (Write returned nil) before CloseNow", msg, err)
 	}
+}
+
+// sendUntilBatched writes messages until OnMessage signals on wrote,
+// reading the "again" that each earlier one got (signalled on again): the
+// first may be read as the loop takes the connection on, outside any batch.
+func sendUntilBatched(t *testing.T, ctx context.Context, client *Conn, wrote, again <-chan struct{}) {
+	t.Helper()
+	for range 20 {
+		if err := client.Write(ctx, MessageText, []byte("hi")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-wrote:
+			return
+		case <-again:
+			t.Logf("message read outside a batch; sending another")
+			if _, msg, err := client.Read(ctx); err != nil || string(msg) != "again" {
+				t.Fatalf("read %q, %v; want %q", msg, err, "again")
+			}
+		case <-ctx.Done():
+			t.Fatal("no message reached OnMessage")
+		}
+	}
+	t.Fatal("20 messages, none delivered by a batch")
+}
+
+// queueInBatch reports whether a loop's batch holds q.
+func queueInBatch(q *outQueue) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.batch
 }
 
 // awaitBatchEnd waits, bounded, until no loop's batch holds q.

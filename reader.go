@@ -432,17 +432,18 @@ const maxLinger = time.Second
 // its write closes the connection instead (deferCloseToFrame), bounded by
 // that timer: closing now would lose the frame.
 func (r *reader) linger(ctx context.Context) {
-	if r.drainFor(ctx, min(maxLinger, r.c.opts.closeTimeout())) && !r.closeFrameInFlight() {
+	if r.drainFor(ctx, min(maxLinger, r.c.opts.closeTimeout())) && !r.handCloseToFrameWriter() {
 		r.c.closeNow(r.err)
 	}
 }
 
-// closeFrameInFlight reports whether a goroutine is still writing our
-// close frame, which the socket did not take at once (finishControl): its
-// write then closes the connection (deferCloseToFrame). In a browser the
-// browser sends the close frame when the connection closes, so nothing
-// waits for it.
-func (r *reader) closeFrameInFlight() bool {
+// handCloseToFrameWriter leaves the closing of the connection to the
+// goroutine still writing our close frame, which the socket did not take at
+// once (finishControl), and reports true, if there is one: that write then
+// closes the connection (deferCloseToFrame). In a browser the browser
+// sends the close frame when the connection closes, so nothing waits for
+// it and it reports false.
+func (r *reader) handCloseToFrameWriter() bool {
 	c := r.c
 	if c.viaBrowser() {
 		return false

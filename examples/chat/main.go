@@ -8,6 +8,30 @@
 // included, as "NAME: message"; joins and departures are announced as
 // "* NAME joined" and "* NAME left". Messages are limited to 4 KiB.
 //
+// # Names and notices
+//
+// Every message the room hears is one line, and only the server's notices
+// start with "*", so that no client can pass for the server, nor for
+// another client by faking the "NAME: " in front of a message. To that
+// end a name, once the white space around it is trimmed, must be 1 to 32
+// characters that
+//
+//   - start with a letter or a digit (not "*", nor a symbol that looks
+//     like it, nor a combining mark);
+//   - are letters, marks, digits, punctuation or symbols: no white space,
+//     so that a notice's name is one word, and no control or format
+//     characters (line breaks, escape sequences, bidirectional overrides,
+//     zero-width characters), which could move or hide what is shown;
+//   - contain no ":", which ends the name in front of a message.
+//
+// A name that breaks a rule is refused with 400 before the WebSocket
+// handshake, with the rule in the body: a name is chosen once, and one
+// changed behind the user's back would surprise them. Messages are not
+// refused but made one line: a line break or tab becomes a space and any
+// other control character (such as the escape that starts a terminal's
+// control sequence) becomes U+FFFD. The page shows lines that start
+// with "* " as notices.
+//
 // # Broadcast and slow clients
 //
 // The clients are a websocket.Group, and every message goes out with
@@ -46,9 +70,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/fullduplex/websocket"
@@ -61,8 +87,9 @@ const (
 	// maxMessageSize bounds what a client may send, in bytes; a larger
 	// message closes its connection with 1009 (message too big).
 	maxMessageSize = 4 << 10
-	// maxNameSize bounds the name a client picks, in bytes.
-	maxNameSize = 32
+	// maxNameLen bounds the name a client picks, in characters (the
+	// page's input counts UTF-16 code units, never fewer).
+	maxNameLen = 32
 	// stallTimeout is how long a broadcast waits for a client whose socket
 	// buffers are full before dropping it. Long enough for a client on a
 	// slow network to catch up; short, since the room waits meanwhile.
@@ -70,6 +97,11 @@ const (
 	// shutdownTimeout bounds the closing handshakes at shutdown.
 	shutdownTimeout = 5 * time.Second
 )
+
+// noticePrefix starts every notice of the server, and nothing else: a
+// client's message starts with its name, which checkName makes start
+// with a letter or a digit.
+const noticePrefix = "* "
 
 // The reason a dropped client hears, along with
 // websocket.StatusPolicyViolation (1008).
@@ -179,9 +211,9 @@ func (h *hub) servePage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *hub) serveWS(w http.ResponseWriter, r *http.Request) {
-	name := r.URL.Query().Get("name")
-	if name == "" || len(name) > maxNameSize || !utf8.ValidString(name) {
-		http.Error(w, fmt.Sprintf("name must be 1 to %d bytes of UTF-8", maxNameSize), http.StatusBadRequest)
+	name, err := checkName(r.URL.Query().Get("name"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	h.wg.Add(1)
@@ -205,6 +237,52 @@ func (h *hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	h.log.Printf("%s: %s left: %v", r.RemoteAddr, name, err)
 }
 
+// checkName returns raw trimmed of the white space around it if it is a
+// valid name (see the package documentation), or an error that says
+// which rule it breaks.
+func checkName(raw string) (string, error) {
+	if !utf8.ValidString(raw) {
+		return "", errors.New("name is not UTF-8")
+	}
+	name := strings.TrimSpace(raw)
+	if n := utf8.RuneCountInString(name); n == 0 || n > maxNameLen {
+		return "", fmt.Errorf("name must be 1 to %d characters", maxNameLen)
+	}
+	if first, _ := utf8.DecodeRuneInString(name); !unicode.IsLetter(first) && !unicode.IsNumber(first) {
+		return "", errors.New("name must start with a letter or a digit")
+	}
+	for _, r := range name {
+		switch {
+		case unicode.IsSpace(r):
+			return "", errors.New("name must be one word, without white space")
+		case !unicode.IsPrint(r):
+			// Not a letter, mark, number, punctuation or symbol: a
+			// control or format character, or one unassigned or for
+			// private use.
+			return "", fmt.Errorf("name must not contain %U", r)
+		case r == ':':
+			return "", errors.New(`name must not contain ":"`)
+		}
+	}
+	return name, nil
+}
+
+// oneLine returns text with every line break and tab replaced by a space
+// and every other control character by U+FFFD, so that a message cannot
+// start a line of its own (where it could pass for a notice or another
+// client's message) nor send a terminal a control sequence.
+func oneLine(text []byte) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\u2028' || r == '\u2029' || unicode.IsControl(r) && unicode.IsSpace(r):
+			return ' ' // \t, \n, \v, \f, \r, U+0085 and the Unicode line and paragraph separators
+		case unicode.IsControl(r):
+			return utf8.RuneError
+		}
+		return r
+	}, string(text))
+}
+
 // readLoop broadcasts what conn sends until its connection ends.
 func (h *hub) readLoop(conn *websocket.Conn) error {
 	for {
@@ -225,7 +303,7 @@ func (h *hub) join(conn *websocket.Conn, name string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.names[conn] = name
-	h.broadcastLocked("* " + name + " joined")
+	h.broadcastLocked(noticePrefix + name + " joined")
 }
 
 // leave takes conn out of the room, unless it was dropped already.
@@ -234,7 +312,7 @@ func (h *hub) leave(conn *websocket.Conn) {
 	defer h.mu.Unlock()
 	if name, ok := h.names[conn]; ok {
 		delete(h.names, conn)
-		h.broadcastLocked("* " + name + " left")
+		h.broadcastLocked(noticePrefix + name + " left")
 	}
 }
 
@@ -246,7 +324,7 @@ func (h *hub) say(from *websocket.Conn, text []byte) {
 	if !ok {
 		return // dropped: what it still sends is not heard
 	}
-	h.broadcastLocked(name + ": " + string(text))
+	h.broadcastLocked(name + ": " + oneLine(text))
 }
 
 // broadcastLocked sends msg to every client, and announces those that
@@ -267,7 +345,7 @@ func (h *hub) broadcastLocked(msg string) {
 			}
 			delete(h.names, conn)
 			h.log.Printf("%s: %s dropped: %s", conn.RemoteAddr(), name, dropReason)
-			pending = append(pending, "* "+name+" was dropped: "+dropReason)
+			pending = append(pending, noticePrefix+name+" was dropped: "+dropReason)
 		}
 	}
 }

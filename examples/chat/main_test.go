@@ -8,11 +8,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/fullduplex/websocket"
 	"github.com/fullduplex/websocket/examples/internal/testutil"
@@ -76,7 +79,7 @@ type member struct {
 // messages into msgs; a quiet member reads nothing until told to.
 func enter(ctx context.Context, t *testing.T, url, name string, quiet bool) *member {
 	t.Helper()
-	c, _, err := websocket.Dial(ctx, url+"?name="+name, nil)
+	c, _, err := websocket.Dial(ctx, url+"?name="+neturl.QueryEscape(name), nil)
 	if err != nil {
 		t.Fatalf("%s: Dial: %v", name, err)
 	}
@@ -293,35 +296,248 @@ func TestRules(t *testing.T) {
 	}
 }
 
+// TestNames: a name that could pass for the server's notices, or for the
+// "NAME: " in front of another client's message, or that carries control
+// or format characters, is refused before the handshake; the white space
+// around a name is trimmed.
 func TestNames(t *testing.T) {
 	testutil.CheckLeaks(t)
-	url := startHub(t)
 	ctx := testCtx(t)
 	tests := []struct {
 		name  string
-		query string
+		query string // the raw query, for what QueryEscape cannot make
+		raw   string // the name to ask for, escaped, when query is empty
+		want  string // the name announced; empty when the name is refused
 	}{
 		{
 			name:  "missing",
-			query: "",
+			query: "?",
 		},
 		{
-			name:  "too long",
-			query: "?name=" + strings.Repeat("n", maxNameSize+1),
+			name: "empty",
+			raw:  "",
+		},
+		{
+			name: "white space only",
+			raw:  " \t ",
+		},
+		{
+			name: "too long",
+			raw:  strings.Repeat("n", maxNameLen+1),
 		},
 		{
 			name:  "not UTF-8",
 			query: "?name=%ff",
 		},
+		{
+			name: "notice marker",
+			raw:  "* alice joined",
+		},
+		{
+			name: "notice marker alone",
+			raw:  "*alice",
+		},
+		{
+			name: "look-alike of the marker",
+			raw:  "\u2217alice", // ∗, ASTERISK OPERATOR
+		},
+		{
+			name: "combining mark first",
+			raw:  "\u0301alice",
+		},
+		{
+			name: "white space inside",
+			raw:  "alice joined",
+		},
+		{
+			name: "line break",
+			raw:  "eve\n*alice",
+		},
+		{
+			name: "Unicode line separator",
+			raw:  "eve\u2028*alice",
+		},
+		{
+			name: "escape sequence",
+			raw:  "eve\x1b[2J",
+		},
+		{
+			name: "bidirectional override",
+			raw:  "eve\u202eecila",
+		},
+		{
+			name: "zero-width space",
+			raw:  "al\u200bice",
+		},
+		{
+			name: "colon",
+			raw:  "bob:hi",
+		},
+		{
+			name: "plain",
+			raw:  "alice",
+			want: "alice",
+		},
+		{
+			name: "trimmed",
+			raw:  "  alice\t",
+			want: "alice",
+		},
+		{
+			name: "digit first, punctuation and symbols",
+			raw:  "2b_or-not.2b*",
+			want: "2b_or-not.2b*",
+		},
+		{
+			name: "non-ASCII",
+			raw:  "Zoë",
+			want: "Zoë",
+		},
+		{
+			name: "right to left",
+			raw:  "שרה",
+			want: "שרה",
+		},
+		{
+			name: "longest, in characters not bytes",
+			raw:  strings.Repeat("é", maxNameLen),
+			want: strings.Repeat("é", maxNameLen),
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, resp, err := websocket.Dial(ctx, url+tc.query, nil)
+			url := startHub(t) // a room of its own, where the first news is the join
+			if tc.want != "" {
+				m := enter(ctx, t, url, tc.raw, false)
+				if got, want := m.next(ctx), noticePrefix+tc.want+" joined"; got != want {
+					t.Errorf("heard %q, want %q", got, want)
+				}
+				return
+			}
+			query := tc.query
+			if query == "" {
+				query = "?name=" + neturl.QueryEscape(tc.raw)
+			}
+			c, resp, err := websocket.Dial(ctx, url+query, nil)
+			if err == nil {
+				c.CloseNow()
+			}
 			if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
 				t.Errorf("Dial: %v, want a 400 answer", err)
 			}
 		})
 	}
+}
+
+// TestText: a message reaches the room as one line, with no control
+// character, so that it cannot start a line that passes for a notice or
+// for another client's message, nor drive a terminal.
+func TestText(t *testing.T) {
+	testutil.CheckLeaks(t)
+	url := startHub(t)
+	ctx := testCtx(t)
+	alice := enter(ctx, t, url, "alice", false)
+	alice.await(ctx, "* alice joined")
+	tests := []struct {
+		name string
+		text string
+		want string
+	}{
+		{
+			name: "line break",
+			text: "hi\n* bob left",
+			want: "hi * bob left",
+		},
+		{
+			name: "CRLF",
+			text: "hi\r\nbob: bye",
+			want: "hi  bob: bye",
+		},
+		{
+			name: "Unicode line breaks",
+			text: "a\u2028b\u2029c\u0085d\ve\ff",
+			want: "a b c d e f",
+		},
+		{
+			name: "tab",
+			text: "a\tb",
+			want: "a b",
+		},
+		{
+			name: "escape sequence",
+			text: "\x1b[2Jgone",
+			want: "\ufffd[2Jgone",
+		},
+		{
+			name: "C1 control sequence",
+			text: "\u009b31mred",
+			want: "\ufffd31mred",
+		},
+		{
+			name: "NUL, backspace and DEL",
+			text: "a\x00b\bc\x7f",
+			want: "a\ufffdb\ufffdc\ufffd",
+		},
+		{
+			name: "ordinary text",
+			text: "* not a notice: héllo ✓ שלום \u00a0\u3000",
+			want: "* not a notice: héllo ✓ שלום \u00a0\u3000",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			alice.say(ctx, tc.text)
+			if got, want := alice.next(ctx), "alice: "+tc.want; got != want {
+				t.Errorf("heard %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// FuzzLine checks what the room hears from a client: its name, as
+// checkName lets it through, cannot make the line start with the notice
+// marker nor hold a second ":" before the message, and the message, as
+// oneLine leaves it, holds no control character or line break.
+func FuzzLine(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"alice", "hi"},
+		{" alice ", "hi\n* bob left"},
+		{"* alice", "\x1b[2J"},
+		{"bob:", "a\u2028b"},
+		{"Zoë", "\u009b31m"},
+		{"\u202eeve", "\r\n"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, raw, text string) {
+		msg := oneLine([]byte(text))
+		if utf8.ValidString(text) && utf8.RuneCountInString(msg) != utf8.RuneCountInString(text) {
+			t.Errorf("oneLine(%q) = %q, not one character for one", text, msg)
+		}
+		for _, r := range msg {
+			if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+				t.Errorf("oneLine(%q) = %q, which holds %U", text, msg, r)
+			}
+		}
+		name, err := checkName(raw)
+		if err != nil {
+			return
+		}
+		line := name + ": " + msg
+		switch {
+		case strings.HasPrefix(line, "*"):
+			t.Errorf("name %q makes the line %q, which starts like a notice", raw, line)
+		case strings.IndexByte(line, ':') != len(name):
+			t.Errorf("name %q makes the line %q, in which the name does not end at the first colon", raw, line)
+		case strings.ContainsFunc(name, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }):
+			t.Errorf("name %q kept as %q, with white space or a control or format character", raw, name)
+		case utf8.RuneCountInString(name) > maxNameLen:
+			t.Errorf("name %q kept as %q, longer than %d characters", raw, name, maxNameLen)
+		}
+		if again, err := checkName(name); again != name || err != nil {
+			t.Errorf("checkName(%q) = %q, %v; checked again: %q, %v", raw, name, nil, again, err)
+		}
+	})
 }
 
 func TestRun(t *testing.T) {

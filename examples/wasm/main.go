@@ -10,13 +10,22 @@
 // /main.wasm, the Go distribution's wasm_exec.js at /wasm_exec.js and an
 // echo endpoint at /ws. It prints "listening on http://ADDR" once ready.
 // Open that address in a browser.
+//
+// The page and the files answer GET and HEAD, the endpoint GET (the
+// opening handshake); other methods are refused with 405 (Method Not
+// Allowed) and an Allow header. On SIGINT or SIGTERM the server stops
+// accepting, closes every WebSocket connection with 1001 (going away),
+// waits up to 5 seconds for the closing handshakes and exits; a second
+// signal exits at once.
 package main
 
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -26,6 +35,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -35,47 +45,118 @@ import (
 //go:embed index.html
 var page []byte
 
+const (
+	// shutdownTimeout bounds the closing handshakes at shutdown; a peer
+	// that has not answered by then is cut off.
+	shutdownTimeout = 5 * time.Second
+	// httpGrace is how long plain HTTP requests in progress at shutdown
+	// get to finish.
+	httpGrace = time.Second
+)
+
 func main() {
-	addr := flag.String("addr", "localhost:8080", "address to listen on")
-	flag.Parse()
-	if err := run(*addr); err != nil {
-		log.Fatal(err)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal, let a second one kill the process at once.
+	context.AfterFunc(ctx, stop)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wasm:", err)
+		os.Exit(1)
 	}
 }
 
-// run serves until SIGINT or SIGTERM. It returns its errors rather than
-// exiting, so that the built client is removed on every path.
-func run(addr string) error {
-	l, err := net.Listen("tcp", addr)
+// run serves until ctx ends, then closes every WebSocket connection with
+// 1001 (going away) and returns once all of them are gone: within
+// httpGrace and shutdownTimeout after ctx ended. It returns its errors
+// rather than exiting, so that the built client is removed on every path.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("wasm", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "localhost:8080", "listen on `host:port`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	defer l.Close()
+	defer ln.Close()
 	dir, err := os.MkdirTemp("", "wasm-example-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	h, err := newHandler(dir)
+	logger := log.New(stderr, "", log.LstdFlags)
+	s, err := newServer(logger, dir)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("listening on http://%s\n", l.Addr())
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	if err := srv.Serve(l); err != http.ErrServerClosed {
-		return err
+	srv := &http.Server{Handler: s, ErrorLog: logger, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	var serveErr error
+	select {
+	case serveErr = <-served:
+	case <-ctx.Done():
+		logger.Print("shutting down")
 	}
-	return nil
+	// The listener first, so that no connection comes in while the
+	// WebSockets are closed; stopHTTP knows nothing of those (hijacked),
+	// s.shutdown closes them.
+	err = stopHTTP(srv, httpGrace)
+	if serveErr == nil {
+		<-served // http.ErrServerClosed
+	} else {
+		err = serveErr
+	}
+	closeCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := s.shutdown(closeCtx); err != nil {
+		// Peers that did not answer the close in time were cut off: theirs
+		// is the fault, not the server's.
+		logger.Printf("closing handshakes cut short: %v", err)
+	}
+	return err
 }
 
-// newHandler builds the client into dir and returns the server's routes.
-func newHandler(dir string) (http.Handler, error) {
+// stopHTTP closes the listener, lets plain HTTP requests in progress finish
+// within grace, then closes every connection left. Shutdown alone would
+// count a connection on which no request has arrived yet as busy for its
+// first 5 seconds, and browsers open such connections ahead of need: waiting
+// on them would hold up the exit for nothing.
+func stopHTTP(srv *http.Server, grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = srv.Close()
+	}
+	return err
+}
+
+// server serves the page, the client and its glue, and the echo endpoint.
+type server struct {
+	log *log.Logger
+	mux *http.ServeMux
+
+	conns websocket.Group // the WebSocket connections, to close on shutdown
+
+	mu       sync.Mutex
+	closing  bool           // set by shutdown: no handler of /ws starts after it
+	handlers sync.WaitGroup // the handlers of /ws
+}
+
+// newServer builds the client into dir and returns the server's routes.
+func newServer(logger *log.Logger, dir string) (*server, error) {
 	wasm, err := buildClient(dir)
 	if err != nil {
 		return nil, err
@@ -84,34 +165,74 @@ func newHandler(dir string) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+	s := &server{log: logger, mux: http.NewServeMux()}
+	// A GET pattern also matches HEAD; the mux answers other methods
+	// with 405 and an Allow header.
+	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write(page)
 	})
-	mux.HandleFunc("/main.wasm", func(w http.ResponseWriter, r *http.Request) {
+	s.mux.HandleFunc("GET /main.wasm", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/wasm")
 		http.ServeFile(w, r, wasm)
 	})
-	mux.HandleFunc("/wasm_exec.js", func(w http.ResponseWriter, r *http.Request) {
+	s.mux.HandleFunc("GET /wasm_exec.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/javascript")
 		http.ServeFile(w, r, glue)
 	})
-	mux.HandleFunc("/ws", echo)
-	return mux, nil
+	// Any method: Accept refuses all but GET with 405 and "Allow: GET",
+	// HEAD included, which a GET pattern would let through.
+	s.mux.HandleFunc("/ws", s.echo)
+	return s, nil
+}
+
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// enter counts a handler of /ws in, unless shutdown has begun.
+func (s *server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.handlers.Add(1)
+	return true
+}
+
+// shutdown closes every WebSocket connection with 1001 (going away),
+// waits for the closing handshakes, bounded by ctx, and then for the
+// handlers of /ws to return. Connections are refused from then on.
+func (s *server) shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	err := s.conns.Shutdown(ctx, "server shutting down")
+	s.handlers.Wait()
+	return err
 }
 
 // echo answers every message with "echo: " and the message.
-func echo(w http.ResponseWriter, r *http.Request) {
+func (s *server) echo(w http.ResponseWriter, r *http.Request) {
+	if !s.enter() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	defer s.handlers.Done()
 	opts := &websocket.AcceptOptions{Subprotocols: []string{"echo.v1"}}
 	opts.WriteTimeout = 10 * time.Second // a page that stops reading is dropped
 	opts.PingInterval = 30 * time.Second // keeps an idle link open through proxies
+	opts.Group = &s.conns                // closed with 1001 at shutdown
 	c, err := websocket.Accept(w, r, opts)
 	if err != nil {
+		s.log.Printf("%s: handshake refused: %v", r.RemoteAddr, err)
 		return
 	}
 	defer c.CloseNow()
-	ctx := r.Context()
+	// The connection's end stops the loop: at shutdown the group closes
+	// it (net/http cancels no context of a hijacked connection).
+	ctx := context.Background()
 	for {
 		typ, msg, err := c.Read(ctx)
 		if err != nil {

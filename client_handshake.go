@@ -243,7 +243,7 @@ func parseSwitchingResponse(head []byte, req *http.Request) *http.Response {
 
 func canonicalResponseField(name string) string {
 	for _, k := range knownResponseFields {
-		if strings.EqualFold(name, k) {
+		if equalFoldASCII(name, k) {
 			return k
 		}
 	}
@@ -277,7 +277,7 @@ func appendClientRequest(b []byte, req *http.Request, key string, opts *DialOpti
 	}
 	var cookies []string
 	for name, values := range h {
-		if strings.EqualFold(name, "Cookie") {
+		if equalFoldASCII(name, "Cookie") {
 			cookies = append(cookies, values...)
 			continue
 		}
@@ -308,7 +308,7 @@ func appendClientRequest(b []byte, req *http.Request, key string, opts *DialOpti
 // canonical, and they are sent as they are.
 func hasField(h http.Header, name string) bool {
 	for key := range h {
-		if strings.EqualFold(key, name) {
+		if equalFoldASCII(key, name) {
 			return true
 		}
 	}
@@ -331,7 +331,7 @@ func checkServerResponse(resp *http.Response, key string, opts *DialOptions) (st
 	}
 	// RFC 6455 section 4.1: the value must be "websocket" (in any
 	// case), not a list that holds it; browsers refuse a second field too.
-	if upgrade := resp.Header["Upgrade"]; len(upgrade) != 1 || !strings.EqualFold(strings.TrimSpace(upgrade[0]), "websocket") {
+	if upgrade := resp.Header["Upgrade"]; len(upgrade) != 1 || !equalFoldASCII(trimOWS(upgrade[0]), "websocket") {
 		return bad(`response Upgrade header is %q, not "websocket"`, strings.Join(upgrade, ", "))
 	}
 	if !headerContainsToken(resp.Header, "Connection", "upgrade") {

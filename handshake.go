@@ -35,13 +35,54 @@ func headerContainsToken(h http.Header, name, token string) bool {
 	return httpguts.HeaderValuesContainsToken(h[name], token)
 }
 
+// trimOWS trims the optional whitespace around a field value or a list
+// element: spaces and tabs (RFC 9110, section 5.6.3), and nothing else.
+// strings.TrimSpace would also take Unicode spaces such as U+00A0, letting
+// "13\u00a0" pass for "13".
+func trimOWS(s string) string {
+	return strings.Trim(s, " \t")
+}
+
+// equalFoldASCII reports whether s and t are equal with ASCII letters
+// compared in any case. Field names, tokens and host names in the
+// handshake are ASCII; strings.EqualFold folds Unicode too, and would take
+// "websoc\u212aet" (KELVIN SIGN) for "websocket".
+func equalFoldASCII(s, t string) bool {
+	if len(s) != len(t) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if lowerASCII(s[i]) != lowerASCII(t[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// toLowerASCII returns s with its ASCII letters in lower case, and nothing
+// else changed (strings.ToLower makes "k" of U+212A, among others).
+func toLowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		b[i] = lowerASCII(c)
+	}
+	return string(b)
+}
+
+func lowerASCII(b byte) byte {
+	if 'A' <= b && b <= 'Z' {
+		return b + ('a' - 'A')
+	}
+	return b
+}
+
 // headerTokens splits the comma-separated values of header name into
 // trimmed, non-empty tokens.
 func headerTokens(h http.Header, name string) []string {
 	var out []string
 	for _, v := range h[name] {
 		for _, t := range strings.Split(v, ",") {
-			if t = strings.TrimSpace(t); t != "" {
+			if t = trimOWS(t); t != "" {
 				out = append(out, t)
 			}
 		}
@@ -69,7 +110,7 @@ func checkVersion(h http.Header) *HandshakeError {
 		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Version header is missing"}
 	case len(versions) > 1:
 		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Version appears more than once"}
-	case strings.TrimSpace(versions[0]) != "13":
+	case trimOWS(versions[0]) != "13":
 		return &HandshakeError{Status: http.StatusUpgradeRequired, Reason: fmt.Sprintf("Sec-WebSocket-Version %q is not supported, only 13", versions[0])}
 	}
 	return nil

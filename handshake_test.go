@@ -77,6 +77,13 @@ func TestAcceptRejects(t *testing.T) {
 			status: http.StatusUpgradeRequired,
 		},
 		{
+			// strings.TrimSpace took U+00A0 for white space, so the
+			// version passed for 13.
+			name:   "version 13 followed by a no-break space",
+			modify: func(r *http.Request) { r.Header.Set("Sec-WebSocket-Version", "13\u00a0") },
+			status: http.StatusUpgradeRequired,
+		},
+		{
 			name:   "version twice",
 			modify: func(r *http.Request) { r.Header.Add("Sec-WebSocket-Version", "13") },
 			status: http.StatusBadRequest,
@@ -427,6 +434,24 @@ func TestDialRejects(t *testing.T) {
 			respond: ok("Sec-WebSocket-Extensions: permessage-deflate\r\n"),
 			status:  101,
 			want:    "extensions",
+		},
+		{
+			// strings.EqualFold folds U+212A (KELVIN SIGN) to "k"; RFC
+			// 6455 section 4.1 compares ASCII case-insensitively.
+			name: "Upgrade spelled with a Kelvin sign",
+			respond: func(key string) string {
+				return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websoc\u212aet\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + acceptKey(key) + "\r\n\r\n"
+			},
+			status: 101,
+			want:   "Upgrade header",
+		},
+		{
+			name: "Upgrade followed by a no-break space",
+			respond: func(key string) string {
+				return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\u00a0\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + acceptKey(key) + "\r\n\r\n"
+			},
+			status: 101,
+			want:   "Upgrade header",
 		},
 		{
 			name: "101 in HTTP/1.0",

@@ -43,7 +43,7 @@ func checkStreamHandshake(r *http.Request) *HandshakeError {
 		return &HandshakeError{Status: http.StatusBadRequest, Reason: reason}
 	case len(protocol) == 0:
 		return &HandshakeError{Status: http.StatusBadRequest, Reason: "CONNECT request without :protocol websocket"}
-	case len(protocol) != 1 || !strings.EqualFold(protocol[0], "websocket"):
+	case len(protocol) != 1 || !equalFoldASCII(protocol[0], "websocket"):
 		return &HandshakeError{Status: http.StatusBadRequest, Reason: ":protocol " + strings.Join(protocol, ", ") + " is not websocket"}
 	}
 	return checkVersion(r.Header) // RFC 8441 keeps the header

@@ -45,6 +45,25 @@ func TestCheckOrigin(t *testing.T) {
 			accepted:  true,
 		},
 		{
+			// Unicode case folding (strings.EqualFold, ToLower) takes
+			// U+212A (KELVIN SIGN) for "k": neither the same-host check
+			// nor a pattern may.
+			name:      "Kelvin sign against the request's host",
+			origins:   []string{"http://\u212aitchen.example"},
+			host:      "kitchen.example",
+			answer:    ptr(false),
+			wantCalls: 1,
+			accepted:  false,
+		},
+		{
+			name:      "Kelvin sign against a pattern",
+			origins:   []string{"https://\u212aitchen.example"},
+			patterns:  []string{"kitchen.example"},
+			answer:    ptr(false),
+			wantCalls: 1,
+			accepted:  false,
+		},
+		{
 			name:      "cross origin allowed by CheckOrigin",
 			origins:   []string{"https://tenant.example"},
 			patterns:  []string{"*.good.example"},

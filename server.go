@@ -343,7 +343,7 @@ func checkOrigin(r *http.Request, patterns []string, fn func(*http.Request) bool
 		} else if !web {
 			continue
 		}
-		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(target)); ok {
+		if ok, _ := path.Match(toLowerASCII(p), toLowerASCII(target)); ok {
 			return nil
 		}
 	}
@@ -361,7 +361,7 @@ func sameHost(scheme, originHost, requestHost string) bool {
 	if scheme == "http" {
 		port = ":80"
 	}
-	return strings.EqualFold(strings.TrimSuffix(originHost, port), strings.TrimSuffix(requestHost, port))
+	return equalFoldASCII(strings.TrimSuffix(originHost, port), strings.TrimSuffix(requestHost, port))
 }
 
 // reservedResponseFields are set by the handshake and may not be overridden.

@@ -6,12 +6,15 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -110,55 +113,302 @@ func sendableCode(code uint16) bool {
 	return code >= 3000 && code <= 4999
 }
 
-// onceConn serves one fixed byte stream, then EOF; writes are discarded.
+// onceConn serves one fixed byte stream, then EOF, and keeps what is
+// written to it.
 type onceConn struct {
 	wstest.LoopConn
-	r *bytes.Reader
+	r   *bytes.Reader
+	mu  sync.Mutex // the written bytes may come from a timer's goroutine
+	out bytes.Buffer
 }
 
 func (o *onceConn) Read(p []byte) (int, error) { return o.r.Read(p) }
 
-// FuzzReadPath feeds arbitrary bytes to a connection in both roles, with
-// and without compression, and reads until it fails. Nothing may panic or
-// hang, and an invalid stream must end in a protocol error or EOF.
+func (o *onceConn) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.out.Write(p)
+}
+
+// written returns a copy of what was written so far.
+func (o *onceConn) written() []byte {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return bytes.Clone(o.out.Bytes())
+}
+
+// fuzzConn returns a connection reading data as the reference reader
+// does (refRead): a client's if client is set, with a read limit of
+// refLimit and, if compress is set, permessage-deflate with context
+// takeover.
+func fuzzConn(data []byte, client, compress bool) (*Conn, *onceConn) {
+	var dp *deflateParams
+	// CloseTimeout bounds how long a close frame handed to a goroutine
+	// may take to go out: long enough for a loaded machine to write it.
+	opts := &ConnOptions{ReadLimit: refLimit, CloseTimeout: 5 * time.Second}
+	if compress {
+		dp = &deflateParams{serverMaxWindowBits: 15, clientMaxWindowBits: 15}
+		opts.Compression.Mode = CompressionContextTakeover
+	}
+	nc := &onceConn{r: bytes.NewReader(data)}
+	return newConn(nc, client, opts, "", nil, dp), nc
+}
+
+// FuzzReadPath reads arbitrary bytes with a connection in both roles,
+// with and without compression, alternating Read and Reader, and compares
+// what it delivers with the reference reader (refRead, written from RFC
+// 6455 and RFC 7692):
+//
+//   - the messages delivered are the reference's, of the same type, each
+//     payload the unmasked (and inflated) concatenation of its frames;
+//   - reading ends as the reference says: the peer's close code, 1006
+//     when the stream ends without a close frame, or our failure with the
+//     code the RFC asks for (1002 for a broken frame rule, 1007 for
+//     invalid UTF-8 or deflate data, 1009 past the read limit);
+//   - what the connection writes meanwhile is frames it may send: masked
+//     by a client only, pongs echoing pings received, and a close frame,
+//     last, carrying the code of our failure, or answering the peer's;
+//     the last ping before the peer's close or the stream's end is
+//     answered.
+//
+// Nothing may panic or hang.
 func FuzzReadPath(f *testing.F) {
-	f.Add([]byte{0x81, 0x85, 1, 2, 3, 4, 'h' ^ 1, 'e' ^ 2, 'l' ^ 3, 'l' ^ 4, 'o' ^ 1}, false)
-	f.Add(frame(false, 0, opText, true, []byte("He")), false)
-	f.Add(append(frame(false, 0, opText, false, []byte("He")), frame(true, 0, opContinuation, false, []byte("llo"))...), true)
-	f.Add(frame(true, 0, opClose, true, closePayload(1000, "bye")), false)
-	f.Add(frame(true, bitRsv1, opBinary, true, []byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}), false)
-	f.Add(frame(true, 0, opPing, false, []byte("p")), true)
+	for _, s := range readPathSeeds(f) {
+		f.Add(s.data, s.client)
+	}
 	f.Fuzz(func(t *testing.T, data []byte, client bool) {
 		for _, compress := range []bool{false, true} {
-			var dp *deflateParams
-			opts := &ConnOptions{ReadLimit: 1 << 16, CloseTimeout: 10 * time.Millisecond}
-			if compress {
-				dp = &deflateParams{serverMaxWindowBits: 15, clientMaxWindowBits: 15}
-				opts.Compression.Mode = CompressionContextTakeover
-			}
-			c := newConn(&onceConn{r: bytes.NewReader(data)}, client, opts, "", nil, dp)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			for i := 0; ; i++ {
-				var err error
-				if i%2 == 0 {
-					_, _, err = c.Read(ctx)
-				} else {
-					var r io.Reader
-					if _, r, err = c.Reader(ctx); err == nil {
-						_, err = io.Copy(io.Discard, r)
-					}
-				}
-				if err != nil {
-					if errors.Is(err, context.DeadlineExceeded) {
-						t.Fatal("read hung")
-					}
-					break
-				}
-			}
-			cancel()
-			c.CloseNow()
+			want := refRead(data, client, compress)
+			got, written := readToEnd(t, data, client, compress)
+			checkAgainstRef(t, fmt.Sprintf("compress=%v", compress), got, want)
+			checkWritten(t, written, client, got, want)
 		}
 	})
+}
+
+// readSeed is a stream for the read path's fuzz targets, read by a client
+// if client is set.
+type readSeed struct {
+	data   []byte
+	client bool
+}
+
+// readPathSeeds returns streams that reach each of the reference's ends:
+// messages, then the peer's close, the stream's end, or a failure for
+// each rule.
+func readPathSeeds(tb testing.TB) []readSeed {
+	m := func(fin bool, rsv byte, op opcode, p []byte) []byte { return frame(fin, rsv, op, true, p) }  // a client's frame
+	u := func(fin bool, rsv byte, op opcode, p []byte) []byte { return frame(fin, rsv, op, false, p) } // a server's
+	seeds := []readSeed{
+		{data: []byte{0x81, 0x85, 1, 2, 3, 4, 'h' ^ 1, 'e' ^ 2, 'l' ^ 3, 'l' ^ 4, 'o' ^ 1}},
+		{data: m(false, 0, opText, []byte("He"))},
+		{data: cat(u(false, 0, opText, []byte("He")), u(true, 0, opContinuation, []byte("llo"))), client: true},
+		{data: cat(m(true, 0, opText, []byte("a")), m(true, 0, opClose, closePayload(1000, "bye")), m(true, 0, opText, []byte("after")))},
+		{data: u(true, 0, opPing, []byte("p")), client: true},
+		{data: cat(m(true, 0, opPing, []byte("1")), m(true, 0, opPing, []byte("2")), m(true, 0, opClose, nil))},
+		{data: cat(u(false, 0, opText, []byte("\xc3")), u(true, 0, opPing, nil), u(true, 0, opContinuation, []byte("\xa9"))), client: true},
+		{data: m(true, 0, opText, []byte("\xf0\x9f"))},                                        // cut inside a character: 1006
+		{data: m(true, 0, opText, []byte("a\xff"))[:8]},                                       // invalid before the cut: 1007
+		{data: m(true, 0, opText, []byte("\xed\xa0\x80"))},                                    // a surrogate
+		{data: cat(m(false, 0, opText, []byte("\xe2\x82")), m(true, 0, opContinuation, nil))}, // ends inside a character
+		{data: m(true, 0, opBinary, make([]byte, refLimit+1))[:20]},                           // 1009 from the header
+		{data: cat(m(false, 0, opBinary, make([]byte, refLimit)), m(true, 0, opContinuation, []byte{1}))},
+		{data: m(true, 0, opcode(3), nil)},
+		{data: m(true, 0x20, opBinary, nil)},
+		{data: u(true, 0, opBinary, []byte("x"))},                         // unmasked to a server
+		{data: m(true, 0, opBinary, []byte("x")), client: true},           // masked to a client
+		{data: m(false, 0, opPing, nil)},                                  // fragmented control frame
+		{data: m(true, 0, opPing, make([]byte, 126))},                     // control frame too long
+		{data: m(true, 0, opContinuation, []byte("x"))},                   // nothing to continue
+		{data: cat(m(false, 0, opText, nil), m(true, 0, opText, nil))},    // a message inside a message
+		{data: []byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4}}, // 64-bit length with its top bit
+		{data: m(true, 0, opClose, []byte{3})},                            // one-byte close payload
+		{data: m(true, 0, opClose, closePayload(1005, ""))},
+		{data: m(true, 0, opClose, closePayload(4999, "\xc3("))},
+		{data: m(true, 0, opClose, closePayload(1000, "bye"))[:6]},
+	}
+	return append(seeds, compressedSeeds(tb)...)
+}
+
+// compressedSeeds returns streams of compressed messages, valid and not.
+func compressedSeeds(tb testing.TB) []readSeed {
+	m := func(fin bool, rsv byte, op opcode, p []byte) []byte { return frame(fin, rsv, op, true, p) }
+	hello := compressedFragments(tb, []byte("Hello"))[0]
+	parts := compressedFragments(tb, []byte("héllo "), []byte("wörld"))
+	again := compressedFragments(tb, []byte("Hello"), []byte("Hello"))
+	bomb := compressedFragments(tb, make([]byte, refLimit+1))[0]
+	return []readSeed{
+		{data: m(true, bitRsv1, opBinary, []byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00})},
+		{data: frame(true, bitRsv1, opText, false, hello), client: true},
+		{data: cat(m(false, bitRsv1, opText, parts[0]), m(true, 0, opPing, []byte("p")), m(true, 0, opContinuation, parts[1]))},
+		{data: cat(m(true, bitRsv1, opText, again[0]), m(true, bitRsv1, opText, again[1]))}, // the second refers to the first
+		{data: cat(m(true, bitRsv1, opText, hello), m(true, 0, opText, []byte("plain")))},
+		{data: m(true, bitRsv1, opText, compressedFragments(tb, []byte("a\xffb"))[0])},
+		{data: m(true, bitRsv1, opBinary, []byte{0xff, 0xff})},                                 // block type 3
+		{data: m(true, bitRsv1, opBinary, append(bytes.Clone(hello), 1, 0, 0, 0xff, 0xff, 0))}, // data after the final block
+		{data: m(true, bitRsv1, opBinary, bomb)},
+		{data: m(false, bitRsv1, opBinary, hello)[:10]},
+		{data: cat(m(false, bitRsv1, opBinary, hello), m(true, bitRsv1, opContinuation, nil))}, // RSV1 on a continuation
+	}
+}
+
+// cat joins frames into a stream.
+func cat(frames ...[]byte) []byte { return bytes.Join(frames, nil) }
+
+// readOutcome is what a connection made of a stream.
+type readOutcome struct {
+	msgs  []refMsg
+	end   refEnd
+	ended bool // false: reading goes on (a Poller's loop waits for more)
+}
+
+// readToEnd reads data with a connection (fuzzConn) until a read fails,
+// with Read and Reader in turn, and returns what it read and wrote.
+func readToEnd(t *testing.T, data []byte, client, compress bool) (readOutcome, []byte) {
+	c, nc := fuzzConn(data, client, compress)
+	// Past CloseTimeout, which ends every wait of a closing connection.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got readOutcome
+	for i := 0; !got.ended; i++ {
+		var typ MessageType
+		var msg []byte
+		var err error
+		if i%2 == 0 {
+			typ, msg, err = c.Read(ctx)
+		} else {
+			var r io.Reader
+			if typ, r, err = c.Reader(ctx); err == nil {
+				msg, err = io.ReadAll(r)
+			}
+		}
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			t.Fatal("read hung")
+		case err != nil:
+			got.end, got.ended = readEndOf(t, err), true
+		default:
+			got.msgs = append(got.msgs, refMsg{typ: typ, payload: msg})
+		}
+	}
+	// The end of reading ends the connection once our close frame, if
+	// any, is out: written by a goroutine, as this net.Conn has no
+	// non-blocking write. Wait for it, so that it is in what was written.
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		t.Fatal("the connection did not end after reading did")
+	}
+	return got, nc.written()
+}
+
+// readEndOf classifies the error that ended reading.
+func readEndOf(t *testing.T, err error) refEnd {
+	var perr *ProtocolError
+	if errors.As(err, &perr) {
+		return refEnd{failed: true, code: perr.Code}
+	}
+	code := CloseStatus(err)
+	if code < 0 {
+		t.Fatalf("reading ended with %v, neither a close status nor a protocol error", err)
+	}
+	return refEnd{code: code}
+}
+
+// checkAgainstRef compares what a connection made of a stream with the
+// reference's expectations.
+func checkAgainstRef(t *testing.T, who string, got readOutcome, want refResult) {
+	t.Helper()
+	for i, m := range got.msgs {
+		if i >= len(want.msgs) {
+			t.Fatalf("%s: message %d delivered (%d bytes); the reference delivers %d, then ends with one of %v", who, i, len(m.payload), len(want.msgs), want.ends)
+		}
+		if w := want.msgs[i]; m.typ != w.typ || !bytes.Equal(m.payload, w.payload) {
+			t.Fatalf("%s: message %d is %v %q, the reference's %v %q", who, i, m.typ, m.payload, w.typ, w.payload)
+		}
+	}
+	refused := refEnd{failed: true, code: StatusInvalidFramePayloadData}
+	ends := want.ends
+	if n := len(got.msgs); n < len(want.msgs) {
+		// Only a message whose deflate data no sender makes may be
+		// missing, refused by the inflater.
+		if !want.msgs[n].orFail {
+			t.Fatalf("%s: %d messages delivered, the reference delivers %d", who, n, len(want.msgs))
+		}
+		ends = []refEnd{refused}
+	}
+	switch {
+	case !got.ended && !slices.Contains(ends, refAbnormal):
+		t.Fatalf("%s: still reading, but the stream ends with one of %v", who, ends)
+	case !got.ended || slices.Contains(ends, got.end):
+	case len(got.msgs) == len(want.msgs) && want.mayAlso != nil && slices.Contains(want.mayAlso(), got.end):
+	default:
+		t.Fatalf("%s: %v, the reference ends with one of %v", who, got.end, ends)
+	}
+}
+
+// checkWritten checks the frames a connection wrote while it read a
+// stream (RFC 6455: masking 5.1, pongs 5.5.3, the close frame 5.5.1 and
+// 7.1.7).
+func checkWritten(t *testing.T, out []byte, client bool, got readOutcome, want refResult) {
+	t.Helper()
+	var pongs [][]byte
+	var closing []byte
+	for len(out) > 0 {
+		f, ok := refNextFrame(out)
+		switch {
+		case !ok || uint64(len(f.payload)) != f.length:
+			t.Fatalf("wrote a cut frame: % x", out)
+		case f.masked != client || !f.fin || f.rsv != 0:
+			t.Fatalf("wrote a frame with masked=%v fin=%v rsv=%#x", f.masked, f.fin, f.rsv)
+		case closing != nil:
+			t.Fatalf("wrote opcode %#x after the close frame", f.op)
+		case f.op == 0xa:
+			pongs = append(pongs, f.payload)
+		case f.op == 0x8:
+			closing = f.payload
+		default:
+			t.Fatalf("wrote opcode %#x while reading", f.op)
+		}
+		out = out[f.hlen+len(f.payload):]
+	}
+	if !isSubsequence(pongs, want.pings) {
+		t.Fatalf("pongs %q do not answer the pings %q", pongs, want.pings)
+	}
+	checkCloseWritten(t, closing, got)
+	if got.ended && !got.end.failed && len(want.pings) > 0 && len(got.msgs) == len(want.msgs) {
+		if len(pongs) == 0 || !bytes.Equal(pongs[len(pongs)-1], want.pings[len(want.pings)-1]) {
+			t.Fatalf("the last ping, %q, is not answered (pongs %q)", want.pings[len(want.pings)-1], pongs)
+		}
+	}
+}
+
+// checkCloseWritten checks the close frame written, payload p (nil if
+// none), against how reading ended.
+func checkCloseWritten(t *testing.T, p []byte, got readOutcome) {
+	t.Helper()
+	switch {
+	case !got.ended || got.end == refAbnormal:
+		return // no close frame is owed
+	case p == nil:
+		t.Fatalf("%v, but no close frame was written", got.end)
+	case len(p) == 1 || len(p) >= 2 && (!sendableCode(binary.BigEndian.Uint16(p)) || !utf8.Valid(p[2:])):
+		t.Fatalf("wrote the close payload % x", p)
+	case got.end.failed && (len(p) < 2 || StatusCode(binary.BigEndian.Uint16(p)) != got.end.code):
+		t.Fatalf("failed with %d, but the close frame says % x", int(got.end.code), p)
+	}
+}
+
+// isSubsequence reports whether sub is s with some elements left out.
+func isSubsequence(sub, s [][]byte) bool {
+	for _, x := range sub {
+		i := slices.IndexFunc(s, func(y []byte) bool { return bytes.Equal(x, y) })
+		if i < 0 {
+			return false
+		}
+		s = s[i+1:]
+	}
+	return true
 }
 
 func FuzzAcceptRequest(f *testing.F) {

@@ -325,85 +325,156 @@ func TestPollerCloseOtherFromOnMessage(t *testing.T) {
 	}
 }
 
-// FuzzPollerDeliver checks what the loops rely on: fed bytes already
-// buffered, the loop's delivery consumes every complete unit before it
-// asks for more, and the messages it delivers are those a blocking reader
-// delivers from the same bytes, however the bytes are split between
-// events.
+// FuzzPollerDeliver feeds a stream to a Poller's loop step bytes at a
+// time, each piece an event that the loop services as service does: reads
+// of a buffer's room (or into the message being gathered), delivery after
+// each, the read state let go when the socket is drained. It asserts:
+//
+//   - delivery consumes every complete unit before the loop reads more
+//     (the loop relies on it: edge-triggered epoll raises no event for
+//     bytes already buffered);
+//   - the loop delivers exactly the messages, of the same types, that a
+//     goroutine's Read and Reader deliver from the same bytes, however
+//     they are split between events; and those are the reference
+//     reader's (refRead, FuzzReadPath);
+//   - the loop ends as the reference says: the peer's close code or our
+//     failure with the code the RFC asks for; not having met the stream's
+//     end, it still waits where a goroutine meets it (1006).
 func FuzzPollerDeliver(f *testing.F) {
-	f.Add(frame(true, 0, opText, true, []byte("hello")), false, uint16(3))
-	f.Add(append(frame(false, 0, opText, true, []byte("He")), frame(true, 0, opContinuation, true, []byte("llo"))...), false, uint16(1))
-	f.Add(append(frame(true, 0, opPing, true, []byte("p")), frame(false, 0, opBinary, true, []byte("x"))...), false, uint16(7))
-	f.Add(frame(true, 0, opText, true, []byte{'a', 0xff, 'b'})[:8], false, uint16(2))
-	f.Add(frame(true, bitRsv1, opBinary, true, []byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}), true, uint16(4))
-	f.Add(frame(true, 0, opBinary, false, bytes.Repeat([]byte("z"), 5000))[:300], false, uint16(100))
-	f.Add(append(frame(false, 0, opBinary, true, make([]byte, 4085)), frame(true, 0, opContinuation, true, make([]byte, 100))...)[:4096], false, uint16(1000))
-	f.Add(append(frame(false, 0, opBinary, true, make([]byte, 4000)), frame(true, 0, opPing, true, make([]byte, 125))...)[:4096], false, uint16(4095))
-	var pieces []byte // a compressed text message in fragments, as a peer sends it
-	for _, fr := range fragmentFrames(compressedFragments(f, bytes.Repeat([]byte("héllo, wörld "), 40), []byte("ünïcode"), bytes.Repeat([]byte("abc"), 500))) {
-		pieces = append(pieces, fr...)
+	for _, s := range pollerDeliverSeeds(f) {
+		f.Add(s.data, s.client, s.compress, s.step)
 	}
-	f.Add(pieces, true, uint16(5))
-	f.Add(pieces, true, uint16(300))
-	f.Fuzz(func(t *testing.T, data []byte, compress bool, step uint16) {
-		newTestConn := func(stream, buffered []byte) *Conn {
-			var dp *deflateParams
-			opts := &ConnOptions{ReadLimit: 1 << 16, CloseTimeout: 10 * time.Millisecond}
-			if compress {
-				dp = &deflateParams{serverMaxWindowBits: 15, clientMaxWindowBits: 15}
-				opts.Compression.Mode = CompressionContextTakeover
-			}
-			return newConn(&onceConn{r: bytes.NewReader(stream)}, false, opts, "", buffered, dp)
-		}
-		// What a blocking reader makes of the bytes, up to their end.
-		var want [][]byte
-		ref := newTestConn(data, nil)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for {
-			_, msg, err := ref.Read(ctx)
-			if err != nil {
-				break
-			}
-			want = append(want, msg)
-		}
-		ref.CloseNow()
+	f.Fuzz(func(t *testing.T, data []byte, client, compress bool, step uint16) {
+		want := refRead(data, client, compress)
+		blocking, _ := readToEnd(t, data, client, compress)
+		checkAgainstRef(t, "Read", blocking, want)
 
-		// The loop's view: the bytes arrive step at a time, as events.
-		var got [][]byte
-		p := &Poller{opts: PollerOptions{OnMessage: func(_ *Conn, _ MessageType, msg []byte) {
-			got = append(got, bytes.Clone(msg))
+		var got readOutcome
+		p := &Poller{opts: PollerOptions{OnMessage: func(_ *Conn, typ MessageType, msg []byte) {
+			got.msgs = append(got.msgs, refMsg{typ: typ, payload: bytes.Clone(msg)})
 		}}}
 		l := &loop{p: p}
-		c := newTestConn(nil, nil)
+		c, _ := fuzzConn(nil, client, compress)
 		defer c.CloseNow()
-		r := &c.rd
 		n := max(int(step), 1)
-		for off := 0; off < len(data) && r.err == nil && !c.isClosed(); off += n {
-			r.makeRoom()
-			piece := data[off:min(off+n, len(data))]
-			for len(piece) > 0 {
-				k := copy(r.buf[r.w:], piece)
-				r.w += k
-				piece = piece[k:]
-				if !l.deliver(c) {
-					break
-				}
-				if _, ev, err := r.dec.Decode(r.buf[r.r:r.w]); ev.Kind != 0 || err != nil {
-					t.Fatalf("deliver left a complete unit undecoded: %v %v", ev.Kind, err)
-				}
-				r.makeRoom()
-			}
+		for off := 0; off < len(data) && c.rd.err == nil && !c.isClosed(); off += n {
+			serviceEvent(t, l, c, data[off:min(off+n, len(data))])
 		}
-		if len(got) > len(want) {
-			t.Fatalf("the loop delivered %d messages, a blocking reader %d", len(got), len(want))
+		switch {
+		case c.rd.err != nil:
+			got.end, got.ended = readEndOf(t, c.rd.err), true
+		case c.isClosed():
+			t.Fatal("the loop closed the connection without an error")
 		}
-		for i := range got {
-			if !bytes.Equal(got[i], want[i]) {
-				t.Fatalf("message %d differs", i)
-			}
+		if len(got.msgs) != len(blocking.msgs) {
+			t.Fatalf("the loop delivered %d messages, a goroutine %d", len(got.msgs), len(blocking.msgs))
 		}
+		checkAgainstRef(t, "loop", got, want)
 	})
+}
+
+// pollerDeliverSeed is an input of FuzzPollerDeliver.
+type pollerDeliverSeed struct {
+	data             []byte
+	client, compress bool
+	step             uint16
+}
+
+// pollerDeliverSeeds returns streams split at awkward places: inside a
+// header, a frame, a character, a compressed message's pieces, and reads
+// straight into a message gathered (frames of 4 KiB and more).
+func pollerDeliverSeeds(tb testing.TB) []pollerDeliverSeed {
+	var pieces []byte // a compressed text message in fragments, as a peer sends it
+	for _, fr := range fragmentFrames(compressedFragments(tb, bytes.Repeat([]byte("héllo, wörld "), 40), []byte("ünïcode"), bytes.Repeat([]byte("abc"), 500))) {
+		pieces = append(pieces, fr...)
+	}
+	big := cat(frame(false, 0, opBinary, true, make([]byte, 5000)), frame(true, 0, opPing, true, []byte("p")), frame(true, 0, opContinuation, true, make([]byte, 9000)))
+	seeds := []pollerDeliverSeed{
+		{data: frame(true, 0, opText, true, []byte("hello")), step: 3},
+		{data: cat(frame(false, 0, opText, true, []byte("He")), frame(true, 0, opContinuation, true, []byte("llo"))), step: 1},
+		{data: cat(frame(true, 0, opPing, true, []byte("p")), frame(false, 0, opBinary, true, []byte("x"))), step: 7},
+		{data: frame(true, 0, opText, true, []byte{'a', 0xff, 'b'})[:8], step: 2},
+		{data: frame(true, bitRsv1, opBinary, true, []byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}), compress: true, step: 4},
+		{data: frame(true, 0, opBinary, true, bytes.Repeat([]byte("z"), 5000))[:300], step: 100},
+		{data: cat(frame(false, 0, opBinary, true, make([]byte, 4085)), frame(true, 0, opContinuation, true, make([]byte, 100)))[:4096], step: 1000},
+		{data: cat(frame(false, 0, opBinary, true, make([]byte, 4000)), frame(true, 0, opPing, true, make([]byte, 125)))[:4096], step: 4095},
+		{data: pieces, compress: true, step: 5},
+		{data: pieces, compress: true, step: 300},
+		{data: big, step: 4096},
+		{data: big, step: 6000},
+		{data: cat(frame(true, 0, opText, false, []byte("hi")), frame(true, 0, opClose, false, closePayload(1001, "away"))), client: true, step: 5},
+		{data: cat(frame(true, 0, opText, true, []byte("hi")), frame(true, 0, opText, false, []byte("unmasked"))), step: 9},
+		{data: frame(true, 0, opBinary, true, make([]byte, refLimit+1)), step: 60000},
+		// The second event reads straight into the message (more than a
+		// buffer's worth of payload left) and past its end.
+		{data: cat(frame(true, 0, opBinary, true, make([]byte, 10000)), frame(true, 0, opText, true, []byte("hi"))), step: 5500},
+		{data: frame(true, 0, opText, true, append(bytes.Repeat([]byte("é"), 4999), 0xff, 'x')), step: 5500},
+	}
+	hello := compressedFragments(tb, []byte("Hello"))[0]
+	return append(seeds, []pollerDeliverSeed{
+		{data: frame(true, bitRsv1, opText, true, hello), compress: true, step: 1000}, // inflated whole
+		{data: cat(frame(true, bitRsv1, opText, false, hello), frame(true, 0, opPing, false, nil)), client: true, compress: true, step: 512},
+		{data: frame(true, bitRsv1, opBinary, true, []byte{0xff, 0xff}), compress: true, step: 64},
+		{data: frame(true, bitRsv1, opBinary, true, compressedFragments(tb, make([]byte, refLimit+1))[0]), compress: true, step: 3},
+	}...)
+}
+
+// serviceEvent services an event that brought piece, as loop.service does
+// with what a socket holds: it reads the room there is, into the read
+// buffer or, for a large frame, straight into the message gathered
+// (partialRoom), delivers, and once a read comes back short (the socket
+// drained) delivers and lets go of what the connection need not keep
+// between events. Every delivery that stops within the turn's budget
+// must leave no complete unit behind.
+func serviceEvent(t *testing.T, l *loop, c *Conn, piece []byte) {
+	r := &c.rd
+	r.hold()
+	l.spent = 0
+	for r.err == nil && !c.isClosed() {
+		if l.spent >= maxServiceBytes {
+			l.spent = 0 // the connection's next turn, after requeue
+		}
+		if !l.deliver(c) {
+			return
+		}
+		if l.spent >= maxServiceBytes {
+			continue
+		}
+		checkDrained(t, r)
+		into := r.readsIntoMessage()
+		var room []byte
+		if into {
+			room = partialRoom(r)
+		} else {
+			r.makeRoom()
+			room = r.buf[r.w:]
+		}
+		n := copy(room, piece)
+		piece = piece[n:]
+		l.spent += n
+		if into {
+			l.partialRead(c, room[:n])
+		} else {
+			r.w += n
+		}
+		if n < len(room) && l.deliver(c) && l.spent < maxServiceBytes {
+			checkDrained(t, r)
+			r.releaseIfIdle()
+			r.trimPartial()
+			r.rest()
+			return
+		}
+	}
+}
+
+// checkDrained fails if a copy of the decoder finds a complete unit in
+// what the loop left buffered.
+func checkDrained(t *testing.T, r *reader) {
+	t.Helper()
+	d := r.dec // decoding a copy, of a copy of the bytes, changes nothing
+	if n, ev, err := d.Decode(bytes.Clone(r.buf[r.r:r.w])); n > 0 || ev.Kind != 0 || err != nil {
+		t.Fatalf("deliver left a complete unit undecoded: %d bytes, %v, %v", n, ev.Kind, err)
+	}
 }
 
 // TestPollerDetachedAddrs: once a loop owns the socket, the closed

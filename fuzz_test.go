@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -411,36 +414,267 @@ func isSubsequence(sub, s [][]byte) bool {
 	return true
 }
 
+// FuzzAcceptRequest hands Accept any request net/http reads, for a server
+// that speaks the subprotocols "b" and "a", in that order, and offers
+// compression, and checks the answer against RFC 6455, section 4, and
+// Accept's godoc:
+//
+//   - a request taken has none of the faults acceptFaults finds (4.2.1:
+//     GET, HTTP/1.1 or higher, the Upgrade and Connection tokens, one
+//     Sec-WebSocket-Key of 16 bytes in base64, one Sec-WebSocket-Version
+//     of 13; and Accept's own rules: no body, which would pass for
+//     frames, and, by its godoc, no cross-origin Origin and a
+//     subprotocol offer of tokens);
+//   - it is answered 101 with Upgrade: websocket, Connection: Upgrade and
+//     the Sec-WebSocket-Accept of its key (computed here, 4.2.2), the
+//     subprotocol the godoc chooses, which is the Conn's, and an
+//     extension only if it was offered, which the Conn then uses;
+//   - a request with faults is refused, with the status of one of them
+//     (400, 403, 405 with Allow: GET, 426 with Sec-WebSocket-Version: 13,
+//     as 4.4 asks), which the HandshakeError carries;
+//   - a request without faults is taken, unless it offers extensions:
+//     their negotiation, which may refuse a malformed offer with 400, is
+//     FuzzNegotiate's.
 func FuzzAcceptRequest(f *testing.F) {
-	f.Add("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	f.Add("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\nOrigin: http://a\r\nSec-WebSocket-Protocol: a, b\r\n\r\n")
-	f.Add("GET / HTTP/1.1\r\nHost: a\r\nSec-WebSocket-Version: 8\r\n\r\n")
+	for _, raw := range acceptRequestSeeds() {
+		f.Add(raw)
+	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		req, err := http.ReadRequest(bufio.NewReader(bytes.NewBufferString(raw)))
+		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
 		if err != nil {
 			return
 		}
 		opts := &AcceptOptions{
-			Subprotocols: []string{"a"},
+			Subprotocols: []string{"b", "a"},
 			ConnOptions:  ConnOptions{Compression: CompressionOptions{Mode: CompressionContextTakeover}},
 		}
 		w := &hijackRecorder{ResponseRecorder: httptest.NewRecorder()}
 		c, err := Accept(w, req, opts)
-		if err == nil {
-			c.CloseNow()
-			resp, rerr := http.ReadResponse(bufio.NewReader(&w.out), req)
-			if rerr != nil || resp.StatusCode != 101 {
-				t.Fatalf("accepted, but answered %v %v", resp, rerr)
-			}
-			if got := resp.Header.Get("Sec-WebSocket-Accept"); got != acceptKey(req.Header.Get("Sec-WebSocket-Key")) {
-				t.Fatalf("accept %q", got)
-			}
+		faults := acceptFaults(req)
+		_, offersExtensions := req.Header["Sec-Websocket-Extensions"]
+		if err != nil {
+			checkRefusal(t, w, err, faults, offersExtensions)
 			return
 		}
-		var herr *HandshakeError
-		if !errors.As(err, &herr) || w.Code != herr.Status || w.Code < 400 {
-			t.Fatalf("refused with %v, status %d", err, w.Code)
+		defer c.CloseNow()
+		if len(faults) > 0 {
+			t.Fatalf("accepted a request with faults %v", faults)
 		}
+		checkSwitching(t, &w.out, req, c)
+	})
+}
+
+// acceptRequestSeeds returns requests that reach each check of Accept.
+func acceptRequestSeeds() []string {
+	const key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	const ok = "Host: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" + key + "Sec-WebSocket-Version: 13\r\n"
+	return []string{
+		"GET /ws HTTP/1.1\r\n" + ok + "\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n" + key + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\nOrigin: http://a\r\nSec-WebSocket-Protocol: a, b\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nSec-WebSocket-Version: 8\r\n\r\n",
+		"GET / HTTP/1.2\r\nhost: a\r\nupgrade: WebSocket\r\nconnection: upgrade\r\n" + key + "sec-websocket-version:  13 \r\nSec-WebSocket-Protocol: x,,a\r\nSec-WebSocket-Protocol: y\r\n\r\n",
+		"GET / HTTP/1.1\r\n" + ok + "Origin: https://A:443\r\n\r\n",
+		"GET / HTTP/1.1\r\n" + ok + "Origin: https://evil\r\n\r\n",
+		"GET / HTTP/1.1\r\n" + ok + "Origin: http://a\r\nOrigin: http://a\r\n\r\n",
+		"GET / HTTP/1.1\r\n" + ok + "Origin: null\r\n\r\n",
+		"POST / HTTP/1.1\r\n" + ok + "\r\n",
+		"GET / HTTP/1.0\r\n" + ok + "\r\n",
+		"GET / HTTP/1.1\r\n" + strings.Replace(ok, "websocket", "h2c", 1) + "\r\n",
+		"GET / HTTP/1.1\r\n" + strings.Replace(ok, "Connection: Upgrade", "Connection: keep-alive", 1) + "\r\n",
+		"GET / HTTP/1.1\r\n" + ok + "Content-Length: 3\r\n\r\nabc",
+		"GET / HTTP/1.1\r\n" + ok + "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"GET / HTTP/1.1\r\n" + strings.Replace(ok, ": 13", ": 8", 1) + "\r\n",
+		"GET / HTTP/1.1\r\n" + ok + "Sec-WebSocket-Version: 13\r\n\r\n",
+		"GET / HTTP/1.1\r\n" + strings.Replace(ok, "Sec-WebSocket-Version: 13\r\n", "", 1) + "\r\n",
+		"GET / HTTP/1.1\r\n" + strings.Replace(ok, "bm9uY2U=", "bm9uY2", 1) + "\r\n",
+		"GET / HTTP/1.1\r\n" + ok + key + "\r\n",
+		"GET / HTTP/1.1\r\n" + ok + "Sec-WebSocket-Protocol: a b\r\n\r\n",
+		"GET / HTTP/1.1\r\n" + ok + "Sec-WebSocket-Extensions: permessage-deflate; x=\"\r\n\r\n",
+		"GET / HTTP/1.1\r\n" + ok + "Sec-WebSocket-Extensions: foo, permessage-deflate; server_no_context_takeover\r\n\r\n",
+	}
+}
+
+// acceptFault is a reason to refuse a request, and the status it calls for.
+type acceptFault struct {
+	status int
+	why    string
+}
+
+// acceptFaults returns what is wrong with an HTTP/1 opening handshake, by
+// RFC 6455, section 4.2.1, and Accept's rules. It leaves out the Host
+// field, which net/http's server requires before any handler runs, and
+// the extensions offered, whose negotiation FuzzNegotiate checks.
+func acceptFaults(r *http.Request) []acceptFault {
+	var faults []acceptFault
+	add := func(status int, why string) { faults = append(faults, acceptFault{status, why}) }
+	h := r.Header
+	if r.Method != http.MethodGet {
+		add(http.StatusMethodNotAllowed, "not GET")
+	}
+	if r.ProtoMajor != 1 || r.ProtoMinor < 1 {
+		add(http.StatusBadRequest, "not HTTP/1.1")
+	}
+	if !rfcListHas(h["Upgrade"], "websocket") || !rfcListHas(h["Connection"], "upgrade") {
+		add(http.StatusBadRequest, "no Upgrade: websocket or Connection: upgrade")
+	}
+	if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+		add(http.StatusBadRequest, "a body") // Accept's rule: what follows the head would pass for frames
+	}
+	switch v := h["Sec-Websocket-Version"]; {
+	case len(v) != 1:
+		add(http.StatusBadRequest, "not one Sec-WebSocket-Version")
+	case v[0] != "13":
+		add(http.StatusUpgradeRequired, "version not 13")
+	}
+	if k := h["Sec-Websocket-Key"]; len(k) != 1 || !rfcKey(k[0]) {
+		add(http.StatusBadRequest, "not one key of 16 bytes")
+	}
+	for _, p := range rfcList(h["Sec-Websocket-Protocol"]) {
+		if !rfcToken(p) {
+			add(http.StatusBadRequest, "a subprotocol that is not a token")
+		}
+	}
+	if o := h["Origin"]; len(o) > 0 && !sameOrigin(o, r.Host) {
+		add(http.StatusForbidden, "a cross-origin Origin")
+	}
+	return faults
+}
+
+// rfcList returns the elements of a comma-separated list field (RFC
+// 9110, section 5.6.1): split at commas, trimmed of spaces and tabs, the
+// empty ones left out.
+func rfcList(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.Trim(e, " \t"); e != "" {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+// rfcListHas reports whether the list holds token, compared ASCII
+// case-insensitively, as RFC 6455 compares its tokens.
+func rfcListHas(values []string, token string) bool {
+	return slices.ContainsFunc(rfcList(values), func(e string) bool { return asciiEqualFold(e, token) })
+}
+
+func asciiEqualFold(a, b string) bool {
+	lower := func(c byte) byte {
+		if 'A' <= c && c <= 'Z' {
+			return c + 'a' - 'A'
+		}
+		return c
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		if lower(a[i]) != lower(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// rfcToken reports whether s is a token of RFC 9110, section 5.6.2.
+func rfcToken(s string) bool {
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// rfcKey reports whether a Sec-WebSocket-Key is 16 bytes in base64.
+func rfcKey(k string) bool {
+	b, err := base64.StdEncoding.DecodeString(k)
+	return err == nil && len(b) == 16 && !strings.ContainsAny(k, "\r\n")
+}
+
+// sameOrigin reports whether an Origin passes with no pattern and no
+// CheckOrigin, by the godoc: one absolute URL with a host, an http or
+// https page on the request's own host, the scheme's default port
+// written out or not on either side.
+func sameOrigin(origins []string, host string) bool {
+	if len(origins) != 1 {
+		return false
+	}
+	u, err := url.Parse(origins[0])
+	if err != nil || u.Host == "" || u.Scheme != "http" && u.Scheme != "https" {
+		return false
+	}
+	port := map[string]string{"http": ":80", "https": ":443"}[u.Scheme]
+	return strings.EqualFold(strings.TrimSuffix(u.Host, port), strings.TrimSuffix(host, port))
+}
+
+// checkRefusal checks a refused handshake's answer.
+func checkRefusal(t *testing.T, w *hijackRecorder, err error, faults []acceptFault, offersExtensions bool) {
+	t.Helper()
+	var herr *HandshakeError
+	if !errors.As(err, &herr) || herr.Status != w.Code {
+		t.Fatalf("refused with %v, answered %d", err, w.Code)
+	}
+	ok := slices.ContainsFunc(faults, func(f acceptFault) bool { return f.status == w.Code })
+	if !ok && !(offersExtensions && w.Code == http.StatusBadRequest) {
+		t.Fatalf("refused with %d (%v); the request's faults are %v", w.Code, err, faults)
+	}
+	switch {
+	case w.out.Len() > 0:
+		t.Fatalf("refused, but wrote %q after a hijack", w.out.Bytes())
+	case w.Code == http.StatusMethodNotAllowed && w.Header().Get("Allow") != http.MethodGet:
+		t.Fatalf("405 with Allow %q", w.Header().Get("Allow"))
+	case w.Code == http.StatusUpgradeRequired && w.Header().Get("Sec-WebSocket-Version") != "13":
+		t.Fatalf("426 with Sec-WebSocket-Version %q", w.Header().Get("Sec-WebSocket-Version"))
+	}
+}
+
+// checkSwitching checks the 101 written for an accepted request, and the
+// connection made (RFC 6455, section 4.2.2).
+func checkSwitching(t *testing.T, out io.Reader, req *http.Request, c *Conn) {
+	t.Helper()
+	resp, err := http.ReadResponse(bufio.NewReader(out), req)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("accepted, but answered %v (%v)", resp, err)
+	}
+	sum := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	h := resp.Header
+	switch {
+	case len(h["Upgrade"]) != 1 || !asciiEqualFold(h.Get("Upgrade"), "websocket"):
+		t.Fatalf("Upgrade %q", h["Upgrade"])
+	case !rfcListHas(h["Connection"], "upgrade"):
+		t.Fatalf("Connection %q", h["Connection"])
+	case h.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]):
+		t.Fatalf("Sec-WebSocket-Accept %q for the key %q", h.Get("Sec-WebSocket-Accept"), req.Header.Get("Sec-WebSocket-Key"))
+	}
+	// The godoc: the first of the server's subprotocols the client offers.
+	offered := rfcList(req.Header["Sec-Websocket-Protocol"])
+	want := ""
+	if i := slices.IndexFunc([]string{"b", "a"}, func(p string) bool { return slices.Contains(offered, p) }); i >= 0 {
+		want = []string{"b", "a"}[i]
+	}
+	if got := h.Get("Sec-WebSocket-Protocol"); got != want || c.Subprotocol() != want || len(h["Sec-Websocket-Protocol"]) > 1 {
+		t.Fatalf("subprotocol %q (Conn %q), the client offered %q", h["Sec-Websocket-Protocol"], c.Subprotocol(), offered)
+	}
+	// RFC 7692, section 5: only an extension offered, used if answered.
+	ext := h.Get("Sec-WebSocket-Extensions")
+	name, _, _ := strings.Cut(ext, ";")
+	switch {
+	case ext != "" && (strings.TrimSpace(name) != "permessage-deflate" || !offersDeflate(req.Header)):
+		t.Fatalf("answered the extensions %q to the offer %q", ext, req.Header["Sec-Websocket-Extensions"])
+	case (ext != "") != (c.deflate != nil):
+		t.Fatalf("answered the extensions %q, but the Conn compresses: %v", ext, c.deflate != nil)
+	}
+}
+
+// offersDeflate reports whether a request offers permessage-deflate.
+func offersDeflate(h http.Header) bool {
+	return slices.ContainsFunc(rfcList(h["Sec-Websocket-Extensions"]), func(e string) bool {
+		name, _, _ := strings.Cut(e, ";")
+		return asciiEqualFold(strings.Trim(name, " \t"), "permessage-deflate")
 	})
 }
 
@@ -514,26 +748,136 @@ func headerHasToken(h http.Header, name, token string) bool {
 	return false
 }
 
-// FuzzSwitchingResponse checks the in-place parser of 101 responses
-// against net/http: whatever it accepts, http.ReadResponse reads the same.
+// FuzzSwitchingResponse reads a server's answer to the opening handshake
+// as Dial does (readResponse: the in-place parser for a plain 101,
+// net/http for anything else), with the bytes coming a few at a time, and
+// checks it against net/http reading the same bytes, and the client's
+// verdict against RFC 6455, section 4.1:
+//
+//   - readResponse reads what net/http reads: status, protocol, header;
+//   - it loses nothing after the head: for a 101 the bytes that follow
+//     (frames the server sent right behind it) are rest and what is still
+//     unread, exactly; for another status they are the body;
+//   - a response the client takes (checkServerResponse) is a 101 over
+//     HTTP/1.1 with one Upgrade field of "websocket" and a Connection
+//     token "upgrade", both ASCII case-insensitive, the Sec-WebSocket-Accept
+//     of the key sent (computed here), a subprotocol the client offered
+//     and an extension it offered, if any.
 func FuzzSwitchingResponse(f *testing.F) {
-	f.Add("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
-	f.Add("HTTP/1.1 101 Switching Protocols\r\nupgrade:websocket\r\nX-A: 1\r\nX-A: 2\r\nSet-Cookie: a=b\r\n\r\n")
-	f.Add("HTTP/1.1 101\r\nUpgrade: websocket\r\n folded\r\n\r\n")
-	f.Fuzz(func(t *testing.T, head string) {
-		if !strings.HasSuffix(head, "\r\n\r\n") || strings.Count(head, "\r\n\r\n") != 1 {
+	for _, raw := range switchingResponseSeeds() {
+		f.Add(raw)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		req := &http.Request{Method: http.MethodGet, URL: &url.URL{Scheme: "ws", Host: "a", Path: "/"}}
+		sr := strings.NewReader(raw)
+		br := bufio.NewReader(sr)
+		want, werr := http.ReadResponse(br, req)
+		if werr == nil && want.StatusCode/100 == 1 && want.StatusCode != http.StatusSwitchingProtocols {
+			return // an interim response: TestDialSkipsInterimResponses
+		}
+		nc := &chunkConn{chunkReader: chunkReader{s: raw, n: 1 + len(raw)%13}}
+		resp, rest, err := readResponse(nc, req, make([]byte, 64), 1<<20)
+		switch {
+		case err != nil && werr == nil:
+			t.Fatalf("readResponse: %v; net/http reads %d %v", err, want.StatusCode, want.Header)
+		case err != nil:
 			return
+		case werr != nil:
+			t.Fatalf("read %d %v, a head net/http refuses: %v", resp.StatusCode, resp.Header, werr)
 		}
-		resp := parseSwitchingResponse([]byte(head), nil)
-		if resp == nil {
-			return
+		// The in-place parser trims the reason phrase, which means nothing
+		// (RFC 9112, section 4: a client should ignore it).
+		if resp.StatusCode != want.StatusCode || strings.TrimSpace(resp.Status) != strings.TrimSpace(want.Status) || resp.Proto != want.Proto ||
+			resp.ProtoMajor != want.ProtoMajor || resp.ProtoMinor != want.ProtoMinor || !reflect.DeepEqual(resp.Header, want.Header) {
+			t.Fatalf("read %q %q %v, net/http %q %q %v", resp.Proto, resp.Status, resp.Header, want.Proto, want.Status, want.Header)
 		}
-		want, err := http.ReadResponse(bufio.NewReader(strings.NewReader(head)), nil)
-		if err != nil {
-			t.Fatalf("accepted a head net/http refuses: %v", err)
-		}
-		if want.StatusCode != resp.StatusCode || !reflect.DeepEqual(want.Header, resp.Header) {
-			t.Fatalf("parsed %d %v, net/http %d %v", resp.StatusCode, resp.Header, want.StatusCode, want.Header)
-		}
+		checkAfterHead(t, resp, rest, nc, want, raw[len(raw)-sr.Len()-br.Buffered():])
+		checkClientVerdict(t, resp)
 	})
+}
+
+// switchingResponseSeeds returns answers that take the in-place parser's
+// path and net/http's, with and without bytes after the head.
+func switchingResponseSeeds() []string {
+	const ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+	return []string{
+		ok + "\r\n",
+		ok + "\r\n\x81\x05hello\x88\x00",
+		"HTTP/1.1 101 Switching Protocols\r\nupgrade:websocket\r\nX-A: 1\r\nX-A: 2\r\nSet-Cookie: a=b\r\n\r\n",
+		"HTTP/1.1 101\r\nUpgrade: websocket\r\n folded\r\n\r\n",
+		"HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\n\n\x81\x00",
+		ok + "Sec-WebSocket-Protocol: b\r\nSec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10\r\n\r\n",
+		ok + "Sec-WebSocket-Protocol: c\r\n\r\n",
+		ok + "Sec-WebSocket-Extensions: x-foo\r\n\r\n",
+		strings.Replace(ok, "Upgrade: websocket", "Upgrade: WebSocket, h2c", 1) + "\r\n",
+		strings.Replace(ok, "Connection: Upgrade", "Connection: keep-alive, upgrade", 1) + "\r\n",
+		strings.Replace(ok, "xOo=", "xOo", 1) + "\r\n",
+		ok + "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+		strings.Replace(ok, "HTTP/1.1", "HTTP/1.0", 1) + "\r\n",
+		"HTTP/1.1 400 Bad Request\r\nContent-Length: 3\r\n\r\nbad",
+		"HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nno!\r\n0\r\n\r\n",
+		"HTTP/1.1 101 \xe2\xa3\x90\xb6\r\n\r\n",
+	}
+}
+
+// chunkConn is a net.Conn whose reads return a string a few bytes at a
+// time.
+type chunkConn struct {
+	wstest.LoopConn
+	chunkReader
+}
+
+func (c *chunkConn) Read(p []byte) (int, error) { return c.chunkReader.Read(p) }
+
+// checkAfterHead checks that what follows the head of resp, read from nc
+// by readResponse, is after, what net/http leaves of the same bytes: a
+// 101's rest and the bytes still unread, another status's body.
+func checkAfterHead(t *testing.T, resp *http.Response, rest []byte, nc *chunkConn, want *http.Response, after string) {
+	t.Helper()
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		if got := string(rest) + nc.s; got != after {
+			t.Fatalf("after the 101's head: %q, net/http leaves %q", got, after)
+		}
+		return
+	}
+	body, err := io.ReadAll(resp.Body)
+	wbody, werr := io.ReadAll(want.Body)
+	if !bytes.Equal(body, wbody) || (err == nil) != (werr == nil) {
+		t.Fatalf("body %q (%v), net/http %q (%v)", body, err, wbody, werr)
+	}
+}
+
+// checkClientVerdict checks that a response the client takes, to a request
+// with the key of RFC 6455's example offering the subprotocols "a" and "b"
+// and compression, is one RFC 6455, section 4.1, lets it take.
+func checkClientVerdict(t *testing.T, resp *http.Response) {
+	t.Helper()
+	const key = "dGhlIHNhbXBsZSBub25jZQ=="
+	opts := &DialOptions{
+		Subprotocols: []string{"a", "b"},
+		ConnOptions:  ConnOptions{Compression: CompressionOptions{Mode: CompressionContextTakeover}},
+	}
+	proto, _, herr := checkServerResponse(resp, key, opts)
+	if herr != nil {
+		return
+	}
+	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	h := resp.Header
+	switch {
+	case resp.StatusCode != http.StatusSwitchingProtocols || resp.ProtoMajor != 1 || resp.ProtoMinor < 1:
+		t.Fatalf("took %s %d", resp.Proto, resp.StatusCode)
+	case len(h["Upgrade"]) != 1 || !asciiEqualFold(h["Upgrade"][0], "websocket"):
+		t.Fatalf("took Upgrade %q", h["Upgrade"])
+	case !rfcListHas(h["Connection"], "upgrade"):
+		t.Fatalf("took Connection %q", h["Connection"])
+	case len(h["Sec-Websocket-Accept"]) != 1 || h["Sec-Websocket-Accept"][0] != base64.StdEncoding.EncodeToString(sum[:]):
+		t.Fatalf("took Sec-WebSocket-Accept %q", h["Sec-Websocket-Accept"])
+	case len(h["Sec-Websocket-Protocol"]) > 1 || h.Get("Sec-WebSocket-Protocol") != proto || proto != "" && proto != "a" && proto != "b":
+		t.Fatalf("took the subprotocol %q as %q", h["Sec-Websocket-Protocol"], proto)
+	}
+	for _, e := range rfcList(h["Sec-Websocket-Extensions"]) {
+		if name, _, _ := strings.Cut(e, ";"); !asciiEqualFold(strings.Trim(name, " \t"), "permessage-deflate") {
+			t.Fatalf("took the extension %q, which was not offered", e)
+		}
+	}
 }

@@ -472,6 +472,8 @@ func acceptRequestSeeds() []string {
 		"GET /ws HTTP/1.1\r\n" + ok + "\r\n",
 		"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n" + key + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\nOrigin: http://a\r\nSec-WebSocket-Protocol: a, b\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: a\r\nSec-WebSocket-Version: 8\r\n\r\n",
+		// Once accepted: strings.TrimSpace took U+00A0 for white space.
+		"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" + key + "Sec-WebSocket-Version: 13\u00a0\r\n\r\n",
 		"GET / HTTP/1.2\r\nhost: a\r\nupgrade: WebSocket\r\nconnection: upgrade\r\n" + key + "sec-websocket-version:  13 \r\nSec-WebSocket-Protocol: x,,a\r\nSec-WebSocket-Protocol: y\r\n\r\n",
 		"GET / HTTP/1.1\r\n" + ok + "Origin: https://A:443\r\n\r\n",
 		"GET / HTTP/1.1\r\n" + ok + "Origin: https://evil\r\n\r\n",
@@ -702,6 +704,7 @@ func FuzzClientResponse(f *testing.F) {
 	f.Add("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
 	f.Add("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10\r\nSec-WebSocket-Protocol: b\r\n\r\n")
 	f.Add("HTTP/1.1 400 Bad Request\r\nContent-Length: 3\r\n\r\nbad")
+	f.Add("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websoc\u212aet\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
 	f.Fuzz(func(t *testing.T, raw string) {
 		resp, err := http.ReadResponse(bufio.NewReader(bytes.NewBufferString(raw)), nil)
 		if err != nil {
@@ -736,17 +739,20 @@ func FuzzClientResponse(f *testing.F) {
 }
 
 // headerHasToken reports whether a comma-separated list in the header
-// field name has token, case-insensitively.
+// field name has token, in any ASCII case, with only spaces and tabs
+// around it (RFC 9110, section 5.6): not Unicode's folding or spaces.
 func headerHasToken(h http.Header, name, token string) bool {
 	for _, v := range h.Values(name) {
 		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
+			if t = strings.Trim(t, " \t"); !strings.ContainsFunc(t, nonASCII) && strings.EqualFold(t, token) {
 				return true
 			}
 		}
 	}
 	return false
 }
+
+func nonASCII(r rune) bool { return r >= utf8.RuneSelf }
 
 // FuzzSwitchingResponse reads a server's answer to the opening handshake
 // as Dial does (readResponse: the in-place parser for a plain 101,
@@ -803,6 +809,9 @@ func switchingResponseSeeds() []string {
 	return []string{
 		ok + "\r\n",
 		ok + "\r\n\x81\x05hello\x88\x00",
+		// Once taken for "websocket": Unicode case folding and trimming.
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websoc\u212aet\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\u00a0\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
 		"HTTP/1.1 101 Switching Protocols\r\nupgrade:websocket\r\nX-A: 1\r\nX-A: 2\r\nSet-Cookie: a=b\r\n\r\n",
 		"HTTP/1.1 101\r\nUpgrade: websocket\r\n folded\r\n\r\n",
 		"HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\n\n\x81\x00",

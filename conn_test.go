@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -72,6 +73,31 @@ func await[T any](t testing.TB, ch <-chan T, what string) T {
 		panic("unreachable")
 	}
 }
+
+// awaitCond returns once cond reports true, looking every millisecond,
+// or fails the test if it does not within awaitBound. Call it from the
+// test's goroutine.
+func awaitCond(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(awaitBound)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", awaitBound, what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// underEmulator reports whether the tests run under qemu-user, which
+// scripts/qemu-test.sh says by setting QEMU_TEST_ARCH: code runs several
+// times slower there than natively.
+func underEmulator() bool { return os.Getenv("QEMU_TEST_ARCH") != "" }
+
+// slowMachine reports whether the race detector or an emulator slows the
+// code under test several times over. A bound on how fast healthy work
+// goes (an echo's round trip among hostile peers, say) may then be
+// wider, as long as the bug it guards against still lands well outside.
+func slowMachine() bool { return raceEnabled || underEmulator() }
 
 func TestEchoBothAPIs(t *testing.T) {
 	for _, size := range []int{0, 1, 125, 126, 4000, 65535, 65536, 300000} {

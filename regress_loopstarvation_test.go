@@ -4,7 +4,6 @@ package websocket
 
 import (
 	"bytes"
-	"os"
 	"testing"
 	"time"
 )
@@ -67,7 +66,7 @@ func TestRegressionLoopStarvation(t *testing.T) {
 			// where the race detector or an emulator slows the loop's
 			// copies (scripts/qemu-test.sh sets QEMU_TEST_ARCH).
 			limit := 500 * time.Millisecond
-			if raceEnabled || os.Getenv("QEMU_TEST_ARCH") != "" {
+			if slowMachine() {
 				limit = time.Second
 			}
 			if slowest > limit {

@@ -547,7 +547,7 @@ func TestPongWhileClosing(t *testing.T) {
 				t.Fatalf("after the server's close frame, a ping got %v %q %v; want its pong", op, p, err)
 			}
 			nc.Write(frame(true, 0, opClose, true, closePayload(StatusNormalClosure, "")))
-			if got := <-srv.closed; CloseStatus(got.err) != StatusNormalClosure {
+			if got := srv.nextClosed(t); CloseStatus(got.err) != StatusNormalClosure {
 				t.Errorf("OnClose: %v; want the peer's 1000", got.err)
 			}
 		})

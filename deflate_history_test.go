@@ -142,7 +142,10 @@ func TestRetireWhileBusy(t *testing.T) {
 			var wg sync.WaitGroup
 			// The server's reader says when it has read enough: the
 			// connections close after a different amount each round.
+			// It says so too if it stops before, so that the test goes
+			// on to close them rather than wait.
 			enough := make(chan struct{})
+			sayEnough := sync.OnceFunc(func() { close(enough) })
 			for _, c := range []*Conn{client, server} {
 				wg.Add(2)
 				go func() {
@@ -152,12 +155,18 @@ func TestRetireWhileBusy(t *testing.T) {
 				}()
 				go func() {
 					defer wg.Done()
+					if c == server {
+						defer sayEnough()
+					}
 					for i := 0; ; i++ {
 						if c == server && i == round*3 {
-							close(enough)
+							sayEnough()
 						}
 						_, got, err := c.Read(ctx)
 						if err != nil {
+							if c == server && i < round*3 {
+								t.Errorf("server Read %d, before the test closed: %v", i, err)
+							}
 							return
 						}
 						if !bytes.Equal(got, msgs[i%len(msgs)]) {
@@ -167,7 +176,7 @@ func TestRetireWhileBusy(t *testing.T) {
 					}
 				}()
 			}
-			<-enough
+			await(t, enough, "the server's reader to read enough")
 			server.CloseNow()
 			client.CloseNow()
 			wg.Wait()

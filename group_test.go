@@ -353,7 +353,7 @@ func TestGroupBroadcastPollerBackPressure(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.CloseNow() })
-		return c, <-accepted
+		return c, await(t, accepted, "the accepted Conn")
 	}
 	fast, _ := dial()
 	_, slowServer := dial()

@@ -82,7 +82,7 @@ func newHostileServer(t *testing.T, opts PollerOptions, aopts *AcceptOptions, sm
 func (s *hostileServer) dialRaw(t *testing.T, deadline time.Time) (*rawWSClient, *Conn) {
 	t.Helper()
 	rc := dialRawWS(t, s.addr, 4096, deadline)
-	return rc, <-s.conns
+	return rc, await(t, s.conns, "the served Conn")
 }
 
 // dial opens a client of this library and returns it with the server's end.
@@ -93,7 +93,7 @@ func (s *hostileServer) dial(t *testing.T) (*Conn, *Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.CloseNow() })
-	return c, <-s.conns
+	return c, await(t, s.conns, "the served Conn")
 }
 
 // echoOnce sends message i on c and waits for its echo, within limit; it
@@ -385,7 +385,7 @@ func TestPollerSlowLargeMessageLinearCost(t *testing.T) {
 			}
 		}
 	}
-	if n := <-delivered; n != size {
+	if n := await(t, delivered, "the message"); n != size {
 		t.Fatalf("delivered %d bytes", n)
 	}
 	runtime.ReadMemStats(&now)
@@ -591,7 +591,7 @@ func TestPollerPeerShutdownWithLastData(t *testing.T) {
 				deadline := time.Now().Add(20 * time.Second)
 				for range rounds {
 					rc := dialRawWS(t, srv.addr, 0, deadline)
-					<-srv.conns
+					await(t, srv.conns, "the served Conn")
 					if _, err := rc.nc.Write(tc.last); err != nil {
 						t.Fatal(err)
 					}

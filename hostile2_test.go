@@ -131,13 +131,20 @@ func TestPollerPingFromCallback(t *testing.T) {
 // connection off Linux), only a connection's own goroutine was known as
 // the Poller's, so each Ping waited for a pong that only the other,
 // blocked goroutine could read, until its ctx ended.
+//
+// Both callbacks must be under way at once, so the connections must not
+// share a loop: a loop runs one callback at a time, and the first would
+// wait for the second, which that loop would never start. Serve places
+// connections on a Poller's loops in turn, so two served one after the
+// other go to its two loops; the test checks that they did.
 func TestPollerMutualPingFromCallbacks(t *testing.T) {
 	for _, mode := range pollerModeNames {
 		t.Run(mode, func(t *testing.T) {
 			var mu sync.Mutex
 			named := map[string]*Conn{}
-			var entered sync.WaitGroup
-			entered.Add(2)
+			var entered atomic.Int32
+			both := make(chan struct{})    // both callbacks are under way
+			abandon := make(chan struct{}) // the test ended first
 			results := make(chan error, 2)
 			srv := newPollerServer(t, mode, nil, &PollerOptions{
 				Loops: 2,
@@ -153,14 +160,27 @@ func TestPollerMutualPingFromCallbacks(t *testing.T) {
 						c.Write(context.Background(), typ, msg)
 						return
 					}
-					entered.Done()
-					entered.Wait() // both callbacks are under way
+					if entered.Add(1) == 2 {
+						close(both)
+					}
+					select {
+					case <-both:
+					case <-abandon:
+						results <- errors.New("the test ended before both callbacks were under way")
+						return
+					case <-time.After(10 * time.Second):
+						results <- errors.New("the other callback did not start within 10s")
+						return
+					}
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 					defer cancel()
 					_, err := other.Ping(ctx)
 					results <- err
 				},
 			})
+			// Run before the cleanup's Poller.Close: a failed check
+			// must not leave a callback, and its loop, waiting.
+			defer close(abandon)
 			ctx := testCtx(t)
 			a, b := srv.dial(t, nil), srv.dial(t, nil)
 			for c, name := range map[*Conn]string{a: "a", b: "b"} {
@@ -178,8 +198,18 @@ func TestPollerMutualPingFromCallbacks(t *testing.T) {
 					}
 				}()
 			}
-			a.Write(ctx, MessageText, []byte("ping b"))
-			b.Write(ctx, MessageText, []byte("ping a"))
+			mu.Lock()
+			sa, sb := named["a"], named["b"]
+			mu.Unlock()
+			if la := sa.ev.Load().l.Load(); la != nil && la == sb.ev.Load().l.Load() {
+				t.Fatal("both connections are on one loop: the callbacks cannot be under way at once")
+			}
+			if err := a.Write(ctx, MessageText, []byte("ping b")); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Write(ctx, MessageText, []byte("ping a")); err != nil {
+				t.Fatal(err)
+			}
 			for range 2 {
 				if err := await(t, results, "a callback's Ping"); !errors.Is(err, ErrPingFromCallback) {
 					t.Errorf("Ping of another connection from a callback: %v, want ErrPingFromCallback", err)

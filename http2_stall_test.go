@@ -94,7 +94,7 @@ func TestHTTP2CloseNowBehindStalledConnection(t *testing.T) {
 		}
 		fc.freeze()
 		go writer.Write(ctx, MessageBinary, make([]byte, 100000))
-		<-fc.blocked
+		await(t, fc.blocked, "the writer's write to block")
 		done := make(chan struct{})
 		go func() {
 			talker.CloseNow()

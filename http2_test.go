@@ -297,12 +297,12 @@ func TestHTTP2CloseCodes(t *testing.T) {
 		if err := c.Close(4001, "client says bye"); err != nil {
 			t.Errorf("client Close: %v", err)
 		}
-		err = <-serverErr
+		err = await(t, serverErr, "the server's Read")
 		var ce *CloseError
 		if !errors.As(err, &ce) || ce.Code != 4001 || ce.Reason != "client says bye" {
 			t.Errorf("server read %v, want the client's close 4001", err)
 		}
-		<-c.Done()
+		await(t, c.Done(), "the client's Done")
 
 		// The server closes: the client reads its code.
 		serverClose <- true
@@ -317,7 +317,7 @@ func TestHTTP2CloseCodes(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Code != 4002 || ce.Reason != "server says bye" {
 			t.Errorf("client read %v, want the server's close 4002", err)
 		}
-		if err := <-serverErr; err != nil {
+		if err := await(t, serverErr, "the server's Close"); err != nil {
 			t.Errorf("server Close: %v", err)
 		}
 		select {
@@ -344,7 +344,7 @@ func TestHTTP2PingAndReadCancel(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer client.CloseNow()
-		server := <-serverConn
+		server := await(t, serverConn, "the server's Conn")
 
 		for _, tc := range []struct {
 			name         string
@@ -1358,7 +1358,7 @@ func TestHTTP2WriteToGonePeer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			<-gone
+			await(t, gone, "the handler's return")
 			werr, rerr := writeUntilFailure(testCtx(t), c)
 			check(t, "client", werr, rerr)
 		})

@@ -109,10 +109,10 @@ func TestSendPingFromPollerCallback(t *testing.T) {
 	if err := client.Write(ctx, MessageText, []byte("ping me")); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-errc; err != nil {
+	if err := await(t, errc, "OnMessage's SendPing"); err != nil {
 		t.Fatalf("SendPing from OnMessage: %v", err)
 	}
-	if got := <-pings; got != "ping me" {
+	if got := await(t, pings, "the client's OnPing"); got != "ping me" {
 		t.Fatalf("client got ping %q", got)
 	}
 }

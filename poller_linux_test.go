@@ -310,17 +310,19 @@ func TestPollerCloseOtherFromOnMessage(t *testing.T) {
 	a, b := dial("a"), dial("b")
 	readB := make(chan error, 1)
 	go func() { _, _, err := b.Read(ctx); readB <- err }() // b answers the close
-	a.Write(ctx, MessageText, []byte("close b"))
-	if err := <-closeErr; err != nil {
+	if err := a.Write(ctx, MessageText, []byte("close b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := await(t, closeErr, "OnMessage's Close"); err != nil {
 		t.Fatalf("Close of another connection from OnMessage: %v", err)
 	}
-	if err := <-readB; CloseStatus(err) != StatusNormalClosure {
+	if err := await(t, readB, "b's Read"); CloseStatus(err) != StatusNormalClosure {
 		t.Fatalf("b: %v", err)
 	}
 	mu.Lock()
 	sb := conns["b"]
 	mu.Unlock()
-	if c := <-ended; c != sb {
+	if c := await(t, ended, "OnClose"); c != sb {
 		t.Fatal("OnClose for the wrong connection")
 	}
 }
@@ -652,6 +654,10 @@ func TestPollerCompressedFloodYields(t *testing.T) {
 	}
 	aopts, dopts := compressEveryMessage()
 	srv := newPollerServer(t, "tcp", aopts, popts)
+	// Run before the cleanup's Poller.Close: a failed check must not
+	// leave the flood's first OnMessage, and the loop with it, waiting.
+	release := sync.OnceFunc(func() { close(sent) })
+	defer release()
 	ctx := testCtx(t)
 	attacker := srv.dial(t, dopts)
 	defer attacker.CloseNow()
@@ -674,7 +680,7 @@ func TestPollerCompressedFloodYields(t *testing.T) {
 	if err := other.Write(ctx, MessageText, []byte("me too")); err != nil {
 		t.Fatal(err)
 	}
-	close(sent)
+	release()
 	select {
 	case n := <-victim:
 		// A turn inflates at most maxServiceBytes and one message more.
@@ -722,6 +728,12 @@ func TestPollerBudgetKeepsWhatPrecedesTheEnd(t *testing.T) {
 	}
 	aopts, dopts := compressEveryMessage()
 	srv := newPollerServer(t, "tcp", aopts, popts)
+	// Run before the cleanup's Poller.Close: a failed check must not
+	// leave OnMessage, and the loop with it, waiting at a gate.
+	open1 := sync.OnceFunc(func() { close(gate1) })
+	defer open1()
+	open3 := sync.OnceFunc(func() { close(gate3) })
+	defer open3()
 	ctx := testCtx(t)
 	c := srv.dial(t, dopts)
 	defer c.CloseNow()
@@ -733,19 +745,19 @@ func TestPollerBudgetKeepsWhatPrecedesTheEnd(t *testing.T) {
 		}
 	}
 	send(1)
-	<-in1
+	await(t, in1, "the first message's OnMessage")
 	send(messages - 1) // while the loop is held in the first one's callback
 	if err := c.writeControl(ctx, opClose, []byte{0x03, 0xe8}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond) // all of it in the socket: one read takes it
-	close(gate1)
-	<-in3
+	open1()
+	await(t, in3, "the third message's OnMessage")
 	if err := c.nc.(*net.TCPConn).CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond) // the end of the stream in before the turn ends
-	close(gate3)
+	open3()
 	select {
 	case err := <-closedErr:
 		if n := count.Load(); n != messages || CloseStatus(err) != StatusNormalClosure {

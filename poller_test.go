@@ -425,8 +425,10 @@ func TestPollerPing(t *testing.T) {
 			if _, err := c.Ping(ctx); err != nil {
 				t.Fatalf("client ping: %v", err)
 			}
-			c.Write(ctx, MessageText, []byte("hi"))
-			sc := <-srvConns
+			if err := c.Write(ctx, MessageText, []byte("hi")); err != nil {
+				t.Fatal(err)
+			}
+			sc := await(t, srvConns, "OnMessage's Conn")
 			go c.Read(ctx) // the client must read to answer
 			if _, err := sc.Ping(ctx); err != nil {
 				t.Fatalf("server ping: %v", err)
@@ -517,14 +519,14 @@ func TestPollerClient(t *testing.T) {
 		if err := server.Write(ctx, MessageText, []byte(msg)); err != nil {
 			t.Fatal(err)
 		}
-		if m := <-got; m != msg {
+		if m := await(t, got, "OnMessage"); m != msg {
 			t.Fatalf("OnMessage got %d bytes, want %d", len(m), len(msg))
 		}
 	}
 	if err := server.Close(StatusGoingAway, "bye"); err != nil {
 		t.Fatalf("server Close: %v", err)
 	}
-	if err := <-ended; CloseStatus(err) != StatusGoingAway {
+	if err := await(t, ended, "OnClose"); CloseStatus(err) != StatusGoingAway {
 		t.Fatalf("OnClose: %v", err)
 	}
 }
@@ -669,19 +671,19 @@ func TestPollerCloseRacingServe(t *testing.T) {
 				}()
 			}
 			p := countingPoller(t, &closes)
+			defer p.Close() // on a failed check; after the test's own, it returns at once
 			p.mu.Lock()
+			// Deferred too: a failed check must not leave Serve waiting.
+			unlock := sync.OnceFunc(p.mu.Unlock)
+			defer unlock()
 			serveErr := make(chan error, 1)
 			go func() { serveErr <- p.Serve(sc) }()
-			for !sc.readMu.Held() {
-				time.Sleep(time.Millisecond)
-			}
+			awaitCond(t, "Serve to take the read lock", sc.readMu.Held)
 			closeErr := make(chan error, 1)
 			go func() { closeErr <- sc.Close(StatusNormalClosure, "") }()
-			for !sc.readMu.HasWaiters() {
-				time.Sleep(time.Millisecond)
-			}
-			p.mu.Unlock()
-			if err := <-serveErr; err != nil {
+			awaitCond(t, "Close to wait for the read lock", sc.readMu.HasWaiters)
+			unlock()
+			if err := await(t, serveErr, "Serve"); err != nil {
 				t.Fatalf("Serve: %v", err)
 			}
 			select {
@@ -1120,7 +1122,7 @@ func TestPollerCloseFromCallback(t *testing.T) {
 					t.Errorf("the other client's read: %v, want the end of the connection (1006)", err)
 				}
 				for range 2 {
-					<-closed
+					await(t, closed, "OnClose")
 				}
 				if err := srv.poller.Close(); !errors.Is(err, ErrPollerClosed) {
 					t.Errorf("second Close: %v, want ErrPollerClosed", err)
@@ -1783,7 +1785,10 @@ func TestServeAgainLeavesTheConnectionServed(t *testing.T) {
 		if err := p.Serve(server); err != nil {
 			t.Fatal(err)
 		}
-		stop := serveAgain(server)
+		// Deferred too: a failed check must not leave the goroutine
+		// calling Serve for the rest of the package's tests.
+		stop := sync.OnceFunc(serveAgain(server))
+		defer stop()
 		for i := range 100 {
 			if err := client.Write(ctx, MessageText, []byte("m")); err != nil {
 				t.Fatal(err)

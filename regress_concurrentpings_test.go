@@ -46,7 +46,7 @@ func TestRegressionConcurrentPingsOnePong(t *testing.T) {
 		}()
 	}
 	for range pings {
-		<-got // every ping reached the server while its pong waited
+		await(t, got, "a ping at the server") // every ping reached the server while its pong waited
 	}
 	go func() {
 		for {

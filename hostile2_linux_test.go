@@ -135,13 +135,19 @@ func TestPollerPingersDoNotStallLoop(t *testing.T) {
 	const (
 		pingers  = 6
 		pings    = 300 // per pinger: about 38 KB of pongs
-		maxRTT   = 200 * time.Millisecond
 		minEchos = 20
 	)
+	// Served in turn, an echo takes a few milliseconds (10 ms with -race
+	// beside a CI run); a loop that waits for a pong to go out costs a
+	// second. The race detector or an emulator gets more room.
+	maxRTT, flood := 200*time.Millisecond, 4*time.Second
+	if slowMachine() {
+		maxRTT, flood = 500*time.Millisecond, 12*time.Second
+	}
 	var pinged atomic.Int64
 	aopts := &AcceptOptions{ConnOptions: ConnOptions{OnPing: func([]byte) { pinged.Add(1) }}}
 	srv := newHostileServer(t, PollerOptions{Loops: 1, OnMessage: echoServer(5 * time.Second)}, aopts, true)
-	deadline := time.Now().Add(4 * time.Second)
+	deadline := time.Now().Add(flood)
 	good, _ := srv.dial(t)
 	echoOnce(t, good, -1, time.Second)
 	burst := pingBatch(pings)
@@ -263,10 +269,16 @@ func TestPollerNonReaderDoesNotStallLoop(t *testing.T) {
 	const (
 		size      = 4 << 20
 		maxWrite  = 3 * time.Second // copying 4 MiB into the queue, under -race on a busy machine
-		maxRTT    = 200 * time.Millisecond
 		echoes    = 20
 		writeWait = 10 * time.Second
 	)
+	// Served in turn, an echo takes a few milliseconds; a loop blocked in
+	// the echo's Write costs up to writeWait. The race detector or an
+	// emulator gets more room, and more time for the 8 MiB the loop reads.
+	maxRTT, whole := 200*time.Millisecond, 4*time.Second
+	if slowMachine() {
+		maxRTT, whole = 500*time.Millisecond, 12*time.Second
+	}
 	written := make(chan error, 2)
 	opts := PollerOptions{
 		Loops: 1,
@@ -281,7 +293,7 @@ func TestPollerNonReaderDoesNotStallLoop(t *testing.T) {
 	}
 	setWriteQueueLimit(&opts, 256<<10)
 	srv := newHostileServer(t, opts, nil, true)
-	deadline := time.Now().Add(4 * time.Second)
+	deadline := time.Now().Add(whole)
 	good, _ := srv.dial(t)
 	echoOnce(t, good, -1, time.Second)
 	slow, sslow := srv.dialRaw(t, deadline)

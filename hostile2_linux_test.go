@@ -772,7 +772,19 @@ func TestPollerHalfSentMessageKeepsNoPooledStorage(t *testing.T) {
 // loop, and every other connection of it, for up to the end timer's
 // second (158-990 ms for an echo on the same loop). It now counts against
 // the turn's budget, as a healthy connection's reads do.
+//
+// What is judged is the time the echoes that took over 100 ms took in
+// all, not the slowest one: a held loop costs about the end timer's
+// second in all, in one echo or, when the loop now and then finds the
+// socket drained, in up to six, among 1,000 to 5,000 fast ones (so even
+// their p99 does not move). With the budget check removed, -race, and a
+// lightly loaded machine, the long echoes took 0.86-1 s in all (the
+// slowest 0.19-0.91 s); on a machine at load 12, 0.35-1.4 s, over
+// 0.75 s in 40 of 50 runs (the slowest 0.2-1.1 s). Served in turn, the
+// long echoes took at most 0.66 s in all there, with -race or without,
+// where the slowest alone took up to 0.66 s (0.08 s when lightly loaded).
 func TestPollerBrokenConnFloodDoesNotStallLoop(t *testing.T) {
+	const long, maxHeld = 100 * time.Millisecond, 750 * time.Millisecond
 	for _, noBatching := range []bool{true, false} {
 		t.Run(fmt.Sprintf("NoBatching=%v", noBatching), func(t *testing.T) {
 			s := newHostileServer(t, PollerOptions{Loops: 1, NoBatching: noBatching, OnMessage: echoServer(5 * time.Second)}, nil, false)
@@ -798,16 +810,28 @@ func TestPollerBrokenConnFloodDoesNotStallLoop(t *testing.T) {
 					}
 				}
 			}()
-			var worst time.Duration
+			var worst, held time.Duration
+			n := 0
 			for i, end := 5, time.Now().Add(1500*time.Millisecond); time.Now().Before(end); i++ {
-				worst = max(worst, echoOnce(t, good, i, 5*time.Second))
+				rtt := echoOnce(t, good, i, 5*time.Second)
+				worst = max(worst, rtt)
+				if rtt > long {
+					held += rtt
+					n++
+				}
 			}
 			close(stop)
 			rc.nc.Close()
-			<-done
-			t.Logf("worst echo on another connection of the loop while the flood lasted: %v", worst)
-			if worst > 300*time.Millisecond {
-				t.Errorf("a failed connection's flood held the loop's other connections up for %v", worst)
+			await(t, done, "the flooder's end")
+			t.Logf("while the flood lasted, %d echoes on another connection of the loop took over %v, %v in all; the slowest %v", n, long, held, worst)
+			switch {
+			case underEmulator():
+				// Emulated, on a busy machine, the echoes served in
+				// turn that take long add up to 0.9 s (the slowest
+				// 570 ms): as much as a held loop costs. The native
+				// runs judge.
+			case held > maxHeld:
+				t.Errorf("a failed connection's flood held the loop's other connections up for %v in all (%d echoes over %v, the slowest %v)", held, n, long, worst)
 			}
 		})
 	}

@@ -1189,32 +1189,37 @@ func TestHTTP2ServerWriteCtx(t *testing.T) {
 	})
 }
 
-// The limits and the heartbeat hold over HTTP/2 as over HTTP/1.1.
+// The limits and the heartbeat hold over HTTP/2 as over HTTP/1.1. The
+// read limit's server has no heartbeat: its clients read nothing, so its
+// pings would go unanswered, and a message that took over 100 ms to
+// arrive (on a busy machine) would end the Read with ErrHeartbeatTimeout.
 func TestHTTP2LimitsAndHeartbeat(t *testing.T) {
 	h2Modes(t, func(t *testing.T, useTLS bool) {
 		wstest.CheckLeaks(t)
-		serverErr := make(chan error, 1)
-		opts := &AcceptOptions{ConnOptions: ConnOptions{
-			ReadLimit:    1024,
-			PingInterval: 50 * time.Millisecond,
-		}}
-		srv := newH2Server(t, useTLS, h2Handler(t, opts, func(c *Conn, r *http.Request) {
-			_, _, err := c.Read(r.Context())
-			serverErr <- err
-		}))
-		dopts := srv.dopts
-		dopts.HTTP2 = new(HTTP2Transport)
+		// server starts a server, closed at the end of t, whose handler
+		// reports its Read's error.
+		server := func(t *testing.T, opts ConnOptions) (url string, dopts DialOptions, serverErr chan error) {
+			serverErr = make(chan error, 1)
+			srv := newH2Server(t, useTLS, h2Handler(t, &AcceptOptions{ConnOptions: opts}, func(c *Conn, r *http.Request) {
+				_, _, err := c.Read(r.Context())
+				serverErr <- err
+			}))
+			dopts = srv.dopts
+			dopts.HTTP2 = new(HTTP2Transport)
+			return srv.url, dopts, serverErr
+		}
+		url, dopts, serverErr := server(t, ConnOptions{ReadLimit: 1024})
 		ctx := testCtx(t)
 
 		t.Run("read limit", func(t *testing.T) {
-			c, _, err := dialTest(t, ctx, srv.url, &dopts)
+			c, _, err := dialTest(t, ctx, url, &dopts)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := c.Write(ctx, MessageBinary, payload(3, 1025)); err != nil {
 				t.Fatal(err)
 			}
-			if err := <-serverErr; !errors.Is(err, ErrMessageTooBig) {
+			if err := await(t, serverErr, "the server's Read"); !errors.Is(err, ErrMessageTooBig) {
 				t.Errorf("server Read: %v, want ErrMessageTooBig", err)
 			}
 			_, _, err = c.Read(ctx)
@@ -1252,12 +1257,12 @@ func TestHTTP2LimitsAndHeartbeat(t *testing.T) {
 		}
 		for _, wr := range writes {
 			t.Run("read limit mid-"+wr.name, func(t *testing.T) {
-				c, _, err := dialTest(t, ctx, srv.url, &dopts)
+				c, _, err := dialTest(t, ctx, url, &dopts)
 				if err != nil {
 					t.Fatal(err)
 				}
 				werr := wr.write(c)
-				if err := <-serverErr; !errors.Is(err, ErrMessageTooBig) {
+				if err := await(t, serverErr, "the server's Read"); !errors.Is(err, ErrMessageTooBig) {
 					t.Errorf("server Read: %v, want ErrMessageTooBig", err)
 				}
 				_, _, err = c.Read(ctx)
@@ -1267,7 +1272,7 @@ func TestHTTP2LimitsAndHeartbeat(t *testing.T) {
 			})
 		}
 		t.Run("read limit mid-write, no read", func(t *testing.T) {
-			c, _, err := dialTest(t, ctx, srv.url, &dopts)
+			c, _, err := dialTest(t, ctx, url, &dopts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1285,12 +1290,13 @@ func TestHTTP2LimitsAndHeartbeat(t *testing.T) {
 			}
 		})
 		t.Run("heartbeat", func(t *testing.T) {
-			c, _, err := dialTest(t, ctx, srv.url, &dopts)
+			url, dopts, serverErr := server(t, ConnOptions{PingInterval: 50 * time.Millisecond})
+			c, _, err := dialTest(t, ctx, url, &dopts)
 			if err != nil {
 				t.Fatal(err)
 			}
 			// The client never reads, so it never answers the pings.
-			if err := <-serverErr; !errors.Is(err, ErrHeartbeatTimeout) {
+			if err := await(t, serverErr, "the server's Read"); !errors.Is(err, ErrHeartbeatTimeout) {
 				t.Errorf("server Read: %v, want ErrHeartbeatTimeout", err)
 			}
 			c.CloseNow()

@@ -1219,8 +1219,15 @@ func TestPollerWriteTimeoutDropsStalledQueue(t *testing.T) {
 // connection while the loop that serves it is busy in another
 // connection's callback for ten times WriteTimeout: the watch's own try
 // of the socket sends what the loop cannot.
+//
+// The watch is armed by fillUntilRefused's last write, and its first
+// look, WriteTimeout later, drops the peer unless the reader has started
+// to drain the socket by then: 250 ms leaves a busy machine time to run
+// the reader's goroutine, where 100 ms might not. Without the watch's
+// try, the peer is dropped all the same (3 runs of 3): the loop stays
+// busy for ten times WriteTimeout whatever it is.
 func TestPollerWriteTimeoutKeepsReader(t *testing.T) {
-	const timeout = 100 * time.Millisecond
+	const timeout = 250 * time.Millisecond
 	opts := &AcceptOptions{ConnOptions: ConnOptions{WriteTimeout: timeout}}
 	busyClient, busy := pair(t, opts, nil)
 	reader, readerPeer, _ := acceptRawConn(t, opts)

@@ -638,14 +638,16 @@ func TestWriteTimeout(t *testing.T) {
 		go io.Copy(io.Discard, nc)
 		// Each way a frame reaches the socket: one Write of a frame
 		// assembled whole (a short message, one that fits the write
-		// buffer), a vectored write, a streamed message and a ping. Each
-		// must set its own deadline, not meet the one an earlier write
-		// left behind.
+		// buffer), a vectored write (past the write buffer; 64 KiB,
+		// which the socket's buffers take without waiting for the
+		// reader's goroutine, as 1 MiB did not), a streamed message and
+		// a ping. Each must set its own deadline, not meet the one an
+		// earlier write left behind.
 		writes := []struct {
 			name  string
 			write func() error
 		}{
-			{"1 MiB", func() error { return c.Write(context.Background(), MessageBinary, make([]byte, 1<<20)) }},
+			{"64 KiB", func() error { return c.Write(context.Background(), MessageBinary, make([]byte, 64<<10)) }},
 			{"16 B", func() error { return c.Write(context.Background(), MessageText, []byte("sixteen bytes...")) }},
 			{"1 KiB", func() error { return c.Write(context.Background(), MessageBinary, make([]byte, 1<<10)) }},
 			{"Writer", func() error {

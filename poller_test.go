@@ -1006,19 +1006,11 @@ func serveQueued(t *testing.T, c *Conn, onMessage func(*Conn, MessageType, []byt
 func waitForRoomWaiter(t *testing.T, c *Conn) {
 	t.Helper()
 	q := c.wr.queue.Load()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	awaitCond(t, "a writer to wait for room in the queue", func() bool {
 		q.mu.Lock()
-		waiting := q.waits != nil && q.waits.room != nil
-		q.mu.Unlock()
-		if waiting {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no writer came to wait for room in the queue")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer q.mu.Unlock()
+		return q.waits != nil && q.waits.room != nil
+	})
 }
 
 // TestPollerCloseFromCallbackAfterLargeWrite: a callback that writes more

@@ -97,13 +97,7 @@ func queuedServerConn(t *testing.T, opts ConnOptions, bufSize int) (*Conn, net.C
 // awaitFlag waits, bounded, until c has flag f.
 func awaitFlag(t *testing.T, c *Conn, f uint32, what string) {
 	t.Helper()
-	deadline := time.Now().Add(awaitBound)
-	for !c.flags.has(f) {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s", awaitBound, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	awaitCond(t, what, func() bool { return c.flags.has(f) })
 }
 
 // readToCloseFrame reads frames until a close frame and returns the data

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // TestRegressionHeldReplyOutlivesCloseNow: a reply OnMessage writes is
@@ -155,17 +154,5 @@ func queueInBatch(q *outQueue) bool {
 // awaitBatchEnd waits, bounded, until no loop's batch holds q.
 func awaitBatchEnd(t *testing.T, q *outQueue) {
 	t.Helper()
-	deadline := time.Now().Add(awaitBound)
-	for {
-		q.mu.Lock()
-		inBatch := q.batch
-		q.mu.Unlock()
-		if !inBatch {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for the loop to end its batch", awaitBound)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	awaitCond(t, "the loop to end its batch", func() bool { return !queueInBatch(q) })
 }

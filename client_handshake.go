@@ -230,7 +230,7 @@ func parseSwitchingResponse(head []byte, req *http.Request) *http.Response {
 		if !ok || name == "" || !validToken(name) {
 			return nil // includes obsolete line folding
 		}
-		value = strings.Trim(value, " \t")
+		value = trimOWS(value)
 		if !httpguts.ValidHeaderFieldValue(value) {
 			return nil
 		}

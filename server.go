@@ -187,7 +187,7 @@ func checkOfferSyntax(h http.Header, opts *AcceptOptions) *HandshakeError {
 		for rest := v; rest != ""; {
 			var p string
 			p, rest, _ = strings.Cut(rest, ",")
-			if p = strings.Trim(p, " \t"); p != "" && !validToken(p) {
+			if p = trimOWS(p); p != "" && !validToken(p) {
 				return &HandshakeError{Status: http.StatusBadRequest, Reason: fmt.Sprintf("invalid Sec-WebSocket-Protocol: %q is not a token", p)}
 			}
 		}
